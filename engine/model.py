@@ -1,0 +1,132 @@
+"""One exported step graph under onnxruntime: load, check against its card, step.
+
+Every model is a step function `(token, state..., sampling inputs) -> (sample, logits,
+state...)`; the names come from the card, so this file knows no model family.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from antiphon.engine.card import CARD_METADATA_KEY, ModelCard, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+# onnxruntime's errors derive straight from Exception; these are the ones a bad file raises.
+ORT_ERRORS = tuple(
+    getattr(ort_state, name)
+    for name in ("Fail", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "NoModel",
+                 "InvalidGraph", "NotImplemented", "RuntimeException")
+    if hasattr(ort_state, name)
+)
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_usable() -> bool:
+    """True when onnxruntime can run on an NVIDIA GPU here.
+
+    onnxruntime-gpu lists the CUDA provider even on a machine without a GPU and then logs
+    errors when a session asks for it, so look for the driver's device node first.
+    """
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    return sys.platform == "win32" or os.path.exists("/dev/nvidiactl")
+
+
+def providers_for(device: str) -> list[str]:
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not cuda_usable():
+        raise ValueError("device 'cuda' asked for, but onnxruntime finds no usable CUDA GPU")
+    if device == "cuda" or (device == "auto" and cuda_usable()):
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def read_card(session: ort.InferenceSession, path: Path) -> ModelCard:
+    metadata = session.get_modelmeta().custom_metadata_map
+    if CARD_METADATA_KEY not in metadata:
+        raise ModelLoadError(
+            path, f"the file has no model card (metadata key {CARD_METADATA_KEY!r})"
+        )
+    try:
+        return ModelCard.from_json(metadata[CARD_METADATA_KEY])
+    except ValueError as err:
+        raise ModelLoadError(path, str(err)) from err
+
+
+def check_graph_matches_card(session: ort.InferenceSession, card: ModelCard, path: Path) -> None:
+    inputs = {node.name for node in session.get_inputs()}
+    outputs = {node.name for node in session.get_outputs()}
+    io = card.io
+    want_in = {io.token, io.temperature, io.uniform, io.logit_bias} | {s.input for s in card.state}
+    want_out = {io.sample, io.logits} | {s.output for s in card.state}
+    if missing := sorted(want_in - inputs):
+        raise ModelLoadError(path, f"the graph lacks inputs named by its card: {missing}")
+    if missing := sorted(want_out - outputs):
+        raise ModelLoadError(path, f"the graph lacks outputs named by its card: {missing}")
+
+
+class StepModel:
+    """An onnxruntime session over one step graph, with its card."""
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 1) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelLoadError(self.path, "no such file")
+        options = ort.SessionOptions()
+        # One thread, no spinning: a step is small, and spare cores belong to the
+        # scheduler and the MIDI threads, which must never wait for a step.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # warnings about unused initialisers are noise here
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=providers_for(device)
+            )
+        except ORT_ERRORS as err:
+            raise ModelLoadError(self.path, f"onnxruntime cannot read it ({err})") from err
+        self.card = read_card(self.session, self.path)
+        check_graph_matches_card(self.session, self.card, self.path)
+        self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
+        io = self.card.io
+        self._output_names = [io.sample, io.logits] + [s.output for s in self.card.state]
+        self._token = np.zeros(1, dtype=np.int64)
+        self._temperature = np.ones(1, dtype=np.float32)
+        log.info("loaded %s (%s) from %s on %s",
+                 self.card.name, self.card.family, self.path, self.device)
+
+    def initial_state(self) -> list[np.ndarray]:
+        return [np.zeros(s.shape, dtype=s.dtype) for s in self.card.state]
+
+    def step(
+        self,
+        token: int,
+        state: list[np.ndarray],
+        temperature: float,
+        uniform: np.ndarray,
+        logit_bias: np.ndarray,
+    ) -> tuple[int, np.ndarray, list[np.ndarray]]:
+        """Feed one token; returns (sampled next token, logits [1, vocab], new state)."""
+        io = self.card.io
+        self._token[0] = token
+        self._temperature[0] = temperature
+        feed = {
+            io.token: self._token,
+            io.temperature: self._temperature,
+            io.uniform: uniform,
+            io.logit_bias: logit_bias,
+        }
+        for tensor, value in zip(self.card.state, state, strict=True):
+            feed[tensor.input] = value
+        sample, logits, *new_state = self.session.run(self._output_names, feed)
+        return int(sample[0]), logits, new_state

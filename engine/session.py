@@ -1,0 +1,189 @@
+"""Engine and Session: a loaded model, and one conversation with it.
+
+A Session holds the model state of one conversation. It reads what the player played
+(`observe`) and answers (`generate`) on one continuous timeline of clock ticks: call,
+silence, answer, next call. The answer is well-formed MIDI whatever the model samples:
+a note struck again while it sounds is released first, a release of a silent note is
+dropped, and every note still sounding at the end of the answer is released there.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from antiphon.engine.codec import EventCodec, EventCodecConfig, EventDecoder, EventEncoder
+from antiphon.engine.constraints import MASKED, WellFormedAnswer
+from antiphon.engine.events import NoteEvent
+from antiphon.engine.model import StepModel
+
+MIN_TEMPERATURE = 1e-3  # below this, sampling is argmax in all but name
+DEFAULT_CONTEXT_TOKENS = 1024
+
+
+class Engine:
+    """A loaded model with its codec; makes sessions."""
+
+    def __init__(self, model: StepModel) -> None:
+        card = model.card
+        if card.representation != "events":
+            raise ValueError(
+                f"{model.path}: representation {card.representation!r} is not playable by "
+                "this engine yet (it plays 'events' models)"
+            )
+        self.model = model
+        self.card = card
+        self.codec = EventCodec(EventCodecConfig.from_dict(card.codec))
+        if self.codec.vocab_size != card.vocab_size:
+            raise ValueError(
+                f"{model.path}: the card's vocabulary has {card.vocab_size} tokens but its "
+                f"codec config makes {self.codec.vocab_size}"
+            )
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> Engine:
+        return cls(StepModel(path, device=device))
+
+    def new_session(
+        self, seed: int | None = None, context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    ) -> Session:
+        return Session(self, np.random.default_rng(seed), context_tokens)
+
+
+class Session:
+    """One conversation: model state, a bounded window of recent tokens, and the time."""
+
+    def __init__(self, engine: Engine, rng: np.random.Generator, context_tokens: int) -> None:
+        self.engine = engine
+        self.codec = engine.codec
+        self._model = engine.model
+        self._rng = rng
+        self._state = self._model.initial_state()
+        self._encoder = EventEncoder(self.codec)
+        # The newest token is held back until the next step needs it: feeding it is the
+        # step that yields the distribution of what follows, so nothing is computed twice.
+        self._pending = self.codec.bos
+        self.context: deque[int] = deque([self.codec.bos], maxlen=context_tokens)
+        vocab = self.codec.vocab_size
+        self._uniform = np.empty((1, vocab), dtype=np.float32)
+        self._bias = np.zeros(vocab, dtype=np.float32)
+        self._bias[self.codec.bos] = MASKED  # BOS starts a sequence; it is never a next token
+
+    @property
+    def tick(self) -> int:
+        """The time of the latest event the model has seen or played."""
+        return self._encoder.tick
+
+    # -- feeding ------------------------------------------------------------------------
+    def _step(self, temperature: float, bias: np.ndarray) -> tuple[int, list[np.ndarray]]:
+        """Run the pending token through the model; the caller decides whether to keep it."""
+        self._rng.random(dtype=np.float32, out=self._uniform)
+        sample, _, state = self._model.step(
+            self._pending, self._state, temperature, self._uniform, bias
+        )
+        return sample, state
+
+    def _commit(self, token: int, state: list[np.ndarray]) -> None:
+        """Keep a step: its state now includes the old pending token; `token` is next."""
+        self._state = state
+        self._pending = token
+        self.context.append(token)
+
+    def _push(self, token: int) -> None:
+        """Feed a token the player (or the clock) produced; the sample is not needed."""
+        _, state = self._step(1.0, self._bias)
+        self._commit(token, state)
+
+    def observe(self, events: Sequence[NoteEvent]) -> None:
+        """Advance the model through what the player played (ticks non-decreasing).
+
+        Events earlier than `self.tick` arrive while an answer generated ahead of the clock
+        is still playing; they are placed at the model's present, as the model cannot
+        un-hear its own answer.
+        """
+        present = self.tick
+        for event in events:
+            if event.tick < present:
+                event = NoteEvent(present, event.pitch, event.velocity)
+            for token in self._encoder.encode([event]):
+                self._push(token)
+            present = event.tick
+
+    def advance_to(self, tick: int) -> None:
+        """Let time pass (a silence) up to `tick`."""
+        for token in self._encoder.advance_to(max(tick, self.tick)):
+            self._push(token)
+
+    # -- answering ----------------------------------------------------------------------
+    def generate(
+        self, start_tick: int, length_ticks: int, temperature: float = 1.0
+    ) -> Iterator[NoteEvent]:
+        """Sample an answer in [start_tick, start_tick + length_ticks], streamed as it comes.
+
+        If the caller stops early (the player barged in), the notes the model thinks are
+        sounding are released in its state at the point it stopped.
+        """
+        if length_ticks <= 0:
+            raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        temperature = max(temperature, MIN_TEMPERATURE)
+        self.advance_to(start_tick)
+        end_tick = self.tick + length_ticks
+        decoder = EventDecoder(self.codec, self.tick)
+        if self._encoder.velocity_bin is not None:
+            decoder.velocity = self.codec.bin_velocity(self._encoder.velocity_bin)
+        guard = WellFormedAnswer(self.codec, self._bias)
+        max_steps = 64 * length_ticks + 64  # a model that never advances time still ends
+        try:
+            for _ in range(max_steps):
+                token, state = self._step(temperature, guard.bias)
+                if decoder.tick + self.codec.shift_ticks(token) > end_tick:
+                    break  # the answer is over; the silence up to its end is added below
+                event = decoder.feed(token)
+                self._commit(token, state)
+                if event is None:
+                    if self._follow_control_token(token):
+                        guard.time_moved()
+                        if decoder.tick >= end_tick:
+                            break  # a note struck at the last instant could not sound
+                    continue
+                self._encoder.tick = event.tick
+                if event.velocity > 0:
+                    if event.pitch in guard.sounding:
+                        yield NoteEvent(event.tick, event.pitch, 0)  # re-strike: release first
+                    guard.note_on(event.pitch)
+                else:
+                    guard.note_off(event.pitch)
+                yield event
+            self.advance_to(end_tick)
+            releases = [NoteEvent(end_tick, pitch, 0) for pitch in sorted(guard.sounding)]
+            guard.sounding.clear()
+            self.observe(releases)
+            yield from releases
+        finally:
+            # Stopped early (the caller closed the generator): tell the model its notes
+            # ended where it stopped.
+            if guard.sounding:
+                self.observe([NoteEvent(self.tick, p, 0) for p in sorted(guard.sounding)])
+
+    def _follow_control_token(self, token: int) -> bool:
+        """Keep the encoder's time and velocity in step with a SHIFT or VELOCITY played;
+        True when time moved."""
+        if (shift := self.codec.shift_ticks(token)) > 0:
+            self._encoder.tick += shift
+            return True
+        if token >= self.codec.velocity_base:
+            self._encoder.velocity_bin = token - self.codec.velocity_base
+        return False
+
+    def reset(self) -> None:
+        """Forget the conversation (model state and context), keeping the time."""
+        self._state = self._model.initial_state()
+        self._pending = self.codec.bos
+        self.context.clear()
+        self.context.append(self.codec.bos)
+        self._encoder.velocity_bin = None

@@ -1,0 +1,62 @@
+"""Checkpoints that carry their own configuration, so a file is all it takes to rebuild.
+
+A checkpoint is a dict saved with torch.save:
+
+    format        CHECKPOINT_FORMAT
+    family        which model family builds it (a key of FAMILIES)
+    model_config  that family's @dataclass config, as a dict
+    codec         the representation's JSON config (fixes the vocabulary)
+    train_config  the TrainConfig it was trained with
+    data          what it was trained on (corpora, pieces, tokens)
+    epoch, step   progress, for resuming
+    metrics       held-out figures at that point
+    model, optimizer, scheduler   the state dicts
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from antiphon.training.recurrent import RecurrentConfig, RecurrentTokenModel
+
+CHECKPOINT_FORMAT = "antiphon-checkpoint-v1"
+
+# family name -> (config class, model class)
+FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
+    "recurrent": (RecurrentConfig, RecurrentTokenModel),
+}
+
+
+def build_model(family: str, model_config: dict) -> nn.Module:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+    config_class, model_class = FAMILIES[family]
+    return model_class(config_class(**model_config))
+
+
+def save_checkpoint(path: str | Path, **fields) -> None:
+    """Write atomically: a crash mid-save never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, **fields}, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """The model (weights loaded, CPU) and the whole checkpoint dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({err})") from err
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an Antiphon checkpoint ({CHECKPOINT_FORMAT})")
+    model = build_model(checkpoint["family"], checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model"])
+    return model, checkpoint

@@ -1,0 +1,165 @@
+"""ONNX export of a token model's step graph, with its card, checked against torch.
+
+The graph is `(token, temperature, uniform, logit_bias, state...) -> (sample, logits,
+state...)`. Sampling happens inside it (temperature + Gumbel-max over the uniform noise
+the engine passes in), so the graph is deterministic given its inputs and, on a GPU, the
+sample never has to leave the device. Export fails unless onnxruntime's logits agree with
+torch's over a few hundred steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from antiphon.engine.card import CARD_METADATA_KEY, ModelCard, StateTensor, StepIO
+from antiphon.engine.codec import EventCodec, EventCodecConfig
+from antiphon.engine.model import StepModel
+from antiphon.training.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4  # max abs logit difference between onnxruntime and torch
+OPSET = 17
+
+
+class ExportError(RuntimeError):
+    """The exported graph does not do what the torch model does."""
+
+
+class TokenStepGraph(nn.Module):
+    """A token model's step plus in-graph sampling, in the shape the engine drives."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, token, temperature, uniform, logit_bias, *state):
+        logits, new_state = self.model.step(token, list(state))  # logits: [1, V]
+        # Gumbel-max: argmax(logits / T + g), g = -log(-log(u)), draws from softmax(logits / T).
+        u = uniform.clamp(1e-10, 1.0 - 1e-7)
+        gumbel = -torch.log(-torch.log(u))  # [1, V]
+        scores = logits / temperature + logit_bias + gumbel
+        sample = scores.argmax(dim=-1)  # [1]
+        return (sample, logits, *new_state)
+
+
+def build_card(model: nn.Module, checkpoint: dict, name: str, description: str) -> ModelCard:
+    codec = EventCodec(EventCodecConfig.from_dict(checkpoint["codec"]))
+    state = [
+        StateTensor(f"{n}_in", f"{n}_out", model.state_shape(1)) for n in model.state_names
+    ]
+    return ModelCard(
+        name=name,
+        family=checkpoint["model_config"]["cell"],
+        representation="events",
+        representation_version=codec.config.version,
+        codec=checkpoint["codec"],
+        vocabulary=codec.vocabulary(),
+        state=state,
+        io=StepIO(),
+        ticks_per_beat=codec.config.ticks_per_beat,
+        description=description,
+        training={
+            "model_config": checkpoint["model_config"],
+            "train_config": checkpoint["train_config"],
+            "data": checkpoint.get("data", {}),
+            "epochs": checkpoint["epoch"],
+        },
+        metrics=checkpoint.get("metrics", {}),
+    )
+
+
+def export_token_model(
+    checkpoint_path: str | Path,
+    out_path: str | Path,
+    name: str,
+    description: str = "",
+    parity_steps: int = 300,
+    seed: int = 0,
+) -> ModelCard:
+    """Write the step graph of a token-model checkpoint to `out_path`; returns its card."""
+    model, checkpoint = load_checkpoint(checkpoint_path)
+    model.eval()
+    card = build_card(model, checkpoint, name, description)
+    graph = TokenStepGraph(model).eval()
+    io = card.io
+    vocab = card.vocab_size
+    example = (
+        torch.zeros(1, dtype=torch.int64),
+        torch.ones(1),
+        torch.rand(1, vocab),
+        torch.zeros(vocab),
+        *model.initial_state(1),
+    )
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = out_path.with_suffix(".tmp.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            graph,
+            example,
+            str(tmp_path),
+            input_names=[io.token, io.temperature, io.uniform, io.logit_bias]
+            + [s.input for s in card.state],
+            output_names=[io.sample, io.logits] + [s.output for s in card.state],
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter keeps an RNN as one fused ONNX op
+        )
+    proto = onnx.load(str(tmp_path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
+    proto.doc_string = f"Antiphon {card.family} step graph: {description}"
+    onnx.save(proto, str(tmp_path))
+    try:
+        worst = check_parity(graph, tmp_path, parity_steps, seed)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    tmp_path.replace(out_path)
+    log.info("exported %s: parity max |dlogit| = %.2e over %d steps", out_path, worst, parity_steps)
+    return card
+
+
+def check_parity(graph: TokenStepGraph, onnx_path: Path, steps: int, seed: int) -> float:
+    """Run torch and onnxruntime side by side on the same inputs; returns the worst gap.
+
+    Raises ExportError if logits differ by more than PARITY_TOLERANCE or the samples differ.
+    The token fed at each step is the torch sample, so the run walks through the kind of
+    sequences the model really produces.
+    """
+    onnx_model = StepModel(onnx_path, device="cpu")
+    rng = np.random.default_rng(seed)
+    vocab = onnx_model.card.vocab_size
+    bias = np.zeros(vocab, dtype=np.float32)
+    onnx_state = onnx_model.initial_state()
+    torch_state = graph.model.initial_state(1)
+    token, worst = 0, 0.0
+    with torch.no_grad():
+        for step in range(steps):
+            uniform = rng.random((1, vocab), dtype=np.float32)
+            torch_out = graph(torch.tensor([token]), torch.ones(1), torch.from_numpy(uniform),
+                              torch.from_numpy(bias), *torch_state)
+            torch_sample, torch_logits, *torch_state = torch_out
+            onnx_sample, onnx_logits, onnx_state = onnx_model.step(
+                token, onnx_state, 1.0, uniform, bias
+            )
+            gap = float(np.abs(onnx_logits - torch_logits.numpy()).max())
+            worst = max(worst, gap)
+            if gap > PARITY_TOLERANCE:
+                raise ExportError(
+                    f"{onnx_path}: onnxruntime and torch logits differ by {gap:.2e} at step "
+                    f"{step} (tolerance {PARITY_TOLERANCE:.0e})"
+                )
+            if onnx_sample != int(torch_sample[0]):
+                raise ExportError(
+                    f"{onnx_path}: onnxruntime sampled {onnx_sample}, torch {int(torch_sample[0])}"
+                    f" at step {step} from the same noise"
+                )
+            token = onnx_sample
+    return worst
