@@ -1,0 +1,150 @@
+"""Session and the in-graph sampler, on a real exported model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from antiphon.engine.constraints import MASKED
+from antiphon.engine.events import NoteEvent
+from antiphon.engine.model import StepModel
+from antiphon.engine.session import Engine
+
+
+def softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def assert_well_formed(events, start, end):
+    sounding = {}
+    for event in events:
+        assert start <= event.tick <= end, event
+        if event.velocity:
+            assert event.pitch not in sounding, f"{event} struck while sounding"
+            sounding[event.pitch] = event.tick
+        else:
+            assert event.pitch in sounding, f"{event} releases a silent note"
+            assert event.tick > sounding.pop(event.pitch), f"{event} ends a zero-length note"
+    assert not sounding, f"never released: {sounding}"
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_path):
+    return Engine.load(tiny_model_path)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_every_answer_is_well_formed(engine, temperature):
+    for seed in range(40):
+        session = engine.new_session(seed=seed)
+        session.observe([NoteEvent(0, 60, 80), NoteEvent(12, 60, 0), NoteEvent(12, 64, 80),
+                         NoteEvent(24, 64, 0)])
+        answer = list(session.generate(48, 96, temperature))
+        assert_well_formed(answer, 48, 144)
+        assert session.tick == 144  # the model's time ends where the answer ends
+
+
+def test_answers_continue_the_timeline(engine):
+    session = engine.new_session(seed=3)
+    session.observe([NoteEvent(0, 60, 80), NoteEvent(24, 60, 0)])
+    first = list(session.generate(48, 48))
+    session.observe([NoteEvent(120, 62, 80), NoteEvent(130, 62, 0)])
+    second = list(session.generate(150, 48))
+    assert all(e.tick >= 150 for e in second) and session.tick == 198
+    assert len(session.context) > len(first) + len(second)
+
+
+def test_same_seed_same_answer(engine):
+    def answer(seed):
+        session = engine.new_session(seed=seed)
+        session.observe([NoteEvent(0, 67, 90), NoteEvent(6, 67, 0)])
+        return list(session.generate(24, 96))
+
+    assert answer(11) == answer(11)
+    assert any(answer(11) != answer(s) for s in range(12, 16))
+
+
+def test_closing_early_releases_in_the_model_state(engine):
+    session = engine.new_session(seed=5)
+    stream = session.generate(0, 24 * 16, temperature=1.0)
+    played = []
+    for event in stream:
+        played.append(event)
+        if event.velocity:
+            break
+    stream.close()  # barge-in: the caller stops listening mid-answer
+    # the model was told the note ended: observing from its present must work
+    session.observe([NoteEvent(session.tick + 1, 60, 80)])
+    assert played and played[-1].velocity > 0
+
+
+def test_player_events_behind_the_model_are_placed_at_its_present(engine):
+    session = engine.new_session(seed=1)
+    list(session.generate(0, 96))
+    session.observe([NoteEvent(10, 60, 80), NoteEvent(20, 60, 0)])  # played during the answer
+    assert session.tick == 96
+
+
+def test_context_is_bounded(engine):
+    session = engine.new_session(seed=0, context_tokens=64)
+    for bar in range(20):
+        session.observe([NoteEvent(bar * 24, 60, 80), NoteEvent(bar * 24 + 12, 60, 0)])
+    assert len(session.context) == 64
+
+
+def test_bad_arguments(engine):
+    session = engine.new_session()
+    with pytest.raises(ValueError, match="temperature"):
+        next(session.generate(0, 24, temperature=0))
+    with pytest.raises(ValueError, match="length_ticks"):
+        next(session.generate(0, 0))
+
+
+class TestInGraphSampler:
+    """Gumbel-max inside the graph draws from softmax(logits / T), masked by logit_bias."""
+
+    def prepared(self, tiny_model_path):
+        model = StepModel(tiny_model_path)
+        vocab = model.card.vocab_size
+        zeros = np.zeros(vocab, np.float32)
+        state = model.initial_state()
+        _, _, state = model.step(0, state, 1.0, np.full((1, vocab), 0.5, np.float32), zeros)
+        return model, state, vocab, zeros
+
+    def draw(self, model, state, vocab, bias, temperature, count, seed=0):
+        rng = np.random.default_rng(seed)
+        samples, logits = [], None
+        for _ in range(count):
+            uniform = rng.random((1, vocab), dtype=np.float32)
+            sample, logits, _ = model.step(60, state, temperature, uniform, bias)
+            samples.append(sample)
+        return np.bincount(samples, minlength=vocab) / count, logits[0]
+
+    @pytest.mark.parametrize("temperature", [0.7, 1.0, 1.5])
+    def test_frequencies_follow_the_tempered_softmax(self, tiny_model_path, temperature):
+        model, state, vocab, zeros = self.prepared(tiny_model_path)
+        freq, logits = self.draw(model, state, vocab, zeros, temperature, 3000)
+        expected = softmax(logits / temperature)
+        distance = 0.5 * np.abs(freq - expected).sum()  # total variation
+        # The same statistic for exact draws from `expected` shows how large sampling
+        # noise alone makes it; a wrong sampler (no temperature, a biased Gumbel) lands
+        # far outside that.
+        rng = np.random.default_rng(1)
+        noise = [0.5 * np.abs(rng.multinomial(3000, expected) / 3000 - expected).sum()
+                 for _ in range(50)]
+        assert distance < 1.25 * np.percentile(noise, 95)
+
+    def test_low_temperature_is_argmax(self, tiny_model_path):
+        model, state, vocab, zeros = self.prepared(tiny_model_path)
+        freq, logits = self.draw(model, state, vocab, zeros, 1e-3, 50)
+        assert freq[int(np.argmax(logits))] == 1.0
+
+    def test_masked_tokens_are_never_drawn(self, tiny_model_path):
+        model, state, vocab, zeros = self.prepared(tiny_model_path)
+        _, logits = self.draw(model, state, vocab, zeros, 1.0, 1)
+        bias = zeros.copy()
+        top = np.argsort(logits)[-5:]  # mask the five likeliest tokens
+        bias[top] = MASKED
+        freq, _ = self.draw(model, state, vocab, bias, 1.0, 500)
+        assert freq[top].sum() == 0.0
