@@ -9,6 +9,7 @@ torch's over a few hundred steps.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -65,13 +66,15 @@ def build_card(model: nn.Module, checkpoint: dict, name: str, description: str) 
         io=StepIO(),
         ticks_per_beat=codec.config.ticks_per_beat,
         description=description,
-        training={
+        # Through JSON and back, so the card equals what the engine will read (tuples
+        # become lists there).
+        training=json.loads(json.dumps({
             "model_config": checkpoint["model_config"],
             "train_config": checkpoint["train_config"],
             "data": checkpoint.get("data", {}),
             "epochs": checkpoint["epoch"],
-        },
-        metrics=checkpoint.get("metrics", {}),
+        })),
+        metrics=json.loads(json.dumps(checkpoint.get("metrics", {}))),
     )
 
 
