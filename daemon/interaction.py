@@ -1,0 +1,155 @@
+"""Call and response, as a pure state machine: no threads, no clock, no I/O.
+
+    IDLE --note-on--> LISTENING --silence after the last release--> RESPONDING
+    RESPONDING --answer over--> IDLE
+    RESPONDING --player strikes a note (barge-in)--> LISTENING
+
+The interaction loop feeds it the player's notes (`on_event`) and wakes it at the deadline
+it asks for (`on_tick` at `next_deadline()`); it answers with actions for the loop to carry
+out. Times are beats on the clock's timeline; an event's own time is its tick.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+
+GRID_EPSILON = 1e-9  # a time this close to a grid point is on it (float round-off)
+
+
+class Mode(enum.Enum):
+    IDLE = "idle"  # nothing to do until the player strikes a note
+    LISTENING = "listening"  # the player is playing a phrase
+    RESPONDING = "responding"  # an answer is planned or playing
+
+
+@dataclass(frozen=True)
+class PhrasePolicy:
+    """When a call has ended and how long the answer is (all in beats)."""
+
+    silence_beats: float = 1.0  # silence after the last release that ends a phrase
+    min_answer_beats: float = 2.0  # shortest answer
+    max_answer_beats: float = 16.0  # longest answer
+    grid_beats: float = 1.0  # answers start on multiples of this
+    # Where the grid starts. True: at the call's first note. The player cannot hear the
+    # internal clock, so its beat 0 is arbitrary; the call's first note is the player's own
+    # downbeat, and the answer lands in the player's time. False: on the clock's beats, for
+    # a clock the player shares (incoming MIDI clock).
+    grid_from_call: bool = True
+
+
+@dataclass(frozen=True)
+class Observe:
+    """Feed the player's note to the model."""
+
+    event: NoteEvent  # tick on the clock's timeline
+
+
+@dataclass(frozen=True)
+class StartAnswer:
+    """The call is over: generate an answer of `length_beats` from `start_beats`."""
+
+    start_beats: float  # the first grid point after the phrase end was detected
+    length_beats: float  # about the call's length, clamped to the policy
+    call_beats: float  # the call, from its first strike to its last release
+
+
+@dataclass(frozen=True)
+class StopAnswer:
+    """The player barged in: release the answer's notes and drop the rest of it."""
+
+    at_beats: float
+
+
+@dataclass(frozen=True)
+class AnswerEnded:
+    at_beats: float
+
+
+Action = Observe | StartAnswer | StopAnswer | AnswerEnded
+
+
+class CallAndResponse:
+    """The interaction policy; see the module docstring."""
+
+    def __init__(self, policy: PhrasePolicy) -> None:
+        self.policy = policy
+        self.mode = Mode.IDLE
+        self._held: set[int] = set()  # pitches the player holds down
+        self._phrase_start = 0.0  # beat of the phrase's first strike
+        self._last_activity = 0.0  # beat of the phrase's latest strike or release
+        self._answer_end = 0.0  # beat the planned answer ends
+
+    def next_deadline(self) -> float | None:
+        """The beat at which `on_tick` has something to do, or None (wait for a note)."""
+        if self.mode is Mode.LISTENING and not self._held:
+            return self._last_activity + self.policy.silence_beats
+        if self.mode is Mode.RESPONDING:
+            return self._answer_end
+        return None
+
+    def on_event(self, event: NoteEvent, now_beats: float) -> list[Action]:
+        """The player struck or released a note at `event.tick` (noticed at `now_beats`)."""
+        beat = event.tick / TICKS_PER_BEAT
+        actions: list[Action] = []
+        if self.mode is Mode.RESPONDING and beat >= self._answer_end:
+            # The answer was over before this note came (the loop had not ticked yet). A
+            # phrase end is not caught up like this: a note that beats the loop to the
+            # deadline continues the phrase, rather than cutting off an answer at birth.
+            self.mode = Mode.IDLE
+            actions.append(AnswerEnded(self._answer_end))
+        if event.is_note_on:
+            if self.mode is Mode.RESPONDING:
+                actions.append(StopAnswer(now_beats))
+            if self.mode is not Mode.LISTENING:
+                self.mode = Mode.LISTENING
+                self._phrase_start = beat
+                self._held.clear()
+            self._held.add(event.pitch)
+        elif self.mode is Mode.LISTENING and event.pitch in self._held:
+            self._held.discard(event.pitch)
+        else:
+            return actions  # a release of a key struck before we listened: not ours to track
+        self._last_activity = beat
+        actions.append(Observe(event))
+        return actions
+
+    def on_tick(self, now_beats: float) -> list[Action]:
+        """Time has reached `now_beats`: end a phrase or an answer when due."""
+        deadline = self.next_deadline()
+        if deadline is None or now_beats < deadline:
+            return []
+        if self.mode is Mode.LISTENING:
+            return [self._end_phrase(now_beats)]
+        self.mode = Mode.IDLE
+        return [AnswerEnded(self._answer_end)]
+
+    def answer_moved(self, start_beats: float, length_beats: float) -> None:
+        """The loop placed the answer elsewhere (pushed to a later grid point when late)."""
+        if self.mode is Mode.RESPONDING:
+            self._answer_end = start_beats + length_beats
+
+    def _end_phrase(self, now_beats: float) -> StartAnswer:
+        policy = self.policy
+        call = self._last_activity - self._phrase_start
+        length = answer_length(call, policy)
+        origin = self._phrase_start if policy.grid_from_call else 0.0
+        start = next_grid_point(now_beats, policy.grid_beats, origin)
+        self.mode = Mode.RESPONDING
+        self._answer_end = start + length
+        return StartAnswer(start, length, call)
+
+
+def answer_length(call_beats: float, policy: PhrasePolicy) -> float:
+    """About as long as the call: rounded to the grid, clamped to the policy's bounds."""
+    grid = policy.grid_beats
+    rounded = max(grid, math.floor(call_beats / grid + 0.5) * grid)
+    return min(max(rounded, policy.min_answer_beats), policy.max_answer_beats)
+
+
+def next_grid_point(beats: float, grid_beats: float, origin: float = 0.0) -> float:
+    """The first grid point (origin + a multiple of `grid_beats`) at or after `beats`."""
+    return origin + math.ceil((beats - origin) / grid_beats - GRID_EPSILON) * grid_beats

@@ -1,0 +1,162 @@
+"""Running `antiphon` as a subprocess and talking to it over JACK MIDI, for e2e tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import rtmidi
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 60.0  # loading the model on a busy machine
+
+
+def antiphon_command(*args: str) -> list[str]:
+    """The installed console script when there is one, else the module."""
+    script = Path(sys.executable).with_name("antiphon")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "antiphon.daemon", *args]
+
+
+def e2e_model_path() -> Path:
+    """The model `antiphon run` would load: ANTIPHON_MODEL if set, else the shipped default.
+    Skips the test while no such file exists."""
+    from antiphon.exported_models import MODELS_DIR, default_model_path
+
+    if override := os.environ.get("ANTIPHON_MODEL"):
+        return Path(override)
+    try:
+        return default_model_path()
+    except FileNotFoundError:
+        pytest.skip(f"{MODELS_DIR / 'default.onnx'} is not shipped yet")
+
+
+def backend_args() -> list[str]:
+    """Let `--backend auto` find JACK where it would (no ALSA sequencer); else say jack."""
+    return [] if not os.path.exists("/dev/snd/seq") else ["--backend", "jack"]
+
+
+class DaemonProcess:
+    """`antiphon run` in a subprocess, its stderr collected line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            antiphon_command("run", *args), env={**env, "COLUMNS": "200"},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if match := regex.search(line):
+                    return match
+            if self.process.poll() is not None:
+                self._reader.join(1.0)
+                break
+            time.sleep(0.02)
+        pytest.fail(f"no line matching {pattern!r} from antiphon; it said:\n{self.output()}")
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"antiphon did not stop on SIGTERM:\n{self.output()}")
+        self._reader.join(2.0)
+        return code
+
+
+class JackPlayer:
+    """A keyboard and a recorder: a JACK client connected to Antiphon's ports."""
+
+    def __init__(self, in_port: str = "Antiphon In", out_port: str = "Antiphon Out") -> None:
+        self.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e keyboard")
+        self.keyboard.open_port(_index(self.keyboard.get_ports(), in_port), name="keys")
+        self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="e2e recorder")
+        self.received: list[tuple[float, list[int]]] = []
+        self._lock = threading.Lock()
+        self.recorder.set_callback(self._on_message)
+        self.recorder.open_port(_index(self.recorder.get_ports(), out_port), name="rec")
+        time.sleep(0.2)  # let JACK make the connections
+
+    def _on_message(self, event, _data) -> None:
+        arrived = time.perf_counter()
+        with self._lock:
+            self.received.append((arrived, list(event[0])))
+
+    def messages(self) -> list[tuple[float, list[int]]]:
+        with self._lock:
+            return list(self.received)
+
+    def note_ons(self) -> list[tuple[float, list[int]]]:
+        return [(t, m) for t, m in self.messages() if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+    def sounding(self) -> dict[tuple[int, int], int]:
+        """(channel, pitch) -> note-ons received without a note-off yet."""
+        counts: dict[tuple[int, int], int] = defaultdict(int)
+        for _, message in self.messages():
+            status, key = message[0] & 0xF0, (message[0] & 0x0F, message[1])
+            if status == 0x90 and message[2] > 0:
+                counts[key] += 1
+            elif status in (0x80, 0x90):
+                counts[key] -= 1
+        return {key: count for key, count in counts.items() if count}
+
+    def play(self, notes: list[tuple[int, float]], seconds_per_beat: float) -> float:
+        """Play (pitch, beats) notes, slightly detached; returns the last release's time."""
+        for pitch, beats in notes:
+            self.keyboard.send_message([0x90, pitch, 96])
+            time.sleep(beats * seconds_per_beat * 0.9)
+            self.keyboard.send_message([0x80, pitch, 0])
+            released = time.perf_counter()
+            time.sleep(beats * seconds_per_beat * 0.1)
+        return released
+
+    def close(self) -> None:
+        self.keyboard.close_port()
+        self.recorder.close_port()
+        self.keyboard.delete()
+        self.recorder.delete()
+
+
+def _index(ports: list[str], name: str) -> int:
+    for index, port in enumerate(ports):
+        if name in port:
+            return index
+    pytest.fail(f"no JACK port {name!r} among {ports}")
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()

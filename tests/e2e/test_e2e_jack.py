@@ -1,0 +1,145 @@
+"""`antiphon` end to end over a real JACK server, with the shipped model.
+
+A separate JACK client in this process plays a phrase into "Antiphon In" and records
+"Antiphon Out" with timestamps.
+"""
+
+import logging
+import time
+
+import pytest
+import rtmidi
+from e2e_support import (
+    DaemonProcess,
+    JackPlayer,
+    antiphon_command,
+    backend_args,
+    e2e_model_path,
+    wait_until,
+)
+
+pytestmark = pytest.mark.jack
+log = logging.getLogger(__name__)
+
+BPM = 120
+BEAT = 60 / BPM
+SILENCE_BEATS = 1.0
+PHRASE = [(60, 0.5), (62, 0.5), (64, 0.5), (65, 0.5), (67, 1.0), (64, 0.5), (62, 0.5)]  # 4 beats
+# From the last release: the silence, up to one beat to the grid, and one more beat for a
+# model that opens its answer with a short rest; plus room for a slow machine.
+ANSWER_BOUND_SECONDS = (SILENCE_BEATS + 1 + 1) * BEAT + 0.25
+
+
+@pytest.fixture
+def daemon(jack_server):
+    started = []
+
+    def start(*extra: str) -> DaemonProcess:
+        model = e2e_model_path()
+        process = DaemonProcess(
+            [*backend_args(), "--model", str(model), "--bpm", str(BPM),
+             "--silence-beats", str(SILENCE_BEATS), "--seed", "7", *extra],
+            jack_server.env,
+        )
+        started.append(process)
+        process.wait_for(r"ready: listening on", timeout=60)
+        return process
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.terminate()
+
+
+def test_answer_arrives_in_time_and_every_note_ends(daemon, report_measurement):
+    process = daemon("--max-answer-beats", "4")
+    player = JackPlayer()
+    try:
+        phrase_end = player.play(PHRASE, BEAT)
+        assert wait_until(lambda: player.note_ons(), timeout=ANSWER_BOUND_SECONDS + 2), (
+            f"no answer; antiphon said:\n{process.output()}")
+        first_arrival, _ = player.note_ons()[0]
+        latency = first_arrival - phrase_end
+        log.info("answer latency: %.1f ms after the phrase's last release", latency * 1e3)
+        report_measurement(
+            "answer latency (JACK, 120 BPM, silence 1 beat)",
+            f"{latency * 1e3:.0f} ms from the phrase's last release to the first answer note "
+            f"(silence alone is {SILENCE_BEATS * BEAT * 1e3:.0f} ms; the rest is the wait "
+            "for the next beat, any opening rest the model plays, and JACK's period)",
+        )
+        assert SILENCE_BEATS * BEAT - 0.05 <= latency <= ANSWER_BOUND_SECONDS
+        # Let the answer (at most 4 beats) play out: it must end every note it struck.
+        time.sleep(4 * BEAT + 0.5)
+        assert player.sounding() == {}, f"notes left sounding: {player.sounding()}"
+        assert len(player.note_ons()) >= 1
+    finally:
+        code = process.terminate()
+        player.close()
+    assert code == 0, process.output()
+    answer = process.wait_for(r"answer: .*", timeout=1).group(0)
+    sent = process.wait_for(r"timing error mean .*? late", timeout=1).group(0)
+    log.info("daemon: %s / %s", answer, sent)
+    report_measurement("daemon's own account", f"{answer}; scheduler {sent}")
+
+
+def test_barge_in_and_sigterm_release_every_note(daemon):
+    process = daemon("--min-answer-beats", "16", "--max-answer-beats", "16")
+    player = JackPlayer()
+    try:
+        player.play(PHRASE, BEAT)
+        assert wait_until(lambda: player.sounding(), timeout=ANSWER_BOUND_SECONDS + 4), (
+            f"no answer note sounding; antiphon said:\n{process.output()}")
+        # Barge in: Antiphon must let go at once and listen.
+        player.keyboard.send_message([0x90, 72, 100])
+        barge_in = time.perf_counter()
+        assert wait_until(lambda: not player.sounding(), timeout=1.0)
+        log.info("barge-in released the answer in %.1f ms", (time.perf_counter() - barge_in) * 1e3)
+        process.wait_for(r"barge-in", timeout=2)
+        count = len(player.note_ons())
+        time.sleep(0.5)  # less than the silence: the old answer must not go on
+        assert len(player.note_ons()) == count
+        player.keyboard.send_message([0x80, 72, 0])
+        # A new answer (16 beats long) comes; stop the daemon while it sounds.
+        assert wait_until(lambda: player.sounding(), timeout=ANSWER_BOUND_SECONDS + 4), (
+            f"no second answer; antiphon said:\n{process.output()}")
+        code = process.terminate()
+        time.sleep(0.3)  # the last note-offs cross JACK
+        assert player.sounding() == {}, f"notes left sounding: {player.sounding()}"
+    finally:
+        player.close()
+    assert code == 0, process.output()
+    assert "SIGTERM received" in process.output()
+
+
+def test_ports_lists_the_virtual_ports_of_a_client(jack_server):
+    import subprocess
+
+    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="e2e lister")
+    midi_out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e lister")
+    midi_in.open_virtual_port("probe-in")
+    midi_out.open_virtual_port("probe-out")
+    try:
+        result = subprocess.run(
+            antiphon_command("ports", *backend_args()), env={**jack_server.env, "COLUMNS": "200"},
+            capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        midi_in.delete()
+        midi_out.delete()
+    assert result.returncode == 0, result.stderr
+    inputs, _, outputs = result.stdout.partition("Outputs")
+    assert "probe-out" in inputs  # another program's output is something Antiphon hears
+    assert "probe-in" in outputs
+    assert "jack" in result.stdout
+
+
+def test_missing_input_port_is_a_clear_error(jack_server):
+    import subprocess
+
+    result = subprocess.run(
+        antiphon_command("run", *backend_args(), "--in", "no-such-keyboard"),
+        env={**jack_server.env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "no MIDI input port matches 'no-such-keyboard'" in result.stderr
+    assert "available inputs" in result.stderr
