@@ -25,6 +25,7 @@ class WellFormedAnswer:
     def __init__(self, codec: EventCodec, base_bias: np.ndarray) -> None:
         self._on = codec.note_on_base
         self._off = codec.note_off_base
+        self._shifts = slice(codec.shift_base, codec.velocity_base)  # SHIFT(1..max)
         self.bias = base_bias.copy()
         self.bias[self._off : self._off + PITCHES] = MASKED  # nothing sounds yet
         self.sounding: set[int] = set()
@@ -46,3 +47,10 @@ class WellFormedAnswer:
         for pitch in self._struck_now:
             self.bias[self._on + pitch] = 0.0
         self._struck_now.clear()
+
+    def limit_rest(self, max_ticks: int | None) -> None:
+        """Allow only time shifts of at most `max_ticks` (None: any)."""
+        shifts = self.bias[self._shifts]  # a view: SHIFT(n) is shifts[n - 1]
+        shifts[:] = 0.0
+        if max_ticks is not None:
+            shifts[max(0, max_ticks):] = MASKED

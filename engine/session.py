@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,18 @@ from antiphon.engine.model import StepModel
 
 MIN_TEMPERATURE = 1e-3  # below this, sampling is argmax in all but name
 DEFAULT_CONTEXT_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class _Instant:
+    """The session as it stood at the end of one instant of a generated answer."""
+
+    tick: int
+    state: list[np.ndarray]  # onnxruntime returns fresh arrays, so keeping them is safe
+    pending: int
+    velocity_bin: int | None
+    tokens_seen: int
+    sounding: frozenset[int]
 
 
 class Engine:
@@ -67,6 +80,8 @@ class Session:
         # step that yields the distribution of what follows, so nothing is computed twice.
         self._pending = self.codec.bos
         self.context: deque[int] = deque([self.codec.bos], maxlen=context_tokens)
+        self._tokens_seen = 1  # all tokens ever appended to the context
+        self._instants: list[_Instant] = []  # of the latest answer, for `rewind`
         vocab = self.codec.vocab_size
         self._uniform = np.empty((1, vocab), dtype=np.float32)
         self._bias = np.zeros(vocab, dtype=np.float32)
@@ -91,6 +106,7 @@ class Session:
         self._state = state
         self._pending = token
         self.context.append(token)
+        self._tokens_seen += 1
 
     def _push(self, token: int) -> None:
         """Feed a token the player (or the clock) produced; the sample is not needed."""
@@ -119,12 +135,17 @@ class Session:
 
     # -- answering ----------------------------------------------------------------------
     def generate(
-        self, start_tick: int, length_ticks: int, temperature: float = 1.0
+        self,
+        start_tick: int,
+        length_ticks: int,
+        temperature: float = 1.0,
+        max_opening_rest_ticks: int | None = None,
     ) -> Iterator[NoteEvent]:
         """Sample an answer in [start_tick, start_tick + length_ticks], streamed as it comes.
 
-        If the caller stops early (the player barged in), the notes the model thinks are
-        sounding are released in its state at the point it stopped.
+        `max_opening_rest_ticks` bounds the silence before the answer's first note, so a
+        model fond of rests cannot make the player wait. If the caller stops early, the
+        notes the model thinks are sounding are released in its state where it stopped.
         """
         if length_ticks <= 0:
             raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
@@ -137,21 +158,34 @@ class Session:
         if self._encoder.velocity_bin is not None:
             decoder.velocity = self.codec.bin_velocity(self._encoder.velocity_bin)
         guard = WellFormedAnswer(self.codec, self._bias)
+        rest_left = max_opening_rest_ticks  # None once the first note has sounded
+        guard.limit_rest(rest_left)
+        self._instants = []
+        self._remember_instant(guard.sounding)  # the start: rewinding here forgets it all
         max_steps = 64 * length_ticks + 64  # a model that never advances time still ends
         try:
             for _ in range(max_steps):
                 token, state = self._step(temperature, guard.bias)
-                if decoder.tick + self.codec.shift_ticks(token) > end_tick:
+                shift = self.codec.shift_ticks(token)
+                if decoder.tick + shift > end_tick:
                     break  # the answer is over; the silence up to its end is added below
+                if shift:
+                    self._remember_instant(guard.sounding)  # this instant is complete
                 event = decoder.feed(token)
                 self._commit(token, state)
                 if event is None:
                     if self._follow_control_token(token):
                         guard.time_moved()
+                        if rest_left is not None:
+                            rest_left -= shift
+                            guard.limit_rest(rest_left)
                         if decoder.tick >= end_tick:
                             break  # a note struck at the last instant could not sound
                     continue
                 self._encoder.tick = event.tick
+                if event.velocity > 0 and rest_left is not None:
+                    rest_left = None
+                    guard.limit_rest(None)
                 if event.velocity > 0:
                     if event.pitch in guard.sounding:
                         yield NoteEvent(event.tick, event.pitch, 0)  # re-strike: release first
@@ -159,6 +193,7 @@ class Session:
                 else:
                     guard.note_off(event.pitch)
                 yield event
+            self._remember_instant(guard.sounding)
             self.advance_to(end_tick)
             releases = [NoteEvent(end_tick, pitch, 0) for pitch in sorted(guard.sounding)]
             guard.sounding.clear()
@@ -179,6 +214,37 @@ class Session:
         if token >= self.codec.velocity_base:
             self._encoder.velocity_bin = token - self.codec.velocity_base
         return False
+
+    def _remember_instant(self, sounding: set[int]) -> None:
+        self._instants.append(_Instant(self.tick, self._state, self._pending,
+                                       self._encoder.velocity_bin, self._tokens_seen,
+                                       frozenset(sounding)))
+
+    def rewind(self, tick: int) -> None:
+        """Forget the part of the latest answer after `tick`: the player cut it off there
+        (a barge-in), so the model must not go on as if it had been heard.
+
+        Notes of the answer still sounding at `tick` end there. Anything observed since
+        the answer (its own closing releases included) is forgotten with it; a tick at or
+        past the answer's end changes nothing.
+        """
+        if not self._instants or tick >= self.tick:
+            return
+        # The latest instant at or before `tick`; before the answer began: its start.
+        instant = self._instants[0]
+        for candidate in self._instants:
+            if candidate.tick <= tick:
+                instant = candidate
+        self._state = instant.state
+        self._pending = instant.pending
+        self._encoder.tick = instant.tick
+        self._encoder.velocity_bin = instant.velocity_bin
+        for _ in range(min(self._tokens_seen - instant.tokens_seen, len(self.context) - 1)):
+            self.context.pop()
+        self._tokens_seen = instant.tokens_seen
+        self._instants = []
+        self.advance_to(tick)
+        self.observe([NoteEvent(self.tick, pitch, 0) for pitch in sorted(instant.sounding)])
 
     def reset(self) -> None:
         """Forget the conversation (model state and context), keeping the time."""

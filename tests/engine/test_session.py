@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,81 @@ class TestInGraphSampler:
         bias[top] = MASKED
         freq, _ = self.draw(model, state, vocab, bias, 1.0, 500)
         assert freq[top].sum() == 0.0
+
+
+def answer_with_notes(engine, seed=0, start=24, length=24 * 8):
+    """A session and its answer, for a seed whose answer has notes in its second half."""
+    for attempt in range(seed, seed + 50):
+        session = engine.new_session(seed=attempt)
+        session.observe([NoteEvent(0, 60, 80), NoteEvent(12, 60, 0)])
+        answer = list(session.generate(start, length))
+        if sum(1 for e in answer if e.velocity and e.tick > start + length // 2) >= 2:
+            return session, answer, attempt
+    raise AssertionError("the model never played in the second half")
+
+
+def test_rewind_forgets_what_was_not_heard(engine):
+    start, length = 24, 24 * 8
+    session, answer, seed = answer_with_notes(engine)
+    cut = start + length // 2
+    heard_everything = len(session.context)
+    session.rewind(cut)
+    assert session.tick == cut
+    assert len(session.context) < heard_everything
+    # The model now continues from the cut as if only the first half had been played:
+    # exactly like a session that generated the same answer and was closed at the cut.
+    twin = engine.new_session(seed=seed)
+    twin.observe([NoteEvent(0, 60, 80), NoteEvent(12, 60, 0)])
+    stream = twin.generate(start, length)
+    heard = list(itertools.takewhile(lambda e: e.tick <= cut, stream))
+    stream.close()  # as the daemon does on a barge-in
+    twin.rewind(cut)
+    assert list(session.context) == list(twin.context)
+    # and after the player's next phrase, both are in the same state: their most likely
+    # answers agree (near-zero temperature, so the noise of their generators, which drew
+    # different amounts, does not matter)
+    after = [NoteEvent(cut + 6, 64, 90), NoteEvent(cut + 18, 64, 0)]
+    for s in (session, twin):
+        s.observe(after)
+    assert list(session.generate(cut + 24, 48, temperature=1e-3)) == list(
+        twin.generate(cut + 24, 48, temperature=1e-3))
+    assert heard
+
+
+def test_rewind_releases_notes_sounding_at_the_cut(engine):
+    session, answer, _ = answer_with_notes(engine)
+    on = {}
+    cut = None
+    for event in answer:  # find a moment at which some answer note sounds
+        if event.velocity:
+            on[event.pitch] = event.tick
+        else:
+            if event.tick > on.pop(event.pitch) + 1:
+                cut = event.tick - 1
+                break
+    assert cut is not None
+    session.rewind(cut)
+    names = [engine.codec.token_name(t) for t in session.context]
+    assert names[-1].startswith("NOTE_OFF"), names[-5:]
+
+
+def test_rewind_past_the_end_or_without_an_answer_changes_nothing(engine):
+    session, _, _ = answer_with_notes(engine)
+    before = list(session.context)
+    session.rewind(session.tick + 10)
+    assert list(session.context) == before
+    fresh = engine.new_session()
+    fresh.observe([NoteEvent(0, 60, 80)])
+    fresh.rewind(0)
+    assert fresh.tick == 0
+
+
+@pytest.mark.parametrize("limit", [0, 6, 24])
+def test_opening_rest_is_bounded(engine, limit):
+    for seed in range(30):
+        session = engine.new_session(seed=seed)
+        session.observe([NoteEvent(0, 60, 80), NoteEvent(12, 60, 0)])
+        answer = list(session.generate(48, 96, temperature=1.5, max_opening_rest_ticks=limit))
+        strikes = [e.tick for e in answer if e.velocity]
+        assert strikes and strikes[0] - 48 <= limit
+        assert_well_formed(answer, 48, 144)
