@@ -132,6 +132,9 @@ def run(
         help=f"Answers start on multiples of this many beats. {_default('grid_beats')}"
     )] = None,
     temperature: TemperatureOption = None,
+    max_opening_rest_beats: Annotated[float | None, typer.Option(
+        help="Longest rest before an answer's first note, in beats. "
+             f"{_default('max_opening_rest_beats')}")] = None,
     channel: Annotated[int | None, typer.Option(
         help=f"MIDI channel of the answer, 1-16. {_default('channel')}")] = None,
     seed: SeedOption = None,
@@ -147,7 +150,8 @@ def run(
         "in_port": in_port, "out_port": out_port, "backend": backend, "model": model,
         "device": device, "bpm": bpm, "silence_beats": silence_beats,
         "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
-        "grid_beats": grid_beats, "temperature": temperature, "channel": channel, "seed": seed,
+        "grid_beats": grid_beats, "temperature": temperature,
+        "max_opening_rest_beats": max_opening_rest_beats, "channel": channel, "seed": seed,
         "log_level": log_level,
     })
     setup_logging(options.log_level)

@@ -66,6 +66,8 @@ class DaemonConfig:
     grid_beats: float = 1.0
     # Sampling temperature: below 1 plays safer, above 1 wilder.
     temperature: float = 1.0
+    # Longest rest, in beats, before an answer's first note: the player is waiting.
+    max_opening_rest_beats: float = 0.5
     # MIDI channel of the answer, 1..16.
     channel: int = 1
     # Random seed for sampling; None: a different answer every run.
@@ -83,6 +85,7 @@ class DaemonConfig:
         _in_range("max_answer_beats", self.max_answer_beats, 0.0, 64.0, low_open=True)
         _in_range("grid_beats", self.grid_beats, 0.0, 16.0, low_open=True)
         _in_range("temperature", self.temperature, 0.0, 10.0, low_open=True)
+        _in_range("max_opening_rest_beats", self.max_opening_rest_beats, 0.0, 16.0)
         _in_range("channel", self.channel, 1, 16)
         if self.seed is not None:
             _in_range("seed", self.seed, 0, 2**63 - 1)

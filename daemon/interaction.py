@@ -61,7 +61,7 @@ class StartAnswer:
 class StopAnswer:
     """The player barged in: release the answer's notes and drop the rest of it."""
 
-    at_beats: float
+    at_beats: float  # when the player's note came: the answer was heard up to here
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class CallAndResponse:
             actions.append(AnswerEnded(self._answer_end))
         if event.is_note_on:
             if self.mode is Mode.RESPONDING:
-                actions.append(StopAnswer(now_beats))
+                actions.append(StopAnswer(beat))
             if self.mode is not Mode.LISTENING:
                 self.mode = Mode.LISTENING
                 self._phrase_start = beat

@@ -11,10 +11,10 @@ so the model keeps the beat phase of what it hears:
 
     session tick = clock tick + offset
 
-The offset changes in two cases. A late answer is pushed to a later grid point: the model
-planned it on time, so the clock moves away from the session (offset shrinks). A barge-in
-cuts an answer the model has already generated to its end: the player's notes are placed
-after it on the session's timeline (offset grows), as the model cannot un-hear its answer.
+The offset changes when a late answer is pushed to a later grid point: the model planned
+it on time, so the clock moves away from the session (offset shrinks). A barge-in cuts an
+answer the model has already generated to its end; the session is rewound to the moment
+the player came in, so the model forgets what nobody heard and the offset stays.
 """
 
 from __future__ import annotations
@@ -60,8 +60,11 @@ class AnswerSession(Protocol):
     def observe(self, events: Sequence[NoteEvent]) -> None: ...
 
     def generate(
-        self, start_tick: int, length_ticks: int, temperature: float = 1.0
+        self, start_tick: int, length_ticks: int, temperature: float = 1.0,
+        max_opening_rest_ticks: int | None = None,
     ) -> Iterator[NoteEvent]: ...
+
+    def rewind(self, tick: int) -> None: ...
 
 
 @dataclass
@@ -88,6 +91,7 @@ class InteractionLoop:
         inbox: queue.SimpleQueue,
         temperature: float = 1.0,
         channel: int = 0,
+        max_opening_rest_beats: float | None = None,
     ) -> None:
         self._session = session
         self._scheduler = scheduler
@@ -96,6 +100,9 @@ class InteractionLoop:
         self._inbox = inbox
         self._temperature = temperature
         self._channel = channel  # 0..15
+        self._max_opening_rest_ticks = (
+            None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
+        )
         self.machine = CallAndResponse(policy)
         self._offset_ticks = 0
         self._thread: threading.Thread | None = None
@@ -163,6 +170,7 @@ class InteractionLoop:
                 self._answer(action)
             elif isinstance(action, StopAnswer):
                 released = self._scheduler.cancel_and_release()
+                self._session.rewind(beats_to_ticks(action.at_beats) + self._offset_ticks)
                 self.stats.barge_ins += 1
                 log.info("barge-in at beat %.2f: answer dropped, %d notes released",
                          action.at_beats, released)
@@ -172,8 +180,9 @@ class InteractionLoop:
                 log.debug("answer ended at beat %.2f", action.at_beats)
 
     def _session_tick(self, clock_tick: int) -> int:
-        """The session tick for a clock tick, moving the offset on by whole beats when the
-        session is already past it (a barge-in into an answer generated ahead)."""
+        """The session tick for a clock tick. Should the session already be past it (an
+        event older than the answer it follows), the offset moves on by whole beats, so
+        the player's notes keep their beat phase rather than pile up on one tick."""
         tick = clock_tick + self._offset_ticks
         behind = self._session.tick - tick
         if behind > 0:
@@ -197,7 +206,8 @@ class InteractionLoop:
         scheduled = 0
         opening_rest = float("nan")  # beats from the answer's start to its first note
         began = time.perf_counter()
-        answer = self._session.generate(start_tick, length_ticks, self._temperature)
+        answer = self._session.generate(start_tick, length_ticks, self._temperature,
+                                        self._max_opening_rest_ticks)
         try:
             for event in answer:
                 due = (event.tick - self._offset_ticks) / TICKS_PER_BEAT + push_beats

@@ -2,8 +2,9 @@
 
 It honours the Session contract the daemon relies on: `tick` is the latest event seen or
 played, `observe` takes non-decreasing ticks >= tick (earlier ones are placed at the
-present, as the engine does), and `generate` streams an answer inside its window, releases
-every note it strikes, and advances the tick to the window's end.
+present, as the engine does), `generate` streams an answer inside its window, releases
+every note it strikes, and advances the tick to the window's end, and `rewind` takes the
+tick back to where a barge-in cut the answer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class FakeSession:
         self.step_delay_seconds = step_delay_seconds  # simulate a slow model
         self.notes_per_beat = notes_per_beat
         self.fail_on_generate: Exception | None = None
+        self.rewinds: list[int] = []  # ticks the daemon rewound to
+        self.opening_rests: list[int | None] = []  # max_opening_rest_ticks per answer
 
     def observe(self, events: Sequence[NoteEvent]) -> None:
         for event in events:
@@ -29,11 +32,17 @@ class FakeSession:
             self.observed.append(NoteEvent(tick, event.pitch, event.velocity))
             self.tick = tick
 
+    def rewind(self, tick: int) -> None:
+        self.rewinds.append(tick)
+        self.tick = min(self.tick, max(tick, 0))
+
     def generate(
-        self, start_tick: int, length_ticks: int, temperature: float = 1.0
+        self, start_tick: int, length_ticks: int, temperature: float = 1.0,
+        max_opening_rest_ticks: int | None = None,
     ) -> Iterator[NoteEvent]:
         if self.fail_on_generate is not None:
             raise self.fail_on_generate
+        self.opening_rests.append(max_opening_rest_ticks)
         self.generated.append((start_tick, length_ticks, temperature))
         start = max(start_tick, self.tick)
         end = start + length_ticks

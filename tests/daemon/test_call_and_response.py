@@ -114,7 +114,7 @@ def test_barge_in_stops_the_answer_and_listens():
     machine = CallAndResponse(POLICY)
     play(machine, [(0.0, 2.0, 60)])
     machine.on_tick(3.0)  # answer from beat 3 to 5
-    actions = machine.on_event(note(3.5, 67), 3.5)
+    actions = machine.on_event(note(3.5, 67), 3.52)  # noticed a little after it came
     assert actions == [StopAnswer(3.5), Observe(note(3.5, 67))]
     assert machine.mode is Mode.LISTENING
     machine.on_event(note(4.0, 67, 0), 4.0)
