@@ -211,5 +211,98 @@ def demo(
         fail("no answer came back")
 
 
+@app.command()
+def models() -> None:
+    """List the shipped models and what their cards say."""
+    from antiphon.engine.card import ModelLoadError
+    from antiphon.engine.model import StepModel
+    from antiphon.exported_models import available_models, model_path
+
+    table = Table(title="Shipped models (--model NAME)", title_justify="left")
+    for column in ("name", "family", "representation", "held-out NLL", "description"):
+        table.add_column(column)
+    for name in available_models():
+        try:
+            card = StepModel(model_path(name), device="cpu").card
+        except ModelLoadError as err:
+            table.add_row(name, "[red]unreadable[/]", "", "", escape(str(err)))
+            continue
+        nll = card.metrics.get("test_nll_per_token")
+        table.add_row(name, card.family, f"{card.representation} v{card.representation_version}",
+                      "" if nll is None else f"{nll:.3f} nats/token", escape(card.description))
+    console.print(table)
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints (best.pt, latest.pt); "
+                                      "a run resumes from latest.pt.")] = Path("runs/default"),
+    corpus: Annotated[list[str] | None, typer.Option(
+        help="music21 corpus to train on (repeat the option for several). \\[default: "
+             "essenFolksong, oneills1850, bach, unless --midi-dir is given]")] = None,
+    midi_dir: Annotated[list[Path] | None, typer.Option(
+        help="Folder of .mid files, searched recursively (repeatable).", file_okay=False,
+        exists=True)] = None,
+    cell: Annotated[str, typer.Option(help="lstm, gru or rnn.")] = "lstm",
+    hidden: Annotated[int, typer.Option(help="Recurrent state width.")] = 512,
+    layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 2,
+    embedding: Annotated[int, typer.Option(help="Token embedding width.")] = 128,
+    dropout: Annotated[float, typer.Option(help="Dropout while training.")] = 0.2,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 12,
+    steps_per_epoch: Annotated[int, typer.Option(
+        help="Optimiser steps per epoch; 0: one pass over the training tokens.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 32,
+    window: Annotated[int, typer.Option(help="Tokens per window.")] = 256,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    limit: Annotated[int | None, typer.Option(
+        help="Take at most this many pieces per corpus (for a quick try).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Processes for parsing scores. \\[default: all cores]")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads. \\[default: torch's]")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Train a token model on music21 corpora and MIDI folders (needs the `train` extra)."""
+    setup_logging("warning")
+    try:
+        from antiphon.training.commands import run_train
+        from antiphon.training.train import TrainConfig
+    except ImportError as err:
+        fail(f"training needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        config = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch,
+                             batch_size=batch_size, window=window, lr=lr, seed=seed,
+                             device=device)
+        model_config = {"cell": cell, "hidden": hidden, "layers": layers,
+                        "embedding": embedding, "dropout": dropout}
+        if corpus is None:
+            corpus = [] if midi_dir else ["essenFolksong", "oneills1850", "bach"]
+        run_train(console, out, corpus, midi_dir or [], model_config, config,
+                  workers=workers, limit=limit, threads=threads)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (best.pt) from `antiphon train`.",
+                                               exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option(help="The .onnx file to write.")] = Path("model.onnx"),
+    name: Annotated[str, typer.Option(help="The model's name (for --model NAME).")] = "",
+    description: Annotated[str, typer.Option(help="One line for `antiphon models`.")] = "",
+) -> None:
+    """Export a checkpoint as an ONNX step graph with its model card, checked against torch."""
+    setup_logging("warning")
+    try:
+        from antiphon.training.commands import run_export
+        from antiphon.training.export import ExportError
+    except ImportError as err:
+        fail(f"exporting needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        run_export(console, checkpoint, out, name or out.stem, description)
+    except (OSError, ValueError, ExportError) as err:
+        fail(str(err))
+
+
 if __name__ == "__main__":
     app()

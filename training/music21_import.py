@@ -90,6 +90,10 @@ def corpus_files(name: str, report: ImportReport) -> list[Path]:
     """The corpus's score files, sorted; analyses and second encodings are reported skipped."""
     from music21 import corpus
 
+    if not name.strip() or not name.isidentifier():
+        # getComposer matches by substring: "" would take the whole corpus (~20k files).
+        raise ValueError(f"{name!r} is not a music21 corpus name; try essenFolksong, "
+                         "oneills1850, bach, ryansMammoth")
     paths = sorted(Path(p) for p in corpus.getComposer(name))
     if not paths:
         raise ValueError(f"music21 has no corpus named {name!r} (corpus.getComposer found "

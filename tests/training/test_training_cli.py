@@ -1,0 +1,63 @@
+"""`antiphon train` and `antiphon export` from the command line, on a folder of MIDI files."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from antiphon.daemon.cli import app  # noqa: E402
+from antiphon.engine.events import NoteEvent  # noqa: E402
+from antiphon.engine.session import Engine  # noqa: E402
+
+
+def write_tune(path, root: int, bars: int = 8) -> None:
+    track = mido.MidiTrack()
+    for bar in range(bars):
+        for step in (0, 2, 4, 5, 7, 5, 4, 2):
+            track.append(mido.Message("note_on", note=root + step, velocity=70 + bar, time=0))
+            track.append(mido.Message("note_off", note=root + step, velocity=0, time=240))
+    midi = mido.MidiFile(ticks_per_beat=480)
+    midi.tracks.append(track)
+    midi.save(path)
+
+
+@pytest.mark.slow
+def test_train_then_export_then_play(tmp_path):
+    tunes = tmp_path / "tunes"
+    tunes.mkdir()
+    for index in range(120):  # distinct tunes (copies are dropped), enough for every split
+        write_tune(tunes / f"tune{index:03d}.mid", 55 + index % 12, bars=2 + index // 12)
+    (tunes / "broken.mid").write_bytes(b"MThd garbage")  # skipped, never fatal
+    runner = CliRunner()
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, [
+        "train", "--out", str(run_dir), "--midi-dir", str(tunes),
+        "--epochs", "1", "--steps-per-epoch", "30", "--hidden", "48", "--embedding", "16",
+        "--layers", "1", "--batch-size", "8", "--window", "64", "--workers", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "bigram baseline" in result.output and "epoch   1" in result.output
+    model_path = tmp_path / "scales.onnx"
+    result = runner.invoke(app, ["export", str(run_dir / "best.pt"), "--out", str(model_path),
+                                 "--description", "scales"])
+    assert result.exit_code == 0, result.output
+    engine = Engine.load(model_path)
+    assert engine.card.name == "scales" and engine.card.training["data"]["skipped_files"] == 1
+    session = engine.new_session(seed=0)
+    session.observe([NoteEvent(0, 60, 80), NoteEvent(12, 60, 0)])
+    assert any(e.velocity for e in session.generate(24, 96))
+
+
+def test_a_bad_corpus_name_fails_clearly(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path), "--corpus", ""])
+    assert result.exit_code == 1
+    assert "not a music21 corpus name" in result.output
+
+
+def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path):
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "nope.pt")])
+    assert result.exit_code != 0
+    assert "does not exist" in result.output
