@@ -57,7 +57,8 @@ def test_a_bad_corpus_name_fails_clearly(tmp_path):
     assert "not a music21 corpus name" in result.output
 
 
-def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path):
-    result = CliRunner().invoke(app, ["export", str(tmp_path / "nope.pt")])
+def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short path: the error box would wrap a long one
+    result = CliRunner().invoke(app, ["export", "nope.pt"])
     assert result.exit_code != 0
     assert "does not exist" in result.output
