@@ -162,4 +162,5 @@ def run_daemon(config: DaemonConfig) -> int:
             return Daemon(config, session, midi_in, midi_out).serve(shutdown)
         finally:
             midi_in.close()
+            midi_out.close()  # after serve(): its stop released every note through it
             midi_out.close()

@@ -18,7 +18,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -33,7 +32,6 @@ from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent, sort_events
 
 logger = logging.getLogger(__name__)
 
-TRANSPOSE_RANGE = (-5, 6)  # default augmentation range in semitones: every key of the octave
 
 _Task = TypeVar("_Task")
 _Result = TypeVar("_Result")
@@ -308,40 +306,6 @@ def split_pieces(
     for piece in pieces:
         splits[split_of(piece.id, valid, test)].append(piece)
     return splits
-
-
-def transpose(events: Sequence[NoteEvent], semitones: int) -> list[NoteEvent] | None:
-    """The events shifted by `semitones`, or None if a pitch would leave 0..127."""
-    if not events:
-        return []
-    pitches = [event.pitch for event in events]
-    if min(pitches) + semitones < 0 or max(pitches) + semitones > 127:
-        return None
-    return [NoteEvent(e.tick, e.pitch + semitones, e.velocity) for e in events]
-
-
-def random_transpose(
-    events: Sequence[NoteEvent],
-    rng: random.Random,
-    low: int = TRANSPOSE_RANGE[0],
-    high: int = TRANSPOSE_RANGE[1],
-) -> tuple[list[NoteEvent], int]:
-    """The events in a random key: a shift drawn uniformly from low..high (inclusive)
-    among the shifts that keep every pitch in 0..127; returns (events, semitones).
-
-    Drawing only among the shifts that fit (0 always does) means augmentation never has
-    to retry or fall back, and a piece near the keyboard's edge still gets what fits.
-    """
-    if low > 0 or high < 0:
-        raise ValueError(f"the range must include 0, got {low}..{high}")
-    if not events:
-        return [], 0
-    lowest = min(event.pitch for event in events)
-    highest = max(event.pitch for event in events)
-    semitones = rng.randint(max(low, -lowest), min(high, 127 - highest))
-    shifted = transpose(events, semitones)
-    assert shifted is not None  # the draw kept every pitch in range
-    return shifted, semitones
 
 
 def corpus_stats(pieces: Iterable[Piece]) -> CorpusStats:

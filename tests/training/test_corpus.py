@@ -1,5 +1,5 @@
 """Corpus import: real music21 corpus files, real MIDI files written with mido, the split,
-transposition and the cache. Nothing is mocked; each test makes its own files in tmp_path."""
+and the cache. Nothing is mocked; each test makes its own files in tmp_path."""
 
 from __future__ import annotations
 
@@ -21,10 +21,8 @@ from antiphon.training.corpus import (
     import_corpus,
     notes_to_events,
     pieces_from_table,
-    random_transpose,
     split_of,
     split_pieces,
-    transpose,
 )
 from antiphon.training.midi_folder import import_midi_folder
 from antiphon.training.music21_import import (
@@ -216,33 +214,7 @@ def test_split_fractions_are_checked() -> None:
         split_of("anything", valid=0.6, test=0.5)
 
 
-# --- transposition ----------------------------------------------------------------------------
-
-def test_transpose_stops_at_the_ends_of_the_keyboard() -> None:
-    events = [NoteEvent(0, 0, 80), NoteEvent(0, 127, 80), NoteEvent(24, 0, 0),
-              NoteEvent(24, 127, 0)]
-    assert transpose(events, 1) is None
-    assert transpose(events, -1) is None
-    assert transpose(events, 0) == events
-    assert transpose([NoteEvent(0, 120, 80), NoteEvent(5, 120, 0)], 7) == [
-        NoteEvent(0, 127, 80), NoteEvent(5, 127, 0)]
-    assert transpose([], 12) == []
-
-
-def test_random_transpose_draws_only_shifts_that_fit() -> None:
-    events = [NoteEvent(0, 125, 80), NoteEvent(24, 125, 0)]
-    rng = random.Random(3)
-    shifts = set()
-    for _ in range(300):
-        shifted, semitones = random_transpose(events, rng, -5, 6)
-        assert shifted[0].pitch == 125 + semitones
-        shifts.add(semitones)
-    assert shifts == set(range(-5, 3))
-    full_range = [NoteEvent(0, 0, 80), NoteEvent(0, 127, 80)]
-    assert random_transpose(full_range, rng)[1] == 0
-    with pytest.raises(ValueError, match="include 0"):
-        random_transpose(events, rng, 1, 6)
-
+# --- statistics -------------------------------------------------------------------------------
 
 def test_corpus_stats_counts_notes_and_beats() -> None:
     pieces = [Piece("a", "t", [NoteEvent(0, 60, 80), NoteEvent(48, 60, 0)]), Piece("b", "t", [])]
