@@ -53,12 +53,16 @@ class TokenStepGraph(nn.Module):
 
 def build_card(model: nn.Module, checkpoint: dict, name: str, description: str) -> ModelCard:
     codec = EventCodec(EventCodecConfig.from_dict(checkpoint["codec"]))
+    # Names, shapes and dtypes from the model's own initial state: a family whose state is
+    # not float (a Transformer's cache position) needs nothing special here.
     state = [
-        StateTensor(f"{n}_in", f"{n}_out", model.state_shape(1)) for n in model.state_names
+        StateTensor(f"{state_name}_in", f"{state_name}_out", tuple(tensor.shape),
+                    str(tensor.dtype).removeprefix("torch."))
+        for state_name, tensor in zip(model.state_names, model.initial_state(1), strict=True)
     ]
     return ModelCard(
         name=name,
-        family=checkpoint["model_config"]["cell"],
+        family=model.family_name,
         representation="events",
         representation_version=codec.config.version,
         codec=checkpoint["codec"],

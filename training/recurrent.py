@@ -51,6 +51,11 @@ class RecurrentTokenModel(nn.Module):
         self.head = nn.Linear(config.hidden, config.vocab_size)
 
     @property
+    def family_name(self) -> str:
+        """The family the model card names: the cell type."""
+        return self.config.cell
+
+    @property
     def state_names(self) -> list[str]:
         return ["h", "c"] if self.config.cell == "lstm" else ["h"]
 
