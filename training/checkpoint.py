@@ -21,12 +21,14 @@ import torch
 from torch import nn
 
 from antiphon.training.recurrent import RecurrentConfig, RecurrentTokenModel
+from antiphon.training.transformer import TransformerConfig, TransformerTokenModel
 
 CHECKPOINT_FORMAT = "antiphon-checkpoint-v1"
 
 # family name -> (config class, model class)
 FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "recurrent": (RecurrentConfig, RecurrentTokenModel),
+    "transformer": (TransformerConfig, TransformerTokenModel),
 }
 
 
