@@ -15,11 +15,11 @@ events whose velocities lie on the bin grid (`EventCodec.quantize_velocity`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+from antiphon.engine.json_config import JsonConfig
 
 REPRESENTATION = "events"
 REPRESENTATION_VERSION = 1
@@ -27,8 +27,10 @@ PITCHES = 128
 
 
 @dataclass(frozen=True)
-class EventCodecConfig:
+class EventCodecConfig(JsonConfig):
     """The versioned configuration that fixes the vocabulary."""
+
+    config_name = "events codec"
 
     version: int = REPRESENTATION_VERSION  # bump when the token layout changes
     ticks_per_beat: int = TICKS_PER_BEAT  # time resolution of SHIFT tokens
@@ -47,20 +49,6 @@ class EventCodecConfig:
             raise ValueError(f"max_shift_ticks must be 1..240, got {self.max_shift_ticks}")
         if not 1 <= self.velocity_bins <= 127:
             raise ValueError(f"velocity_bins must be 1..127, got {self.velocity_bins}")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EventCodecConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown events codec fields: {sorted(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> EventCodecConfig:
-        return cls.from_dict(json.loads(text))
 
 
 class EventCodec:

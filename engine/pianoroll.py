@@ -20,13 +20,13 @@ velocity). Other notes are snapped to the nearest frame boundaries, at least one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent, sort_events
+from antiphon.engine.json_config import JsonConfig
 
 REPRESENTATION = "pianoroll"
 REPRESENTATION_VERSION = 1
@@ -39,8 +39,10 @@ DEFAULT_VELOCITY = 80  # frames carry no dynamics; a mezzo-forte that sits well 
 
 
 @dataclass(frozen=True)
-class PianoRollCodecConfig:
+class PianoRollCodecConfig(JsonConfig):
     """The versioned configuration that fixes the frame layout."""
+
+    config_name = "piano-roll codec"
 
     version: int = REPRESENTATION_VERSION  # bump when the frame layout changes
     lowest_pitch: int = 21  # MIDI pitch of key 0 (21 = A0, the piano's lowest key)
@@ -74,20 +76,6 @@ class PianoRollCodecConfig:
     @property
     def highest_pitch(self) -> int:
         return self.lowest_pitch + self.keys - 1
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PianoRollCodecConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown piano-roll codec fields: {sorted(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> PianoRollCodecConfig:
-        return cls.from_dict(json.loads(text))
 
 
 def sounding(frames: np.ndarray) -> np.ndarray:

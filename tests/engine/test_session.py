@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from music_checks import assert_well_formed
 
 from antiphon.engine.constraints import MASKED
 from antiphon.engine.events import NoteEvent
@@ -16,19 +17,6 @@ from antiphon.engine.session import Engine
 def softmax(x):
     e = np.exp(x - x.max())
     return e / e.sum()
-
-
-def assert_well_formed(events, start, end):
-    sounding = {}
-    for event in events:
-        assert start <= event.tick <= end, event
-        if event.velocity:
-            assert event.pitch not in sounding, f"{event} struck while sounding"
-            sounding[event.pitch] = event.tick
-        else:
-            assert event.pitch in sounding, f"{event} releases a silent note"
-            assert event.tick > sounding.pop(event.pitch), f"{event} ends a zero-length note"
-    assert not sounding, f"never released: {sounding}"
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from music_checks import arpeggios  # noqa: E402
+
 from antiphon.engine.codec import EventCodec  # noqa: E402
 from antiphon.engine.events import NoteEvent  # noqa: E402
 from antiphon.engine.model import StepModel  # noqa: E402
@@ -22,20 +24,6 @@ from antiphon.training.token_data import (  # noqa: E402
 from antiphon.training.train import TrainConfig, evaluate, train  # noqa: E402
 
 codec = EventCodec()
-
-
-def arpeggios(count: int, seed: int = 0) -> list[list[NoteEvent]]:
-    rng = np.random.default_rng(seed)
-    pieces = []
-    for _ in range(count):
-        root = int(rng.integers(48, 72))
-        events, tick = [], 0
-        for _ in range(16):
-            for step in (0, 4, 7, 12):
-                events += [NoteEvent(tick, root + step, 90), NoteEvent(tick + 6, root + step, 0)]
-                tick += 6
-        pieces.append(events)
-    return pieces
 
 
 def test_token_transposition_equals_encoding_the_transposed_events():

@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from music_checks import arpeggios, assert_well_formed  # noqa: E402
+
 from antiphon.engine.codec import EventCodec  # noqa: E402
 from antiphon.engine.events import NoteEvent  # noqa: E402
 from antiphon.engine.session import Engine  # noqa: E402
@@ -138,34 +140,6 @@ def test_forward_does_not_continue_a_state():
     model = tiny_model(layers=1)
     with pytest.raises(ValueError, match="step"):
         model(random_tokens(4), model.initial_state(1))
-
-
-def arpeggios(count: int, seed: int = 0) -> list[list[NoteEvent]]:
-    rng = np.random.default_rng(seed)
-    pieces = []
-    for _ in range(count):
-        root = int(rng.integers(48, 72))
-        events, tick = [], 0
-        for _ in range(16):
-            for interval in (0, 4, 7, 12):
-                events += [NoteEvent(tick, root + interval, 90),
-                           NoteEvent(tick + 6, root + interval, 0)]
-                tick += 6
-        pieces.append(events)
-    return pieces
-
-
-def assert_well_formed(events, start, end):
-    sounding = {}
-    for event in events:
-        assert start <= event.tick <= end, event
-        if event.velocity:
-            assert event.pitch not in sounding, f"{event} struck while sounding"
-            sounding[event.pitch] = event.tick
-        else:
-            assert event.pitch in sounding, f"{event} releases a silent note"
-            assert event.tick > sounding.pop(event.pitch), f"{event} ends a zero-length note"
-    assert not sounding, f"never released: {sounding}"
 
 
 @pytest.mark.slow
