@@ -234,6 +234,7 @@ class RtMidiInput:
         self._midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
         self._midi_in.set_callback(self._on_message)
         self.virtual = port is None
+        self.closed = False
 
     def _on_message(self, event: tuple[list[int], float], _data: object) -> None:
         arrived = time.perf_counter()  # first: the timestamp is the point of this callback
@@ -245,7 +246,11 @@ class RtMidiInput:
         self._callback = callback
 
     def close(self) -> None:
+        """Idempotent: rtmidi crashes the process if an instance is deleted twice."""
         self._callback = None
+        if self.closed:
+            return
+        self.closed = True
         self._midi_in.cancel_callback()
         self._midi_in.close_port()
         self._midi_in.delete()
@@ -284,16 +289,23 @@ class RtMidiOutput:
             self._midi_out.delete()
             raise
         self.virtual = port is None
+        self.closed = False
 
     def send(self, message: Sequence[int]) -> None:
         with self._lock:
+            if self.closed:
+                raise OSError(f"MIDI output {self.name!r} is closed")
             try:
                 self._midi_out.send_message(message)
             except rtmidi.RtMidiError as err:
                 raise OSError(f"cannot send to MIDI output {self.name!r}: {err}") from err
 
     def close(self) -> None:
+        """Idempotent: rtmidi crashes the process if an instance is deleted twice."""
         with self._lock:
+            if self.closed:
+                return
+            self.closed = True
             self._midi_out.close_port()
             self._midi_out.delete()
 

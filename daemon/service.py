@@ -163,4 +163,3 @@ def run_daemon(config: DaemonConfig) -> int:
         finally:
             midi_in.close()
             midi_out.close()  # after serve(): its stop released every note through it
-            midi_out.close()

@@ -143,3 +143,21 @@ def test_missing_input_port_is_a_clear_error(jack_server):
     assert result.returncode != 0
     assert "no MIDI input port matches 'no-such-keyboard'" in result.stderr
     assert "available inputs" in result.stderr
+
+
+def test_real_ports_close_twice_without_crashing(jack_server):
+    """rtmidi crashes the process when an instance is deleted twice; close() must not."""
+    import subprocess
+    import sys
+
+    script = (
+        "from antiphon.daemon.ports import open_ports\n"
+        "midi_in, midi_out = open_ports('jack', None, None)\n"
+        "midi_out.send([0x90, 60, 90]); midi_out.send([0x80, 60, 0])\n"
+        "for port in (midi_in, midi_out, midi_in, midi_out): port.close()\n"
+        "try:\n    midi_out.send([0x90, 60, 90])\nexcept OSError as err:\n    print(err)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=jack_server.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "is closed" in result.stdout
