@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.engine.codec import EventCodec, EventCodecConfig, EventDecoder, EventEncoder
-from antiphon.engine.constraints import MASKED, WellFormedAnswer
+from antiphon.engine.constraints import MASKED, PitchRules, WellFormedAnswer
 from antiphon.engine.events import NoteEvent
 from antiphon.engine.model import StepModel
 
@@ -140,12 +140,15 @@ class Session:
         length_ticks: int,
         temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None,
+        rules: PitchRules | None = None,
     ) -> Iterator[NoteEvent]:
         """Sample an answer in [start_tick, start_tick + length_ticks], streamed as it comes.
 
         `max_opening_rest_ticks` bounds the silence before the answer's first note, so a
-        model fond of rests cannot make the player wait. If the caller stops early, the
-        notes the model thinks are sounding are released in its state where it stopped.
+        model fond of rests cannot make the player wait. `rules` keeps the answer in a
+        scale, a pitch range and a polyphony (the player's notes are never constrained).
+        If the caller stops early, the notes the model thinks are sounding are released in
+        its state where it stopped.
         """
         if length_ticks <= 0:
             raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
@@ -157,7 +160,7 @@ class Session:
         decoder = EventDecoder(self.codec, self.tick)
         if self._encoder.velocity_bin is not None:
             decoder.velocity = self.codec.bin_velocity(self._encoder.velocity_bin)
-        guard = WellFormedAnswer(self.codec, self._bias)
+        guard = WellFormedAnswer(self.codec, self._bias, rules)
         rest_left = max_opening_rest_ticks  # None once the first note has sounded
         guard.limit_rest(rest_left)
         self._instants = []
