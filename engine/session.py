@@ -116,9 +116,9 @@ class Session:
     def observe(self, events: Sequence[NoteEvent]) -> None:
         """Advance the model through what the player played (ticks non-decreasing).
 
-        Events earlier than `self.tick` arrive while an answer generated ahead of the clock
-        is still playing; they are placed at the model's present, as the model cannot
-        un-hear its own answer.
+        An event earlier than `self.tick` (the model is ahead: an answer generated ahead of
+        the clock) is placed at the model's present. A caller that cuts the answer short
+        should `rewind` to the cut first, so that little or nothing is behind.
         """
         present = self.tick
         for event in events:
