@@ -92,6 +92,11 @@ class Session:
         """The time of the latest event the model has seen or played."""
         return self._encoder.tick
 
+    @property
+    def tokens_seen(self) -> int:
+        """Tokens fed or sampled since the session began (BOS included)."""
+        return self._tokens_seen
+
     # -- feeding ------------------------------------------------------------------------
     def _step(self, temperature: float, bias: np.ndarray) -> tuple[int, list[np.ndarray]]:
         """Run the pending token through the model; the caller decides whether to keep it."""

@@ -161,3 +161,20 @@ def test_real_ports_close_twice_without_crashing(jack_server):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "is closed" in result.stdout
+
+
+def test_private_jack_server_for_benchmarks():
+    """The benchmarks' own JACK server: reachable inside the block, gone after it."""
+    import os
+    import shutil
+
+    from antiphon.daemon.jack_server import private_jack_server
+    from antiphon.daemon.ports import jack_server_running
+
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd not found: `apt-get install jackd2`")
+    outside = os.environ.get("JACK_DEFAULT_SERVER")
+    with private_jack_server("antiphon-check") as env:
+        assert env["JACK_DEFAULT_SERVER"].startswith("antiphon-check-")
+        assert jack_server_running()
+    assert os.environ.get("JACK_DEFAULT_SERVER") == outside

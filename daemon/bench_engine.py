@@ -1,0 +1,256 @@
+"""`antiphon bench engine`: how fast the engine steps, generates and starts, on one core.
+
+Every figure here is measured through the code that plays: `StepModel.step` for a step,
+`Session.generate` for an answer, and the `antiphon` console script for start-up. The
+torch eager comparison comes from `antiphon.training.bench_torch`, imported only when torch
+is installed, so this module stays torch-free.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+from antiphon.engine.model import StepModel
+from antiphon.engine.session import Engine
+
+STEP_WARMUP = 200  # steps before timing: lets onnxruntime settle its allocations
+READY_LINE = "ready: listening"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Percentiles of one timed operation, in milliseconds."""
+
+    p50: float
+    p99: float
+    max: float
+    count: int
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Latency:
+        ms = np.asarray(seconds) * 1e3
+        return cls(float(np.percentile(ms, 50)), float(np.percentile(ms, 99)),
+                   float(ms.max()), len(ms))
+
+
+def pin_to_one_core() -> int | None:
+    """Run this process on one CPU core (Linux); returns the core, or None elsewhere."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    core = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return core
+
+
+def time_calls(call: Callable[[], object], count: int, warmup: int = STEP_WARMUP) -> Latency:
+    """Latency of `call`, with the garbage collector off while timing (as while playing)."""
+    for _ in range(warmup):
+        call()
+    seconds = []
+    gc.disable()
+    try:
+        for _ in range(count):
+            began = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - began)
+    finally:
+        gc.enable()
+    return Latency.of(seconds)
+
+
+def onnx_step_latency(model_path: Path, steps: int) -> Latency:
+    """One token step of the exported graph, its own samples fed back, as `generate` does."""
+    model = StepModel(model_path, device="cpu", threads=1)
+    vocab = model.card.vocab_size
+    rng = np.random.default_rng(0)
+    uniform = rng.random((1, vocab), dtype=np.float32)
+    bias = np.zeros(vocab, dtype=np.float32)
+    carried = {"token": 0, "state": model.initial_state()}
+
+    def step() -> None:
+        carried["token"], _, carried["state"] = model.step(
+            carried["token"], carried["state"], 1.0, uniform, bias)
+
+    return time_calls(step, steps)
+
+
+@dataclass(frozen=True)
+class GenerationSpeed:
+    beats: int  # answer length
+    events: int  # note events in the answer
+    tokens: int  # model steps taken
+    seconds: float  # wall time to generate it
+    realtime_factor: float  # answer duration at `bpm` / generation time
+
+
+def generation_speed(model_path: Path, beats: int = 64, bpm: float = 120.0,
+                     seed: int = 0) -> GenerationSpeed:
+    """Time one long answer after a short call, the way the daemon asks for one."""
+    session = Engine(StepModel(model_path, device="cpu", threads=1)).new_session(seed=seed)
+    call = [NoteEvent(tick, pitch, velocity)
+            for tick, pitch, velocity in ((0, 60, 90), (12, 60, 0), (12, 64, 90), (24, 64, 0),
+                                          (24, 67, 90), (48, 67, 0))]
+    session.observe(call)
+    before = session.tokens_seen
+    began = time.perf_counter()
+    answer = list(session.generate(72, beats * TICKS_PER_BEAT))
+    seconds = time.perf_counter() - began
+    return GenerationSpeed(beats, len(answer), session.tokens_seen - before, seconds,
+                           beats * 60.0 / bpm / seconds)
+
+
+def startup_to_listening(command: list[str], env: dict[str, str],
+                         timeout: float = 60.0) -> tuple[float, int]:
+    """Seconds from spawning `antiphon run` to its ready line, and its resident memory
+    (kB) at that moment. Needs a MIDI system the command can open ports on."""
+    began = time.perf_counter()
+    process = subprocess.Popen(command, env={**env, "COLUMNS": "200"}, text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = began + timeout
+        assert process.stdout is not None
+        for line in process.stdout:
+            if READY_LINE in line:
+                return time.perf_counter() - began, resident_kb(process.pid)
+            if time.perf_counter() > deadline:
+                break
+        raise RuntimeError(f"`{' '.join(command)}` did not get ready within {timeout:.0f} s")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def resident_kb(pid: int) -> int:
+    """VmRSS of a process from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise OSError(f"no VmRSS for process {pid}")
+
+
+def antiphon_script() -> list[str]:
+    script = Path(sys.executable).with_name("antiphon")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "antiphon.daemon"]
+
+
+# -- the report ---------------------------------------------------------------------------
+TARGET_STEP_P99_MS = 0.5  # default model, one core (issue 4)
+TARGET_TORCH_RATIO = 10.0  # onnxruntime at least this much faster than torch eager
+TARGET_TRANSFORMER_P99_MS = 2.0
+TARGET_REALTIME_FACTOR = 100.0
+TARGET_START_SECONDS = 1.5
+TARGET_RESIDENT_MB = 250.0
+
+
+@dataclass(frozen=True)
+class EngineRow:
+    model: str
+    family: str
+    onnx: Latency
+    torch: Latency | None  # None where torch is not installed
+    generation: GenerationSpeed
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "**misses**"
+
+
+def engine_table(rows: list[EngineRow]) -> list[str]:
+    lines = [
+        "| model | family | onnxruntime step p50 / p99 / max (ms) | torch eager p50 / p99 / max "
+        "(ms) | p99 speed-up | answer: events/s, x real time | target |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        onnx, torch = row.onnx, row.torch
+        limit = TARGET_TRANSFORMER_P99_MS if row.family == "transformer" else TARGET_STEP_P99_MS
+        ratio = torch.p99 / onnx.p99 if torch else None
+        ok = onnx.p99 <= limit and (ratio is None or ratio >= TARGET_TORCH_RATIO)
+        ok = ok and row.generation.realtime_factor >= TARGET_REALTIME_FACTOR
+        torch_cell = f"{torch.p50:.3f} / {torch.p99:.3f} / {torch.max:.3f}" if torch else "–"
+        ratio_cell = f"{ratio:.0f}x" if ratio else "–"
+        gen = row.generation
+        lines.append(
+            f"| {row.model} | {row.family} | {onnx.p50:.3f} / {onnx.p99:.3f} / {onnx.max:.3f} "
+            f"| {torch_cell} | {ratio_cell} | {gen.events / gen.seconds:,.0f}, "
+            f"{gen.realtime_factor:.0f}x | {verdict(ok)} (p99 <= {limit:g} ms, >= "
+            f"{TARGET_TORCH_RATIO:g}x torch, >= {TARGET_REALTIME_FACTOR:g}x real time) |"
+        )
+    return lines
+
+
+def startup_lines(seconds: float | None, resident_kb_at_ready: int | None, why: str) -> list[str]:
+    if seconds is None or resident_kb_at_ready is None:
+        return [f"Start-up to listening: not measured ({why})."]
+    mb = resident_kb_at_ready / 1024
+    return [
+        f"Start-up to listening (`antiphon run`, process spawn to its ready line): "
+        f"{seconds:.2f} s, {verdict(seconds <= TARGET_START_SECONDS)} the "
+        f"{TARGET_START_SECONDS:g} s target. Resident memory at that moment: {mb:.0f} MB, "
+        f"{verdict(mb <= TARGET_RESIDENT_MB)} the {TARGET_RESIDENT_MB:g} MB target "
+        "(flatness over a long run is the `loop` benchmark's to show).",
+    ]
+
+
+def replace_section(document: str, name: str, body: list[str]) -> str:
+    """Put `body` between the `<!-- bench:NAME -->` markers, adding them if missing."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = "\n".join([start, *body, end])
+    if start in document and end in document:
+        before, rest = document.split(start, 1)
+        _, after = rest.split(end, 1)
+        return before + block + after
+    return document.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[str]:
+    """Measure every model and start-up; returns the markdown section (under `command`)."""
+    from antiphon.daemon.jack_server import private_jack_server
+    from antiphon.exported_models import model_path
+
+    core = pin_to_one_core()
+    try:
+        from antiphon.training.bench_torch import torch_step_latency
+    except ImportError:  # the runtime install has no torch: the column stays empty
+        torch_step_latency = None
+    rows = []
+    for name in model_names:
+        path = model_path(name)
+        card = StepModel(path, device="cpu").card
+        rows.append(EngineRow(
+            name, card.family, onnx_step_latency(path, steps),
+            torch_step_latency(path, max(200, steps // 5)) if torch_step_latency else None,
+            generation_speed(path),
+        ))
+    try:
+        with private_jack_server("antiphon-bench") as env:
+            started, resident = startup_to_listening(
+                [*antiphon_script(), "run", "--backend", "jack"], env)
+        why = ""
+    except OSError as err:
+        started, resident, why = None, None, str(err)
+    return [
+        f"`{command}`",
+        "",
+        f"One CPU core (core {core}), {steps} timed steps per model after {STEP_WARMUP} "
+        f"warm-up steps, garbage collector off while timing; onnxruntime "
+        f"{onnxruntime.__version__}, one intra-op thread. The torch eager column runs the "
+        "same step graph (sampling included) with fresh weights of the card's configuration. "
+        "Answers: a 64-beat answer at 120 BPM after a short call.",
+        "",
+        *engine_table(rows),
+        "",
+        *startup_lines(started, resident, why),
+    ]

@@ -1,0 +1,58 @@
+"""A private JACK server (dummy driver, no audio hardware), for benchmarks and tests that
+need real MIDI ports on a machine without an ALSA sequencer."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from antiphon.daemon.ports import jack_server_running
+
+PERIOD_FRAMES = 256  # 5.3 ms at 48 kHz: JACK moves MIDI once per period
+START_TIMEOUT_SECONDS = 15.0
+
+
+@contextmanager
+def private_jack_server(prefix: str = "antiphon") -> Iterator[dict[str, str]]:
+    """Start `jackd --no-realtime -d dummy` under a unique server name; yields the
+    environment a client (this process or a subprocess) needs to reach it.
+
+    Raises OSError when jackd is missing or does not start. This process's environment
+    points at the server while the block runs, so its own rtmidi clients find it too.
+    """
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        raise OSError("jackd not found: install it (Debian: apt-get install jackd2)")
+    name = f"{prefix}-{os.getpid()}-{secrets.token_hex(3)}"
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"  # a client must never start a server by itself
+    process = subprocess.Popen(
+        [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
+         "-p", str(PERIOD_FRAMES)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not jack_server_running():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise OSError(f"jackd did not start (exit status {process.poll()})")
+            time.sleep(0.1)
+        yield dict(os.environ)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

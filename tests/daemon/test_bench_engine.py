@@ -1,0 +1,45 @@
+"""`antiphon bench engine`'s parts, on the shipped model (timings are reported, never
+asserted: a slow machine must not fail a test)."""
+
+from __future__ import annotations
+
+import pytest
+
+from antiphon.daemon import bench_engine as bench
+from antiphon.exported_models import default_model_path
+
+
+def test_latency_percentiles():
+    latency = bench.Latency.of([0.001] * 98 + [0.002, 0.010])
+    assert latency.p50 == pytest.approx(1.0) and latency.max == pytest.approx(10.0)
+    assert latency.count == 100
+
+
+def test_sections_are_replaced_in_place():
+    document = "# Benchmarks\n\nintro\n"
+    document = bench.replace_section(document, "engine", ["first"])
+    document = bench.replace_section(document, "loop", ["loop table"])
+    document = bench.replace_section(document, "engine", ["second"])
+    assert "first" not in document and "second" in document and "loop table" in document
+    assert document.index("second") < document.index("loop table")  # order kept
+
+
+def test_the_table_says_when_a_target_is_missed():
+    fast = bench.Latency(0.1, 0.2, 0.3, 100)
+    slow = bench.Latency(0.4, 0.9, 2.0, 100)
+    speed = bench.GenerationSpeed(64, 200, 300, 0.1, 320.0)
+    torch = bench.Latency(5.0, 8.0, 9.0, 100)
+    table = bench.engine_table([bench.EngineRow("a", "lstm", fast, torch, speed),
+                                bench.EngineRow("b", "lstm", slow, torch, speed),
+                                bench.EngineRow("c", "lstm", fast, None, speed)])
+    assert "| meets" in table[2] and "40x" in table[2]
+    assert "**misses**" in table[3]  # p99 0.9 ms > 0.5 ms
+    assert "| – |" in table[4]  # no torch: the column is empty, not guessed
+
+
+def test_measurements_run_on_the_shipped_model():
+    path = default_model_path()
+    latency = bench.onnx_step_latency(path, 50)
+    assert latency.count == 50 and 0 < latency.p50 <= latency.p99 <= latency.max
+    speed = bench.generation_speed(path, beats=8)
+    assert speed.tokens > 0 and speed.seconds > 0 and speed.realtime_factor > 0
