@@ -38,11 +38,13 @@ class NoteEvent:
 
 
 def note_event_from_bytes(data: Sequence[int], tick: int) -> NoteEvent | None:
-    """Decode a MIDI channel message; returns None for anything that is not a note.
+    """Decode a MIDI channel message; returns None for anything that is not a note,
+    malformed notes included (a data byte of 128 or more, a truncated message): a buggy
+    device must not be able to stop the music.
 
     A note-on with velocity 0 is a note-off, as the MIDI standard says.
     """
-    if len(data) < 3:
+    if len(data) < 3 or data[1] > 127 or data[2] > 127:
         return None
     kind = data[0] & 0xF0
     if kind == NOTE_ON_STATUS:

@@ -155,3 +155,13 @@ def test_a_crashing_loop_releases_its_notes_and_reports(rig):
     assert isinstance(r.daemon.failure(), RuntimeError)
     assert [0x92, 70, 100] in r.messages()  # channel 3
     assert wait_until(lambda: unmatched_note_ons(r.messages()) == {})
+
+
+def test_malformed_messages_do_not_stop_the_daemon(rig):
+    r = rig()
+    for garbage in ([0x90, 200, 100], [0x90, 60, 255], [0x90, 60], [0xF0, 0x7E, 0xF7]):
+        r.player.send(garbage)
+    r.play([60, 64, 67])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    assert r.daemon.failure() is None
+    assert [e.pitch for e in r.session.observed[:2]] == [60, 60]  # the garbage never arrived

@@ -113,3 +113,9 @@ def test_note_event_validation():
     with pytest.raises(ValueError, match="velocity"):
         NoteEvent(0, 60, 200)
     assert note_event_from_bytes([0xB0, 64, 127], 0) is None  # a control change is no note
+
+
+@pytest.mark.parametrize("message", [[0x90, 200, 100], [0x90, 60, 255], [0x80, 128, 0],
+                                     [0x90, 60], [0x90], []])
+def test_malformed_note_messages_are_ignored_not_fatal(message):
+    assert note_event_from_bytes(message, 0) is None
