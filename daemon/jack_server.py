@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from antiphon.daemon.ports import jack_server_running
 
@@ -18,12 +19,15 @@ START_TIMEOUT_SECONDS = 15.0
 
 
 @contextmanager
-def private_jack_server(prefix: str = "antiphon") -> Iterator[dict[str, str]]:
+def private_jack_server(
+    prefix: str = "antiphon", log_path: Path | None = None
+) -> Iterator[dict[str, str]]:
     """Start `jackd --no-realtime -d dummy` under a unique server name; yields the
     environment a client (this process or a subprocess) needs to reach it.
 
-    Raises OSError when jackd is missing or does not start. This process's environment
-    points at the server while the block runs, so its own rtmidi clients find it too.
+    Raises OSError when jackd is missing or does not start (with its log, when
+    `log_path` keeps one). This process's environment points at the server while the
+    block runs, so its own rtmidi clients find it too.
     """
     jackd = shutil.which("jackd")
     if jackd is None:
@@ -32,16 +36,18 @@ def private_jack_server(prefix: str = "antiphon") -> Iterator[dict[str, str]]:
     saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"  # a client must never start a server by itself
-    process = subprocess.Popen(
-        [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
-         "-p", str(PERIOD_FRAMES)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-    )
+    with open(log_path or os.devnull, "wb") as log_file:
+        process = subprocess.Popen(
+            [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
+             "-p", str(PERIOD_FRAMES)],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not jack_server_running():
             if process.poll() is not None or time.monotonic() > deadline:
-                raise OSError(f"jackd did not start (exit status {process.poll()})")
+                log = log_path.read_text(errors="replace") if log_path else ""
+                raise OSError(f"jackd did not start (exit status {process.poll()}) {log}")
             time.sleep(0.1)
         yield dict(os.environ)
     finally:

@@ -4,17 +4,11 @@ test run reports at its end (e.g. the daemon's answer latency)."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-JACK_START_TIMEOUT_SECONDS = 15.0
-JACK_PERIOD_FRAMES = 256  # 5.3 ms at 48 kHz: MIDI through JACK moves once per period
 
 _measurements: list[tuple[str, str]] = []
 
@@ -46,39 +40,14 @@ def jack_server(tmp_path_factory) -> JackServer:
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         _unavailable("this python-rtmidi build has no JACK support")
-    from antiphon.daemon.ports import jack_server_running
+    from antiphon.daemon.jack_server import private_jack_server
 
-    name = f"antiphon-test-{os.getpid()}-{secrets.token_hex(3)}"
-    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    # libjack reads these when a client opens: this process's own clients need them too.
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"  # a client must never start a server by itself
     log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
-             "-p", str(JACK_PERIOD_FRAMES)],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
     try:
-        deadline = time.monotonic() + JACK_START_TIMEOUT_SECONDS
-        while not jack_server_running():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"jackd did not start: {log_path.read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield JackServer(name, dict(os.environ), log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        with private_jack_server("antiphon-test", log_path) as env:
+            yield JackServer(env["JACK_DEFAULT_SERVER"], env, log_path)
+    except OSError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture
