@@ -1,12 +1,13 @@
-"""What `antiphon train` and `antiphon export` do, behind the thin CLI in the daemon.
+"""What `antiphon train`, `export` and `eval` do, behind the thin CLI in the daemon.
 
-The CLI imports this module inside those two commands only, so `antiphon run` never
-loads torch.
+The CLI imports this module inside those commands only, so `antiphon run` never loads
+torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -14,9 +15,42 @@ from rich.console import Console
 from rich.table import Table
 
 from antiphon.engine.card import ModelCard
+from antiphon.training.checkpoint import FAMILIES
+from antiphon.training.evaluate import (
+    TOKEN_FAMILIES,
+    Evaluation,
+    evaluate_benchmark,
+    evaluate_token_models,
+    load_token_model,
+)
 from antiphon.training.export import export_token_model
+from antiphon.training.model_table import write_model_docs
 from antiphon.training.pipeline import train_token_model
 from antiphon.training.train import EpochReport, TrainConfig
+
+# command-line option -> model config field, where the two names differ
+OPTION_FIELDS = {"attention_window": "window"}  # --window is the training window
+
+
+def family_model_config(family: str, options: dict) -> dict:
+    """`family`'s config fields from the model options given on the command line.
+
+    `options` maps option names (as Python names) to values, None for not given.
+
+    An option the family does not have is an error, not silently dropped: `--cell gru`
+    on a Transformer would otherwise train something other than what was asked for.
+    """
+    if family not in TOKEN_FAMILIES:
+        known = "known" if family in FAMILIES else "unknown"
+        raise ValueError(f"{known} model family {family!r} is not a token family; "
+                         f"`antiphon train` trains {' or '.join(TOKEN_FAMILIES)}")
+    config_class, _ = FAMILIES[family]
+    known = {f.name for f in fields(config_class)}
+    given = {name: value for name, value in options.items() if value is not None}
+    if foreign := sorted(name for name in given if OPTION_FIELDS.get(name, name) not in known):
+        raise ValueError(f"the {family} family has no option "
+                         f"{', '.join('--' + name.replace('_', '-') for name in foreign)}")
+    return {OPTION_FIELDS.get(name, name): value for name, value in given.items()}
 
 
 def run_train(
@@ -29,11 +63,13 @@ def run_train(
     workers: int | None = None,
     limit: int | None = None,
     threads: int | None = None,
+    family: str = "recurrent",
 ) -> Path:
     """Train, printing a line per epoch and the held-out figures; returns best.pt."""
     if threads:
         torch.set_num_threads(threads)
-    console.print(f"training a {model_config.get('cell', 'lstm')} model on "
+    kind = model_config.get("cell", "lstm") if family == "recurrent" else family
+    console.print(f"training a {kind} model on "
                   f"{', '.join([*sources, *map(str, midi_dirs)])} into {out}")
 
     def show(report: EpochReport) -> None:
@@ -44,7 +80,8 @@ def run_train(
         )
 
     best, metrics = train_token_model(out, sources, midi_dirs, model_config, config,
-                                      workers=workers, limit=limit, on_epoch=show)
+                                      workers=workers, limit=limit, on_epoch=show,
+                                      family=family)
     table = Table(title="held-out NLL per token (nats), test split", title_justify="left")
     table.add_column("model")
     table.add_column("NLL", justify="right")
@@ -63,3 +100,52 @@ def run_export(
     console.print(f"wrote {out}: {card.family}, {card.vocab_size} tokens, "
                   f"test NLL {card.metrics.get('test_nll_per_token', float('nan')):.4f}")
     return card
+
+
+def run_eval(
+    console: Console,
+    models: Sequence[Path],
+    sources: Sequence[str],
+    midi_dirs: Sequence[Path],
+    benchmarks: Sequence[Path],
+    limit: int | None = None,
+    workers: int | None = None,
+    skip_first_frame: bool = False,
+    docs_dir: Path | None = None,
+    command: str = "",
+) -> list[Evaluation]:
+    """Score token models on the corpora's test split and the floors of each benchmark."""
+    torch.set_num_threads(1)  # stepping is one token at a time: more threads only contend
+    evaluations = []
+    if models:
+        token_models = [load_token_model(path) for path in models]
+        console.print(f"scoring {', '.join(m.name for m in token_models)} on the test split "
+                      f"of {', '.join([*sources, *map(str, midi_dirs)])}")
+        evaluations.append(evaluate_token_models(token_models, sources, midi_dirs,
+                                                 limit=limit, workers=workers))
+    for path in benchmarks:
+        evaluations.append(evaluate_benchmark(path, skip_first_frame=skip_first_frame))
+    for evaluation in evaluations:
+        console.print(evaluation_table(evaluation))
+        for name, seconds in evaluation.seconds.items():
+            console.print(f"{name} scored in {seconds:.0f} s")
+    if docs_dir is not None:
+        for path in write_model_docs(docs_dir, command, evaluations):
+            console.print(f"wrote {path}")
+    return evaluations
+
+
+def evaluation_table(evaluation: Evaluation) -> Table:
+    counts = ", ".join(f"{int(evaluation.notes[key]):,} {key.removeprefix('test_')}"
+                       for key in ("test_pieces", "test_tokens", "test_frames")
+                       if key in evaluation.notes)
+    table = Table(title=f"{evaluation.dataset}, test split ({counts}): NLL in "
+                        f"{evaluation.unit}", title_justify="left")
+    table.add_column("model")
+    table.add_column("NLL", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("measured on")
+    for row in evaluation.rows:
+        table.add_row(row.model, f"{row.nll:.4f}",
+                      "" if row.accuracy is None else f"{row.accuracy:.3f}", row.measured_on)
+    return table

@@ -66,14 +66,18 @@ def train_token_model(
     limit: int | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     cache_dir: Path | None = None,
+    family: str = "recurrent",
 ) -> tuple[Path, dict]:
-    """Train in `run_dir`; returns the best checkpoint and its metrics (test included)."""
+    """Train a token `family` model ("recurrent" or "transformer") in `run_dir`.
+
+    Returns the best checkpoint and its metrics (test included).
+    """
     codec = EventCodec()
     splits, data = prepare_splits(sources, midi_dirs, codec, workers, limit, cache_dir)
     log.info("tokens: %s", data["tokens"])
     baselines = count_baselines(splits, codec.vocab_size)
     best = train(run_dir, codec, splits, model_config, config, data=data,
-                 baselines=baselines, on_epoch=on_epoch)
+                 baselines=baselines, on_epoch=on_epoch, family=family)
     model, checkpoint = load_checkpoint(best)
     test_nll, test_accuracy = evaluate(model.to(config.device), splits["test"],
                                        config.device, config.eval_batch)

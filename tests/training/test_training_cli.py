@@ -62,3 +62,42 @@ def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["export", "nope.pt"])
     assert result.exit_code != 0
     assert "does not exist" in result.output
+
+
+@pytest.mark.slow
+def test_a_transformer_trains_exports_and_plays_from_the_cli(tmp_path):
+    tunes = tmp_path / "tunes"
+    tunes.mkdir()
+    for index in range(60):
+        write_tune(tunes / f"tune{index:03d}.mid", 55 + index % 12, bars=2 + index // 12)
+    runner = CliRunner()
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, [
+        "train", "--out", str(run_dir), "--midi-dir", str(tunes), "--family", "transformer",
+        "--width", "32", "--heads", "2", "--layers", "1", "--attention-window", "32",
+        "--epochs", "1", "--steps-per-epoch", "5", "--batch-size", "4", "--window", "48",
+        "--workers", "1", "--threads", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "training a transformer model" in result.output
+    model_path = tmp_path / "tiny.onnx"
+    result = runner.invoke(app, ["export", str(run_dir / "best.pt"), "--out", str(model_path)])
+    assert result.exit_code == 0, result.output
+    engine = Engine.load(model_path)
+    assert engine.card.family == "transformer"
+    assert engine.card.training["model_config"]["window"] == 32
+    session = engine.new_session(seed=0)
+    session.observe([NoteEvent(0, 60, 80), NoteEvent(12, 60, 0)])
+    assert session.generate(24, 96) is not None
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--family", "transformer", "--cell", "gru"], "no option --cell"),
+    (["--attention-window", "64"], "no option --attention-window"),
+    (["--family", "markov"], "unknown model family"),
+    (["--family", "rnn-nade"], "not a token family"),  # a frame family: trained elsewhere
+])
+def test_options_of_another_family_are_refused(tmp_path, options, message):
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path), *options])
+    assert result.exit_code == 2
+    assert message in result.output
