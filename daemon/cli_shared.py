@@ -1,0 +1,33 @@
+"""What the `antiphon` commands share: the consoles, the one-line error exit, logging."""
+
+import logging
+import sys
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
+error_console = Console(stderr=True)
+
+USAGE_ERROR = 2  # exit status for a bad option, as click uses
+DEFAULT_CORPORA = ("essenFolksong", "oneills1850", "bach")  # what the default model learnt
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    error_console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr: rich when a person watches, plain lines for a service's journal."""
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=error_console, show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
