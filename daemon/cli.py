@@ -119,6 +119,15 @@ def run(
     max_opening_rest_beats: Annotated[float | None, typer.Option(
         help="Longest rest before an answer's first note, in beats. "
              f"{_default('max_opening_rest_beats')}")] = None,
+    scale: Annotated[str | None, typer.Option(
+        help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ... "
+             "\\[default: any pitch]")] = None,
+    lowest_pitch: Annotated[int | None, typer.Option(
+        help=f"Lowest MIDI note an answer strikes. {_default('lowest_pitch')}")] = None,
+    highest_pitch: Annotated[int | None, typer.Option(
+        help=f"Highest MIDI note an answer strikes. {_default('highest_pitch')}")] = None,
+    max_polyphony: Annotated[int | None, typer.Option(
+        help="Most answer notes sounding at once. \\[default: no limit]")] = None,
     channel: Annotated[int | None, typer.Option(
         help=f"MIDI channel of the answer, 1-16. {_default('channel')}")] = None,
     seed: SeedOption = None,
@@ -135,7 +144,9 @@ def run(
         "device": device, "bpm": bpm, "silence_beats": silence_beats,
         "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
         "grid_beats": grid_beats, "temperature": temperature,
-        "max_opening_rest_beats": max_opening_rest_beats, "channel": channel, "seed": seed,
+        "max_opening_rest_beats": max_opening_rest_beats, "scale": scale,
+        "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
+        "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
         "log_level": log_level,
     })
     setup_logging(options.log_level)

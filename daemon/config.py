@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from antiphon.engine.constraints import PitchRules, scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,15 @@ class DaemonConfig:
     temperature: float = 1.0
     # Longest rest, in beats, before an answer's first note: the player is waiting.
     max_opening_rest_beats: float = 0.5
+    # Keep answers in a scale: "<tonic> <mode>" like "D dorian" or "Bb major", or
+    # "chromatic". None: any pitch.
+    scale: str | None = None
+    # Answers strike no pitch below this MIDI note number...
+    lowest_pitch: int = 0
+    # ...and none above this one.
+    highest_pitch: int = 127
+    # Most answer notes sounding at once. None: as many as the model likes.
+    max_polyphony: int | None = None
     # MIDI channel of the answer, 1..16.
     channel: int = 1
     # Random seed for sampling; None: a different answer every run.
@@ -86,6 +96,14 @@ class DaemonConfig:
         _in_range("grid_beats", self.grid_beats, 0.0, 16.0, low_open=True)
         _in_range("temperature", self.temperature, 0.0, 10.0, low_open=True)
         _in_range("max_opening_rest_beats", self.max_opening_rest_beats, 0.0, 16.0)
+        _in_range("lowest_pitch", self.lowest_pitch, 0, 127)
+        _in_range("highest_pitch", self.highest_pitch, 0, 127)
+        if self.max_polyphony is not None:
+            _in_range("max_polyphony", self.max_polyphony, 1, 128)
+        try:
+            self.pitch_rules()
+        except ValueError as err:
+            raise ConfigError("scale" if self.scale else "highest_pitch", str(err)) from err
         _in_range("channel", self.channel, 1, 16)
         if self.seed is not None:
             _in_range("seed", self.seed, 0, 2**63 - 1)
@@ -105,6 +123,11 @@ class DaemonConfig:
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise ConfigError(name, "must not be empty (leave it out for the default)")
+
+    def pitch_rules(self) -> PitchRules:
+        """The engine's rules for answers, from the scale, range and polyphony options."""
+        classes = scale_pitch_classes(self.scale) if self.scale else frozenset(range(12))
+        return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony)
 
     @property
     def silence_seconds(self) -> float:

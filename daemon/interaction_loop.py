@@ -38,6 +38,7 @@ from antiphon.daemon.interaction import (
     StopAnswer,
 )
 from antiphon.daemon.scheduler import OutputScheduler
+from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import (
     TICKS_PER_BEAT,
     NoteEvent,
@@ -62,6 +63,7 @@ class AnswerSession(Protocol):
     def generate(
         self, start_tick: int, length_ticks: int, temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None,
+        rules: PitchRules | None = None,
     ) -> Iterator[NoteEvent]: ...
 
     def rewind(self, tick: int) -> None: ...
@@ -92,6 +94,7 @@ class InteractionLoop:
         temperature: float = 1.0,
         channel: int = 0,
         max_opening_rest_beats: float | None = None,
+        rules: PitchRules | None = None,
     ) -> None:
         self._session = session
         self._scheduler = scheduler
@@ -100,6 +103,7 @@ class InteractionLoop:
         self._inbox = inbox
         self._temperature = temperature
         self._channel = channel  # 0..15
+        self._rules = rules
         self._max_opening_rest_ticks = (
             None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
         )
@@ -207,7 +211,7 @@ class InteractionLoop:
         opening_rest = float("nan")  # beats from the answer's start to its first note
         began = time.perf_counter()
         answer = self._session.generate(start_tick, length_ticks, self._temperature,
-                                        self._max_opening_rest_ticks)
+                                        self._max_opening_rest_ticks, self._rules)
         try:
             for event in answer:
                 due = (event.tick - self._offset_ticks) / TICKS_PER_BEAT + push_beats

@@ -57,6 +57,7 @@ class Daemon:
             session, self.scheduler, self.clock, policy, self._inbox,
             temperature=config.temperature, channel=config.channel - 1,
             max_opening_rest_beats=config.max_opening_rest_beats,
+            rules=config.pitch_rules(),
         )
 
     def _on_message(self, arrived: float, message: list[int]) -> None:

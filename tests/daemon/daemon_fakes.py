@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
+from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 
 
@@ -25,6 +26,7 @@ class FakeSession:
         self.fail_on_generate: Exception | None = None
         self.rewinds: list[int] = []  # ticks the daemon rewound to
         self.opening_rests: list[int | None] = []  # max_opening_rest_ticks per answer
+        self.rules: list[PitchRules | None] = []  # the pitch rules per answer
 
     def observe(self, events: Sequence[NoteEvent]) -> None:
         for event in events:
@@ -39,10 +41,12 @@ class FakeSession:
     def generate(
         self, start_tick: int, length_ticks: int, temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None,
+        rules: PitchRules | None = None,
     ) -> Iterator[NoteEvent]:
         if self.fail_on_generate is not None:
             raise self.fail_on_generate
         self.opening_rests.append(max_opening_rest_ticks)
+        self.rules.append(rules)
         self.generated.append((start_tick, length_ticks, temperature))
         start = max(start_tick, self.tick)
         end = start + length_ticks

@@ -111,3 +111,23 @@ def test_bad_toml(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_pitch_rules_come_from_the_options():
+    config = load_config(None, {"ANTIPHON_SCALE": "D dorian"},
+                         {"lowest_pitch": 48, "highest_pitch": 84, "max_polyphony": 3})
+    rules = config.pitch_rules()
+    assert (rules.lowest, rules.highest, rules.max_polyphony) == (48, 84, 3)
+    assert rules.pitch_classes == {2, 4, 5, 7, 9, 11, 0}
+    assert DaemonConfig().pitch_rules().allowed_pitches().all()  # by default: anything
+
+
+@pytest.mark.parametrize(("overrides", "flag"), [
+    ({"scale": "H major"}, "--scale"),
+    ({"lowest_pitch": 80, "highest_pitch": 70}, "--highest-pitch"),
+    ({"max_polyphony": 0}, "--max-polyphony"),
+    ({"highest_pitch": 200}, "--highest-pitch"),
+])
+def test_bad_pitch_rules_name_the_option(overrides, flag):
+    with pytest.raises(ConfigError, match=flag):
+        load_config(None, {}, overrides)

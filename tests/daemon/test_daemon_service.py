@@ -25,7 +25,7 @@ class HangingSession(FakeSession):
         super().__init__()
         self.release = threading.Event()
 
-    def generate(self, start_tick, length_ticks, temperature=1.0, max_opening_rest_ticks=None):
+    def generate(self, start_tick, length_ticks, temperature=1.0, *options):
         self.tick = start_tick
         yield NoteEvent(start_tick, 70, 100)
         self.release.wait(30)

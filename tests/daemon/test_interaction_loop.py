@@ -136,7 +136,7 @@ def test_stop_during_an_answer_releases_every_note(rig):
 class CrashingSession(FakeSession):
     """Plays one long note, then fails in the middle of its answer."""
 
-    def generate(self, start_tick, length_ticks, temperature=1.0, max_opening_rest_ticks=None):
+    def generate(self, start_tick, length_ticks, temperature=1.0, *options):
         yield self._strike(start_tick)
         time.sleep(2 * BEAT)  # long enough for the note to sound
         raise RuntimeError("model exploded")
@@ -165,3 +165,12 @@ def test_malformed_messages_do_not_stop_the_daemon(rig):
     assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
     assert r.daemon.failure() is None
     assert [e.pitch for e in r.session.observed[:2]] == [60, 60]  # the garbage never arrived
+
+
+def test_the_pitch_rules_reach_the_model(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, scale="A minor", highest_pitch=81, max_polyphony=2))
+    r.play([60, 64])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    (rules,) = r.session.rules
+    assert rules.pitch_classes == {9, 11, 0, 2, 4, 5, 7}
+    assert (rules.highest, rules.max_polyphony) == (81, 2)
