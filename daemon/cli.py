@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from antiphon.daemon.cli_bench import bench
 from antiphon.daemon.cli_shared import (
     USAGE_ERROR,
     console,
@@ -232,6 +233,7 @@ def models() -> None:
 app.command()(train)
 app.command()(export)
 app.command(name="eval")(evaluate)
+app.command()(bench)
 
 
 if __name__ == "__main__":
