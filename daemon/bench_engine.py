@@ -8,12 +8,10 @@ is installed, so this module stays torch-free.
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,25 +21,9 @@ import onnxruntime
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.model import StepModel
 from antiphon.engine.session import Engine
+from antiphon.engine.timing import STEP_WARMUP, Latency, time_calls
 
-STEP_WARMUP = 200  # steps before timing: lets onnxruntime settle its allocations
 READY_LINE = "ready: listening"
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Percentiles of one timed operation, in milliseconds."""
-
-    p50: float
-    p99: float
-    max: float
-    count: int
-
-    @classmethod
-    def of(cls, seconds: list[float]) -> Latency:
-        ms = np.asarray(seconds) * 1e3
-        return cls(float(np.percentile(ms, 50)), float(np.percentile(ms, 99)),
-                   float(ms.max()), len(ms))
 
 
 def pin_to_one_core() -> int | None:
@@ -51,22 +33,6 @@ def pin_to_one_core() -> int | None:
     core = max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
     return core
-
-
-def time_calls(call: Callable[[], object], count: int, warmup: int = STEP_WARMUP) -> Latency:
-    """Latency of `call`, with the garbage collector off while timing (as while playing)."""
-    for _ in range(warmup):
-        call()
-    seconds = []
-    gc.disable()
-    try:
-        for _ in range(count):
-            began = time.perf_counter()
-            call()
-            seconds.append(time.perf_counter() - began)
-    finally:
-        gc.enable()
-    return Latency.of(seconds)
 
 
 def onnx_step_latency(model_path: Path, steps: int) -> Latency:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from antiphon.daemon.bench_engine import Latency, time_calls
 from antiphon.engine.model import StepModel
+from antiphon.engine.timing import Latency, time_calls
 from antiphon.training.checkpoint import build_model
 from antiphon.training.export import TokenStepGraph
 

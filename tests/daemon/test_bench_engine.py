@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from antiphon.daemon import bench_engine as bench
+from antiphon.engine.timing import Latency
 from antiphon.exported_models import default_model_path
 
 
 def test_latency_percentiles():
-    latency = bench.Latency.of([0.001] * 98 + [0.002, 0.010])
+    latency = Latency.of([0.001] * 98 + [0.002, 0.010])
     assert latency.p50 == pytest.approx(1.0) and latency.max == pytest.approx(10.0)
     assert latency.count == 100
 
@@ -25,10 +26,10 @@ def test_sections_are_replaced_in_place():
 
 
 def test_the_table_says_when_a_target_is_missed():
-    fast = bench.Latency(0.1, 0.2, 0.3, 100)
-    slow = bench.Latency(0.4, 0.9, 2.0, 100)
+    fast = Latency(0.1, 0.2, 0.3, 100)
+    slow = Latency(0.4, 0.9, 2.0, 100)
     speed = bench.GenerationSpeed(64, 200, 300, 0.1, 320.0)
-    torch = bench.Latency(5.0, 8.0, 9.0, 100)
+    torch = Latency(5.0, 8.0, 9.0, 100)
     table = bench.engine_table([bench.EngineRow("a", "lstm", fast, torch, speed),
                                 bench.EngineRow("b", "lstm", slow, torch, speed),
                                 bench.EngineRow("c", "lstm", fast, None, speed)])
