@@ -5,7 +5,7 @@ A checkpoint is a dict saved with torch.save:
     format        CHECKPOINT_FORMAT
     family        which model family builds it (a key of FAMILIES)
     model_config  that family's @dataclass config, as a dict
-    codec         the representation's JSON config (fixes the vocabulary)
+    codec         the representation's JSON config (fixes the vocabulary or the keys)
     train_config  the TrainConfig it was trained with
     data          what it was trained on (corpora, pieces, tokens)
     epoch, step   progress, for resuming
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from antiphon.training.nade import NadeConfig, RnnNadeModel
 from antiphon.training.recurrent import RecurrentConfig, RecurrentTokenModel
 from antiphon.training.transformer import TransformerConfig, TransformerTokenModel
 
@@ -29,6 +30,7 @@ CHECKPOINT_FORMAT = "antiphon-checkpoint-v1"
 FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "recurrent": (RecurrentConfig, RecurrentTokenModel),
     "transformer": (TransformerConfig, TransformerTokenModel),
+    "rnn-nade": (NadeConfig, RnnNadeModel),
 }
 
 

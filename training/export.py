@@ -1,10 +1,18 @@
-"""ONNX export of a token model's step graph, with its card, checked against torch.
+"""ONNX export of a model's step graph, with its card, checked against torch.
+
+Token families (events representation):
 
 The graph is `(token, temperature, uniform, logit_bias, state...) -> (sample, logits,
 state...)`. Sampling happens inside it (temperature + Gumbel-max over the uniform noise
 the engine passes in), so the graph is deterministic given its inputs and, on a GPU, the
 sample never has to leave the device. Export fails unless onnxruntime's logits agree with
 torch's over a few hundred steps.
+
+Frame families (piano roll, e.g. the RNN-NADE): `(frame, temperature, uniform, logit_bias,
+state...) -> (sample, logits, state...)`, where `frame` is the previous frame float32
+[1, keys], `sample` the next one drawn key by key with Bernoulli draws from `uniform`
+inside the graph, and `logits` each key's conditional logit given the keys drawn before it.
+The same parity check applies (logits and samples, onnxruntime against torch).
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ from torch import nn
 
 from antiphon.engine.card import CARD_METADATA_KEY, ModelCard, StateTensor, StepIO
 from antiphon.engine.codec import EventCodec, EventCodecConfig
+from antiphon.engine.events import TICKS_PER_BEAT
 from antiphon.engine.model import StepModel
+from antiphon.engine.pianoroll import REPRESENTATION, PianoRollCodecConfig
 from antiphon.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -51,8 +61,30 @@ class TokenStepGraph(nn.Module):
         return (sample, logits, *new_state)
 
 
+class FrameStepGraph(nn.Module):
+    """A frame model's step with its in-graph Bernoulli sampling (the model's `step`)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame, temperature, uniform, logit_bias, *state):
+        sample, logits, new_state = self.model.step(frame, uniform, list(state), temperature,
+                                                    logit_bias)  # sample, logits: [1, K]
+        return (sample, logits, *new_state)
+
+
 def build_card(model: nn.Module, checkpoint: dict, name: str, description: str) -> ModelCard:
-    codec = EventCodec(EventCodecConfig.from_dict(checkpoint["codec"]))
+    if "keys" in checkpoint["codec"]:  # only the piano-roll codec has keys
+        roll = PianoRollCodecConfig.from_dict(checkpoint["codec"])
+        # A frame model's "vocabulary" is its keys, by MIDI pitch; its input is a frame.
+        representation = (REPRESENTATION, roll.version, StepIO(token="frame"), TICKS_PER_BEAT,
+                          [f"key {roll.lowest_pitch + k}" for k in range(roll.keys)])
+    else:
+        codec = EventCodec(EventCodecConfig.from_dict(checkpoint["codec"]))
+        representation = ("events", codec.config.version, StepIO(),
+                          codec.config.ticks_per_beat, codec.vocabulary())
+    kind, version, io, ticks_per_beat, vocabulary = representation
     # Names, shapes and dtypes from the model's own initial state: a family whose state is
     # not float (a Transformer's cache position) needs nothing special here.
     state = [
@@ -63,13 +95,13 @@ def build_card(model: nn.Module, checkpoint: dict, name: str, description: str) 
     return ModelCard(
         name=name,
         family=model.family_name,
-        representation="events",
-        representation_version=codec.config.version,
+        representation=kind,
+        representation_version=version,
         codec=checkpoint["codec"],
-        vocabulary=codec.vocabulary(),
+        vocabulary=vocabulary,
         state=state,
-        io=StepIO(),
-        ticks_per_beat=codec.config.ticks_per_beat,
+        io=io,
+        ticks_per_beat=ticks_per_beat,
         description=description,
         # Through JSON and back, so the card equals what the engine will read (tuples
         # become lists there).
@@ -105,6 +137,18 @@ def export_token_model(
         torch.zeros(vocab),
         *model.initial_state(1),
     )
+    input_names = [io.token, io.temperature, io.uniform, io.logit_bias] + [
+        s.input for s in card.state]
+    output_names = [io.sample, io.logits] + [s.output for s in card.state]
+    _write_checked(graph, example, input_names, output_names, card, description, out_path,
+                   lambda path: check_parity(graph, path, parity_steps, seed), parity_steps)
+    return card
+
+
+def _write_checked(graph, example, input_names, output_names, card, description, out_path,
+                   parity, parity_steps) -> None:
+    """Export `graph`, put the card in, run `parity(path) -> worst gap`; only a graph that
+    passes reaches `out_path` (ExportError otherwise, and nothing is left behind)."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out_path.with_suffix(".tmp.onnx")
@@ -122,9 +166,8 @@ def export_token_model(
             graph,
             example,
             str(tmp_path),
-            input_names=[io.token, io.temperature, io.uniform, io.logit_bias]
-            + [s.input for s in card.state],
-            output_names=[io.sample, io.logits] + [s.output for s in card.state],
+            input_names=input_names,
+            output_names=output_names,
             opset_version=OPSET,
             dynamo=False,  # the TorchScript exporter keeps an RNN as one fused ONNX op
         )
@@ -134,13 +177,12 @@ def export_token_model(
     proto.doc_string = f"Antiphon {card.family} step graph: {description}"
     onnx.save(proto, str(tmp_path))
     try:
-        worst = check_parity(graph, tmp_path, parity_steps, seed)
+        worst = parity(tmp_path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
     tmp_path.replace(out_path)
     log.info("exported %s: parity max |dlogit| = %.2e over %d steps", out_path, worst, parity_steps)
-    return card
 
 
 def check_parity(graph: TokenStepGraph, onnx_path: Path, steps: int, seed: int) -> float:
@@ -179,4 +221,74 @@ def check_parity(graph: TokenStepGraph, onnx_path: Path, steps: int, seed: int) 
                     f" at step {step} from the same noise"
                 )
             token = onnx_sample
+    return worst
+
+
+def export_frame_model(
+    checkpoint_path: str | Path,
+    out_path: str | Path,
+    name: str,
+    description: str = "",
+    parity_steps: int = 50,
+    seed: int = 0,
+) -> ModelCard:
+    """Write the step graph of a frame-model checkpoint (e.g. RNN-NADE) to `out_path`."""
+    model, checkpoint = load_checkpoint(checkpoint_path)
+    model.eval()
+    card = build_card(model, checkpoint, name, description)
+    graph = FrameStepGraph(model).eval()
+    io = card.io
+    keys = card.vocab_size
+    example = (torch.zeros(1, keys), torch.ones(1), torch.rand(1, keys), torch.zeros(keys),
+               *model.initial_state(1))
+    input_names = [io.token, io.temperature, io.uniform, io.logit_bias] + [
+        s.input for s in card.state]
+    output_names = [io.sample, io.logits] + [s.output for s in card.state]
+    _write_checked(graph, example, input_names, output_names, card, description, out_path,
+                   lambda path: check_frame_parity(graph, card, path, parity_steps, seed),
+                   parity_steps)
+    return card
+
+
+def check_frame_parity(
+    graph: FrameStepGraph, card: ModelCard, onnx_path: Path, steps: int, seed: int
+) -> float:
+    """`check_parity` for a frame graph: same logits (within tolerance) and same frames,
+    each step fed the frame both sampled. The engine's StepModel drives token graphs only,
+    so this runs the graph in onnxruntime directly."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    io = card.io
+    outputs = [io.sample, io.logits] + [s.output for s in card.state]
+    rng = np.random.default_rng(seed)
+    keys = card.vocab_size
+    bias = np.zeros(keys, dtype=np.float32)
+    temperature = np.ones(1, dtype=np.float32)
+    state = [t.numpy() for t in graph.model.initial_state(1)]
+    frame, worst = np.zeros((1, keys), dtype=np.float32), 0.0
+    with torch.no_grad():
+        for step in range(steps):
+            uniform = rng.random((1, keys), dtype=np.float32)
+            torch_sample, torch_logits, *torch_state = graph(
+                torch.from_numpy(frame), torch.from_numpy(temperature),
+                torch.from_numpy(uniform), torch.from_numpy(bias),
+                *(torch.from_numpy(s) for s in state))
+            feed = {io.token: frame, io.temperature: temperature, io.uniform: uniform,
+                    io.logit_bias: bias} | {s.input: v for s, v in zip(card.state, state,
+                                                                        strict=True)}
+            onnx_sample, onnx_logits, *state = session.run(outputs, feed)
+            gap = float(np.abs(onnx_logits - torch_logits.numpy()).max())
+            worst = max(worst, gap)
+            if gap > PARITY_TOLERANCE:
+                raise ExportError(
+                    f"{onnx_path}: onnxruntime and torch logits differ by {gap:.2e} at step "
+                    f"{step} (tolerance {PARITY_TOLERANCE:.0e})"
+                )
+            if not np.array_equal(onnx_sample, torch_sample.numpy()):
+                raise ExportError(
+                    f"{onnx_path}: onnxruntime and torch sampled different frames at step "
+                    f"{step} from the same noise"
+                )
+            frame = onnx_sample.astype(np.float32)
     return worst

@@ -1,8 +1,12 @@
-"""The training loop for token models: AdamW, clipping, warmup + cosine, early stopping.
+"""One training loop for every family: AdamW, clipping, warmup + cosine, early stopping.
 
-Each epoch draws random windows from the training tokens (transposed on the fly), then
-measures held-out NLL per token on whole validation pieces. The best epoch's checkpoint
-is kept beside the latest one, and a run resumes from the latest.
+What a family trains on and how it is scored comes from a small task object (a
+`TrainingTask`): `TokenTask` draws random token windows (transposed on the fly) and
+scores cross-entropy per token; `antiphon.training.frame_data.FrameTask` draws piano-roll
+crops and scores the family's own NLL per frame. The loop itself is the same for both:
+each epoch runs a number of optimiser steps on the task's batches, then measures held-out
+NLL on whole validation pieces. The best epoch's checkpoint is kept beside the latest
+one, and a run resumes from the latest.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,9 +34,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainConfig:
     epochs: int = 20  # upper bound; early stopping may end sooner
-    steps_per_epoch: int = 0  # optimiser steps per epoch; 0 = one pass over the train tokens
+    steps_per_epoch: int = 0  # optimiser steps per epoch; 0 = one pass over the train data
     batch_size: int = 32  # windows per step
-    window: int = 256  # tokens per window (the truncated back-propagation length)
+    window: int = 256  # tokens (or frames) per window: the truncated back-propagation length
     lr: float = 2e-3  # peak learning rate
     weight_decay: float = 0.01  # AdamW decoupled weight decay
     warmup_steps: int = 200  # linear warm-up before the cosine decay
@@ -48,10 +53,32 @@ class EpochReport:
     epoch: int
     train_nll: float
     valid_nll: float
-    valid_accuracy: float
-    tokens_per_second: float
+    valid_accuracy: float  # next-token accuracy; NaN for a task that has none (frames)
+    tokens_per_second: float  # the task's units (tokens or frames) trained per second
     seconds: float
     metrics: dict = field(default_factory=dict)
+    unit: str = "token"  # what the NLL and the rate are per: "token" or "frame"
+
+
+class TrainingTask(Protocol):
+    """What the loop needs from a kind of data: batches, a loss, and a held-out score."""
+
+    unit: str  # "token" or "frame": names the metrics (valid_nll_per_token, ...)
+
+    def model_config(self, model_config: dict) -> dict:
+        """The family's config with what the data fixes filled in (vocabulary, keys)."""
+
+    def train_units(self) -> int:
+        """Units (tokens, frames) in the train split: sizes an epoch when steps are not set."""
+
+    def loss(self, model: nn.Module, rng: np.random.Generator, config: TrainConfig) -> torch.Tensor:
+        """The mean NLL per unit of one random training batch (with its graph)."""
+
+    def evaluate(self, model: nn.Module, split: str, config: TrainConfig) -> dict[str, float]:
+        """{"nll": ..., and any other figure} over the whole pieces of a split."""
+
+    def checkpoint_fields(self) -> dict:
+        """Fields that go into every checkpoint beside the model (e.g. the codec config)."""
 
 
 @torch.no_grad()
@@ -75,6 +102,35 @@ def evaluate(
     return total_nll / total_count, total_right / total_count
 
 
+@dataclass
+class TokenTask:
+    """Token families over the events representation: windows + cross-entropy."""
+
+    codec: EventCodec
+    splits: dict[str, TokenSplit]
+    unit: str = "token"
+
+    def model_config(self, model_config: dict) -> dict:
+        return {**model_config, "vocab_size": self.codec.vocab_size}
+
+    def train_units(self) -> int:
+        return len(self.splits["train"])
+
+    def loss(self, model, rng, config) -> torch.Tensor:
+        windows = sample_windows(self.splits["train"], config.batch_size, config.window, rng,
+                                 self.codec, config.transpose)
+        batch = torch.from_numpy(windows).to(config.device)
+        logits, _ = model(batch[:, :-1])  # [B, T, V]
+        return nn.functional.cross_entropy(logits.transpose(1, 2), batch[:, 1:])
+
+    def evaluate(self, model, split, config) -> dict[str, float]:
+        nll, accuracy = evaluate(model, self.splits[split], config.device, config.eval_batch)
+        return {"nll": nll, "accuracy": accuracy}
+
+    def checkpoint_fields(self) -> dict:
+        return {"codec": asdict(self.codec.config)}
+
+
 def learning_rate_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -93,16 +149,30 @@ def train(
     on_epoch: Callable[[EpochReport], None] | None = None,
     family: str = "recurrent",
 ) -> Path:
-    """Train (or resume) in `run_dir`; returns the path of the best checkpoint."""
+    """Train (or resume) a token family in `run_dir`; returns the best checkpoint's path."""
+    return train_task(run_dir, TokenTask(codec, splits), model_config, config, data=data,
+                      baselines=baselines, on_epoch=on_epoch, family=family)
+
+
+def train_task(
+    run_dir: str | Path,
+    task: TrainingTask,
+    model_config: dict,
+    config: TrainConfig,
+    data: dict | None = None,
+    baselines: dict | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    family: str = "recurrent",
+) -> Path:
+    """Train (or resume) any family on `task` in `run_dir`; returns the best checkpoint."""
     run_dir = Path(run_dir)
     latest, best = run_dir / "latest.pt", run_dir / "best.pt"
     torch.manual_seed(config.seed)
-    model_config = {**model_config, "vocab_size": codec.vocab_size}
-    model = build_model(family, model_config).to(config.device)
+    model = build_model(family, task.model_config(model_config)).to(config.device)
     model_config = asdict(model.config)  # every field, defaults included, goes in the checkpoint
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    steps = config.steps_per_epoch or max(1, len(splits["train"]) // (
+    steps = config.steps_per_epoch or max(1, task.train_units() // (
         config.batch_size * config.window))
     total_steps = steps * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -120,32 +190,36 @@ def train(
         history = checkpoint["metrics"].get("history", [])
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
     rng = np.random.default_rng(config.seed + start_epoch)
+    unit = task.unit
 
     for epoch in range(start_epoch, config.epochs + 1):
         if stale >= config.patience:
             log.info("early stop: %d epochs without a better valid NLL", stale)
             break
         began = time.perf_counter()
-        train_nll = _train_epoch(model, optimizer, scheduler, splits["train"], codec, config,
-                                 steps, rng, epoch)
+        train_nll = _train_epoch(model, optimizer, scheduler, task, config, steps, rng, epoch)
         seconds = time.perf_counter() - began
-        valid_nll, valid_accuracy = evaluate(model, splits["valid"], config.device,
-                                             config.eval_batch)
+        valid = task.evaluate(model, "valid", config)
+        valid_nll, valid_accuracy = valid["nll"], valid.get("accuracy", math.nan)
         improved = valid_nll < best_nll
         best_nll, stale = (valid_nll, 0) if improved else (best_nll, stale + 1)
         report = EpochReport(epoch, train_nll, valid_nll, valid_accuracy,
-                             steps * config.batch_size * config.window / seconds, seconds)
+                             steps * config.batch_size * config.window / seconds, seconds,
+                             unit=unit)
         history.append(asdict(report))
-        metrics = {"valid_nll_per_token": valid_nll, "valid_accuracy": valid_accuracy,
+        metrics = {f"valid_nll_per_{unit}": valid_nll,
+                   **({"valid_accuracy": valid_accuracy} if "accuracy" in valid else {}),
                    "best_valid_nll": best_nll, "epochs_without_improvement": stale,
                    "history": history, **(baselines or {})}
-        fields = dict(family=family, model_config=model_config, codec=asdict(codec.config),
+        fields = dict(family=family, model_config=model_config, **task.checkpoint_fields(),
                       train_config=asdict(config), data=data or {}, epoch=epoch,
                       step=epoch * steps, metrics=metrics, model=model.state_dict(),
                       optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
         save_checkpoint(latest, **fields)
         if improved:
             save_checkpoint(best, **fields)
+        log.info("epoch %d: train %.4f, valid %.4f nats per %s (best %.4f), %.0f s",
+                 epoch, train_nll, valid_nll, unit, best_nll, seconds)
         if on_epoch:
             on_epoch(report)
     if not best.is_file():
@@ -153,17 +227,13 @@ def train(
     return best
 
 
-def _train_epoch(model, optimizer, scheduler, split, codec, config, steps, rng, epoch) -> float:
+def _train_epoch(model, optimizer, scheduler, task, config, steps, rng, epoch) -> float:
     model.train()
     losses = []
     bar = tqdm(range(steps), desc=f"epoch {epoch}", unit="step", leave=False,
                disable=None)  # None: no bar when stderr is not a terminal (CI logs)
     for _ in bar:
-        windows = sample_windows(split, config.batch_size, config.window, rng, codec,
-                                 config.transpose)
-        batch = torch.from_numpy(windows).to(config.device)
-        logits, _ = model(batch[:, :-1])  # [B, T, V]
-        loss = nn.functional.cross_entropy(logits.transpose(1, 2), batch[:, 1:])
+        loss = task.loss(model, rng, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
@@ -173,5 +243,5 @@ def _train_epoch(model, optimizer, scheduler, split, codec, config, steps, rng, 
         rate = bar.format_dict["rate"]
         if rate:
             bar.set_postfix(loss=f"{losses[-1]:.3f}",
-                            tok_s=f"{rate * config.batch_size * config.window:,.0f}")
+                            rate=f"{rate * config.batch_size * config.window:,.0f}/s")
     return float(np.mean(losses))
