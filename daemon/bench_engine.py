@@ -22,6 +22,7 @@ from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.model import StepModel
 from antiphon.engine.session import Engine
 from antiphon.engine.timing import STEP_WARMUP, Latency, time_calls
+from antiphon.exported_models import DEFAULT_MODEL
 
 READY_LINE = "ready: listening"
 
@@ -143,16 +144,19 @@ def engine_table(rows: list[EngineRow]) -> list[str]:
         onnx, torch = row.onnx, row.torch
         limit = TARGET_TRANSFORMER_P99_MS if row.family == "transformer" else TARGET_STEP_P99_MS
         ratio = torch.p99 / onnx.p99 if torch else None
-        ok = onnx.p99 <= limit and (ratio is None or ratio >= TARGET_TORCH_RATIO)
+        # Issue 4 asks the speed-up over torch of the default model only.
+        needs_ratio = row.model == DEFAULT_MODEL and ratio is not None
+        ok = onnx.p99 <= limit and (not needs_ratio or ratio >= TARGET_TORCH_RATIO)
         ok = ok and row.generation.realtime_factor >= TARGET_REALTIME_FACTOR
+        ratio_target = f", >= {TARGET_TORCH_RATIO:g}x torch" if row.model == DEFAULT_MODEL else ""
         torch_cell = f"{torch.p50:.3f} / {torch.p99:.3f} / {torch.max:.3f}" if torch else "–"
         ratio_cell = f"{ratio:.0f}x" if ratio else "–"
         gen = row.generation
         lines.append(
             f"| {row.model} | {row.family} | {onnx.p50:.3f} / {onnx.p99:.3f} / {onnx.max:.3f} "
             f"| {torch_cell} | {ratio_cell} | {gen.events / gen.seconds:,.0f}, "
-            f"{gen.realtime_factor:.0f}x | {verdict(ok)} (p99 <= {limit:g} ms, >= "
-            f"{TARGET_TORCH_RATIO:g}x torch, >= {TARGET_REALTIME_FACTOR:g}x real time) |"
+            f"{gen.realtime_factor:.0f}x | {verdict(ok)} (p99 <= {limit:g} ms{ratio_target}, "
+            f">= {TARGET_REALTIME_FACTOR:g}x real time) |"
         )
     return lines
 

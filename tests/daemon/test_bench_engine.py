@@ -44,3 +44,15 @@ def test_measurements_run_on_the_shipped_model():
     assert latency.count == 50 and 0 < latency.p50 <= latency.p99 <= latency.max
     speed = bench.generation_speed(path, beats=8)
     assert speed.tokens > 0 and speed.seconds > 0 and speed.realtime_factor > 0
+
+
+def test_the_torch_speed_up_is_a_target_of_the_default_model_only():
+    speed = bench.GenerationSpeed(64, 200, 300, 0.1, 320.0)
+    onnx, torch = Latency(0.5, 0.9, 1.2, 100), Latency(1.3, 1.6, 1.8, 100)  # under 2x
+    transformer, default = bench.engine_table([
+        bench.EngineRow("transformer512", "transformer", onnx, torch, speed),
+        bench.EngineRow("default", "lstm", Latency(0.1, 0.2, 0.3, 100),
+                        Latency(0.5, 1.0, 1.1, 100), speed),  # 5x
+    ])[2:]
+    assert "| meets (p99 <= 2 ms, >= 100x real time)" in transformer
+    assert "**misses** (p99 <= 0.5 ms, >= 10x torch" in default
