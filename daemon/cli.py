@@ -64,6 +64,9 @@ BpmOption = Annotated[float | None, typer.Option(
     help=f"Tempo in beats per minute. {_default('bpm')}")]
 TemperatureOption = Annotated[float | None, typer.Option(
     help=f"Sampling temperature: <1 safer, >1 wilder. {_default('temperature')}")]
+TopPOption = Annotated[float | None, typer.Option(
+    help="Sample among the likeliest events holding this much probability (0-1]. "
+         f"{_default('top_p')}")]
 SeedOption = Annotated[int | None, typer.Option(
     help="Random seed, for repeatable answers. \\[default: none]")]
 LogLevelOption = Annotated[str | None, typer.Option(
@@ -117,6 +120,7 @@ def run(
         help=f"Answers start on multiples of this many beats. {_default('grid_beats')}"
     )] = None,
     temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
     max_opening_rest_beats: Annotated[float | None, typer.Option(
         help="Longest rest before an answer's first note, in beats. "
              f"{_default('max_opening_rest_beats')}")] = None,
@@ -144,7 +148,7 @@ def run(
         "in_port": in_port, "out_port": out_port, "backend": backend, "model": model,
         "device": device, "bpm": bpm, "silence_beats": silence_beats,
         "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
-        "grid_beats": grid_beats, "temperature": temperature,
+        "grid_beats": grid_beats, "temperature": temperature, "top_p": top_p,
         "max_opening_rest_beats": max_opening_rest_beats, "scale": scale,
         "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
         "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
@@ -178,13 +182,14 @@ def demo(
     device: DeviceOption = None,
     bpm: BpmOption = None,
     temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
     seed: SeedOption = None,
     log_level: LogLevelOption = "warning",
 ) -> None:
     """Play a built-in two-bar phrase into Antiphon, record its answer, summarise it."""
     options = _config(config, {
         "backend": backend, "model": model, "device": device, "bpm": bpm,
-        "temperature": temperature, "seed": seed, "log_level": log_level,
+        "temperature": temperature, "top_p": top_p, "seed": seed, "log_level": log_level,
     })
     setup_logging(options.log_level)
     from antiphon.daemon.demo import TRANSPORTS, choose_transport, run_demo

@@ -67,6 +67,9 @@ class DaemonConfig:
     grid_beats: float = 1.0
     # Sampling temperature: below 1 plays safer, above 1 wilder.
     temperature: float = 1.0
+    # Sample only among the likeliest next events holding this share of the probability
+    # (nucleus sampling): 0.9 trims the unlikely tail, 1 keeps everything.
+    top_p: float = 1.0
     # Longest rest, in beats, before an answer's first note: the player is waiting.
     max_opening_rest_beats: float = 0.5
     # Keep answers in a scale: "<tonic> <mode>" like "D dorian" or "Bb major", or
@@ -95,6 +98,7 @@ class DaemonConfig:
         _in_range("max_answer_beats", self.max_answer_beats, 0.0, 64.0, low_open=True)
         _in_range("grid_beats", self.grid_beats, 0.0, 16.0, low_open=True)
         _in_range("temperature", self.temperature, 0.0, 10.0, low_open=True)
+        _in_range("top_p", self.top_p, 0.0, 1.0, low_open=True)
         _in_range("max_opening_rest_beats", self.max_opening_rest_beats, 0.0, 16.0)
         _in_range("lowest_pitch", self.lowest_pitch, 0, 127)
         _in_range("highest_pitch", self.highest_pitch, 0, 127)

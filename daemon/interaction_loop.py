@@ -64,6 +64,7 @@ class AnswerSession(Protocol):
         self, start_tick: int, length_ticks: int, temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None,
         rules: PitchRules | None = None,
+        top_p: float = 1.0,
     ) -> Iterator[NoteEvent]: ...
 
     def rewind(self, tick: int) -> None: ...
@@ -95,6 +96,7 @@ class InteractionLoop:
         channel: int = 0,
         max_opening_rest_beats: float | None = None,
         rules: PitchRules | None = None,
+        top_p: float = 1.0,
     ) -> None:
         self._session = session
         self._scheduler = scheduler
@@ -102,6 +104,7 @@ class InteractionLoop:
         self._policy = policy
         self._inbox = inbox
         self._temperature = temperature
+        self._top_p = top_p
         self._channel = channel  # 0..15
         self._rules = rules
         self._max_opening_rest_ticks = (
@@ -211,7 +214,8 @@ class InteractionLoop:
         opening_rest = float("nan")  # beats from the answer's start to its first note
         began = time.perf_counter()
         answer = self._session.generate(start_tick, length_ticks, self._temperature,
-                                        self._max_opening_rest_ticks, self._rules)
+                                        self._max_opening_rest_ticks, self._rules,
+                                        self._top_p)
         try:
             for event in answer:
                 due = (event.tick - self._offset_ticks) / TICKS_PER_BEAT + push_beats

@@ -55,7 +55,7 @@ class Daemon:
         )
         self.loop = InteractionLoop(
             session, self.scheduler, self.clock, policy, self._inbox,
-            temperature=config.temperature, channel=config.channel - 1,
+            temperature=config.temperature, top_p=config.top_p, channel=config.channel - 1,
             max_opening_rest_beats=config.max_opening_rest_beats,
             rules=config.pitch_rules(),
         )

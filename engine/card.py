@@ -42,6 +42,9 @@ class StepIO:
 
     token: str = "token"  # int64 [1]: the previous token
     temperature: str = "temperature"  # float32 [1]: > 0, divides the logits
+    # float32 [1] in (0, 1]: sample among the likeliest tokens holding this much
+    # probability (1: all). "" for a graph without one (piano-roll frames are Bernoulli).
+    top_p: str = "top_p"
     uniform: str = "uniform"  # float32 [1, vocab]: U(0,1) noise for Gumbel-max sampling
     logit_bias: str = "logit_bias"  # float32 [vocab]: added to logits (-1e9 masks a token)
     sample: str = "sample"  # int64 [1]: the sampled next token

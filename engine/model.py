@@ -2,6 +2,12 @@
 
 Every model is a step function `(token, state..., sampling inputs) -> (sample, logits,
 state...)`; the names come from the card, so this file knows no model family.
+
+On CUDA the step runs through IO binding: the state tensors the graph returns stay on the
+GPU as onnxruntime values and go straight back in at the next step, so only the inputs
+(a token, the noise, the masks) and the sample and logits (a few hundred bytes) cross the
+bus. The state is opaque to callers (numpy arrays on the plain path, `OrtValue`s when
+bound); each step returns fresh ones, so keeping an old state to rewind to stays valid.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ def check_graph_matches_card(session: ort.InferenceSession, card: ModelCard, pat
     outputs = {node.name for node in session.get_outputs()}
     io = card.io
     want_in = {io.token, io.temperature, io.uniform, io.logit_bias} | {s.input for s in card.state}
+    if io.top_p:
+        want_in.add(io.top_p)
     want_out = {io.sample, io.logits} | {s.output for s in card.state}
     if missing := sorted(want_in - inputs):
         raise ModelLoadError(path, f"the graph lacks inputs named by its card: {missing}")
@@ -78,7 +86,10 @@ def check_graph_matches_card(session: ort.InferenceSession, card: ModelCard, pat
 class StepModel:
     """An onnxruntime session over one step graph, with its card."""
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int = 1) -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 1,
+                 io_binding: bool | None = None) -> None:
+        """`io_binding`: None binds on CUDA only; True binds on CPU too (same results,
+        used to test the bound path on machines without a GPU)."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelLoadError(self.path, "no such file")
@@ -100,22 +111,29 @@ class StepModel:
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         io = self.card.io
         self._output_names = [io.sample, io.logits] + [s.output for s in self.card.state]
+        self.io_binding = self.device == "cuda" if io_binding is None else io_binding
+        self._binding = self.session.io_binding() if self.io_binding else None
         self._token = np.zeros(1, dtype=np.int64)
         self._temperature = np.ones(1, dtype=np.float32)
+        self._top_p = np.ones(1, dtype=np.float32)
         log.info("loaded %s (%s) from %s on %s",
                  self.card.name, self.card.family, self.path, self.device)
 
-    def initial_state(self) -> list[np.ndarray]:
-        return [np.zeros(s.shape, dtype=s.dtype) for s in self.card.state]
+    def initial_state(self) -> list:
+        zeros = [np.zeros(s.shape, dtype=s.dtype) for s in self.card.state]
+        if self._binding is None:
+            return zeros
+        return [ort.OrtValue.ortvalue_from_numpy(z, self.device, 0) for z in zeros]
 
     def step(
         self,
         token: int,
-        state: list[np.ndarray],
+        state: list,
         temperature: float,
         uniform: np.ndarray,
         logit_bias: np.ndarray,
-    ) -> tuple[int, np.ndarray, list[np.ndarray]]:
+        top_p: float = 1.0,
+    ) -> tuple[int, np.ndarray, list]:
         """Feed one token; returns (sampled next token, logits [1, vocab], new state)."""
         io = self.card.io
         self._token[0] = token
@@ -126,7 +144,29 @@ class StepModel:
             io.uniform: uniform,
             io.logit_bias: logit_bias,
         }
+        if io.top_p:
+            self._top_p[0] = top_p
+            feed[io.top_p] = self._top_p
+        if self._binding is not None:
+            return self._bound_step(feed, state)
         for tensor, value in zip(self.card.state, state, strict=True):
             feed[tensor.input] = value
         sample, logits, *new_state = self.session.run(self._output_names, feed)
         return int(sample[0]), logits, new_state
+
+    def _bound_step(self, feed: dict[str, np.ndarray],
+                    state: list) -> tuple[int, np.ndarray, list]:
+        binding = self._binding
+        for name, value in feed.items():
+            binding.bind_cpu_input(name, value)
+        for tensor, value in zip(self.card.state, state, strict=True):
+            binding.bind_ortvalue_input(tensor.input, value)
+        # Sample and logits to the host (the decoder reads the sample); the state stays on
+        # the device, in buffers onnxruntime allocates afresh at each run.
+        binding.bind_output(self.card.io.sample, "cpu")
+        binding.bind_output(self.card.io.logits, "cpu")
+        for tensor in self.card.state:
+            binding.bind_output(tensor.output, self.device)
+        self.session.run_with_iobinding(binding)
+        sample, logits, *new_state = binding.get_outputs()
+        return int(sample.numpy()[0]), logits.numpy(), new_state

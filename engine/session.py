@@ -98,11 +98,12 @@ class Session:
         return self._tokens_seen
 
     # -- feeding ------------------------------------------------------------------------
-    def _step(self, temperature: float, bias: np.ndarray) -> tuple[int, list[np.ndarray]]:
+    def _step(self, temperature: float, bias: np.ndarray,
+              top_p: float = 1.0) -> tuple[int, list[np.ndarray]]:
         """Run the pending token through the model; the caller decides whether to keep it."""
         self._rng.random(dtype=np.float32, out=self._uniform)
         sample, _, state = self._model.step(
-            self._pending, self._state, temperature, self._uniform, bias
+            self._pending, self._state, temperature, self._uniform, bias, top_p
         )
         return sample, state
 
@@ -146,12 +147,15 @@ class Session:
         temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None,
         rules: PitchRules | None = None,
+        top_p: float = 1.0,
     ) -> Iterator[NoteEvent]:
         """Sample an answer in [start_tick, start_tick + length_ticks], streamed as it comes.
 
         `max_opening_rest_ticks` bounds the silence before the answer's first note, so a
         model fond of rests cannot make the player wait. `rules` keeps the answer in a
         scale, a pitch range and a polyphony (the player's notes are never constrained).
+        `top_p` < 1 samples only among the likeliest tokens holding that much probability
+        (after the rules' masks), trimming the unlikely tail that makes a wrong note.
         If the caller stops early, the notes the model thinks are sounding are released in
         its state where it stopped.
         """
@@ -159,6 +163,8 @@ class Session:
             raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
         temperature = max(temperature, MIN_TEMPERATURE)
         self.advance_to(start_tick)
         end_tick = self.tick + length_ticks
@@ -173,7 +179,7 @@ class Session:
         max_steps = 64 * length_ticks + 64  # a model that never advances time still ends
         try:
             for _ in range(max_steps):
-                token, state = self._step(temperature, guard.bias)
+                token, state = self._step(temperature, guard.bias, top_p)
                 shift = self.codec.shift_ticks(token)
                 if decoder.tick + shift > end_tick:
                     break  # the answer is over; the silence up to its end is added below

@@ -31,11 +31,12 @@ def torch_step_latency(model_path: Path, steps: int) -> Latency:
     graph = TokenStepGraph(model).eval()
     vocab = card.vocab_size
     uniform, bias, temperature = torch.rand(1, vocab), torch.zeros(vocab), torch.ones(1)
+    top_p = torch.ones(1)
     carried = {"token": torch.zeros(1, dtype=torch.int64), "state": model.initial_state(1)}
 
     @torch.inference_mode()
     def step() -> None:
-        sample, _, *state = graph(carried["token"], temperature, uniform, bias,
+        sample, _, *state = graph(carried["token"], temperature, top_p, uniform, bias,
                                   *carried["state"])
         carried["token"], carried["state"] = sample, state
 

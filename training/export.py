@@ -2,11 +2,11 @@
 
 Token families (events representation):
 
-The graph is `(token, temperature, uniform, logit_bias, state...) -> (sample, logits,
-state...)`. Sampling happens inside it (temperature + Gumbel-max over the uniform noise
-the engine passes in), so the graph is deterministic given its inputs and, on a GPU, the
-sample never has to leave the device. Export fails unless onnxruntime's logits agree with
-torch's over a few hundred steps.
+The graph is `(token, temperature, top_p, uniform, logit_bias, state...) -> (sample,
+logits, state...)`. Sampling happens inside it (temperature, nucleus (top-p) truncation,
+then Gumbel-max over the uniform noise the engine passes in), so the graph is
+deterministic given its inputs and, on a GPU, the sample never has to leave the device.
+Export fails unless onnxruntime's logits agree with torch's over a few hundred steps.
 
 Frame families (piano roll, e.g. the RNN-NADE): `(frame, temperature, uniform, logit_bias,
 state...) -> (sample, logits, state...)`, where `frame` is the previous frame float32
@@ -37,6 +37,7 @@ from antiphon.training.checkpoint import load_checkpoint
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4  # max abs logit difference between onnxruntime and torch
+PARITY_TOP_P = (1.0, 0.9, 0.5)  # top-p values the parity run cycles through
 OPSET = 17
 
 
@@ -51,12 +52,24 @@ class TokenStepGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, token, temperature, uniform, logit_bias, *state):
+    def forward(self, token, temperature, top_p, uniform, logit_bias, *state):
         logits, new_state = self.model.step(token, list(state))  # logits: [1, V]
-        # Gumbel-max: argmax(logits / T + g), g = -log(-log(u)), draws from softmax(logits / T).
+        scaled = logits / temperature + logit_bias  # [1, V]
+        # Nucleus (top-p): keep the most likely tokens whose probabilities add up to top_p,
+        # counting a token in while the mass before it is below top_p (so the likeliest
+        # always stays). Comparing each probability with the smallest one kept needs no
+        # scatter back from sorted order; ties at the cut stay in.
+        probs = torch.softmax(scaled, dim=-1)
+        ranked, _ = torch.sort(probs, dim=-1, descending=True)
+        mass_before = torch.cumsum(ranked, dim=-1) - ranked
+        kept = torch.where(mass_before < top_p, ranked, torch.ones_like(ranked))
+        smallest_kept = kept.min(dim=-1, keepdim=True).values  # [1, 1]
+        # Gumbel-max: argmax(scaled + g), g = -log(-log(u)), draws from softmax(scaled);
+        # over the nucleus only, it draws from the renormalised truncated distribution.
         u = uniform.clamp(1e-10, 1.0 - 1e-7)
         gumbel = -torch.log(-torch.log(u))  # [1, V]
-        scores = logits / temperature + logit_bias + gumbel
+        scores = torch.where(probs >= smallest_kept, scaled + gumbel,
+                             torch.full_like(scaled, -1e30))
         sample = scores.argmax(dim=-1)  # [1]
         return (sample, logits, *new_state)
 
@@ -77,9 +90,11 @@ class FrameStepGraph(nn.Module):
 def build_card(model: nn.Module, checkpoint: dict, name: str, description: str) -> ModelCard:
     if "keys" in checkpoint["codec"]:  # only the piano-roll codec has keys
         roll = PianoRollCodecConfig.from_dict(checkpoint["codec"])
-        # A frame model's "vocabulary" is its keys, by MIDI pitch; its input is a frame.
-        representation = (REPRESENTATION, roll.version, StepIO(token="frame"), TICKS_PER_BEAT,
-                          [f"key {roll.lowest_pitch + k}" for k in range(roll.keys)])
+        # A frame model's "vocabulary" is its keys, by MIDI pitch; its input is a frame, and
+        # it samples each key by a Bernoulli draw, so there is no nucleus to cut.
+        keys = [f"key {roll.lowest_pitch + k}" for k in range(roll.keys)]
+        representation = (REPRESENTATION, roll.version, StepIO(token="frame", top_p=""),
+                          TICKS_PER_BEAT, keys)
     else:
         codec = EventCodec(EventCodecConfig.from_dict(checkpoint["codec"]))
         representation = ("events", codec.config.version, StepIO(),
@@ -133,11 +148,12 @@ def export_token_model(
     example = (
         torch.zeros(1, dtype=torch.int64),
         torch.ones(1),
+        torch.ones(1),
         torch.rand(1, vocab),
         torch.zeros(vocab),
         *model.initial_state(1),
     )
-    input_names = [io.token, io.temperature, io.uniform, io.logit_bias] + [
+    input_names = [io.token, io.temperature, io.top_p, io.uniform, io.logit_bias] + [
         s.input for s in card.state]
     output_names = [io.sample, io.logits] + [s.output for s in card.state]
     _write_checked(graph, example, input_names, output_names, card, description, out_path,
@@ -202,11 +218,12 @@ def check_parity(graph: TokenStepGraph, onnx_path: Path, steps: int, seed: int) 
     with torch.no_grad():
         for step in range(steps):
             uniform = rng.random((1, vocab), dtype=np.float32)
-            torch_out = graph(torch.tensor([token]), torch.ones(1), torch.from_numpy(uniform),
-                              torch.from_numpy(bias), *torch_state)
+            top_p = PARITY_TOP_P[step % len(PARITY_TOP_P)]  # the nucleus cut, off and on
+            torch_out = graph(torch.tensor([token]), torch.ones(1), torch.tensor([top_p]),
+                              torch.from_numpy(uniform), torch.from_numpy(bias), *torch_state)
             torch_sample, torch_logits, *torch_state = torch_out
             onnx_sample, onnx_logits, onnx_state = onnx_model.step(
-                token, onnx_state, 1.0, uniform, bias
+                token, onnx_state, 1.0, uniform, bias, top_p=top_p
             )
             gap = float(np.abs(onnx_logits - torch_logits.numpy()).max())
             worst = max(worst, gap)

@@ -26,6 +26,7 @@ class FakeSession:
         self.fail_on_generate: Exception | None = None
         self.rewinds: list[int] = []  # ticks the daemon rewound to
         self.opening_rests: list[int | None] = []  # max_opening_rest_ticks per answer
+        self.top_ps: list[float] = []
         self.rules: list[PitchRules | None] = []  # the pitch rules per answer
 
     def observe(self, events: Sequence[NoteEvent]) -> None:
@@ -42,12 +43,14 @@ class FakeSession:
         self, start_tick: int, length_ticks: int, temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None,
         rules: PitchRules | None = None,
+        top_p: float = 1.0,
     ) -> Iterator[NoteEvent]:
         if self.fail_on_generate is not None:
             raise self.fail_on_generate
         self.opening_rests.append(max_opening_rest_ticks)
         self.rules.append(rules)
         self.generated.append((start_tick, length_ticks, temperature))
+        self.top_ps.append(top_p)
         start = max(start_tick, self.tick)
         end = start + length_ticks
         step = TICKS_PER_BEAT // self.notes_per_beat

@@ -72,6 +72,8 @@ def test_precedence_file_then_environment_then_command_line(tmp_path):
 @pytest.mark.parametrize(("overrides", "names"), [
     ({"bpm": 0.0}, ["--bpm", "ANTIPHON_BPM", "command line"]),
     ({"temperature": -1.0}, ["--temperature"]),
+    ({"top_p": 0.0}, ["--top-p", "> 0"]),
+    ({"top_p": 1.2}, ["--top-p", "<= 1"]),
     ({"channel": 17}, ["--channel", "1", "16"]),
     ({"backend": "oss"}, ["--backend", "jack"]),
     ({"device": "tpu"}, ["--device"]),

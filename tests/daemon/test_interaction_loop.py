@@ -167,10 +167,12 @@ def test_malformed_messages_do_not_stop_the_daemon(rig):
     assert [e.pitch for e in r.session.observed[:2]] == [60, 60]  # the garbage never arrived
 
 
-def test_the_pitch_rules_reach_the_model(rig):
-    r = rig(config=DaemonConfig(bpm=BPM, scale="A minor", highest_pitch=81, max_polyphony=2))
+def test_the_pitch_rules_and_sampling_reach_the_model(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, scale="A minor", highest_pitch=81, max_polyphony=2,
+                                temperature=0.8, top_p=0.9))
     r.play([60, 64])
     assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
     (rules,) = r.session.rules
     assert rules.pitch_classes == {9, 11, 0, 2, 4, 5, 7}
     assert (rules.highest, rules.max_polyphony) == (81, 2)
+    assert r.session.generated[0][2] == 0.8 and r.session.top_ps == [0.9]

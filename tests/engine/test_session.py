@@ -89,6 +89,9 @@ def test_bad_arguments(engine):
         next(session.generate(0, 24, temperature=0))
     with pytest.raises(ValueError, match="length_ticks"):
         next(session.generate(0, 0))
+    for top_p in (0.0, 1.5):
+        with pytest.raises(ValueError, match="top_p"):
+            next(session.generate(0, 24, top_p=top_p))
 
 
 class TestInGraphSampler:
@@ -102,12 +105,12 @@ class TestInGraphSampler:
         _, _, state = model.step(0, state, 1.0, np.full((1, vocab), 0.5, np.float32), zeros)
         return model, state, vocab, zeros
 
-    def draw(self, model, state, vocab, bias, temperature, count, seed=0):
+    def draw(self, model, state, vocab, bias, temperature, count, seed=0, top_p=1.0):
         rng = np.random.default_rng(seed)
         samples, logits = [], None
         for _ in range(count):
             uniform = rng.random((1, vocab), dtype=np.float32)
-            sample, logits, _ = model.step(60, state, temperature, uniform, bias)
+            sample, logits, _ = model.step(60, state, temperature, uniform, bias, top_p)
             samples.append(sample)
         return np.bincount(samples, minlength=vocab) / count, logits[0]
 
@@ -120,6 +123,26 @@ class TestInGraphSampler:
         # The same statistic for exact draws from `expected` shows how large sampling
         # noise alone makes it; a wrong sampler (no temperature, a biased Gumbel) lands
         # far outside that.
+        rng = np.random.default_rng(1)
+        noise = [0.5 * np.abs(rng.multinomial(3000, expected) / 3000 - expected).sum()
+                 for _ in range(50)]
+        assert distance < 1.25 * np.percentile(noise, 95)
+
+    @pytest.mark.parametrize("top_p", [0.5, 0.8])
+    def test_top_p_draws_from_the_renormalised_nucleus(self, tiny_model_path, top_p):
+        model, state, vocab, zeros = self.prepared(tiny_model_path)
+        temperature = 1.5  # flattens the distribution, so the nucleus holds several tokens
+        freq, logits = self.draw(model, state, vocab, zeros, temperature, 3000, top_p=top_p)
+        probs = softmax(logits.astype(np.float64) / temperature)
+        order = np.argsort(-probs)
+        mass_before = np.cumsum(probs[order]) - probs[order]
+        nucleus = order[mass_before < top_p]
+        assert 1 < len(nucleus) < vocab
+        outside = np.setdiff1d(np.arange(vocab), nucleus)
+        assert freq[outside].sum() == 0.0
+        expected = np.zeros(vocab)
+        expected[nucleus] = probs[nucleus] / probs[nucleus].sum()
+        distance = 0.5 * np.abs(freq - expected).sum()
         rng = np.random.default_rng(1)
         noise = [0.5 * np.abs(rng.multinomial(3000, expected) / 3000 - expected).sum()
                  for _ in range(50)]
