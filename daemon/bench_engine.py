@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
-from antiphon.engine.model import StepModel
+from antiphon.engine.model import StepModel, cuda_usable
 from antiphon.engine.session import Engine
 from antiphon.engine.timing import STEP_WARMUP, Latency, time_calls
 from antiphon.exported_models import DEFAULT_MODEL
@@ -36,9 +36,10 @@ def pin_to_one_core() -> int | None:
     return core
 
 
-def onnx_step_latency(model_path: Path, steps: int) -> Latency:
-    """One token step of the exported graph, its own samples fed back, as `generate` does."""
-    model = StepModel(model_path, device="cpu", threads=1)
+def onnx_step_latency(model_path: Path, steps: int, device: str = "cpu") -> Latency:
+    """One token step of the exported graph, its own samples fed back, as `generate` does
+    (on CUDA through IO binding, the state staying on the GPU)."""
+    model = StepModel(model_path, device=device, threads=1)
     vocab = model.card.vocab_size
     rng = np.random.default_rng(0)
     uniform = rng.random((1, vocab), dtype=np.float32)
@@ -128,6 +129,7 @@ class EngineRow:
     onnx: Latency
     torch: Latency | None  # None where torch is not installed
     generation: GenerationSpeed
+    cuda: Latency | None = None  # None where there is no usable GPU
 
 
 def verdict(ok: bool) -> str:
@@ -136,9 +138,10 @@ def verdict(ok: bool) -> str:
 
 def engine_table(rows: list[EngineRow]) -> list[str]:
     lines = [
-        "| model | family | onnxruntime step p50 / p99 / max (ms) | torch eager p50 / p99 / max "
-        "(ms) | p99 speed-up | answer: events/s, x real time | target |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | family | onnxruntime CPU step p50 / p99 / max (ms) | torch eager p50 / p99 "
+        "/ max (ms) | p99 speed-up | answer: events/s, x real time | onnxruntime CUDA step "
+        "p50 / p99 / max (ms) | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         onnx, torch = row.onnx, row.torch
@@ -152,10 +155,13 @@ def engine_table(rows: list[EngineRow]) -> list[str]:
         torch_cell = f"{torch.p50:.3f} / {torch.p99:.3f} / {torch.max:.3f}" if torch else "–"
         ratio_cell = f"{ratio:.0f}x" if ratio else "–"
         gen = row.generation
+        cuda = row.cuda
+        cuda_cell = f"{cuda.p50:.3f} / {cuda.p99:.3f} / {cuda.max:.3f}" if cuda else "–"
         lines.append(
             f"| {row.model} | {row.family} | {onnx.p50:.3f} / {onnx.p99:.3f} / {onnx.max:.3f} "
             f"| {torch_cell} | {ratio_cell} | {gen.events / gen.seconds:,.0f}, "
-            f"{gen.realtime_factor:.0f}x | {verdict(ok)} (p99 <= {limit:g} ms{ratio_target}, "
+            f"{gen.realtime_factor:.0f}x | {cuda_cell} | {verdict(ok)} (p99 <= {limit:g} ms"
+            f"{ratio_target}, "
             f">= {TARGET_REALTIME_FACTOR:g}x real time) |"
         )
     return lines
@@ -195,6 +201,7 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
         from antiphon.training.bench_torch import torch_step_latency
     except ImportError:  # the runtime install has no torch: the column stays empty
         torch_step_latency = None
+    gpu = cuda_usable()
     rows = []
     for name in model_names:
         path = model_path(name)
@@ -203,6 +210,7 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
             name, card.family, onnx_step_latency(path, steps),
             torch_step_latency(path, max(200, steps // 5)) if torch_step_latency else None,
             generation_speed(path),
+            onnx_step_latency(path, steps, device="cuda") if gpu else None,
         ))
     try:
         with private_jack_server("antiphon-bench") as env:
@@ -218,7 +226,10 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
         f"warm-up steps, garbage collector off while timing; onnxruntime "
         f"{onnxruntime.__version__}, one intra-op thread. The torch eager column runs the "
         "same step graph (sampling included) with fresh weights of the card's configuration. "
-        "Answers: a 64-beat answer at 120 BPM after a short call.",
+        "Answers: a 64-beat answer at 120 BPM after a short call. "
+        + ("CUDA: onnxruntime's CUDA provider with IO binding (state kept on the GPU)."
+           if gpu else "CUDA: no usable GPU on this machine, so that column is empty rather "
+           "than guessed."),
         "",
         *engine_table(rows),
         "",

@@ -137,6 +137,9 @@ def run(
         help=f"MIDI channel of the answer, 1-16. {_default('channel')}")] = None,
     seed: SeedOption = None,
     log_level: LogLevelOption = None,
+    timing_trace: Annotated[Path | None, typer.Option(
+        help="At exit, write every message sent, with when it was due and when it left, "
+             "to this file (JSON lines). \\[default: none]", dir_okay=False)] = None,
 ) -> None:
     """Listen on a MIDI input and answer each phrase on a MIDI output, until Ctrl-C.
 
@@ -153,6 +156,7 @@ def run(
         "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
         "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
         "log_level": log_level,
+        "timing_trace": None if timing_trace is None else str(timing_trace),
     })
     setup_logging(options.log_level)
     from antiphon.daemon.service import run_daemon

@@ -1,5 +1,6 @@
 """`antiphon bench`: measure, and write the tables into docs/BENCHMARKS.md, each under the
-command that made it. Built so far: `engine`."""
+command that made it: `engine` (step latency, generation, start-up), `loop` (end to end
+over JACK) and `train` (training throughput per family)."""
 
 import shlex
 from pathlib import Path
@@ -9,7 +10,7 @@ import typer
 
 from antiphon.daemon.cli_shared import USAGE_ERROR, console, fail, setup_logging
 
-BENCHMARKS = ("engine",)
+BENCHMARKS = ("engine", "loop", "train")
 HEADER = [
     "# Benchmarks",
     "",
@@ -17,13 +18,25 @@ HEADER = [
     "replaced when that command runs again. Where a target is missed, the table says so.",
     "",
 ]
+LOOP_PERIOD_FRAMES = 32  # 0.67 ms at 48 kHz: the smallest the dummy backend keeps up with
 
 
 def bench(
-    benchmark: Annotated[str, typer.Argument(help="What to measure: engine.")] = "engine",
+    benchmark: Annotated[str, typer.Argument(
+        help="What to measure: engine, loop or train.")] = "engine",
     model: Annotated[list[str] | None, typer.Option(
-        help="Shipped model to measure (repeatable). \\[default: every shipped model]")] = None,
-    steps: Annotated[int, typer.Option(help="Timed steps per model.", min=100)] = 5000,
+        help="Shipped model to measure (repeatable; loop: the first). \\[default: engine: "
+             "every shipped model; loop: the default model]")] = None,
+    steps: Annotated[int, typer.Option(help="engine: timed steps per model.", min=100)] = 5000,
+    exchanges: Annotated[int, typer.Option(
+        help="loop: calls and answers per run.", min=1)] = 100,
+    minutes: Annotated[float, typer.Option(
+        help="loop: play the quiet run for at least this long (memory flatness).",
+        min=0)] = 0.0,
+    period_frames: Annotated[int, typer.Option(
+        help="loop: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
+    seconds: Annotated[float, typer.Option(
+        help="train: seconds of training steps timed per family.", min=1)] = 20.0,
     output: Annotated[Path, typer.Option(help="The markdown file to update.", dir_okay=False)]
         = Path("docs/BENCHMARKS.md"),
 ) -> None:
@@ -32,20 +45,67 @@ def bench(
     if benchmark not in BENCHMARKS:
         fail(f"benchmark must be one of {', '.join(BENCHMARKS)}, got {benchmark!r}",
              USAGE_ERROR)
-    from antiphon.daemon.bench_engine import replace_section, run_engine_bench
-    from antiphon.exported_models import available_models
-
     # From the options, not sys.argv: the file must name a command that reproduces it.
-    command = shlex.join(["antiphon", "bench", benchmark, "--steps", str(steps),
-                          *(arg for name in model or [] for arg in ("--model", name)),
-                          "--output", str(output)])
+    options = {
+        "engine": ["--steps", str(steps),
+                   *(arg for name in model or [] for arg in ("--model", name))],
+        "loop": ["--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
+                 "--period-frames", str(period_frames),
+                 *(["--model", model[0]] if model else [])],
+        "train": ["--seconds", f"{seconds:g}"],
+    }[benchmark]
+    command = shlex.join(["antiphon", "bench", benchmark, *options, "--output", str(output)])
     try:
-        with console.status("measuring the engine (one core)"):
-            body = run_engine_bench(model or available_models(), steps, command)
-    except (OSError, ValueError) as err:
+        if benchmark == "engine":
+            body = _engine(model, steps, command)
+        elif benchmark == "loop":
+            body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
+                         command)
+        else:
+            body = _train(seconds, command)
+    except (OSError, ValueError, RuntimeError) as err:
         fail(str(err))
+    from antiphon.daemon.bench_engine import replace_section
+
     document = output.read_text() if output.exists() else "\n".join(HEADER)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(replace_section(document, benchmark, body))
     console.print("\n".join(body))
     console.print(f"\nwrote {output}")
+
+
+def _engine(model: list[str] | None, steps: int, command: str) -> list[str]:
+    from antiphon.daemon.bench_engine import run_engine_bench
+    from antiphon.exported_models import available_models
+
+    with console.status("measuring the engine (one core)"):
+        return run_engine_bench(model or available_models(), steps, command)
+
+
+def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
+          command: str) -> list[str]:
+    from antiphon.daemon.bench_loop import loop_section, run_loop
+    from antiphon.daemon.jack_server import SAMPLE_RATE, private_jack_server
+
+    runs = []
+    with private_jack_server("antiphon-bench-loop", period_frames=period_frames) as env:
+        for label, busy, run_minutes in (("quiet machine", False, minutes),
+                                         ("one core kept busy", True, 0.0)):
+            # A line every 10 exchanges, no spinner: its redraws would take the GIL from
+            # the recorder's callback, whose timestamps are the measurement.
+            def progress(run, label=label) -> None:
+                if run.exchanges % 10 == 0:
+                    console.print(f"loop, {label}: {run.exchanges} exchanges")
+
+            runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress))
+    return loop_section(runs, command, period_frames, SAMPLE_RATE)
+
+
+def _train(seconds: float, command: str) -> list[str]:
+    try:
+        from antiphon.training.bench_train import train_section
+    except ImportError as err:
+        raise OSError(f"`bench train` needs the training extra (pip install "
+                      f"'antiphon[train]'): {err}") from err
+    with console.status("timing training steps"):
+        return train_section(seconds, command)

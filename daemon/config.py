@@ -87,6 +87,9 @@ class DaemonConfig:
     seed: int | None = None
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"
+    # Write every message sent (when it was due, when it left) to this file at exit, as
+    # JSON lines: for timing analysis (`antiphon bench loop` reads it). None: no record.
+    timing_trace: str | None = None
 
     def __post_init__(self) -> None:
         _choice("backend", self.backend, BACKEND_NAMES)
@@ -123,10 +126,15 @@ class DaemonConfig:
                 "grid_beats",
                 f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got {self.grid_beats:g}",
             )
-        for name in ("in_port", "out_port", "model"):
+        for name in ("in_port", "out_port", "model", "timing_trace"):
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise ConfigError(name, "must not be empty (leave it out for the default)")
+        if self.timing_trace is not None:
+            # Checked now, not at exit: by then the record would be lost.
+            folder = Path(self.timing_trace).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise ConfigError("timing_trace", f"folder {str(folder)!r} does not exist")
 
     def pitch_rules(self) -> PitchRules:
         """The engine's rules for answers, from the scale, range and polyphony options."""

@@ -38,6 +38,7 @@ from antiphon.daemon.interaction import (
     StopAnswer,
 )
 from antiphon.daemon.scheduler import OutputScheduler
+from antiphon.daemon.timing_trace import TimingTrace
 from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import (
     TICKS_PER_BEAT,
@@ -116,6 +117,7 @@ class InteractionLoop:
         self.stats = LoopStats()
         self.error: BaseException | None = None  # why the loop died, if it did
         self.answer_finished = threading.Event()  # set at each answer end (the demo waits)
+        self.trace: TimingTrace | None = None  # set before start() to record each answer
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -227,6 +229,8 @@ class InteractionLoop:
                         due += grid
                         push_beats += grid
                     self.stats.headroom_seconds.append(clock.seconds_at(due) - now)
+                    if self.trace is not None:
+                        self.trace.answer(began, now, clock.seconds_at(due))
                     opening_rest = due - plan.start_beats - push_beats
                 elif clock.seconds_at(due) < now:
                     self.stats.late_events += 1

@@ -15,12 +15,13 @@ from pathlib import Path
 from antiphon.daemon.ports import jack_server_running
 
 PERIOD_FRAMES = 256  # 5.3 ms at 48 kHz: JACK moves MIDI once per period
+SAMPLE_RATE = 48000
 START_TIMEOUT_SECONDS = 15.0
 
 
 @contextmanager
 def private_jack_server(
-    prefix: str = "antiphon", log_path: Path | None = None
+    prefix: str = "antiphon", log_path: Path | None = None, period_frames: int = PERIOD_FRAMES,
 ) -> Iterator[dict[str, str]]:
     """Start `jackd --no-realtime -d dummy` under a unique server name; yields the
     environment a client (this process or a subprocess) needs to reach it.
@@ -38,8 +39,8 @@ def private_jack_server(
     os.environ["JACK_NO_START_SERVER"] = "1"  # a client must never start a server by itself
     with open(log_path or os.devnull, "wb") as log_file:
         process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
-             "-p", str(PERIOD_FRAMES)],
+            [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE),
+             "-p", str(period_frames)],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:

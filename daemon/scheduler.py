@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from antiphon.daemon.clock import Clock
 from antiphon.daemon.ports import MidiOutput
+from antiphon.daemon.timing_trace import TimingTrace
 from antiphon.engine.events import NOTE_OFF_STATUS, NOTE_ON_STATUS
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class OutputScheduler:
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
         self.error: BaseException | None = None  # why the thread died, if it did
+        self.trace: TimingTrace | None = None  # set before start() to record every send
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,13 +150,19 @@ class OutputScheduler:
             self._heap.clear()
             released = self._release_all_locked()
             for channel in sorted(self._channels_used):
-                self._port.send([CONTROL_CHANGE_STATUS | channel, ALL_NOTES_OFF_CONTROLLER, 0])
+                self._send((CONTROL_CHANGE_STATUS | channel, ALL_NOTES_OFF_CONTROLLER, 0))
             return released
 
-    def _release_all_locked(self) -> int:
+    def _send(self, message: tuple[int, ...], due: float | None = None) -> None:
+        """Every message leaves through here (lock held), so the trace sees them all."""
+        self._port.send(message)
+        if self.trace is not None:
+            self.trace.sent(due, message)
+
+    def _release_all_locked(self, due: float | None = None) -> int:
         released = 0
         for channel, pitch in sorted(self._sounding):
-            self._port.send([NOTE_OFF_STATUS | channel, pitch, 0])
+            self._send((NOTE_OFF_STATUS | channel, pitch, 0), due)
             released += 1
         self._sounding.clear()
         self.stats.released += released
@@ -197,27 +205,27 @@ class OutputScheduler:
                     continue  # cancelled, or an earlier message came in while spinning
                 heapq.heappop(self._heap)
                 if message is None:
-                    self._release_all_locked()
+                    self._release_all_locked(due)
                     continue
-                self._send_locked(message)
+                self._send_locked(message, due)
                 self._count_timing(perf_counter() - due)
 
-    def _send_locked(self, message: tuple[int, ...]) -> None:
+    def _send_locked(self, message: tuple[int, ...], due: float) -> None:
         status = message[0] & 0xF0
         if status not in (NOTE_ON_STATUS, NOTE_OFF_STATUS) or len(message) < 3:
-            self._port.send(message)
+            self._send(message, due)
             return
         channel = message[0] & 0x0F
         key = (channel, message[1])
         if status == NOTE_ON_STATUS and message[2] > 0:
             if key in self._sounding:
-                self._port.send([NOTE_OFF_STATUS | channel, message[1], 0])
+                self._send((NOTE_OFF_STATUS | channel, message[1], 0), due)
                 self.stats.restruck += 1
-            self._port.send(message)
+            self._send(message, due)
             self._sounding.add(key)
             self._channels_used.add(channel)
         elif key in self._sounding:
-            self._port.send(message)
+            self._send(message, due)
             self._sounding.discard(key)
         else:
             self.stats.dropped_note_offs += 1

@@ -21,6 +21,7 @@ from antiphon.daemon.interaction_loop import AnswerSession, InteractionLoop
 from antiphon.daemon.ports import MidiInput, MidiOutput, open_ports, resolve_backend
 from antiphon.daemon.scheduler import OutputScheduler
 from antiphon.daemon.signals import ForcedShutdown, ShutdownRequest, capture_signals
+from antiphon.daemon.timing_trace import TimingTrace
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Daemon:
             max_opening_rest_beats=config.max_opening_rest_beats,
             rules=config.pitch_rules(),
         )
+        self.trace = TimingTrace() if config.timing_trace else None
+        self.scheduler.trace = self.loop.trace = self.trace
 
     def _on_message(self, arrived: float, message: list[int]) -> None:
         """The MIDI callback (rtmidi's thread): decode, timestamp, enqueue; nothing else."""
@@ -75,11 +78,23 @@ class Daemon:
         self.midi_in.set_callback(None)
         self.loop.stop(timeout)
         self.scheduler.stop(timeout)
+        self._write_trace()
         stats = self.loop.stats
         log.info(
             "stopped: %d phrases heard, %d answers finished, %d barge-ins, %d late answers",
             stats.phrases_heard, stats.answers_finished, stats.barge_ins, stats.late_answers,
         )
+
+    def _write_trace(self) -> None:
+        if self.trace is None:
+            return
+        self.trace.stop_watching_collections()
+        try:
+            self.trace.write(self.config.timing_trace)
+            log.info("timing trace: %d messages written to %s", len(self.trace.sends),
+                     self.config.timing_trace)
+        except OSError as err:  # the notes are released already; only the record is lost
+            log.error("could not write the timing trace: %s", err)
 
     def force_release(self) -> None:
         """Last resort on a forced stop: release the notes without waiting for the threads."""
@@ -100,6 +115,8 @@ class Daemon:
         self.start()
         try:
             settle_for_realtime()
+            if self.trace is not None:  # after the start-up collection: playing is what counts
+                self.trace.watch_collections()
             log.info(
                 "ready: listening on %r, answering on %r (channel %d) at %g BPM",
                 self.midi_in.name, self.midi_out.name, self.config.channel, self.clock.bpm,

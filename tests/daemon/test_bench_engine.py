@@ -36,6 +36,7 @@ def test_the_table_says_when_a_target_is_missed():
     assert "| meets" in table[2] and "40x" in table[2]
     assert "**misses**" in table[3]  # p99 0.9 ms > 0.5 ms
     assert "| – |" in table[4]  # no torch: the column is empty, not guessed
+    assert all(" | – | " in row for row in table[2:])  # no GPU given: no CUDA figure
 
 
 def test_measurements_run_on_the_shipped_model():

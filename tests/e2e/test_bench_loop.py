@@ -1,0 +1,52 @@
+"""`antiphon bench loop`: its matching of sends with arrivals, and one short real run over
+JACK (structure only: timings are reported by the benchmark, never asserted here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from antiphon.daemon.bench_loop import LoopRun, loop_table, match_arrivals, run_loop
+from antiphon.daemon.timing_trace import TimingTrace
+
+ON, OFF = 0x90, 0x80
+
+
+def test_sends_are_matched_with_arrivals_in_order():
+    trace = TimingTrace()
+    trace.sends += [
+        (1.000, 1.0001, (ON, 60, 90)),
+        (1.500, 1.5001, (OFF, 60, 0)),
+        (2.000, 2.0001, (ON, 62, 90)),  # never arrives
+        (2.500, 2.5001, (ON, 64, 90)),
+        (None, 3.0, (OFF, 64, 0)),  # a release at stop: matched, no due time
+    ]
+    arrivals = [(1.0004, (ON, 60, 90)), (1.5050, (OFF, 60, 0)), (2.5002, (ON, 64, 90)),
+                (3.0003, (OFF, 64, 0))]
+    run = LoopRun("t")
+    match_arrivals(trace, arrivals, run)
+    assert (run.sent, run.received, run.dropped) == (5, 4, 1)
+    assert run.port_errors == pytest.approx([0.0004, 0.005, 0.0002])
+    assert run.late == 1  # 5 ms > 3 ms
+    assert run.stuck_notes == 0
+    table = "\n".join(loop_table([run]))
+    assert "**misses**" in table and "1 / 1 / 0 of 5 sent" in table
+
+
+def test_a_note_left_sounding_is_counted():
+    run = LoopRun("t")
+    match_arrivals(TimingTrace(), [(1.0, (ON, 60, 90))], run)
+    assert run.stuck_notes == 1
+
+
+@pytest.mark.jack
+def test_a_short_loop_over_jack(jack_server):
+    run = run_loop("short", exchanges=2, minutes=0, busy=False, model=None,
+                   env=jack_server.env)
+    assert run.exchanges == 2 and run.unanswered == 0
+    assert run.sent > 0 and run.dropped == 0 and run.stuck_notes == 0
+    assert len(run.first_out) == 2 and all(t > 0 for t in run.first_out)
+    # every message with a due time was timed at the recorder, never before its time
+    timed = [m for m in run.matches if m[0] is not None]
+    assert len(run.port_errors) == len(timed) > 0
+    assert min(run.port_errors) > 0
+    assert len(run.resident_kb) == 2 and run.resident_kb[0][1] > 0

@@ -1,0 +1,111 @@
+"""`antiphon bench train`: how many tokens (or frames) per second each family trains on.
+
+One training step is what `antiphon.training.train` runs: a forward pass over a batch of
+windows, the family's loss, backward, gradient clipping and an AdamW step. The batches are
+random (token ids, or piano-roll frames with ~5% of keys down): the speed of a step does
+not depend on what the notes are. Each family is timed at the size Antiphon trains it at,
+on the CPU with every core torch is allowed, and on CUDA when a GPU is present.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from antiphon.engine.codec import EventCodec
+from antiphon.training.checkpoint import build_model
+
+WARMUP_STEPS = 3
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    label: str
+    family: str  # a key of checkpoint.FAMILIES
+    config: dict  # the model config it trains at
+    batch: int
+    window: int  # tokens (or frames) per window
+    unit: str  # "token" or "frame"
+
+
+def family_specs(vocab_size: int) -> list[FamilySpec]:
+    recurrent = {"vocab_size": vocab_size, "embedding": 128, "hidden": 512, "layers": 2,
+                 "dropout": 0.2}
+    return [
+        FamilySpec("LSTM 2x512 (the default model)", "recurrent", {**recurrent, "cell": "lstm"},
+                   32, 256, "token"),
+        FamilySpec("GRU 2x512", "recurrent", {**recurrent, "cell": "gru"}, 32, 256, "token"),
+        FamilySpec("Elman RNN 2x512", "recurrent", {**recurrent, "cell": "rnn"}, 32, 256,
+                   "token"),
+        FamilySpec("Transformer 4x256, 4 heads", "transformer",
+                   {"vocab_size": vocab_size, "layers": 4, "heads": 4, "width": 256,
+                    "window": 512}, 32, 256, "token"),
+        FamilySpec("RNN-NADE 256 / NADE 128", "rnn-nade",
+                   {"hidden": 256, "nade_hidden": 128, "dropout": 0.2}, 8, 128, "frame"),
+    ]
+
+
+def batch_loss(model: nn.Module, spec: FamilySpec, device: str,
+               generator: torch.Generator) -> torch.Tensor:
+    if spec.unit == "token":
+        vocab = spec.config["vocab_size"]
+        tokens = torch.randint(0, vocab, (spec.batch, spec.window + 1), generator=generator)
+        tokens = tokens.to(device)
+        logits, _ = model(tokens[:, :-1])
+        return nn.functional.cross_entropy(logits.transpose(1, 2), tokens[:, 1:])
+    keys = model.config.keys
+    frames = (torch.rand(spec.batch, spec.window + 1, keys, generator=generator) < 0.05)
+    frames = frames.float().to(device)
+    return model.frame_log_loss(frames[:, :-1], frames[:, 1:]).mean()
+
+
+def units_per_second(spec: FamilySpec, device: str, seconds: float) -> float:
+    """Train steps for about `seconds` (after a warm-up); tokens or frames per second."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = build_model(spec.family, spec.config).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+
+    def step() -> None:
+        loss = batch_loss(model, spec, device, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    for _ in range(WARMUP_STEPS):
+        step()
+    steps, began = 0, time.perf_counter()
+    while steps == 0 or time.perf_counter() - began < seconds:
+        step()
+        steps += 1
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return steps * spec.batch * spec.window / (time.perf_counter() - began)
+
+
+def train_section(seconds: float, command: str) -> list[str]:
+    """Time every family; returns the markdown section (under `command`)."""
+    cuda = torch.cuda.is_available()
+    lines = [
+        f"`{command}`",
+        "",
+        f"One training step = forward, loss, backward, clipping, AdamW, on random batches at "
+        f"the sizes Antiphon trains at; about {seconds:g} s of steps per family after "
+        f"{WARMUP_STEPS} warm-up steps. CPU: torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads. "
+        + ("CUDA: " + torch.cuda.get_device_name(0) + "." if cuda else
+           "CUDA: no GPU on this machine, so that column is empty rather than guessed."),
+        "",
+        "| family | batch x window | CPU units/s | CUDA units/s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for spec in family_specs(EventCodec().vocab_size):
+        cpu = units_per_second(spec, "cpu", seconds)
+        gpu = f"{units_per_second(spec, 'cuda', seconds):,.0f}" if cuda else "–"
+        lines.append(f"| {spec.label} | {spec.batch} x {spec.window} {spec.unit}s | "
+                     f"{cpu:,.0f} {spec.unit}s/s | {gpu} |")
+    return lines
