@@ -39,6 +39,9 @@ TARGET_MAX_MS = 3.0
 TARGET_RESIDENT_MB = 250.0
 FLAT_GROWTH_MB = 5.0  # resident memory growth over a run that still counts as flat
 READY_TIMEOUT_SECONDS = 60.0
+# An arrival more than this after its send is not that send's (it was dropped): far beyond
+# any JACK period, far below the time between two answers.
+MATCH_WINDOW_SECONDS = 0.25
 # The calls the player takes turns with: (MIDI pitch, beats) per note.
 PHRASES = (
     ((60, 0.5), (64, 0.5), (67, 0.5), (72, 0.5)),
@@ -126,18 +129,29 @@ class LoopRun:
 
 def match_arrivals(trace: TimingTrace, arrivals: list[tuple[float, tuple[int, ...]]],
                    run: LoopRun) -> None:
-    """Pair each send with the next arrival of the same bytes, in order (JACK keeps the
-    order of one port's messages); a send with no such arrival was dropped."""
+    """Pair each send with the first unclaimed arrival of the same bytes that came after it
+    (within MATCH_WINDOW_SECONDS); a send with no such arrival was dropped. Arrivals keep
+    the order of the sends (one port), so the search goes forward only."""
     run.sent, run.received = len(trace.sends), len(arrivals)
-    position = 0
+    claimed = [False] * len(arrivals)
+    position = 0  # every arrival before this one is claimed or too old for what follows
     for due, sent, message in trace.sends:
-        found = next((i for i in range(position, len(arrivals))
-                      if arrivals[i][1] == message), None)
+        while position < len(arrivals) and (
+                claimed[position] or arrivals[position][0] < sent - MATCH_WINDOW_SECONDS):
+            position += 1
+        found = None
+        for index in range(position, len(arrivals)):
+            arrived, received = arrivals[index]
+            if arrived > sent + MATCH_WINDOW_SECONDS:
+                break
+            if not claimed[index] and received == message:
+                found = index
+                break
         run.matches.append((due, sent, None if found is None else arrivals[found][0], message))
         if found is None:
             run.dropped += 1
             continue
-        position = found + 1
+        claimed[found] = True
         if due is None:
             continue  # a release on a stop or barge-in: sent at once, no due time
         run.send_errors.append(sent - due)
@@ -274,14 +288,19 @@ def loop_table(runs: list[LoopRun]) -> list[str]:
     return lines
 
 
-def loop_section(runs: list[LoopRun], command: str, period_frames: int, rate: int) -> list[str]:
+def loop_section(runs: list[LoopRun], command: str, period_frames: int, rate: int,
+                 realtime: bool) -> list[str]:
     period_ms = 1e3 * period_frames / rate
+    scheduling = ("realtime (SCHED_FIFO) scheduling" if realtime else
+                  "no realtime scheduling (not permitted here: expect JACK itself to lose "
+                  "or delay MIDI when a client misses its cycle)")
     return [
         f"`{command}`",
         "",
         f"`antiphon run` at {BPM:g} BPM (answers of {ANSWER_BEATS[0]:g}-{ANSWER_BEATS[1]:g} "
-        f"beats, seed 0) on a private JACK server, dummy backend at {rate} Hz with a period "
-        f"of {period_frames} frames ({period_ms:.2f} ms). JACK moves MIDI once per period, so "
+        f"beats, seed 0) on a private JACK server with {scheduling}, dummy backend at {rate} "
+        f"Hz with a period of {period_frames} frames ({period_ms:.2f} ms). JACK moves MIDI "
+        "once per period, so "
         f"the error at the recorder includes a wait of up to one period in JACK itself; the "
         "send error is the scheduler's own (send call returned minus due). A player client "
         "plays a call and waits until the answer has ended before the next. "

@@ -85,10 +85,14 @@ def _engine(model: list[str] | None, steps: int, command: str) -> list[str]:
 def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
           command: str) -> list[str]:
     from antiphon.daemon.bench_loop import loop_section, run_loop
-    from antiphon.daemon.jack_server import SAMPLE_RATE, private_jack_server
+    from antiphon.daemon.jack_server import SAMPLE_RATE, private_jack_server, realtime_permitted
 
+    # A musician runs JACK with realtime scheduling; without it, a JACK client that misses
+    # its cycle on a loaded machine loses MIDI in JACK, which is not Antiphon's timing.
+    realtime = realtime_permitted()
     runs = []
-    with private_jack_server("antiphon-bench-loop", period_frames=period_frames) as env:
+    with private_jack_server("antiphon-bench-loop", period_frames=period_frames,
+                             realtime=realtime) as env:
         for label, busy, run_minutes in (("quiet machine", False, minutes),
                                          ("one core kept busy", True, 0.0)):
             # A line every 10 exchanges, no spinner: its redraws would take the GIL from
@@ -98,7 +102,7 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
                     console.print(f"loop, {label}: {run.exchanges} exchanges")
 
             runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress))
-    return loop_section(runs, command, period_frames, SAMPLE_RATE)
+    return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 
 
 def _train(seconds: float, command: str) -> list[str]:

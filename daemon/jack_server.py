@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +20,19 @@ SAMPLE_RATE = 48000
 START_TIMEOUT_SECONDS = 15.0
 
 
+def realtime_permitted() -> bool:
+    """Whether this user may run threads under SCHED_FIFO (what `jackd --realtime` needs),
+    probed in a child process so this one's scheduling stays as it is."""
+    if not hasattr(os, "SCHED_FIFO"):
+        return False
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
 @contextmanager
 def private_jack_server(
     prefix: str = "antiphon", log_path: Path | None = None, period_frames: int = PERIOD_FRAMES,
+    realtime: bool = False,
 ) -> Iterator[dict[str, str]]:
     """Start `jackd --no-realtime -d dummy` under a unique server name; yields the
     environment a client (this process or a subprocess) needs to reach it.
@@ -39,7 +50,8 @@ def private_jack_server(
     os.environ["JACK_NO_START_SERVER"] = "1"  # a client must never start a server by itself
     with open(log_path or os.devnull, "wb") as log_file:
         process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE),
+            [jackd, "--realtime" if realtime else "--no-realtime", "-n", name, "-d", "dummy",
+             "-r", str(SAMPLE_RATE),
              "-p", str(period_frames)],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 NOTE_STATUS_MASK = 0xE0  # 0x8n (note-off) and 0x9n (note-on) share these bits
 NOTE_STATUS_BITS = 0x80
 FORCED_STOP_LOCK_SECONDS = 0.2  # on a forced stop, how long to wait to release notes
-GIL_SWITCH_INTERVAL_SECONDS = 0.001  # how long a busy thread may keep the scheduler waiting
+GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the scheduler waiting
 
 
 class Daemon:
