@@ -19,8 +19,9 @@ import numpy as np
 import onnxruntime
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel, cuda_usable
-from antiphon.engine.session import Engine
+from antiphon.engine.session import open_session
 from antiphon.engine.timing import STEP_WARMUP, Latency, time_calls
 from antiphon.exported_models import DEFAULT_MODEL
 
@@ -44,6 +45,14 @@ def onnx_step_latency(model_path: Path, steps: int, device: str = "cpu") -> Late
     rng = np.random.default_rng(0)
     uniform = rng.random((1, vocab), dtype=np.float32)
     bias = np.zeros(vocab, dtype=np.float32)
+    if model.card.representation == "pianoroll":  # a frame step: the drawn frame fed back
+        carried = {"frame": np.zeros((1, vocab), np.float32), "state": model.initial_state()}
+
+        def step() -> None:
+            carried["frame"], _, carried["state"] = model.step_frame(
+                carried["frame"], carried["state"], 1.0, uniform, bias)
+
+        return time_calls(step, steps)
     carried = {"token": 0, "state": model.initial_state()}
 
     def step() -> None:
@@ -57,7 +66,7 @@ def onnx_step_latency(model_path: Path, steps: int, device: str = "cpu") -> Late
 class GenerationSpeed:
     beats: int  # answer length
     events: int  # note events in the answer
-    tokens: int  # model steps taken
+    tokens: int  # model steps taken (tokens, or frames for a piano-roll model)
     seconds: float  # wall time to generate it
     realtime_factor: float  # answer duration at `bpm` / generation time
 
@@ -65,16 +74,18 @@ class GenerationSpeed:
 def generation_speed(model_path: Path, beats: int = 64, bpm: float = 120.0,
                      seed: int = 0) -> GenerationSpeed:
     """Time one long answer after a short call, the way the daemon asks for one."""
-    session = Engine(StepModel(model_path, device="cpu", threads=1)).new_session(seed=seed)
+    session = open_session(model_path, device="cpu", seed=seed)
     call = [NoteEvent(tick, pitch, velocity)
             for tick, pitch, velocity in ((0, 60, 90), (12, 60, 0), (12, 64, 90), (24, 64, 0),
                                           (24, 67, 90), (48, 67, 0))]
     session.observe(call)
-    before = session.tokens_seen
+    steps_taken = (lambda: session.frames_seen) if isinstance(session, FrameSession) else (
+        lambda: session.tokens_seen)
+    before = steps_taken()
     began = time.perf_counter()
     answer = list(session.generate(72, beats * TICKS_PER_BEAT))
     seconds = time.perf_counter() - began
-    return GenerationSpeed(beats, len(answer), session.tokens_seen - before, seconds,
+    return GenerationSpeed(beats, len(answer), steps_taken() - before, seconds,
                            beats * 60.0 / bpm / seconds)
 
 

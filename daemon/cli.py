@@ -232,9 +232,10 @@ def models() -> None:
         except ModelLoadError as err:
             table.add_row(name, "[red]unreadable[/]", "", "", escape(str(err)))
             continue
-        nll = card.metrics.get("test_nll_per_token")
+        unit = "frame" if card.representation == "pianoroll" else "token"
+        nll = card.metrics.get(f"test_nll_per_{unit}")
         table.add_row(name, card.family, f"{card.representation} v{card.representation_version}",
-                      "" if nll is None else f"{nll:.3f} nats/token", escape(card.description))
+                      "" if nll is None else f"{nll:.3f} nats/{unit}", escape(card.description))
     console.print(table)
 
 

@@ -156,12 +156,11 @@ def resolve_model_path(model: str | None) -> Path:
 
 
 def load_session(config: DaemonConfig) -> AnswerSession:
-    """Load the model named by the config and start a conversation with it."""
-    from antiphon.engine.session import Engine
+    """Load the model named by the config and start a conversation with it (a token or
+    a piano-roll session, as the model's card says)."""
+    from antiphon.engine.session import open_session
 
-    path = resolve_model_path(config.model)
-    engine = Engine.load(path, device=config.device)
-    return engine.new_session(seed=config.seed)
+    return open_session(resolve_model_path(config.model), config.device, config.seed)
 
 
 def run_daemon(config: DaemonConfig) -> int:

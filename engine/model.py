@@ -147,15 +147,36 @@ class StepModel:
         if io.top_p:
             self._top_p[0] = top_p
             feed[io.top_p] = self._top_p
+        sample, logits, new_state = self._run(feed, state)
+        return int(sample[0]), logits, new_state
+
+    def step_frame(
+        self,
+        frame: np.ndarray,
+        state: list,
+        temperature: float,
+        uniform: np.ndarray,
+        logit_bias: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, list]:
+        """A piano-roll graph's step: the previous frame float32 [1, keys] (1 = sounding)
+        in; the next frame drawn key by key (Bernoulli, inside the graph), each key's
+        conditional logit [1, keys] and the new state out."""
+        io = self.card.io
+        self._temperature[0] = temperature
+        feed = {io.token: frame, io.temperature: self._temperature, io.uniform: uniform,
+                io.logit_bias: logit_bias}
+        return self._run(feed, state)
+
+    def _run(self, feed: dict[str, np.ndarray], state: list) -> tuple[np.ndarray, np.ndarray, list]:
         if self._binding is not None:
-            return self._bound_step(feed, state)
+            return self._bound_run(feed, state)
         for tensor, value in zip(self.card.state, state, strict=True):
             feed[tensor.input] = value
         sample, logits, *new_state = self.session.run(self._output_names, feed)
-        return int(sample[0]), logits, new_state
+        return sample, logits, new_state
 
-    def _bound_step(self, feed: dict[str, np.ndarray],
-                    state: list) -> tuple[int, np.ndarray, list]:
+    def _bound_run(self, feed: dict[str, np.ndarray],
+                   state: list) -> tuple[np.ndarray, np.ndarray, list]:
         binding = self._binding
         for name, value in feed.items():
             binding.bind_cpu_input(name, value)
@@ -169,4 +190,4 @@ class StepModel:
             binding.bind_output(tensor.output, self.device)
         self.session.run_with_iobinding(binding)
         sample, logits, *new_state = binding.get_outputs()
-        return int(sample.numpy()[0]), logits.numpy(), new_state
+        return sample.numpy(), logits.numpy(), new_state

@@ -19,6 +19,7 @@ import numpy as np
 from antiphon.engine.codec import EventCodec, EventCodecConfig, EventDecoder, EventEncoder
 from antiphon.engine.constraints import MASKED, PitchRules, WellFormedAnswer
 from antiphon.engine.events import NoteEvent
+from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel
 
 MIN_TEMPERATURE = 1e-3  # below this, sampling is argmax in all but name
@@ -44,8 +45,8 @@ class Engine:
         card = model.card
         if card.representation != "events":
             raise ValueError(
-                f"{model.path}: representation {card.representation!r} is not playable by "
-                "this engine yet (it plays 'events' models)"
+                f"{model.path}: an Engine plays 'events' models, not "
+                f"{card.representation!r} (open_session picks the right session)"
             )
         self.model = model
         self.card = card
@@ -64,6 +65,16 @@ class Engine:
         self, seed: int | None = None, context_tokens: int = DEFAULT_CONTEXT_TOKENS
     ) -> Session:
         return Session(self, np.random.default_rng(seed), context_tokens)
+
+
+def open_session(path: str | Path, device: str = "auto",
+                 seed: int | None = None) -> Session | FrameSession:
+    """Load a model file and start a conversation with it, whatever its representation:
+    a token `Session` for event models, a `FrameSession` for piano-roll ones."""
+    model = StepModel(path, device=device)
+    if model.card.representation == "pianoroll":
+        return FrameSession(model, np.random.default_rng(seed))
+    return Engine(model).new_session(seed=seed)
 
 
 class Session:

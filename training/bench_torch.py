@@ -14,10 +14,10 @@ import torch
 from antiphon.engine.model import StepModel
 from antiphon.engine.timing import Latency, time_calls
 from antiphon.training.checkpoint import build_model
-from antiphon.training.export import TokenStepGraph
+from antiphon.training.export import FrameStepGraph, TokenStepGraph
 
 FAMILY_OF_CELL = {"lstm": "recurrent", "gru": "recurrent", "rnn": "recurrent",
-                  "transformer": "transformer"}
+                  "transformer": "transformer", "rnn-nade": "rnn-nade"}
 
 
 def torch_step_latency(model_path: Path, steps: int) -> Latency:
@@ -28,16 +28,20 @@ def torch_step_latency(model_path: Path, steps: int) -> Latency:
         raise ValueError(f"{model_path}: no torch family for {card.family!r}")
     torch.set_num_threads(1)
     model = build_model(family, card.training["model_config"]).eval()
-    graph = TokenStepGraph(model).eval()
     vocab = card.vocab_size
     uniform, bias, temperature = torch.rand(1, vocab), torch.zeros(vocab), torch.ones(1)
-    top_p = torch.ones(1)
-    carried = {"token": torch.zeros(1, dtype=torch.int64), "state": model.initial_state(1)}
+    if card.representation == "pianoroll":
+        graph = FrameStepGraph(model).eval()
+        carried = {"input": torch.zeros(1, vocab), "state": model.initial_state(1)}
+        sampling = (temperature, uniform, bias)
+    else:
+        graph = TokenStepGraph(model).eval()
+        carried = {"input": torch.zeros(1, dtype=torch.int64), "state": model.initial_state(1)}
+        sampling = (temperature, torch.ones(1), uniform, bias)  # top-p 1
 
     @torch.inference_mode()
     def step() -> None:
-        sample, _, *state = graph(carried["token"], temperature, top_p, uniform, bias,
-                                  *carried["state"])
-        carried["token"], carried["state"] = sample, state
+        sample, _, *state = graph(carried["input"], *sampling, *carried["state"])
+        carried["input"], carried["state"] = sample, state
 
     return time_calls(step, steps)

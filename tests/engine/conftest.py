@@ -45,3 +45,44 @@ def tiny_model_path(tmp_path_factory):
     path = run / "tiny.onnx"
     export_token_model(best, path, "tiny", "test model", parity_steps=50)
     return path
+
+
+def chord_rolls(pieces: int, length: int, seed: int) -> list[np.ndarray]:
+    """Each frame one of four 3-note chords on 8 keys (MIDI 60-67), held for 1-3 frames."""
+    rng = np.random.default_rng(seed)
+    rolls = []
+    for _ in range(pieces):
+        roll = np.zeros((length, 8), dtype=bool)
+        frame = 0
+        while frame < length:
+            hold = int(rng.integers(1, 4))
+            roll[frame:frame + hold, CHORDS[rng.integers(0, len(CHORDS))]] = True
+            frame += hold
+        rolls.append(roll)
+    return rolls
+
+
+CHORDS = np.array([[0, 2, 4], [1, 3, 5], [2, 4, 6], [3, 5, 7]])  # keys of the chord model
+
+
+@pytest.fixture(scope="session")
+def chord_model_path(tmp_path_factory):
+    """A small RNN-NADE that plays 3-note chords on MIDI 60-67, exported to ONNX."""
+    pytest.importorskip("torch")
+    from antiphon.engine.pianoroll import PianoRollCodecConfig
+    from antiphon.training.export import export_frame_model
+    from antiphon.training.frame_data import FrameTask
+    from antiphon.training.train import TrainConfig, train_task
+
+    splits = {"train": chord_rolls(40, 32, seed=0), "valid": chord_rolls(8, 32, seed=1)}
+    codec = PianoRollCodecConfig(keys=8, lowest_pitch=60, frames_per_beat=2,
+                                 distinguish_onsets=False)
+    run = tmp_path_factory.mktemp("chord_run")
+    best = train_task(run, FrameTask(splits, codec), {"hidden": 32, "nade_hidden": 24,
+                                                      "dropout": 0.0},
+                      TrainConfig(epochs=3, steps_per_epoch=100, batch_size=8, window=32,
+                                  lr=1e-2, warmup_steps=10, transpose=(0, 0)),
+                      family="rnn-nade")
+    path = run / "chords.onnx"
+    export_frame_model(best, path, "chords", "chord test model", parity_steps=20)
+    return path
