@@ -19,11 +19,13 @@ from antiphon.training.checkpoint import FAMILIES
 from antiphon.training.evaluate import (
     TOKEN_FAMILIES,
     Evaluation,
+    benchmark_name,
     evaluate_benchmark,
     evaluate_token_models,
     load_token_model,
 )
-from antiphon.training.export import export_token_model
+from antiphon.training.evaluate_frames import is_frame_model, load_frame_model
+from antiphon.training.export import export_frame_model, export_token_model
 from antiphon.training.model_table import write_model_docs
 from antiphon.training.pipeline import train_token_model
 from antiphon.training.train import EpochReport, TrainConfig
@@ -96,9 +98,14 @@ def run_train(
 def run_export(
     console: Console, checkpoint: Path, out: Path, name: str, description: str
 ) -> ModelCard:
-    card = export_token_model(checkpoint, out, name, description)
-    console.print(f"wrote {out}: {card.family}, {card.vocab_size} tokens, "
-                  f"test NLL {card.metrics.get('test_nll_per_token', float('nan')):.4f}")
+    if is_frame_model(checkpoint):
+        card = export_frame_model(checkpoint, out, name, description)
+        unit, size = "frame", f"{card.vocab_size} keys"
+    else:
+        card = export_token_model(checkpoint, out, name, description)
+        unit, size = "token", f"{card.vocab_size} tokens"
+    console.print(f"wrote {out}: {card.family}, {size}, "
+                  f"test NLL {card.metrics.get(f'test_nll_per_{unit}', float('nan')):.4f}")
     return card
 
 
@@ -114,9 +121,12 @@ def run_eval(
     docs_dir: Path | None = None,
     command: str = "",
 ) -> list[Evaluation]:
-    """Score token models on the corpora's test split and the floors of each benchmark."""
+    """Score token models on the corpora's test split, and each benchmark's floors beside
+    the piano-roll models trained on that benchmark."""
     torch.set_num_threads(1)  # stepping is one token at a time: more threads only contend
     evaluations = []
+    frame_models = [load_frame_model(path) for path in models if is_frame_model(path)]
+    models = [path for path in models if path not in {m.path for m in frame_models}]
     if models:
         token_models = [load_token_model(path) for path in models]
         console.print(f"scoring {', '.join(m.name for m in token_models)} on the test split "
@@ -124,7 +134,16 @@ def run_eval(
         evaluations.append(evaluate_token_models(token_models, sources, midi_dirs,
                                                  limit=limit, workers=workers))
     for path in benchmarks:
-        evaluations.append(evaluate_benchmark(path, skip_first_frame=skip_first_frame))
+        predictors = {m.name: m.predict for m in frame_models
+                      if m.benchmark == benchmark_name(path)}
+        evaluations.append(evaluate_benchmark(path, predictors, skip_first_frame,
+                                              measured_on={m.name: str(m.path)
+                                                           for m in frame_models}))
+    unscored = [m for m in frame_models
+                if m.benchmark not in {benchmark_name(path) for path in benchmarks}]
+    if unscored:
+        raise ValueError(f"{', '.join(str(m.path) for m in unscored)}: a piano-roll model is "
+                         "scored on the benchmark it was trained on; give it with --benchmark")
     for evaluation in evaluations:
         console.print(evaluation_table(evaluation))
         for name, seconds in evaluation.seconds.items():

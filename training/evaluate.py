@@ -85,7 +85,7 @@ def load_token_model(path: str | Path, device: str = "cpu") -> TokenModel:
         if card.representation != "events":
             raise ValueError(
                 f"{path}: a {card.representation!r} model is scored with --benchmark, not on "
-                "token corpora (and frame models cannot be evaluated yet)")
+                "token corpora")
         codec = EventCodec(EventCodecConfig.from_dict(card.codec))
         return TokenModel(card.name, path, codec, lambda split: score_step_model(model, split))
     if path.suffix == ".pt":
@@ -211,6 +211,7 @@ def evaluate_benchmark(
     path: str | Path,
     predictors: Mapping[str, FramePredictor] | None = None,
     skip_first_frame: bool = False,
+    measured_on: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """The per-key floors and every predictor, fitted (floors) on train, scored on test.
 
@@ -223,7 +224,8 @@ def evaluate_benchmark(
         "per-key unigram": (unigram.predict, "count floor, fitted on train"),
         "per-key Markov": (markov.predict, "count floor, fitted on train"),
     }
-    candidates.update({name: (predict, name) for name, predict in (predictors or {}).items()})
+    candidates.update({name: (predict, (measured_on or {}).get(name, name))
+                       for name, predict in (predictors or {}).items()})
     test = rolls["test"]
     evaluation = Evaluation(benchmark_name(path), "nats/frame")
     scored_frames = sum(len(roll) - (1 if skip_first_frame else 0) for roll in test)

@@ -161,3 +161,30 @@ def test_eval_refuses_limit_with_write_docs(tmp_path):
     result = CliRunner().invoke(app, ["eval", "--limit", "3", "--write-docs", str(tmp_path)])
     assert result.exit_code == 2
     assert "--limit" in result.output
+
+
+def test_a_frame_model_is_scored_through_the_engine_as_torch_scores_it(tmp_path):
+    """The exported RNN-NADE, stepped by the engine with the draw forced to the true
+    frame, gives the frame NLL its checkpoint gives through torch (and training recorded)."""
+    from antiphon.training.export import export_frame_model
+    from antiphon.training.frame_data import train_on_benchmark
+
+    path = tmp_path / "jsb-chorales-quarter.json"
+    write_jsb_json(path)
+    metrics = train_on_benchmark(
+        str(path), str(tmp_path / "run"), {"hidden": 16, "nade_hidden": 8, "dropout": 0.0},
+        TrainConfig(epochs=1, steps_per_epoch=100, batch_size=4, window=8, lr=1e-2,
+                    warmup_steps=5, transpose=(0, 0)))
+    best = tmp_path / "run" / "best.pt"
+    onnx_path = tmp_path / "nade.onnx"
+    export_frame_model(best, onnx_path, "tiny-nade", parity_steps=10)
+    result = CliRunner().invoke(app, ["eval", str(best), str(onnx_path), "--benchmark",
+                                      str(path), "--write-docs", str(tmp_path / "docs")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "docs" / "MODELS.json").read_text())["jsb"]
+    assert figures["best"] == pytest.approx(metrics["test_nll_per_frame"], abs=TOLERANCE_NATS)
+    assert figures["tiny-nade"] == pytest.approx(figures["best"], abs=TOLERANCE_NATS)
+    assert figures["tiny-nade"] < 88 * np.log(2) / 2  # learned something: far below a coin
+    # A frame model without its benchmark cannot be scored: said, not skipped silently.
+    result = CliRunner().invoke(app, ["eval", str(onnx_path)])
+    assert result.exit_code != 0 and "--benchmark" in result.output

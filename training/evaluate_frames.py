@@ -1,0 +1,102 @@
+"""Piano-roll models in `antiphon eval`: frame NLL on the benchmark they were trained on.
+
+An exported `.onnx` model is scored THROUGH THE ENGINE (`StepModel.step_frame`), frame by
+frame as it plays. Its graph samples a frame key by key and returns each key's logit given
+the keys drawn before it; to score a real frame, the uniform noise is set so that the draw
+must come out as that frame (0 for a key that sounds: drawn whenever p > 0; 1 for a silent
+one: never drawn, as p < 1). The logits returned are then exactly the conditionals
+p(v_i | v_<i, earlier frames) of the true frame, whose -log sum is the frame's NLL. A
+`.pt` checkpoint is scored through torch, with the same teacher forcing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from antiphon.engine.model import StepModel
+from antiphon.training.evaluate import FramePredictor, benchmark_name
+
+FRAME_FAMILIES = ("rnn-nade",)
+
+
+@dataclass(frozen=True)
+class FrameModel:
+    name: str
+    path: Path
+    benchmark: str  # benchmark_name() of the data it was trained on: what it can score
+    predict: FramePredictor
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def onnx_frame_predictor(model: StepModel) -> FramePredictor:
+    keys = model.card.vocab_size
+    no_bias = np.zeros(keys, dtype=np.float32)
+
+    def predict(roll: np.ndarray) -> np.ndarray:
+        roll = np.asarray(roll, dtype=bool)
+        state, previous = model.initial_state(), np.zeros((1, keys), dtype=np.float32)
+        probabilities = np.empty(roll.shape, dtype=np.float64)  # [T, K]
+        for t, frame in enumerate(roll):
+            forcing = np.where(frame, 0.0, 1.0).astype(np.float32)[None, :]
+            drawn, logits, state = model.step_frame(previous, state, 1.0, forcing, no_bias)
+            probabilities[t] = sigmoid(logits[0])
+            if not np.array_equal(drawn[0] > 0.5, frame):
+                # Only a key the model gives probability 0 (in float32) can refuse; the
+                # frame's NLL is then infinite whatever follows, so stop conditioning on it.
+                probabilities[t:] = np.where(roll[t:], 0.0, probabilities[t])
+                break
+            previous = frame.astype(np.float32)[None, :]
+        return probabilities
+
+    return predict
+
+
+def torch_frame_predictor(torch_model) -> FramePredictor:
+    import torch
+
+    torch_model.eval()
+
+    @torch.no_grad()
+    def predict(roll: np.ndarray) -> np.ndarray:
+        frames = torch.from_numpy(np.asarray(roll, dtype=np.float32))[None]  # [1, T, K]
+        previous = torch.cat([torch.zeros_like(frames[:, :1]), frames[:, :-1]], dim=1)
+        visible, hidden, _ = torch_model.conditioning(previous)
+        logits = torch_model.key_logits(frames, visible, hidden)[0]  # [T, K]
+        return torch.sigmoid(logits.double()).numpy()
+
+    return predict
+
+
+def load_frame_model(path: str | Path) -> FrameModel:
+    path = Path(path)
+    if path.suffix == ".onnx":
+        model = StepModel(path, device="cpu")
+        card = model.card
+        trained_on = card.training.get("data", {}).get("benchmark", "")
+        return FrameModel(card.name, path, benchmark_name(trained_on),
+                          onnx_frame_predictor(model))
+    from antiphon.training.checkpoint import load_checkpoint
+
+    torch_model, checkpoint = load_checkpoint(path)
+    trained_on = checkpoint.get("data", {}).get("benchmark", "")
+    return FrameModel(path.stem, path, benchmark_name(trained_on),
+                      torch_frame_predictor(torch_model))
+
+
+def is_frame_model(path: str | Path) -> bool:
+    """Whether a model file holds a piano-roll model (else a token model)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return StepModel(path, device="cpu").card.representation == "pianoroll"
+    if path.suffix == ".pt":
+        import torch
+
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        return checkpoint.get("family") in FRAME_FAMILIES
+    return False
