@@ -22,7 +22,7 @@ from antiphon.daemon.cli_shared import (
     fail,
     setup_logging,
 )
-from antiphon.daemon.cli_training import evaluate, export, train
+from antiphon.daemon.cli_training import bridge, evaluate, export, train, train_frames
 from antiphon.daemon.config import BACKEND_NAMES, ConfigError, DaemonConfig, load_config
 
 app = typer.Typer(
@@ -242,6 +242,8 @@ def models() -> None:
 # Commands that need the `train` extra live in cli_training.py.
 app.command()(train)
 app.command()(export)
+app.command(name="train-frames")(train_frames)
+app.command()(bridge)
 app.command(name="eval")(evaluate)
 app.command()(bench)
 

@@ -1,4 +1,5 @@
-"""The `antiphon train`, `export` and `eval` commands (registered on the app in cli.py).
+"""The `antiphon train`, `train-frames`, `export`, `eval` and `bridge` commands (registered
+on the app in cli.py).
 
 Each imports the training package inside its body: torch is the `train` extra, and
 `antiphon run` must never load it.
@@ -161,3 +162,86 @@ def evaluate(
                  command=command)
     except (OSError, ValueError) as err:
         fail(str(err))
+
+
+FRAME_FAMILY_NAMES = ("rnn-nade", "lstm-vae", "gru-seq2seq")
+
+
+def train_frames(
+    benchmark: Annotated[Path, typer.Argument(
+        help="Piano-roll benchmark: BL2012 .mat (JSB_Chorales, Nottingham, ...) or JSB .json.",
+        exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option(help="Run folder (checkpoints; resumed if present).")],
+    family: Annotated[str, typer.Option(
+        help="rnn-nade, lstm-vae or gru-seq2seq.")] = "rnn-nade",
+    model_config: Annotated[str, typer.Option(
+        help='The family\'s config as JSON, e.g. \'{"hidden": 512}\'.')] = "{}",
+    epochs: Annotated[int, typer.Option(min=1)] = 100,
+    steps_per_epoch: Annotated[int, typer.Option(min=1)] = 40,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    window: Annotated[int, typer.Option(help="Frames per training crop.", min=2)] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
+    transpose: Annotated[tuple[int, int], typer.Option(
+        help="Random transposition range in semitones (0 0: none).")] = (-5, 6),
+    patience: Annotated[int, typer.Option(min=1)] = 12,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Train a piano-roll family on a benchmark; prints its test NLL beside the floors."""
+    import json
+
+    setup_logging("info")
+    if family not in FRAME_FAMILY_NAMES:
+        fail(f"--family must be one of {', '.join(FRAME_FAMILY_NAMES)}, got {family!r}",
+             USAGE_ERROR)
+    try:
+        config_fields = json.loads(model_config)
+    except json.JSONDecodeError as err:
+        fail(f"--model-config is not JSON: {err}", USAGE_ERROR)
+    try:
+        from antiphon.training.frame_data import train_on_benchmark
+        from antiphon.training.train import TrainConfig
+    except ImportError as err:
+        fail(f"training needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        config = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch,
+                             batch_size=batch_size, window=window, lr=lr,
+                             warmup_steps=60, transpose=transpose, patience=patience,
+                             seed=seed, device=device)
+        metrics = train_on_benchmark(str(benchmark), str(out), config_fields, config, family)
+    except (OSError, ValueError, TypeError) as err:
+        fail(str(err))
+    console.print(f"{family} on {benchmark.name}: test NLL {metrics['test_nll_per_frame']:.4f} "
+                  f"nats/frame (per-key unigram {metrics['test_unigram_nll_per_frame']:.4f}, "
+                  f"Markov {metrics['test_markov_nll_per_frame']:.4f}); best checkpoint "
+                  f"{out / 'best.pt'}")
+
+
+def bridge(
+    phrase_a: Annotated[Path, typer.Argument(help="Where the bridge starts (.mid).",
+                                             exists=True, dir_okay=False)],
+    phrase_b: Annotated[Path, typer.Argument(help="Where it ends (.mid).", exists=True,
+                                             dir_okay=False)],
+    checkpoint: Annotated[Path, typer.Option(help="An LSTM-VAE checkpoint (best.pt).",
+                                             exists=True, dir_okay=False)],
+    steps: Annotated[int, typer.Option(help="Phrases from A to B, both included.", min=2)] = 5,
+    temperature: Annotated[float, typer.Option(min=0.01)] = 1.0,
+    seed: Annotated[int, typer.Option()] = 0,
+    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False)]
+        = Path("bridge.mid"),
+) -> None:
+    """Interpolate between two phrases in an LSTM-VAE's latent space; writes a .mid."""
+    setup_logging("warning")
+    try:
+        from antiphon.training.vae_bridge import bridge as make_bridge
+        from antiphon.training.vae_bridge import write_events
+    except ImportError as err:
+        fail(f"bridging needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        events, _ = make_bridge(checkpoint, phrase_a, phrase_b, steps, temperature, seed)
+        write_events(output, events)
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
+        fail(str(err))
+    notes = sum(1 for event in events if event.velocity)
+    console.print(f"wrote {output}: {steps} phrases from {phrase_a.name} to {phrase_b.name}, "
+                  f"{notes} notes")

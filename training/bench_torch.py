@@ -17,7 +17,8 @@ from antiphon.training.checkpoint import build_model
 from antiphon.training.export import FrameStepGraph, TokenStepGraph
 
 FAMILY_OF_CELL = {"lstm": "recurrent", "gru": "recurrent", "rnn": "recurrent",
-                  "transformer": "transformer", "rnn-nade": "rnn-nade"}
+                  "transformer": "transformer", "rnn-nade": "rnn-nade",
+                  "lstm-vae": "lstm-vae", "gru-seq2seq": "gru-seq2seq"}
 
 
 def torch_step_latency(model_path: Path, steps: int) -> Latency:

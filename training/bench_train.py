@@ -45,6 +45,10 @@ def family_specs(vocab_size: int) -> list[FamilySpec]:
                     "window": 512}, 32, 256, "token"),
         FamilySpec("RNN-NADE 256 / NADE 128", "rnn-nade",
                    {"hidden": 256, "nade_hidden": 128, "dropout": 0.2}, 8, 128, "frame"),
+        FamilySpec("LSTM-VAE 256, z 32", "lstm-vae", {"hidden": 256, "latent": 32}, 8, 64,
+                   "frame"),
+        FamilySpec("GRU seq2seq 256, phrases of 16", "gru-seq2seq", {"hidden": 256}, 8, 128,
+                   "frame"),
     ]
 
 

@@ -22,7 +22,9 @@ from torch import nn
 
 from antiphon.training.nade import NadeConfig, RnnNadeModel
 from antiphon.training.recurrent import RecurrentConfig, RecurrentTokenModel
+from antiphon.training.seq2seq import GruSeq2SeqModel, Seq2SeqConfig
 from antiphon.training.transformer import TransformerConfig, TransformerTokenModel
+from antiphon.training.vae import LstmVaeModel, VaeConfig
 
 CHECKPOINT_FORMAT = "antiphon-checkpoint-v1"
 
@@ -31,6 +33,8 @@ FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "recurrent": (RecurrentConfig, RecurrentTokenModel),
     "transformer": (TransformerConfig, TransformerTokenModel),
     "rnn-nade": (NadeConfig, RnnNadeModel),
+    "lstm-vae": (VaeConfig, LstmVaeModel),
+    "gru-seq2seq": (Seq2SeqConfig, GruSeq2SeqModel),
 }
 
 

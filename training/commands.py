@@ -134,11 +134,11 @@ def run_eval(
         evaluations.append(evaluate_token_models(token_models, sources, midi_dirs,
                                                  limit=limit, workers=workers))
     for path in benchmarks:
-        predictors = {m.name: m.predict for m in frame_models
-                      if m.benchmark == benchmark_name(path)}
-        evaluations.append(evaluate_benchmark(path, predictors, skip_first_frame,
-                                              measured_on={m.name: str(m.path)
-                                                           for m in frame_models}))
+        mine = [m for m in frame_models if m.benchmark == benchmark_name(path)]
+        evaluations.append(evaluate_benchmark(
+            path, {m.name: m.predict for m in mine if m.predict}, skip_first_frame,
+            measured_on={m.name: str(m.path) for m in mine},
+            scorers={m.name: m.score for m in mine if m.score}))
     unscored = [m for m in frame_models
                 if m.benchmark not in {benchmark_name(path) for path in benchmarks}]
     if unscored:

@@ -212,6 +212,7 @@ def evaluate_benchmark(
     predictors: Mapping[str, FramePredictor] | None = None,
     skip_first_frame: bool = False,
     measured_on: Mapping[str, str] | None = None,
+    scorers: Mapping[str, Callable[[Sequence[np.ndarray]], float]] | None = None,
 ) -> Evaluation:
     """The per-key floors and every predictor, fitted (floors) on train, scored on test.
 
@@ -230,12 +231,17 @@ def evaluate_benchmark(
     evaluation = Evaluation(benchmark_name(path), "nats/frame")
     scored_frames = sum(len(roll) - (1 if skip_first_frame else 0) for roll in test)
     evaluation.notes.update(test_pieces=len(test), test_frames=scored_frames)
-    for name, (predict, measured_on) in candidates.items():
+    for name, (predict, source) in candidates.items():
         probabilities = [predict(roll) for roll in test]
         evaluation.rows.append(
-            ScoreRow(name, frame_nll(probabilities, test, skip_first_frame), measured_on))
+            ScoreRow(name, frame_nll(probabilities, test, skip_first_frame), source))
         if name.startswith("per-key"):
             other = frame_nll(probabilities, test, not skip_first_frame)
             evaluation.notes[f"{name}, first frame {'scored' if skip_first_frame else 'skipped'}"
                              ] = other
+    for name, score in (scorers or {}).items():  # checkpoints: their own loss, every frame
+        if skip_first_frame:
+            raise ValueError(f"{name}: a checkpoint is scored on every frame; leave out "
+                             "--skip-first-frame or score its export")
+        evaluation.rows.append(ScoreRow(name, score(test), (measured_on or {}).get(name, name)))
     return evaluation

@@ -6,11 +6,14 @@ the keys drawn before it; to score a real frame, the uniform noise is set so tha
 must come out as that frame (0 for a key that sounds: drawn whenever p > 0; 1 for a silent
 one: never drawn, as p < 1). The logits returned are then exactly the conditionals
 p(v_i | v_<i, earlier frames) of the true frame, whose -log sum is the frame's NLL. A
-`.pt` checkpoint is scored through torch, with the same teacher forcing.
+`.pt` checkpoint is scored through torch by its own loss in eval mode (exact for the
+RNN-NADE; for the LSTM-VAE, its importance-weighted upper bound on the NLL, while its
+exported graph plays, and is scored at, the prior's mean code z = 0).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import numpy as np
 from antiphon.engine.model import StepModel
 from antiphon.training.evaluate import FramePredictor, benchmark_name
 
-FRAME_FAMILIES = ("rnn-nade",)
+FRAME_FAMILIES = ("rnn-nade", "lstm-vae", "gru-seq2seq")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class FrameModel:
     name: str
     path: Path
     benchmark: str  # benchmark_name() of the data it was trained on: what it can score
-    predict: FramePredictor
+    predict: FramePredictor | None = None  # p(key) per frame (exported graphs)
+    score: Callable[[Sequence[np.ndarray]], float] | None = None  # rolls -> NLL (torch)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -57,22 +61,6 @@ def onnx_frame_predictor(model: StepModel) -> FramePredictor:
     return predict
 
 
-def torch_frame_predictor(torch_model) -> FramePredictor:
-    import torch
-
-    torch_model.eval()
-
-    @torch.no_grad()
-    def predict(roll: np.ndarray) -> np.ndarray:
-        frames = torch.from_numpy(np.asarray(roll, dtype=np.float32))[None]  # [1, T, K]
-        previous = torch.cat([torch.zeros_like(frames[:, :1]), frames[:, :-1]], dim=1)
-        visible, hidden, _ = torch_model.conditioning(previous)
-        logits = torch_model.key_logits(frames, visible, hidden)[0]  # [T, K]
-        return torch.sigmoid(logits.double()).numpy()
-
-    return predict
-
-
 def load_frame_model(path: str | Path) -> FrameModel:
     path = Path(path)
     if path.suffix == ".onnx":
@@ -80,13 +68,14 @@ def load_frame_model(path: str | Path) -> FrameModel:
         card = model.card
         trained_on = card.training.get("data", {}).get("benchmark", "")
         return FrameModel(card.name, path, benchmark_name(trained_on),
-                          onnx_frame_predictor(model))
+                          predict=onnx_frame_predictor(model))
     from antiphon.training.checkpoint import load_checkpoint
+    from antiphon.training.frame_data import frame_nll_of
 
     torch_model, checkpoint = load_checkpoint(path)
     trained_on = checkpoint.get("data", {}).get("benchmark", "")
     return FrameModel(path.stem, path, benchmark_name(trained_on),
-                      torch_frame_predictor(torch_model))
+                      score=lambda rolls: frame_nll_of(torch_model, rolls))
 
 
 def is_frame_model(path: str | Path) -> bool:

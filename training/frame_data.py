@@ -110,9 +110,9 @@ def frame_nll_of(model: nn.Module, rolls: Sequence[np.ndarray], device: str = "c
             last += 1
         pieces = [rolls[i] for i in order[first:last]]
         inputs, targets, mask = padded_frames(pieces, [None] * len(pieces))
-        losses = model.frame_log_loss(torch.from_numpy(inputs).to(device),
-                                      torch.from_numpy(targets).to(device))  # [B, T]
         mask_t = torch.from_numpy(mask).to(device)
+        losses = model.frame_log_loss(torch.from_numpy(inputs).to(device),
+                                      torch.from_numpy(targets).to(device), mask=mask_t)
         total += float(losses[mask_t].double().sum())
         frames += int(mask.sum())
         first = last
@@ -150,9 +150,9 @@ class FrameTask:
         inputs, targets, mask = sample_crops(self.splits["train"], config.batch_size,
                                              config.window, rng, tuple(config.transpose))
         device = config.device
-        losses = model.frame_log_loss(torch.from_numpy(inputs).to(device),
-                                      torch.from_numpy(targets).to(device))  # [B, T]
         mask_t = torch.from_numpy(mask).to(device)
+        losses = model.frame_log_loss(torch.from_numpy(inputs).to(device),
+                                      torch.from_numpy(targets).to(device), mask=mask_t)
         return losses[mask_t].mean()
 
     def evaluate(self, model, split, config) -> dict[str, float]:
@@ -199,3 +199,26 @@ def train_on_benchmark(
     checkpoint["metrics"].pop("history", None)  # per-epoch detail stays in latest.pt
     save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
     return checkpoint["metrics"]
+
+
+@torch.no_grad()
+def note_density(model: nn.Module, primers: list[np.ndarray], frames: int,
+                 seed: int = 0) -> float:
+    """Mean notes per frame of `frames` frames sampled (temperature 1) after each primer
+    roll, with the model's own step (any frame family): what it plays, to set beside the
+    data's density (`roll.sum(1).mean()`)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    for primer in primers:
+        state = model.initial_state(1)
+        previous = torch.zeros(1, primer.shape[1])
+        for frame in primer:  # listen: the samples are the primer's own frames
+            _, _, state = model.step(previous, torch.ones(1, primer.shape[1]), state)
+            previous = torch.from_numpy(frame.astype(np.float32))[None]
+        for _ in range(frames):
+            uniform = torch.rand(previous.shape, generator=generator)
+            previous, _, state = model.step(previous, uniform, state)
+            total += float(previous.sum())
+            count += 1
+    return total / max(count, 1)

@@ -100,9 +100,10 @@ class RnnNadeModel(nn.Module):
 
     def frame_log_loss(
         self, previous: torch.Tensor, frames: torch.Tensor,
-        state: list[torch.Tensor] | None = None,
+        state: list[torch.Tensor] | None = None, mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """-log p(frame_t | frames before it) in nats [B, T], for previous and frames [B, T, K]."""
+        """-log p(frame_t | frames before it) in nats [B, T], for previous and frames [B, T, K].
+        (`mask` is for families whose loss is per piece; each frame's here is its own.)"""
         visible_bias, hidden_bias, _ = self.conditioning(previous, state)
         logits = self.key_logits(frames, visible_bias, hidden_bias)  # [B, T, K]
         per_key = F.binary_cross_entropy_with_logits(logits, frames, reduction="none")
