@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from antiphon.engine.codec import EventCodec
 from antiphon.training.checkpoint import build_model, load_checkpoint, save_checkpoint
+from antiphon.training.distributed import DistributedModel, join_world, leave_world
 from antiphon.training.token_data import TokenSplit, padded_pieces, sample_windows
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class TrainConfig:
     seed: int = 0  # seeds torch and the window sampler
     eval_batch: int = 32  # pieces per evaluation batch
     device: str = "cpu"  # "cpu" or "cuda"
+    bf16: bool = True  # on CUDA, run the forward pass under bfloat16 autocast
 
 
 @dataclass
@@ -164,11 +166,17 @@ def train_task(
     on_epoch: Callable[[EpochReport], None] | None = None,
     family: str = "recurrent",
 ) -> Path:
-    """Train (or resume) any family on `task` in `run_dir`; returns the best checkpoint."""
+    """Train (or resume) any family on `task` in `run_dir`; returns the best checkpoint.
+
+    Under `torchrun`, each process trains its share (`training.distributed`); rank 0
+    writes the checkpoints."""
     run_dir = Path(run_dir)
     latest, best = run_dir / "latest.pt", run_dir / "best.pt"
-    torch.manual_seed(config.seed)
+    world = join_world(config.device)
+    config = replace(config, device=world.device)
+    torch.manual_seed(config.seed)  # the same initial weights in every process
     model = build_model(family, task.model_config(model_config)).to(config.device)
+    trained = DistributedModel(model, world) if world.size > 1 else model
     model_config = asdict(model.config)  # every field, defaults included, goes in the checkpoint
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
@@ -189,7 +197,8 @@ def train_task(
         stale = checkpoint["metrics"].get("epochs_without_improvement", 0)
         history = checkpoint["metrics"].get("history", [])
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
-    rng = np.random.default_rng(config.seed + start_epoch)
+    # Each process its own batches; a resumed run does not replay the batches it has seen.
+    rng = np.random.default_rng([config.seed, start_epoch, world.rank])
     unit = task.unit
 
     for epoch in range(start_epoch, config.epochs + 1):
@@ -197,15 +206,15 @@ def train_task(
             log.info("early stop: %d epochs without a better valid NLL", stale)
             break
         began = time.perf_counter()
-        train_nll = _train_epoch(model, optimizer, scheduler, task, config, steps, rng, epoch)
+        train_nll = _train_epoch(trained, optimizer, scheduler, task, config, steps, rng, epoch)
         seconds = time.perf_counter() - began
         valid = task.evaluate(model, "valid", config)
         valid_nll, valid_accuracy = valid["nll"], valid.get("accuracy", math.nan)
         improved = valid_nll < best_nll
         best_nll, stale = (valid_nll, 0) if improved else (best_nll, stale + 1)
         report = EpochReport(epoch, train_nll, valid_nll, valid_accuracy,
-                             steps * config.batch_size * config.window / seconds, seconds,
-                             unit=unit)
+                             world.size * steps * config.batch_size * config.window / seconds,
+                             seconds, unit=unit)
         history.append(asdict(report))
         metrics = {f"valid_nll_per_{unit}": valid_nll,
                    **({"valid_accuracy": valid_accuracy} if "accuracy" in valid else {}),
@@ -215,6 +224,8 @@ def train_task(
                       train_config=asdict(config), data=data or {}, epoch=epoch,
                       step=epoch * steps, metrics=metrics, model=model.state_dict(),
                       optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
+        if not world.is_main:
+            continue
         save_checkpoint(latest, **fields)
         if improved:
             save_checkpoint(best, **fields)
@@ -222,6 +233,7 @@ def train_task(
                  epoch, train_nll, valid_nll, unit, best_nll, seconds)
         if on_epoch:
             on_epoch(report)
+    leave_world(world)  # every process waits for rank 0's last checkpoint
     if not best.is_file():
         raise RuntimeError(f"{run_dir}: training ended without a checkpoint")
     return best
@@ -232,8 +244,12 @@ def _train_epoch(model, optimizer, scheduler, task, config, steps, rng, epoch) -
     losses = []
     bar = tqdm(range(steps), desc=f"epoch {epoch}", unit="step", leave=False,
                disable=None)  # None: no bar when stderr is not a terminal (CI logs)
+    # bfloat16 keeps float32's range, so no loss scaling is needed (unlike float16).
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16,
+                              enabled=config.bf16 and config.device.startswith("cuda"))
     for _ in bar:
-        loss = task.loss(model, rng, config)
+        with autocast:
+            loss = task.loss(model, rng, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
