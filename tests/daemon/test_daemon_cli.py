@@ -1,3 +1,4 @@
+import mido
 from typer.testing import CliRunner
 
 from antiphon.daemon.cli import app
@@ -34,3 +35,17 @@ def test_bad_demo_transport():
     result = runner.invoke(app, ["demo", "--transport", "pigeon"])
     assert result.exit_code == 2
     assert "--transport" in result.output
+
+
+def test_every_shipped_model_plays_in_the_demo(tmp_path):
+    """`--model NAME` switches to any shipped model, token or piano-roll alike."""
+    from antiphon.exported_models import available_models
+
+    for name in available_models():
+        out = tmp_path / f"{name}.mid"
+        result = runner.invoke(app, ["demo", "--transport", "loopback", "--model", name,
+                                     "--seed", "3", "--output", str(out)])
+        assert result.exit_code == 0, f"{name}: {result.output}"
+        assert "answer" in result.output and out.is_file()
+        tracks = mido.MidiFile(out).tracks
+        assert any(m.type == "note_on" and m.velocity for m in tracks[-1]), name
