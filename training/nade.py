@@ -143,30 +143,3 @@ class RnnNadeModel(nn.Module):
         frame, logits = self.sample_frame(visible_bias[:, 0], hidden_bias[:, 0], uniform,
                                           temperature, logit_bias)
         return frame, logits, new_state
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m antiphon.training.nade BENCHMARK RUN_DIR [config overrides as JSON]`."""
-    import argparse
-    import json
-    import logging
-
-    from antiphon.training.frame_data import train_on_benchmark
-    from antiphon.training.train import TrainConfig
-
-    parser = argparse.ArgumentParser(description="Train an RNN-NADE on a piano-roll benchmark")
-    parser.add_argument("benchmark", help="JSB_Chorales.mat, Nottingham.mat, ...")
-    parser.add_argument("run_dir")
-    parser.add_argument("--model", default="{}", help="NadeConfig fields as JSON")
-    parser.add_argument("--train", default="{}", help="TrainConfig fields as JSON")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
-    config = TrainConfig(**json.loads(args.train))
-    metrics = train_on_benchmark(args.benchmark, args.run_dir, json.loads(args.model), config)
-    logging.getLogger(__name__).info("best checkpoint metrics: %s", json.dumps(metrics))
-
-
-if __name__ == "__main__":
-    main()
