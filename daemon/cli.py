@@ -22,7 +22,14 @@ from antiphon.daemon.cli_shared import (
     fail,
     setup_logging,
 )
-from antiphon.daemon.cli_training import bridge, evaluate, export, train, train_frames
+from antiphon.daemon.cli_training import (
+    bridge,
+    evaluate,
+    export,
+    train,
+    train_frames,
+    train_small,
+)
 from antiphon.daemon.config import BACKEND_NAMES, ConfigError, DaemonConfig, load_config
 
 app = typer.Typer(
@@ -243,6 +250,7 @@ def models() -> None:
 app.command()(train)
 app.command()(export)
 app.command(name="train-frames")(train_frames)
+app.command(name="train-small")(train_small)
 app.command()(bridge)
 app.command(name="eval")(evaluate)
 app.command()(bench)

@@ -245,3 +245,44 @@ def bridge(
     notes = sum(1 for event in events if event.velocity)
     console.print(f"wrote {output}: {steps} phrases from {phrase_a.name} to {phrase_b.name}, "
                   f"{notes} notes")
+
+
+def train_small(
+    kind: Annotated[str, typer.Argument(
+        help="melody (16th-note grid LSTM) or pitch-duration (two-headed LSTM).")],
+    out: Annotated[Path, typer.Option(help="Run folder (checkpoints; resumed if present).")],
+    corpus: Annotated[list[str] | None, typer.Option(
+        help="music21 corpus (repeatable). \\[default: essenFolksong, unless --midi-dir]")
+    ] = None,
+    midi_dir: Annotated[list[Path] | None, typer.Option(
+        help="Folder of .mid files (repeatable).", file_okay=False, exists=True)] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    steps_per_epoch: Annotated[int, typer.Option(min=1)] = 200,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    window: Annotated[int, typer.Option(help="Steps (16ths or notes) per window.", min=2)]
+        = 128,
+    workers: Annotated[int | None, typer.Option(help="Processes for parsing scores.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Pieces per source (quick runs).", min=1)]
+        = None,
+) -> None:
+    """Train one of the small melody models; prints its test figures beside baselines."""
+    setup_logging("info")
+    try:
+        from antiphon.training.small_pipeline import KINDS
+        from antiphon.training.small_pipeline import train_small as run
+        from antiphon.training.train import TrainConfig
+    except ImportError as err:
+        fail(f"training needs the train extra: pip install 'antiphon[train]' ({err})")
+    if kind not in KINDS:
+        fail(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", USAGE_ERROR)
+    sources = corpus if corpus is not None else ([] if midi_dir else ["essenFolksong"])
+    config = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                         window=window, lr=3e-3, warmup_steps=100, transpose=(0, 0),
+                         patience=4)
+    try:
+        metrics = run(kind, out, sources, midi_dir or [], {}, config, workers, limit)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    shown = {key: value for key, value in metrics.items()
+             if key.startswith("test_") and isinstance(value, float)}
+    console.print(f"{kind}: " + ", ".join(f"{key} {value:.4f}" for key, value in shown.items()))

@@ -23,6 +23,12 @@ from torch import nn
 from antiphon.training.nade import NadeConfig, RnnNadeModel
 from antiphon.training.recurrent import RecurrentConfig, RecurrentTokenModel
 from antiphon.training.seq2seq import GruSeq2SeqModel, Seq2SeqConfig
+from antiphon.training.small_models import (
+    MelodyConfig,
+    MelodyLstm,
+    PitchDurationConfig,
+    PitchDurationLstm,
+)
 from antiphon.training.transformer import TransformerConfig, TransformerTokenModel
 from antiphon.training.vae import LstmVaeModel, VaeConfig
 
@@ -35,6 +41,8 @@ FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "rnn-nade": (NadeConfig, RnnNadeModel),
     "lstm-vae": (VaeConfig, LstmVaeModel),
     "gru-seq2seq": (Seq2SeqConfig, GruSeq2SeqModel),
+    "melody-lstm": (MelodyConfig, MelodyLstm),
+    "pitch-duration-lstm": (PitchDurationConfig, PitchDurationLstm),
 }
 
 
