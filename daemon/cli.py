@@ -26,6 +26,7 @@ from antiphon.daemon.cli_training import (
     bridge,
     evaluate,
     export,
+    prepare,
     train,
     train_frames,
     train_small,
@@ -249,6 +250,7 @@ def models() -> None:
 # Commands that need the `train` extra live in cli_training.py.
 app.command()(train)
 app.command()(export)
+app.command()(prepare)
 app.command(name="train-frames")(train_frames)
 app.command(name="train-small")(train_small)
 app.command()(bridge)

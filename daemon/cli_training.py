@@ -31,6 +31,9 @@ def train(
     midi_dir: Annotated[list[Path] | None, typer.Option(
         help="Folder of .mid files, searched recursively (repeatable).", file_okay=False,
         exists=True)] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="A folder made by `antiphon prepare` (memory-mapped; instead of --corpus and "
+             "--midi-dir).", file_okay=False, exists=True)] = None,
     family: Annotated[str, typer.Option(help="recurrent or transformer.")] = "recurrent",
     cell: Annotated[str | None, typer.Option(
         help="Recurrent cell: lstm, gru or rnn. \\[default: lstm]")] = None,
@@ -86,10 +89,12 @@ def train(
         config = TrainConfig(epochs=epochs, steps_per_epoch=steps_per_epoch,
                              batch_size=batch_size, window=window, lr=lr, seed=seed,
                              device=device)
+        if data is not None and (corpus or midi_dir):
+            fail("--data replaces --corpus and --midi-dir; give one or the other", USAGE_ERROR)
         if corpus is None:
-            corpus = [] if midi_dir else list(DEFAULT_CORPORA)
+            corpus = [] if midi_dir or data else list(DEFAULT_CORPORA)
         run_train(console, out, corpus, midi_dir or [], model_config, config,
-                  workers=workers, limit=limit, threads=threads, family=family)
+                  workers=workers, limit=limit, threads=threads, family=family, prepared=data)
     except (OSError, ValueError) as err:
         fail(str(err))
 
@@ -286,3 +291,25 @@ def train_small(
     shown = {key: value for key, value in metrics.items()
              if key.startswith("test_") and isinstance(value, float)}
     console.print(f"{kind}: " + ", ".join(f"{key} {value:.4f}" for key, value in shown.items()))
+
+
+def prepare(
+    midi_dir: Annotated[Path, typer.Argument(help="Folder of .mid files (searched recursively).",
+                                             file_okay=False, exists=True)],
+    out: Annotated[Path, typer.Option(help="Folder for the token arrays.", file_okay=False)],
+    workers: Annotated[int | None, typer.Option(
+        help="Processes reading files. \\[default: all cores]", min=1)] = None,
+) -> None:
+    """Tokenise a MIDI folder into memory-mapped arrays for `antiphon train --data`."""
+    setup_logging("info")
+    try:
+        from antiphon.training.prepared_data import prepare_midi_folder
+    except ImportError as err:
+        fail(f"preparing needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        summary = prepare_midi_folder(midi_dir, out, workers)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    console.print(f"wrote {out}: {summary['files']} files, pieces {summary['pieces']}, "
+                  f"tokens {summary['tokens']}, {summary['duplicates']} duplicates and "
+                  f"{len(summary['skipped'])} unreadable files skipped")

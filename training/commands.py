@@ -66,13 +66,14 @@ def run_train(
     limit: int | None = None,
     threads: int | None = None,
     family: str = "recurrent",
+    prepared: Path | None = None,
 ) -> Path:
     """Train, printing a line per epoch and the held-out figures; returns best.pt."""
     if threads:
         torch.set_num_threads(threads)
     kind = model_config.get("cell", "lstm") if family == "recurrent" else family
     console.print(f"training a {kind} model on "
-                  f"{', '.join([*sources, *map(str, midi_dirs)])} into {out}")
+                  f"{prepared or ', '.join([*sources, *map(str, midi_dirs)])} into {out}")
 
     def show(report: EpochReport) -> None:
         console.print(
@@ -83,7 +84,7 @@ def run_train(
 
     best, metrics = train_token_model(out, sources, midi_dirs, model_config, config,
                                       workers=workers, limit=limit, on_epoch=show,
-                                      family=family)
+                                      family=family, prepared=prepared)
     table = Table(title="held-out NLL per token (nats), test split", title_justify="left")
     table.add_column("model")
     table.add_column("NLL", justify="right")

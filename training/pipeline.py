@@ -15,6 +15,7 @@ from antiphon.engine.codec import EventCodec
 from antiphon.training.baselines import bigram_nll, unigram_nll
 from antiphon.training.checkpoint import load_checkpoint, save_checkpoint
 from antiphon.training.corpus import import_corpus, split_pieces
+from antiphon.training.prepared_data import load_prepared
 from antiphon.training.token_data import TokenSplit, encode_pieces
 from antiphon.training.train import EpochReport, TrainConfig, evaluate, train
 
@@ -67,13 +68,23 @@ def train_token_model(
     on_epoch: Callable[[EpochReport], None] | None = None,
     cache_dir: Path | None = None,
     family: str = "recurrent",
+    prepared: Path | None = None,
 ) -> tuple[Path, dict]:
-    """Train a token `family` model ("recurrent" or "transformer") in `run_dir`.
+    """Train a token `family` model ("recurrent" or "transformer") in `run_dir`, on the
+    corpora and folders named or on a `prepared` folder (memory-mapped, `antiphon prepare`).
 
     Returns the best checkpoint and its metrics (test included).
     """
     codec = EventCodec()
-    splits, data = prepare_splits(sources, midi_dirs, codec, workers, limit, cache_dir)
+    if prepared is not None:
+        splits, summary = load_prepared(prepared)
+        data = {"sources": [summary["source"]], "pieces": summary["pieces"],
+                "tokens": summary["tokens"], "prepared": str(prepared),
+                "split": "by a hash of the piece id: 90% train, 5% valid, 5% test",
+                "augmentation": "random transposition per training window",
+                "skipped_files": len(summary["skipped"])}
+    else:
+        splits, data = prepare_splits(sources, midi_dirs, codec, workers, limit, cache_dir)
     log.info("tokens: %s", data["tokens"])
     baselines = count_baselines(splits, codec.vocab_size)
     best = train(run_dir, codec, splits, model_config, config, data=data,
