@@ -218,7 +218,9 @@ def train_frames(
         fail(str(err))
     console.print(f"{family} on {benchmark.name}: test NLL {metrics['test_nll_per_frame']:.4f} "
                   f"nats/frame (per-key unigram {metrics['test_unigram_nll_per_frame']:.4f}, "
-                  f"Markov {metrics['test_markov_nll_per_frame']:.4f}); best checkpoint "
+                  f"Markov {metrics['test_markov_nll_per_frame']:.4f}); notes per frame: "
+                  f"{metrics['test_note_density_sampled']:.2f} sampled, "
+                  f"{metrics['test_note_density_data']:.2f} in the data; best checkpoint "
                   f"{out / 'best.pt'}")
 
 

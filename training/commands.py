@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from antiphon.engine.card import ModelCard
+from antiphon.training.benchmarks import load_benchmark
 from antiphon.training.checkpoint import FAMILIES
 from antiphon.training.evaluate import (
     TOKEN_FAMILIES,
@@ -136,10 +138,18 @@ def run_eval(
                                                  limit=limit, workers=workers))
     for path in benchmarks:
         mine = [m for m in frame_models if m.benchmark == benchmark_name(path)]
-        evaluations.append(evaluate_benchmark(
+        evaluation = evaluate_benchmark(
             path, {m.name: m.predict for m in mine if m.predict}, skip_first_frame,
             measured_on={m.name: str(m.path) for m in mine},
-            scorers={m.name: m.score for m in mine if m.score}))
+            scorers={m.name: m.score for m in mine if m.score})
+        if any(m.density for m in mine):  # what the checkpoints play, beside the data
+            test = load_benchmark(path)["test"]
+            evaluation.notes["notes per frame: test data"] = float(
+                np.mean(np.concatenate([roll.sum(axis=1) for roll in test])))
+            for m in mine:
+                if m.density:
+                    evaluation.notes[f"notes per frame: {m.name} samples"] = m.density(test)
+        evaluations.append(evaluation)
     unscored = [m for m in frame_models
                 if m.benchmark not in {benchmark_name(path) for path in benchmarks}]
     if unscored:

@@ -32,6 +32,7 @@ class FrameModel:
     benchmark: str  # benchmark_name() of the data it was trained on: what it can score
     predict: FramePredictor | None = None  # p(key) per frame (exported graphs)
     score: Callable[[Sequence[np.ndarray]], float] | None = None  # rolls -> NLL (torch)
+    density: Callable[[Sequence[np.ndarray]], float] | None = None  # notes/frame it samples
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -70,12 +71,19 @@ def load_frame_model(path: str | Path) -> FrameModel:
         return FrameModel(card.name, path, benchmark_name(trained_on),
                           predict=onnx_frame_predictor(model))
     from antiphon.training.checkpoint import load_checkpoint
-    from antiphon.training.frame_data import frame_nll_of
+    from antiphon.training.frame_data import (
+        DENSITY_FRAMES,
+        DENSITY_PIECES,
+        frame_nll_of,
+        note_density,
+    )
 
     torch_model, checkpoint = load_checkpoint(path)
     trained_on = checkpoint.get("data", {}).get("benchmark", "")
-    return FrameModel(path.stem, path, benchmark_name(trained_on),
-                      score=lambda rolls: frame_nll_of(torch_model, rolls))
+    return FrameModel(
+        path.stem, path, benchmark_name(trained_on),
+        score=lambda rolls: frame_nll_of(torch_model, rolls),
+        density=lambda rolls: note_density(torch_model, rolls[:DENSITY_PIECES], DENSITY_FRAMES))
 
 
 def is_frame_model(path: str | Path) -> bool:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # Frames in one evaluation batch (pieces x padded length): a NADE holds a [frames, keys,
 # nade_hidden] activation, so this bounds memory on the long Nottingham tunes.
 EVAL_FRAMES_PER_BATCH = 4096
+DENSITY_PIECES, DENSITY_FRAMES = 20, 32  # note density: primers, and frames sampled after each
 
 
 def transpose_rolls(rolls: Sequence[np.ndarray], semitones: np.ndarray) -> list[np.ndarray]:
@@ -196,6 +197,13 @@ def train_on_benchmark(
     model, checkpoint = load_checkpoint(best)
     checkpoint["metrics"]["test_nll_per_frame"] = frame_nll_of(
         model.to(config.device), rolls["test"], config.device)
+    # What it plays, beside the data: notes per frame of 32 frames sampled after each of
+    # the first 20 test pieces (as primers), and of the test split itself.
+    primers = rolls["test"][:DENSITY_PIECES]
+    checkpoint["metrics"]["test_note_density_sampled"] = note_density(
+        model.cpu(), primers, DENSITY_FRAMES)
+    checkpoint["metrics"]["test_note_density_data"] = float(
+        np.mean(np.concatenate([roll.sum(axis=1) for roll in rolls["test"]])))
     checkpoint["metrics"].pop("history", None)  # per-epoch detail stays in latest.pt
     save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
     return checkpoint["metrics"]

@@ -100,7 +100,7 @@ def models_markdown(command: str, evaluations: Sequence[Evaluation]) -> str:
     for model, figures in cells.items():
         row = [model, measured_on[model]] + [figures.get(e.dataset, "–") for e in columns]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", *_counts(columns), ""]
+    lines += ["", *_counts(columns), *_densities(columns), ""]
     if first_frame_note:
         lines += [first_frame_note, ""]
     return "\n".join(lines)
@@ -126,6 +126,20 @@ def _counts(evaluations: Sequence[Evaluation]) -> list[str]:
         lines.append(f"- {DATASET_TITLES.get(e.dataset, e.dataset)}: "
                      f"{int(e.notes.get('test_pieces', 0)):,} test pieces, "
                      f"{scored:,} scored {unit}.")
+    return lines
+
+
+def _densities(evaluations: Sequence[Evaluation]) -> list[str]:
+    """Mean notes per frame the frame checkpoints sample (after test pieces as primers)."""
+    lines = []
+    for e in evaluations:
+        shown = {name.removeprefix("notes per frame: "): value for name, value in e.notes.items()
+                 if name.startswith("notes per frame: ")}
+        if shown:
+            lines.append(f"- {DATASET_TITLES.get(e.dataset, e.dataset)}, notes per frame "
+                         "(32 frames sampled at temperature 1 after each of the first 20 "
+                         "test pieces): " + ", ".join(f"{name} {value:.2f}"
+                                                      for name, value in shown.items()) + ".")
     return lines
 
 
