@@ -30,6 +30,7 @@ from antiphon.training.evaluate_frames import is_frame_model, load_frame_model
 from antiphon.training.export import export_frame_model, export_token_model
 from antiphon.training.model_table import write_model_docs
 from antiphon.training.pipeline import train_token_model
+from antiphon.training.small_pipeline import evaluate_small_models, is_small_model
 from antiphon.training.train import EpochReport, TrainConfig
 
 # command-line option -> model config field, where the two names differ
@@ -128,14 +129,18 @@ def run_eval(
     the piano-roll models trained on that benchmark."""
     torch.set_num_threads(1)  # stepping is one token at a time: more threads only contend
     evaluations = []
+    small = [path for path in models if is_small_model(path)]
     frame_models = [load_frame_model(path) for path in models if is_frame_model(path)]
-    models = [path for path in models if path not in {m.path for m in frame_models}]
+    models = [path for path in models
+              if path not in {m.path for m in frame_models} and path not in small]
     if models:
         token_models = [load_token_model(path) for path in models]
         console.print(f"scoring {', '.join(m.name for m in token_models)} on the test split "
                       f"of {', '.join([*sources, *map(str, midi_dirs)])}")
         evaluations.append(evaluate_token_models(token_models, sources, midi_dirs,
                                                  limit=limit, workers=workers))
+    if small:
+        evaluations += evaluate_small_models(small, sources, midi_dirs, workers)
     for path in benchmarks:
         mine = [m for m in frame_models if m.benchmark == benchmark_name(path)]
         evaluation = evaluate_benchmark(

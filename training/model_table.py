@@ -121,7 +121,12 @@ def write_model_docs(out_dir: str | Path, command: str,
 def _counts(evaluations: Sequence[Evaluation]) -> list[str]:
     lines = []
     for e in evaluations:
-        unit = "tokens" if e.unit == "nats/token" else "frames"
+        unit = {"nats/token": "tokens", "nats/frame": "frames"}.get(e.unit)
+        if unit is None:  # the small models' melodies: pieces only
+            lines.append(f"- {e.dataset}: {int(e.notes.get('test_pieces', 0)):,} test "
+                         "melodies." + "".join(f" {name}: {value:.3f}." for name, value
+                                                in e.notes.items() if name != "test_pieces"))
+            continue
         scored = int(e.notes.get(f"test_{unit}", 0))
         lines.append(f"- {DATASET_TITLES.get(e.dataset, e.dataset)}: "
                      f"{int(e.notes.get('test_pieces', 0)):,} test pieces, "

@@ -88,3 +88,60 @@ def train_small(kind: str, run_dir: str | Path, sources: Sequence[str],
     checkpoint["metrics"].pop("history", None)
     save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
     return checkpoint["metrics"]
+
+
+SMALL_FAMILIES = {"melody-lstm": "melody", "pitch-duration-lstm": "pitch-duration"}
+SMALL_UNITS = {"melody": "nats/sixteenth", "pitch-duration": "nats/note"}
+
+
+def is_small_model(path: Path) -> bool:
+    if Path(path).suffix != ".pt":
+        return False
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoint.get("family") in SMALL_FAMILIES
+
+
+def evaluate_small_models(paths: Sequence[Path], sources: Sequence[str],
+                          midi_dirs: Sequence[Path], workers: int | None = None):
+    """An Evaluation per kind of small model on the corpora's test melodies, with its
+    baselines (unigram over grid tokens; stratified dummy accuracies for notes)."""
+    from antiphon.training.evaluate import Evaluation, ScoreRow
+
+    evaluations = []
+    by_kind: dict[str, list[Path]] = {}
+    for path in paths:
+        _, checkpoint = load_checkpoint(path)
+        by_kind.setdefault(SMALL_FAMILIES[checkpoint["family"]], []).append(Path(path))
+    names = "+".join([*sources, *(f"midi:{Path(d).name}" for d in midi_dirs)])
+    config = TrainConfig()
+    for kind, kind_paths in by_kind.items():
+        pieces = melody_splits(sources, midi_dirs, kind, workers)
+        title = "melody, 16th grid" if kind == "melody" else "melody notes"
+        evaluation = Evaluation(f"{names} {title}", SMALL_UNITS[kind])
+        train_all = np.concatenate(pieces["train"]).astype(np.int64)
+        test_all = np.concatenate(pieces["test"]).astype(np.int64)
+        evaluation.notes.update(test_pieces=len(pieces["test"]))
+        if kind == "melody":
+            task = MelodyTask({"test": flat_split(pieces["test"], np.array(GRID_BOS))})
+            evaluation.rows.append(ScoreRow("unigram (16th-grid tokens)", unigram_nll(
+                train_all, test_all, GRID_BOS), "count baseline, fitted on train"))
+        else:
+            task = PitchDurationTask({"test": flat_split(
+                pieces["test"], np.array([PITCH_BOS, DURATION_BOS]))})
+            evaluation.notes["stratified dummy: pitch accuracy"] = stratified_dummy_accuracy(
+                train_all[:, 0], test_all[:, 0], 128)
+            evaluation.notes["stratified dummy: duration accuracy"] = (
+                stratified_dummy_accuracy(train_all[:, 1], test_all[:, 1],
+                                          len(DURATION_SIXTEENTHS)))
+        for path in kind_paths:
+            model, _ = load_checkpoint(path)
+            figures = task.evaluate(model, "test", config)
+            name = f"{path.parent.name} ({kind})"
+            evaluation.rows.append(ScoreRow(name, figures["nll"], str(path),
+                                            figures["accuracy"]))
+            if kind == "pitch-duration":
+                evaluation.notes[f"{name}: duration accuracy"] = figures["duration_accuracy"]
+        evaluations.append(evaluation)
+    return evaluations

@@ -89,8 +89,16 @@ def test_train_small_beats_its_baselines(tmp_path, kind):
     assert result.exit_code == 0, result.output
     _, checkpoint = load_checkpoint(run / "best.pt")
     metrics = checkpoint["metrics"]
+    docs = tmp_path / "docs"
+    result = CliRunner().invoke(app, ["eval", str(run / "best.pt"), "--midi-dir", str(tunes),
+                                      "--workers", "1", "--write-docs", str(docs)])
+    assert result.exit_code == 0, result.output
+    table = (docs / "MODELS.md").read_text()
+    assert "run (" + kind + ")" in table and "test melodies" in table
     if kind == "melody":
         assert metrics["test_nll"] < metrics["test_unigram_nll_per_sixteenth"]
+        assert "unigram (16th-grid tokens)" in table
     else:
         assert metrics["test_pitch_accuracy"] > metrics["test_dummy_pitch_accuracy"]
         assert metrics["test_duration_accuracy"] > metrics["test_dummy_duration_accuracy"]
+        assert "stratified dummy: duration accuracy" in table
