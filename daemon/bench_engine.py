@@ -204,7 +204,6 @@ def replace_section(document: str, name: str, body: list[str]) -> str:
 
 def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[str]:
     """Measure every model and start-up; returns the markdown section (under `command`)."""
-    from antiphon.daemon.jack_server import private_jack_server
     from antiphon.exported_models import model_path
 
     core = pin_to_one_core()
@@ -224,11 +223,13 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
             onnx_step_latency(path, steps, device="cuda") if gpu else None,
         ))
     try:
+        from antiphon.daemon.jack_server import private_jack_server  # needs python-rtmidi
+
         with private_jack_server("antiphon-bench") as env:
             started, resident = startup_to_listening(
                 [*antiphon_script(), "run", "--backend", "jack"], env)
         why = ""
-    except OSError as err:
+    except (OSError, ImportError) as err:
         started, resident, why = None, None, str(err)
     return [
         f"`{command}`",

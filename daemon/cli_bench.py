@@ -37,6 +37,8 @@ def bench(
         help="loop: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
     seconds: Annotated[float, typer.Option(
         help="train: seconds of training steps timed per family.", min=1)] = 20.0,
+    device: Annotated[str, typer.Option(
+        help="train: cpu, or cuda (its own section, train-cuda).")] = "cpu",
     output: Annotated[Path, typer.Option(help="The markdown file to update.", dir_okay=False)]
         = Path("docs/BENCHMARKS.md"),
 ) -> None:
@@ -52,8 +54,11 @@ def bench(
         "loop": ["--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
                  "--period-frames", str(period_frames),
                  *(["--model", model[0]] if model else [])],
-        "train": ["--seconds", f"{seconds:g}"],
+        "train": ["--seconds", f"{seconds:g}", *(["--device", device] if device != "cpu"
+                                                  else [])],
     }[benchmark]
+    if device not in ("cpu", "cuda"):
+        fail(f"--device must be cpu or cuda, got {device!r}", USAGE_ERROR)
     command = shlex.join(["antiphon", "bench", benchmark, *options, "--output", str(output)])
     try:
         if benchmark == "engine":
@@ -62,14 +67,15 @@ def bench(
             body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
                          command)
         else:
-            body = _train(seconds, command)
+            body = _train(seconds, command, device)
     except (OSError, ValueError, RuntimeError) as err:
         fail(str(err))
     from antiphon.daemon.bench_engine import replace_section
 
     document = output.read_text() if output.exists() else "\n".join(HEADER)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(replace_section(document, benchmark, body))
+    section = "train-cuda" if benchmark == "train" and device == "cuda" else benchmark
+    output.write_text(replace_section(document, section, body))
     console.print("\n".join(body))
     console.print(f"\nwrote {output}")
 
@@ -105,11 +111,11 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 
 
-def _train(seconds: float, command: str) -> list[str]:
+def _train(seconds: float, command: str, device: str) -> list[str]:
     try:
         from antiphon.training.bench_train import train_section
     except ImportError as err:
         raise OSError(f"`bench train` needs the training extra (pip install "
                       f"'antiphon[train]'): {err}") from err
     with console.status("timing training steps"):
-        return train_section(seconds, command)
+        return train_section(seconds, command, device)

@@ -296,20 +296,34 @@ def train_small(
 
 
 def prepare(
-    midi_dir: Annotated[Path, typer.Argument(help="Folder of .mid files (searched recursively).",
-                                             file_okay=False, exists=True)],
-    out: Annotated[Path, typer.Option(help="Folder for the token arrays.", file_okay=False)],
+    midi_dir: Annotated[Path | None, typer.Argument(
+        help="Folder of .mid files (searched recursively).", file_okay=False, exists=True)
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the token arrays.", file_okay=False)]
+        = Path("prepared"),
+    corpus: Annotated[list[str] | None, typer.Option(
+        help="music21 corpora instead of a folder (repeatable; parsed once, cached).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(
         help="Processes reading files. \\[default: all cores]", min=1)] = None,
 ) -> None:
-    """Tokenise a MIDI folder into memory-mapped arrays for `antiphon train --data`."""
+    """Tokenise a MIDI folder (or music21 corpora) into memory-mapped arrays for
+    `antiphon train --data`."""
     setup_logging("info")
+    if (midi_dir is None) == (not corpus):
+        fail("give a MIDI folder or --corpus (one of the two)", USAGE_ERROR)
     try:
-        from antiphon.training.prepared_data import prepare_midi_folder
+        from antiphon.engine.codec import EventCodec
+        from antiphon.training.pipeline import prepare_splits
+        from antiphon.training.prepared_data import prepare_midi_folder, write_prepared
     except ImportError as err:
         fail(f"preparing needs the train extra: pip install 'antiphon[train]' ({err})")
     try:
-        summary = prepare_midi_folder(midi_dir, out, workers)
+        if midi_dir is not None:
+            summary = prepare_midi_folder(midi_dir, out, workers)
+        else:
+            splits, data = prepare_splits(corpus, [], EventCodec(), workers)
+            summary = write_prepared(splits, "+".join(corpus), out)
     except (OSError, ValueError) as err:
         fail(str(err))
     console.print(f"wrote {out}: {summary['files']} files, pieces {summary['pieces']}, "

@@ -4,7 +4,8 @@ One training step is what `antiphon.training.train` runs: a forward pass over a 
 windows, the family's loss, backward, gradient clipping and an AdamW step. The batches are
 random (token ids, or piano-roll frames with ~5% of keys down): the speed of a step does
 not depend on what the notes are. Each family is timed at the size Antiphon trains it at,
-on the CPU with every core torch is allowed, and on CUDA when a GPU is present.
+on the CPU with every core torch is allowed, or on CUDA (`--device cuda`, bfloat16
+autocast, as `training.train` runs there).
 """
 
 from __future__ import annotations
@@ -73,8 +74,11 @@ def units_per_second(spec: FamilySpec, device: str, seconds: float) -> float:
     model = build_model(spec.family, spec.config).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
 
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+
     def step() -> None:
-        loss = batch_loss(model, spec, device, generator)
+        with autocast:
+            loss = batch_loss(model, spec, device, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -91,25 +95,24 @@ def units_per_second(spec: FamilySpec, device: str, seconds: float) -> float:
     return steps * spec.batch * spec.window / (time.perf_counter() - began)
 
 
-def train_section(seconds: float, command: str) -> list[str]:
-    """Time every family; returns the markdown section (under `command`)."""
-    cuda = torch.cuda.is_available()
+def train_section(seconds: float, command: str, device: str = "cpu") -> list[str]:
+    """Time every family on `device` ("cpu" or "cuda"); returns the markdown section."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise OSError("--device cuda: torch sees no CUDA GPU on this machine")
+    where = (f"CUDA: {torch.cuda.get_device_name(0)}, bfloat16 autocast as training uses it"
+             if device == "cuda" else f"CPU: {torch.get_num_threads()} torch threads")
     lines = [
         f"`{command}`",
         "",
         f"One training step = forward, loss, backward, clipping, AdamW, on random batches at "
         f"the sizes Antiphon trains at; about {seconds:g} s of steps per family after "
-        f"{WARMUP_STEPS} warm-up steps. CPU: torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads. "
-        + ("CUDA: " + torch.cuda.get_device_name(0) + "." if cuda else
-           "CUDA: no GPU on this machine, so that column is empty rather than guessed."),
+        f"{WARMUP_STEPS} warm-up steps. torch {torch.__version__}; {where}.",
         "",
-        "| family | batch x window | CPU units/s | CUDA units/s |",
-        "| --- | --- | --- | --- |",
+        f"| family | batch x window | {device.upper()} units/s |",
+        "| --- | --- | --- |",
     ]
     for spec in family_specs(EventCodec().vocab_size):
-        cpu = units_per_second(spec, "cpu", seconds)
-        gpu = f"{units_per_second(spec, 'cuda', seconds):,.0f}" if cuda else "–"
+        rate = units_per_second(spec, device, seconds)
         lines.append(f"| {spec.label} | {spec.batch} x {spec.window} {spec.unit}s | "
-                     f"{cpu:,.0f} {spec.unit}s/s | {gpu} |")
+                     f"{rate:,.0f} {spec.unit}s/s |")
     return lines

@@ -115,6 +115,24 @@ def prepare_midi_folder(folder: Path, out: Path, workers: int | None = None,
     return summary
 
 
+def write_prepared(splits: dict[str, TokenSplit], source: str, out: Path,
+                   skipped: dict[str, str] | None = None) -> dict:
+    """Write splits already in memory (a music21 corpus is small enough) in the same form."""
+    out.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        np.save(out / f"{split}.tokens.npy", np.asarray(splits[split].tokens, dtype="<i2"))
+        np.save(out / f"{split}.starts.npy", np.asarray(splits[split].starts, dtype=np.int64))
+    summary = {
+        "format": PREPARED_FORMAT, "source": source, "codec": asdict(EventCodec().config),
+        "pieces": {s: splits[s].pieces for s in SPLITS},
+        "tokens": {s: len(splits[s]) for s in SPLITS},
+        "files": sum(splits[s].pieces for s in SPLITS), "duplicates": 0,
+        "skipped": skipped or {},
+    }
+    (out / "prepared.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
 def load_prepared(folder: Path) -> tuple[dict[str, TokenSplit], dict]:
     """The splits of a prepared folder, their tokens memory-mapped; and its summary."""
     summary_path = folder / "prepared.json"
