@@ -3,8 +3,8 @@
 A private JACK server (dummy backend) carries the MIDI. `antiphon run` runs as its own
 process with `--timing-trace`, so it records when it meant each message to leave and when
 it did. This process is the musician: a player client plays a phrase into Antiphon's input,
-a recorder client timestamps every message that comes out of its output, and the player
-waits for the answer to end before the next phrase. Afterwards the recorder's arrivals are
+a recorder client (a process of its own, `bench_recorder`) timestamps every message that
+comes out of its output, and the player waits for the answer to end before the next phrase. Afterwards the recorder's arrivals are
 matched, in order, with the daemon's sends:
 
 - decision -> first note out: from the daemon deciding the call is over to the answer's
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.daemon.bench_engine import READY_LINE, antiphon_script, resident_kb, verdict
-from antiphon.daemon.ports import RtMidiInput, RtMidiOutput
+from antiphon.daemon.ports import RtMidiOutput
 from antiphon.daemon.timing_trace import TimingTrace
 
 BPM = 240.0  # brisk, so 100 exchanges take minutes, not a quarter of an hour
@@ -51,22 +51,32 @@ PHRASES = (
 
 
 class Musician:
-    """A player client wired to Antiphon's input and a recorder client on its output."""
+    """A player client wired to Antiphon's input, and a recorder client on its output that
+    runs in a process of its own (`bench_recorder`: its timestamps never wait for this
+    process's threads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.arrivals: list[tuple[float, tuple[int, ...]]] = []
         self._lock = threading.Lock()
         self.keys = RtMidiOutput("jack", "Antiphon In", client_name="bench player")
-        try:
-            self.recorder = RtMidiInput("jack", "Antiphon Out", client_name="bench recorder")
-        except OSError:
+        self._recorder = subprocess.Popen(
+            [sys.executable, "-m", "antiphon.daemon.bench_recorder", "Antiphon Out"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self._recorder.stdout is not None
+        ready = self._recorder.stdout.readline()
+        if not ready.startswith("ready"):
             self.keys.close()
-            raise
-        self.recorder.set_callback(self._on_message)
+            self._recorder.kill()
+            raise OSError(f"the bench recorder did not start: {ready!r}")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def _on_message(self, arrived: float, message: list[int]) -> None:
-        with self._lock:
-            self.arrivals.append((arrived, tuple(message)))
+    def _read(self) -> None:
+        assert self._recorder.stdout is not None
+        for line in self._recorder.stdout:
+            arrived, *message = line.split()
+            with self._lock:
+                self.arrivals.append((float(arrived), tuple(int(b) for b in message)))
 
     def received(self) -> list[tuple[float, tuple[int, ...]]]:
         with self._lock:
@@ -100,8 +110,14 @@ class Musician:
         return False
 
     def close(self) -> None:
-        self.recorder.close()
         self.keys.close()
+        if self._recorder.stdin is not None:
+            self._recorder.stdin.close()  # the recorder stops at the end of its input
+        try:
+            self._recorder.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._recorder.kill()
+        self._reader.join(5)
 
 
 @dataclass
@@ -190,7 +206,7 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
             wait_until_ready(daemon, output)
             reader = threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True)
             reader.start()
-            musician = Musician()
+            musician = Musician(env)
             try:
                 began = time.perf_counter()
                 while run.exchanges < exchanges or time.perf_counter() - began < minutes * 60:
@@ -208,9 +224,9 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
                     raise RuntimeError(f"antiphon run exited with {daemon.returncode}:\n"
                                        + "".join(output[-20:]))
                 time.sleep(0.2)  # the releases at stop reach the recorder
-                arrivals = musician.received()
             finally:
                 musician.close()
+            arrivals = musician.received()
             trace = TimingTrace.read(trace_path)
         finally:
             if daemon.poll() is None:
