@@ -156,13 +156,18 @@ def engine_table(rows: list[EngineRow]) -> list[str]:
     ]
     for row in rows:
         onnx, torch = row.onnx, row.torch
-        limit = TARGET_TRANSFORMER_P99_MS if row.family == "transformer" else TARGET_STEP_P99_MS
+        # Issue 4's step targets: the default model (and its speed-up over torch) and a
+        # Transformer; every model's answers must come >= 100x faster than real time.
+        limit = (TARGET_STEP_P99_MS if row.model == DEFAULT_MODEL else
+                 TARGET_TRANSFORMER_P99_MS if row.family == "transformer" else None)
         ratio = torch.p99 / onnx.p99 if torch else None
-        # Issue 4 asks the speed-up over torch of the default model only.
         needs_ratio = row.model == DEFAULT_MODEL and ratio is not None
-        ok = onnx.p99 <= limit and (not needs_ratio or ratio >= TARGET_TORCH_RATIO)
+        ok = (limit is None or onnx.p99 <= limit) and (
+            not needs_ratio or ratio >= TARGET_TORCH_RATIO)
         ok = ok and row.generation.realtime_factor >= TARGET_REALTIME_FACTOR
-        ratio_target = f", >= {TARGET_TORCH_RATIO:g}x torch" if row.model == DEFAULT_MODEL else ""
+        targets = [f"p99 <= {limit:g} ms"] if limit is not None else []
+        targets += [f">= {TARGET_TORCH_RATIO:g}x torch"] if row.model == DEFAULT_MODEL else []
+        targets += [f">= {TARGET_REALTIME_FACTOR:g}x real time"]
         torch_cell = f"{torch.p50:.3f} / {torch.p99:.3f} / {torch.max:.3f}" if torch else "–"
         ratio_cell = f"{ratio:.0f}x" if ratio else "–"
         gen = row.generation
@@ -171,9 +176,8 @@ def engine_table(rows: list[EngineRow]) -> list[str]:
         lines.append(
             f"| {row.model} | {row.family} | {onnx.p50:.3f} / {onnx.p99:.3f} / {onnx.max:.3f} "
             f"| {torch_cell} | {ratio_cell} | {gen.events / gen.seconds:,.0f}, "
-            f"{gen.realtime_factor:.0f}x | {cuda_cell} | {verdict(ok)} (p99 <= {limit:g} ms"
-            f"{ratio_target}, "
-            f">= {TARGET_REALTIME_FACTOR:g}x real time) |"
+            f"{gen.realtime_factor:.0f}x | {cuda_cell} | {verdict(ok)} "
+            f"({', '.join(targets)}) |"
         )
     return lines
 

@@ -4,8 +4,8 @@ A private JACK server (dummy backend) carries the MIDI. `antiphon run` runs as i
 process with `--timing-trace`, so it records when it meant each message to leave and when
 it did. This process is the musician: a player client plays a phrase into Antiphon's input,
 a recorder client (a process of its own, `bench_recorder`) timestamps every message that
-comes out of its output, and the player waits for the answer to end before the next phrase. Afterwards the recorder's arrivals are
-matched, in order, with the daemon's sends:
+comes out of its output, and the player waits for the answer to end before the next phrase.
+Afterwards the recorder's arrivals are matched, in order, with the daemon's sends:
 
 - decision -> first note out: from the daemon deciding the call is over to the answer's
   first note leaving the port (this includes the musical wait for the next beat);

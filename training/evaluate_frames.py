@@ -80,8 +80,9 @@ def load_frame_model(path: str | Path) -> FrameModel:
 
     torch_model, checkpoint = load_checkpoint(path)
     trained_on = checkpoint.get("data", {}).get("benchmark", "")
+    run = path.parent.name if path.stem in ("best", "latest") else path.stem
     return FrameModel(
-        path.stem, path, benchmark_name(trained_on),
+        f"{checkpoint['family']} ({run})", path, benchmark_name(trained_on),
         score=lambda rolls: frame_nll_of(torch_model, rolls),
         density=lambda rolls: note_density(torch_model, rolls[:DENSITY_PIECES], DENSITY_FRAMES))
 
