@@ -137,6 +137,7 @@ class LoopRun:
     stuck_notes: int = 0  # note-ons received without a note-off by the end
     longest_gc: float = 0.0
     collections: int = 0
+    jack_xruns: int | None = None  # cycles in which a JACK client was not finished in time
     resident_kb: list[tuple[float, int]] = field(default_factory=list)  # (elapsed, kB)
     # What was matched, kept for a closer look: (due, sent, arrived or None, message).
     matches: list[tuple[float | None, float, float | None, tuple[int, ...]]] = field(
@@ -248,6 +249,14 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
     return run
 
 
+def count_xruns(jackd_log: Path) -> int:
+    """Clients JACK found unfinished at a cycle's end, from the server's log: each such
+    cycle may lose the MIDI of that client, whichever program it belongs to."""
+    if not jackd_log.is_file():
+        return 0
+    return jackd_log.read_text(errors="replace").count("was not finished")
+
+
 def wait_until_ready(daemon: subprocess.Popen, output: list[str]) -> None:
     deadline = time.perf_counter() + READY_TIMEOUT_SECONDS
     assert daemon.stdout is not None
@@ -284,9 +293,9 @@ def loop_table(runs: list[LoopRun]) -> list[str]:
     lines = [
         "| run | exchanges | decision → first note out p50 / p99 / max (ms) | decision → "
         "first note scheduled (ms) | send error (ms) | **error at the recorder p50 / p99 / "
-        "max (ms)** | late (> 3 ms) / dropped / stuck | longest GC pause (ms) | resident MB: "
-        "start → end | target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "max (ms)** | late (> 3 ms) / dropped / stuck | JACK xruns | longest GC pause (ms) | "
+        "resident MB: start → end | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         port = np.asarray(run.port_errors) * 1e3
@@ -298,7 +307,8 @@ def loop_table(runs: list[LoopRun]) -> list[str]:
             f"| {run.label} | {run.exchanges} ({run.unanswered} unanswered) | "
             f"{ms(run.first_out)} | {ms(run.first_scheduled)} | {ms(run.send_errors)} | "
             f"**{ms(run.port_errors)}** | {run.late} / {run.dropped} / {run.stuck_notes} "
-            f"of {run.sent} sent | {run.longest_gc * 1e3:.2f} ({run.collections} "
+            f"of {run.sent} sent | {'–' if run.jack_xruns is None else run.jack_xruns} | "
+            f"{run.longest_gc * 1e3:.2f} ({run.collections} "
             f"collections) | {resident} | {verdict(ok)} |"
         )
     return lines
@@ -320,6 +330,8 @@ def loop_section(runs: list[LoopRun], command: str, period_frames: int, rate: in
         f"the error at the recorder includes a wait of up to one period in JACK itself; the "
         "send error is the scheduler's own (send call returned minus due). A player client "
         "plays a call and waits until the answer has ended before the next. "
+        "JACK xruns: clients the server found unfinished at the end of a cycle (its log); such "
+        "a cycle can lose that client's MIDI, Antiphon's or the recorder's. "
         "Targets: at the recorder p99 <= 1 ms, max <= 3 ms, none dropped or stuck, resident "
         f"memory <= {TARGET_RESIDENT_MB:g} MB and flat (grows <= {FLAT_GROWTH_MB:g} MB).",
         "",

@@ -3,6 +3,7 @@ command that made it: `engine` (step latency, generation, start-up), `loop` (end
 over JACK) and `train` (training throughput per family)."""
 
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -90,15 +91,16 @@ def _engine(model: list[str] | None, steps: int, command: str) -> list[str]:
 
 def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
           command: str) -> list[str]:
-    from antiphon.daemon.bench_loop import loop_section, run_loop
+    from antiphon.daemon.bench_loop import count_xruns, loop_section, run_loop
     from antiphon.daemon.jack_server import SAMPLE_RATE, private_jack_server, realtime_permitted
 
     # A musician runs JACK with realtime scheduling; without it, a JACK client that misses
     # its cycle on a loaded machine loses MIDI in JACK, which is not Antiphon's timing.
     realtime = realtime_permitted()
     runs = []
-    with private_jack_server("antiphon-bench-loop", period_frames=period_frames,
-                             realtime=realtime) as env:
+    with tempfile.TemporaryDirectory(prefix="antiphon-jackd-") as folder, private_jack_server(
+            "antiphon-bench-loop", log_path=Path(folder) / "jackd.log",
+            period_frames=period_frames, realtime=realtime) as env:
         for label, busy, run_minutes in (("quiet machine", False, minutes),
                                          ("one core kept busy", True, 0.0)):
             # A line every 10 exchanges, no spinner: its redraws would take the GIL from
@@ -107,7 +109,9 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
                 if run.exchanges % 10 == 0:
                     console.print(f"loop, {label}: {run.exchanges} exchanges")
 
+            before = count_xruns(Path(folder) / "jackd.log")
             runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress))
+            runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 
 

@@ -239,9 +239,9 @@ def evaluate_benchmark(
             other = frame_nll(probabilities, test, not skip_first_frame)
             evaluation.notes[f"{name}, first frame {'scored' if skip_first_frame else 'skipped'}"
                              ] = other
-    for name, score in (scorers or {}).items():  # checkpoints: their own loss, every frame
+    for name, score in (scorers or {}).items():  # frame models: their NLL, every frame
         if skip_first_frame:
-            raise ValueError(f"{name}: a checkpoint is scored on every frame; leave out "
-                             "--skip-first-frame or score its export")
+            raise ValueError(f"{name}: piano-roll models are scored on every frame (the "
+                             "protocol); leave out --skip-first-frame")
         evaluation.rows.append(ScoreRow(name, score(test), (measured_on or {}).get(name, name)))
     return evaluation

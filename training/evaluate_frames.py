@@ -5,7 +5,8 @@ frame as it plays. Its graph samples a frame key by key and returns each key's l
 the keys drawn before it; to score a real frame, the uniform noise is set so that the draw
 must come out as that frame (0 for a key that sounds: drawn whenever p > 0; 1 for a silent
 one: never drawn, as p < 1). The logits returned are then exactly the conditionals
-p(v_i | v_<i, earlier frames) of the true frame, whose -log sum is the frame's NLL. A
+p(v_i | v_<i, earlier frames) of the true frame, whose -log sum is the frame's NLL (short
+of a key the model gives probability 0 in float32, which no draw can produce). A
 `.pt` checkpoint is scored through torch by its own loss in eval mode (exact for the
 RNN-NADE; for the LSTM-VAE, its importance-weighted upper bound on the NLL, while its
 exported graph plays, and is scored at, the prior's mean code z = 0).
@@ -40,26 +41,46 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def onnx_frame_predictor(model: StepModel) -> FramePredictor:
+    """p(key sounds | the keys below it, earlier frames) per frame, for `frame_nll` (which
+    floors probabilities: `onnx_frame_scorer` is exact in the far tails)."""
+    logits_of = _frame_logits(model)
+    return lambda roll: sigmoid(logits_of(roll))
+
+
+def onnx_frame_scorer(model: StepModel) -> Callable[[Sequence[np.ndarray]], float]:
+    """Mean -log p(frame | earlier frames) over every frame of `rolls`, from the exported
+    graph's logits: -log sigmoid(+-logit) in float64 (softplus), exact where a probability
+    would round to 0 or 1."""
+    predict_logits = _frame_logits(model)
+
+    def score(rolls: Sequence[np.ndarray]) -> float:
+        total, frames = 0.0, 0
+        for roll in rolls:
+            logits = predict_logits(roll)  # [T, K]
+            signed = np.where(np.asarray(roll, dtype=bool), -logits, logits)
+            total += float(np.logaddexp(0.0, signed).sum())
+            frames += len(roll)
+        return total / frames
+
+    return score
+
+
+def _frame_logits(model: StepModel) -> Callable[[np.ndarray], np.ndarray]:
     keys = model.card.vocab_size
     no_bias = np.zeros(keys, dtype=np.float32)
 
-    def predict(roll: np.ndarray) -> np.ndarray:
+    def logits_of(roll: np.ndarray) -> np.ndarray:
         roll = np.asarray(roll, dtype=bool)
         state, previous = model.initial_state(), np.zeros((1, keys), dtype=np.float32)
-        probabilities = np.empty(roll.shape, dtype=np.float64)  # [T, K]
+        out = np.empty(roll.shape, dtype=np.float64)  # [T, K]
         for t, frame in enumerate(roll):
             forcing = np.where(frame, 0.0, 1.0).astype(np.float32)[None, :]
-            drawn, logits, state = model.step_frame(previous, state, 1.0, forcing, no_bias)
-            probabilities[t] = sigmoid(logits[0])
-            if not np.array_equal(drawn[0] > 0.5, frame):
-                # Only a key the model gives probability 0 (in float32) can refuse; the
-                # frame's NLL is then infinite whatever follows, so stop conditioning on it.
-                probabilities[t:] = np.where(roll[t:], 0.0, probabilities[t])
-                break
-            previous = frame.astype(np.float32)[None, :]
-        return probabilities
+            _, logits, state = model.step_frame(previous, state, 1.0, forcing, no_bias)
+            out[t] = logits[0]
+            previous = frame.astype(np.float32)[None, :]  # teacher forcing, as in training
+        return out
 
-    return predict
+    return logits_of
 
 
 def load_frame_model(path: str | Path) -> FrameModel:
@@ -69,7 +90,7 @@ def load_frame_model(path: str | Path) -> FrameModel:
         card = model.card
         trained_on = card.training.get("data", {}).get("benchmark", "")
         return FrameModel(card.name, path, benchmark_name(trained_on),
-                          predict=onnx_frame_predictor(model))
+                          score=onnx_frame_scorer(model))
     from antiphon.training.checkpoint import load_checkpoint
     from antiphon.training.frame_data import (
         DENSITY_FRAMES,

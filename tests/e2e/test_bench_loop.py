@@ -52,3 +52,14 @@ def test_a_short_loop_over_jack(jack_server):
     assert len(run.port_errors) == len(timed) > 0
     assert min(run.port_errors) > 0
     assert len(run.resident_kb) == 2 and run.resident_kb[0][1] > 0
+
+
+def test_xruns_are_counted_from_the_jackd_log(tmp_path):
+    from antiphon.daemon.bench_loop import count_xruns
+
+    log = tmp_path / "jackd.log"
+    log.write_text("JackEngine::XRun: client = Antiphon was not finished, state = Triggered\n"
+                   "JackAudioDriver::ProcessGraphAsyncMaster: Process error\n"
+                   "JackEngine::XRun: client = bench recorder was not finished, state = Running\n")
+    assert count_xruns(log) == 2
+    assert count_xruns(tmp_path / "missing.log") == 0
