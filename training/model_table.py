@@ -100,7 +100,7 @@ def models_markdown(command: str, evaluations: Sequence[Evaluation]) -> str:
     for model, figures in cells.items():
         row = [model, measured_on[model]] + [figures.get(e.dataset, "–") for e in columns]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", *_counts(columns), *_densities(columns), ""]
+    lines += ["", *_counts(columns), *_densities(columns), *_family_notes(cells), ""]
     if first_frame_note:
         lines += [first_frame_note, ""]
     return "\n".join(lines)
@@ -132,6 +132,24 @@ def _counts(evaluations: Sequence[Evaluation]) -> list[str]:
                      f"{int(e.notes.get('test_pieces', 0)):,} test pieces, "
                      f"{scored:,} scored {unit}.")
     return lines
+
+
+FAMILY_NOTES = {
+    "lstm-vae": "lstm-vae rows: a VAE has no exact likelihood; the figure is its "
+                "importance-weighted upper bound on the NLL (8 codes per piece), measured on "
+                "the checkpoint. Its exported graph plays at the prior's mean code.",
+    "gru-seq2seq": "gru-seq2seq rows: exact NLL, phrases of 16 frames counted from each "
+                   "piece's start, measured on the checkpoint.",
+    "melody": "melody / pitch-duration rows: the small models, each on its own encoding of "
+              "the corpora's key-normalised melodies (their own columns); accuracy is the "
+              "next 16th-step token's, or the next note's pitch (its duration's in the notes "
+              "below).",
+}
+
+
+def _family_notes(cells: dict[str, dict[str, str]]) -> list[str]:
+    return [f"- {note}" for prefix, note in FAMILY_NOTES.items()
+            if any(model.startswith(prefix) for model in cells)]
 
 
 def _densities(evaluations: Sequence[Evaluation]) -> list[str]:
