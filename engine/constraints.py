@@ -124,3 +124,18 @@ class WellFormedAnswer:
         shifts[:] = 0.0
         if max_ticks is not None:
             shifts[max(0, max_ticks):] = MASKED
+
+
+MIN_TEMPERATURE = 1e-3  # below this, sampling is argmax in all but name
+
+
+def checked_sampling(length_ticks: int, temperature: float, top_p: float) -> float:
+    """Refuse an answer request no session can honour (ValueError naming the argument);
+    returns the temperature to sample at (floored at MIN_TEMPERATURE)."""
+    if length_ticks <= 0:
+        raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
+    return max(temperature, MIN_TEMPERATURE)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from antiphon.engine.constraints import MASKED, PitchRules
+from antiphon.engine.constraints import MASKED, PitchRules, checked_sampling
 from antiphon.engine.events import NoteEvent
 from antiphon.engine.model import StepModel
 from antiphon.engine.pianoroll import (
@@ -28,8 +28,6 @@ from antiphon.engine.pianoroll import (
     PianoRollCodecConfig,
     PianoRollDecoder,
 )
-
-MIN_TEMPERATURE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -131,13 +129,7 @@ class FrameSession:
         the model's likeliest allowed key. `top_p` is accepted for the interface's sake: a
         Bernoulli draw per key has no nucleus to cut.
         """
-        if length_ticks <= 0:
-            raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
-        temperature = max(temperature, MIN_TEMPERATURE)
+        temperature = checked_sampling(length_ticks, temperature, top_p)
         tpf = self._ticks_per_frame
         begin = max(start_tick, self._tick)
         first = -(-begin // tpf) * tpf  # the first frame boundary at or after it

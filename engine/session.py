@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.engine.codec import EventCodec, EventCodecConfig, EventDecoder, EventEncoder
-from antiphon.engine.constraints import MASKED, PitchRules, WellFormedAnswer
+from antiphon.engine.constraints import MASKED, PitchRules, WellFormedAnswer, checked_sampling
 from antiphon.engine.events import NoteEvent
 from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel
 
-MIN_TEMPERATURE = 1e-3  # below this, sampling is argmax in all but name
 DEFAULT_CONTEXT_TOKENS = 1024
 
 
@@ -170,13 +169,7 @@ class Session:
         If the caller stops early, the notes the model thinks are sounding are released in
         its state where it stopped.
         """
-        if length_ticks <= 0:
-            raise ValueError(f"length_ticks must be > 0, got {length_ticks}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
-        temperature = max(temperature, MIN_TEMPERATURE)
+        temperature = checked_sampling(length_ticks, temperature, top_p)
         self.advance_to(start_tick)
         end_tick = self.tick + length_ticks
         decoder = EventDecoder(self.codec, self.tick)
