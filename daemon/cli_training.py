@@ -216,6 +216,8 @@ def train_frames(
         metrics = train_on_benchmark(str(benchmark), str(out), config_fields, config, family)
     except (OSError, ValueError, TypeError) as err:
         fail(str(err))
+    if not metrics:
+        return  # a torchrun worker: rank 0 reports
     console.print(f"{family} on {benchmark.name}: test NLL {metrics['test_nll_per_frame']:.4f} "
                   f"nats/frame (per-key unigram {metrics['test_unigram_nll_per_frame']:.4f}, "
                   f"Markov {metrics['test_markov_nll_per_frame']:.4f}); notes per frame: "
@@ -290,6 +292,8 @@ def train_small(
         metrics = run(kind, out, sources, midi_dir or [], {}, config, workers, limit)
     except (OSError, ValueError) as err:
         fail(str(err))
+    if not metrics:
+        return  # a torchrun worker: rank 0 reports
     shown = {key: value for key, value in metrics.items()
              if key.startswith("test_") and isinstance(value, float)}
     console.print(f"{kind}: " + ", ".join(f"{key} {value:.4f}" for key, value in shown.items()))

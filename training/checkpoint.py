@@ -15,6 +15,8 @@ A checkpoint is a dict saved with torch.save:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -57,9 +59,19 @@ def save_checkpoint(path: str | Path, **fields) -> None:
     """Write atomically: a crash mid-save never leaves a truncated checkpoint behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # per process: no two writers share one
     torch.save({"format": CHECKPOINT_FORMAT, **fields}, tmp)
     tmp.replace(path)
+
+
+def add_test_metrics(best: str | Path, score: Callable[[nn.Module], dict]) -> dict:
+    """Score the best checkpoint's model (`score` returns test figures), write them into
+    it and return its metrics; the per-epoch history stays in latest.pt."""
+    model, checkpoint = load_checkpoint(best)
+    checkpoint["metrics"].update(score(model))
+    checkpoint["metrics"].pop("history", None)
+    save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
+    return checkpoint["metrics"]
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

@@ -88,6 +88,8 @@ def run_train(
     best, metrics = train_token_model(out, sources, midi_dirs, model_config, config,
                                       workers=workers, limit=limit, on_epoch=show,
                                       family=family, prepared=prepared)
+    if not metrics:
+        return best  # a torchrun worker: rank 0 reports
     table = Table(title="held-out NLL per token (nats), test split", title_justify="left")
     table.add_column("model")
     table.add_column("NLL", justify="right")

@@ -53,6 +53,12 @@ def join_world(device: str) -> World:
     return World(rank, size, device)
 
 
+def is_main_process() -> bool:
+    """False in every `torchrun` process but rank 0, which alone scores the best
+    checkpoint on the test split, rewrites it and reports (two writers would race)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def leave_world(world: World) -> None:
     if world.size > 1 and torch.distributed.is_initialized():
         torch.distributed.barrier()

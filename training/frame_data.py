@@ -178,7 +178,8 @@ def train_on_benchmark(
     from pathlib import Path
 
     from antiphon.training.benchmarks import FRAMES_PER_BEAT, load_benchmark
-    from antiphon.training.checkpoint import load_checkpoint, save_checkpoint
+    from antiphon.training.checkpoint import add_test_metrics
+    from antiphon.training.distributed import is_main_process
     from antiphon.training.frame_baselines import baseline_nlls
     from antiphon.training.train import train_task
 
@@ -194,19 +195,22 @@ def train_on_benchmark(
             "augmentation": f"random transposition {tuple(config.transpose)} per crop"}
     best = train_task(run_dir, task, model_config, config, data=data, baselines=baselines,
                       family=family)
-    model, checkpoint = load_checkpoint(best)
-    checkpoint["metrics"]["test_nll_per_frame"] = frame_nll_of(
-        model.to(config.device), rolls["test"], config.device)
-    # What it plays, beside the data: notes per frame of 32 frames sampled after each of
-    # the first 20 test pieces (as primers), and of the test split itself.
-    primers = rolls["test"][:DENSITY_PIECES]
-    checkpoint["metrics"]["test_note_density_sampled"] = note_density(
-        model.cpu(), primers, DENSITY_FRAMES)
-    checkpoint["metrics"]["test_note_density_data"] = float(
-        np.mean(np.concatenate([roll.sum(axis=1) for roll in rolls["test"]])))
-    checkpoint["metrics"].pop("history", None)  # per-epoch detail stays in latest.pt
-    save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
-    return checkpoint["metrics"]
+    if not is_main_process():
+        return {}  # a torchrun worker: rank 0 scores and reports
+
+    def score(model: nn.Module) -> dict[str, float]:
+        # What it plays, beside the data: notes per frame of 32 frames sampled after each
+        # of the first 20 test pieces (as primers), and of the test split itself.
+        return {
+            "test_nll_per_frame": frame_nll_of(model.to(config.device), rolls["test"],
+                                               config.device),
+            "test_note_density_sampled": note_density(
+                model.cpu(), rolls["test"][:DENSITY_PIECES], DENSITY_FRAMES),
+            "test_note_density_data": float(np.mean(np.concatenate(
+                [roll.sum(axis=1) for roll in rolls["test"]]))),
+        }
+
+    return add_test_metrics(best, score)
 
 
 @torch.no_grad()

@@ -11,10 +11,13 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from torch import nn
+
 from antiphon.engine.codec import EventCodec
 from antiphon.training.baselines import bigram_nll, unigram_nll
-from antiphon.training.checkpoint import load_checkpoint, save_checkpoint
+from antiphon.training.checkpoint import add_test_metrics
 from antiphon.training.corpus import import_corpus, split_pieces
+from antiphon.training.distributed import is_main_process
 from antiphon.training.prepared_data import load_prepared
 from antiphon.training.token_data import TokenSplit, encode_pieces
 from antiphon.training.train import EpochReport, TrainConfig, evaluate, train
@@ -89,11 +92,13 @@ def train_token_model(
     baselines = count_baselines(splits, codec.vocab_size)
     best = train(run_dir, codec, splits, model_config, config, data=data,
                  baselines=baselines, on_epoch=on_epoch, family=family)
-    model, checkpoint = load_checkpoint(best)
-    test_nll, test_accuracy = evaluate(model.to(config.device), splits["test"],
-                                       config.device, config.eval_batch)
-    checkpoint["metrics"].update(test_nll_per_token=test_nll, test_accuracy=test_accuracy)
-    checkpoint["metrics"].pop("history", None)  # per-epoch detail stays in latest.pt
-    save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
-    return best, checkpoint["metrics"]
+    if not is_main_process():
+        return best, {}  # a torchrun worker: rank 0 scores and reports
+
+    def score(model: nn.Module) -> dict[str, float]:
+        test_nll, test_accuracy = evaluate(model.to(config.device), splits["test"],
+                                           config.device, config.eval_batch)
+        return {"test_nll_per_token": test_nll, "test_accuracy": test_accuracy}
+
+    return best, add_test_metrics(best, score)
 

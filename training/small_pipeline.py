@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from antiphon.training.checkpoint import load_checkpoint, save_checkpoint
+from antiphon.training.checkpoint import add_test_metrics, load_checkpoint
 from antiphon.training.corpus import import_corpus, split_pieces
+from antiphon.training.distributed import is_main_process
 from antiphon.training.melody_data import (
     DURATION_SIXTEENTHS,
     grid_tokens,
@@ -82,12 +83,11 @@ def train_small(kind: str, run_dir: str | Path, sources: Sequence[str],
             "key": "each piece moved to C major / A minor (Krumhansl-Kessler estimate)"}
     best = train_task(run_dir, task, model_config, config, data=data, baselines=baselines,
                       family=KINDS[kind])
-    model, checkpoint = load_checkpoint(best)
-    test = task.evaluate(model.to(config.device), "test", config)
-    checkpoint["metrics"].update({f"test_{key}": value for key, value in test.items()})
-    checkpoint["metrics"].pop("history", None)
-    save_checkpoint(best, **{k: v for k, v in checkpoint.items() if k != "format"})
-    return checkpoint["metrics"]
+    if not is_main_process():
+        return {}  # a torchrun worker: rank 0 scores and reports
+    return add_test_metrics(best, lambda model: {
+        f"test_{key}": value
+        for key, value in task.evaluate(model.to(config.device), "test", config).items()})
 
 
 SMALL_FAMILIES = {"melody-lstm": "melody", "pitch-duration-lstm": "pitch-duration"}
