@@ -170,6 +170,9 @@ def evaluate(
 
 
 FRAME_FAMILY_NAMES = ("rnn-nade", "lstm-vae", "gru-seq2seq")
+# Token families on a benchmark: its rolls serialised into event tokens (roll_tokens).
+SERIALISED_FAMILIES = {"lstm": ("recurrent", "lstm"), "gru": ("recurrent", "gru"),
+                       "rnn": ("recurrent", "rnn"), "transformer": ("transformer", None)}
 
 
 def train_frames(
@@ -178,13 +181,16 @@ def train_frames(
         exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option(help="Run folder (checkpoints; resumed if present).")],
     family: Annotated[str, typer.Option(
-        help="rnn-nade, lstm-vae or gru-seq2seq.")] = "rnn-nade",
+        help="rnn-nade, lstm-vae or gru-seq2seq; or a token family (lstm, gru, rnn, "
+             "transformer) on the rolls serialised as event tokens.")] = "rnn-nade",
     model_config: Annotated[str, typer.Option(
         help='The family\'s config as JSON, e.g. \'{"hidden": 512}\'.')] = "{}",
     epochs: Annotated[int, typer.Option(min=1)] = 100,
     steps_per_epoch: Annotated[int, typer.Option(min=1)] = 40,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    window: Annotated[int, typer.Option(help="Frames per training crop.", min=2)] = 128,
+    window: Annotated[int, typer.Option(
+        help="Frames per training crop (tokens per window for a token family).", min=2)
+    ] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
     transpose: Annotated[tuple[int, int], typer.Option(
         help="Random transposition range in semitones (0 0: none).")] = (-5, 6),
@@ -196,15 +202,16 @@ def train_frames(
     import json
 
     setup_logging("info")
-    if family not in FRAME_FAMILY_NAMES:
-        fail(f"--family must be one of {', '.join(FRAME_FAMILY_NAMES)}, got {family!r}",
-             USAGE_ERROR)
+    if family not in (*FRAME_FAMILY_NAMES, *SERIALISED_FAMILIES):
+        fail(f"--family must be one of {', '.join([*FRAME_FAMILY_NAMES, *SERIALISED_FAMILIES])}"
+             f", got {family!r}", USAGE_ERROR)
     try:
         config_fields = json.loads(model_config)
     except json.JSONDecodeError as err:
         fail(f"--model-config is not JSON: {err}", USAGE_ERROR)
     try:
         from antiphon.training.frame_data import train_on_benchmark
+        from antiphon.training.pipeline import train_token_model_on_benchmark
         from antiphon.training.train import TrainConfig
     except ImportError as err:
         fail(f"training needs the train extra: pip install 'antiphon[train]' ({err})")
@@ -213,17 +220,25 @@ def train_frames(
                              batch_size=batch_size, window=window, lr=lr,
                              warmup_steps=60, transpose=transpose, patience=patience,
                              seed=seed, device=device)
-        metrics = train_on_benchmark(str(benchmark), str(out), config_fields, config, family)
+        if family in SERIALISED_FAMILIES:
+            token_family, cell = SERIALISED_FAMILIES[family]
+            config_fields = {**({"cell": cell} if cell else {}), **config_fields}
+            _, metrics = train_token_model_on_benchmark(benchmark, out, config_fields, config,
+                                                        token_family)
+        else:
+            metrics = train_on_benchmark(str(benchmark), str(out), config_fields, config,
+                                         family)
     except (OSError, ValueError, TypeError) as err:
         fail(str(err))
     if not metrics:
         return  # a torchrun worker: rank 0 reports
+    density = (f"; notes per frame: {metrics['test_note_density_sampled']:.2f} sampled, "
+               f"{metrics['test_note_density_data']:.2f} in the data"
+               if "test_note_density_sampled" in metrics else "")
     console.print(f"{family} on {benchmark.name}: test NLL {metrics['test_nll_per_frame']:.4f} "
                   f"nats/frame (per-key unigram {metrics['test_unigram_nll_per_frame']:.4f}, "
-                  f"Markov {metrics['test_markov_nll_per_frame']:.4f}); notes per frame: "
-                  f"{metrics['test_note_density_sampled']:.2f} sampled, "
-                  f"{metrics['test_note_density_data']:.2f} in the data; best checkpoint "
-                  f"{out / 'best.pt'}")
+                  f"Markov {metrics['test_markov_nll_per_frame']:.4f}){density}; best "
+                  f"checkpoint {out / 'best.pt'}")
 
 
 def bridge(
@@ -299,6 +314,24 @@ def train_small(
     console.print(f"{kind}: " + ", ".join(f"{key} {value:.4f}" for key, value in shown.items()))
 
 
+def _prepare_rolls(corpus: list[str], midi_dirs: list[Path], out: Path,
+                   workers: int | None) -> None:
+    if out.suffix != ".json":
+        fail(f"--rolls writes a .json benchmark file, got {out}", USAGE_ERROR)
+    try:
+        from antiphon.training.corpus_rolls import corpus_rolls, write_rolls_json
+    except ImportError as err:
+        fail(f"preparing needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        rolls, summary = corpus_rolls(corpus, midi_dirs, workers)
+        write_rolls_json(rolls, out)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    console.print(f"wrote {out}: pieces {summary['pieces']}, frames {summary['frames']} "
+                  f"(16th notes), {summary['events_outside_the_keys']} note events outside "
+                  "the 88 keys dropped")
+
+
 def prepare(
     midi_dir: Annotated[Path | None, typer.Argument(
         help="Folder of .mid files (searched recursively).", file_okay=False, exists=True)
@@ -310,12 +343,19 @@ def prepare(
     ] = None,
     workers: Annotated[int | None, typer.Option(
         help="Processes reading files. \\[default: all cores]", min=1)] = None,
+    rolls: Annotated[Path | None, typer.Option(
+        help="Instead of token arrays, write the pieces' train / valid / test split as a "
+             "piano-roll benchmark file (.json, 16th-note frames) for `train-frames` and "
+             "`eval --benchmark`.", dir_okay=False)] = None,
 ) -> None:
     """Tokenise a MIDI folder (or music21 corpora) into memory-mapped arrays for
-    `antiphon train --data`."""
+    `antiphon train --data`; or, with --rolls, write them as a piano-roll benchmark."""
     setup_logging("info")
     if (midi_dir is None) == (not corpus):
         fail("give a MIDI folder or --corpus (one of the two)", USAGE_ERROR)
+    if rolls is not None:
+        _prepare_rolls(corpus or [], [midi_dir] if midi_dir else [], rolls, workers)
+        return
     try:
         from antiphon.engine.codec import EventCodec
         from antiphon.training.pipeline import prepare_splits

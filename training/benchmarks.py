@@ -39,6 +39,11 @@ FRAMES_PER_BEAT = {
 Rolls = dict[str, list[np.ndarray]]  # split name -> pieces, each bool [frames, 88]
 
 
+def frames_per_beat(path: str | Path) -> int:
+    """A benchmark file's frames per beat, by its name (16th notes for one not known)."""
+    return FRAMES_PER_BEAT.get(Path(path).stem, 4)
+
+
 def load_bl2012(path: str | Path) -> Rolls:
     """The splits of a Boulanger-Lewandowski `.mat` file (`JSB_Chorales.mat`, ...).
 

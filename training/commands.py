@@ -135,20 +135,31 @@ def run_eval(
     frame_models = [load_frame_model(path) for path in models if is_frame_model(path)]
     models = [path for path in models
               if path not in {m.path for m in frame_models} and path not in small]
-    if models:
-        token_models = [load_token_model(path) for path in models]
-        console.print(f"scoring {', '.join(m.name for m in token_models)} on the test split "
+    token_models = [load_token_model(path) for path in models]
+    given = {benchmark_name(path) for path in benchmarks}
+    unscored = [*(m for m in frame_models if m.benchmark not in given),
+                *(m for m in token_models if m.benchmark and m.benchmark not in given)]
+    if unscored:
+        raise ValueError(f"{', '.join(str(m.path) for m in unscored)}: a model trained on a "
+                         "piano-roll benchmark is scored on it; give it with --benchmark")
+    # Trained on corpora: scored on the corpora (and on every benchmark given, as they
+    # would play it); trained on a benchmark: on that benchmark alone.
+    on_corpora = [m for m in token_models if not m.benchmark]
+    if on_corpora and (sources or midi_dirs):
+        console.print(f"scoring {', '.join(m.name for m in on_corpora)} on the test split "
                       f"of {', '.join([*sources, *map(str, midi_dirs)])}")
-        evaluations.append(evaluate_token_models(token_models, sources, midi_dirs,
+        evaluations.append(evaluate_token_models(on_corpora, sources, midi_dirs,
                                                  limit=limit, workers=workers))
     if small:
         evaluations += evaluate_small_models(small, sources, midi_dirs, workers)
     for path in benchmarks:
         mine = [m for m in frame_models if m.benchmark == benchmark_name(path)]
+        tokens = [m for m in token_models if m.benchmark in ("", benchmark_name(path))]
         evaluation = evaluate_benchmark(
             path, {m.name: m.predict for m in mine if m.predict}, skip_first_frame,
-            measured_on={m.name: str(m.path) for m in mine},
-            scorers={m.name: m.score for m in mine if m.score})
+            measured_on={m.name: str(m.path) for m in [*mine, *tokens]},
+            scorers={**{m.name: m.score for m in mine if m.score},
+                     **{m.name: m.frame_scorer(path) for m in tokens}})
         if any(m.density for m in mine):  # what the checkpoints play, beside the data
             test = load_benchmark(path)["test"]
             evaluation.notes["notes per frame: test data"] = float(
@@ -157,11 +168,6 @@ def run_eval(
                 if m.density:
                     evaluation.notes[f"notes per frame: {m.name} samples"] = m.density(test)
         evaluations.append(evaluation)
-    unscored = [m for m in frame_models
-                if m.benchmark not in {benchmark_name(path) for path in benchmarks}]
-    if unscored:
-        raise ValueError(f"{', '.join(str(m.path) for m in unscored)}: a piano-roll model is "
-                         "scored on the benchmark it was trained on; give it with --benchmark")
     for evaluation in evaluations:
         console.print(evaluation_table(evaluation))
         for name, seconds in evaluation.seconds.items():

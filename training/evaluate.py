@@ -13,7 +13,9 @@ baselines fitted on the train split and scored on the same test pieces.
 
 A piano-roll benchmark (BL2012 `.mat`, JSB `.json`) is scored frame by frame: any
 `FramePredictor` (a roll in, p(key sounds) per frame out, each frame from earlier frames
-only) plugs into `evaluate_benchmark` beside the per-key unigram and Markov floors.
+only) plugs into `evaluate_benchmark` beside the per-key unigram and Markov floors. Token
+models are scored there too, on the rolls serialised as event tokens
+(`training.roll_tokens`), in nats per frame.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import numpy as np
 from antiphon.engine.codec import EventCodec, EventCodecConfig
 from antiphon.engine.model import StepModel
 from antiphon.training.baselines import bigram_nll, unigram_nll
-from antiphon.training.benchmarks import load_benchmark
+from antiphon.training.benchmarks import frames_per_beat, load_benchmark
 from antiphon.training.frame_baselines import MarkovBaseline, UnigramBaseline, frame_nll
+from antiphon.training.roll_tokens import nll_per_frame, roll_token_split
 from antiphon.training.token_data import TokenSplit
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,16 @@ class TokenModel:
     path: Path
     codec: EventCodec
     score: Callable[[TokenSplit], tuple[float, float]]  # split -> (NLL/token, accuracy)
+    benchmark: str = ""  # the piano-roll benchmark it was trained on ("": corpora)
+
+    def frame_scorer(self, benchmark: str | Path) -> Callable[[Sequence[np.ndarray]], float]:
+        """Rolls -> NLL per frame, the rolls serialised as this model's tokens."""
+        def score_rolls(rolls: Sequence[np.ndarray]) -> float:
+            split = roll_token_split(rolls, self.codec, frames_per_beat(benchmark))
+            nll, _ = self.score(split)
+            return nll_per_frame(nll, split, sum(len(roll) for roll in rolls))
+
+        return score_rolls
 
 
 def load_token_model(path: str | Path, device: str = "cpu") -> TokenModel:
@@ -87,7 +100,9 @@ def load_token_model(path: str | Path, device: str = "cpu") -> TokenModel:
                 f"{path}: a {card.representation!r} model is scored with --benchmark, not on "
                 "token corpora")
         codec = EventCodec(EventCodecConfig.from_dict(card.codec))
-        return TokenModel(card.name, path, codec, lambda split: score_step_model(model, split))
+        trained_on = card.training.get("data", {}).get("benchmark", "")
+        return TokenModel(card.name, path, codec, lambda split: score_step_model(model, split),
+                          benchmark_name(trained_on) if trained_on else "")
     if path.suffix == ".pt":
         from antiphon.training.checkpoint import load_checkpoint  # torch: only for checkpoints
 
@@ -96,8 +111,12 @@ def load_token_model(path: str | Path, device: str = "cpu") -> TokenModel:
             raise ValueError(f"{path}: a {checkpoint['family']!r} checkpoint is a frame model; "
                              "frame models cannot be evaluated yet")
         codec = EventCodec(EventCodecConfig.from_dict(checkpoint["codec"]))
-        return TokenModel(path.stem, path, codec,
-                          lambda split: score_torch_model(torch_model, split, device))
+        trained_on = checkpoint.get("data", {}).get("benchmark", "")
+        run = path.parent.name if path.stem in ("best", "latest") else path.stem
+        kind = checkpoint["model_config"].get("cell", checkpoint["family"])  # lstm, ...
+        return TokenModel(f"{kind} ({run})", path, codec,
+                          lambda split: score_torch_model(torch_model, split, device),
+                          benchmark_name(trained_on) if trained_on else "")
     raise ValueError(f"{path}: not a model file (an exported .onnx or a checkpoint .pt)")
 
 

@@ -177,14 +177,14 @@ def train_on_benchmark(
     # Imported here: train imports checkpoint, which imports every family module.
     from pathlib import Path
 
-    from antiphon.training.benchmarks import FRAMES_PER_BEAT, load_benchmark
+    from antiphon.training.benchmarks import frames_per_beat, load_benchmark
     from antiphon.training.checkpoint import add_test_metrics
     from antiphon.training.distributed import is_main_process
     from antiphon.training.frame_baselines import baseline_nlls
     from antiphon.training.train import train_task
 
     rolls = load_benchmark(path)
-    codec = PianoRollCodecConfig(frames_per_beat=FRAMES_PER_BEAT.get(Path(path).stem, 4),
+    codec = PianoRollCodecConfig(frames_per_beat=frames_per_beat(path),
                                  distinguish_onsets=False)
     task = FrameTask(rolls, codec)
     floors = baseline_nlls(rolls["train"], rolls["test"])

@@ -102,3 +102,43 @@ def train_token_model(
 
     return best, add_test_metrics(best, score)
 
+
+
+def train_token_model_on_benchmark(
+    path: str | Path, run_dir: str | Path, model_config: dict, config: TrainConfig,
+    family: str = "recurrent",
+) -> tuple[Path, dict]:
+    """Train a token family on a piano-roll benchmark (`.mat` / `.json`), its rolls
+    serialised into event tokens (`roll_tokens`); the test figure is in nats per frame,
+    beside the per-key floors, as the frame families report it."""
+    # Imported here: the benchmark modules are only needed by this path.
+    from antiphon.training.benchmarks import frames_per_beat, load_benchmark
+    from antiphon.training.frame_baselines import baseline_nlls
+    from antiphon.training.roll_tokens import nll_per_frame, roll_token_splits
+
+    path = Path(path)
+    codec = EventCodec()
+    rolls = load_benchmark(path)
+    splits = roll_token_splits(rolls, codec, frames_per_beat(path))
+    floors = baseline_nlls(rolls["train"], rolls["test"])
+    baselines = {f"test_{name}_nll_per_frame": value for name, value in floors.items()}
+    data = {"benchmark": path.name, "frames_per_beat": frames_per_beat(path),
+            "pieces": {name: len(split) for name, split in rolls.items()},
+            "frames": {name: sum(len(r) for r in split) for name, split in rolls.items()},
+            "tokens": {name: len(split) for name, split in splits.items()},
+            "representation": "rolls serialised as event tokens (training.roll_tokens)",
+            "augmentation": f"random transposition {tuple(config.transpose)} per window"}
+    log.info("tokens: %s", data["tokens"])
+    best = train(run_dir, codec, splits, model_config, config, data=data,
+                 baselines=baselines, family=family)
+    if not is_main_process():
+        return best, {}  # a torchrun worker: rank 0 scores and reports
+
+    def score(model: nn.Module) -> dict[str, float]:
+        test_nll, test_accuracy = evaluate(model.to(config.device), splits["test"],
+                                           config.device, config.eval_batch)
+        return {"test_nll_per_token": test_nll, "test_accuracy": test_accuracy,
+                "test_nll_per_frame": nll_per_frame(test_nll, splits["test"],
+                                                    data["frames"]["test"])}
+
+    return best, add_test_metrics(best, score)

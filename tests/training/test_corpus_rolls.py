@@ -1,0 +1,57 @@
+"""`antiphon prepare --rolls`: corpora and MIDI folders as a piano-roll benchmark file,
+split as the token pipeline splits them, that every family trains and is scored on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_prepared_data import tunes  # noqa: E402, F401  (the fixture)
+from typer.testing import CliRunner  # noqa: E402
+
+from antiphon.daemon.cli import app  # noqa: E402
+from antiphon.engine.codec import EventCodec  # noqa: E402
+from antiphon.engine.events import NoteEvent  # noqa: E402
+from antiphon.training.benchmarks import frames_per_beat, load_benchmark  # noqa: E402
+from antiphon.training.corpus_rolls import events_roll  # noqa: E402
+from antiphon.training.pipeline import prepare_splits  # noqa: E402
+
+SCALE_STEPS = (0, 2, 4, 5, 7, 5, 4, 2)  # what write_tune plays, an eighth note each
+
+
+def test_notes_snap_to_sixteenths_and_keys_outside_the_piano_are_dropped():
+    events = [NoteEvent(12, 60, 80), NoteEvent(24, 60, 0),  # an eighth, a beat late
+              NoteEvent(30, 64, 80), NoteEvent(32, 64, 0),  # shorter than a 16th: one frame
+              NoteEvent(36, 120, 80), NoteEvent(48, 120, 0)]  # above C8: dropped
+    roll, dropped = events_roll(events)
+    assert dropped == 2
+    assert roll.shape == (6, 88)  # from the first event (tick 12) to the last (48)
+    assert np.flatnonzero(roll[:, 60 - 21]).tolist() == [0, 1]
+    assert np.flatnonzero(roll[:, 64 - 21]).tolist() == [3]
+    assert roll.sum() == 3
+
+
+def test_prepare_rolls_writes_the_token_split_as_a_benchmark(tunes, tmp_path):  # noqa: F811
+    out = tmp_path / "tunes-rolls.json"
+    result = CliRunner().invoke(app, ["prepare", str(tunes), "--rolls", str(out),
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    rolls = load_benchmark(out)
+    assert frames_per_beat(out) == 4  # a name it does not know: 16th notes
+    splits, _ = prepare_splits([], [tunes], EventCodec(), workers=1,
+                               cache_dir=tmp_path / "cache")
+    assert {name: len(split) for name, split in rolls.items()} == {
+        name: split.pieces for name, split in splits.items()}  # the same pieces, same split
+    for roll in rolls["test"]:  # each tune: bars of eight eighths, one key at a time
+        assert len(roll) % 16 == 0 and (roll.sum(axis=1) == 1).all()
+        keys = roll.argmax(axis=1)[::2]  # one per eighth note
+        steps = (keys - keys[0]).reshape(-1, 8)
+        assert (steps == np.array(SCALE_STEPS)).all()
+
+
+def test_prepare_rolls_wants_a_json_file(tunes, tmp_path):  # noqa: F811
+    result = CliRunner().invoke(app, ["prepare", str(tunes), "--rolls",
+                                      str(tmp_path / "rolls.npz")])
+    assert result.exit_code != 0 and ".json" in result.output
