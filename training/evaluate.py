@@ -213,7 +213,8 @@ def evaluate_token_models(
 
 
 def benchmark_name(path: str | Path) -> str:
-    """"jsb" or "nottingham" for the BL2012 files (and the JSB json at quarter notes)."""
+    """"jsb" or "nottingham" for the BL2012 files (and the JSB json at quarter notes);
+    other files by their name."""
     stem = Path(path).stem.lower()
     if "nottingham" in stem:
         return "nottingham"
@@ -223,7 +224,7 @@ def benchmark_name(path: str | Path) -> str:
             if grid in stem:
                 return f"jsb-{grid}"
         return "jsb"
-    return stem
+    return Path(path).stem
 
 
 def evaluate_benchmark(

@@ -24,6 +24,13 @@ PUBLISHED_FRAME_NLL: dict[str, dict[str, float]] = {
 }
 PUBLISHED_SOURCE = "Boulanger-Lewandowski et al. 2012, Table 1 (published)"
 DATASET_TITLES = {"jsb": "JSB chorales", "nottingham": "Nottingham"}  # others by their key
+ROLLS_SUFFIX = "-rolls"  # a benchmark file written by `antiphon prepare --rolls`
+
+
+def dataset_title(dataset: str) -> str:
+    if dataset.endswith(ROLLS_SUFFIX):
+        return f"{dataset.removesuffix(ROLLS_SUFFIX)} as rolls, 16th-note frames"
+    return DATASET_TITLES.get(dataset, dataset)
 
 
 def eval_command_line(models: Sequence[str], corpus: Sequence[str], midi_dirs: Sequence[Path],
@@ -77,7 +84,7 @@ def models_markdown(command: str, evaluations: Sequence[Evaluation]) -> str:
             cells[model] = shown
             measured_on[model] = PUBLISHED_SOURCE
     header = ["model", "measured on"] + [
-        f"{DATASET_TITLES.get(e.dataset, e.dataset)} ({e.unit})" for e in columns]
+        f"{dataset_title(e.dataset)} ({e.unit})" for e in columns]
     lines = [
         "# Models and their held-out figures",
         "",
@@ -91,8 +98,10 @@ def models_markdown(command: str, evaluations: Sequence[Evaluation]) -> str:
         "token, every token after a piece's BOS predicted, exported models stepped through "
         "the engine as they play. Piano-roll benchmarks (the splits of Boulanger-Lewandowski "
         "et al. 2012): per frame, -log p(frame | earlier frames), every frame scored, a "
-        "piece's first one from nothing" + (first_frame_note and "[^first-frame]") + ". "
-        "Figures in different columns are in different units and do not compare.",
+        "piece's first one from nothing" + (first_frame_note and "[^first-frame]") + "; "
+        "token models score a frame column on the rolls serialised as event tokens "
+        "(`training/roll_tokens.py`): the NLL of all of a piece's tokens over its frames. "
+        "Figures in different units do not compare.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(["---", "---"] + ["---:"] * len(columns)) + " |",
@@ -128,7 +137,7 @@ def _counts(evaluations: Sequence[Evaluation]) -> list[str]:
                                                 in e.notes.items() if name != "test_pieces"))
             continue
         scored = int(e.notes.get(f"test_{unit}", 0))
-        lines.append(f"- {DATASET_TITLES.get(e.dataset, e.dataset)}: "
+        lines.append(f"- {dataset_title(e.dataset)}: "
                      f"{int(e.notes.get('test_pieces', 0)):,} test pieces, "
                      f"{scored:,} scored {unit}.")
     return lines
@@ -139,7 +148,13 @@ FAMILY_NOTES = {
                 "importance-weighted upper bound on the NLL (8 codes per piece), measured on "
                 "the checkpoint. Its exported graph plays at the prior's mean code.",
     "gru-seq2seq": "gru-seq2seq rows: exact NLL, phrases of 16 frames counted from each "
-                   "piece's start, measured on the checkpoint.",
+                   "piece's start.",
+    "default": "default / transformer / gru / rnn rows in the frame columns: the models "
+               "trained on the music21 events, scored on rolls they never trained on "
+               "(JSB, Nottingham) or on a coarser view of their own corpora's test pieces "
+               "(16th-note grid, one velocity, a repeated note merged into one): how they "
+               "would play those rolls, not a tuned figure. The rows named after a benchmark "
+               "(lstm-jsb, ...) are the token families trained on that benchmark's rolls.",
     "melody": "melody / pitch-duration rows: the small models, each on its own encoding of "
               "the corpora's key-normalised melodies (their own columns); accuracy is the "
               "next 16th-step token's, or the next note's pitch (its duration's in the notes "
@@ -159,7 +174,7 @@ def _densities(evaluations: Sequence[Evaluation]) -> list[str]:
         shown = {name.removeprefix("notes per frame: "): value for name, value in e.notes.items()
                  if name.startswith("notes per frame: ")}
         if shown:
-            lines.append(f"- {DATASET_TITLES.get(e.dataset, e.dataset)}, notes per frame "
+            lines.append(f"- {dataset_title(e.dataset)}, notes per frame "
                          "(32 frames sampled at temperature 1 after each of the first 20 "
                          "test pieces): " + ", ".join(f"{name} {value:.2f}"
                                                       for name, value in shown.items()) + ".")
@@ -174,7 +189,7 @@ def _first_frame_note(evaluations: Sequence[Evaluation]) -> str:
                    if name.endswith("first frame skipped") and not math.isnan(nll)}
         if skipped:
             shown = " / ".join(f"{nll:.2f}" for nll in skipped.values())
-            figures.append(f"{DATASET_TITLES.get(e.dataset, e.dataset)} {shown}")
+            figures.append(f"{dataset_title(e.dataset)} {shown}")
     if not figures:
         return ""
     return ("[^first-frame]: With each piece's first frame left out, as the floors quoted in "

@@ -55,3 +55,10 @@ def test_prepare_rolls_wants_a_json_file(tunes, tmp_path):  # noqa: F811
     result = CliRunner().invoke(app, ["prepare", str(tunes), "--rolls",
                                       str(tmp_path / "rolls.npz")])
     assert result.exit_code != 0 and ".json" in result.output
+
+
+def test_a_rolls_column_says_what_it_holds():
+    from antiphon.training.model_table import dataset_title
+
+    assert dataset_title("bach-rolls") == "bach as rolls, 16th-note frames"
+    assert dataset_title("jsb") == "JSB chorales"
