@@ -131,8 +131,8 @@ def evaluate(
         help="Folder of .mid files whose test split scores the token models (repeatable).",
         file_okay=False, exists=True)] = None,
     benchmark: Annotated[list[Path] | None, typer.Option(
-        help="Piano-roll benchmark (BL2012 .mat or JSB .json): its floors on the test split "
-             "(repeatable).", dir_okay=False, exists=True)] = None,
+        help="Piano-roll benchmark (BL2012 .mat, JSB .json, or a folder from `prepare "
+             "--rolls`): its floors on the test split (repeatable).", exists=True)] = None,
     limit: Annotated[int | None, typer.Option(
         help="Score only the first N test pieces (for a quick run).", min=1)] = None,
     skip_first_frame: Annotated[bool, typer.Option(
@@ -177,8 +177,8 @@ SERIALISED_FAMILIES = {"lstm": ("recurrent", "lstm"), "gru": ("recurrent", "gru"
 
 def train_frames(
     benchmark: Annotated[Path, typer.Argument(
-        help="Piano-roll benchmark: BL2012 .mat (JSB_Chorales, Nottingham, ...) or JSB .json.",
-        exists=True, dir_okay=False)],
+        help="Piano-roll benchmark: BL2012 .mat (JSB_Chorales, Nottingham, ...), JSB .json, "
+             "or a folder from `prepare --rolls`.", exists=True)],
     out: Annotated[Path, typer.Option(help="Run folder (checkpoints; resumed if present).")],
     family: Annotated[str, typer.Option(
         help="rnn-nade, lstm-vae or gru-seq2seq; or a token family (lstm, gru, rnn, "
@@ -314,22 +314,16 @@ def train_small(
     console.print(f"{kind}: " + ", ".join(f"{key} {value:.4f}" for key, value in shown.items()))
 
 
-def _prepare_rolls(corpus: list[str], midi_dirs: list[Path], out: Path,
-                   workers: int | None) -> None:
-    if out.suffix != ".json":
-        fail(f"--rolls writes a .json benchmark file, got {out}", USAGE_ERROR)
-    try:
-        from antiphon.training.corpus_rolls import corpus_rolls, write_rolls_json
-    except ImportError as err:
-        fail(f"preparing needs the train extra: pip install 'antiphon[train]' ({err})")
-    try:
-        rolls, summary = corpus_rolls(corpus, midi_dirs, workers)
-        write_rolls_json(rolls, out)
-    except (OSError, ValueError) as err:
-        fail(str(err))
-    console.print(f"wrote {out}: pieces {summary['pieces']}, frames {summary['frames']} "
-                  f"(16th notes), {summary['events_outside_the_keys']} note events outside "
-                  "the 88 keys dropped")
+def _prepare_rolls(corpus: list[str], midi_dir: Path | None, out: Path,
+                   workers: int | None) -> dict:
+    from antiphon.training.corpus_rolls import corpus_rolls
+    from antiphon.training.prepared_data import prepare_midi_folder, write_prepared_rolls
+
+    if midi_dir is not None:
+        return prepare_midi_folder(midi_dir, out, workers, rolls=True)
+    rolls, summary = corpus_rolls(corpus, [], workers)
+    return write_prepared_rolls(rolls, "+".join(corpus), out,
+                                summary["events_outside_the_keys"])
 
 
 def prepare(
@@ -343,19 +337,15 @@ def prepare(
     ] = None,
     workers: Annotated[int | None, typer.Option(
         help="Processes reading files. \\[default: all cores]", min=1)] = None,
-    rolls: Annotated[Path | None, typer.Option(
-        help="Instead of token arrays, write the pieces' train / valid / test split as a "
-             "piano-roll benchmark file (.json, 16th-note frames) for `train-frames` and "
-             "`eval --benchmark`.", dir_okay=False)] = None,
+    rolls: Annotated[bool, typer.Option(
+        help="Write piano rolls (16th-note frames, 88 keys) instead of tokens: a benchmark "
+             "for `train-frames` and `eval --benchmark`.")] = False,
 ) -> None:
     """Tokenise a MIDI folder (or music21 corpora) into memory-mapped arrays for
-    `antiphon train --data`; or, with --rolls, write them as a piano-roll benchmark."""
+    `antiphon train --data`; or, with --rolls, into piano rolls for `train-frames`."""
     setup_logging("info")
     if (midi_dir is None) == (not corpus):
         fail("give a MIDI folder or --corpus (one of the two)", USAGE_ERROR)
-    if rolls is not None:
-        _prepare_rolls(corpus or [], [midi_dir] if midi_dir else [], rolls, workers)
-        return
     try:
         from antiphon.engine.codec import EventCodec
         from antiphon.training.pipeline import prepare_splits
@@ -363,6 +353,12 @@ def prepare(
     except ImportError as err:
         fail(f"preparing needs the train extra: pip install 'antiphon[train]' ({err})")
     try:
+        if rolls:
+            summary = _prepare_rolls(corpus or [], midi_dir, out, workers)
+            console.print(f"wrote {out}: pieces {summary['pieces']}, 16th-note frames "
+                          f"{summary['frames']}, {summary.get('duplicates', 0)} duplicates "
+                          f"and {len(summary.get('skipped', {}))} unreadable files skipped")
+            return
         if midi_dir is not None:
             summary = prepare_midi_folder(midi_dir, out, workers)
         else:

@@ -40,7 +40,10 @@ Rolls = dict[str, list[np.ndarray]]  # split name -> pieces, each bool [frames, 
 
 
 def frames_per_beat(path: str | Path) -> int:
-    """A benchmark file's frames per beat, by its name (16th notes for one not known)."""
+    """A benchmark's frames per beat: a prepared folder says; a file's name says (16th
+    notes for one not known)."""
+    if Path(path).is_dir():
+        return int(json.loads((Path(path) / "prepared.json").read_text())["frames_per_beat"])
     return FRAMES_PER_BEAT.get(Path(path).stem, 4)
 
 
@@ -108,7 +111,15 @@ def load_jsb_json(path: str | Path) -> Rolls:
 
 
 def load_benchmark(path: str | Path) -> Rolls:
-    """`load_bl2012` for a `.mat` file, `load_jsb_json` for a `.json` file."""
+    """`load_bl2012` for a `.mat` file, `load_jsb_json` for a `.json` file, and a folder
+    of rolls from `antiphon prepare --rolls` (memory-mapped)."""
+    if Path(path).is_dir():
+        # Imported here: prepared_data builds on this module.
+        from antiphon.training.prepared_data import load_prepared_rolls
+
+        rolls, _ = load_prepared_rolls(Path(path))
+        log.info("loaded %s: %s", path, _describe(rolls))
+        return rolls
     suffix = Path(path).suffix.lower()
     if suffix == ".mat":
         return load_bl2012(path)

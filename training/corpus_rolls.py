@@ -7,14 +7,13 @@ piece id), so the test pieces are the ones the token column of MODELS.md is scor
 
 A roll is binary, on a 16th-note grid (`ROLLS_FRAMES_PER_BEAT`), with the 88 keys of the
 BL2012 benchmarks; a note is snapped to the nearest frame boundaries (at least one frame).
-Notes outside the piano's range are dropped, and counted. The file has the JSB json
-layout (`{"train": [[pitches of frame 0], ...], ...}`), so `load_benchmark` reads it and
-`benchmarks.frames_per_beat` finds 16ths for a name it does not know.
+Notes outside the piano's range are dropped, and counted. `antiphon prepare --rolls`
+writes them as a prepared folder (`prepared_data.write_prepared_rolls`), which
+`load_benchmark` opens memory-mapped like a benchmark file.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from antiphon.engine.events import NoteEvent
 from antiphon.engine.pianoroll import PianoRollCodec, PianoRollCodecConfig
-from antiphon.training.benchmarks import ROLL_KEYS, ROLL_LOWEST_PITCH, SPLITS, Rolls
+from antiphon.training.benchmarks import ROLL_KEYS, ROLL_LOWEST_PITCH, Rolls
 from antiphon.training.corpus import import_corpus, split_pieces
 
 ROLLS_FRAMES_PER_BEAT = 4
@@ -59,11 +58,3 @@ def corpus_rolls(sources: Sequence[str], midi_dirs: Sequence[Path] = (),
                "frames": {name: sum(len(r) for r in split) for name, split in rolls.items()},
                "events_outside_the_keys": dropped}
     return rolls, summary
-
-
-def write_rolls_json(rolls: Rolls, path: str | Path) -> None:
-    """The rolls in the JSB json layout: per piece, per frame, the MIDI pitches sounding."""
-    data = {name: [[(np.flatnonzero(frame) + ROLL_LOWEST_PITCH).tolist() for frame in roll]
-                   for roll in rolls[name]]
-            for name in SPLITS}
-    Path(path).write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")

@@ -34,27 +34,34 @@ def test_notes_snap_to_sixteenths_and_keys_outside_the_piano_are_dropped():
 
 
 def test_prepare_rolls_writes_the_token_split_as_a_benchmark(tunes, tmp_path):  # noqa: F811
-    out = tmp_path / "tunes-rolls.json"
-    result = CliRunner().invoke(app, ["prepare", str(tunes), "--rolls", str(out),
-                                      "--workers", "1"])
+    """A MIDI folder to memory-mapped rolls, in worker processes: the pieces and the split
+    of the token pipeline, a benchmark that `load_benchmark` opens."""
+    out = tmp_path / "tunes-rolls"
+    result = CliRunner().invoke(app, ["prepare", str(tunes), "--rolls", "--out", str(out),
+                                      "--workers", "2"])
     assert result.exit_code == 0, result.output
+    assert "1 duplicates and 1 unreadable files skipped" in result.output
     rolls = load_benchmark(out)
-    assert frames_per_beat(out) == 4  # a name it does not know: 16th notes
+    assert frames_per_beat(out) == 4
+    assert all(isinstance(roll.base, np.memmap) or isinstance(roll, np.memmap)
+               for roll in rolls["train"])  # on disk, not in RAM
     splits, _ = prepare_splits([], [tunes], EventCodec(), workers=1,
                                cache_dir=tmp_path / "cache")
     assert {name: len(split) for name, split in rolls.items()} == {
         name: split.pieces for name, split in splits.items()}  # the same pieces, same split
     for roll in rolls["test"]:  # each tune: bars of eight eighths, one key at a time
         assert len(roll) % 16 == 0 and (roll.sum(axis=1) == 1).all()
-        keys = roll.argmax(axis=1)[::2]  # one per eighth note
+        keys = np.asarray(roll).argmax(axis=1)[::2]  # one per eighth note
         steps = (keys - keys[0]).reshape(-1, 8)
         assert (steps == np.array(SCALE_STEPS)).all()
 
 
-def test_prepare_rolls_wants_a_json_file(tunes, tmp_path):  # noqa: F811
-    result = CliRunner().invoke(app, ["prepare", str(tunes), "--rolls",
-                                      str(tmp_path / "rolls.npz")])
-    assert result.exit_code != 0 and ".json" in result.output
+def test_a_folder_that_is_not_prepared_rolls_is_refused(tunes, tmp_path):  # noqa: F811
+    tokens = tmp_path / "tokens"
+    assert CliRunner().invoke(app, ["prepare", str(tunes), "--out", str(tokens),
+                                    "--workers", "1"]).exit_code == 0
+    with pytest.raises(ValueError, match="antiphon-prepared-rolls"):
+        load_benchmark(tokens)
 
 
 def test_a_rolls_column_says_what_it_holds():
