@@ -110,8 +110,10 @@ def run_export(
     else:
         card = export_token_model(checkpoint, out, name, description)
         unit, size = "token", f"{card.vocab_size} tokens"
-    console.print(f"wrote {out}: {card.family}, {size}, "
-                  f"test NLL {card.metrics.get(f'test_nll_per_{unit}', float('nan')):.4f}")
+    figures = [f"{card.metrics[f'test_nll_per_{u}']:.4f} nats/{u}" for u in (unit, "frame")
+               if f"test_nll_per_{u}" in card.metrics]  # a token model on a benchmark: both
+    console.print(f"wrote {out}: {card.family}, {size}, test NLL "
+                  f"{', '.join(dict.fromkeys(figures)) or 'not recorded'}")
     return card
 
 
