@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from antiphon.engine.pianoroll import PianoRollCodecConfig
+from antiphon.training.evaluate_frames import DENSITY_FRAMES, DENSITY_PIECES
 
 if TYPE_CHECKING:
     from antiphon.training.train import TrainConfig
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 # Frames in one evaluation batch (pieces x padded length): a NADE holds a [frames, keys,
 # nade_hidden] activation, so this bounds memory on the long Nottingham tunes.
 EVAL_FRAMES_PER_BATCH = 4096
-DENSITY_PIECES, DENSITY_FRAMES = 20, 32  # note density: primers, and frames sampled after each
 
 
 def transpose_rolls(rolls: Sequence[np.ndarray], semitones: np.ndarray) -> list[np.ndarray]:

@@ -15,6 +15,7 @@ from test_training_cli import write_tune  # noqa: E402
 
 from antiphon.daemon.cli import app  # noqa: E402
 from antiphon.engine.codec import EventCodec  # noqa: E402
+from antiphon.training.benchmarks import load_benchmark  # noqa: E402
 from antiphon.training.evaluate import (  # noqa: E402
     benchmark_name,
     evaluate_benchmark,
@@ -191,6 +192,17 @@ def test_a_frame_model_is_scored_through_the_engine_as_torch_scores_it(tmp_path)
     notes = json.loads((tmp_path / "docs" / "MODELS.json").read_text())["notes"]["jsb"]
     assert notes["notes per frame: test data"] == pytest.approx(3.0)  # three-note chords
     assert notes["notes per frame: rnn-nade (run) samples"] > 0
+    # What the export draws through the engine is what the checkpoint draws (other noise).
+    from antiphon.engine.model import StepModel
+    from antiphon.training.checkpoint import load_checkpoint
+    from antiphon.training.evaluate_frames import onnx_note_density
+    from antiphon.training.frame_data import note_density
+
+    primers = load_benchmark(path)["test"]
+    through_engine = onnx_note_density(StepModel(onnx_path), primers, 200)
+    through_torch = note_density(load_checkpoint(best)[0], primers, 200)
+    assert 1.0 < through_engine < 6.0, (through_engine, through_torch)
+    assert through_engine == pytest.approx(through_torch, abs=0.3)
     # A frame model without its benchmark cannot be scored: said, not skipped silently.
     result = CliRunner().invoke(app, ["eval", str(onnx_path)])
     assert result.exit_code != 0 and "--benchmark" in result.output
