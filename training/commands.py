@@ -162,7 +162,7 @@ def run_eval(
             measured_on={m.name: str(m.path) for m in [*mine, *tokens]},
             scorers={**{m.name: m.score for m in mine if m.score},
                      **{m.name: m.frame_scorer(path) for m in tokens}})
-        if any(m.density for m in mine):  # what the checkpoints play, beside the data
+        if any(m.density for m in mine):  # what the frame models draw, beside the data
             test = load_benchmark(path)["test"]
             evaluation.notes["notes per frame: test data"] = float(
                 np.mean(np.concatenate([roll.sum(axis=1) for roll in test])))
