@@ -10,12 +10,14 @@ tokens to the file of its split as the batches come back. The result is a folder
     train.starts.npy  valid.starts.npy  test.starts.npy   int64 offsets (pieces + 1)
     prepared.json                                          codec, counts, skipped files
 
-(with `--rolls`: `<split>.rolls.npy`, bool [frames, 88] on a 16th-note grid, instead of
-the tokens; `load_prepared_rolls`, and so `load_benchmark`, opens such a folder)
 that `load_prepared` opens with `mmap_mode="r"`: training reads the windows it samples
 from disk through the page cache, so RAM holds what is being used, not the corpus.
 Splits are by a hash of the piece id (`corpus.split_of`), as everywhere else; a file
 whose events equal an earlier file's is skipped (by a hash of its tokens).
+
+With `--rolls` the folder holds piano rolls instead of tokens: `<split>.rolls.npy`, bool
+[frames, 88] on a 16th-note grid (`corpus_rolls.events_roll`), read the same way by
+`load_prepared_rolls` (and so by `load_benchmark`, for `train-frames` and `eval`).
 """
 
 from __future__ import annotations
