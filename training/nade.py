@@ -20,7 +20,7 @@ hidden biases `c`, as in the paper.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -42,8 +42,6 @@ class NadeConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"NadeConfig.dropout must lie in [0, 1), got {self.dropout}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RnnNadeModel(nn.Module):

@@ -6,7 +6,7 @@ state in, logits and a state out. Only the LSTM carries a second state tensor (t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,8 +27,6 @@ class RecurrentConfig:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RecurrentTokenModel(nn.Module):

@@ -19,7 +19,7 @@ effort on the notes; it also raises the note density of samples, which
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -43,8 +43,6 @@ class Seq2SeqConfig:
         if self.focal_gamma < 0:
             raise ValueError(f"Seq2SeqConfig.focal_gamma must be >= 0, got {self.focal_gamma}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class GruSeq2SeqModel(nn.Module):

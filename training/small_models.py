@@ -11,7 +11,7 @@ They are measured through torch on the test split of the corpora they were train
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,8 +30,6 @@ class MelodyConfig:
     embedding: int = 64
     hidden: int = 128
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class MelodyLstm(nn.Module):
@@ -53,8 +51,6 @@ class PitchDurationConfig:
     duration_embedding: int = 16
     hidden: int = 128
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class PitchDurationLstm(nn.Module):

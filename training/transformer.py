@@ -27,7 +27,7 @@ That is the usual sliding-window Transformer (as in Longformer / Mistral), and e
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -58,8 +58,6 @@ class TransformerConfig:
     def head_width(self) -> int:
         return self.width // self.heads
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def alibi_slopes(heads: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ zero, the prior's mean, so a live answer is the decoder's continuation of what i
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -51,8 +51,6 @@ class VaeConfig:
         if self.kl_anneal_steps < 0 or self.free_bits < 0:
             raise ValueError("VaeConfig.kl_anneal_steps and free_bits must be >= 0")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class LstmVaeModel(nn.Module):
