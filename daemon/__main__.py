@@ -1,5 +1,5 @@
 """`python -m antiphon.daemon` is the `antiphon` command."""
 
-from antiphon.daemon.cli import app
+from antiphon.daemon.cli.app import app
 
 app(prog_name="antiphon")

@@ -40,7 +40,7 @@ def jack_server(tmp_path_factory) -> JackServer:
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         _unavailable("this python-rtmidi build has no JACK support")
-    from antiphon.daemon.jack_server import private_jack_server
+    from antiphon.daemon.midi.jack_server import private_jack_server
 
     log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
     try:

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from antiphon.engine.card import ModelCard
-from antiphon.training.benchmarks import load_benchmark
-from antiphon.training.checkpoint import FAMILIES
-from antiphon.training.evaluate import (
+from antiphon.training.data.benchmarks import load_benchmark
+from antiphon.training.evaluation.frame_models import is_frame_model, load_frame_model
+from antiphon.training.evaluation.held_out import (
     TOKEN_FAMILIES,
     Evaluation,
     benchmark_name,
@@ -26,12 +26,12 @@ from antiphon.training.evaluate import (
     evaluate_token_models,
     load_token_model,
 )
-from antiphon.training.evaluate_frames import is_frame_model, load_frame_model
+from antiphon.training.evaluation.model_table import write_model_docs
 from antiphon.training.export import export_frame_model, export_token_model
-from antiphon.training.model_table import write_model_docs
-from antiphon.training.pipeline import train_token_model
-from antiphon.training.small_pipeline import evaluate_small_models, is_small_model
-from antiphon.training.train import EpochReport, TrainConfig
+from antiphon.training.fit.checkpoint import FAMILIES
+from antiphon.training.fit.loop import EpochReport, TrainConfig
+from antiphon.training.fit.small_pipeline import evaluate_small_models, is_small_model
+from antiphon.training.fit.token_pipeline import train_token_model
 
 # command-line option -> model config field, where the two names differ
 OPTION_FIELDS = {"attention_window": "window"}  # --window is the training window

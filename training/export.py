@@ -32,7 +32,7 @@ from antiphon.engine.codec import EventCodec, EventCodecConfig
 from antiphon.engine.events import TICKS_PER_BEAT
 from antiphon.engine.model import StepModel
 from antiphon.engine.pianoroll import REPRESENTATION, PianoRollCodecConfig
-from antiphon.training.checkpoint import load_checkpoint
+from antiphon.training.fit.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from antiphon.daemon.loopback import LoopbackOutput, MessageRecorder, loopback_pair
+from antiphon.daemon.midi.loopback import LoopbackOutput, MessageRecorder, loopback_pair
 
 
 def recording_output(name: str = "test out") -> tuple[LoopbackOutput, MessageRecorder]:

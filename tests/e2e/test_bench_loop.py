@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from antiphon.daemon.bench_loop import LoopRun, loop_table, match_arrivals, run_loop
-from antiphon.daemon.timing_trace import TimingTrace
+from antiphon.daemon.bench.loop import LoopRun, loop_table, match_arrivals, run_loop
+from antiphon.daemon.play.timing_trace import TimingTrace
 
 ON, OFF = 0x90, 0x80
 
@@ -55,7 +55,7 @@ def test_a_short_loop_over_jack(jack_server):
 
 
 def test_xruns_are_counted_from_the_jackd_log(tmp_path):
-    from antiphon.daemon.bench_loop import count_xruns
+    from antiphon.daemon.bench.loop import count_xruns
 
     log = tmp_path / "jackd.log"
     log.write_text("JackEngine::XRun: client = Antiphon was not finished, state = Triggered\n"

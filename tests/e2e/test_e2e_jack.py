@@ -151,7 +151,7 @@ def test_real_ports_close_twice_without_crashing(jack_server):
     import sys
 
     script = (
-        "from antiphon.daemon.ports import open_ports\n"
+        "from antiphon.daemon.midi.ports import open_ports\n"
         "midi_in, midi_out = open_ports('jack', None, None)\n"
         "midi_out.send([0x90, 60, 90]); midi_out.send([0x80, 60, 0])\n"
         "for port in (midi_in, midi_out, midi_in, midi_out): port.close()\n"
@@ -168,8 +168,8 @@ def test_private_jack_server_for_benchmarks():
     import os
     import shutil
 
-    from antiphon.daemon.jack_server import private_jack_server
-    from antiphon.daemon.ports import jack_server_running
+    from antiphon.daemon.midi.jack_server import private_jack_server
+    from antiphon.daemon.midi.ports import jack_server_running
 
     if shutil.which("jackd") is None:
         pytest.skip("jackd not found: `apt-get install jackd2`")

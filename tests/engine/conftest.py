@@ -28,9 +28,9 @@ def scale_piece(rng: np.random.Generator, notes: int = 48) -> list[NoteEvent]:
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     pytest.importorskip("torch")
+    from antiphon.training.data.tokens import encode_pieces
     from antiphon.training.export import export_token_model
-    from antiphon.training.token_data import encode_pieces
-    from antiphon.training.train import TrainConfig, train
+    from antiphon.training.fit.loop import TrainConfig, train
 
     rng = np.random.default_rng(0)
     codec = EventCodec()
@@ -71,8 +71,8 @@ def chord_model_path(tmp_path_factory):
     pytest.importorskip("torch")
     from antiphon.engine.pianoroll import PianoRollCodecConfig
     from antiphon.training.export import export_frame_model
-    from antiphon.training.frame_data import FrameTask
-    from antiphon.training.train import TrainConfig, train_task
+    from antiphon.training.fit.frame_pipeline import FrameTask
+    from antiphon.training.fit.loop import TrainConfig, train_task
 
     splits = {"train": chord_rolls(40, 32, seed=0), "valid": chord_rolls(8, 32, seed=1)}
     codec = PianoRollCodecConfig(keys=8, lowest_pitch=60, frames_per_beat=2,

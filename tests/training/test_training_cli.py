@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import mido
 import pytest
 from typer.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from antiphon.daemon.cli import app  # noqa: E402
+from training_fixtures import write_tune  # noqa: E402
+
+from antiphon.daemon.cli.app import app  # noqa: E402
 from antiphon.engine.events import NoteEvent  # noqa: E402
 from antiphon.engine.session import Engine  # noqa: E402
-
-
-def write_tune(path, root: int, bars: int = 8) -> None:
-    track = mido.MidiTrack()
-    for bar in range(bars):
-        for step in (0, 2, 4, 5, 7, 5, 4, 2):
-            track.append(mido.Message("note_on", note=root + step, velocity=70 + bar, time=0))
-            track.append(mido.Message("note_off", note=root + step, velocity=0, time=240))
-    midi = mido.MidiFile(ticks_per_beat=480)
-    midi.tracks.append(track)
-    midi.save(path)
 
 
 @pytest.mark.slow

@@ -1,0 +1,263 @@
+"""The `antiphon` command line (typer). Thin: parse options, call the daemon, show results.
+
+Each command is one function. Those that need torch (`train`, `export`, `eval`) live in
+training.py and import it inside their bodies, so `antiphon run` never loads torch.
+Errors the user can fix (a bad option, a missing port or model) end in one red line and a
+non-zero exit: 2 for a bad option, 1 for anything else.
+"""
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from antiphon.daemon.cli.bench import bench
+from antiphon.daemon.cli.shared import (
+    USAGE_ERROR,
+    console,
+    error_console,
+    fail,
+    setup_logging,
+)
+from antiphon.daemon.cli.training import (
+    bridge,
+    evaluate,
+    export,
+    prepare,
+    train,
+    train_frames,
+    train_small,
+)
+from antiphon.daemon.midi.backends import BACKEND_NAMES
+from antiphon.daemon.service.config import ConfigError, DaemonConfig, load_config
+
+app = typer.Typer(
+    name="antiphon",
+    help="Antiphon: a real-time MIDI improviser. Play a phrase; it listens, then answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULTS = DaemonConfig()
+FORCED_EXIT = 130  # as a shell reports a process ended by Ctrl-C
+
+
+def _default(field_name: str) -> str:
+    """The help text's default marker (escaped: rich would take [...] for markup)."""
+    value = getattr(DEFAULTS, field_name)
+    return f"\\[default: {value:g}]" if isinstance(value, float) else f"\\[default: {value}]"
+
+
+def _config(config_file: Path | None, overrides: dict) -> DaemonConfig:
+    try:
+        return load_config(config_file, os.environ, overrides)
+    except ConfigError as err:
+        fail(str(err), USAGE_ERROR)
+
+
+# Options shared by `run` and `demo`; their help shows the DaemonConfig default.
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="TOML file with options (keys named like the long options, e.g. bpm).",
+    dir_okay=False)]
+BackendOption = Annotated[str | None, typer.Option(
+    help=f"MIDI system: {', '.join(BACKEND_NAMES)}. {_default('backend')}")]
+ModelOption = Annotated[str | None, typer.Option(
+    help="Model: an .onnx file or a shipped model's name. \\[default: the shipped default]")]
+DeviceOption = Annotated[str | None, typer.Option(
+    help=f"Run the model on: auto, cpu, cuda. {_default('device')}")]
+BpmOption = Annotated[float | None, typer.Option(
+    help=f"Tempo in beats per minute. {_default('bpm')}")]
+TemperatureOption = Annotated[float | None, typer.Option(
+    help=f"Sampling temperature: <1 safer, >1 wilder. {_default('temperature')}")]
+TopPOption = Annotated[float | None, typer.Option(
+    help="Sample among the likeliest events holding this much probability (0-1]. "
+         f"{_default('top_p')}")]
+SeedOption = Annotated[int | None, typer.Option(
+    help="Random seed, for repeatable answers. \\[default: none]")]
+LogLevelOption = Annotated[str | None, typer.Option(
+    help=f"debug, info, warning or error. {_default('log_level')}")]
+
+
+@app.command()
+def ports(backend: BackendOption = None) -> None:
+    """List the MIDI inputs and outputs Antiphon can use."""
+    from antiphon.daemon.midi.ports import list_ports, resolve_backend
+
+    try:
+        listing = list_ports(resolve_backend(backend or DEFAULTS.backend))
+    except ValueError as err:
+        fail(str(err), USAGE_ERROR)
+    except OSError as err:
+        fail(str(err))
+    for title, names in (("Inputs (--in)", listing.inputs), ("Outputs (--out)", listing.outputs)):
+        table = Table(title=f"{title}, {listing.backend}", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("port")
+        for index, name in enumerate(names):
+            table.add_row(str(index), escape(name))
+        if not names:
+            table.add_row("", "[dim]none[/]")
+        console.print(table)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    in_port: Annotated[str | None, typer.Option(
+        "--in", "--in-port",
+        help="Input port (name or part of it). \\[default: the first hardware input, else a "
+             "virtual port 'Antiphon In']")] = None,
+    out_port: Annotated[str | None, typer.Option(
+        "--out", "--out-port",
+        help="Output port (name or part of it). \\[default: a virtual port 'Antiphon Out']",
+    )] = None,
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    bpm: BpmOption = None,
+    silence_beats: Annotated[float | None, typer.Option(
+        help=f"Silence that ends a call, in beats. {_default('silence_beats')}")] = None,
+    min_answer_beats: Annotated[float | None, typer.Option(
+        help=f"Shortest answer, in beats. {_default('min_answer_beats')}")] = None,
+    max_answer_beats: Annotated[float | None, typer.Option(
+        help=f"Longest answer, in beats. {_default('max_answer_beats')}")] = None,
+    grid_beats: Annotated[float | None, typer.Option(
+        help=f"Answers start on multiples of this many beats. {_default('grid_beats')}"
+    )] = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_opening_rest_beats: Annotated[float | None, typer.Option(
+        help="Longest rest before an answer's first note, in beats. "
+             f"{_default('max_opening_rest_beats')}")] = None,
+    scale: Annotated[str | None, typer.Option(
+        help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ... "
+             "\\[default: any pitch]")] = None,
+    lowest_pitch: Annotated[int | None, typer.Option(
+        help=f"Lowest MIDI note an answer strikes. {_default('lowest_pitch')}")] = None,
+    highest_pitch: Annotated[int | None, typer.Option(
+        help=f"Highest MIDI note an answer strikes. {_default('highest_pitch')}")] = None,
+    max_polyphony: Annotated[int | None, typer.Option(
+        help="Most answer notes sounding at once. \\[default: no limit]")] = None,
+    channel: Annotated[int | None, typer.Option(
+        help=f"MIDI channel of the answer, 1-16. {_default('channel')}")] = None,
+    seed: SeedOption = None,
+    log_level: LogLevelOption = None,
+    timing_trace: Annotated[Path | None, typer.Option(
+        help="At exit, write every message sent, with when it was due and when it left, "
+             "to this file (JSON lines). \\[default: none]", dir_okay=False)] = None,
+) -> None:
+    """Listen on a MIDI input and answer each phrase on a MIDI output, until Ctrl-C.
+
+    Options also come from --config (TOML) and ANTIPHON_<OPTION> variables (ANTIPHON_BPM=90).
+
+    Precedence: the command line, then the environment, then the file, then the defaults.
+    """
+    options = _config(config, {
+        "in_port": in_port, "out_port": out_port, "backend": backend, "model": model,
+        "device": device, "bpm": bpm, "silence_beats": silence_beats,
+        "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
+        "grid_beats": grid_beats, "temperature": temperature, "top_p": top_p,
+        "max_opening_rest_beats": max_opening_rest_beats, "scale": scale,
+        "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
+        "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
+        "log_level": log_level,
+        "timing_trace": None if timing_trace is None else str(timing_trace),
+    })
+    setup_logging(options.log_level)
+    from antiphon.daemon.service.daemon import run_daemon
+    from antiphon.daemon.service.signals import ForcedShutdown
+
+    try:
+        status = run_daemon(options)
+    except ForcedShutdown as err:
+        error_console.print(f"[yellow]{escape(str(err))}[/]")
+        raise typer.Exit(FORCED_EXIT) from None
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    raise typer.Exit(status)
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Where to write the call and the answer (.mid).", dir_okay=False,
+    )] = Path("demo-output/antiphon-demo.mid"),
+    transport: Annotated[str, typer.Option(
+        help="auto: real MIDI ports when the system has them, else in-process loopback; "
+             "midi: insist on real ports; loopback.")] = "auto",
+    config: ConfigOption = None,
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    bpm: BpmOption = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    seed: SeedOption = None,
+    log_level: LogLevelOption = "warning",
+) -> None:
+    """Play a built-in two-bar phrase into Antiphon, record its answer, summarise it."""
+    options = _config(config, {
+        "backend": backend, "model": model, "device": device, "bpm": bpm,
+        "temperature": temperature, "top_p": top_p, "seed": seed, "log_level": log_level,
+    })
+    setup_logging(options.log_level)
+    from antiphon.daemon.cli.demo import TRANSPORTS, choose_transport, run_demo
+    from antiphon.daemon.cli.demo_report import render_summary
+    from antiphon.daemon.service.daemon import load_session
+
+    if transport not in TRANSPORTS:
+        fail(f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}", USAGE_ERROR)
+    try:
+        chosen = choose_transport(transport, options.backend)
+        with console.status("loading the model"):
+            session = load_session(options)
+        # No spinner while the music plays: its redraws would compete for the GIL.
+        console.print("playing a two-bar call and listening for the answer...")
+        result = run_demo(options, session, chosen, output)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    render_summary(result, console)
+    if not result.answer:
+        fail("no answer came back")
+
+
+@app.command()
+def models() -> None:
+    """List the shipped models and what their cards say."""
+    from antiphon.engine.card import ModelLoadError
+    from antiphon.engine.model import StepModel
+    from antiphon.exported_models import available_models, model_path
+
+    table = Table(title="Shipped models (--model NAME)", title_justify="left")
+    for column in ("name", "family", "representation", "held-out NLL", "description"):
+        table.add_column(column)
+    for name in available_models():
+        try:
+            card = StepModel(model_path(name), device="cpu").card
+        except ModelLoadError as err:
+            table.add_row(name, "[red]unreadable[/]", "", "", escape(str(err)))
+            continue
+        unit = "frame" if card.representation == "pianoroll" else "token"
+        nll = card.metrics.get(f"test_nll_per_{unit}")
+        table.add_row(name, card.family, f"{card.representation} v{card.representation_version}",
+                      "" if nll is None else f"{nll:.3f} nats/{unit}", escape(card.description))
+    console.print(table)
+
+
+# Commands that need the `train` extra live in training.py.
+app.command()(train)
+app.command()(export)
+app.command()(prepare)
+app.command(name="train-frames")(train_frames)
+app.command(name="train-small")(train_small)
+app.command()(bridge)
+app.command(name="eval")(evaluate)
+app.command()(bench)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,129 @@
+"""`antiphon bench`: measure, and write the tables into docs/BENCHMARKS.md, each under the
+command that made it: `engine` (step latency, generation, start-up), `loop` (end to end
+over JACK) and `train` (training throughput per family)."""
+
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
+
+BENCHMARKS = ("engine", "loop", "train")
+HEADER = [
+    "# Benchmarks",
+    "",
+    "Written by `antiphon bench`; each section sits under the command that made it and is",
+    "replaced when that command runs again. Where a target is missed, the table says so.",
+    "",
+]
+LOOP_PERIOD_FRAMES = 32  # 0.67 ms at 48 kHz: the smallest the dummy backend keeps up with
+
+
+def bench(
+    benchmark: Annotated[str, typer.Argument(
+        help="What to measure: engine, loop or train.")] = "engine",
+    model: Annotated[list[str] | None, typer.Option(
+        help="Shipped model to measure (repeatable; loop: the first). \\[default: engine: "
+             "every shipped model; loop: the default model]")] = None,
+    steps: Annotated[int, typer.Option(help="engine: timed steps per model.", min=100)] = 5000,
+    exchanges: Annotated[int, typer.Option(
+        help="loop: calls and answers per run.", min=1)] = 100,
+    minutes: Annotated[float, typer.Option(
+        help="loop: play the quiet run for at least this long (memory flatness).",
+        min=0)] = 0.0,
+    period_frames: Annotated[int, typer.Option(
+        help="loop: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
+    seconds: Annotated[float, typer.Option(
+        help="train: seconds of training steps timed per family.", min=1)] = 20.0,
+    device: Annotated[str, typer.Option(
+        help="train: cpu, or cuda (its own section, train-cuda).")] = "cpu",
+    output: Annotated[Path, typer.Option(help="The markdown file to update.", dir_okay=False)]
+        = Path("docs/BENCHMARKS.md"),
+) -> None:
+    """Measure Antiphon's speed on this machine and record it in docs/BENCHMARKS.md."""
+    setup_logging("warning")
+    if benchmark not in BENCHMARKS:
+        fail(f"benchmark must be one of {', '.join(BENCHMARKS)}, got {benchmark!r}",
+             USAGE_ERROR)
+    # From the options, not sys.argv: the file must name a command that reproduces it.
+    options = {
+        "engine": ["--steps", str(steps),
+                   *(arg for name in model or [] for arg in ("--model", name))],
+        "loop": ["--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
+                 "--period-frames", str(period_frames),
+                 *(["--model", model[0]] if model else [])],
+        "train": ["--seconds", f"{seconds:g}", *(["--device", device] if device != "cpu"
+                                                  else [])],
+    }[benchmark]
+    if device not in ("cpu", "cuda"):
+        fail(f"--device must be cpu or cuda, got {device!r}", USAGE_ERROR)
+    command = shlex.join(["antiphon", "bench", benchmark, *options, "--output", str(output)])
+    try:
+        if benchmark == "engine":
+            body = _engine(model, steps, command)
+        elif benchmark == "loop":
+            body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
+                         command)
+        else:
+            body = _train(seconds, command, device)
+    except (OSError, ValueError, RuntimeError) as err:
+        fail(str(err))
+    from antiphon.daemon.bench.engine import replace_section
+
+    document = output.read_text() if output.exists() else "\n".join(HEADER)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    section = "train-cuda" if benchmark == "train" and device == "cuda" else benchmark
+    output.write_text(replace_section(document, section, body))
+    console.print("\n".join(body))
+    console.print(f"\nwrote {output}")
+
+
+def _engine(model: list[str] | None, steps: int, command: str) -> list[str]:
+    from antiphon.daemon.bench.engine import run_engine_bench
+    from antiphon.exported_models import available_models
+
+    with console.status("measuring the engine (one core)"):
+        return run_engine_bench(model or available_models(), steps, command)
+
+
+def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
+          command: str) -> list[str]:
+    from antiphon.daemon.bench.loop import count_xruns, loop_section, run_loop
+    from antiphon.daemon.midi.jack_server import (
+        SAMPLE_RATE,
+        private_jack_server,
+        realtime_permitted,
+    )
+
+    # A musician runs JACK with realtime scheduling; without it, a JACK client that misses
+    # its cycle on a loaded machine loses MIDI in JACK, which is not Antiphon's timing.
+    realtime = realtime_permitted()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="antiphon-jackd-") as folder, private_jack_server(
+            "antiphon-bench-loop", log_path=Path(folder) / "jackd.log",
+            period_frames=period_frames, realtime=realtime) as env:
+        for label, busy, run_minutes in (("quiet machine", False, minutes),
+                                         ("one core kept busy", True, 0.0)):
+            # A line every 10 exchanges, no spinner: its redraws would take the GIL from
+            # the recorder's callback, whose timestamps are the measurement.
+            def progress(run, label=label) -> None:
+                if run.exchanges % 10 == 0:
+                    console.print(f"loop, {label}: {run.exchanges} exchanges")
+
+            before = count_xruns(Path(folder) / "jackd.log")
+            runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress))
+            runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
+    return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
+
+
+def _train(seconds: float, command: str, device: str) -> list[str]:
+    try:
+        from antiphon.training.evaluation.bench_train import train_section
+    except ImportError as err:
+        raise OSError(f"`bench train` needs the training extra (pip install "
+                      f"'antiphon[train]'): {err}") from err
+    with console.status("timing training steps"):
+        return train_section(seconds, command, device)

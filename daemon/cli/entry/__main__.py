@@ -1,0 +1,5 @@
+"""`python -m antiphon` is the `antiphon` command."""
+
+from antiphon.daemon.cli.app import app
+
+app(prog_name="antiphon")

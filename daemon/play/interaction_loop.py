@@ -1,0 +1,261 @@
+"""The interaction loop: the thread between the input queue, the model and the scheduler.
+
+It takes the player's notes off the queue (put there by the MIDI callback), drives the
+call-and-response state machine, feeds the model what the player played, and at a phrase
+end streams the model's answer into the output scheduler, ahead of the clock.
+
+Two timelines meet here. The clock's (beats since the daemon started; the scheduler and the
+state machine live on it) and the session's (one continuous conversation in ticks: call,
+silence, answer, next call). They differ by `_offset_ticks`, always a whole number of beats
+so the model keeps the beat phase of what it hears:
+
+    session tick = clock tick + offset
+
+The offset changes when a late answer is pushed to a later grid point: the model planned
+it on time, so the clock moves away from the session (offset shrinks). A barge-in cuts an
+answer the model has already generated to its end; the session is rewound to the moment
+the player came in, so the model forgets what nobody heard and the offset stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from antiphon.daemon.play.clock import Clock, beats_to_ticks
+from antiphon.daemon.play.interaction import (
+    Action,
+    AnswerEnded,
+    CallAndResponse,
+    Observe,
+    PhrasePolicy,
+    StartAnswer,
+    StopAnswer,
+)
+from antiphon.daemon.play.scheduler import OutputScheduler
+from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.engine.constraints import PitchRules
+from antiphon.engine.events import (
+    TICKS_PER_BEAT,
+    NoteEvent,
+    note_event_from_bytes,
+    note_event_to_bytes,
+)
+
+log = logging.getLogger(__name__)
+
+SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far ahead
+STOP = None  # put on the input queue to end the loop
+
+
+class AnswerSession(Protocol):
+    """What the loop needs from an engine Session."""
+
+    @property
+    def tick(self) -> int: ...
+
+    def observe(self, events: Sequence[NoteEvent]) -> None: ...
+
+    def generate(
+        self, start_tick: int, length_ticks: int, temperature: float = 1.0,
+        max_opening_rest_ticks: int | None = None,
+        rules: PitchRules | None = None,
+        top_p: float = 1.0,
+    ) -> Iterator[NoteEvent]: ...
+
+    def rewind(self, tick: int) -> None: ...
+
+
+@dataclass
+class LoopStats:
+    phrases_heard: int = 0  # calls that ended in a silence
+    answers_finished: int = 0  # answers that played to their end
+    barge_ins: int = 0  # answers cut short by the player
+    late_answers: int = 0  # answers pushed to a later grid point (generation too slow)
+    late_beats: float = 0.0  # how far, in all
+    late_events: int = 0  # answer events generated after their due time
+    generation_seconds: list[float] = field(default_factory=list)  # per answer
+    headroom_seconds: list[float] = field(default_factory=list)  # first note: due - scheduled
+
+
+class InteractionLoop:
+    """Runs the call-and-response on its own thread; see the module docstring."""
+
+    def __init__(
+        self,
+        session: AnswerSession,
+        scheduler: OutputScheduler,
+        clock: Clock,
+        policy: PhrasePolicy,
+        inbox: queue.SimpleQueue,
+        temperature: float = 1.0,
+        channel: int = 0,
+        max_opening_rest_beats: float | None = None,
+        rules: PitchRules | None = None,
+        top_p: float = 1.0,
+    ) -> None:
+        self._session = session
+        self._scheduler = scheduler
+        self._clock = clock
+        self._policy = policy
+        self._inbox = inbox
+        self._temperature = temperature
+        self._top_p = top_p
+        self._channel = channel  # 0..15
+        self._rules = rules
+        self._max_opening_rest_ticks = (
+            None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
+        )
+        self.machine = CallAndResponse(policy)
+        self._offset_ticks = 0
+        self._thread: threading.Thread | None = None
+        self.stats = LoopStats()
+        self.error: BaseException | None = None  # why the loop died, if it did
+        self.answer_finished = threading.Event()  # set at each answer end (the demo waits)
+        self.trace: TimingTrace | None = None  # set before start() to record each answer
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("interaction loop already started")
+        self._thread = threading.Thread(target=self._run, name="antiphon-interaction", daemon=True)
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask the loop to end after what it is doing; wait up to `timeout`."""
+        self._inbox.put(STOP)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("interaction loop did not stop within %.1f s", timeout)
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as err:  # logged with its traceback and reported by the daemon
+            log.exception("interaction loop crashed")
+            self.error = err
+        finally:
+            # Whatever happened, nothing Antiphon struck may go on sounding.
+            self._scheduler.cancel_and_release()
+
+    def _loop(self) -> None:
+        clock = self._clock
+        machine = self.machine
+        while True:
+            deadline = machine.next_deadline()
+            try:
+                if deadline is None:
+                    item = self._inbox.get()
+                else:
+                    wait = clock.seconds_at(deadline) - time.perf_counter()
+                    item = self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait()
+            except queue.Empty:
+                self._execute(machine.on_tick(clock.now_beats()))
+                continue
+            if item is STOP:
+                return
+            arrived, message = item
+            tick = max(0, beats_to_ticks(clock.beats_at(arrived)))
+            event = note_event_from_bytes(message, tick)
+            if event is not None:
+                self._execute(machine.on_event(event, clock.now_beats()))
+
+    # -- actions --------------------------------------------------------------------------
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Observe):
+                self._observe(action.event)
+            elif isinstance(action, StartAnswer):
+                self.stats.phrases_heard += 1
+                self._answer(action)
+            elif isinstance(action, StopAnswer):
+                released = self._scheduler.cancel_and_release()
+                self._session.rewind(beats_to_ticks(action.at_beats) + self._offset_ticks)
+                self.stats.barge_ins += 1
+                log.info("barge-in at beat %.2f: answer dropped, %d notes released",
+                         action.at_beats, released)
+            elif isinstance(action, AnswerEnded):
+                self.stats.answers_finished += 1
+                self.answer_finished.set()
+                log.debug("answer ended at beat %.2f", action.at_beats)
+
+    def _session_tick(self, clock_tick: int) -> int:
+        """The session tick for a clock tick. Should the session already be past it (an
+        event older than the answer it follows), the offset moves on by whole beats, so
+        the player's notes keep their beat phase rather than pile up on one tick."""
+        tick = clock_tick + self._offset_ticks
+        behind = self._session.tick - tick
+        if behind > 0:
+            beats = -(-behind // TICKS_PER_BEAT)
+            self._offset_ticks += beats * TICKS_PER_BEAT
+            tick += beats * TICKS_PER_BEAT
+        return tick
+
+    def _observe(self, event: NoteEvent) -> None:
+        tick = self._session_tick(event.tick)
+        self._session.observe([NoteEvent(tick, event.pitch, event.velocity)])
+
+    def _answer(self, plan: StartAnswer) -> None:
+        """Generate the answer and stream it into the scheduler as it is sampled."""
+        clock = self._clock
+        scheduler = self._scheduler
+        grid = self._policy.grid_beats
+        start_tick = self._session_tick(beats_to_ticks(plan.start_beats))
+        length_ticks = max(1, beats_to_ticks(plan.length_beats))
+        push_beats = 0.0  # how far the answer moved because generation was late
+        scheduled = 0
+        opening_rest = float("nan")  # beats from the answer's start to its first note
+        began = time.perf_counter()
+        answer = self._session.generate(start_tick, length_ticks, self._temperature,
+                                        self._max_opening_rest_ticks, self._rules,
+                                        self._top_p)
+        try:
+            for event in answer:
+                due = (event.tick - self._offset_ticks) / TICKS_PER_BEAT + push_beats
+                now = time.perf_counter()
+                if scheduled == 0:
+                    # Late for the planned start: play the whole answer from a later grid
+                    # point rather than drop it or start it off the grid.
+                    while clock.seconds_at(due) < now + SEND_MARGIN_SECONDS:
+                        due += grid
+                        push_beats += grid
+                    self.stats.headroom_seconds.append(clock.seconds_at(due) - now)
+                    if self.trace is not None:
+                        self.trace.answer(began, now, clock.seconds_at(due))
+                    opening_rest = due - plan.start_beats - push_beats
+                elif clock.seconds_at(due) < now:
+                    self.stats.late_events += 1
+                scheduler.schedule(due, note_event_to_bytes(event, self._channel))
+                scheduled += 1
+                if not self._inbox.empty():
+                    break  # the player came in (or we are stopping): stop sampling
+        finally:
+            answer.close()  # stopped early: the session releases its notes in its state
+        elapsed = time.perf_counter() - began
+        self.stats.generation_seconds.append(elapsed)
+        end_beats = plan.start_beats + push_beats + plan.length_beats
+        # The session ends its answer with releases; this catches anything left sounding.
+        scheduler.schedule_release_all(end_beats)
+        if push_beats:
+            self.stats.late_answers += 1
+            self.stats.late_beats += push_beats
+            self._offset_ticks -= beats_to_ticks(push_beats)
+            self.machine.answer_moved(plan.start_beats + push_beats, plan.length_beats)
+            log.warning("answer generation was late: pushed %.2f beats to beat %.2f",
+                        push_beats, plan.start_beats + push_beats)
+        headroom = self.stats.headroom_seconds[-1] * 1e3 if scheduled else float("nan")
+        log.info(
+            "answer: %d events over %g beats from beat %.2f (call %.2f beats), generated in "
+            "%.1f ms; first note %.2f beats into it, due %.0f ms after it was scheduled",
+            scheduled, plan.length_beats, plan.start_beats + push_beats, plan.call_beats,
+            elapsed * 1e3, opening_rest, headroom,
+        )

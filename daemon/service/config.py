@@ -1,0 +1,279 @@
+"""The daemon's configuration: one dataclass, fed by defaults < TOML file < environment
+(`ANTIPHON_*`) < command line, in that order of precedence.
+
+Every field is one option of `antiphon run`: field `bpm` is `--bpm`, the TOML key `bpm` and
+the variable `ANTIPHON_BPM`; `in_port` is `--in` (also `--in-port`), `in_port` and
+`ANTIPHON_IN_PORT`. A bad value raises ConfigError naming the option and where it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from antiphon.daemon.midi.backends import BACKEND_NAMES
+from antiphon.engine.constraints import PitchRules, scale_pitch_classes
+from antiphon.engine.events import TICKS_PER_BEAT
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "ANTIPHON_"
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
+
+
+class ConfigError(ValueError):
+    """A bad option value; the message names the option (`field`, when one is at fault)."""
+
+    def __init__(self, field: str | None, problem: str) -> None:
+        message = f"{describe_option(field)}: {problem}" if field else problem
+        super().__init__(message)
+        self.field = field
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    # MIDI input to listen to: a port name or part of one. None: the first hardware input,
+    # or else a virtual port "Antiphon In" that a keyboard or DAW can connect to.
+    in_port: str | None = None
+    # MIDI output to answer on: a port name or part of one. None: a virtual port
+    # "Antiphon Out" for a DAW or synth to connect to.
+    out_port: str | None = None
+    # MIDI system: auto, alsa, jack, coremidi or winmm. auto: the platform's own; on Linux
+    # without an ALSA sequencer (/dev/snd/seq) but with a JACK server running, JACK.
+    backend: str = "auto"
+    # The model: a path to an .onnx file, or the name of a shipped model. None: the default.
+    model: str | None = None
+    # Where onnxruntime runs the model: auto (a CUDA GPU when usable, else CPU), cpu, cuda.
+    device: str = "auto"
+    # Tempo of the internal clock, in beats per minute.
+    bpm: float = 120.0
+    # Silence (in beats) after the player's last release that ends the call.
+    silence_beats: float = 1.0
+    # Answers last about as many beats as the call, but at least this many...
+    min_answer_beats: float = 2.0
+    # ...and at most this many.
+    max_answer_beats: float = 16.0
+    # Answers start on a multiple of this many beats (1: on the beat, 4: on the bar in 4/4).
+    # A whole number of clock ticks (1/24 beat).
+    grid_beats: float = 1.0
+    # Sampling temperature: below 1 plays safer, above 1 wilder.
+    temperature: float = 1.0
+    # Sample only among the likeliest next events holding this share of the probability
+    # (nucleus sampling): 0.9 trims the unlikely tail, 1 keeps everything.
+    top_p: float = 1.0
+    # Longest rest, in beats, before an answer's first note: the player is waiting.
+    max_opening_rest_beats: float = 0.5
+    # Keep answers in a scale: "<tonic> <mode>" like "D dorian" or "Bb major", or
+    # "chromatic". None: any pitch.
+    scale: str | None = None
+    # Answers strike no pitch below this MIDI note number...
+    lowest_pitch: int = 0
+    # ...and none above this one.
+    highest_pitch: int = 127
+    # Most answer notes sounding at once. None: as many as the model likes.
+    max_polyphony: int | None = None
+    # MIDI channel of the answer, 1..16.
+    channel: int = 1
+    # Random seed for sampling; None: a different answer every run.
+    seed: int | None = None
+    # Logging detail: debug, info, warning, error.
+    log_level: str = "info"
+    # Write every message sent (when it was due, when it left) to this file at exit, as
+    # JSON lines: for timing analysis (`antiphon bench loop` reads it). None: no record.
+    timing_trace: str | None = None
+
+    def __post_init__(self) -> None:
+        _choice("backend", self.backend, BACKEND_NAMES)
+        _choice("device", self.device, DEVICE_NAMES)
+        _choice("log_level", self.log_level, LOG_LEVELS)
+        _in_range("bpm", self.bpm, 20.0, 400.0)
+        _in_range("silence_beats", self.silence_beats, 0.0, 16.0, low_open=True)
+        _in_range("min_answer_beats", self.min_answer_beats, 0.0, 64.0, low_open=True)
+        _in_range("max_answer_beats", self.max_answer_beats, 0.0, 64.0, low_open=True)
+        _in_range("grid_beats", self.grid_beats, 0.0, 16.0, low_open=True)
+        _in_range("temperature", self.temperature, 0.0, 10.0, low_open=True)
+        _in_range("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        _in_range("max_opening_rest_beats", self.max_opening_rest_beats, 0.0, 16.0)
+        _in_range("lowest_pitch", self.lowest_pitch, 0, 127)
+        _in_range("highest_pitch", self.highest_pitch, 0, 127)
+        if self.max_polyphony is not None:
+            _in_range("max_polyphony", self.max_polyphony, 1, 128)
+        try:
+            self.pitch_rules()
+        except ValueError as err:
+            raise ConfigError("scale" if self.scale else "highest_pitch", str(err)) from err
+        _in_range("channel", self.channel, 1, 16)
+        if self.seed is not None:
+            _in_range("seed", self.seed, 0, 2**63 - 1)
+        if self.max_answer_beats < self.min_answer_beats:
+            raise ConfigError(
+                "max_answer_beats",
+                f"must be >= {cli_flag('min_answer_beats')} ({self.min_answer_beats:g}), "
+                f"got {self.max_answer_beats:g}",
+            )
+        ticks = self.grid_beats * TICKS_PER_BEAT
+        if abs(ticks - round(ticks)) > 1e-6:
+            raise ConfigError(
+                "grid_beats",
+                f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got {self.grid_beats:g}",
+            )
+        for name in ("in_port", "out_port", "model", "timing_trace"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise ConfigError(name, "must not be empty (leave it out for the default)")
+        if self.timing_trace is not None:
+            # Checked now, not at exit: by then the record would be lost.
+            folder = Path(self.timing_trace).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise ConfigError("timing_trace", f"folder {str(folder)!r} does not exist")
+
+    def pitch_rules(self) -> PitchRules:
+        """The engine's rules for answers, from the scale, range and polyphony options."""
+        classes = scale_pitch_classes(self.scale) if self.scale else frozenset(range(12))
+        return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony)
+
+    @property
+    def silence_seconds(self) -> float:
+        return self.silence_beats * 60.0 / self.bpm
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _in_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
+    if not (low < value <= high if low_open else low <= value <= high):  # NaN fails too
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        raise ConfigError(name, f"must be {bound} and <= {high:g}, got {value:g}")
+
+
+def cli_flag(field_name: str) -> str:
+    return CLI_FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def describe_option(field_name: str) -> str:
+    return f"{cli_flag(field_name)} ({field_name} in TOML, {env_name(field_name)})"
+
+
+def field_names() -> list[str]:
+    return [field.name for field in fields(DaemonConfig)]
+
+
+# -- reading values -------------------------------------------------------------------------
+_FIELD_TYPES = typing.get_type_hints(DaemonConfig)
+
+
+def _base_type(field_name: str) -> tuple[type, bool]:
+    """(the field's value type, whether it may be None)."""
+    hint = _FIELD_TYPES[field_name]
+    if isinstance(hint, types.UnionType):
+        members = [member for member in hint.__args__ if member is not type(None)]
+        return members[0], True
+    return hint, False
+
+
+def coerce_value(field_name: str, value: Any, source: str) -> Any:
+    """Check (TOML) or convert (environment text) one value for `field_name`."""
+    kind, optional = _base_type(field_name)
+    where = f"from {source}"
+    if isinstance(value, str) and source.startswith("environment"):
+        if value == "" and optional:
+            return None
+        if kind is float or kind is int:
+            try:
+                return kind(value)
+            except ValueError as err:
+                raise ConfigError(
+                    field_name, f"expected {_kind_name(kind)}, got {value!r} {where}"
+                ) from err
+        return value
+    if optional and value is None:
+        return None
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise ConfigError(field_name, f"expected {_kind_name(kind)}, got {value!r} {where}")
+
+
+def _kind_name(kind: type) -> str:
+    return {float: "a number", int: "a whole number", str: "text"}.get(kind, kind.__name__)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The options in a TOML file: top-level keys named like the fields ('-' or '_')."""
+    if sys.version_info < (3, 11):
+        raise ConfigError(None, f"--config {path}: reading TOML needs Python 3.11 or newer")
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as err:
+        raise ConfigError(None, f"--config {path}: cannot read it ({err.strerror or err})") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(None, f"--config {path}: not valid TOML ({err})") from err
+    known = set(field_names())
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            known_list = ", ".join(sorted(known))
+            raise ConfigError(None, f"--config {path}: unknown option {key!r} ({known_list})")
+        values[name] = coerce_value(name, value, f"TOML file {path}")
+    return values
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    known = set(field_names())
+    for key, text in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name not in known:
+            log.debug("ignoring %s: not a daemon option", key)
+            continue
+        values[name] = coerce_value(name, text, f"environment variable {key}")
+    return values
+
+
+def load_config(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> DaemonConfig:
+    """Defaults < `config_file` < `environ` (ANTIPHON_*) < `overrides` (the command line,
+    only the options given). Raises ConfigError naming the option at fault."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # option -> where its value came from, for error messages
+    for name, value in (read_toml(config_file) if config_file else {}).items():
+        values[name], sources[name] = value, f"TOML file {config_file}"
+    for name, value in read_environment(environ or {}).items():
+        values[name], sources[name] = value, f"environment variable {env_name(name)}"
+    for name, value in (overrides or {}).items():
+        if name not in _FIELD_TYPES:
+            raise ConfigError(None, f"unknown option {name!r}")
+        if value is not None:  # None: not given on the command line
+            values[name], sources[name] = value, "the command line"
+    try:
+        return DaemonConfig(**values)
+    except ConfigError as err:
+        # Say which layer the bad value came from: the user has to know where to fix it.
+        if err.field not in sources:
+            raise
+        raise ConfigError(err.field, f"{err.problem} (from {sources[err.field]})") from None

@@ -1,0 +1,178 @@
+"""The daemon's interaction loop with its real scheduler and clock, over loopback ports.
+
+Only the model is a stand-in (daemon_fakes.FakeSession); the tempo is fast to keep the
+tests short.
+"""
+
+import time
+
+import pytest
+from daemon_fakes import FakeSession
+from daemon_helpers import unmatched_note_ons, wait_until
+
+from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
+from antiphon.daemon.play.clock import Clock
+from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.service.daemon import Daemon
+
+BPM = 240.0  # a beat is 0.25 s
+BEAT = 60.0 / BPM
+CONFIG = DaemonConfig(bpm=BPM, silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=4.0,
+                      grid_beats=1.0, temperature=0.9, channel=3)
+
+
+class Rig:
+    """A daemon over loopback ports, a player feeding it and a recorder listening."""
+
+    def __init__(self, session: FakeSession, config: DaemonConfig = CONFIG) -> None:
+        self.player, daemon_in = loopback_pair("Antiphon In")
+        daemon_out, recorder_in = loopback_pair("Antiphon Out")
+        self.recorder = MessageRecorder()
+        recorder_in.set_callback(self.recorder)
+        self.clock = Clock(config.bpm)
+        self.session = session
+        self.daemon = Daemon(config, session, daemon_in, daemon_out, self.clock)
+
+    def play(self, pitches: list[int], beats_each: float = 0.5) -> float:
+        """Play a legato-ish line; returns the perf_counter moment of the last release."""
+        for pitch in pitches:
+            self.player.send([0x90, pitch, 100])
+            time.sleep(beats_each * BEAT * 0.9)
+            self.player.send([0x80, pitch, 0])
+            time.sleep(beats_each * BEAT * 0.1)
+        return time.perf_counter()
+
+    def note_ons(self) -> list[tuple[float, list[int]]]:
+        return [(t, m) for t, m in self.recorder.messages() if m[0] & 0xF0 == 0x90 and m[2]]
+
+    def messages(self) -> list[list[int]]:
+        return [m for _, m in self.recorder.messages()]
+
+
+@pytest.fixture
+def rig():
+    rigs = []
+
+    def make(session: FakeSession | None = None, config: DaemonConfig = CONFIG) -> Rig:
+        made = Rig(session or FakeSession(), config)
+        made.daemon.start()
+        rigs.append(made)
+        return made
+
+    yield make
+    for made in rigs:
+        made.daemon.stop()
+
+
+def test_a_phrase_gets_an_answer_on_the_grid(rig):
+    r = rig()
+    phrase_end = r.play([60, 62, 64, 65, 67, 69])  # 3 beats
+    assert wait_until(lambda: r.daemon.loop.stats.answers_finished == 1, timeout=10)
+    # The session heard the whole call, in order, on its timeline.
+    observed = r.session.observed
+    assert [e.pitch for e in observed if e.velocity] == [60, 62, 64, 65, 67, 69]
+    assert [e.tick for e in observed] == sorted(e.tick for e in observed)
+    (start_tick, length_ticks, temperature) = r.session.generated[0]
+    assert length_ticks == 3 * 24  # about as long as the call
+    assert (start_tick - observed[0].tick) % 24 == 0  # on the beat, counted from the call
+    assert temperature == 0.9
+    first_arrival, first = r.note_ons()[0]
+    assert first[0] == 0x92  # --channel 3
+    delay = first_arrival - phrase_end
+    # silence (1 beat) + up to one beat to the grid, plus a loose margin for a slow machine
+    assert BEAT * 0.9 <= delay <= 2 * BEAT + 0.1
+    beats_after_call_start = r.clock.beats_at(first_arrival) - observed[0].tick / 24
+    assert beats_after_call_start == pytest.approx(round(beats_after_call_start), abs=0.1)
+    assert unmatched_note_ons(r.messages()) == {}
+
+
+def test_barge_in_releases_the_answer_and_drops_the_rest(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, min_answer_beats=8, max_answer_beats=8))
+    r.play([60, 64, 67])
+    assert wait_until(lambda: len(r.note_ons()) >= 2, timeout=10)
+    r.player.send([0x90, 72, 100])  # the player comes back in
+    assert wait_until(lambda: r.daemon.loop.stats.barge_ins == 1)
+    assert wait_until(lambda: unmatched_note_ons(r.messages()) == {})
+    assert r.daemon.scheduler.pending() == 0
+    answered = len(r.note_ons())
+    time.sleep(4 * BEAT)
+    assert len(r.note_ons()) == answered, "the rest of the answer was dropped"
+    # The session was rewound to the moment the player came in, inside the answer, and
+    # the barge-in note is observed right there: the model forgets what was not heard.
+    (rewound_to,) = r.session.rewinds
+    start, length, _ = r.session.generated[0]
+    assert start < rewound_to < start + length
+    barge_in = r.session.observed[-1]
+    assert barge_in.pitch == 72
+    assert barge_in.tick == rewound_to
+    assert r.session.opening_rests == [12]  # the default half beat, in ticks
+    r.player.send([0x80, 72, 0])
+    assert wait_until(lambda: len(r.session.generated) == 2, timeout=10)  # answered again
+
+
+def test_late_generation_pushes_the_answer_to_the_next_grid_point(rig):
+    slow = FakeSession(step_delay_seconds=1.5 * BEAT)  # its first note comes too late
+    r = rig(slow)
+    r.play([60, 62])
+    assert wait_until(lambda: r.daemon.loop.stats.late_answers == 1, timeout=10)
+    assert wait_until(lambda: len(r.note_ons()) >= 1)
+    first_arrival, _ = r.note_ons()[0]
+    planned = slow.generated[0][0] / 24  # session and clock agree before any push
+    pushed_by = r.clock.beats_at(first_arrival) - planned
+    assert 1.0 <= round(pushed_by, 1) <= 2.0
+    assert pushed_by == pytest.approx(round(pushed_by), abs=0.1)  # still on the grid
+    assert r.daemon.loop.stats.late_beats >= 1.0
+
+
+def test_stop_during_an_answer_releases_every_note(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, min_answer_beats=8, max_answer_beats=8))
+    r.play([60, 64])
+    assert wait_until(lambda: r.daemon.scheduler.sounding() != [], timeout=10)
+    r.daemon.stop()
+    assert unmatched_note_ons(r.messages()) == {}
+    assert r.daemon.scheduler.pending() == 0
+
+
+class CrashingSession(FakeSession):
+    """Plays one long note, then fails in the middle of its answer."""
+
+    def generate(self, start_tick, length_ticks, temperature=1.0, *options):
+        yield self._strike(start_tick)
+        time.sleep(2 * BEAT)  # long enough for the note to sound
+        raise RuntimeError("model exploded")
+
+    def _strike(self, tick):
+        from antiphon.engine.events import NoteEvent
+
+        self.tick = tick
+        return NoteEvent(tick, 70, 100)
+
+
+def test_a_crashing_loop_releases_its_notes_and_reports(rig):
+    r = rig(CrashingSession())
+    r.play([60])
+    assert wait_until(lambda: r.daemon.loop.error is not None, timeout=10)
+    assert isinstance(r.daemon.failure(), RuntimeError)
+    assert [0x92, 70, 100] in r.messages()  # channel 3
+    assert wait_until(lambda: unmatched_note_ons(r.messages()) == {})
+
+
+def test_malformed_messages_do_not_stop_the_daemon(rig):
+    r = rig()
+    for garbage in ([0x90, 200, 100], [0x90, 60, 255], [0x90, 60], [0xF0, 0x7E, 0xF7]):
+        r.player.send(garbage)
+    r.play([60, 64, 67])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    assert r.daemon.failure() is None
+    assert [e.pitch for e in r.session.observed[:2]] == [60, 60]  # the garbage never arrived
+
+
+def test_the_pitch_rules_and_sampling_reach_the_model(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, scale="A minor", highest_pitch=81, max_polyphony=2,
+                                temperature=0.8, top_p=0.9))
+    r.play([60, 64])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    (rules,) = r.session.rules
+    assert rules.pitch_classes == {9, 11, 0, 2, 4, 5, 7}
+    assert (rules.highest, rules.max_polyphony) == (81, 2)
+    assert r.session.generated[0][2] == 0.8 and r.session.top_ps == [0.9]

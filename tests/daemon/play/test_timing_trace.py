@@ -1,0 +1,62 @@
+"""The timing trace: the scheduler records what it meant and did; the file reads back."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from daemon_helpers import recording_output, wait_until
+
+from antiphon.daemon.play.clock import Clock
+from antiphon.daemon.play.scheduler import OutputScheduler
+from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.service.config import ConfigError, load_config
+
+
+def test_the_scheduler_records_each_send_with_its_due_time():
+    output, recorder = recording_output()
+    clock = Clock(120.0)
+    scheduler = OutputScheduler(output, clock)
+    scheduler.trace = trace = TimingTrace()
+    scheduler.start()
+    try:
+        start = clock.now_beats() + 0.1
+        scheduler.schedule(start, [0x90, 60, 100])
+        scheduler.schedule(start + 0.1, [0x90, 60, 100])  # re-strike: a release goes first
+        scheduler.schedule_release_all(start + 0.2)
+        assert wait_until(lambda: len(recorder.messages()) == 4)
+    finally:
+        scheduler.stop()
+    messages = [message for _, _, message in trace.sends]
+    assert messages == [(0x90, 60, 100), (0x80, 60, 0), (0x90, 60, 100), (0x80, 60, 0)]
+    dues = [due for due, _, _ in trace.sends]
+    assert dues == pytest.approx([clock.seconds_at(start), clock.seconds_at(start + 0.1),
+                                  clock.seconds_at(start + 0.1), clock.seconds_at(start + 0.2)])
+    assert all(sent >= due for due, sent, _ in trace.sends)  # never before its time
+
+
+def test_a_trace_file_reads_back(tmp_path):
+    trace = TimingTrace()
+    trace.sends += [(1.0, 1.0002, (0x90, 60, 90)), (None, 2.5, (0x80, 60, 0))]
+    trace.answer(0.5, 0.52, 1.0)
+    trace.watch_collections()
+    try:
+        gc.collect()
+    finally:
+        trace.stop_watching_collections()
+    assert trace.collections and trace.collections[-1][0] == 2
+    path = tmp_path / "trace.jsonl"
+    trace.write(path)
+    again = TimingTrace.read(path)
+    assert again.sends == trace.sends
+    assert again.answers == trace.answers
+    assert again.collections == trace.collections
+    (tmp_path / "other.jsonl").write_text('{"something": "else"}\n')
+    with pytest.raises(ValueError, match="not an Antiphon timing trace"):
+        TimingTrace.read(tmp_path / "other.jsonl")
+
+
+def test_a_trace_into_a_missing_folder_is_refused_before_playing(tmp_path):
+    with pytest.raises(ConfigError, match="--timing-trace"):
+        load_config(overrides={"timing_trace": str(tmp_path / "no" / "such" / "t.jsonl")})
+    assert load_config(overrides={"timing_trace": str(tmp_path / "t.jsonl")}).timing_trace
