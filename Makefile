@@ -16,9 +16,15 @@ $(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# What the tests need: the training extra (torch==2.13.0, a CPU wheel here) and dev tools.
+# PyTorch's own index of CPU builds: on Linux, PyPI's torch is the CUDA build, which pulls
+# several GB of nvidia-* wheels. pip takes torch 2.13.0+cpu from here (and everything else
+# from PyPI). For CUDA training: make test TORCH_INDEX= (empty: PyPI's CUDA build).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX_OPTION := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+
+# What the tests need: the training extra (torch==2.13.0, the CPU build) and dev tools.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[train,dev]"
+	$(BIN)/pip install -q $(TORCH_INDEX_OPTION) -e ".[train,dev]"
 	touch $@ $(VENV)/.runtime-installed
 
 demo: $(VENV)/.runtime-installed

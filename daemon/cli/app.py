@@ -40,6 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 DEFAULTS = DaemonConfig()
@@ -80,6 +81,23 @@ SeedOption = Annotated[int | None, typer.Option(
     help="Random seed, for repeatable answers. \\[default: none]")]
 LogLevelOption = Annotated[str | None, typer.Option(
     help=f"debug, info, warning or error. {_default('log_level')}")]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        console.print(f"antiphon {version('antiphon')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print Antiphon's version and exit.", callback=_print_version,
+        is_eager=True)] = False,
+) -> None:
+    """Antiphon: a real-time MIDI improviser. Play a phrase; it listens, then answers."""
 
 
 @app.command()
@@ -197,7 +215,9 @@ def demo(
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
     seed: SeedOption = None,
-    log_level: LogLevelOption = "warning",
+    log_level: Annotated[str, typer.Option(
+        help="debug, info, warning or error. \\[default: warning]", show_default=False,
+    )] = "warning",
 ) -> None:
     """Play a built-in two-bar phrase into Antiphon, record its answer, summarise it."""
     options = _config(config, {

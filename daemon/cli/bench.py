@@ -1,6 +1,7 @@
-"""`antiphon bench`: measure, and write the tables into docs/BENCHMARKS.md, each under the
-command that made it: `engine` (step latency, generation, start-up), `loop` (end to end
-over JACK) and `train` (training throughput per family)."""
+"""`antiphon bench`: measure, print the tables, and with `--output FILE` (the repository's
+docs/BENCHMARKS.md) record each under the command that made it: `engine` (step latency,
+generation, start-up), `loop` (end to end over JACK) and `train` (training throughput per
+family)."""
 
 import shlex
 import tempfile
@@ -40,10 +41,12 @@ def bench(
         help="train: seconds of training steps timed per family.", min=1)] = 20.0,
     device: Annotated[str, typer.Option(
         help="train: cpu, or cuda (its own section, train-cuda).")] = "cpu",
-    output: Annotated[Path, typer.Option(help="The markdown file to update.", dir_okay=False)]
-        = Path("docs/BENCHMARKS.md"),
+    output: Annotated[Path | None, typer.Option(
+        help="A markdown file to record the tables in (its section of this benchmark is "
+             "replaced), e.g. docs/BENCHMARKS.md. \\[default: print only]",
+        dir_okay=False)] = None,
 ) -> None:
-    """Measure Antiphon's speed on this machine and record it in docs/BENCHMARKS.md."""
+    """Measure Antiphon's speed on this machine; print it, and record it with --output."""
     setup_logging("warning")
     if benchmark not in BENCHMARKS:
         fail(f"benchmark must be one of {', '.join(BENCHMARKS)}, got {benchmark!r}",
@@ -60,7 +63,9 @@ def bench(
     }[benchmark]
     if device not in ("cpu", "cuda"):
         fail(f"--device must be cpu or cuda, got {device!r}", USAGE_ERROR)
-    command = shlex.join(["antiphon", "bench", benchmark, *options, "--output", str(output)])
+    if output is not None:
+        options += ["--output", str(output)]
+    command = shlex.join(["antiphon", "bench", benchmark, *options])
     try:
         if benchmark == "engine":
             body = _engine(model, steps, command)
@@ -71,13 +76,15 @@ def bench(
             body = _train(seconds, command, device)
     except (OSError, ValueError, RuntimeError) as err:
         fail(str(err))
+    console.print("\n".join(body))
+    if output is None:
+        return
     from antiphon.daemon.bench.engine import replace_section
 
     document = output.read_text() if output.exists() else "\n".join(HEADER)
     output.parent.mkdir(parents=True, exist_ok=True)
     section = "train-cuda" if benchmark == "train" and device == "cuda" else benchmark
     output.write_text(replace_section(document, section, body))
-    console.print("\n".join(body))
     console.print(f"\nwrote {output}")
 
 

@@ -185,17 +185,19 @@ def train_frames(
              "transformer) on the rolls serialised as event tokens.")] = "rnn-nade",
     model_config: Annotated[str, typer.Option(
         help='The family\'s config as JSON, e.g. \'{"hidden": 512}\'.')] = "{}",
-    epochs: Annotated[int, typer.Option(min=1)] = 100,
-    steps_per_epoch: Annotated[int, typer.Option(min=1)] = 40,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    epochs: Annotated[int, typer.Option(
+        help="Most epochs (early stopping may end sooner).", min=1)] = 100,
+    steps_per_epoch: Annotated[int, typer.Option(help="Optimiser steps per epoch.", min=1)] = 40,
+    batch_size: Annotated[int, typer.Option(help="Crops per step.", min=1)] = 8,
     window: Annotated[int, typer.Option(
         help="Frames per training crop (tokens per window for a token family).", min=2)
     ] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
     transpose: Annotated[tuple[int, int], typer.Option(
         help="Random transposition range in semitones (0 0: none).")] = (-5, 6),
-    patience: Annotated[int, typer.Option(min=1)] = 12,
-    seed: Annotated[int, typer.Option()] = 0,
+    patience: Annotated[int, typer.Option(
+        help="Stop after this many epochs without a better valid NLL.", min=1)] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Train a piano-roll family on a benchmark; prints its test NLL beside the floors."""
@@ -249,9 +251,11 @@ def bridge(
     checkpoint: Annotated[Path, typer.Option(help="An LSTM-VAE checkpoint (best.pt).",
                                              exists=True, dir_okay=False)],
     steps: Annotated[int, typer.Option(help="Phrases from A to B, both included.", min=2)] = 5,
-    temperature: Annotated[float, typer.Option(min=0.01)] = 1.0,
-    seed: Annotated[int, typer.Option()] = 0,
-    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False)]
+    temperature: Annotated[float, typer.Option(
+        help="Sampling temperature of the decoder: <1 safer, >1 wilder.", min=0.01)] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .mid to write.",
+                                         dir_okay=False)]
         = Path("bridge.mid"),
 ) -> None:
     """Interpolate between two phrases in an LSTM-VAE's latent space; writes a .mid."""
@@ -280,9 +284,10 @@ def train_small(
     ] = None,
     midi_dir: Annotated[list[Path] | None, typer.Option(
         help="Folder of .mid files (repeatable).", file_okay=False, exists=True)] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 20,
-    steps_per_epoch: Annotated[int, typer.Option(min=1)] = 200,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    epochs: Annotated[int, typer.Option(
+        help="Most epochs (early stopping may end sooner).", min=1)] = 20,
+    steps_per_epoch: Annotated[int, typer.Option(help="Optimiser steps per epoch.", min=1)] = 200,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.", min=1)] = 32,
     window: Annotated[int, typer.Option(help="Steps (16ths or notes) per window.", min=2)]
         = 128,
     workers: Annotated[int | None, typer.Option(help="Processes for parsing scores.")] = None,

@@ -283,14 +283,19 @@ def _without_duplicates(table: EventTable, report: ImportReport,
                                   [table.piece_events(i) for i in keep])
 
 
+def split_position(piece_id: str) -> float:
+    """Where a piece's id hashes to, uniform in [0, 1): its place in the split."""
+    digest = hashlib.blake2b(piece_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
 def split_of(piece_id: str, valid: float = 0.05, test: float = 0.05) -> str:
     """"train", "valid" or "test" for one piece, from a hash of its id alone, so a piece
     stays in its split whatever else the corpus holds and in whatever order."""
     if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
         raise ValueError(f"valid and test must be fractions in [0, 1) summing below 1, "
                          f"got valid={valid}, test={test}")
-    digest = hashlib.blake2b(piece_id.encode("utf-8"), digest_size=8).digest()
-    position = int.from_bytes(digest, "big") / 2**64  # uniform in [0, 1)
+    position = split_position(piece_id)
     if position < test:
         return "test"
     if position < test + valid:
@@ -301,10 +306,20 @@ def split_of(piece_id: str, valid: float = 0.05, test: float = 0.05) -> str:
 def split_pieces(
     pieces: Iterable[Piece], valid: float = 0.05, test: float = 0.05
 ) -> dict[str, list[Piece]]:
-    """Pieces by split ("train", "valid", "test"), each list in the order given."""
+    """Pieces by split ("train", "valid", "test"), each list in the order given.
+
+    A small corpus (a quick try with `--limit 20`) can hash no piece into valid or test;
+    then the train piece whose hash lies nearest that split's interval moves there, so any
+    corpus of three pieces or more trains and reports. Large corpora never need it, and a
+    piece's split still depends on its id and the set of pieces only."""
     splits: dict[str, list[Piece]] = {"train": [], "valid": [], "test": []}
     for piece in pieces:
         splits[split_of(piece.id, valid, test)].append(piece)
+    for name, fraction in (("test", test), ("valid", valid)):
+        if fraction > 0 and not splits[name] and len(splits["train"]) >= 2:
+            nearest = min(splits["train"], key=lambda piece: split_position(piece.id))
+            splits["train"].remove(nearest)
+            splits[name].append(nearest)
     return splits
 
 

@@ -22,6 +22,15 @@ def test_bench_engine_writes_its_section(tmp_path):
     assert "Start-up to listening" in section
 
 
+def test_bench_without_output_prints_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a user stands, outside the repository
+    result = CliRunner().invoke(app, ["bench", "engine", "--steps", "100", "--model", "default"])
+    assert result.exit_code == 0, result.output
+    assert "| default | lstm |" in result.output
+    assert "`antiphon bench engine --steps 100 --model default`" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_benchmark_is_a_usage_error():
     result = CliRunner().invoke(app, ["bench", "everything"])
     assert result.exit_code == 2

@@ -208,6 +208,17 @@ def test_split_depends_on_the_id_alone() -> None:
     assert split_pieces([]) == {"train": [], "valid": [], "test": []}
 
 
+@pytest.mark.parametrize("count", [3, 5, 20])
+def test_a_small_corpus_still_has_valid_and_test_pieces(count) -> None:
+    pieces = [Piece(f"tunes/tune{i}.mid", "test", []) for i in range(count)]
+    splits = split_pieces(pieces)
+    assert splits["valid"] and splits["test"], {k: len(v) for k, v in splits.items()}
+    assert sorted(p.id for split in splits.values() for p in split) == sorted(p.id for p in pieces)
+    assert split_pieces(list(reversed(pieces))) == {
+        name: list(reversed(split)) for name, split in splits.items()}
+    assert split_pieces(pieces, valid=0, test=0)["train"] == pieces  # no split asked for
+
+
 def test_split_fractions_are_checked() -> None:
     assert split_of("anything", valid=0, test=0) == "train"
     with pytest.raises(ValueError, match="valid and test"):
