@@ -135,8 +135,7 @@ def is_frame_model(path: str | Path) -> bool:
     if path.suffix == ".onnx":
         return StepModel(path, device="cpu").card.representation == "pianoroll"
     if path.suffix == ".pt":
-        import torch
+        from antiphon.training.fit.checkpoint import read_checkpoint  # torch: only here
 
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        return checkpoint.get("family") in FRAME_FAMILIES
+        return read_checkpoint(path).get("family") in FRAME_FAMILIES
     return False

@@ -26,7 +26,11 @@ from antiphon.training.families.small_models import (
     PitchDurationTask,
     flat_split,
 )
-from antiphon.training.fit.checkpoint import add_test_metrics, load_checkpoint
+from antiphon.training.fit.checkpoint import (
+    add_test_metrics,
+    load_checkpoint,
+    read_checkpoint,
+)
 from antiphon.training.fit.distributed import is_main_process
 from antiphon.training.fit.loop import TrainConfig, train_task
 
@@ -97,10 +101,7 @@ SMALL_UNITS = {"melody": "nats/sixteenth", "pitch-duration": "nats/note"}
 def is_small_model(path: Path) -> bool:
     if Path(path).suffix != ".pt":
         return False
-    import torch
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    return checkpoint.get("family") in SMALL_FAMILIES
+    return read_checkpoint(path).get("family") in SMALL_FAMILIES
 
 
 def evaluate_small_models(paths: Sequence[Path], sources: Sequence[str],

@@ -74,7 +74,7 @@ def test_gradients_are_averaged_through_frame_log_loss(tmp_path):
     torch.multiprocessing.spawn(_one_step, args=(str(tmp_path), port), nprocs=2)
     from antiphon.training.families.rnn_nade import NadeConfig, RnnNadeModel
 
-    first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    first, second = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     torch.manual_seed(0)
     initial = RnnNadeModel(NadeConfig(keys=6, hidden=5, nade_hidden=4, dropout=0.0)).state_dict()
     for name in first:
