@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from antiphon.daemon.cli.bench import bench
+from antiphon.daemon.cli.panic import panic
 from antiphon.daemon.cli.shared import (
     USAGE_ERROR,
     console,
@@ -103,7 +104,8 @@ def main(
 @app.command()
 def ports(backend: BackendOption = None) -> None:
     """List the MIDI inputs and outputs Antiphon can use."""
-    from antiphon.daemon.midi.ports import list_ports, resolve_backend
+    from antiphon.daemon.midi.backends import resolve_backend
+    from antiphon.daemon.midi.ports import list_ports
 
     try:
         listing = list_ports(resolve_backend(backend or DEFAULTS.backend))
@@ -165,8 +167,22 @@ def run(
     seed: SeedOption = None,
     log_level: LogLevelOption = None,
     timing_trace: Annotated[Path | None, typer.Option(
-        help="At exit, write every message sent, with when it was due and when it left, "
-             "to this file (JSON lines). \\[default: none]", dir_okay=False)] = None,
+        help="At exit, write every message received (when it arrived) and sent (when it was "
+             "due, when it left) to this file (JSON lines). \\[default: none]",
+        dir_okay=False)] = None,
+    listen_channels: Annotated[str | None, typer.Option(
+        help=f"MIDI channels to listen to, e.g. 1-9,11-16 or all. {_default('listen_channels')}"
+    )] = None,
+    max_hold_beats: Annotated[float | None, typer.Option(
+        help="A key held longer than this (beats) no longer holds the call open. "
+             f"{_default('max_hold_beats')}")] = None,
+    reconnect_timeout: Annotated[float | None, typer.Option(
+        help="Seconds to wait for a MIDI system that went away before exiting non-zero. "
+             f"{_default('reconnect_timeout')}")] = None,
+    panic_on_start: Annotated[bool | None, typer.Option(
+        "--panic-on-start/--no-panic-on-start",
+        help="Silence the output (all notes off, 16 channels) when it opens. "
+             f"{_default('panic_on_start')}", show_default=False)] = None,
 ) -> None:
     """Listen on a MIDI input and answer each phrase on a MIDI output, until Ctrl-C.
 
@@ -184,6 +200,8 @@ def run(
         "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
         "log_level": log_level,
         "timing_trace": None if timing_trace is None else str(timing_trace),
+        "listen_channels": listen_channels, "max_hold_beats": max_hold_beats,
+        "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
     })
     setup_logging(options.log_level)
     from antiphon.daemon.service.daemon import run_daemon
@@ -277,6 +295,7 @@ app.command(name="train-small")(train_small)
 app.command()(bridge)
 app.command(name="eval")(evaluate)
 app.command()(bench)
+app.command()(panic)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from antiphon.daemon.cli.demo_report import DemoResult, pair_notes, write_midi_file
+from antiphon.daemon.midi.backends import resolve_backend
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.midi.ports import (
     MidiInput,
@@ -23,7 +24,6 @@ from antiphon.daemon.midi.ports import (
     RtMidiInput,
     RtMidiOutput,
     open_ports,
-    resolve_backend,
 )
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import next_grid_point

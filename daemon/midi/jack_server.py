@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from antiphon.daemon.midi.ports import jack_server_running
+from antiphon.daemon.midi.backends import jack_server_running
 
 PERIOD_FRAMES = 256  # 5.3 ms at 48 kHz: JACK moves MIDI once per period
 SAMPLE_RATE = 48000

@@ -4,42 +4,41 @@ The daemon sees two tiny interfaces, `MidiInput` and `MidiOutput`; `loopback.py`
 in-process ones for the demo and the tests, so everything above this layer is the same code
 whatever carries the bytes. Library errors become `OSError(...) from err` with a message that
 names the port and the backend; a port that is not there lists the ports that are.
+
+No Python runs on the MIDI system's realtime thread: an input port never gets an rtmidi
+callback (a callback there waits for the GIL, and JACK then drops that cycle's MIDI). Its
+messages wait in rtmidi's queue until the port's reader thread (`reader.py`) takes them.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import rtmidi
 
-from antiphon.daemon.midi.backends import BACKEND_NAMES
+from antiphon.daemon.midi.backends import api_of
+from antiphon.daemon.midi.reader import InputReader
 
 log = logging.getLogger(__name__)
 
-CLIENT_NAME = "Antiphon"  # the MIDI client name others see (JACK / ALSA client)
-VIRTUAL_IN_NAME = "Antiphon In"  # the port a keyboard or DAW plays into
-VIRTUAL_OUT_NAME = "Antiphon Out"  # the port a DAW or synth listens to
-ALSA_SEQUENCER_DEVICE = "/dev/snd/seq"
+# Antiphon's clients and ports as other programs see them: JACK calls them "Antiphon In:in"
+# and "Antiphon Out:out" (one client per direction: rtmidi opens each port in a client of
+# its own, and two clients cannot share a name).
+CLIENT_NAME = "Antiphon"  # every client of Antiphon's starts with this
+VIRTUAL_IN_NAME = "Antiphon In"  # the input's client: a keyboard or DAW plays into it
+VIRTUAL_OUT_NAME = "Antiphon Out"  # the output's client: a DAW or synth listens to it
+IN_PORT_NAME = "in"
+OUT_PORT_NAME = "out"
 
 # A callback gets the perf_counter moment the message arrived and its bytes.
 MessageCallback = Callable[[float, list[int]], None]
 
-_API_BY_BACKEND = {
-    "alsa": rtmidi.API_LINUX_ALSA,
-    "jack": rtmidi.API_UNIX_JACK,
-    "coremidi": rtmidi.API_MACOSX_CORE,
-    "winmm": rtmidi.API_WINDOWS_MM,
-}
-_BACKEND_BY_API = {api: name for name, api in _API_BY_BACKEND.items()}
+RTMIDI_QUEUE_SIZE = 4096  # messages rtmidi keeps for the reader (its default is 100)
 
 
 class MidiInput(Protocol):
@@ -69,78 +68,8 @@ class PortListing:
     outputs: list[str]  # ports Antiphon can play into (synths, DAWs)
 
 
-# -- backends -------------------------------------------------------------------------------
-def compiled_backends() -> list[str]:
-    """The backends this python-rtmidi build speaks."""
-    return [_BACKEND_BY_API[api] for api in rtmidi.get_compiled_api() if api in _BACKEND_BY_API]
-
-
-def jack_server_running() -> bool:
-    """True when a JACK server accepts clients (the one JACK_DEFAULT_SERVER names)."""
-    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
-        return False
-    try:
-        with _quiet_stderr():
-            probe = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"{CLIENT_NAME} probe")
-    except rtmidi.SystemError:
-        return False
-    probe.delete()
-    return True
-
-
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2: libjack prints several lines when no server runs, and
-    here that is an answer, not an error."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def resolve_backend(name: str) -> str:
-    """The concrete backend for `name`; "auto" picks the one this system has.
-
-    On Linux, ALSA is the default; when the ALSA sequencer is missing (containers, some
-    audio setups) but a JACK server runs, JACK is used.
-    """
-    if name not in BACKEND_NAMES:
-        raise ValueError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {name!r}")
-    available = compiled_backends()
-    if name != "auto":
-        if name not in available:
-            raise OSError(
-                f"MIDI backend {name!r} is not available in this python-rtmidi build "
-                f"(it has: {', '.join(available) or 'none'})"
-            )
-        return name
-    if sys.platform == "darwin":
-        return "coremidi"
-    if sys.platform == "win32":
-        return "winmm"
-    if os.path.exists(ALSA_SEQUENCER_DEVICE) and "alsa" in available:
-        return "alsa"
-    if jack_server_running():
-        log.info("%s is missing and a JACK server runs: using JACK", ALSA_SEQUENCER_DEVICE)
-        return "jack"
-    raise OSError(
-        f"no MIDI system found: {ALSA_SEQUENCER_DEVICE} is missing (load the snd-seq kernel "
-        "module) and no JACK server runs (start one, e.g. `jackd -d dummy`)"
-    )
-
-
-def _api(backend: str) -> int:
-    return _API_BY_BACKEND[backend]
-
-
 def list_ports(backend: str) -> PortListing:
-    api = _api(backend)
+    api = api_of(backend)
     try:
         midi_in = rtmidi.MidiIn(api, name=f"{CLIENT_NAME} lister")
         midi_out = rtmidi.MidiOut(api, name=f"{CLIENT_NAME} lister")
@@ -154,17 +83,33 @@ def list_ports(backend: str) -> PortListing:
 
 
 # -- choosing a port ------------------------------------------------------------------------
-def find_port(ports: Sequence[str], wanted: str, kind: str) -> int:
+def match_port(ports: Sequence[str], wanted: str, exclude: Sequence[str] = ()) -> int | None:
     """Index of the port named `wanted`: an exact name first, else the first name containing
-    it (case-insensitive). Raises PortNotFoundError listing the ports there are."""
-    if wanted in ports:
+    it (case-insensitive); ports in `exclude` (Antiphon's own) never match. None: no port."""
+    if wanted in ports and wanted not in exclude:
         return list(ports).index(wanted)
     needle = wanted.casefold()
     for index, port in enumerate(ports):
-        if needle in port.casefold():
+        if needle in port.casefold() and port not in exclude:
             return index
-    listing = ", ".join(repr(port) for port in ports) if ports else "none"
+    return None
+
+
+def find_port(ports: Sequence[str], wanted: str, kind: str, exclude: Sequence[str] = ()) -> int:
+    """As `match_port`, but raises PortNotFoundError listing the ports there are, less
+    those excluded (the daemon excludes its own: no place to send an answer to)."""
+    index = match_port(ports, wanted, exclude)
+    if index is not None:
+        return index
+    others = [port for port in ports if port not in exclude]
+    listing = ", ".join(repr(port) for port in others) if others else "none"
     raise PortNotFoundError(f"no MIDI {kind} port matches {wanted!r}; available {kind}s: {listing}")
+
+
+def is_own_port(name: str) -> bool:
+    """A port of an Antiphon client (this daemon's, a probe's or a lister's)."""
+    client = name.split(":", 1)[0] if ":" in name else name
+    return client.startswith(CLIENT_NAME)
 
 
 _ALSA_ADDRESS = re.compile(r"\s(\d+):(\d+)$")  # rtmidi's ALSA names end in "client:port"
@@ -174,7 +119,7 @@ ALSA_MIDI_THROUGH_CLIENT = 14
 
 def is_hardware_port(name: str, backend: str) -> bool:
     """Best guess whether a port is a device rather than a program (rtmidi cannot say)."""
-    if name.startswith(CLIENT_NAME):
+    if is_own_port(name):
         return False
     if backend == "alsa":
         match = _ALSA_ADDRESS.search(name)
@@ -197,50 +142,89 @@ def default_input_port(ports: Sequence[str], backend: str) -> int | None:
 
 
 # -- rtmidi ports ---------------------------------------------------------------------------
-class RtMidiInput:
-    """An input port; the callback runs on rtmidi's thread, so it must only enqueue."""
+def _open(midi: rtmidi.MidiIn | rtmidi.MidiOut, backend: str, port: str | None,
+          virtual_name: str, kind: str, exclude_own: bool) -> tuple[str, str]:
+    """Open `port` (a name or part of one) or a virtual port; returns (the port Antiphon
+    talks to, Antiphon's own port) as the MIDI system names them. `exclude_own`: never
+    take a port of Antiphon's (the daemon's ports; a test client's may)."""
+    before = set(_facing_ports(backend, kind))
+    try:
+        if port is None:
+            midi.open_virtual_port(virtual_name)
+            own = _new_own_port(before, _facing_ports(backend, kind), virtual_name)
+            return own, own
+        ports = midi.get_ports()
+        own = [name for name in ports if is_own_port(name)] if exclude_own else []
+        index = find_port(ports, port, kind, exclude=own)
+        midi.open_port(index, name=virtual_name)
+        return ports[index], _new_own_port(before, _facing_ports(backend, kind), virtual_name)
+    except rtmidi.RtMidiError as err:
+        raise OSError(f"cannot open {backend} MIDI {kind} {port or virtual_name!r}: {err}") from err
 
-    def __init__(
-        self,
-        backend: str,
-        port: str | None,
-        virtual_name: str = VIRTUAL_IN_NAME,
-        client_name: str = CLIENT_NAME,
-    ) -> None:
+
+def _facing_ports(backend: str, kind: str) -> list[str]:
+    """The ports that face the other way: where Antiphon's own input port is listed (among
+    the ports an output can send to), or its own output port (among those an input hears)."""
+    lister_class = rtmidi.MidiOut if kind == "input" else rtmidi.MidiIn
+    lister = lister_class(api_of(backend), name=f"{CLIENT_NAME} lister")
+    try:
+        return lister.get_ports()
+    finally:
+        lister.delete()
+
+
+def _new_own_port(before: set[str], after: list[str], port_name: str) -> str:
+    """Antiphon's own port by the MIDI system's full name (a JACK client name gets a suffix
+    when another client has it); the short name when the system does not list it."""
+    new = [name for name in after if name not in before and port_name in name]
+    return new[0] if len(new) == 1 else port_name
+
+
+class RtMidiInput:
+    """An input port read by a thread of its own (see the module docstring and reader.py).
+
+    `name` is the port Antiphon listens to, `own_name` Antiphon's own port. With `probe`
+    (JACK only: other systems may not pass a lone F7), a probe client is connected to
+    `own_name` so the reader can end a stuck sysex and prove the path alive."""
+
+    def __init__(self, backend: str, port: str | None, virtual_name: str = IN_PORT_NAME,
+                 client_name: str = VIRTUAL_IN_NAME, probe: bool = False,
+                 exclude_own: bool = False) -> None:
         try:
-            self._midi_in = rtmidi.MidiIn(_api(backend), name=client_name)
+            self._midi_in = rtmidi.MidiIn(api_of(backend), name=client_name,
+                                          queue_size_limit=RTMIDI_QUEUE_SIZE)
         except rtmidi.RtMidiError as err:
             raise OSError(f"cannot start a {backend} MIDI input client: {err}") from err
         self._callback: MessageCallback | None = None
+        self._probe_out: rtmidi.MidiOut | None = None
+        self.closed = False
         try:
-            if port is None:
-                self._midi_in.open_virtual_port(virtual_name)
-                self.name = virtual_name
-            else:
-                ports = self._midi_in.get_ports()
-                index = find_port(ports, port, "input")
-                self._midi_in.open_port(index, name=f"{client_name} input")
-                self.name = ports[index]
-        except rtmidi.RtMidiError as err:
-            self._midi_in.delete()
-            raise OSError(
-                f"cannot open {backend} MIDI input {port or virtual_name!r}: {err}"
-            ) from err
-        except PortNotFoundError:
+            self.name, self.own_name = _open(self._midi_in, backend, port, virtual_name,
+                                             "input", exclude_own)
+        except OSError:
             self._midi_in.delete()
             raise
-        # MIDI clock and active sensing would wake the callback ~50 times a second for
-        # nothing until clock following exists; sysex is never played.
-        self._midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
-        self._midi_in.set_callback(self._on_message)
+        # Sysex stays on: a sysex dropped whole would take the notes glued behind it along.
+        self._midi_in.ignore_types(sysex=False, timing=False, active_sense=True)
         self.virtual = port is None
-        self.closed = False
+        if probe and backend == "jack":
+            self._probe_out = _probe_client(backend, self.own_name)
+        self.reader = InputReader(self.name, self._midi_in.get_message, self._dispatch,
+                                  self._send_probe if self._probe_out is not None else None)
+        self.reader.start()
 
-    def _on_message(self, event: tuple[list[int], float], _data: object) -> None:
-        arrived = time.perf_counter()  # first: the timestamp is the point of this callback
+    def _dispatch(self, arrived: float, message: list[int]) -> None:
         callback = self._callback
         if callback is not None:
-            callback(arrived, event[0])
+            callback(arrived, message)
+
+    def _send_probe(self) -> None:
+        if self._probe_out is not None:
+            self._probe_out.send_message([0xF7])
+
+    @property
+    def probed(self) -> bool:
+        return self._probe_out is not None
 
     def set_callback(self, callback: MessageCallback | None) -> None:
         self._callback = callback
@@ -251,45 +235,44 @@ class RtMidiInput:
         if self.closed:
             return
         self.closed = True
-        self._midi_in.cancel_callback()
+        self.reader.stop()
+        if self._probe_out is not None:
+            self._probe_out.delete()
         self._midi_in.close_port()
         self._midi_in.delete()
+
+
+def _probe_client(backend: str, own_port: str) -> rtmidi.MidiOut | None:
+    """An output connected to Antiphon's own input, for the reader's probes (None if that
+    port cannot be found: the daemon then runs without, and says so in the log)."""
+    probe = rtmidi.MidiOut(api_of(backend), name=f"{CLIENT_NAME} probe")
+    ports = probe.get_ports()
+    if own_port not in ports:
+        log.warning("cannot probe input %r: the MIDI system does not list it", own_port)
+        probe.delete()
+        return None
+    probe.open_port(ports.index(own_port), name="probe")
+    return probe
 
 
 class RtMidiOutput:
     """An output port; `send` is locked, so the scheduler and a panic never interleave."""
 
-    def __init__(
-        self,
-        backend: str,
-        port: str | None,
-        virtual_name: str = VIRTUAL_OUT_NAME,
-        client_name: str = CLIENT_NAME,
-    ) -> None:
+    def __init__(self, backend: str, port: str | None, virtual_name: str = OUT_PORT_NAME,
+                 client_name: str = VIRTUAL_OUT_NAME, exclude_own: bool = False) -> None:
         try:
-            self._midi_out = rtmidi.MidiOut(_api(backend), name=client_name)
+            self._midi_out = rtmidi.MidiOut(api_of(backend), name=client_name)
         except rtmidi.RtMidiError as err:
             raise OSError(f"cannot start a {backend} MIDI output client: {err}") from err
         self._lock = threading.Lock()
+        self.closed = False
         try:
-            if port is None:
-                self._midi_out.open_virtual_port(virtual_name)
-                self.name = virtual_name
-            else:
-                ports = self._midi_out.get_ports()
-                index = find_port(ports, port, "output")
-                self._midi_out.open_port(index, name=f"{client_name} output")
-                self.name = ports[index]
-        except rtmidi.RtMidiError as err:
-            self._midi_out.delete()
-            raise OSError(
-                f"cannot open {backend} MIDI output {port or virtual_name!r}: {err}"
-            ) from err
-        except PortNotFoundError:
+            self.name, self.own_name = _open(self._midi_out, backend, port, virtual_name,
+                                             "output", exclude_own)
+        except OSError:
             self._midi_out.delete()
             raise
         self.virtual = port is None
-        self.closed = False
 
     def send(self, message: Sequence[int]) -> None:
         with self._lock:
@@ -297,7 +280,7 @@ class RtMidiOutput:
                 raise OSError(f"MIDI output {self.name!r} is closed")
             try:
                 self._midi_out.send_message(message)
-            except rtmidi.RtMidiError as err:
+            except (rtmidi.RtMidiError, ValueError) as err:
                 raise OSError(f"cannot send to MIDI output {self.name!r}: {err}") from err
 
     def close(self) -> None:
@@ -310,24 +293,13 @@ class RtMidiOutput:
             self._midi_out.delete()
 
 
-def open_ports(
-    backend: str,
-    in_port: str | None,
-    out_port: str | None,
-    virtual_in_name: str = VIRTUAL_IN_NAME,
-    virtual_out_name: str = VIRTUAL_OUT_NAME,
-) -> tuple[RtMidiInput, RtMidiOutput]:
-    """Open the daemon's ports. No `in_port`: the first hardware input, else a virtual port;
-    no `out_port`: a virtual port a DAW or synth connects to."""
-    if in_port is None:
-        listing = list_ports(backend)
-        index = default_input_port(listing.inputs, backend)
-        if index is not None:
-            in_port = listing.inputs[index]
-            log.info("no --in given: listening to the first hardware input, %r", in_port)
-    midi_in = RtMidiInput(backend, in_port, virtual_name=virtual_in_name)
+def open_ports(backend: str, in_port: str | None, out_port: str | None,
+               probe: bool = False) -> tuple[RtMidiInput, RtMidiOutput]:
+    """An input and an output, opened now (no waiting, no reconnecting: the demo's and the
+    benchmarks' clients; `antiphon run` keeps its ports with edge.MidiEdge)."""
+    midi_in = RtMidiInput(backend, in_port, probe=probe)
     try:
-        midi_out = RtMidiOutput(backend, out_port, virtual_name=virtual_out_name)
+        midi_out = RtMidiOutput(backend, out_port)
     except OSError:
         midi_in.close()
         raise

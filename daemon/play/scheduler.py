@@ -100,9 +100,8 @@ class OutputScheduler:
         stats = self.stats
         log.info(
             "scheduler stopped: %d messages sent, timing error mean %.2f ms, max %.2f ms, "
-            "%d late; %d notes released at stop",
-            stats.sent, stats.mean_error_seconds * 1e3, stats.max_error_seconds * 1e3,
-            stats.late, released,
+            "%d late", stats.sent, stats.mean_error_seconds * 1e3,
+            stats.max_error_seconds * 1e3, stats.late,
         )
         return released
 

@@ -1,4 +1,5 @@
-"""A record of what the daemon meant to send and when it sent it (`--timing-trace FILE`).
+"""A record of what the daemon received, what it meant to send and when it sent it
+(`--timing-trace FILE`), so a lost or late message can be placed on either side of it.
 
 `antiphon bench loop` compares it with what a recorder client received, and a user can
 read it to see where a late note came from. Times are `time.perf_counter()` seconds,
@@ -28,12 +29,19 @@ class TimingTrace:
     # (decided, first_scheduled, first_due): the end of a call decided, the answer's first
     # note handed to the scheduler, and when that note is due.
     answers: list[tuple[float, float, float]] = field(default_factory=list)
+    # (arrived, message, kept) of every message the input delivered: arrived is when the
+    # MIDI system stamped it; kept, whether the daemon took it (False: another channel, a
+    # kind it does not use, or shed in a flood).
+    receives: list[tuple[float, tuple[int, ...], bool]] = field(default_factory=list)
     # (generation, started, seconds) of every garbage collection while the trace was on.
     collections: list[tuple[int, float, float]] = field(default_factory=list)
     _gc_started: float = 0.0
 
     def sent(self, due: float | None, message: tuple[int, ...]) -> None:
         self.sends.append((due, time.perf_counter(), message))
+
+    def received(self, arrived: float, message: list[int], kept: bool) -> None:
+        self.receives.append((arrived, tuple(message), kept))
 
     def answer(self, decided: float, first_scheduled: float, first_due: float) -> None:
         self.answers.append((decided, first_scheduled, first_due))
@@ -60,6 +68,8 @@ class TimingTrace:
         lines = [json.dumps({"format": TRACE_FORMAT, "clock": "perf_counter"})]
         lines += [json.dumps({"send": list(message), "due": due, "sent": sent})
                   for due, sent, message in self.sends]
+        lines += [json.dumps({"receive": list(message), "arrived": arrived, "kept": kept})
+                  for arrived, message, kept in self.receives]
         lines += [json.dumps({"answer": True, "decided": decided, "scheduled": scheduled,
                               "due": due}) for decided, scheduled, due in self.answers]
         lines += [json.dumps({"gc": generation, "at": at, "seconds": seconds})
@@ -77,6 +87,8 @@ class TimingTrace:
         for row in rows[1:]:
             if "send" in row:
                 trace.sends.append((row["due"], row["sent"], tuple(row["send"])))
+            elif "receive" in row:
+                trace.receives.append((row["arrived"], tuple(row["receive"]), row["kept"]))
             elif "answer" in row:
                 trace.answers.append((row["decided"], row["scheduled"], row["due"]))
             elif "gc" in row:

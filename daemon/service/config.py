@@ -9,6 +9,7 @@ the variable `ANTIPHON_BPM`; `in_port` is `--in` (also `--in-port`), `in_port` a
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import types
 import typing
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "ANTIPHON_"
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
 
@@ -85,6 +88,18 @@ class DaemonConfig:
     channel: int = 1
     # Random seed for sampling; None: a different answer every run.
     seed: int | None = None
+    # MIDI channels (1..16) the daemon listens to, as "1-9,11-16" or "all". The default
+    # leaves out 10, the drum channel: a drum machine's notes are no call to answer.
+    listen_channels: str = "1-9,11-16"
+    # A key held longer than this many beats no longer holds the call open (a note-off
+    # that never comes, a stuck key): the phrase ends and the daemon answers.
+    max_hold_beats: float = 8.0
+    # Seconds the MIDI system may be gone (a JACK server restarting) before the daemon
+    # gives up and exits non-zero, so a service manager restarts it.
+    reconnect_timeout: float = 30.0
+    # Silence the output when it opens (note-off for every note, all-notes-off, all-sound-
+    # off on all 16 channels): what a crashed run left sounding stops.
+    panic_on_start: bool = True
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"
     # Write every message sent (when it was due, when it left) to this file at exit, as
@@ -135,6 +150,19 @@ class DaemonConfig:
             folder = Path(self.timing_trace).expanduser().resolve().parent
             if not folder.is_dir():
                 raise ConfigError("timing_trace", f"folder {str(folder)!r} does not exist")
+            path = Path(self.timing_trace).expanduser()
+            if path.is_dir() or not os.access(path if path.exists() else folder, os.W_OK):
+                raise ConfigError("timing_trace", f"{str(path)!r} cannot be written")
+        try:
+            self.listened_channels()
+        except ValueError as err:
+            raise ConfigError("listen_channels", str(err)) from err
+        _in_range("max_hold_beats", self.max_hold_beats, 0.0, 1024.0, low_open=True)
+        _in_range("reconnect_timeout", self.reconnect_timeout, 0.0, 86400.0)
+
+    def listened_channels(self) -> frozenset[int]:
+        """The 1-based channels of `listen_channels`; ValueError for a malformed list."""
+        return parse_channels(self.listen_channels)
 
     def pitch_rules(self) -> PitchRules:
         """The engine's rules for answers, from the scale, range and polyphony options."""
@@ -144,6 +172,23 @@ class DaemonConfig:
     @property
     def silence_seconds(self) -> float:
         return self.silence_beats * 60.0 / self.bpm
+
+
+def parse_channels(text: str) -> frozenset[int]:
+    """"all", or comma-separated channels and ranges of 1..16 ("1-9,11-16")."""
+    if text.strip().casefold() == "all":
+        return frozenset(range(1, 17))
+    channels: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"expected channels like '1-9,11-16' or 'all', got {text!r}") from None
+        if not 1 <= first <= last <= 16:
+            raise ValueError(f"channels are 1..16, got {part.strip()!r} in {text!r}")
+        channels.update(range(first, last + 1))
+    return frozenset(channels)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -193,6 +238,10 @@ def coerce_value(field_name: str, value: Any, source: str) -> Any:
     if isinstance(value, str) and source.startswith("environment"):
         if value == "" and optional:
             return None
+        if kind is bool:
+            if value.strip().casefold() in TRUE_WORDS | FALSE_WORDS:
+                return value.strip().casefold() in TRUE_WORDS
+            raise ConfigError(field_name, f"expected true or false, got {value!r} {where}")
         if kind is float or kind is int:
             try:
                 return kind(value)
@@ -205,13 +254,14 @@ def coerce_value(field_name: str, value: Any, source: str) -> Any:
         return None
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, kind) and not isinstance(value, bool):
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
         return value
     raise ConfigError(field_name, f"expected {_kind_name(kind)}, got {value!r} {where}")
 
 
 def _kind_name(kind: type) -> str:
-    return {float: "a number", int: "a whole number", str: "text"}.get(kind, kind.__name__)
+    names = {float: "a number", int: "a whole number", str: "text", bool: "true or false"}
+    return names.get(kind, kind.__name__)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

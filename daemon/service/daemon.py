@@ -1,9 +1,10 @@
 """The daemon: ports, clock, scheduler and interaction loop wired together, and its lifecycle.
 
-`Daemon` takes open ports and a session, so the same object runs over rtmidi ports
-(`antiphon run`, the demo where a MIDI system exists) and over in-process loopback ports
-(the demo elsewhere, the tests). `run_daemon` is `antiphon run`: open the ports, load the
-model, serve until a signal, stop cleanly.
+`Daemon` takes open ports and a session, so the same object runs over the MIDI edge's
+kept ports (`antiphon run`), over rtmidi ports (the demo where a MIDI system exists) and
+over in-process loopback ports (the demo elsewhere, the tests). `run_daemon` is `antiphon
+run`: open the MIDI edge, load the model, serve until a signal, stop cleanly; every path
+out releases every note.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import queue
 import sys
 from pathlib import Path
 
-from antiphon.daemon.midi.ports import MidiInput, MidiOutput, open_ports, resolve_backend
+from antiphon.daemon.midi.backends import resolve_backend
+from antiphon.daemon.midi.edge import EdgeOptions, MidiEdge
+from antiphon.daemon.midi.input_gate import InputGate
+from antiphon.daemon.midi.ports import MidiInput, MidiOutput
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import PhrasePolicy
 from antiphon.daemon.play.interaction_loop import AnswerSession, InteractionLoop
@@ -25,8 +29,6 @@ from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest, cap
 
 log = logging.getLogger(__name__)
 
-NOTE_STATUS_MASK = 0xE0  # 0x8n (note-off) and 0x9n (note-on) share these bits
-NOTE_STATUS_BITS = 0x80
 FORCED_STOP_LOCK_SECONDS = 0.2  # on a forced stop, how long to wait to release notes
 GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the scheduler waiting
 
@@ -41,10 +43,12 @@ class Daemon:
         midi_in: MidiInput,
         midi_out: MidiOutput,
         clock: Clock | None = None,
+        edge: MidiEdge | None = None,
     ) -> None:
         self.config = config
         self.midi_in = midi_in
         self.midi_out = midi_out
+        self.edge = edge  # the MIDI edge that keeps these ports, when there is one
         self.clock = clock or Clock(config.bpm)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.scheduler = OutputScheduler(midi_out, self.clock)
@@ -53,6 +57,7 @@ class Daemon:
             min_answer_beats=config.min_answer_beats,
             max_answer_beats=config.max_answer_beats,
             grid_beats=config.grid_beats,
+            max_hold_beats=config.max_hold_beats,
         )
         self.loop = InteractionLoop(
             session, self.scheduler, self.clock, policy, self._inbox,
@@ -62,27 +67,29 @@ class Daemon:
         )
         self.trace = TimingTrace() if config.timing_trace else None
         self.scheduler.trace = self.loop.trace = self.trace
-
-    def _on_message(self, arrived: float, message: list[int]) -> None:
-        """The MIDI callback (rtmidi's thread): decode, timestamp, enqueue; nothing else."""
-        if message and message[0] & NOTE_STATUS_MASK == NOTE_STATUS_BITS:
-            self._inbox.put_nowait((arrived, message))
+        # Called on the input's reader thread (never the MIDI system's): filter, shed, queue.
+        self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
 
     def start(self) -> None:
         self.scheduler.start()
         self.loop.start()
-        self.midi_in.set_callback(self._on_message)
+        self.midi_in.set_callback(self.gate)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop listening, end the loop, release every sounding note, end the scheduler."""
         self.midi_in.set_callback(None)
-        self.loop.stop(timeout)
+        released_before = self.scheduler.stats.released
+        self.loop.stop(timeout)  # its thread releases what the answer in flight sounded
         self.scheduler.stop(timeout)
         self._write_trace()
         stats = self.loop.stats
+        gate = self.gate.stats
         log.info(
-            "stopped: %d phrases heard, %d answers finished, %d barge-ins, %d late answers",
+            "stopped: %d phrases heard, %d answers finished, %d barge-ins, %d late answers; "
+            "%d notes released at stop; %d messages received, %d shed, %d on other channels",
             stats.phrases_heard, stats.answers_finished, stats.barge_ins, stats.late_answers,
+            self.scheduler.stats.released - released_before, gate.received, gate.shed,
+            gate.other_channels,
         )
 
     def _write_trace(self) -> None:
@@ -102,7 +109,12 @@ class Daemon:
         self.scheduler.cancel_and_release(lock_timeout=FORCED_STOP_LOCK_SECONDS)
 
     def failure(self) -> BaseException | None:
-        """Why the daemon cannot go on (a thread died), or None."""
+        """Why the daemon cannot go on (a thread died, the MIDI system is gone), or None."""
+        if self.edge is not None:
+            if self.edge.failure is not None:
+                return OSError(self.edge.failure)
+            if not self.edge.is_alive():
+                return RuntimeError("the MIDI keeper thread ended unexpectedly")
         for part, name in ((self.loop, "interaction loop"), (self.scheduler, "scheduler")):
             if part.error is not None:
                 return part.error
@@ -117,10 +129,9 @@ class Daemon:
             settle_for_realtime()
             if self.trace is not None:  # after the start-up collection: playing is what counts
                 self.trace.watch_collections()
-            log.info(
-                "ready: listening on %r, answering on %r (channel %d) at %g BPM",
-                self.midi_in.name, self.midi_out.name, self.config.channel, self.clock.bpm,
-            )
+            log.info("ready: listening %s, answering %s (channel %d) at %g BPM",
+                     _where(self.midi_in, "to"), _where(self.midi_out, "on"),
+                     self.config.channel, self.clock.bpm)
             while not shutdown.requested.wait(0.1):
                 failure = self.failure()
                 if failure is not None:
@@ -133,6 +144,15 @@ class Daemon:
             except ForcedShutdown:
                 self.force_release()
                 raise
+
+
+def _where(port: MidiInput | MidiOutput, preposition: str) -> str:
+    """A port as the MIDI system names it (what `jack_connect` or a DAW's list shows): the
+    other side and Antiphon's own port through which it is reached."""
+    own = getattr(port, "own_name", port.name)
+    if own == port.name:
+        return f"on {own!r}"
+    return f"{preposition} {port.name!r} through {own!r}"
 
 
 def settle_for_realtime() -> None:
@@ -164,19 +184,22 @@ def load_session(config: DaemonConfig) -> AnswerSession:
 
 
 def run_daemon(config: DaemonConfig) -> int:
-    """`antiphon run`: serve until Ctrl-C / SIGTERM. Returns the exit status.
+    """`antiphon run`: serve until a stop signal. Returns the exit status.
 
-    Raises OSError (ports, model file) and ValueError (a model this engine cannot play)
-    before anything sounds; ForcedShutdown on a second signal, after releasing the notes.
+    Raises OSError (no MIDI system, a model file) and ValueError (a model this engine cannot
+    play) before anything sounds; ForcedShutdown on a second signal, after releasing the
+    notes. Ports named but not there yet are waited for (the log says so).
     """
     with capture_signals() as shutdown:  # early: a Ctrl-C while the model loads is clean too
+        session = load_session(config)  # a bad model is refused before any port opens
         backend = resolve_backend(config.backend)
-        midi_in, midi_out = open_ports(backend, config.in_port, config.out_port)
+        edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
+                                    config.reconnect_timeout, config.panic_on_start))
         try:
-            session = load_session(config)
+            edge.open()
+            edge.start()
             if shutdown.requested.is_set():
                 return 0
-            return Daemon(config, session, midi_in, midi_out).serve(shutdown)
+            return Daemon(config, session, edge.input, edge.output, edge=edge).serve(shutdown)
         finally:
-            midi_in.close()
-            midi_out.close()  # after serve(): its stop released every note through it
+            edge.close()  # after serve(): its stop released every note through the output

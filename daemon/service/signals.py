@@ -1,9 +1,11 @@
-"""Ctrl-C and SIGTERM, captured by a context manager (as uvicorn does).
+"""Stop signals, captured by a context manager (as uvicorn does): Ctrl-C (SIGINT),
+SIGTERM (a service manager), SIGHUP (a closed terminal or SSH session) and SIGQUIT (Ctrl-\\).
 
 The first signal asks for a clean stop: the daemon stops listening, releases every note it
 sounds and shuts its threads down. A second signal (the user is impatient, or the clean stop
 hangs) raises ForcedShutdown in the main thread wherever it is, so the caller skips the
-waiting and only releases the notes. The previous handlers come back on exit.
+waiting and only releases the notes. Any signal after that is noted and ignored: a burst of
+Ctrl-C must not interrupt the release itself. The previous handlers come back on exit.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HANDLED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)  # Windows has SIGINT and SIGTERM only
+)
 
 
 class ForcedShutdown(BaseException):
@@ -34,11 +39,15 @@ class ShutdownRequest:
 
     def __init__(self) -> None:
         self.requested = threading.Event()
+        self.forced = False
         self.received: list[int] = []
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
+        if self.forced:
+            return  # the forced stop is releasing the notes: let it finish
         if self.requested.is_set():
+            self.forced = True
             raise ForcedShutdown(signum)
         log.info("%s received: stopping cleanly (send it again to force)",
                  signal.Signals(signum).name)

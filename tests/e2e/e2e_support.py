@@ -19,6 +19,13 @@ import rtmidi
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 60.0  # loading the model on a busy machine
+BPM = 120
+BEAT = 60 / BPM
+SILENCE_BEATS = 1.0
+PHRASE = [(60, 0.5), (62, 0.5), (64, 0.5), (65, 0.5), (67, 1.0), (64, 0.5), (62, 0.5)]  # 4 beats
+# From the last release: the silence, up to one beat to the grid, and one more beat for a
+# model that opens its answer with a short rest; plus room for a slow machine.
+ANSWER_BOUND_SECONDS = (SILENCE_BEATS + 1 + 1) * BEAT + 0.25
 
 
 def antiphon_command(*args: str) -> list[str]:
@@ -94,22 +101,29 @@ class DaemonProcess:
 
 
 class JackPlayer:
-    """A keyboard and a recorder: a JACK client connected to Antiphon's ports."""
+    """A keyboard and a recorder: JACK clients connected to Antiphon's ports. The recorder
+    is read by a polling thread (antiphon's own RtMidiInput), never by an rtmidi callback:
+    Python on JACK's realtime thread would lose messages under load."""
 
-    def __init__(self, in_port: str = "Antiphon In", out_port: str = "Antiphon Out") -> None:
+    def __init__(self, in_port: str | None = "Antiphon In",
+                 out_port: str | None = "Antiphon Out") -> None:
+        from antiphon.daemon.midi.ports import RtMidiInput
+
         self.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e keyboard")
-        self.keyboard.open_port(_index(self.keyboard.get_ports(), in_port), name="keys")
-        self.recorder = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="e2e recorder")
+        if in_port is None:  # a keyboard Antiphon connects to by itself (--in)
+            self.keyboard.open_virtual_port("keys")
+        else:
+            self.keyboard.open_port(_index(self.keyboard.get_ports(), in_port), name="keys")
         self.received: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
+        # out_port None: a synth Antiphon connects to by itself (--out "e2e recorder")
+        self.recorder = RtMidiInput("jack", out_port, "rec", "e2e recorder")
         self.recorder.set_callback(self._on_message)
-        self.recorder.open_port(_index(self.recorder.get_ports(), out_port), name="rec")
         time.sleep(0.2)  # let JACK make the connections
 
-    def _on_message(self, event, _data) -> None:
-        arrived = time.perf_counter()
+    def _on_message(self, arrived: float, message: list[int]) -> None:
         with self._lock:
-            self.received.append((arrived, list(event[0])))
+            self.received.append((arrived, list(message)))
 
     def messages(self) -> list[tuple[float, list[int]]]:
         with self._lock:
@@ -122,11 +136,13 @@ class JackPlayer:
         """(channel, pitch) -> note-ons received without a note-off yet."""
         counts: dict[tuple[int, int], int] = defaultdict(int)
         for _, message in self.messages():
+            if len(message) != 3:
+                continue
             status, key = message[0] & 0xF0, (message[0] & 0x0F, message[1])
             if status == 0x90 and message[2] > 0:
                 counts[key] += 1
             elif status in (0x80, 0x90):
-                counts[key] -= 1
+                counts[key] = max(0, counts[key] - 1)  # a panic releases what never sounded
         return {key: count for key, count in counts.items() if count}
 
     def play(self, notes: list[tuple[int, float]], seconds_per_beat: float) -> float:
@@ -141,9 +157,8 @@ class JackPlayer:
 
     def close(self) -> None:
         self.keyboard.close_port()
-        self.recorder.close_port()
         self.keyboard.delete()
-        self.recorder.delete()
+        self.recorder.close()
 
 
 def _index(ports: list[str], name: str) -> int:

@@ -1,13 +1,13 @@
 import pytest
 
-from antiphon.daemon.midi import ports
+from antiphon.daemon.midi import backends
+from antiphon.daemon.midi.backends import resolve_backend
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.midi.ports import (
     PortNotFoundError,
     default_input_port,
     find_port,
     is_hardware_port,
-    resolve_backend,
 )
 
 ALSA_INPUTS = [
@@ -36,6 +36,15 @@ def test_missing_port_lists_the_ports_there_are():
         find_port([], "Synth", "output")
 
 
+def test_a_missing_port_never_suggests_antiphons_own():
+    outputs = ["Antiphon:Antiphon In", "Antiphon probe:probe", "fluidsynth:midi_00"]
+    with pytest.raises(PortNotFoundError) as caught:
+        find_port(outputs, "no-such-synth", "output", exclude=outputs[:2])
+    assert "fluidsynth" in str(caught.value) and "Antiphon" not in str(caught.value)
+    with pytest.raises(PortNotFoundError):
+        find_port(outputs, "Antiphon In", "output", exclude=outputs[:2])
+
+
 def test_hardware_ports_are_told_from_programs():
     assert [is_hardware_port(name, "alsa") for name in ALSA_INPUTS] == [
         False, False, True, False]
@@ -51,20 +60,20 @@ def test_backend_names_are_checked():
 
 
 def test_auto_prefers_alsa_then_jack_on_linux(monkeypatch):
-    monkeypatch.setattr(ports.sys, "platform", "linux")
-    monkeypatch.setattr(ports, "compiled_backends", lambda: ["alsa", "jack"])
-    monkeypatch.setattr(ports.os.path, "exists", lambda path: True)
+    monkeypatch.setattr(backends.sys, "platform", "linux")
+    monkeypatch.setattr(backends, "compiled_backends", lambda: ["alsa", "jack"])
+    monkeypatch.setattr(backends.os.path, "exists", lambda path: True)
     assert resolve_backend("auto") == "alsa"
-    monkeypatch.setattr(ports.os.path, "exists", lambda path: False)
-    monkeypatch.setattr(ports, "jack_server_running", lambda: True)
+    monkeypatch.setattr(backends.os.path, "exists", lambda path: False)
+    monkeypatch.setattr(backends, "jack_server_running", lambda: True)
     assert resolve_backend("auto") == "jack"
-    monkeypatch.setattr(ports, "jack_server_running", lambda: False)
+    monkeypatch.setattr(backends, "jack_server_running", lambda: False)
     with pytest.raises(OSError, match="/dev/snd/seq.*JACK"):
         resolve_backend("auto")
 
 
 def test_a_backend_this_build_lacks_is_an_os_error(monkeypatch):
-    monkeypatch.setattr(ports, "compiled_backends", lambda: ["alsa"])
+    monkeypatch.setattr(backends, "compiled_backends", lambda: ["alsa"])
     with pytest.raises(OSError, match="'winmm' is not available.*alsa"):
         resolve_backend("winmm")
 

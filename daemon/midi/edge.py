@@ -1,0 +1,267 @@
+"""The MIDI edge: the daemon's input and output kept open whatever the MIDI system does.
+
+A keeper thread looks at the MIDI system every `KEEP_SECONDS`:
+
+- a named port that is not there (the keyboard is not plugged in yet, a synth restarted) is
+  waited for, said once, and opened when it appears; one that vanishes is closed and
+  waited for again. On JACK, a port that vanished and came back between two looks has lost
+  its connection to Antiphon's port: that is checked too (python-jack-client, where it
+  loads), and the port reopened;
+- the MIDI system itself: on JACK, the input's reader probes its own port, so silence longer
+  than `LOST_AFTER_SECONDS` means the path is broken; the keeper then asks the server. A
+  system that is gone closes every port (an answer's notes are owed to the output) and is
+  waited for; when it returns, everything reopens; after `reconnect_timeout` seconds
+  without it, `failure` says why and the daemon exits non-zero so a service manager
+  restarts it.
+
+Everything it does is logged, once per change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import rtmidi
+
+from antiphon.daemon.midi.backends import api_of, system_alive
+from antiphon.daemon.midi.kept_ports import KeptInput, KeptOutput
+from antiphon.daemon.midi.ports import (
+    CLIENT_NAME,
+    VIRTUAL_IN_NAME,
+    VIRTUAL_OUT_NAME,
+    RtMidiInput,
+    RtMidiOutput,
+    default_input_port,
+    is_own_port,
+    match_port,
+)
+
+log = logging.getLogger(__name__)
+
+KEEP_SECONDS = 0.1  # how often the keeper looks: a port back is reopened within this
+LOST_AFTER_SECONDS = 1.0  # a probed input silent this long: ask whether the system is there
+SYSTEM_CHECK_SECONDS = 1.0  # how often an unprobed system is asked whether it is there
+
+
+@dataclass(frozen=True)
+class EdgeOptions:
+    backend: str  # a concrete backend ("jack", "alsa", ...)
+    in_port: str | None  # a name or part of one; None: a virtual port
+    out_port: str | None
+    reconnect_timeout: float = 30.0  # seconds without the MIDI system before giving up
+    panic_on_start: bool = True  # silence the output as soon as it opens
+
+
+class MidiEdge:
+    """Owns the rtmidi ports behind `input` and `output`; see the module docstring."""
+
+    def __init__(self, options: EdgeOptions) -> None:
+        self.options = options
+        self.input = KeptInput(options.in_port or VIRTUAL_IN_NAME)
+        self.output = KeptOutput(options.out_port or VIRTUAL_OUT_NAME)
+        self.output.panic_on_attach = options.panic_on_start
+        self._wanted_in = options.in_port
+        self.failure: str | None = None  # why the edge gave up (the daemon exits)
+        self.system_lost_since: float | None = None
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._listers: tuple[rtmidi.MidiIn, rtmidi.MidiOut] | None = None
+        self._links = None  # JackLinks, where python-jack-client loads
+        self._said: dict[str, str] = {}  # what was last logged per topic (log once)
+        self._last_system_check = 0.0
+        self._thread = threading.Thread(target=self._run, name="antiphon-midi-keeper",
+                                        daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open what can be opened now; raises OSError when the MIDI system is not there.
+
+        With no input named, the first hardware input is taken (and kept: it is waited for
+        should it go), else a virtual port for a keyboard or a DAW to connect to."""
+        self._open_listers()
+        if self._wanted_in is None and self._listers is not None:
+            sources = self._listers[0].get_ports()
+            index = default_input_port(sources, self.options.backend)
+            if index is not None:
+                self._wanted_in = sources[index]
+                log.info("no --in given: listening to the first hardware input, %r",
+                         self._wanted_in)
+        self._keep_ports()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self.input.close()
+        self.output.close()
+        self._close_listers()
+
+    def state(self) -> dict[str, str]:
+        """Each port's state in words, for the status line and the log."""
+        def port_state(kept: KeptInput | KeptOutput, wanted: str | None) -> str:
+            if self.system_lost_since is not None:
+                return "MIDI system lost"
+            if kept.port is not None:
+                return "open"
+            return f"waiting for {wanted!r}"
+        return {"input": port_state(self.input, self._wanted_in),
+                "output": port_state(self.output, self.options.out_port)}
+
+    # -- the keeper thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.wait(KEEP_SECONDS):
+            try:
+                if self.system_lost_since is None:
+                    self._watch_system()
+                if self.system_lost_since is not None:
+                    self._wait_for_system()
+                else:
+                    self._keep_ports()
+            except (OSError, rtmidi.RtMidiError) as err:
+                self._say("keeper", logging.WARNING, f"MIDI system error: {err}")
+
+    def _watch_system(self) -> None:
+        now = time.perf_counter()
+        port = self.input.port
+        probed = port is not None and port.probed
+        if probed and port.reader.heard_within(LOST_AFTER_SECONDS):
+            return
+        if not probed and now - self._last_system_check < SYSTEM_CHECK_SECONDS:
+            return
+        self._last_system_check = now
+        if system_alive(self.options.backend):
+            if probed and not port.virtual:  # a virtual port would lose who connected to it
+                self._say("probe", logging.WARNING, f"input {port.own_name!r} stopped hearing "
+                          "its own probe: reopening it")
+                self._close_input()
+            return
+        log.error("the %s MIDI system is gone: closing the ports, waiting up to %g s for "
+                  "it to return", self.options.backend, self.options.reconnect_timeout)
+        self.system_lost_since = now
+        self._close_input()
+        self._close_output()
+        self._close_listers()
+
+    def _wait_for_system(self) -> None:
+        now = time.perf_counter()
+        if now - self._last_system_check < SYSTEM_CHECK_SECONDS / 2:
+            return
+        self._last_system_check = now
+        if system_alive(self.options.backend):
+            gone = now - self.system_lost_since
+            self.system_lost_since = None
+            self.reconnects += 1
+            self._said.clear()
+            log.warning("the %s MIDI system is back after %.1f s: reopening the ports",
+                        self.options.backend, gone)
+            self._open_listers()
+            self._keep_ports()
+        elif now - self.system_lost_since > self.options.reconnect_timeout:
+            self.failure = (f"the {self.options.backend} MIDI system has been gone for "
+                            f"{self.options.reconnect_timeout:g} s (--reconnect-timeout)")
+            self._stop.set()
+
+    # -- ports ------------------------------------------------------------------------------
+    def _keep_ports(self) -> None:
+        if self._listers is None:
+            return
+        sources, destinations = (lister.get_ports() for lister in self._listers)
+        self._keep_input(sources)
+        self._keep_output(destinations)
+
+    def _keep_input(self, sources: list[str]) -> None:
+        wanted = self._wanted_in
+        port = self.input.port
+        if port is not None:
+            if wanted is None or (port.name in sources and self._linked(port.name, port)):
+                return
+            self._say("input", logging.WARNING, f"input port {port.name!r} went away: "
+                      "waiting for it to come back")
+            self._close_input()
+        if wanted is not None and match_port(sources, wanted, _own(sources)) is None:
+            self._say("input", logging.WARNING, f"waiting for input port {wanted!r} "
+                      f"(there are: {_listing(sources)})")
+            return
+        opened = RtMidiInput(self.options.backend, wanted, probe=True, exclude_own=True)
+        self.input.attach(opened)
+        self._say("input", logging.INFO, f"listening to {opened.name!r} on {opened.own_name!r}")
+
+    def _keep_output(self, destinations: list[str]) -> None:
+        wanted = self.options.out_port
+        port = self.output.port
+        if port is not None:
+            if wanted is None or (port.name in destinations and self._linked(port.name, port)):
+                return
+            self._say("output", logging.WARNING, f"output port {port.name!r} went away: "
+                      "waiting for it to come back")
+            self._close_output()
+        if wanted is not None and match_port(destinations, wanted, _own(destinations)) is None:
+            self._say("output", logging.WARNING, f"waiting for output port {wanted!r} "
+                      f"(there are: {_listing(destinations)})")
+            return
+        opened = RtMidiOutput(self.options.backend, wanted, exclude_own=True)
+        self.output.attach(opened)
+        self._say("output", logging.INFO, f"answering on {opened.name!r} from "
+                  f"{opened.own_name!r}")
+
+    def _linked(self, other: str, port: RtMidiInput | RtMidiOutput) -> bool:
+        """Whether Antiphon's port is still connected to `other` (True where that cannot be
+        asked: only JACK, through python-jack-client, can say)."""
+        if self._links is None or port.virtual:
+            return True
+        return self._links.connected(port.own_name, other)
+
+    def _close_input(self) -> None:
+        port = self.input.detach()
+        if port is not None:
+            port.close()
+
+    def _close_output(self) -> None:
+        port = self.output.detach()
+        if port is not None:
+            port.close()
+
+    def _open_listers(self) -> None:
+        api = api_of(self.options.backend)
+        try:
+            self._listers = (rtmidi.MidiIn(api, name=f"{CLIENT_NAME} lister"),
+                             rtmidi.MidiOut(api, name=f"{CLIENT_NAME} lister"))
+        except rtmidi.RtMidiError as err:
+            raise OSError(f"cannot reach the {self.options.backend} MIDI system: {err}") from err
+        if self.options.backend == "jack":
+            from antiphon.daemon.midi.jack_links import JackLinks
+
+            self._links = JackLinks.open()
+
+    def _close_listers(self) -> None:
+        if self._listers is not None:
+            for lister in self._listers:
+                lister.delete()
+            self._listers = None
+        if self._links is not None:
+            self._links.close()
+            self._links = None
+
+    def _say(self, topic: str, level: int, text: str) -> None:
+        """Log `text` unless it is what was last said on `topic`."""
+        if self._said.get(topic) != text:
+            self._said[topic] = text
+            log.log(level, text)
+
+
+def _own(ports: list[str]) -> list[str]:
+    return [port for port in ports if is_own_port(port)]
+
+
+def _listing(ports: list[str]) -> str:
+    others = [repr(port) for port in ports if not is_own_port(port)]
+    return ", ".join(others) or "none"

@@ -1,0 +1,107 @@
+"""Between an input port and the interaction loop: what the daemon listens to, and how a
+flood is shed rather than queued.
+
+A human plays at most a few hundred notes a second; a stuck controller, a feedback loop or
+a sequencer dumping a file plays thousands. The gate lets note-ons through at up to
+`NOTE_ONS_PER_SECOND` (with a burst of `NOTE_ON_BURST`, so no chord is ever cut), drops the
+rest together with their note-offs (so every note-on the loop hears still gets its
+release), and never lets the loop's queue hold more than `QUEUE_LIMIT` messages. What it
+sheds is counted and logged at most once a second. Messages on channels the daemon does not
+listen to (by default the drum channel, 10) are counted and dropped: a drum machine's
+note-on that never gets a note-off cannot hold a phrase open.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from antiphon.daemon.midi.wire import channel_of, is_note, is_note_on
+
+log = logging.getLogger(__name__)
+
+NOTE_ONS_PER_SECOND = 300.0
+NOTE_ON_BURST = 100
+QUEUE_LIMIT = 512
+SHED_LOG_SECONDS = 1.0
+
+
+@dataclass
+class GateStats:
+    received: int = 0  # every message the input delivered
+    kept: int = 0  # handed to the loop
+    other_channels: int = 0  # notes on channels not listened to
+    unused: int = 0  # kinds of message the loop does not use (yet)
+    shed: int = 0  # dropped in a flood
+
+
+class InputGate:
+    """A MIDI callback: `gate(arrived, message)` puts what the loop needs on `inbox`."""
+
+    def __init__(self, inbox: queue.SimpleQueue, channels: Collection[int],
+                 trace=None) -> None:
+        self._inbox = inbox
+        self.channels = frozenset(channels)  # 1-based channels listened to
+        self.trace = trace  # a TimingTrace, or None
+        self.stats = GateStats()
+        self._tokens = float(NOTE_ON_BURST)
+        self._refilled = time.perf_counter()
+        self._shed_keys: set[tuple[int, int]] = set()  # note-ons shed: their note-offs too
+        self._shed_logged = 0
+        self._last_log = 0.0
+        self._lock = threading.Lock()  # two ports' readers may call at once (clock input)
+
+    def __call__(self, arrived: float, message: list[int]) -> None:
+        with self._lock:
+            kept = self._admit(arrived, message)
+            if self.trace is not None:
+                self.trace.received(arrived, message, kept)
+        if kept:
+            self._inbox.put_nowait((arrived, message))
+
+    def _admit(self, arrived: float, message: list[int]) -> bool:
+        stats = self.stats
+        stats.received += 1
+        if not is_note(message):
+            stats.unused += 1
+            return False
+        if channel_of(message) not in self.channels:
+            stats.other_channels += 1
+            return False
+        key = (message[0] & 0x0F, message[1])
+        if is_note_on(message):
+            if not self._take_token() or self._inbox.qsize() >= QUEUE_LIMIT:
+                self._shed_keys.add(key)
+                return self._shed()
+            self._shed_keys.discard(key)
+        elif key in self._shed_keys:
+            self._shed_keys.discard(key)
+            return self._shed()
+        stats.kept += 1
+        return True
+
+    def _take_token(self) -> bool:
+        now = time.perf_counter()
+        self._tokens = min(NOTE_ON_BURST, self._tokens + (now - self._refilled) *
+                           NOTE_ONS_PER_SECOND)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def _shed(self) -> bool:
+        stats = self.stats
+        stats.shed += 1
+        now = time.perf_counter()
+        if now - self._last_log >= SHED_LOG_SECONDS:
+            log.warning("input flood: shed %d messages in the last %.1f s (%d in all); "
+                        "listening goes on", stats.shed - self._shed_logged,
+                        min(now - self._last_log, 99.9), stats.shed)
+            self._shed_logged = stats.shed
+            self._last_log = now
+        return False

@@ -1,0 +1,51 @@
+"""Which JACK ports are connected, asked through python-jack-client (the `jack` module).
+
+rtmidi connects Antiphon's port to a keyboard's when it opens it, but cannot say later
+whether that connection still stands: a keyboard's client that quits and comes back under
+the same name between two looks has the same port name and no connection. JACK can say;
+this client only asks (it is never activated, so it has no realtime thread and runs no
+Python there). Where the module or libjack is missing, `JackLinks.open()` returns None and
+the edge relies on the port listing alone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+LINKS_CLIENT_NAME = "Antiphon links"
+
+
+class JackLinks:
+    def __init__(self, client, error: type[Exception]) -> None:
+        self._client = client
+        self._error = error  # jack.JackError
+
+    @classmethod
+    def open(cls) -> JackLinks | None:
+        try:
+            import jack
+        except (ImportError, OSError) as err:  # OSError: the module found no libjack
+            log.info("python-jack-client unavailable (%s): port connections are not checked",
+                     err)
+            return None
+        try:
+            return cls(jack.Client(LINKS_CLIENT_NAME, no_start_server=True), jack.JackError)
+        except jack.JackError as err:
+            log.warning("cannot ask JACK about connections: %s", err)
+            return None
+
+    def connected(self, own_port: str, other: str) -> bool:
+        """Whether `own_port` is connected to `other` (True if JACK cannot be asked)."""
+        try:
+            return any(port.name == other for port in self._client.get_all_connections(own_port))
+        except self._error as err:
+            log.debug("cannot ask JACK about %r: %s", own_port, err)
+            return True
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except self._error as err:  # a client of a dead server may refuse
+            log.debug("closing the JACK links client: %s", err)
