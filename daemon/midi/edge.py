@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 0.1  # how often the keeper looks: a port back is reopened within this
 LOST_AFTER_SECONDS = 1.0  # a probed input silent this long: ask whether the system is there
 SYSTEM_CHECK_SECONDS = 1.0  # how often an unprobed system is asked whether it is there
+CLOSE_TIMEOUT_SECONDS = 10.0  # how long a stop waits for the keeper to finish what it does
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ class MidiEdge:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2.0)
+        if self._thread.is_alive():  # it may be closing a lost system's clients (~1 s each)
+            self._thread.join(CLOSE_TIMEOUT_SECONDS)
         self.input.close()
         self.output.close()
         self._close_listers()
@@ -147,9 +148,13 @@ class MidiEdge:
         log.error("the %s MIDI system is gone: closing the ports, waiting up to %g s for "
                   "it to return", self.options.backend, self.options.reconnect_timeout)
         self.system_lost_since = now
-        self._close_input()
-        self._close_output()
-        self._close_listers()
+        # Closing a client of a dead JACK server blocks about a second in libjack's
+        # timeouts, and libjack crashes when clients open and close on two threads at once:
+        # the keeper closes them here, one by one, before it asks for the server again.
+        dead = [self.input.detach(), self.output.detach(), *(self._listers or ()),
+                self._links]
+        self._listers = self._links = None
+        _close_all(dead)
 
     def _wait_for_system(self) -> None:
         now = time.perf_counter()
@@ -256,6 +261,16 @@ class MidiEdge:
         if self._said.get(topic) != text:
             self._said[topic] = text
             log.log(level, text)
+
+
+def _close_all(dead: list) -> None:
+    for thing in dead:
+        if thing is None:
+            continue
+        try:
+            thing.close() if hasattr(thing, "close") else thing.delete()
+        except (OSError, rtmidi.RtMidiError) as err:
+            log.debug("closing a port of the lost MIDI system: %s", err)
 
 
 def _own(ports: list[str]) -> list[str]:

@@ -3,9 +3,12 @@ flood is shed rather than queued.
 
 A human plays at most a few hundred notes a second; a stuck controller, a feedback loop or
 a sequencer dumping a file plays thousands. The gate lets note-ons through at up to
-`NOTE_ONS_PER_SECOND` (with a burst of `NOTE_ON_BURST`, so no chord is ever cut), drops the
-rest together with their note-offs (so every note-on the loop hears still gets its
-release), and never lets the loop's queue hold more than `QUEUE_LIMIT` messages. What it
+`NOTE_ONS_PER_SECOND` (with a burst of `NOTE_ON_BURST`, so no chord is ever cut) and drops
+the rest. It tracks the keys whose note-on it let through: their note-off always passes
+(every note-on the loop hears gets its release), any other note-off is dropped (it would
+change nothing, and a flood of them must not fill the queue), and a note-on passes only
+while the queue has room for it and for the releases still to come, so the loop's queue
+never holds more than `QUEUE_LIMIT` messages. What it
 sheds is counted and logged at most once a second. Messages on channels the daemon does not
 listen to (by default the drum channel, 10) are counted and dropped: a drum machine's
 note-on that never gets a note-off cannot hold a phrase open.
@@ -36,7 +39,7 @@ class GateStats:
     kept: int = 0  # handed to the loop
     other_channels: int = 0  # notes on channels not listened to
     unused: int = 0  # kinds of message the loop does not use (yet)
-    shed: int = 0  # dropped in a flood
+    shed: int = 0  # dropped: note-ons over the rate, and releases of notes not let through
 
 
 class InputGate:
@@ -50,7 +53,7 @@ class InputGate:
         self.stats = GateStats()
         self._tokens = float(NOTE_ON_BURST)
         self._refilled = time.perf_counter()
-        self._shed_keys: set[tuple[int, int]] = set()  # note-ons shed: their note-offs too
+        self._held: set[tuple[int, int]] = set()  # keys whose note-on passed, not released
         self._shed_logged = 0
         self._last_log = 0.0
         self._lock = threading.Lock()  # two ports' readers may call at once (clock input)
@@ -74,13 +77,14 @@ class InputGate:
             return False
         key = (message[0] & 0x0F, message[1])
         if is_note_on(message):
-            if not self._take_token() or self._inbox.qsize() >= QUEUE_LIMIT:
-                self._shed_keys.add(key)
-                return self._shed()
-            self._shed_keys.discard(key)
-        elif key in self._shed_keys:
-            self._shed_keys.discard(key)
-            return self._shed()
+            room = self._inbox.qsize() + len(self._held) < QUEUE_LIMIT - 1
+            if not room or not self._take_token():
+                return self._shed()  # a retrigger of a held key: its release still passes
+            self._held.add(key)
+        elif key in self._held:
+            self._held.discard(key)
+        else:
+            return self._shed()  # the release of a shed note-on, or of nothing
         stats.kept += 1
         return True
 

@@ -97,12 +97,14 @@ class KeptOutput:
             self.port = port
             self.name = port.name
             self.own_name = getattr(port, "own_name", port.name)
-            owed, self._owed = sorted(self._owed | self._sounding), set()
+            owed = sorted(self._owed | self._sounding)
+            self._owed = set(owed)
             self._sounding.clear()
             panic, self.panic_on_attach = self.panic_on_attach, False
             try:
-                for channel, pitch in owed:
-                    port.send((NOTE_OFF | channel, pitch, 0))
+                for key in owed:
+                    port.send((NOTE_OFF | key[0], key[1], 0))
+                    self._owed.discard(key)  # owed until a port has really taken it
             except OSError as err:
                 log.error("could not release the notes of a cut answer: %s", err)
         if owed:

@@ -145,8 +145,8 @@ def test_private_jack_server_for_benchmarks():
     import os
     import shutil
 
-    from antiphon.daemon.midi.jack_server import private_jack_server
     from antiphon.daemon.midi.backends import jack_server_running
+    from antiphon.daemon.midi.jack_server import private_jack_server
 
     if shutil.which("jackd") is None:
         pytest.skip("jackd not found: `apt-get install jackd2`")

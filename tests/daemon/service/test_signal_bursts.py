@@ -1,0 +1,148 @@
+"""capture_signals under every stop signal and under bursts of them (test_shutdown_signals.py
+covers the basic request / force sequence with raise_signal and the non-main thread)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from antiphon.daemon.service.signals import HANDLED_SIGNALS, ForcedShutdown, capture_signals
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX stop signals")
+
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT]
+SIGNAL_IDS = [sig.name for sig in STOP_SIGNALS]
+
+
+def kill_self(shutdown, signum: int) -> None:
+    """Send `signum` to this process and return once its Python handler has run (the
+    handler runs in the main thread between bytecodes; here, at the latest in the sleep).
+    A ForcedShutdown the handler raises comes out of this call."""
+    assert threading.current_thread() is threading.main_thread()
+    before = len(shutdown.received)
+    os.kill(os.getpid(), signum)
+    deadline = time.monotonic() + 5.0
+    while len(shutdown.received) == before:
+        assert time.monotonic() < deadline, f"{signal.Signals(signum).name} never handled"
+        time.sleep(0.001)
+
+
+def test_all_four_stop_signals_are_handled():
+    assert set(STOP_SIGNALS) <= set(HANDLED_SIGNALS)
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=SIGNAL_IDS)
+def test_each_signal_first_requests_then_forces_then_is_ignored(signum):
+    with capture_signals() as shutdown:
+        assert not shutdown.requested.is_set() and not shutdown.forced
+        kill_self(shutdown, signum)
+        assert shutdown.requested.is_set() and not shutdown.forced
+        with pytest.raises(ForcedShutdown) as caught:
+            kill_self(shutdown, signum)
+        assert caught.value.signum == signum
+        assert signal.Signals(signum).name in str(caught.value)
+        assert shutdown.forced
+        kill_self(shutdown, signum)  # a third: ignored, nothing raised
+        kill_self(shutdown, signum)
+    assert shutdown.received == [signum] * 4
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=SIGNAL_IDS)
+def test_handlers_are_restored_after_the_block(signum):
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    with capture_signals() as shutdown:
+        for sig in STOP_SIGNALS:
+            assert signal.getsignal(sig) == shutdown.handle
+        kill_self(shutdown, signum)
+    after = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    assert after == before
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=SIGNAL_IDS)
+def test_handlers_are_restored_when_the_forced_shutdown_leaves_the_block(signum):
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    with pytest.raises(ForcedShutdown):
+        with capture_signals() as shutdown:
+            kill_self(shutdown, signum)
+            kill_self(shutdown, signum)  # raises out of the block
+    assert {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} == before
+
+
+def test_a_previous_python_handler_is_restored_and_works_again():
+    seen = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: seen.append(signum))
+    try:
+        with capture_signals() as shutdown:
+            kill_self(shutdown, signal.SIGHUP)
+        assert seen == []  # the capture took it
+        os.kill(os.getpid(), signal.SIGHUP)
+        deadline = time.monotonic() + 5.0
+        while not seen:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert seen == [signal.SIGHUP]
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=SIGNAL_IDS)
+def test_a_burst_raises_exactly_one_forced_shutdown(signum):
+    raised = []
+    with capture_signals() as shutdown:
+        for _ in range(5):
+            try:
+                kill_self(shutdown, signum)
+            except ForcedShutdown as err:
+                raised.append(err)
+        assert len(raised) == 1 and raised[0].signum == signum
+        for _ in range(20):  # keep sending while the forced stop releases the notes
+            kill_self(shutdown, signum)
+    assert shutdown.received == [signum] * 25
+    assert shutdown.requested.is_set() and shutdown.forced
+
+
+def test_a_mixed_burst_raises_exactly_once_on_the_second_signal():
+    sequence = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGINT,
+                signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP]
+    raised = []
+    with capture_signals() as shutdown:
+        for signum in sequence:
+            try:
+                kill_self(shutdown, signum)
+            except ForcedShutdown as err:
+                raised.append(err.signum)
+    assert raised == [signal.SIGINT]
+    assert shutdown.received == sequence
+
+
+def test_the_release_is_not_interrupted_by_a_burst():
+    """The forced path: catch ForcedShutdown, then release notes while signals keep coming."""
+    released = []
+    with capture_signals() as shutdown:
+        kill_self(shutdown, signal.SIGTERM)
+        try:
+            kill_self(shutdown, signal.SIGINT)
+        except ForcedShutdown:
+            for pitch in range(128):
+                if pitch % 16 == 0:
+                    kill_self(shutdown, signal.SIGINT)
+                released.append(pitch)
+    assert released == list(range(128))
+    assert len(shutdown.received) == 2 + 8
+
+
+def test_each_capture_starts_afresh():
+    with capture_signals() as first:
+        kill_self(first, signal.SIGINT)
+        with pytest.raises(ForcedShutdown):
+            kill_self(first, signal.SIGINT)
+    with capture_signals() as second:
+        assert second is not first
+        kill_self(second, signal.SIGINT)  # a first signal again: only a request
+        assert second.requested.is_set() and not second.forced
+    assert second.received == [signal.SIGINT]
+

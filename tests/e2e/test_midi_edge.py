@@ -1,0 +1,161 @@
+"""The MIDI edge over a real JACK server: what a stage or a studio throws at `antiphon run`
+(poison messages, floods, ports and the MIDI system coming and going) never leaves it
+deaf, stuck or silent."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+import rtmidi
+from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, JackPlayer, wait_until
+
+pytestmark = pytest.mark.jack
+
+J = rtmidi.API_UNIX_JACK
+LONG_SYSEX = [0xF0, *([0x11] * 3000), 0xF7]
+# Each: what is sent before a normal phrase, and must not change what the daemon hears.
+POISONS = {
+    "held drum note (channel 10)": [[0x99, 36, 100]],
+    "unterminated sysex": [[0xF0, 0x7E, 0x7F]],
+    "sysex ended by a note": [[0xF0, 0x43, 0x10, 0x4C], [0x90, 40, 0]],
+    "real-time bytes inside a sysex": [[0xF0, 0x01, 0xF8, 0x02], [0xFA, 0x03, 0xF7]],
+    "a long sysex": [LONG_SYSEX],
+    "note-offs without note-ons": [[0x80, 50, 0], [0x90, 51, 0], [0x85, 52, 64]],
+    "stray data bytes": [[0x40, 0x41], [0x42]],
+    "a controller and program change storm": [[0xB0, 1, v] for v in range(128)] + [[0xC0, 5]],
+}
+
+
+def answered(player: JackPlayer, before: int, process) -> None:
+    assert wait_until(lambda: len(player.note_ons()) > before,
+                      timeout=ANSWER_BOUND_SECONDS + 2), (
+        f"no answer; antiphon said:\n{process.output()[-3000:]}")
+
+
+def answer_over(player: JackPlayer) -> None:
+    """Wait for the answer to end (every note released, nothing new for a beat)."""
+    def quiet() -> bool:
+        messages = player.messages()
+        return not player.sounding() and (not messages
+                                          or time.perf_counter() - messages[-1][0] > BEAT)
+    assert wait_until(quiet, timeout=10), f"answer did not end: {player.sounding()}"
+
+
+def play_running_status(player: JackPlayer) -> float:
+    """The phrase with running status: one status byte, then data bytes only."""
+    player.keyboard.send_message([0x90, PHRASE[0][0], 96])
+    for index, (pitch, beats) in enumerate(PHRASE):
+        if index:
+            player.keyboard.send_message([pitch, 96])
+        time.sleep(beats * BEAT * 0.9)
+        player.keyboard.send_message([pitch, 0])  # note-on at velocity 0 is a release
+        time.sleep(beats * BEAT * 0.1)
+    return time.perf_counter()
+
+
+def test_poison_never_deafens_and_running_status_is_heard(daemon):
+    process = daemon("--max-answer-beats", "2")
+    player = JackPlayer()
+    try:
+        for name, messages in POISONS.items():
+            before = len(player.note_ons())
+            for message in messages:
+                player.keyboard.send_message(message)
+            time.sleep(0.05)
+            player.play(PHRASE[:3], BEAT)
+            answered(player, before, process)
+            answer_over(player)
+            assert process.process.poll() is None, f"died after {name}:\n{process.output()}"
+        before = len(player.note_ons())
+        play_running_status(player)
+        answered(player, before, process)
+        answer_over(player)
+    finally:
+        player.close()
+    assert process.terminate() == 0, process.output()
+    assert "Traceback" not in process.output()
+
+
+def flood(keyboard: rtmidi.MidiOut, seconds: float, per_second: int) -> int:
+    """Note-on / note-off pairs at `per_second` messages a second on channel 1."""
+    rng = random.Random(3)
+    sent = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        while sent < elapsed * per_second:
+            pitch = rng.randrange(36, 96)
+            keyboard.send_message([0x90, pitch, 100])
+            keyboard.send_message([0x80, pitch, 0])
+            sent += 2
+        time.sleep(0.001)
+    return sent
+
+
+def resident_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_flood_is_shed_and_the_next_call_is_answered(daemon, report_measurement):
+    process = daemon("--max-answer-beats", "2")
+    player = JackPlayer()
+    try:
+        rss_before = resident_mb(process.process.pid)
+        sent = flood(player.keyboard, seconds=3.0, per_second=10_000)
+        flood_end = time.perf_counter()
+        process.wait_for(r"input flood: shed \d+ messages", timeout=5)
+        # Once the flood stops, a call is heard and answered within seconds, not minutes.
+        time.sleep(BEAT)
+        before = len(player.note_ons())
+        player.play(PHRASE[:3], BEAT)
+        assert wait_until(lambda: len(player.note_ons()) > before, timeout=10), (
+            f"no answer after the flood; antiphon said:\n{process.output()[-3000:]}")
+        recovered = player.note_ons()[-1][0] - flood_end
+        answer_over(player)
+        rss_after = resident_mb(process.process.pid)
+        report_measurement("flood over JACK", f"{sent} messages in 3 s; next call answered "
+                           f"{recovered:.2f} s after the flood; RSS {rss_before:.1f} -> "
+                           f"{rss_after:.1f} MB")
+        assert rss_after - rss_before < 25, (rss_before, rss_after)
+        # A stop in the middle of a flood is a clean stop.
+        flooding = threading.Thread(target=flood, args=(player.keyboard, 3.0, 10_000))
+        flooding.start()
+        time.sleep(1.0)
+        code = process.terminate(timeout=10)
+        flooding.join()
+    finally:
+        player.close()
+    assert code == 0, process.output()[-3000:]
+
+
+def test_a_stuck_key_no_longer_holds_the_call_open(daemon):
+    process = daemon("--max-hold-beats", "2", "--max-answer-beats", "2")
+    player = JackPlayer()
+    try:
+        player.keyboard.send_message([0x90, 48, 90])  # its note-off never comes
+        player.play(PHRASE[:2], BEAT)
+        answered(player, 0, process)
+    finally:
+        player.close()
+
+
+def test_only_the_listened_channels_are_heard(daemon):
+    process = daemon("--listen-channels", "2", "--max-answer-beats", "2")
+    player = JackPlayer()
+    try:
+        player.play(PHRASE[:3], BEAT)  # channel 1: not listened to
+        time.sleep(ANSWER_BOUND_SECONDS)
+        assert player.note_ons() == [], "answered a channel it does not listen to"
+        for pitch, beats in PHRASE[:3]:  # the same phrase on channel 2
+            player.keyboard.send_message([0x91, pitch, 96])
+            time.sleep(beats * BEAT * 0.9)
+            player.keyboard.send_message([0x81, pitch, 0])
+            time.sleep(beats * BEAT * 0.1)
+        answered(player, 0, process)
+    finally:
+        player.close()

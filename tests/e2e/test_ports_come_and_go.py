@@ -1,0 +1,218 @@
+"""Ports and the MIDI system coming and going under `antiphon run`, stop signals of every
+kind, and `antiphon panic` after a kill: over a real JACK server, with a recorder that must
+hear every note released."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import rtmidi
+from e2e_support import (
+    ANSWER_BOUND_SECONDS,
+    BEAT,
+    PHRASE,
+    JackPlayer,
+    antiphon_command,
+    wait_until,
+)
+from test_midi_edge import answer_over, answered
+
+pytestmark = pytest.mark.jack
+
+
+def test_input_port_deleted_and_recreated_is_reconnected(daemon):
+    process = daemon("--in", "e2e keyboard", "--max-answer-beats", "2")
+    player = JackPlayer(in_port=None)
+    try:
+        process.wait_for(r"listening to 'e2e keyboard:keys'", timeout=3)
+        for pause in (0.5, 0.0):  # gone for a while; gone and back between two looks
+            before = len(player.note_ons())
+            player.play(PHRASE[:3], BEAT)
+            answered(player, before, process)
+            answer_over(player)
+            player.keyboard.delete()
+            time.sleep(pause)
+            player.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e keyboard")
+            player.keyboard.open_virtual_port("keys")
+            time.sleep(0.5)  # the keeper looks every 0.1 s
+            before = len(player.note_ons())
+            player.play(PHRASE[:3], BEAT)
+            answered(player, before, process)
+            answer_over(player)
+    finally:
+        player.close()
+    assert "went away" in process.output()
+
+
+def test_output_port_recreated_gets_the_cut_answer_released(daemon):
+    from antiphon.daemon.midi.ports import RtMidiInput
+
+    process = daemon("--out", "e2e recorder", "--min-answer-beats", "16",
+                     "--max-answer-beats", "16", "--no-panic-on-start")
+    player = JackPlayer(out_port=None)
+    try:
+        player.play(PHRASE[:3], BEAT)
+        assert wait_until(lambda: player.sounding(), timeout=ANSWER_BOUND_SECONDS + 2), (
+            process.output()[-2000:])
+        player.recorder.close()  # the synth quits with the answer's notes on
+        time.sleep(0.3)
+        heard = []
+        player.recorder = RtMidiInput("jack", None, "rec", "e2e recorder")
+        player.recorder.set_callback(lambda t, m: heard.append(m))
+        assert wait_until(lambda: any(m[0] & 0xF0 == 0x80 for m in heard), timeout=3), (
+            f"no note-off reached the new port; antiphon said:\n{process.output()[-2000:]}")
+        process.wait_for(r"released \d+ notes of a cut answer", timeout=2)
+    finally:
+        player.close()
+
+
+def start_jackd(name: str) -> subprocess.Popen:
+    jackd = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r",
+                              "48000", "-p", "256"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    from antiphon.daemon.midi.backends import jack_server_running
+
+    assert wait_until(jack_server_running, timeout=10), "jackd did not start"
+    return jackd
+
+
+@pytest.fixture
+def own_jack(jack_server, monkeypatch):
+    """A JACK server of this test's own, to kill and restart (the session's stays up)."""
+    name = f"antiphon-restart-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    servers = [start_jackd(name)]
+    env = {**jack_server.env, "JACK_DEFAULT_SERVER": name}
+    yield name, env, servers
+    for server in servers:
+        server.kill()
+        server.wait()
+
+
+def test_jack_server_restart_is_survived(daemon, own_jack):
+    name, env, servers = own_jack
+    process = daemon("--max-answer-beats", "2", "--reconnect-timeout", "30", env=env)
+    player = JackPlayer()
+    player.play(PHRASE[:3], BEAT)
+    answered(player, 0, process)
+    answer_over(player)
+    servers[0].kill()
+    servers[0].wait()
+    killed = time.perf_counter()
+    process.wait_for(r"MIDI system is gone", timeout=3)
+    detected = time.perf_counter() - killed
+    assert detected < 2.5, detected
+    servers.append(start_jackd(name))
+    process.wait_for(r"MIDI system is back", timeout=15)  # closing dead clients takes ~1 s each
+    process.wait_for(r"ready|listening|answering", timeout=1)
+    time.sleep(0.5)
+    player = JackPlayer()
+    try:
+        player.play(PHRASE[:3], BEAT)
+        answered(player, 0, process)
+    finally:
+        player.close()
+    assert process.process.poll() is None
+
+
+def test_a_midi_system_gone_for_good_ends_the_daemon_non_zero(daemon, own_jack):
+    _, env, servers = own_jack
+    process = daemon("--reconnect-timeout", "2", env=env)
+    servers[0].kill()
+    servers[0].wait()
+    try:
+        code = process.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running with no MIDI system:\n{process.output()}")
+    process._reader.join(2)
+    assert code != 0
+    assert "--reconnect-timeout" in process.output()
+
+
+@pytest.mark.parametrize("signals, expected_code", [
+    ([signal.SIGTERM], 0),
+    ([signal.SIGINT], 0),
+    ([signal.SIGHUP], 0),
+    ([signal.SIGQUIT], 0),
+    ([signal.SIGINT] * 6, 130),  # a burst of Ctrl-C
+    ([signal.SIGTERM, signal.SIGHUP, signal.SIGINT], 130),
+], ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGINT burst", "mixed burst"])
+def test_every_stop_signal_releases_every_note(daemon, signals, expected_code):
+    process = daemon("--min-answer-beats", "16", "--max-answer-beats", "16")
+    player = JackPlayer()
+    try:
+        player.play(PHRASE[:3], BEAT)
+        assert wait_until(lambda: player.sounding(), timeout=ANSWER_BOUND_SECONDS + 2), (
+            process.output()[-2000:])
+        for signum in signals:
+            process.process.send_signal(signum)
+            time.sleep(0.002)
+        code = process.process.wait(timeout=15)
+        time.sleep(0.3)  # the last note-offs cross JACK
+        assert player.sounding() == {}, f"notes left sounding: {player.sounding()}"
+    finally:
+        player.close()
+    assert code == expected_code, process.output()[-2000:]
+
+
+def test_panic_after_sigkill_releases_every_note(daemon, jack_server):
+    process = daemon("--min-answer-beats", "16", "--max-answer-beats", "16")
+    player = JackPlayer()
+    try:
+        player.play(PHRASE[:3], BEAT)
+        assert wait_until(lambda: len(player.sounding()) >= 1,
+                          timeout=ANSWER_BOUND_SECONDS + 2), process.output()[-2000:]
+        process.process.kill()  # nothing of Antiphon's runs after this
+        process.process.wait()
+        assert player.sounding(), "a note should be left sounding by the kill"
+        result = subprocess.run(antiphon_command("panic", "--out", "e2e recorder"),
+                                env=jack_server.env, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "2080 messages" in result.stdout
+        assert wait_until(lambda: not player.sounding(), timeout=2), player.sounding()
+        channels = {m[0] & 0x0F for _, m in player.messages() if m[0] & 0xF0 == 0xB0 and
+                    m[1] == 123}
+        assert channels == set(range(16))
+    finally:
+        player.close()
+
+
+def test_timing_trace_records_what_came_in(daemon, tmp_path):
+    from antiphon.daemon.play.timing_trace import TimingTrace
+
+    path = tmp_path / "trace.jsonl"
+    process = daemon("--timing-trace", str(path), "--max-answer-beats", "2")
+    player = JackPlayer()
+    try:
+        sent_at = time.perf_counter()
+        player.keyboard.send_message([0x99, 36, 100])  # another channel: received, not kept
+        player.play(PHRASE[:3], BEAT)
+        answered(player, 0, process)
+        answer_over(player)
+    finally:
+        player.close()
+    assert process.terminate() == 0
+    trace = TimingTrace.read(path)
+    notes = [(arrived, m, kept) for arrived, m, kept in trace.receives if len(m) == 3]
+    assert notes[0][1] == (0x99, 36, 100) and notes[0][2] is False
+    kept = [m for _, m, k in notes if k]
+    assert [m[1] for m in kept if m[0] == 0x90] == [pitch for pitch, _ in PHRASE[:3]]
+    assert all(sent_at - 0.05 < arrived < sent_at + 10 for arrived, _, _ in notes)
+
+
+@pytest.mark.parametrize("where", ["a folder", "inside a file", "a missing folder"])
+def test_an_unwritable_timing_trace_is_refused_at_start(jack_server, tmp_path, where):
+    (tmp_path / "file").write_text("x")
+    path = {"a folder": tmp_path, "inside a file": tmp_path / "file" / "t.jsonl",
+            "a missing folder": tmp_path / "nowhere" / "t.jsonl"}[where]
+    result = subprocess.run(antiphon_command("run", "--timing-trace", str(path)),
+                            env={**jack_server.env, "COLUMNS": "300"}, capture_output=True,
+                            text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "--timing-trace" in output and "Traceback" not in output
