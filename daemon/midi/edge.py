@@ -3,16 +3,17 @@
 A keeper thread looks at the MIDI system every `KEEP_SECONDS`:
 
 - a named port that is not there (the keyboard is not plugged in yet, a synth restarted) is
-  waited for, said once, and opened when it appears; one that vanishes is closed and
-  waited for again. On JACK, a port that vanished and came back between two looks has lost
-  its connection to Antiphon's port: that is checked too (python-jack-client, where it
-  loads), and the port reopened;
+  waited for, said once, and connected when it appears; one that vanishes is waited for
+  again. On JACK, Antiphon's ports are its own and always there, and the keeper makes and
+  checks their connections (python-jack-client): a port that vanished and came back between
+  two looks has lost its connection, and gets it back. Elsewhere, a named port is opened
+  when it appears and closed when it goes;
 - the MIDI system itself: on JACK, the input's reader probes its own port, so silence longer
-  than `LOST_AFTER_SECONDS` means the path is broken; the keeper then asks the server. A
-  system that is gone closes every port (an answer's notes are owed to the output) and is
-  waited for; when it returns, everything reopens; after `reconnect_timeout` seconds
-  without it, `failure` says why and the daemon exits non-zero so a service manager
-  restarts it.
+  than `LOST_AFTER_SECONDS` means the path is broken. Every client is then closed, one by
+  one (libjack crashes when a client opens while clients of a dead server live), an
+  answer's notes are owed to the output, and the server is asked for again; when it is
+  back, everything reopens; after `reconnect_timeout` seconds without it, `failure` says
+  why and the daemon exits non-zero so a service manager restarts it.
 
 Everything it does is logged, once per change.
 """
@@ -70,7 +71,9 @@ class MidiEdge:
         self.reconnects = 0
         self._stop = threading.Event()
         self._listers: tuple[rtmidi.MidiIn, rtmidi.MidiOut] | None = None
-        self._links = None  # JackLinks, where python-jack-client loads
+        self._links = None  # JackLinks, where python-jack-client loads (JACK only)
+        self._connected: dict[str, str | None] = {"input": None, "output": None}
+        self._parked_output: RtMidiOutput | None = None  # JACK: open, its synth away
         self._said: dict[str, str] = {}  # what was last logged per topic (log once)
         self._last_system_check = 0.0
         self._thread = threading.Thread(target=self._run, name="antiphon-midi-keeper",
@@ -104,6 +107,8 @@ class MidiEdge:
             self._thread.join(CLOSE_TIMEOUT_SECONDS)
         self.input.close()
         self.output.close()
+        if self._parked_output is not None:
+            self._parked_output.close()
         self._close_listers()
 
     def state(self) -> dict[str, str]:
@@ -133,27 +138,28 @@ class MidiEdge:
     def _watch_system(self) -> None:
         now = time.perf_counter()
         port = self.input.port
-        probed = port is not None and port.probed
-        if probed and port.reader.heard_within(LOST_AFTER_SECONDS):
-            return
-        if not probed and now - self._last_system_check < SYSTEM_CHECK_SECONDS:
-            return
-        self._last_system_check = now
-        if system_alive(self.options.backend):
-            if probed and not port.virtual:  # a virtual port would lose who connected to it
-                self._say("probe", logging.WARNING, f"input {port.own_name!r} stopped hearing "
-                          "its own probe: reopening it")
-                self._close_input()
-            return
-        log.error("the %s MIDI system is gone: closing the ports, waiting up to %g s for "
-                  "it to return", self.options.backend, self.options.reconnect_timeout)
+        if self.options.backend == "jack":
+            # Only the probe may tell: asking a dead JACK server for a client while clients
+            # of ours live corrupts libjack (a later close crashes the process).
+            if port is None or not port.probed or port.reader.heard_within(LOST_AFTER_SECONDS):
+                return
+            log.error("the jack MIDI system stopped answering: closing the ports, waiting up "
+                      "to %g s for it", self.options.reconnect_timeout)
+        else:
+            if now - self._last_system_check < SYSTEM_CHECK_SECONDS:
+                return
+            self._last_system_check = now
+            if system_alive(self.options.backend):
+                return
+            log.error("the %s MIDI system is gone: closing the ports, waiting up to %g s for "
+                      "it to return", self.options.backend, self.options.reconnect_timeout)
         self.system_lost_since = now
         # Closing a client of a dead JACK server blocks about a second in libjack's
-        # timeouts, and libjack crashes when clients open and close on two threads at once:
-        # the keeper closes them here, one by one, before it asks for the server again.
-        dead = [self.input.detach(), self.output.detach(), *(self._listers or ()),
-                self._links]
-        self._listers = self._links = None
+        # timeouts: the keeper closes them one by one before it asks for the server again.
+        dead = [self.input.detach(), self.output.detach(), self._parked_output,
+                *(self._listers or ()), self._links]
+        self._listers = self._links = self._parked_output = None
+        self._connected = {"input": None, "output": None}
         _close_all(dead)
 
     def _wait_for_system(self) -> None:
@@ -180,14 +186,80 @@ class MidiEdge:
         if self._listers is None:
             return
         sources, destinations = (lister.get_ports() for lister in self._listers)
-        self._keep_input(sources)
-        self._keep_output(destinations)
+        if self._links is not None:
+            self._keep_linked_input(sources)
+            self._keep_linked_output(destinations)
+        else:
+            self._keep_input(sources)
+            self._keep_output(destinations)
+
+    def _keep_linked_input(self, sources: list[str]) -> None:
+        """JACK: Antiphon's own input, always open, connected to the wanted keyboard."""
+        if self.input.port is None:
+            self.input.attach(RtMidiInput(self.options.backend, None, probe=True))
+        own = self.input.port.own_name
+        source = self._find(sources, self._wanted_in)
+        connected = self._connected["input"]
+        if connected is not None and (source != connected or
+                                      not self._links.connected(own, connected)):
+            self._say("input", logging.WARNING, f"input port {connected!r} went away: "
+                      "waiting for it to come back")
+            self._connected["input"] = None
+            self.input.release_held()
+            self.input.name = own
+        if self._wanted_in is None or self._connected["input"] is not None:
+            return
+        if source is None:
+            self._say("input", logging.WARNING, f"waiting for input port {self._wanted_in!r} "
+                      f"(there are: {_listing(sources)})")
+        elif self._links.connect(source, own):
+            self._connected["input"] = self.input.name = source
+            self._say("input", logging.INFO, f"listening to {source!r} on {own!r}")
+
+    def _keep_linked_output(self, destinations: list[str]) -> None:
+        """JACK: Antiphon's own output, always open, connected to the wanted synth; while the
+        synth is away the port is parked, so the answer's notes are owed to it."""
+        output = self.output
+        if output.port is None and self._parked_output is None:
+            opened = RtMidiOutput(self.options.backend, None)
+            if self.options.out_port is None:
+                output.attach(opened)
+            else:
+                self._parked_output = opened
+        port = output.port or self._parked_output
+        wanted = self.options.out_port
+        if wanted is None:
+            return
+        destination = self._find(destinations, wanted)
+        connected = self._connected["output"]
+        if connected is not None and (destination != connected or
+                                      not self._links.connected(port.own_name, connected)):
+            self._say("output", logging.WARNING, f"output port {connected!r} went away: "
+                      "waiting for it to come back")
+            self._connected["output"] = None
+            self._parked_output = output.detach()
+        if self._connected["output"] is not None:
+            return
+        if destination is None:
+            self._say("output", logging.WARNING, f"waiting for output port {wanted!r} "
+                      f"(there are: {_listing(destinations)})")
+        elif self._links.connect(port.own_name, destination):
+            self._connected["output"] = destination
+            port.name = destination
+            self._parked_output = None
+            output.attach(port)
+            self._say("output", logging.INFO, f"answering on {destination!r} from "
+                      f"{port.own_name!r}")
+
+    def _find(self, ports: list[str], wanted: str | None) -> str | None:
+        index = None if wanted is None else match_port(ports, wanted, _own(ports))
+        return None if index is None else ports[index]
 
     def _keep_input(self, sources: list[str]) -> None:
         wanted = self._wanted_in
         port = self.input.port
         if port is not None:
-            if wanted is None or (port.name in sources and self._linked(port.name, port)):
+            if wanted is None or port.name in sources:
                 return
             self._say("input", logging.WARNING, f"input port {port.name!r} went away: "
                       "waiting for it to come back")
@@ -204,7 +276,7 @@ class MidiEdge:
         wanted = self.options.out_port
         port = self.output.port
         if port is not None:
-            if wanted is None or (port.name in destinations and self._linked(port.name, port)):
+            if wanted is None or port.name in destinations:
                 return
             self._say("output", logging.WARNING, f"output port {port.name!r} went away: "
                       "waiting for it to come back")
@@ -217,13 +289,6 @@ class MidiEdge:
         self.output.attach(opened)
         self._say("output", logging.INFO, f"answering on {opened.name!r} from "
                   f"{opened.own_name!r}")
-
-    def _linked(self, other: str, port: RtMidiInput | RtMidiOutput) -> bool:
-        """Whether Antiphon's port is still connected to `other` (True where that cannot be
-        asked: only JACK, through python-jack-client, can say)."""
-        if self._links is None or port.virtual:
-            return True
-        return self._links.connected(port.own_name, other)
 
     def _close_input(self) -> None:
         port = self.input.detach()

@@ -1,11 +1,11 @@
-"""Which JACK ports are connected, asked through python-jack-client (the `jack` module).
+"""JACK connections, made and checked through python-jack-client (the `jack` module).
 
-rtmidi connects Antiphon's port to a keyboard's when it opens it, but cannot say later
-whether that connection still stands: a keyboard's client that quits and comes back under
-the same name between two looks has the same port name and no connection. JACK can say;
-this client only asks (it is never activated, so it has no realtime thread and runs no
-Python there). Where the module or libjack is missing, `JackLinks.open()` returns None and
-the edge relies on the port listing alone.
+On JACK, Antiphon's ports are its own (virtual) ports, always there, and this client makes
+and checks their connections to the keyboard and the synth: a keyboard's client that quits
+and comes back under the same name between two looks has the same port name and no
+connection, which only JACK can tell. This client is never activated, so it has no
+realtime thread and runs no Python there. Where the module or libjack is missing,
+`JackLinks.open()` returns None and the edge opens and closes named ports instead.
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ class JackLinks:
         except self._error as err:
             log.debug("cannot ask JACK about %r: %s", own_port, err)
             return True
+
+    def connect(self, source: str, destination: str) -> bool:
+        """Connect two ports; False (and logged) when JACK refuses."""
+        try:
+            self._client.connect(source, destination)
+            return True
+        except self._error as err:
+            log.warning("cannot connect %r to %r: %s", source, destination, err)
+            return False
 
     def close(self) -> None:
         try:

@@ -48,15 +48,20 @@ class KeptInput:
         """Forget the open port (the caller closes it); the keys it held are released."""
         with self._lock:
             port, self.port = self.port, None
-            held, self._held = sorted(self._held), set()
         if port is not None:
             port.set_callback(None)
+        self.release_held()
+        return port
+
+    def release_held(self) -> None:
+        """Deliver a note-off for every key held down (the keyboard went away)."""
+        with self._lock:
+            held, self._held = sorted(self._held), set()
         now = time.perf_counter()
         callback = self._callback
         for channel, pitch in held:
             if callback is not None:
                 callback(now, [NOTE_OFF | channel, pitch, 0])
-        return port
 
     def _deliver(self, arrived: float, message: list[int]) -> None:
         if is_note(message):

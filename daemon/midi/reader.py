@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.001  # how often the queue is read: a message waits at most this long
 PROBE_SECONDS = 0.1  # silence after which a probe is sent (and a stuck sysex ended)
+BATCH_LIMIT = 256  # messages taken before the reader looks at its stop flag again
 CYCLE_SLACK_SECONDS = 0.02  # how far a MIDI system's stamp may precede the reader's look
 
 # (bytes, seconds since the previous message) as rtmidi's get_message returns it.
@@ -104,9 +105,13 @@ class InputReader:
                 looked = now
                 self._stop.wait(POLL_SECONDS)
                 continue
+            taken = 0
             while raw is not None:
                 self._take(raw, now, looked)
                 looked = float("-inf")  # the rest of a burst waited in the queue
+                taken += 1
+                if taken >= BATCH_LIMIT:  # a flood: look at the stop flag now and then
+                    break
                 raw = self._poll()
             self.stats.last_heard = now
             looked = perf_counter()

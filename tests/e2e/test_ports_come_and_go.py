@@ -88,9 +88,15 @@ def own_jack(jack_server, monkeypatch):
     servers = [start_jackd(name)]
     env = {**jack_server.env, "JACK_DEFAULT_SERVER": name}
     yield name, env, servers
+    if servers[-1].poll() is not None:
+        # A JACK server killed with SIGKILL leaves its entry in JACK's registry of servers
+        # (eight at most on a machine); one started under the same name reclaims it, and a
+        # SIGTERM then removes it.
+        servers.append(start_jackd(name))
     for server in servers:
-        server.kill()
-        server.wait()
+        if server.poll() is None:
+            server.terminate()
+            server.wait(10)
 
 
 def test_jack_server_restart_is_survived(daemon, own_jack):
@@ -103,7 +109,7 @@ def test_jack_server_restart_is_survived(daemon, own_jack):
     servers[0].kill()
     servers[0].wait()
     killed = time.perf_counter()
-    process.wait_for(r"MIDI system is gone", timeout=3)
+    process.wait_for(r"MIDI system (is gone|stopped answering)", timeout=3)
     detected = time.perf_counter() - killed
     assert detected < 2.5, detected
     servers.append(start_jackd(name))
