@@ -1,11 +1,15 @@
 """The recorder of `antiphon bench loop`, in a process of its own.
 
-JACK calls the input callback on its realtime thread, which must take Python's GIL to
-run it; in a process whose other threads run Python, that wait can outlast a JACK period
-and the event is lost to the measurement (not to Antiphon). Here the only other thread
-blocks reading standard input, so the callback never waits. Each message goes to
+It reads its port the way Antiphon does (a polling thread, timestamps from the MIDI
+system's deltas), in a process whose only other thread blocks reading standard input, so
+nothing of the benchmark's own Python work delays a timestamp. Each message goes to
 standard output as "<perf_counter seconds> <byte> <byte> <byte>"; the process stops when
 its standard input closes.
+
+    python -m antiphon.daemon.bench.recorder PORT [CLIENT]
+
+PORT is the port to connect to; an empty PORT opens a virtual port (of client CLIENT) for
+the daemon to connect to, as a synth would.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ def main() -> None:
         out.write(f"{arrived:.7f} {' '.join(map(str, message))}\n")
         out.flush()
 
-    port = RtMidiInput("jack", sys.argv[1] if len(sys.argv) > 1 else "Antiphon Out",
-                       client_name="bench recorder")
+    wanted = sys.argv[1] if len(sys.argv) > 1 else "Antiphon Out"
+    client = sys.argv[2] if len(sys.argv) > 2 else "bench recorder"
+    port = RtMidiInput("jack", wanted or None, "in", client_name=client)
     try:
         port.set_callback(on_message)
         out.write(f"ready {perf_counter():.7f}\n")

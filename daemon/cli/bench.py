@@ -35,6 +35,10 @@ def bench(
     minutes: Annotated[float, typer.Option(
         help="loop: play the quiet run for at least this long (memory flatness).",
         min=0)] = 0.0,
+    faults: Annotated[bool, typer.Option(
+        "--faults", help="loop: instead of the timing runs, the fault run (floods, port "
+        "churn, a JACK restart between exchanges; answers missed, time to recover).",
+    )] = False,
     period_frames: Annotated[int, typer.Option(
         help="loop: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
     seconds: Annotated[float, typer.Option(
@@ -55,9 +59,9 @@ def bench(
     options = {
         "engine": ["--steps", str(steps),
                    *(arg for name in model or [] for arg in ("--model", name))],
-        "loop": ["--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
-                 "--period-frames", str(period_frames),
-                 *(["--model", model[0]] if model else [])],
+        "loop": ["--faults", *(["--model", model[0]] if model else [])] if faults else [
+            "--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
+            "--period-frames", str(period_frames), *(["--model", model[0]] if model else [])],
         "train": ["--seconds", f"{seconds:g}", *(["--device", device] if device != "cpu"
                                                   else [])],
     }[benchmark]
@@ -69,6 +73,8 @@ def bench(
     try:
         if benchmark == "engine":
             body = _engine(model, steps, command)
+        elif benchmark == "loop" and faults:
+            body = _faults(model[0] if model else None, command)
         elif benchmark == "loop":
             body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
                          command)
@@ -84,6 +90,7 @@ def bench(
     document = output.read_text() if output.exists() else "\n".join(HEADER)
     output.parent.mkdir(parents=True, exist_ok=True)
     section = "train-cuda" if benchmark == "train" and device == "cuda" else benchmark
+    section = "loop-faults" if benchmark == "loop" and faults else section
     output.write_text(replace_section(document, section, body))
     console.print(f"\nwrote {output}")
 
@@ -124,6 +131,16 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
             runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress))
             runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
+
+
+def _faults(model: str | None, command: str) -> list[str]:
+    from antiphon.daemon.bench.faults import faults_section, run_faults
+
+    def progress(round_) -> None:
+        console.print(f"faults: {round_.fault}: {round_.answered} answered, "
+                      f"{round_.missed} missed")
+
+    return faults_section(run_faults(model, progress), command)
 
 
 def _train(seconds: float, command: str, device: str) -> list[str]:
