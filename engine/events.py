@@ -11,6 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 TICKS_PER_BEAT = 24  # the MIDI clock resolution: 24 pulses per quarter note
+# The longest silence (or note held alone) a session steps its model through: two bars of
+# 4/4. Longer ones enter the model's context as this rest, and the session's time jumps
+# over the rest in whole beats without model steps: a model hears no difference between a
+# few bars of rest and an hour (it learnt from pieces, whose rests last a few bars), but
+# stepping through an hour of rests would keep the first answer after it waiting for
+# seconds. Jumping whole beats keeps the beat phase of everything heard after the silence.
+MAX_HEARD_SILENCE_TICKS = 8 * TICKS_PER_BEAT
 
 NOTE_OFF_STATUS = 0x80
 NOTE_ON_STATUS = 0x90

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from antiphon.engine.constraints import MASKED, PitchRules, checked_sampling
-from antiphon.engine.events import NoteEvent
+from antiphon.engine.events import MAX_HEARD_SILENCE_TICKS, TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.model import StepModel
 from antiphon.engine.pianoroll import (
     HELD,
@@ -83,12 +83,18 @@ class FrameSession:
 
     def _close_frames_until(self, tick: int) -> None:
         """Close every frame that ends at or before `tick`: each waits as `_pending`, and
-        the one it replaces is fed (its sample unused: the player, not the model, plays)."""
+        the one it replaces is fed (its sample unused: the player, not the model, plays).
+
+        Past the frame being heard, at most MAX_HEARD_SILENCE_TICKS of frames are fed: the
+        frame grid jumps over the rest in whole beats, without model steps."""
         while self._frame_start + self._ticks_per_frame <= tick:
             self._step(1.0, self._no_bias)
             self._pending = self._heard.astype(np.float32)[None, :]
             self._heard = self._held.copy()
             self._frame_start += self._ticks_per_frame
+            beyond = tick - self._frame_start - MAX_HEARD_SILENCE_TICKS
+            if beyond > 0:
+                self._frame_start += -(-beyond // TICKS_PER_BEAT) * TICKS_PER_BEAT
 
     def observe(self, events: Sequence[NoteEvent]) -> None:
         """Hear the player's notes (ticks non-decreasing; earlier ones count as now).

@@ -3,6 +3,10 @@
 Every model is a step function `(token, state..., sampling inputs) -> (sample, logits,
 state...)`; the names come from the card, so this file knows no model family.
 
+A model is called loaded only once its card has passed every check (card.py, field by
+field; card_checks.py, against the graph) and one real step has run: any fault of the
+file is one ModelLoadError at load, never a crash at the player's first note.
+
 On CUDA the step runs through IO binding: the state tensors the graph returns stay on the
 GPU as onnxruntime values and go straight back in at the next step, so only the inputs
 (a token, the noise, the masks) and the sample and logits (a few hundred bytes) cross the
@@ -21,17 +25,22 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from antiphon.engine.card import CARD_METADATA_KEY, ModelCard, ModelLoadError
+from antiphon.engine.card import CARD_METADATA_KEY, CardFieldError, ModelCard, ModelLoadError
+from antiphon.engine.card_checks import check_card_against_graph, check_first_step
 
 log = logging.getLogger(__name__)
 
-# onnxruntime's errors derive straight from Exception; these are the ones a bad file raises.
+# onnxruntime's errors derive straight from Exception; these are the ones a bad file raises,
+# when it is read or when its graph first runs.
 ORT_ERRORS = tuple(
     getattr(ort_state, name)
     for name in ("Fail", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "NoModel",
-                 "InvalidGraph", "NotImplemented", "RuntimeException")
+                 "InvalidGraph", "NotImplemented", "RuntimeException", "EPFail", "EngineError",
+                 "NotFound")
     if hasattr(ort_state, name)
 )
+# A step run through IO binding reports a failing graph as a plain RuntimeError.
+STEP_ERRORS = (*ORT_ERRORS, RuntimeError)
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -58,29 +67,23 @@ def providers_for(device: str) -> list[str]:
 
 
 def read_card(session: ort.InferenceSession, path: Path) -> ModelCard:
-    metadata = session.get_modelmeta().custom_metadata_map
+    """The file's card, checked field by field and against the graph; ModelLoadError
+    (one line, naming the file and the field) for anything wrong."""
+    try:
+        metadata = session.get_modelmeta().custom_metadata_map
+    except UnicodeDecodeError as err:
+        raise ModelLoadError(path, f"its metadata (the model card) is not UTF-8 text ({err})"
+                             ) from err
     if CARD_METADATA_KEY not in metadata:
         raise ModelLoadError(
             path, f"the file has no model card (metadata key {CARD_METADATA_KEY!r})"
         )
     try:
-        return ModelCard.from_json(metadata[CARD_METADATA_KEY])
-    except ValueError as err:
+        card = ModelCard.from_json(metadata[CARD_METADATA_KEY])
+        check_card_against_graph(session, card)
+    except ValueError as err:  # CardFieldError included
         raise ModelLoadError(path, str(err)) from err
-
-
-def check_graph_matches_card(session: ort.InferenceSession, card: ModelCard, path: Path) -> None:
-    inputs = {node.name for node in session.get_inputs()}
-    outputs = {node.name for node in session.get_outputs()}
-    io = card.io
-    want_in = {io.token, io.temperature, io.uniform, io.logit_bias} | {s.input for s in card.state}
-    if io.top_p:
-        want_in.add(io.top_p)
-    want_out = {io.sample, io.logits} | {s.output for s in card.state}
-    if missing := sorted(want_in - inputs):
-        raise ModelLoadError(path, f"the graph lacks inputs named by its card: {missing}")
-    if missing := sorted(want_out - outputs):
-        raise ModelLoadError(path, f"the graph lacks outputs named by its card: {missing}")
+    return card
 
 
 class StepModel:
@@ -92,7 +95,7 @@ class StepModel:
         used to test the bound path on machines without a GPU)."""
         self.path = Path(path)
         if not self.path.is_file():
-            raise ModelLoadError(self.path, "no such file")
+            raise ModelLoadError(self.path, "not a file" if self.path.exists() else "no such file")
         options = ort.SessionOptions()
         # One thread, no spinning: a step is small, and spare cores belong to the
         # scheduler and the MIDI threads, which must never wait for a step.
@@ -100,14 +103,20 @@ class StepModel:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # warnings about unused initialisers are noise here
+        providers = providers_for(device)
         try:
             self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=providers_for(device)
+                str(self.path), sess_options=options, providers=providers,
+                # On a failure onnxruntime prints a banner and retries on the CPU: from
+                # the CPU, that only repeats the failure, after cluttering the output.
+                enable_fallback=int(providers != ["CPUExecutionProvider"]),
             )
         except ORT_ERRORS as err:
             raise ModelLoadError(self.path, f"onnxruntime cannot read it ({err})") from err
+        except UnicodeDecodeError as err:  # a name in the file that is not UTF-8 text
+            raise ModelLoadError(self.path, f"onnxruntime cannot read it: a name in it is not "
+                                 f"UTF-8 text ({err})") from err
         self.card = read_card(self.session, self.path)
-        check_graph_matches_card(self.session, self.card, self.path)
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         io = self.card.io
         self._output_names = [io.sample, io.logits] + [s.output for s in self.card.state]
@@ -116,8 +125,35 @@ class StepModel:
         self._token = np.zeros(1, dtype=np.int64)
         self._temperature = np.ones(1, dtype=np.float32)
         self._top_p = np.ones(1, dtype=np.float32)
+        self._check_first_step()
         log.info("loaded %s (%s) from %s on %s",
                  self.card.name, self.card.family, self.path, self.device)
+
+    def _check_first_step(self) -> None:
+        """Run one real step (the initial state, a first token or a silent frame) before
+        the model is called loaded: a graph that fails at run time, or returns other
+        shapes than its card says, is refused now rather than at the player's first note."""
+        card, io = self.card, self.card.io
+        vocab = card.vocab_size
+        if card.representation == "pianoroll":
+            first = np.zeros((1, vocab), dtype=np.float32)  # silence before the start
+        else:
+            first = np.zeros(1, dtype=np.int64)  # token 0: BOS, every sequence's first
+        feed = {io.token: first, io.temperature: np.ones(1, dtype=np.float32),
+                io.uniform: np.full((1, vocab), 0.5, dtype=np.float32),
+                io.logit_bias: np.zeros(vocab, dtype=np.float32)}
+        if io.top_p:
+            feed[io.top_p] = np.ones(1, dtype=np.float32)
+        # onnxruntime would also log a failing step to stderr; the error says it once.
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4
+        try:
+            sample, logits, state = self._run(feed, self.initial_state(), quiet)
+            check_first_step(card, sample, logits, state)
+        except STEP_ERRORS as err:
+            raise ModelLoadError(self.path, f"the graph fails at its first step ({err})") from err
+        except CardFieldError as err:
+            raise ModelLoadError(self.path, str(err)) from err
 
     def initial_state(self) -> list:
         zeros = [np.zeros(s.shape, dtype=s.dtype) for s in self.card.state]
@@ -167,16 +203,17 @@ class StepModel:
                 io.logit_bias: logit_bias}
         return self._run(feed, state)
 
-    def _run(self, feed: dict[str, np.ndarray], state: list) -> tuple[np.ndarray, np.ndarray, list]:
+    def _run(self, feed: dict[str, np.ndarray], state: list,
+             options: ort.RunOptions | None = None) -> tuple[np.ndarray, np.ndarray, list]:
         if self._binding is not None:
-            return self._bound_run(feed, state)
+            return self._bound_run(feed, state, options)
         for tensor, value in zip(self.card.state, state, strict=True):
             feed[tensor.input] = value
-        sample, logits, *new_state = self.session.run(self._output_names, feed)
+        sample, logits, *new_state = self.session.run(self._output_names, feed, options)
         return sample, logits, new_state
 
-    def _bound_run(self, feed: dict[str, np.ndarray],
-                   state: list) -> tuple[np.ndarray, np.ndarray, list]:
+    def _bound_run(self, feed: dict[str, np.ndarray], state: list,
+                   options: ort.RunOptions | None) -> tuple[np.ndarray, np.ndarray, list]:
         binding = self._binding
         for name, value in feed.items():
             binding.bind_cpu_input(name, value)
@@ -188,6 +225,6 @@ class StepModel:
         binding.bind_output(self.card.io.logits, "cpu")
         for tensor in self.card.state:
             binding.bind_output(tensor.output, self.device)
-        self.session.run_with_iobinding(binding)
+        self.session.run_with_iobinding(binding, options)
         sample, logits, *new_state = binding.get_outputs()
         return sample.numpy(), logits.numpy(), new_state

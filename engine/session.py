@@ -2,9 +2,12 @@
 
 A Session holds the model state of one conversation. It reads what the player played
 (`observe`) and answers (`generate`) on one continuous timeline of clock ticks: call,
-silence, answer, next call. The answer is well-formed MIDI whatever the model samples:
-a note struck again while it sounds is released first, a release of a silent note is
-dropped, and every note still sounding at the end of the answer is released there.
+silence, answer, next call. A silence longer than MAX_HEARD_SILENCE_TICKS is heard as that
+long: the timeline jumps over the rest in whole beats, so idling costs no model steps.
+
+The answer is well-formed MIDI whatever the model samples: a note struck again while it
+sounds is released first, a release of a silent note is dropped, and every note still
+sounding at the end of the answer is released there.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from antiphon.engine.codec import EventCodec, EventCodecConfig, EventDecoder, EventEncoder
 from antiphon.engine.constraints import MASKED, PitchRules, WellFormedAnswer, checked_sampling
-from antiphon.engine.events import NoteEvent
+from antiphon.engine.events import MAX_HEARD_SILENCE_TICKS, TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel
 
@@ -140,14 +143,25 @@ class Session:
         for event in events:
             if event.tick < present:
                 event = NoteEvent(present, event.pitch, event.velocity)
+            self._skip_long_silence(event.tick)
             for token in self._encoder.encode([event]):
                 self._push(token)
             present = event.tick
 
     def advance_to(self, tick: int) -> None:
-        """Let time pass (a silence) up to `tick`."""
-        for token in self._encoder.advance_to(max(tick, self.tick)):
+        """Let time pass (a silence) up to `tick`; the model hears at most
+        MAX_HEARD_SILENCE_TICKS of it."""
+        tick = max(tick, self.tick)
+        self._skip_long_silence(tick)
+        for token in self._encoder.advance_to(tick):
             self._push(token)
+
+    def _skip_long_silence(self, tick: int) -> None:
+        """Jump the session's time, in whole beats and without model steps, over what a
+        silence up to `tick` lasts beyond MAX_HEARD_SILENCE_TICKS."""
+        beyond = tick - self.tick - MAX_HEARD_SILENCE_TICKS
+        if beyond > 0:
+            self._encoder.tick += -(-beyond // TICKS_PER_BEAT) * TICKS_PER_BEAT
 
     # -- answering ----------------------------------------------------------------------
     def generate(

@@ -16,7 +16,8 @@ DEFAULT_CORPORA = ("essenFolksong", "oneills1850", "bach")  # what the default m
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    error_console.print(f"[bold red]error:[/] {escape(message)}")
+    # One line whatever the terminal's width: a script or a journal reads it whole.
+    error_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

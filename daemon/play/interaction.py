@@ -1,6 +1,7 @@
 """Call and response, as a pure state machine: no threads, no clock, no I/O.
 
     IDLE --note-on--> LISTENING --silence after the last release--> RESPONDING
+    LISTENING --a key held past max_hold_beats without other activity--> RESPONDING
     RESPONDING --answer over--> IDLE
     RESPONDING --player strikes a note (barge-in)--> LISTENING
 
@@ -34,6 +35,7 @@ class PhrasePolicy:
     min_answer_beats: float = 2.0  # shortest answer
     max_answer_beats: float = 16.0  # longest answer
     grid_beats: float = 1.0  # answers start on multiples of this
+    max_hold_beats: float = 8.0  # a key held longer no longer holds the phrase open
     # Where the grid starts. True: at the call's first note. The player cannot hear the
     # internal clock, so its beat 0 is arbitrary; the call's first note is the player's own
     # downbeat, and the answer lands in the player's time. False: on the clock's beats, for
@@ -46,6 +48,10 @@ class Observe:
     """Feed the player's note to the model."""
 
     event: NoteEvent  # tick on the clock's timeline
+    # True for the note that opens a phrase after IDLE: the player's downbeat, where the
+    # loop lays the session's beat (PhrasePolicy.grid_from_call). A barge-in's note opens
+    # a phrase too, but it answers the answer, on the answer's timeline: False there.
+    opens_phrase: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,15 +84,18 @@ class CallAndResponse:
     def __init__(self, policy: PhrasePolicy) -> None:
         self.policy = policy
         self.mode = Mode.IDLE
-        self._held: set[int] = set()  # pitches the player holds down
+        self._held: set[int] = set()  # pitches the player holds down (forgotten when stuck)
         self._phrase_start = 0.0  # beat of the phrase's first strike
         self._last_activity = 0.0  # beat of the phrase's latest strike or release
         self._answer_end = 0.0  # beat the planned answer ends
 
     def next_deadline(self) -> float | None:
         """The beat at which `on_tick` has something to do, or None (wait for a note)."""
-        if self.mode is Mode.LISTENING and not self._held:
-            return self._last_activity + self.policy.silence_beats
+        if self.mode is Mode.LISTENING:
+            # Held keys keep the phrase open, but only so long: a note-off that never
+            # comes (a stuck key, a lost message) must not keep the daemon from answering.
+            wait = self.policy.max_hold_beats if self._held else self.policy.silence_beats
+            return self._last_activity + wait
         if self.mode is Mode.RESPONDING:
             return self._answer_end
         return None
@@ -101,9 +110,11 @@ class CallAndResponse:
             # deadline continues the phrase, rather than cutting off an answer at birth.
             self.mode = Mode.IDLE
             actions.append(AnswerEnded(self._answer_end))
+        opens_phrase = False
         if event.is_note_on:
             if self.mode is Mode.RESPONDING:
                 actions.append(StopAnswer(beat))
+            opens_phrase = self.mode is Mode.IDLE
             if self.mode is not Mode.LISTENING:
                 self.mode = Mode.LISTENING
                 self._phrase_start = beat
@@ -112,9 +123,11 @@ class CallAndResponse:
         elif self.mode is Mode.LISTENING and event.pitch in self._held:
             self._held.discard(event.pitch)
         else:
-            return actions  # a release of a key struck before we listened: not ours to track
+            # A release of a key struck before we listened, or of one held so long it was
+            # forgotten: not ours to track.
+            return actions
         self._last_activity = beat
-        actions.append(Observe(event))
+        actions.append(Observe(event, opens_phrase))
         return actions
 
     def on_tick(self, now_beats: float) -> list[Action]:
@@ -123,7 +136,8 @@ class CallAndResponse:
         if deadline is None or now_beats < deadline:
             return []
         if self.mode is Mode.LISTENING:
-            return [self._end_phrase(now_beats)]
+            released = self._forget_held_keys(deadline) if self._held else []
+            return [*released, self._end_phrase(now_beats)]
         self.mode = Mode.IDLE
         return [AnswerEnded(self._answer_end)]
 
@@ -131,6 +145,17 @@ class CallAndResponse:
         """The loop placed the answer elsewhere (pushed to a later grid point when late)."""
         if self.mode is Mode.RESPONDING:
             self._answer_end = start_beats + length_beats
+
+    def _forget_held_keys(self, at_beats: float) -> list[Action]:
+        """Keys held past max_hold_beats count as released at `at_beats`, where the phrase
+        ends: the model hears them end there (its context would otherwise hold them for
+        ever), and their real note-offs, should they come, are ignored."""
+        tick = round(at_beats * TICKS_PER_BEAT)
+        releases: list[Action] = [Observe(NoteEvent(tick, pitch, 0))
+                                  for pitch in sorted(self._held)]
+        self._held.clear()
+        self._last_activity = at_beats  # the held notes were part of the call until here
+        return releases
 
     def _end_phrase(self, now_beats: float) -> StartAnswer:
         policy = self.policy

@@ -6,15 +6,24 @@ end streams the model's answer into the output scheduler, ahead of the clock.
 
 Two timelines meet here. The clock's (beats since the daemon started; the scheduler and the
 state machine live on it) and the session's (one continuous conversation in ticks: call,
-silence, answer, next call). They differ by `_offset_ticks`, always a whole number of beats
-so the model keeps the beat phase of what it hears:
+silence, answer, next call). They differ by `_offset_ticks`:
 
     session tick = clock tick + offset
 
-The offset changes when a late answer is pushed to a later grid point: the model planned
-it on time, so the clock moves away from the session (offset shrinks). A barge-in cuts an
-answer the model has already generated to its end; the session is rewound to the moment
-the player came in, so the model forgets what nobody heard and the offset stays.
+The session's beats are where the model hears the beat, and where a piano-roll model lays
+its frames. With the grid taken from the call (`PhrasePolicy.grid_from_call`, the default:
+the player cannot hear the internal clock, whose beat 0 is the daemon's start), the first
+note of each phrase after a silence re-anchors the offset so that this note, the player's
+downbeat, falls on a session beat: the nearest one, or the first one at or after the
+session's present should that be later (the session never goes back). With a clock the
+player shares (`grid_from_call=False`), the offset stays a whole number of beats, so the
+session's beats are the clock's.
+
+The offset also changes when a late answer is pushed to a later grid point: the model
+planned it on time, so the clock moves away from the session (offset shrinks). A barge-in
+cuts an answer the model has already generated to its end; the session is rewound to the
+moment the player came in, so the model forgets what nobody heard, and the offset stays:
+the barge-in answers the answer, on its timeline.
 """
 
 from __future__ import annotations
@@ -173,7 +182,7 @@ class InteractionLoop:
     def _execute(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Observe):
-                self._observe(action.event)
+                self._observe(action)
             elif isinstance(action, StartAnswer):
                 self.stats.phrases_heard += 1
                 self._answer(action)
@@ -200,7 +209,19 @@ class InteractionLoop:
             tick += beats * TICKS_PER_BEAT
         return tick
 
-    def _observe(self, event: NoteEvent) -> None:
+    def _anchor_beat_on(self, clock_tick: int) -> None:
+        """Move the offset so that `clock_tick` falls on a session beat: the nearest to
+        where the offset put it, or the first at or after the session's present."""
+        heard = clock_tick + self._offset_ticks
+        beat = (heard + TICKS_PER_BEAT // 2) // TICKS_PER_BEAT * TICKS_PER_BEAT
+        if beat < self._session.tick:
+            beat = -(-self._session.tick // TICKS_PER_BEAT) * TICKS_PER_BEAT
+        self._offset_ticks = beat - clock_tick
+
+    def _observe(self, action: Observe) -> None:
+        event = action.event
+        if action.opens_phrase and self._policy.grid_from_call:
+            self._anchor_beat_on(event.tick)
         tick = self._session_tick(event.tick)
         self._session.observe([NoteEvent(tick, event.pitch, event.velocity)])
 

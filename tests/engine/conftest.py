@@ -8,21 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_fixtures import chord_rolls, scale_piece
 
 from antiphon.engine.codec import EventCodec
-from antiphon.engine.events import NoteEvent
-
-
-def scale_piece(rng: np.random.Generator, notes: int = 48) -> list[NoteEvent]:
-    """A stepwise melody in C major with a little rhythm variety."""
-    scale = [60, 62, 64, 65, 67, 69, 71, 72]
-    events, tick, degree = [], 0, 0
-    for _ in range(notes):
-        degree = int(np.clip(degree + rng.integers(-2, 3), 0, len(scale) - 1))
-        length = int(rng.choice([6, 12, 24]))
-        events += [NoteEvent(tick, scale[degree], 80), NoteEvent(tick + length, scale[degree], 0)]
-        tick += length
-    return events
 
 
 @pytest.fixture(scope="session")
@@ -45,24 +33,6 @@ def tiny_model_path(tmp_path_factory):
     path = run / "tiny.onnx"
     export_token_model(best, path, "tiny", "test model", parity_steps=50)
     return path
-
-
-def chord_rolls(pieces: int, length: int, seed: int) -> list[np.ndarray]:
-    """Each frame one of four 3-note chords on 8 keys (MIDI 60-67), held for 1-3 frames."""
-    rng = np.random.default_rng(seed)
-    rolls = []
-    for _ in range(pieces):
-        roll = np.zeros((length, 8), dtype=bool)
-        frame = 0
-        while frame < length:
-            hold = int(rng.integers(1, 4))
-            roll[frame:frame + hold, CHORDS[rng.integers(0, len(CHORDS))]] = True
-            frame += hold
-        rolls.append(roll)
-    return rolls
-
-
-CHORDS = np.array([[0, 2, 4], [1, 3, 5], [2, 4, 6], [3, 5, 7]])  # keys of the chord model
 
 
 @pytest.fixture(scope="session")

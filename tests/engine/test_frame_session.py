@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CHORDS
+from engine_fixtures import CHORDS
 
 from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent

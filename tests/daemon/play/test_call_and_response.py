@@ -66,13 +66,13 @@ def test_phrase_ends_after_the_silence_and_not_before():
     assert machine.mode is Mode.RESPONDING
 
 
-def test_no_phrase_end_while_a_key_is_held():
+def test_no_phrase_end_while_a_key_is_held_up_to_the_bound():
     machine = CallAndResponse(POLICY)
     machine.on_event(note(0.0, 60), 0.0)
-    assert machine.next_deadline() is None
-    assert machine.on_tick(50.0) == []
-    machine.on_event(note(50.0, 60, 0), 50.0)
-    assert machine.next_deadline() == pytest.approx(51.0)
+    assert machine.next_deadline() == pytest.approx(POLICY.max_hold_beats)
+    assert machine.on_tick(7.9) == []
+    machine.on_event(note(7.5, 60, 0), 7.9)
+    assert machine.next_deadline() == pytest.approx(8.5)
 
 
 @pytest.mark.parametrize(("call_end", "expected"), [(0.25, 2.0), (5.375, 5.0), (30.0, 8.0)])
@@ -136,7 +136,7 @@ def test_a_note_after_the_answer_end_starts_a_new_phrase_without_a_barge_in():
     play(machine, [(0.0, 2.0, 60)])
     machine.on_tick(3.0)  # answer 3..5; the loop has not ticked at 5 yet
     actions = machine.on_event(note(5.2, 62), 5.2)
-    assert actions == [AnswerEnded(5.0), Observe(note(5.2, 62))]
+    assert actions == [AnswerEnded(5.0), Observe(note(5.2, 62), opens_phrase=True)]
     assert machine.mode is Mode.LISTENING
 
 

@@ -1,0 +1,148 @@
+"""A piano-roll model answers on the player's beat grid, not the internal clock's.
+
+The interaction loop runs with its real clock and scheduler over in-process loopback ports;
+the player starts the call at an off-beat phase of the clock (0.37 beats), as a player who
+cannot hear the internal clock does. The loop lays the session's beat on the call's first
+note, so the answer's frames, and every note-on of it, fall on the call's frame grid.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+
+import pytest
+from daemon_fakes import FakeSession
+from daemon_helpers import unmatched_note_ons
+
+from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
+from antiphon.daemon.play.clock import Clock
+from antiphon.daemon.play.interaction import PhrasePolicy
+from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.scheduler import OutputScheduler
+from antiphon.engine.events import TICKS_PER_BEAT
+from antiphon.engine.session import open_session
+from antiphon.exported_models import model_path
+
+BPM = 240.0  # a beat is 0.25 s: short tests
+PHASE = 0.37  # where in the clock's beat the call starts
+TOLERANCE_SECONDS = 0.005  # the tick the call is heard on, plus the scheduler's jitter
+POLICY = PhrasePolicy(silence_beats=1.0, min_answer_beats=4.0, max_answer_beats=4.0,
+                      grid_beats=1.0)
+# (beat in the call, length in beats, pitch): a C major arpeggio in the middle of the keys.
+CALL = [(0.0, 0.4, 60), (0.5, 0.4, 64), (1.0, 0.4, 67), (1.5, 0.9, 72)]
+
+
+class CallRig:
+    """An InteractionLoop over loopback ports, a player scheduling notes into it on the
+    same clock, and recorders of both sides."""
+
+    def __init__(self, session, policy: PhrasePolicy = POLICY) -> None:
+        self.clock = Clock(BPM)
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        player_out, loop_in = loopback_pair("Antiphon In")
+        self.calls = MessageRecorder()
+
+        def heard(arrived: float, message: list[int]) -> None:
+            self.calls(arrived, message)
+            self.inbox.put((arrived, message))
+
+        loop_in.set_callback(heard)
+        loop_out, recorder_in = loopback_pair("Antiphon Out")
+        self.answers = MessageRecorder()
+        recorder_in.set_callback(self.answers)
+        self.scheduler = OutputScheduler(loop_out, self.clock)
+        self.player = OutputScheduler(player_out, self.clock)
+        self.loop = InteractionLoop(session, self.scheduler, self.clock, policy, self.inbox,
+                                    max_opening_rest_beats=0.5)
+
+    def __enter__(self) -> CallRig:
+        self.scheduler.start()
+        self.player.start()
+        self.loop.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.player.stop()
+        self.loop.stop()
+        self.scheduler.stop()
+
+    def play_call(self, at_beats: float) -> None:
+        for beat, length, pitch in CALL:
+            self.player.schedule(at_beats + beat, [0x90, pitch, 90])
+            self.player.schedule(at_beats + beat + length, [0x80, pitch, 0])
+
+    def off_beat(self, beats_ahead: float = 1.0) -> float:
+        """A moment PHASE into a beat of the clock, at least `beats_ahead` from now."""
+        return math.floor(self.clock.now_beats() + beats_ahead) + 1 + PHASE
+
+    def first_call_beat(self) -> float:
+        arrived = next(t for t, m in self.calls.messages() if m[0] & 0xF0 == 0x90)
+        return self.clock.beats_at(arrived)
+
+    def answer_note_on_beats(self) -> list[float]:
+        return [self.clock.beats_at(t) for t, m in self.answers.messages()
+                if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+def seconds_off_grid(beats: list[float], origin: float, step_beats: float) -> list[float]:
+    """How far each moment lies from origin + a whole number of steps, in seconds."""
+    offs = []
+    for beat in beats:
+        steps = (beat - origin) / step_beats
+        offs.append(abs(steps - round(steps)) * step_beats * 60.0 / BPM)
+    return offs
+
+
+@pytest.mark.parametrize("name", ["nade-jsb", "nade-nottingham"])
+def test_a_piano_roll_answer_lands_on_the_calls_frame_grid(name):
+    session = open_session(model_path(name), device="cpu", seed=4)
+    frame_beats = 1 / session.codec.config.frames_per_beat
+    with CallRig(session) as rig:
+        rig.play_call(rig.off_beat())
+        assert rig.loop.answer_finished.wait(10), "no answer finished"
+    assert rig.loop.error is None
+    call_start = rig.first_call_beat()
+    assert abs(call_start % 1 - PHASE) < 0.02  # the call really came off the clock's beat
+    onsets = rig.answer_note_on_beats()
+    assert onsets, "the answer played nothing"
+    assert max(seconds_off_grid(onsets, call_start, frame_beats)) < TOLERANCE_SECONDS, (
+        f"answer onsets, in beats after the call's first note: "
+        f"{[round(b - call_start, 3) for b in onsets]}")
+    assert unmatched_note_ons(m for _, m in rig.answers.messages()) == {}
+
+
+def test_with_a_shared_clock_the_answer_keeps_the_clocks_grid():
+    """grid_from_call=False: the player hears the clock (MIDI clock in), so the frames stay
+    on the clock's beats, wherever the call started."""
+    session = open_session(model_path("nade-nottingham"), device="cpu", seed=4)
+    policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=4.0, max_answer_beats=4.0,
+                          grid_beats=1.0, grid_from_call=False)
+    with CallRig(session, policy) as rig:
+        rig.play_call(rig.off_beat())
+        assert rig.loop.answer_finished.wait(10), "no answer finished"
+    onsets = rig.answer_note_on_beats()
+    assert onsets
+    assert max(seconds_off_grid(onsets, 0.0, 0.5)) < TOLERANCE_SECONDS
+
+
+def test_each_phrase_after_a_silence_is_heard_from_a_session_beat():
+    """The session hears each call's first note on one of its beats, whatever the clock's
+    phase, and its time never goes back, answer after answer."""
+    session = FakeSession()
+    with CallRig(session) as rig:
+        for phase_shift in (0.0, 0.21):
+            before = len(session.observed)
+            rig.play_call(rig.off_beat() + phase_shift)
+            finished = len(session.generated)
+            assert rig.loop.answer_finished.wait(10)
+            rig.loop.answer_finished.clear()
+            assert len(session.generated) == finished + 1
+            first = session.observed[before]
+            assert first.velocity > 0 and first.tick % TICKS_PER_BEAT == 0
+            start, _, _ = session.generated[-1]
+            assert start % TICKS_PER_BEAT == 0  # the answer starts on a session beat too
+            time.sleep(0.5)  # let the answer's end pass: the next call follows a silence
+    ticks = [event.tick for event in session.observed]
+    assert ticks == sorted(ticks)
