@@ -34,7 +34,7 @@ def main() -> None:
     client = sys.argv[2] if len(sys.argv) > 2 else "bench recorder"
     port = RtMidiInput("jack", wanted or None, "in", client_name=client)
     try:
-        port.set_callback(on_message)
+        port.set_receiver(on_message)
         out.write(f"ready {perf_counter():.7f}\n")
         out.flush()
         sys.stdin.read()  # until the benchmark closes our standard input

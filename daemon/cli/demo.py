@@ -115,7 +115,7 @@ def run_demo(
     answer and write both to `midi_file`."""
     player_out, daemon_in, recorder_in, daemon_out, description = _open_transport(transport)
     call_recorder, answer_recorder = MessageRecorder(), MessageRecorder()
-    recorder_in.set_callback(answer_recorder)
+    recorder_in.set_receiver(answer_recorder)
     clock = Clock(config.bpm)
     daemon = Daemon(config, session, daemon_in, daemon_out, clock)
     player = OutputScheduler(RecordingOutput(player_out, call_recorder), clock)

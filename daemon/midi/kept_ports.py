@@ -25,7 +25,7 @@ PANIC_PACE_SECONDS = 0.003  # between channels of a panic: a MIDI system buffers
 
 
 class KeptInput:
-    """The daemon's input: `set_callback` once; ports come and go under it."""
+    """The daemon's input: `set_receiver` once; ports come and go under it."""
 
     def __init__(self, name: str) -> None:
         self.name = name  # the port listened to, as the MIDI system names it
@@ -35,21 +35,21 @@ class KeptInput:
         self._held: set[tuple[int, int]] = set()  # (status channel, pitch) held down
         self._lock = threading.Lock()
 
-    def set_callback(self, callback: MessageCallback | None) -> None:
+    def set_receiver(self, callback: MessageCallback | None) -> None:
         self._callback = callback
 
     def attach(self, port: RtMidiInput) -> None:
         with self._lock:
             self.port = port
             self.name, self.own_name = port.name, port.own_name
-        port.set_callback(self._deliver)
+        port.set_receiver(self._deliver)
 
     def detach(self) -> RtMidiInput | None:
         """Forget the open port (the caller closes it); the keys it held are released."""
         with self._lock:
             port, self.port = self.port, None
         if port is not None:
-            port.set_callback(None)
+            port.set_receiver(None)
         self.release_held()
         return port
 

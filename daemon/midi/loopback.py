@@ -21,7 +21,7 @@ class LoopbackInput:
         self.name = name
         self._callback: MessageCallback | None = None
 
-    def set_callback(self, callback: MessageCallback | None) -> None:
+    def set_receiver(self, callback: MessageCallback | None) -> None:
         self._callback = callback
 
     def deliver(self, message: Sequence[int]) -> None:

@@ -44,7 +44,7 @@ RTMIDI_QUEUE_SIZE = 4096  # messages rtmidi keeps for the reader (its default is
 class MidiInput(Protocol):
     name: str
 
-    def set_callback(self, callback: MessageCallback | None) -> None: ...
+    def set_receiver(self, callback: MessageCallback | None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -226,7 +226,7 @@ class RtMidiInput:
     def probed(self) -> bool:
         return self._probe_out is not None
 
-    def set_callback(self, callback: MessageCallback | None) -> None:
+    def set_receiver(self, callback: MessageCallback | None) -> None:
         self._callback = callback
 
     def close(self) -> None:

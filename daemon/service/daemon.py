@@ -73,11 +73,11 @@ class Daemon:
     def start(self) -> None:
         self.scheduler.start()
         self.loop.start()
-        self.midi_in.set_callback(self.gate)
+        self.midi_in.set_receiver(self.gate)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop listening, end the loop, release every sounding note, end the scheduler."""
-        self.midi_in.set_callback(None)
+        self.midi_in.set_receiver(None)
         released_before = self.scheduler.stats.released
         self.loop.stop(timeout)  # its thread releases what the answer in flight sounded
         self.scheduler.stop(timeout)
@@ -105,7 +105,7 @@ class Daemon:
 
     def force_release(self) -> None:
         """Last resort on a forced stop: release the notes without waiting for the threads."""
-        self.midi_in.set_callback(None)
+        self.midi_in.set_receiver(None)
         self.scheduler.cancel_and_release(lock_timeout=FORCED_STOP_LOCK_SECONDS)
 
     def failure(self) -> BaseException | None:

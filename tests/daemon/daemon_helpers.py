@@ -13,7 +13,7 @@ def recording_output(name: str = "test out") -> tuple[LoopbackOutput, MessageRec
     """An output port whose messages land, timestamped, in a recorder."""
     output, receiver = loopback_pair(name)
     recorder = MessageRecorder()
-    receiver.set_callback(recorder)
+    receiver.set_receiver(recorder)
     return output, recorder
 
 

@@ -118,7 +118,7 @@ class JackPlayer:
         self._lock = threading.Lock()
         # out_port None: a synth Antiphon connects to by itself (--out "e2e recorder")
         self.recorder = RtMidiInput("jack", out_port, "rec", "e2e recorder")
-        self.recorder.set_callback(self._on_message)
+        self.recorder.set_receiver(self._on_message)
         time.sleep(0.2)  # let JACK make the connections
 
     def _on_message(self, arrived: float, message: list[int]) -> None:

@@ -5,10 +5,10 @@ the control socket is a Unix socket. A library can still phone home. The officia
 wheels of onnxruntime and onnxruntime-gpu from 1.29 on start a telemetry uploader when the
 module is imported: they write a device id and an event database under
 ~/.cache/Microsoft/DeveloperTools/.onnxruntime at once, and about nine seconds later query
-DNS for mobile.events.data.microsoft.com, again and again while the process runs. Only
-ORT_DISABLE_TELEMETRY=1 in the environment before the import turns it off
-(`onnxruntime.disable_telemetry_events()` does not), and so does any CI variable, which is
-why the daemon here runs with those removed: on CI it must be as a musician runs it.
+DNS for mobile.events.data.microsoft.com, again and again while the process runs. It stays
+off only with ORT_DISABLE_TELEMETRY=1 in the environment before the import
+(`onnxruntime.disable_telemetry_events()` does not stop it) or under a CI variable, so the
+daemon here runs with those variables removed: on CI too it runs as a musician runs it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def files_under(folder: Path) -> list[str]:
 
 
 def test_antiphon_run_makes_no_network_traffic(strace_trace, jack_server, daemon, tmp_path):
-    home = tmp_path / "home"  # a fresh home: what the daemon leaves in ~/.cache shows
+    # A fresh home (XDG_* unset, so ~/.cache is in it): what the daemon leaves there shows,
+    # and the developer's own config and cache stay out of it.
+    home = tmp_path / "home"
     home.mkdir()
     env = {key: value for key, value in jack_server.env.items()
            if key not in LIBRARY_NETWORK_VARIABLES and not key.startswith("XDG_")}

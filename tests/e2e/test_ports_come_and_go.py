@@ -62,7 +62,7 @@ def test_output_port_recreated_gets_the_cut_answer_released(daemon):
         time.sleep(0.3)
         heard = []
         player.recorder = RtMidiInput("jack", None, "rec", "e2e recorder")
-        player.recorder.set_callback(lambda t, m: heard.append(m))
+        player.recorder.set_receiver(lambda t, m: heard.append(m))
         assert wait_until(lambda: any(m[0] & 0xF0 == 0x80 for m in heard), timeout=3), (
             f"no note-off reached the new port; antiphon said:\n{process.output()[-2000:]}")
         process.wait_for(r"released \d+ notes of a cut answer", timeout=2)

@@ -39,7 +39,7 @@ class BrokenOutput(RecordingOutput):
 
 
 class FakeInputPort:
-    """What KeptInput.attach needs of an rtmidi input: names and set_callback."""
+    """What KeptInput.attach needs of an rtmidi input: names and set_receiver."""
 
     def __init__(self, name: str = "Keystation 49", own_name: str = "Antiphon In:in") -> None:
         self.name = name
@@ -47,7 +47,7 @@ class FakeInputPort:
         self.callback = None
         self.closed = False
 
-    def set_callback(self, callback) -> None:
+    def set_receiver(self, callback) -> None:
         self.callback = callback
 
     def play(self, *messages) -> None:
@@ -231,7 +231,7 @@ def test_panic_on_attach_with_nothing_owed(no_pace):
 def test_a_failing_send_is_counted_not_raised_and_sounds_nothing():
     out, receiver = loopback_pair("synth")
     recorder = MessageRecorder()
-    receiver.set_callback(recorder)
+    receiver.set_receiver(recorder)
     kept = KeptOutput("out")
     kept.attach(out)
     kept.send(on(0, 60))
@@ -288,7 +288,7 @@ def test_close_detaches_and_closes_the_port():
 def test_through_a_loopback_pair():
     out, receiver = loopback_pair("synth")
     recorder = MessageRecorder()
-    receiver.set_callback(recorder)
+    receiver.set_receiver(recorder)
     kept = KeptOutput("out")
     kept.attach(out)
     kept.send(on(9, 36))
@@ -306,7 +306,7 @@ def test_through_a_loopback_pair():
 def test_attach_routes_the_port_to_the_callback_and_takes_its_names():
     received = MessageRecorder()
     kept = KeptInput("Antiphon In")
-    kept.set_callback(received)
+    kept.set_receiver(received)
     port = FakeInputPort("Keystation 49", "Antiphon In:in")
     kept.attach(port)
     assert kept.port is port
@@ -320,7 +320,7 @@ def test_attach_routes_the_port_to_the_callback_and_takes_its_names():
 def test_detach_releases_the_keys_still_held():
     received = MessageRecorder()
     kept = KeptInput("in")
-    kept.set_callback(received)
+    kept.set_receiver(received)
     port = FakeInputPort()
     kept.attach(port)
     port.play(on(0, 60), on(4, 64), on(0, 67), on(0, 72), off(0, 67), (0x90, 72, 0))
@@ -341,7 +341,7 @@ def test_detach_releases_the_keys_still_held():
 def test_a_new_port_starts_with_nothing_held():
     received = MessageRecorder()
     kept = KeptInput("in")
-    kept.set_callback(received)
+    kept.set_receiver(received)
     first, second = FakeInputPort("first"), FakeInputPort("second")
     kept.attach(first)
     first.play(on(0, 60))
@@ -366,7 +366,7 @@ def test_detach_without_a_callback_or_a_port_is_harmless():
 def test_close_closes_the_port_without_delivering_releases():
     received = MessageRecorder()
     kept = KeptInput("in")
-    kept.set_callback(received)
+    kept.set_receiver(received)
     port = FakeInputPort()
     kept.attach(port)
     port.play(on(0, 60))
@@ -380,7 +380,7 @@ def test_loopback_input_under_a_kept_input():
     receiver.own_name = "Antiphon In:in"  # what an rtmidi input has besides its name
     received = MessageRecorder()
     kept = KeptInput("in")
-    kept.set_callback(received)
+    kept.set_receiver(received)
     kept.attach(receiver)
     out.send([0x92, 48, 80])
     out.send([0x92, 52, 80])

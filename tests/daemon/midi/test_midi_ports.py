@@ -81,7 +81,7 @@ def test_a_backend_this_build_lacks_is_an_os_error(monkeypatch):
 def test_loopback_ports_deliver_with_a_timestamp():
     output, receiver = loopback_pair("x")
     recorder = MessageRecorder()
-    receiver.set_callback(recorder)
+    receiver.set_receiver(recorder)
     output.send((0x90, 60, 100))
     [(arrived, message)] = recorder.messages()
     assert message == [0x90, 60, 100] and arrived > 0

@@ -48,10 +48,10 @@ class CallRig:
             self.calls(arrived, message)
             self.inbox.put((arrived, message))
 
-        loop_in.set_callback(heard)
+        loop_in.set_receiver(heard)
         loop_out, recorder_in = loopback_pair("Antiphon Out")
         self.answers = MessageRecorder()
-        recorder_in.set_callback(self.answers)
+        recorder_in.set_receiver(self.answers)
         self.scheduler = OutputScheduler(loop_out, self.clock)
         self.player = OutputScheduler(player_out, self.clock)
         self.loop = InteractionLoop(session, self.scheduler, self.clock, policy, self.inbox,

@@ -116,7 +116,7 @@ def test_the_loop_answers_a_stuck_note():
     clock = Clock(bpm)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     out, recorder_in = loopback_pair("Antiphon Out")
-    recorder_in.set_callback(MessageRecorder())
+    recorder_in.set_receiver(MessageRecorder())
     scheduler = OutputScheduler(out, clock)
     session = FakeSession()
     loop = InteractionLoop(session, scheduler, clock, policy, inbox)

@@ -28,7 +28,7 @@ class Rig:
         self.player, daemon_in = loopback_pair("Antiphon In")
         daemon_out, recorder_in = loopback_pair("Antiphon Out")
         self.recorder = MessageRecorder()
-        recorder_in.set_callback(self.recorder)
+        recorder_in.set_receiver(self.recorder)
         self.clock = Clock(config.bpm)
         self.session = session
         self.daemon = Daemon(config, session, daemon_in, daemon_out, self.clock)

@@ -35,7 +35,7 @@ def make_daemon(session):
     player, daemon_in = loopback_pair("in")
     daemon_out, recorder_in = loopback_pair("out")
     recorder = MessageRecorder()
-    recorder_in.set_callback(recorder)
+    recorder_in.set_receiver(recorder)
     return Daemon(CONFIG, session, daemon_in, daemon_out), player, recorder
 
 
