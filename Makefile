@@ -17,14 +17,17 @@ $(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # PyTorch's own index of CPU builds: on Linux, PyPI's torch is the CUDA build, which pulls
-# several GB of nvidia-* wheels. pip takes torch 2.13.0+cpu from here (and everything else
-# from PyPI). For CUDA training: make test TORCH_INDEX= (empty: PyPI's CUDA build).
+# several GB of nvidia-* wheels. torch alone comes from there (its +cpu build, as pinned in
+# the train extra), everything else from PyPI, so a machine that cannot reach that index
+# (but has the wheel at hand) loses one look-up, not one per package.
+# For CUDA training: make test TORCH_INDEX= (empty: PyPI's CUDA build).
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-TORCH_INDEX_OPTION := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 
-# What the tests need: the training extra (torch==2.13.0, the CPU build) and dev tools.
+# What the tests need: the training extra (torch, the CPU build) and dev tools.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q $(TORCH_INDEX_OPTION) -e ".[train,dev]"
+	$(if $(TORCH_INDEX),$(BIN)/pip install -q --retries 1 --no-deps --extra-index-url $(TORCH_INDEX) "$(TORCH_PIN)")
+	$(BIN)/pip install -q -e ".[train,dev]"
 	touch $@ $(VENV)/.runtime-installed
 
 demo: $(VENV)/.runtime-installed

@@ -18,6 +18,7 @@ HEADER = [
     "",
     "Written by `antiphon bench`; each section sits under the command that made it and is",
     "replaced when that command runs again. Where a target is missed, the table says so.",
+    "Measured on the machine that ran the command (say which when you publish it).",
     "",
 ]
 LOOP_PERIOD_FRAMES = 32  # 0.67 ms at 48 kHz: the smallest the dummy backend keeps up with

@@ -25,7 +25,7 @@ class JackLinks:
     @classmethod
     def open(cls) -> JackLinks | None:
         try:
-            import jack
+            jack = _import_jack()
         except (ImportError, OSError) as err:  # OSError: the module found no libjack
             log.info("python-jack-client unavailable (%s): port connections are not checked",
                      err)
@@ -58,3 +58,37 @@ class JackLinks:
             self._client.close()
         except self._error as err:  # a client of a dead server may refuse
             log.debug("closing the JACK links client: %s", err)
+
+
+def _import_jack():
+    """python-jack-client, bound to the libjack python-rtmidi already loaded where there is
+    one: a second copy of libjack in the process would map the server's shared memory again
+    (about 100 MB more resident) and keep a second view of the same clients."""
+    import sys
+
+    if "jack" in sys.modules:
+        return sys.modules["jack"]
+    import ctypes.util
+
+    loaded = _loaded_libjack()
+    original = ctypes.util.find_library
+    if loaded is not None:
+        ctypes.util.find_library = lambda name: loaded if "jack" in name else original(name)
+    try:
+        import jack
+    finally:
+        ctypes.util.find_library = original
+    return jack
+
+
+def _loaded_libjack() -> str | None:
+    """The path of a libjack this process has loaded (python-rtmidi bundles its own)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "/libjack" in path and ".so" in path:
+                    return path
+    except OSError:  # not Linux: no /proc
+        return None
+    return None
