@@ -235,7 +235,10 @@ class RtMidiInput:
         if self.closed:
             return
         self.closed = True
-        self.reader.stop()
+        if not self.reader.stop():
+            # Deleting the rtmidi instance while the reader polls it would crash the process.
+            log.error("input reader of %r did not stop; its port is left open", self.name)
+            return
         if self._probe_out is not None:
             self._probe_out.delete()
         self._midi_in.close_port()

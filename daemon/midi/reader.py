@@ -69,10 +69,13 @@ class InputReader:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the thread; False if it is still running after `timeout` (its port must
+        then not be deleted under it)."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        return not self._thread.is_alive() or self._thread is threading.current_thread()
 
     def heard_within(self, seconds: float) -> bool:
         """Whether anything (a message, or a probe back) came in during the last `seconds`."""

@@ -163,6 +163,28 @@ def test_every_stop_signal_releases_every_note(daemon, signals, expected_code):
     finally:
         player.close()
     assert code == expected_code, process.output()[-2000:]
+    if expected_code == 0:  # a clean stop counts what it released: notes were sounding
+        process._reader.join(2)
+        released = process.wait_for(r"(\d+) notes released at stop", timeout=1).group(1)
+        assert int(released) >= 1, process.output()[-2000:]
+
+
+def test_a_starting_daemon_silences_its_output_first(daemon):
+    from antiphon.daemon.midi.ports import RtMidiInput
+
+    heard: list[list[int]] = []
+    synth = RtMidiInput("jack", None, "rec", "e2e synth")  # there before Antiphon starts
+    synth.set_receiver(lambda arrived, message: heard.append(message))
+    try:
+        process = daemon("--out", "e2e synth")
+        assert wait_until(lambda: len(heard) >= 16 * 130, timeout=5), (
+            f"{len(heard)} messages; antiphon said:\n{process.output()[-2000:]}")
+        all_notes_off = {m[0] & 0x0F for m in heard if m[0] & 0xF0 == 0xB0 and m[1] == 123}
+        all_sound_off = {m[0] & 0x0F for m in heard if m[0] & 0xF0 == 0xB0 and m[1] == 120}
+        assert all_notes_off == all_sound_off == set(range(16))
+        assert sum(1 for m in heard if m[0] & 0xF0 == 0x80) == 16 * 128
+    finally:
+        synth.close()
 
 
 def test_panic_after_sigkill_releases_every_note(daemon, jack_server):
