@@ -111,17 +111,6 @@ class MidiEdge:
             self._parked_output.close()
         self._close_listers()
 
-    def state(self) -> dict[str, str]:
-        """Each port's state in words, for the status line and the log."""
-        def port_state(kept: KeptInput | KeptOutput, wanted: str | None) -> str:
-            if self.system_lost_since is not None:
-                return "MIDI system lost"
-            if kept.port is not None:
-                return "open"
-            return f"waiting for {wanted!r}"
-        return {"input": port_state(self.input, self._wanted_in),
-                "output": port_state(self.output, self.options.out_port)}
-
     # -- the keeper thread -----------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.wait(KEEP_SECONDS):
