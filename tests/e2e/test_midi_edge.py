@@ -159,3 +159,30 @@ def test_only_the_listened_channels_are_heard(daemon):
         answered(player, 0, process)
     finally:
         player.close()
+
+
+@pytest.mark.parametrize(("model", "frames_per_beat"), [("nade-jsb", 1), ("nade-nottingham", 2)])
+def test_a_piano_roll_model_answers_on_the_calls_beat_grid(daemon, model, frames_per_beat):
+    """Over JACK, whatever the phase of the daemon's own clock: every answer note-on falls
+    a whole number of frames after the call's first note (JACK's period of 5 ms on each
+    side, and the reader's look, are the slack)."""
+    from antiphon.exported_models import model_path
+
+    process = daemon("--model", str(model_path(model)), "--max-answer-beats", "4")
+    player = JackPlayer()
+    try:
+        for offset in (0.0, 0.31):  # two calls at different phases of the daemon's clock
+            time.sleep(offset)
+            before = len(player.note_ons())
+            started = time.perf_counter()
+            player.play([(60, 1.0), (64, 1.0), (67, 1.0), (72, 1.0)], BEAT)
+            answered(player, before, process)
+            answer_over(player)
+            frame = BEAT / frames_per_beat
+            for arrived, _ in player.note_ons()[before:]:
+                phase = ((arrived - started) / frame) % 1.0
+                off = min(phase, 1.0 - phase) * frame
+                assert off < 0.02, (
+                    f"{model}: answer note {off * 1e3:.0f} ms off the call's frame grid")
+    finally:
+        player.close()
