@@ -203,7 +203,7 @@ class MidiEdge:
                       f"(there are: {_listing(sources)})")
         elif self._links.connect(source, own):
             self._connected["input"] = self.input.name = source
-            self._say("input", logging.INFO, f"listening to {source!r} on {own!r}")
+            self._say("input", logging.INFO, f"listening to {source!r} through {own!r}")
 
     def _keep_linked_output(self, destinations: list[str]) -> None:
         """JACK: Antiphon's own output, always open, connected to the wanted synth; while the
@@ -237,7 +237,7 @@ class MidiEdge:
             port.name = destination
             self._parked_output = None
             output.attach(port)
-            self._say("output", logging.INFO, f"answering on {destination!r} from "
+            self._say("output", logging.INFO, f"answering on {destination!r} through "
                       f"{port.own_name!r}")
 
     def _find(self, ports: list[str], wanted: str | None) -> str | None:
@@ -245,49 +245,32 @@ class MidiEdge:
         return None if index is None else ports[index]
 
     def _keep_input(self, sources: list[str]) -> None:
-        wanted = self._wanted_in
-        port = self.input.port
-        if port is not None:
-            if wanted is None or port.name in sources:
-                return
-            self._say("input", logging.WARNING, f"input port {port.name!r} went away: "
-                      "waiting for it to come back")
-            self._close_input()
-        if wanted is not None and match_port(sources, wanted, _own(sources)) is None:
-            self._say("input", logging.WARNING, f"waiting for input port {wanted!r} "
-                      f"(there are: {_listing(sources)})")
-            return
-        opened = RtMidiInput(self.options.backend, wanted, probe=True, exclude_own=True)
-        self.input.attach(opened)
-        self._say("input", logging.INFO, f"listening to {opened.name!r} on {opened.own_name!r}")
+        self._keep_opened("input", self.input, self._wanted_in, sources, "listening to",
+                          lambda: RtMidiInput(self.options.backend, self._wanted_in,
+                                              probe=True, exclude_own=True))
 
     def _keep_output(self, destinations: list[str]) -> None:
-        wanted = self.options.out_port
-        port = self.output.port
-        if port is not None:
-            if wanted is None or port.name in destinations:
+        self._keep_opened("output", self.output, self.options.out_port, destinations,
+                          "answering on", lambda: RtMidiOutput(
+                              self.options.backend, self.options.out_port, exclude_own=True))
+
+    def _keep_opened(self, kind: str, kept: KeptInput | KeptOutput, wanted: str | None,
+                     ports: list[str], doing: str, open_port) -> None:
+        """Other MIDI systems: a named port is opened when it appears and closed when it
+        goes (no way to ask them about connections); a virtual one is opened once."""
+        if kept.port is not None:
+            if wanted is None or kept.port.name in ports:
                 return
-            self._say("output", logging.WARNING, f"output port {port.name!r} went away: "
+            self._say(kind, logging.WARNING, f"{kind} port {kept.port.name!r} went away: "
                       "waiting for it to come back")
-            self._close_output()
-        if wanted is not None and match_port(destinations, wanted, _own(destinations)) is None:
-            self._say("output", logging.WARNING, f"waiting for output port {wanted!r} "
-                      f"(there are: {_listing(destinations)})")
+            kept.detach().close()
+        if wanted is not None and match_port(ports, wanted, _own(ports)) is None:
+            self._say(kind, logging.WARNING, f"waiting for {kind} port {wanted!r} "
+                      f"(there are: {_listing(ports)})")
             return
-        opened = RtMidiOutput(self.options.backend, wanted, exclude_own=True)
-        self.output.attach(opened)
-        self._say("output", logging.INFO, f"answering on {opened.name!r} from "
-                  f"{opened.own_name!r}")
-
-    def _close_input(self) -> None:
-        port = self.input.detach()
-        if port is not None:
-            port.close()
-
-    def _close_output(self) -> None:
-        port = self.output.detach()
-        if port is not None:
-            port.close()
+        opened = open_port()
+        kept.attach(opened)
+        self._say(kind, logging.INFO, f"{doing} {opened.name!r} through {opened.own_name!r}")
 
     def _open_listers(self) -> None:
         api = api_of(self.options.backend)
