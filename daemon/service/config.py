@@ -8,6 +8,7 @@ the variable `ANTIPHON_BPM`; `in_port` is `--in` (also `--in-port`), `in_port` a
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
@@ -25,6 +26,8 @@ from antiphon.engine.events import TICKS_PER_BEAT
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "ANTIPHON_"
+ENV_ALIASES = {"in": "in_port", "out": "out_port"}  # ANTIPHON_IN, as the flag --in
+OTHER_VARIABLES = frozenset({"ANTIPHON_CACHE"})  # read by the corpus import, not the daemon
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -266,9 +269,10 @@ def _kind_name(kind: type) -> str:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """The options in a TOML file: top-level keys named like the fields ('-' or '_')."""
-    if sys.version_info < (3, 11):
-        raise ConfigError(None, f"--config {path}: reading TOML needs Python 3.11 or newer")
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, as a package, where the standard library lacks it
+        import tomli as tomllib
 
     try:
         with open(path, "rb") as file:
@@ -289,14 +293,21 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The options in `ANTIPHON_*` variables. `ANTIPHON_IN` / `ANTIPHON_OUT` are the ports,
+    as the flags `--in` / `--out` are; any other unknown name is a warning naming the
+    closest option (a typo must not pass unnoticed), except the variables other parts of
+    Antiphon read."""
     values: dict[str, Any] = {}
     known = set(field_names())
     for key, text in environ.items():
         if not key.startswith(ENV_PREFIX):
             continue
-        name = key[len(ENV_PREFIX):].lower()
+        name = ENV_ALIASES.get(key[len(ENV_PREFIX):].lower(), key[len(ENV_PREFIX):].lower())
         if name not in known:
-            log.debug("ignoring %s: not a daemon option", key)
+            if key not in OTHER_VARIABLES:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {env_name(close[0])}?" if close else ""
+                log.warning("ignoring %s: not an option of antiphon run%s", key, hint)
             continue
         values[name] = coerce_value(name, text, f"environment variable {key}")
     return values

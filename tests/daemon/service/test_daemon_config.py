@@ -13,8 +13,6 @@ from antiphon.daemon.service.config import (
     load_config,
 )
 
-needs_tomllib = pytest.mark.skipif(sys.version_info < (3, 11), reason="TOML needs Python 3.11")
-
 
 def test_defaults():
     config = load_config()
@@ -42,7 +40,6 @@ def test_run_options_map_one_to_one_onto_the_fields():
         assert cli_flag(name) in options[name].opts, name
 
 
-@needs_tomllib
 def test_toml_file(tmp_path):
     path = tmp_path / "antiphon.toml"
     path.write_text('bpm = 96\nin_port = "Keystation"\nmax-answer-beats = 12\nseed = 7\n')
@@ -60,7 +57,49 @@ def test_environment():
     assert (config.bpm, config.channel, config.out_port, config.seed) == (90.5, 10, "Synth", None)
 
 
-@needs_tomllib
+def test_in_and_out_variables_name_the_ports_as_the_flags_do():
+    config = load_config(environ={"ANTIPHON_IN": "Keystation", "ANTIPHON_OUT": "Synth"})
+    assert (config.in_port, config.out_port) == ("Keystation", "Synth")
+
+
+def test_an_unknown_variable_is_a_warning_naming_the_closest_option(caplog):
+    caplog.set_level("WARNING")
+    config = load_config(environ={"ANTIPHON_TEMPRATURE": "0.5", "ANTIPHON_CACHE": "/x",
+                                  "ANTIPHON_BPM": "90"})
+    assert config.temperature == 1.0 and config.bpm == 90.0  # the typo changes nothing
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings  # the corpus cache variable is not a typo
+    assert "ANTIPHON_TEMPRATURE" in warnings[0] and "ANTIPHON_TEMPERATURE" in warnings[0]
+
+
+def test_toml_reads_where_the_standard_library_has_no_tomllib(tmp_path, monkeypatch):
+    import tomllib
+
+    from antiphon.daemon.service import config as config_module
+
+    monkeypatch.setattr(config_module.sys, "version_info", (3, 10, 13))
+    monkeypatch.setitem(sys.modules, "tomli", tomllib)  # what the tomli package provides
+    monkeypatch.delitem(sys.modules, "tomllib")
+    monkeypatch.setattr("builtins.__import__", _refusing("tomllib"))
+    path = tmp_path / "antiphon.toml"
+    path.write_text("bpm = 77\n")
+    assert load_config(path).bpm == 77.0
+
+
+def _refusing(name: str):
+    """An __import__ that fails for `name`, as on a Python without it."""
+    import builtins
+
+    real = builtins.__import__
+
+    def importer(module, *args, **kwargs):
+        if module == name:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real(module, *args, **kwargs)
+
+    return importer
+
+
 def test_precedence_file_then_environment_then_command_line(tmp_path):
     path = tmp_path / "antiphon.toml"
     path.write_text("bpm = 80\ntemperature = 0.5\nchannel = 2\n")
@@ -96,7 +135,6 @@ def test_bad_environment_value_names_the_variable():
         load_config(environ={"ANTIPHON_CHANNEL": "0"})
 
 
-@needs_tomllib
 def test_bad_toml(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("bpm = 'fast'\n")
