@@ -27,7 +27,13 @@ import time
 from dataclasses import dataclass, field
 
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb
-from antiphon.daemon.bench.loop import BPM, PHRASES, wait_until_ready
+from antiphon.daemon.bench.loop import (
+    BPM,
+    PHRASES,
+    play_phrase,
+    read_arrivals,
+    wait_until_ready,
+)
 from antiphon.daemon.midi.backends import jack_server_running
 from antiphon.daemon.midi.ports import RtMidiOutput
 
@@ -72,14 +78,9 @@ class Band:
             raise OSError("the bench recorder did not start")
         with self._lock:  # what earlier recorders heard died with them
             self.live_from = len(self.arrivals)
-        threading.Thread(target=self._read, args=(recorder,), daemon=True).start()
+        threading.Thread(target=read_arrivals, args=(recorder, self.arrivals, self._lock),
+                         daemon=True).start()
         return recorder
-
-    def _read(self, recorder: subprocess.Popen) -> None:
-        for line in recorder.stdout:
-            arrived, *message = line.split()
-            with self._lock:
-                self.arrivals.append((float(arrived), tuple(int(b) for b in message)))
 
     def received(self) -> list[tuple[float, tuple[int, ...]]]:
         with self._lock:
@@ -102,11 +103,7 @@ class Band:
         self.recorder.wait(10)
 
     def play(self, phrase, seconds_per_beat: float) -> None:
-        for pitch, beats in phrase:
-            self.keys.send((0x90, pitch, 96))
-            time.sleep(beats * seconds_per_beat * 0.9)
-            self.keys.send((0x80, pitch, 0))
-            time.sleep(beats * seconds_per_beat * 0.1)
+        play_phrase(self.keys, phrase, seconds_per_beat)
 
     def flood(self, seconds: float, per_second: int) -> None:
         rng = random.Random(5)

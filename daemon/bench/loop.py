@@ -50,6 +50,25 @@ PHRASES = (
 )
 
 
+def play_phrase(keys: RtMidiOutput, phrase: tuple[tuple[int, float], ...],
+                seconds_per_beat: float) -> None:
+    """Play (pitch, beats) notes, slightly detached, as a player would."""
+    for pitch, beats in phrase:
+        keys.send((0x90, pitch, 96))
+        time.sleep(beats * seconds_per_beat * 0.9)
+        keys.send((0x80, pitch, 0))
+        time.sleep(beats * seconds_per_beat * 0.1)
+
+
+def read_arrivals(recorder: subprocess.Popen, arrivals: list, lock: threading.Lock) -> None:
+    """Append (seconds, message) for each line the recorder process writes, until it ends."""
+    assert recorder.stdout is not None
+    for line in recorder.stdout:
+        arrived, *message = line.split()
+        with lock:
+            arrivals.append((float(arrived), tuple(int(b) for b in message)))
+
+
 class Musician:
     """A player client wired to Antiphon's input, and a recorder client on its output that
     runs in a process of its own (`bench.recorder`: its timestamps never wait for this
@@ -72,22 +91,14 @@ class Musician:
         self._reader.start()
 
     def _read(self) -> None:
-        assert self._recorder.stdout is not None
-        for line in self._recorder.stdout:
-            arrived, *message = line.split()
-            with self._lock:
-                self.arrivals.append((float(arrived), tuple(int(b) for b in message)))
+        read_arrivals(self._recorder, self.arrivals, self._lock)
 
     def received(self) -> list[tuple[float, tuple[int, ...]]]:
         with self._lock:
             return list(self.arrivals)
 
     def play(self, phrase: tuple[tuple[int, float], ...], seconds_per_beat: float) -> None:
-        for pitch, beats in phrase:
-            self.keys.send((0x90, pitch, 96))
-            time.sleep(beats * seconds_per_beat * 0.9)
-            self.keys.send((0x80, pitch, 0))
-            time.sleep(beats * seconds_per_beat * 0.1)
+        play_phrase(self.keys, phrase, seconds_per_beat)
 
     def wait_for_answer(self, since: int, seconds_per_beat: float) -> bool:
         """Wait until an answer came after message `since` and has gone quiet (no note
