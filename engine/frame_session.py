@@ -69,6 +69,11 @@ class FrameSession:
         self.frames_seen = 0  # frames fed to the model since the session began
 
     @property
+    def model(self) -> StepModel:
+        """The model this session plays (its card says what it is)."""
+        return self._model
+
+    @property
     def tick(self) -> int:
         return self._tick
 

@@ -101,6 +101,11 @@ class Session:
         self._bias[self.codec.bos] = MASKED  # BOS starts a sequence; it is never a next token
 
     @property
+    def model(self) -> StepModel:
+        """The model this session plays (its card says what it is)."""
+        return self._model
+
+    @property
     def tick(self) -> int:
         """The time of the latest event the model has seen or played."""
         return self._encoder.tick

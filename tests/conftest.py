@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 _measurements: list[tuple[str, str]] = []
+
+# The tests never meet the user's own Antiphon: not its config file, not its models, not the
+# control socket of a daemon it runs. Short paths: a Unix socket's path is at most 107 bytes.
+TEST_HOME = Path(tempfile.mkdtemp(prefix="aph-"))
+for _variable, _folder in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"),
+                           ("XDG_RUNTIME_DIR", "run")):
+    (TEST_HOME / _folder).mkdir(mode=0o700)
+    os.environ[_variable] = str(TEST_HOME / _folder)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from antiphon.daemon.cli.bench import bench
+from antiphon.daemon.cli.config_command import config_app
+from antiphon.daemon.cli.control import model_command, reload, set_option, status_command
 from antiphon.daemon.cli.panic import panic
+from antiphon.daemon.cli.service import service_app
 from antiphon.daemon.cli.shared import (
     USAGE_ERROR,
     console,
@@ -183,6 +186,14 @@ def run(
         "--panic-on-start/--no-panic-on-start",
         help="Silence the output (all notes off, 16 channels) when it opens. "
              f"{_default('panic_on_start')}", show_default=False)] = None,
+    control_socket: Annotated[Path | None, typer.Option(
+        help=r"The control socket (antiphon status, set, model, reload). \[default: "
+             "control.sock in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
+    osc_port: Annotated[int | None, typer.Option(
+        help="Listen for Open Sound Control on this UDP port. \\[default: no OSC]")] = None,
+    osc_host: Annotated[str | None, typer.Option(
+        help=f"The address OSC listens on (0.0.0.0: the network). {_default('osc_host')}",
+    )] = None,
 ) -> None:
     """Listen on a MIDI input and answer each phrase on a MIDI output, until Ctrl-C.
 
@@ -190,7 +201,7 @@ def run(
 
     Precedence: the command line, then the environment, then the file, then the defaults.
     """
-    options = _config(config, {
+    overrides = {
         "in_port": in_port, "out_port": out_port, "backend": backend, "model": model,
         "device": device, "bpm": bpm, "silence_beats": silence_beats,
         "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
@@ -202,13 +213,17 @@ def run(
         "timing_trace": None if timing_trace is None else str(timing_trace),
         "listen_channels": listen_channels, "max_hold_beats": max_hold_beats,
         "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
-    })
+        "control_socket": None if control_socket is None else str(control_socket),
+        "osc_port": osc_port, "osc_host": osc_host,
+    }
+    options = _config(config, overrides)
     setup_logging(options.log_level)
     from antiphon.daemon.service.daemon import run_daemon
     from antiphon.daemon.service.signals import ForcedShutdown
 
     try:
-        status = run_daemon(options)
+        # A reload reads the file and the environment again; the flags given still win.
+        status = run_daemon(options, lambda: load_config(config, os.environ, overrides))
     except ForcedShutdown as err:
         error_console.print(f"[yellow]{escape(str(err))}[/]")
         raise typer.Exit(FORCED_EXIT) from None
@@ -265,23 +280,33 @@ def demo(
 
 @app.command()
 def models() -> None:
-    """List the shipped models and what their cards say."""
+    """List the models --model can name, yours (`antiphon export --name`) before the
+    shipped ones, and what their cards say."""
+    from antiphon.daemon.service.models import all_models
+    from antiphon.daemon.service.paths import user_models_dir
     from antiphon.engine.card import ModelLoadError
     from antiphon.engine.model import StepModel
-    from antiphon.exported_models import available_models, model_path
 
-    table = Table(title="Shipped models (--model NAME)", title_justify="left")
-    for column in ("name", "family", "representation", "held-out NLL", "description"):
+    table = Table(title="Models (--model NAME)", title_justify="left",
+                  caption=f"your models live in {escape(str(user_models_dir()))}",
+                  caption_justify="left")
+    for column in ("name", "kind", "family", "representation", "held-out NLL", "description"):
         table.add_column(column)
-    for name in available_models():
+    named: set[str] = set()
+    for model in all_models():
+        kind = "shipped" if model.shipped else "yours"
+        if model.name in named:
+            kind += " [dim](hidden by yours)[/]"  # --model NAME picks the user's, listed first
+        named.add(model.name)
         try:
-            card = StepModel(model_path(name), device="cpu").card
+            card = StepModel(model.path, device="cpu").card
         except ModelLoadError as err:
-            table.add_row(name, "[red]unreadable[/]", "", "", escape(str(err)))
+            table.add_row(model.name, kind, "[red]unreadable[/]", "", "", escape(str(err)))
             continue
         unit = "frame" if card.representation == "pianoroll" else "token"
         nll = card.metrics.get(f"test_nll_per_{unit}")
-        table.add_row(name, card.family, f"{card.representation} v{card.representation_version}",
+        table.add_row(model.name, kind, card.family,
+                      f"{card.representation} v{card.representation_version}",
                       "" if nll is None else f"{nll:.3f} nats/{unit}", escape(card.description))
     console.print(table)
 
@@ -296,6 +321,14 @@ app.command()(bridge)
 app.command(name="eval")(evaluate)
 app.command()(bench)
 app.command()(panic)
+app.add_typer(service_app, name="service")
+# Steering a running daemon through its control socket.
+app.command(name="status")(status_command)
+# A value may be negative (`set lowest-pitch -1` is refused by the daemon, not the parser).
+app.command(name="set", context_settings={"ignore_unknown_options": True})(set_option)
+app.command(name="model")(model_command)
+app.command()(reload)
+app.add_typer(config_app, name="config")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""`antiphon panic`: silence a synth that a crashed or killed Antiphon left sounding.
+"""`antiphon panic`: silence what Antiphon sounds, or what a crashed Antiphon left sounding.
 
-A process killed by SIGKILL (or by a crash in native code) releases nothing; a service
-manager's stop hook runs this afterwards (`ExecStopPost=antiphon panic --out ...`), and a
-musician can run it by hand. It sends a note-off for every note, then All Sound Off and All
-Notes Off, on all 16 channels.
+With a daemon running, the daemon is asked through its control socket: it drops the answer
+it plays, releases every note it sounds and sends All Notes Off, through its own output,
+and plays on. With none, this command sends the panic itself: a process killed by SIGKILL
+(or by a crash in native code) releases nothing; a service manager's stop hook runs this
+afterwards (`ExecStopPost=antiphon panic ...`), and a musician can run it by hand. It sends
+a note-off for every note, then All Sound Off and All Notes Off, on all 16 channels.
 """
 
 from __future__ import annotations
@@ -30,9 +32,16 @@ def panic(
         "--config", help="TOML file whose out_port and backend to use.", dir_okay=False)] = None,
     backend: Annotated[str | None, typer.Option(
         help="MIDI system: auto, alsa, jack, coremidi, winmm. \\[default: auto]")] = None,
+    control_socket: Annotated[Path | None, typer.Option(
+        help="A running daemon's control socket. \\[default: the config's, else control.sock "
+             "in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
 ) -> None:
-    """Send note-off for every note and all-notes-off / all-sound-off on all 16 channels."""
+    """Silence the output: every note off, all-notes-off and all-sound-off, 16 channels.
+
+    A running daemon is asked to do it (and plays on); with none, the port is opened here."""
     setup_logging("warning")
+    if out_port is None and _daemon_silenced(control_socket, config):
+        return
     from antiphon.daemon.midi.backends import resolve_backend
     from antiphon.daemon.midi.kept_ports import send_panic
     from antiphon.daemon.midi.ports import RtMidiOutput
@@ -57,3 +66,22 @@ def panic(
     finally:
         output.close()
     console.print(f"panic: {sent} messages sent to {output.name!r} (16 channels)")
+
+
+def _daemon_silenced(control_socket: Path | None, config: Path | None) -> bool:
+    """Ask a running daemon to panic; False when none answers (then we send it ourselves)."""
+    from antiphon.daemon.cli.control import socket_path
+    from antiphon.daemon.service.control_socket import NoDaemon, ask
+
+    path = socket_path(control_socket, config)
+    try:
+        answer = ask(path, {"command": "panic"})
+    except NoDaemon:
+        return False
+    except OSError as err:
+        fail(str(err))
+    if not answer.get("ok"):
+        fail(str(answer.get("error")))
+    console.print(f"panic: the daemon on {path} released {answer['released']} notes and "
+                  "sent all notes off")
+    return True

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from antiphon.daemon.service.systemd import JournalFormatter, under_journald
+
 console = Console()
 error_console = Console(stderr=True)
 
@@ -22,11 +24,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr: rich when a person watches, plain lines for a service's journal."""
-    if sys.stderr.isatty():
+    """Log to stderr: rich when a person watches, priority-tagged lines for journald, plain
+    timestamped lines for any other log (a file, a pipe, another supervisor)."""
+    if under_journald():
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JournalFormatter())
+    elif sys.stderr.isatty():
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(console=error_console, show_path=False)
+        handler = RichHandler(console=error_console, show_path=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)

@@ -102,18 +102,32 @@ def train(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (best.pt) from `antiphon train`.",
                                                exists=True, dir_okay=False)],
-    out: Annotated[Path, typer.Option(help="The .onnx file to write.")] = Path("model.onnx"),
-    name: Annotated[str, typer.Option(help="The model's name (for --model NAME).")] = "",
+    out: Annotated[Path | None, typer.Option(
+        help="The .onnx file to write. \\[default: NAME.onnx in your models folder with "
+             "--name, else model.onnx here]", dir_okay=False)] = None,
+    name: Annotated[str, typer.Option(
+        help="The model's name: `--model NAME` plays it, `antiphon models` lists it.")] = "",
     description: Annotated[str, typer.Option(help="One line for `antiphon models`.")] = "",
 ) -> None:
-    """Export a checkpoint as an ONNX step graph with its model card, checked against torch."""
+    """Export a checkpoint as an ONNX step graph with its model card, checked against torch.
+
+    With --name and no --out, the model goes into your models folder
+    (~/.local/share/antiphon/models on Linux), where --model NAME finds it."""
     setup_logging("warning")
+    from antiphon.daemon.service.paths import user_models_dir
+
+    if name and (Path(name).name != name or name.startswith(".")):
+        fail(f"--name must be a plain file name (no folders, no leading dot), got {name!r}",
+             USAGE_ERROR)
+    if out is None:
+        out = user_models_dir() / f"{name}.onnx" if name else Path("model.onnx")
     try:
         from antiphon.training.commands import run_export
         from antiphon.training.export import ExportError
     except ImportError as err:
         fail(f"exporting needs the train extra: pip install 'antiphon[train]' ({err})")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         run_export(console, checkpoint, out, name or out.stem, description)
     except (OSError, ValueError, ExportError) as err:
         fail(str(err))

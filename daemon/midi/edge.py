@@ -111,6 +111,33 @@ class MidiEdge:
             self._parked_output.close()
         self._close_listers()
 
+    def describe(self) -> dict:
+        """The ports and their state, for `antiphon status`: each side's own port, what it
+        is wanted on (None: a virtual port others connect to), and whether it is there."""
+        def side(kept: KeptInput | KeptOutput, wanted: str | None, kind: str) -> dict:
+            if self.system_lost_since is not None or kept.port is None:
+                state = "waiting"
+            elif wanted is None:
+                state = "open"  # a virtual port: it is for others to connect to
+            elif self._links is not None:
+                state = "connected" if self._connected[kind] else "waiting"
+            else:
+                state = "connected"
+            linked = kept.name if wanted is not None and state == "connected" else None
+            return {"port": kept.own_name, "wanted": wanted, "to": linked, "state": state}
+
+        lost = self.system_lost_since
+        return {
+            "midi_system": self.options.backend,
+            "system": "running" if lost is None else
+                      f"lost {time.perf_counter() - lost:.1f} s ago",
+            "reconnects": self.reconnects,
+            "input": side(self.input, self._wanted_in, "input"),
+            "output": side(self.output, self.options.out_port, "output"),
+            "dropped_note_ons": self.output.dropped_note_ons,
+            "send_errors": self.output.send_errors,
+        }
+
     # -- the keeper thread -----------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.wait(KEEP_SECONDS):

@@ -32,9 +32,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from antiphon.daemon.play.clock import Clock, beats_to_ticks
 from antiphon.daemon.play.interaction import (
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 
 SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far ahead
 STOP = None  # put on the input queue to end the loop
+RECENT_ANSWERS = 1000  # per-answer figures kept for status (bounded: a service runs for weeks)
 
 
 class AnswerSession(Protocol):
@@ -79,6 +82,39 @@ class AnswerSession(Protocol):
 
     def rewind(self, tick: int) -> None: ...
 
+    def advance_to(self, tick: int) -> None: ...
+
+    @property
+    def model(self) -> Any: ...  # the StepModel, whose card says what plays
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What a running loop can be retuned to (`InteractionLoop.retune`)."""
+
+    policy: PhrasePolicy
+    temperature: float = 1.0
+    top_p: float = 1.0
+    channel: int = 0  # 0..15
+    max_opening_rest_beats: float | None = None
+    rules: PitchRules | None = None
+
+
+class _LoopCall:
+    """A function to run on the loop's thread, between two events (never mid-answer)."""
+
+    __slots__ = ("function", "future")
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+        self.future: Future = Future()
+
+    def run(self) -> None:
+        try:
+            self.future.set_result(self.function())
+        except Exception as err:  # the caller gets it from the future
+            self.future.set_exception(err)
+
 
 @dataclass
 class LoopStats:
@@ -88,8 +124,11 @@ class LoopStats:
     late_answers: int = 0  # answers pushed to a later grid point (generation too slow)
     late_beats: float = 0.0  # how far, in all
     late_events: int = 0  # answer events generated after their due time
-    generation_seconds: list[float] = field(default_factory=list)  # per answer
-    headroom_seconds: list[float] = field(default_factory=list)  # first note: due - scheduled
+    # Per answer, the latest RECENT_ANSWERS: generating it; its first note's due time minus
+    # when it was scheduled; the decision (the call is over) to its first note's due time.
+    generation_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
+    headroom_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
+    latency_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
 
 
 class InteractionLoop:
@@ -122,6 +161,7 @@ class InteractionLoop:
         )
         self.machine = CallAndResponse(policy)
         self._offset_ticks = 0
+        self._stash: deque = deque()  # inbox items taken early (while an answer was sampled)
         self._thread: threading.Thread | None = None
         self.stats = LoopStats()
         self.error: BaseException | None = None  # why the loop died, if it did
@@ -146,6 +186,40 @@ class InteractionLoop:
             if self._thread.is_alive():
                 log.warning("interaction loop did not stop within %.1f s", timeout)
 
+    def call(self, function: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Run `function` on the loop's thread, between two events, and return its result
+        (or raise its exception). Changes to what the loop plays go through here, so the
+        loop never sees a half-made change and needs no lock. An answer being sampled is
+        finished first. Without a running loop thread, runs it here."""
+        if not self.is_alive():
+            return function()
+        call = _LoopCall(function)
+        self._inbox.put(call)
+        return call.future.result(timeout)  # TimeoutError should the loop be stuck
+
+    def retune(self, settings: LoopSettings) -> None:
+        """Play by new settings from the next answer on (call it through `call`)."""
+        self._policy = self.machine.policy = settings.policy
+        self._temperature = settings.temperature
+        self._top_p = settings.top_p
+        self._channel = settings.channel
+        self._rules = settings.rules
+        rest = settings.max_opening_rest_beats
+        self._max_opening_rest_ticks = None if rest is None else beats_to_ticks(rest)
+
+    def swap_session(self, session: AnswerSession) -> AnswerSession:
+        """Answer with `session` from the next answer on; returns the old one (call it
+        through `call`). An answer already scheduled plays on (its notes are the
+        scheduler's); the new session starts where the old one is on the timeline, having
+        heard nothing yet."""
+        session.advance_to(max(self._session.tick, 0))
+        old, self._session = self._session, session
+        return old
+
+    @property
+    def session(self) -> AnswerSession:
+        return self._session
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -162,7 +236,9 @@ class InteractionLoop:
         while True:
             deadline = machine.next_deadline()
             try:
-                if deadline is None:
+                if self._stash:
+                    item = self._stash.popleft()
+                elif deadline is None:
                     item = self._inbox.get()
                 else:
                     wait = clock.seconds_at(deadline) - time.perf_counter()
@@ -172,6 +248,9 @@ class InteractionLoop:
                 continue
             if item is STOP:
                 return
+            if isinstance(item, _LoopCall):
+                item.run()
+                continue
             arrived, message = item
             tick = max(0, beats_to_ticks(clock.beats_at(arrived)))
             event = note_event_from_bytes(message, tick)
@@ -257,12 +336,15 @@ class InteractionLoop:
                     self.stats.late_events += 1
                 scheduler.schedule(due, note_event_to_bytes(event, self._channel))
                 scheduled += 1
-                if not self._inbox.empty():
+                if self._player_waiting():
                     break  # the player came in (or we are stopping): stop sampling
         finally:
             answer.close()  # stopped early: the session releases its notes in its state
         elapsed = time.perf_counter() - began
         self.stats.generation_seconds.append(elapsed)
+        if scheduled:
+            self.stats.latency_seconds.append(
+                clock.seconds_at(plan.start_beats + push_beats + opening_rest) - began)
         end_beats = plan.start_beats + push_beats + plan.length_beats
         # The session ends its answer with releases; this catches anything left sounding.
         scheduler.schedule_release_all(end_beats)
@@ -280,3 +362,13 @@ class InteractionLoop:
             scheduled, plan.length_beats, plan.start_beats + push_beats, plan.call_beats,
             elapsed * 1e3, opening_rest, headroom,
         )
+
+    def _player_waiting(self) -> bool:
+        """Whether a note (or STOP) waits in the inbox. Calls (a setting, a model swap)
+        wait for the answer to be sampled: a knob turned is no reason to cut it short."""
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return any(not isinstance(item, _LoopCall) for item in self._stash)
+            self._stash.append(item)

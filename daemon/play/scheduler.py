@@ -22,8 +22,9 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from antiphon.daemon.midi.ports import MidiOutput
 from antiphon.daemon.play.clock import Clock
@@ -36,6 +37,7 @@ CONTROL_CHANGE_STATUS = 0xB0
 ALL_NOTES_OFF_CONTROLLER = 123
 MAX_SLEEP_SECONDS = 0.05  # re-read the clock at least this often (its tempo may change)
 LATE_THRESHOLD_SECONDS = 0.005  # a message sent later than this after its due time is late
+RECENT_SENDS = 4096  # timing errors kept for status percentiles
 
 # A heap entry: (due beat, sequence number, message bytes or None for "release all").
 _Entry = tuple[float, int, "tuple[int, ...] | None"]
@@ -50,6 +52,8 @@ class SchedulerStats:
     restruck: int = 0  # note-ons for a sounding note, released first
     dropped_note_offs: int = 0  # note-offs for notes that were not sounding
     released: int = 0  # notes released by release_all (barge-in, panic, stop)
+    # sent - due of the latest sends, for percentiles (bounded: a service runs for weeks)
+    recent_errors: deque = field(default_factory=lambda: deque(maxlen=RECENT_SENDS))
 
     @property
     def mean_error_seconds(self) -> float:
@@ -233,6 +237,7 @@ class OutputScheduler:
         stats = self.stats
         stats.sent += 1
         stats.total_error_seconds += error
+        stats.recent_errors.append(error)
         if error > stats.max_error_seconds:
             stats.max_error_seconds = error
         if error > LATE_THRESHOLD_SECONDS:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from antiphon.daemon.midi.backends import BACKEND_NAMES
+from antiphon.daemon.service import paths
 from antiphon.engine.constraints import PitchRules, scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
 
@@ -32,6 +33,13 @@ DEVICE_NAMES = ("auto", "cpu", "cuda")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# What a running daemon can change without a restart (`antiphon set`, `reload`, OSC). The
+# rest (ports, MIDI system, device, seed, ...) is read once, at start; `model` is swapped.
+LIVE_OPTIONS = (
+    "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
+    "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
+    "max_polyphony", "channel", "listen_channels", "max_hold_beats", "log_level",
+)
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
 
@@ -108,6 +116,15 @@ class DaemonConfig:
     # Write every message sent (when it was due, when it left) to this file at exit, as
     # JSON lines: for timing analysis (`antiphon bench loop` reads it). None: no record.
     timing_trace: str | None = None
+    # The control socket (`antiphon status`, `set`, `model`, `panic`, `reload` talk to it).
+    # None: control.sock in the user's runtime folder ($XDG_RUNTIME_DIR/antiphon).
+    control_socket: str | None = None
+    # Listen for Open Sound Control messages on this UDP port (the same settings as the
+    # control socket, and state messages out). None: no OSC, no network socket at all.
+    osc_port: int | None = None
+    # The address OSC listens on: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to
+    # the network (a tablet running TouchOSC).
+    osc_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         _choice("backend", self.backend, BACKEND_NAMES)
@@ -144,7 +161,10 @@ class DaemonConfig:
                 "grid_beats",
                 f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got {self.grid_beats:g}",
             )
-        for name in ("in_port", "out_port", "model", "timing_trace"):
+        if self.osc_port is not None:
+            _in_range("osc_port", self.osc_port, 1, 65535)
+        for name in ("in_port", "out_port", "model", "timing_trace", "control_socket",
+                     "osc_host"):
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise ConfigError(name, "must not be empty (leave it out for the default)")
@@ -234,11 +254,12 @@ def _base_type(field_name: str) -> tuple[type, bool]:
     return hint, False
 
 
-def coerce_value(field_name: str, value: Any, source: str) -> Any:
-    """Check (TOML) or convert (environment text) one value for `field_name`."""
+def coerce_value(field_name: str, value: Any, source: str, from_text: bool = False) -> Any:
+    """Check (TOML, OSC) or convert (environment or command text: `from_text`, or a source
+    that is the environment) one value for `field_name`."""
     kind, optional = _base_type(field_name)
     where = f"from {source}"
-    if isinstance(value, str) and source.startswith("environment"):
+    if isinstance(value, str) and (from_text or source.startswith("environment")):
         if value == "" and optional:
             return None
         if kind is bool:
@@ -278,16 +299,17 @@ def read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as file:
             data = tomllib.load(file)
     except OSError as err:
-        raise ConfigError(None, f"--config {path}: cannot read it ({err.strerror or err})") from err
+        raise ConfigError(None, f"config file {path}: cannot read it ({err.strerror or err})"
+                          ) from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(None, f"--config {path}: not valid TOML ({err})") from err
+        raise ConfigError(None, f"config file {path}: not valid TOML ({err})") from err
     known = set(field_names())
     values: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in known:
             known_list = ", ".join(sorted(known))
-            raise ConfigError(None, f"--config {path}: unknown option {key!r} ({known_list})")
+            raise ConfigError(None, f"config file {path}: unknown option {key!r} ({known_list})")
         values[name] = coerce_value(name, value, f"TOML file {path}")
     return values
 
@@ -317,24 +339,54 @@ def load_config(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    use_default_file: bool = True,
 ) -> DaemonConfig:
-    """Defaults < `config_file` < `environ` (ANTIPHON_*) < `overrides` (the command line,
-    only the options given). Raises ConfigError naming the option at fault."""
+    """Defaults < the config file < `environ` (ANTIPHON_*) < `overrides` (the command line,
+    only the options given). The config file is `config_file`, else the platform's
+    (paths.config_file()) if it exists and `use_default_file`. Raises ConfigError naming
+    the option at fault, and the layer its value came from."""
+    return load_config_with_sources(config_file, environ, overrides,
+                                    use_default_file=use_default_file)[0]
+
+
+def load_config_with_sources(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    use_default_file: bool = True,
+) -> tuple[DaemonConfig, dict[str, str]]:
+    """load_config, and for every field where its value came from: "default", "file PATH",
+    "environment ANTIPHON_X" or "command line"."""
+    if config_file is None and use_default_file:
+        config_file = paths.existing_config_file()
+    environ = environ or {}
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}  # option -> where its value came from, for error messages
+    sources = dict.fromkeys(field_names(), "default")
     for name, value in (read_toml(config_file) if config_file else {}).items():
-        values[name], sources[name] = value, f"TOML file {config_file}"
-    for name, value in read_environment(environ or {}).items():
-        values[name], sources[name] = value, f"environment variable {env_name(name)}"
+        values[name], sources[name] = value, f"file {config_file}"
+    for name, value in read_environment(environ).items():
+        variable = [key for key in environ if _sets_field(key, name)][-1]  # the last wins
+        values[name], sources[name] = value, f"environment {variable}"
     for name, value in (overrides or {}).items():
         if name not in _FIELD_TYPES:
             raise ConfigError(None, f"unknown option {name!r}")
         if value is not None:  # None: not given on the command line
-            values[name], sources[name] = value, "the command line"
+            values[name], sources[name] = value, "command line"
     try:
-        return DaemonConfig(**values)
+        return DaemonConfig(**values), sources
     except ConfigError as err:
         # Say which layer the bad value came from: the user has to know where to fix it.
-        if err.field not in sources:
+        if sources.get(err.field or "", "default") == "default":
             raise
-        raise ConfigError(err.field, f"{err.problem} (from {sources[err.field]})") from None
+        kind, _, where = sources[err.field].partition(" ")
+        layer = {"file": f"TOML file {where}", "environment": f"environment variable {where}"}
+        problem = f"{err.problem} (from {layer.get(kind, 'the command line')})"
+        raise ConfigError(err.field, problem) from None
+
+
+def _sets_field(variable: str, field_name: str) -> bool:
+    """Whether environment variable `variable` sets `field_name` (ANTIPHON_IN: in_port)."""
+    name = variable[len(ENV_PREFIX):].lower() if variable.startswith(ENV_PREFIX) else ""
+    return ENV_ALIASES.get(name, name) == field_name

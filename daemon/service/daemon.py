@@ -9,10 +9,13 @@ out releases every note.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import queue
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from antiphon.daemon.midi.backends import resolve_backend
@@ -21,16 +24,22 @@ from antiphon.daemon.midi.input_gate import InputGate
 from antiphon.daemon.midi.ports import MidiInput, MidiOutput
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import PhrasePolicy
-from antiphon.daemon.play.interaction_loop import AnswerSession, InteractionLoop
+from antiphon.daemon.play.interaction_loop import AnswerSession, InteractionLoop, LoopSettings
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.service import paths
+from antiphon.daemon.service.config import LIVE_OPTIONS, DaemonConfig
+from antiphon.daemon.service.control import Controller
+from antiphon.daemon.service.control_socket import ControlServer
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest, capture_signals
+from antiphon.daemon.service.systemd import Notifier, under_service_manager
 
 log = logging.getLogger(__name__)
 
 FORCED_STOP_LOCK_SECONDS = 0.2  # on a forced stop, how long to wait to release notes
 GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the scheduler waiting
+SERVE_POLL_SECONDS = 0.1  # how often the main thread looks at the threads and the signals
+STATUS_SECONDS = 2.0  # the service manager's status line changes at most this often
 
 
 class Daemon:
@@ -52,23 +61,45 @@ class Daemon:
         self.clock = clock or Clock(config.bpm)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.scheduler = OutputScheduler(midi_out, self.clock)
-        policy = PhrasePolicy(
-            silence_beats=config.silence_beats,
-            min_answer_beats=config.min_answer_beats,
-            max_answer_beats=config.max_answer_beats,
-            grid_beats=config.grid_beats,
-            max_hold_beats=config.max_hold_beats,
-        )
+        settings = loop_settings(config)
         self.loop = InteractionLoop(
-            session, self.scheduler, self.clock, policy, self._inbox,
-            temperature=config.temperature, top_p=config.top_p, channel=config.channel - 1,
-            max_opening_rest_beats=config.max_opening_rest_beats,
-            rules=config.pitch_rules(),
+            session, self.scheduler, self.clock, settings.policy, self._inbox,
+            temperature=settings.temperature, top_p=settings.top_p, channel=settings.channel,
+            max_opening_rest_beats=settings.max_opening_rest_beats, rules=settings.rules,
         )
         self.trace = TimingTrace() if config.timing_trace else None
         self.scheduler.trace = self.loop.trace = self.trace
         # Called on the input's reader thread (never the MIDI system's): filter, shed, queue.
         self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
+
+    def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
+        """Play by `new` from now on, as far as a running daemon can: returns (the live
+        options that changed and were applied, the options that changed but need a
+        restart). `model` is neither: the caller swaps models (`swap_session`)."""
+        old = self.config
+        changed = [name for name in LIVE_OPTIONS if getattr(new, name) != getattr(old, name)]
+        frozen = [field.name for field in dataclasses.fields(DaemonConfig)
+                  if field.name not in LIVE_OPTIONS and field.name != "model"
+                  and getattr(new, field.name) != getattr(old, field.name)]
+        # What is not applied stays as it was, so the config says what is playing.
+        kept = {name: getattr(old, name) for name in [*frozen, "model"]}
+        self.config = dataclasses.replace(new, **kept)
+        if not changed:
+            return changed, frozen
+        if new.bpm != old.bpm:
+            self.clock.set_bpm(new.bpm)  # re-anchors now: no beat jumps
+        self.gate.channels = new.listened_channels()
+        logging.getLogger().setLevel(new.log_level.upper())
+        self.loop.call(lambda: self.loop.retune(loop_settings(new)))
+        log.info("settings changed: %s", ", ".join(
+            f"{name} {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in changed))
+        return changed, frozen
+
+    def swap_session(self, session: AnswerSession, model: str | None) -> None:
+        """Answer with `session` (already loaded, beside the old one) from the next answer
+        on; what is playing plays on. The old session is dropped here."""
+        self.loop.call(lambda: self.loop.swap_session(session))
+        self.config = dataclasses.replace(self.config, model=model)
 
     def start(self) -> None:
         self.scheduler.start()
@@ -122,8 +153,14 @@ class Daemon:
                 return RuntimeError(f"the {name} thread ended unexpectedly")
         return None
 
-    def serve(self, shutdown: ShutdownRequest) -> int:
-        """Run until a stop signal (returns 0) or a failure (returns 1); stops cleanly."""
+    def serve(self, shutdown: ShutdownRequest, notifier: Notifier | None = None,
+              controller: Controller | None = None) -> int:
+        """Run until a stop signal (returns 0) or a failure (returns 1); stops cleanly.
+
+        Tells the service manager (`notifier`) it is ready once it listens, pats its
+        watchdog only while every thread lives and the MIDI system answers, and keeps a
+        status line there; reloads (through `controller`) on a reload request."""
+        notifier = notifier or Notifier.from_environment({})
         self.start()
         try:
             settle_for_realtime()
@@ -132,11 +169,23 @@ class Daemon:
             log.info("ready: listening %s, answering %s (channel %d) at %g BPM",
                      _where(self.midi_in, "to"), _where(self.midi_out, "on"),
                      self.config.channel, self.clock.bpm)
-            while not shutdown.requested.wait(0.1):
+            notifier.ready(self.status_line())
+            watchdog = ServiceWatch(notifier)
+            while not shutdown.requested.wait(SERVE_POLL_SECONDS):
                 failure = self.failure()
                 if failure is not None:
                     log.error("stopping: %s", failure)
+                    notifier.status(f"stopping: {failure}")
                     return 1
+                if shutdown.reload_requested.is_set() and controller is not None:
+                    shutdown.reload_requested.clear()
+                    notifier.reloading()
+                    answer = controller.handle({"command": "reload"})
+                    notifier.ready(self.status_line() if answer["ok"] else
+                                   f"reload refused: {answer['error']}")
+                system_answers = self.edge is None or self.edge.system_lost_since is None
+                watchdog.tick(self.status_line(), alive=system_answers)
+            notifier.stopping()
             return 0
         finally:
             try:
@@ -144,6 +193,47 @@ class Daemon:
             except ForcedShutdown:
                 self.force_release()
                 raise
+
+    def status_line(self) -> str:
+        """One line for the service manager (`systemctl status` shows it)."""
+        stats = self.loop.stats
+        return (f"{self.loop.machine.mode.value}; {stats.phrases_heard} phrases, "
+                f"{stats.answers_finished} answers, {stats.barge_ins} barge-ins; "
+                f"model {self.config.model or 'default'} at {self.clock.bpm:g} BPM")
+
+
+class ServiceWatch:
+    """Pats the service manager's watchdog at half its interval (while `alive`), and sends
+    the status line when it changed (at most every STATUS_SECONDS)."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+        interval = notifier.watchdog_interval
+        self._pat_every = None if interval is None else interval / 2
+        self._last_pat = self._last_status_time = time.monotonic()
+        self._last_status = ""
+
+    def tick(self, status: str, alive: bool) -> None:
+        now = time.monotonic()
+        if self._pat_every is not None and alive and now - self._last_pat >= self._pat_every:
+            self._notifier.watchdog()
+            self._last_pat = now
+        if status != self._last_status and now - self._last_status_time >= STATUS_SECONDS:
+            self._notifier.status(status)
+            self._last_status, self._last_status_time = status, now
+
+
+def loop_settings(config: DaemonConfig) -> LoopSettings:
+    """The interaction loop's part of the config."""
+    policy = PhrasePolicy(
+        silence_beats=config.silence_beats,
+        min_answer_beats=config.min_answer_beats,
+        max_answer_beats=config.max_answer_beats,
+        grid_beats=config.grid_beats,
+        max_hold_beats=config.max_hold_beats,
+    )
+    return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
+                        config.max_opening_rest_beats, config.pitch_rules())
 
 
 def _where(port: MidiInput | MidiOutput, preposition: str) -> str:
@@ -168,11 +258,12 @@ def settle_for_realtime() -> None:
 
 
 def resolve_model_path(model: str | None) -> Path:
-    """The model option to a file: an .onnx path, or a shipped model's name (None: the
-    default). Raises FileNotFoundError naming the shipped models when there is no such."""
-    from antiphon.exported_models import default_model_path, model_path
+    """The model option to a file: an .onnx path, or the name of one of the user's models
+    or else of a shipped one (None: the shipped default). Raises FileNotFoundError naming
+    the models of both kinds when there is no such."""
+    from antiphon.daemon.service.models import default_model, find_model
 
-    return default_model_path() if model is None else model_path(model)
+    return default_model() if model is None else find_model(model)
 
 
 def load_session(config: DaemonConfig) -> AnswerSession:
@@ -183,23 +274,48 @@ def load_session(config: DaemonConfig) -> AnswerSession:
     return open_session(resolve_model_path(config.model), config.device, config.seed)
 
 
-def run_daemon(config: DaemonConfig) -> int:
+def run_daemon(config: DaemonConfig,
+               reread_config: Callable[[], DaemonConfig] | None = None) -> int:
     """`antiphon run`: serve until a stop signal. Returns the exit status.
 
-    Raises OSError (no MIDI system, a model file) and ValueError (a model this engine cannot
-    play) before anything sounds; ForcedShutdown on a second signal, after releasing the
-    notes. Ports named but not there yet are waited for (the log says so).
+    Raises OSError (no MIDI system, a model file, another daemon on the control socket)
+    and ValueError (a model this engine cannot play) before anything sounds; ForcedShutdown
+    on a second signal, after releasing the notes. Ports named but not there yet are
+    waited for (the log says so). `reread_config` makes the config anew for a reload.
     """
-    with capture_signals() as shutdown:  # early: a Ctrl-C while the model loads is clean too
-        session = load_session(config)  # a bad model is refused before any port opens
-        backend = resolve_backend(config.backend)
-        edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
-                                    config.reconnect_timeout, config.panic_on_start))
+    socket_path = Path(config.control_socket).expanduser() if config.control_socket \
+        else paths.control_socket()
+    server = ControlServer(socket_path, lambda request: controller.handle(request))
+    controller: Controller | None = None
+    notifier = Notifier.from_environment()
+    # Under a service manager SIGHUP means reload; in a terminal, that the terminal is gone.
+    with capture_signals(reload_on_hangup=under_service_manager()) as shutdown:
+        server.claim()  # first: a second daemon must not touch the first one's ports
+        edge = osc = None
         try:
+            if config.osc_port is not None:  # bound now: a port in use fails before any sound
+                from antiphon.daemon.service.osc import OscControl
+
+                osc = OscControl(config.osc_host, config.osc_port)
+            session = load_session(config)  # a bad model is refused before any port opens
+            backend = resolve_backend(config.backend)
+            edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
+                                        config.reconnect_timeout, config.panic_on_start))
             edge.open()
             edge.start()
             if shutdown.requested.is_set():
                 return 0
-            return Daemon(config, session, edge.input, edge.output, edge=edge).serve(shutdown)
+            daemon = Daemon(config, session, edge.input, edge.output, edge=edge)
+            controller = Controller(daemon, reread_config or (lambda: config), load_session,
+                                    str(socket_path))
+            server.start()
+            log.info("control socket: %s", socket_path)
+            if osc is not None:
+                osc.start(controller)
+            return daemon.serve(shutdown, notifier, controller)
         finally:
-            edge.close()  # after serve(): its stop released every note through the output
+            if osc is not None:
+                osc.close()
+            server.close()
+            if edge is not None:
+                edge.close()  # after serve(): its stop released every note through the output

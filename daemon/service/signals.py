@@ -6,6 +6,10 @@ sounds and shuts its threads down. A second signal (the user is impatient, or th
 hangs) raises ForcedShutdown in the main thread wherever it is, so the caller skips the
 waiting and only releases the notes. Any signal after that is noted and ignored: a burst of
 Ctrl-C must not interrupt the release itself. The previous handlers come back on exit.
+
+Under a service manager there is no terminal to hang up, and SIGHUP means what it means to
+every daemon: re-read the config (`systemctl reload`, `kill -HUP`). `capture_signals(
+reload_on_hangup=True)` makes it set `reload_requested` instead of stopping.
 """
 
 from __future__ import annotations
@@ -37,13 +41,18 @@ class ForcedShutdown(BaseException):
 class ShutdownRequest:
     """What the signals asked for; `requested` is set by the first one."""
 
-    def __init__(self) -> None:
+    def __init__(self, reload_on_hangup: bool = False) -> None:
         self.requested = threading.Event()
+        self.reload_requested = threading.Event()  # SIGHUP, when it means reload
+        self.reload_on_hangup = reload_on_hangup
         self.forced = False
         self.received: list[int] = []
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
+        if self.reload_on_hangup and signum == getattr(signal, "SIGHUP", None):
+            self.reload_requested.set()  # the serving thread reloads: no work in a handler
+            return
         if self.forced:
             return  # the forced stop is releasing the notes: let it finish
         if self.requested.is_set():
@@ -55,13 +64,14 @@ class ShutdownRequest:
 
 
 @contextmanager
-def capture_signals() -> Iterator[ShutdownRequest]:
-    """Route SIGINT and SIGTERM to a ShutdownRequest for the duration of the block.
+def capture_signals(reload_on_hangup: bool = False) -> Iterator[ShutdownRequest]:
+    """Route the stop signals to a ShutdownRequest for the duration of the block (SIGHUP
+    to a reload request instead, with `reload_on_hangup`).
 
     Handlers can only be installed from the main thread; elsewhere (a test runner's worker
     thread) the request is returned untouched and the signals keep their old handlers.
     """
-    request = ShutdownRequest()
+    request = ShutdownRequest(reload_on_hangup)
     if threading.current_thread() is not threading.main_thread():
         yield request
         return

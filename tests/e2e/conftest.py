@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 from e2e_support import (
     BPM,
@@ -15,16 +19,23 @@ from e2e_support import (
 
 @pytest.fixture
 def daemon(jack_server):
-    """start(*extra_args) -> a DaemonProcess that said it is ready; stopped after the test."""
+    """start(*extra_args) -> a DaemonProcess that said it is ready; stopped after the test.
+    Each has a control socket of its own (`process.socket`) unless the args name one."""
     started = []
 
     def start(*extra: str, env: dict | None = None) -> DaemonProcess:
         model = e2e_model_path()
+        folder = tempfile.mkdtemp(prefix="s", dir=os.environ["XDG_RUNTIME_DIR"])
+        socket = Path(folder) / "control.sock"
+        own_socket = [] if "--control-socket" in extra else ["--control-socket", str(socket)]
+        # With --config the file names the model: a flag would win over it at a reload too.
+        model_args = [] if "--config" in extra else ["--model", str(model)]
         process = DaemonProcess(
-            [*backend_args(), "--model", str(model), "--bpm", str(BPM),
-             "--silence-beats", str(SILENCE_BEATS), "--seed", "7", *extra],
+            [*backend_args(), *model_args, "--bpm", str(BPM),
+             "--silence-beats", str(SILENCE_BEATS), "--seed", "7", *own_socket, *extra],
             env or jack_server.env,
         )
+        process.socket = socket if own_socket else Path(extra[extra.index("--control-socket") + 1])
         started.append(process)
         process.wait_for(r"ready: listening", timeout=READY_TIMEOUT_SECONDS)
         return process

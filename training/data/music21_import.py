@@ -71,9 +71,13 @@ class ParseTask:
 
 
 def default_cache_dir() -> Path:
-    """`$ANTIPHON_CACHE`, else ~/.cache/antiphon."""
+    """`$ANTIPHON_CACHE`, else the platform's cache folder (~/.cache/antiphon, or under
+    `$XDG_CACHE_HOME`): the same place as the daemon's `paths.cache_dir()`, which training
+    may not import."""
+    import platformdirs
+
     configured = os.environ.get("ANTIPHON_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "antiphon"
+    return Path(configured) if configured else platformdirs.user_cache_path("antiphon")
 
 
 def music21_version() -> str:

@@ -1,0 +1,253 @@
+"""What a running daemon can be asked while it plays: the commands behind the control
+socket (`antiphon status`, `set`, `model`, `panic`, `reload`), OSC and SIGHUP.
+
+A request is a small dict (`{"command": "set", "key": "temperature", "value": "0.8"}`), an
+answer a dict with `ok` and either the result or `error`, so the socket and OSC speak the
+same commands. Every change is checked exactly as the config is (a new `DaemonConfig`
+validates it) and refused whole when anything in it is wrong: what plays keeps playing.
+A new model is loaded beside the old one, on the caller's thread; only when it loaded
+(and passed its trial step) does the interaction loop switch to it, between two answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from antiphon.daemon.play.interaction_loop import AnswerSession
+from antiphon.daemon.service.config import (
+    LIVE_OPTIONS,
+    ConfigError,
+    DaemonConfig,
+    coerce_value,
+    field_names,
+)
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("status", "set", "model", "panic", "reload")
+NONE_WORDS = frozenset({"", "none", "null"})  # `antiphon set scale none`: back to the default
+
+
+class ControlError(ValueError):
+    """A request that cannot be carried out; the message says why, for the user."""
+
+
+def resident_kb(pid: int) -> int:
+    """VmRSS of a process from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise OSError(f"no VmRSS for process {pid}")
+
+
+def percentiles_ms(seconds: Iterable[float], points: tuple[int, ...] = (50, 95, 99)) -> dict:
+    """{"p50": ms, ..., "max": ms, "count": n} of a sample in seconds (empty: count 0)."""
+    values = np.fromiter(seconds, dtype=float)
+    if values.size == 0:
+        return {"count": 0}
+    found = {f"p{point}": round(float(np.percentile(values, point)) * 1e3, 3)
+             for point in points}
+    return found | {"max": round(float(values.max()) * 1e3, 3), "count": int(values.size)}
+
+
+class Controller:
+    """Carries out control requests on a running `Daemon` (one at a time)."""
+
+    def __init__(
+        self,
+        daemon,  # a Daemon (typed loosely: daemon.py imports this module)
+        reread_config: Callable[[], DaemonConfig],
+        load_model: Callable[[DaemonConfig], AnswerSession],
+        socket_path: str | None = None,
+    ) -> None:
+        self.daemon = daemon
+        self._reread_config = reread_config
+        self._load_model = load_model
+        self.socket_path = socket_path
+        self.osc_address: str | None = None  # "host:port" when OSC listens
+        self.started = time.monotonic()
+        self.reloads = 0
+        self.model_swaps = 0
+        self._lock = threading.Lock()  # socket clients, OSC and SIGHUP take turns
+
+    def handle(self, request: Mapping[str, Any]) -> dict:
+        """Carry out one request; never raises for a bad request (the answer says why)."""
+        command = request.get("command")
+        try:
+            with self._lock:
+                if command == "status":
+                    return {"ok": True, "status": self.status()}
+                if command == "set":
+                    return {"ok": True} | self._set(str(request.get("key", "")),
+                                                    request.get("value"))
+                if command == "model":
+                    return {"ok": True} | self._swap_model(request.get("name"))
+                if command == "panic":
+                    return {"ok": True} | self._panic()
+                if command == "reload":
+                    return {"ok": True} | self._reload()
+            raise ControlError(f"unknown command {command!r} (one of {', '.join(COMMANDS)})")
+        except (ControlError, ConfigError) as err:
+            return {"ok": False, "error": str(err)}
+        except TimeoutError:
+            return {"ok": False, "error": "the interaction loop did not take the change in 5 s"}
+
+    # -- commands ---------------------------------------------------------------------------
+    def _set(self, key: str, value: Any) -> dict:
+        name = key.strip().replace("-", "_").lower()
+        if name == "model":
+            return self._swap_model(value)
+        if name not in field_names():
+            close = difflib.get_close_matches(name, LIVE_OPTIONS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ControlError(f"no option {key!r}{hint} (live: {', '.join(LIVE_OPTIONS)})")
+        if name not in LIVE_OPTIONS:
+            raise ControlError(
+                f"{name} is read once, at start: change it in the config file and restart "
+                f"the daemon (live options: {', '.join(LIVE_OPTIONS)})")
+        if isinstance(value, str) and value.strip().casefold() in NONE_WORDS:
+            value = None
+        parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))
+        current = self.daemon.config
+        new = dataclasses.replace(current, **{name: parsed})  # validates, as the config does
+        self.daemon.apply_config(new)
+        return {"key": name, "value": getattr(self.daemon.config, name)}
+
+    def _swap_model(self, name: Any) -> dict:
+        if name is not None and not isinstance(name, str):
+            raise ControlError(f"a model is a name or an .onnx path, got {name!r}")
+        wanted = dataclasses.replace(self.daemon.config, model=name or None)
+        session = self._open_model(wanted)
+        old = self.daemon.loop.session
+        self.daemon.swap_session(session, wanted.model)
+        self.model_swaps += 1
+        card = session.model.card
+        log.info("model swapped: %s (%s) -> %s (%s)", old.model.card.name,
+                 old.model.card.family, card.name, card.family)
+        return {"model": describe_model(session, wanted.model)}
+
+    def _open_model(self, config: DaemonConfig) -> AnswerSession:
+        try:
+            return self._load_model(config)
+        except Exception as err:  # whatever a bad file raises, the old model keeps playing
+            log.warning("model %r refused: %s", config.model or "default", err)
+            raise ControlError(f"model {config.model or 'default'!r} refused, the old one "
+                               f"keeps playing: {err}") from err
+
+    def _panic(self) -> dict:
+        scheduler = self.daemon.scheduler
+        released = scheduler.panic()  # silence now, whatever the loop is doing
+        # An answer being sampled goes on scheduling; once it is done, drop that too.
+        released += self.daemon.loop.call(scheduler.cancel_and_release)
+        log.warning("panic: %d notes released, all notes off", released)
+        return {"released": released}
+
+    def _reload(self) -> dict:
+        """Re-read the config (file, environment, the command line's options); apply what
+        can change live, swap the model if it changed; refuse all of it if any is bad."""
+        try:
+            new = self._reread_config()
+        except ConfigError as err:
+            log.warning("reload refused, the old config keeps playing: %s", err)
+            raise ControlError(f"reload refused, the old config keeps playing: {err}") from err
+        session = None
+        if new.model != self.daemon.config.model:
+            session = self._open_model(new)  # before anything changes: all or nothing
+        applied, needs_restart = self.daemon.apply_config(new)
+        if session is not None:
+            self.daemon.swap_session(session, new.model)
+            self.model_swaps += 1
+            applied.append("model")
+        self.reloads += 1
+        if needs_restart:
+            log.warning("reload: %s changed but only take effect at a restart",
+                        ", ".join(needs_restart))
+        log.info("reloaded: %s", ", ".join(applied) or "nothing changed")
+        return {"applied": applied, "needs_restart": needs_restart}
+
+    # -- status -----------------------------------------------------------------------------
+    def brief(self) -> dict:
+        """The part of the status that changes as it plays, cheap to ask often (OSC)."""
+        daemon = self.daemon
+        stats = daemon.loop.stats
+        return {
+            "mode": daemon.loop.machine.mode.value,
+            "model": {"name": daemon.config.model or "default"},
+            "counters": {"phrases": stats.phrases_heard, "answers": stats.answers_finished,
+                         "barge_ins": stats.barge_ins, "late_answers": stats.late_answers},
+            "settings": {name: getattr(daemon.config, name) for name in LIVE_OPTIONS},
+        }
+
+    def status(self) -> dict:
+        daemon = self.daemon
+        config = daemon.config
+        loop, scheduler, gate = daemon.loop.stats, daemon.scheduler.stats, daemon.gate.stats
+        edge = daemon.edge
+        ports = edge.describe() if edge is not None else {
+            "input": {"port": daemon.midi_in.name, "state": "open"},
+            "output": {"port": daemon.midi_out.name, "state": "open"},
+        }
+        return {
+            "pid": os.getpid(),
+            "uptime_seconds": round(time.monotonic() - self.started, 1),
+            "resident_mb": round(_own_resident_kb() / 1024, 1),
+            "mode": daemon.loop.machine.mode.value,
+            "model": describe_model(daemon.loop.session, config.model),
+            "tempo": {"bpm": round(daemon.clock.bpm, 3), "source": "internal"},
+            "ports": ports,
+            "counters": {
+                "phrases": loop.phrases_heard, "answers": loop.answers_finished,
+                "barge_ins": loop.barge_ins, "late_answers": loop.late_answers,
+                "late_events": loop.late_events, "received": gate.received,
+                "shed": gate.shed, "other_channels": gate.other_channels,
+                "sent": scheduler.sent, "late_sends": scheduler.late,
+                "released": scheduler.released, "reloads": self.reloads,
+                "model_swaps": self.model_swaps,
+            },
+            "answer_latency_ms": percentiles_ms(_copy(loop.latency_seconds)),
+            "generation_ms": percentiles_ms(_copy(loop.generation_seconds)),
+            "send_error_ms": percentiles_ms(_copy(scheduler.recent_errors)),
+            "settings": {name: getattr(config, name) for name in LIVE_OPTIONS},
+            "control_socket": self.socket_path,
+            "osc": self.osc_address,
+        }
+
+
+def describe_model(session: AnswerSession, name: str | None) -> dict:
+    model = session.model
+    card = model.card
+    return {"name": name or "default", "card_name": card.name, "family": card.family,
+            "representation": card.representation, "path": str(model.path),
+            "device": model.device}
+
+
+def _own_resident_kb() -> int:
+    try:
+        return resident_kb(os.getpid())
+    except OSError:  # no /proc (macOS): the peak is the best the platform tells
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak // 1024 if sys.platform == "darwin" else peak  # bytes there, kB here
+
+
+def _copy(values) -> list[float]:
+    """A snapshot of a deque another thread appends to (retried: a copy that met an
+    append mid-way raises)."""
+    for _ in range(3):
+        try:
+            return list(values)
+        except RuntimeError:
+            continue
+    return []
