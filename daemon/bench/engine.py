@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from antiphon.daemon.service.control import resident_kb
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel, cuda_usable
@@ -111,14 +113,6 @@ def startup_to_listening(command: list[str], env: dict[str, str],
         process.wait(timeout=10)
 
 
-def resident_kb(pid: int) -> int:
-    """VmRSS of a process from /proc (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise OSError(f"no VmRSS for process {pid}")
-
-
 def antiphon_script() -> list[str]:
     script = Path(sys.executable).with_name("antiphon")
     return [str(script)] if script.exists() else [sys.executable, "-m", "antiphon.daemon"]
@@ -208,7 +202,7 @@ def replace_section(document: str, name: str, body: list[str]) -> str:
 
 def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[str]:
     """Measure every model and start-up; returns the markdown section (under `command`)."""
-    from antiphon.exported_models import model_path
+    from antiphon.daemon.service.models import find_model
 
     core = pin_to_one_core()
     try:
@@ -218,7 +212,7 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
     gpu = cuda_usable()
     rows = []
     for name in model_names:
-        path = model_path(name)
+        path = find_model(name)  # the user's models too
         card = StepModel(path, device="cpu").card
         rows.append(EngineRow(
             name, card.family, onnx_step_latency(path, steps),
@@ -229,9 +223,12 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
     try:
         from antiphon.daemon.midi.jack_server import private_jack_server  # needs python-rtmidi
 
-        with private_jack_server("antiphon-bench") as env:
+        with private_jack_server("antiphon-bench") as env, \
+                tempfile.TemporaryDirectory(prefix="aph-engine-") as folder:
+            # Its own control socket: a user's daemon may be running.
             started, resident = startup_to_listening(
-                [*antiphon_script(), "run", "--backend", "jack"], env)
+                [*antiphon_script(), "run", "--backend", "jack",
+                 "--control-socket", str(Path(folder) / "control.sock")], env)
         why = ""
     except (OSError, ImportError) as err:
         started, resident, why = None, None, str(err)

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb
 from antiphon.daemon.bench.loop import (
@@ -150,8 +151,10 @@ def run_faults(model: str | None, progress=None) -> FaultRun:
     seconds_per_beat = 60.0 / BPM
     daemon = None
     try:
-        with tempfile.TemporaryDirectory(prefix="antiphon-bench-faults-") as folder:
+        # A short folder: the control socket's path is at most 107 bytes.
+        with tempfile.TemporaryDirectory(prefix="aph-faults-") as folder:
             command = [*antiphon_script(), "run", "--backend", "jack", "--bpm", f"{BPM:g}",
+                       "--control-socket", str(Path(folder) / "control.sock"),
                        "--max-answer-beats", "2", "--seed", "0", "--in", "bench player",
                        "--out", "bench synth", "--reconnect-timeout", "60",
                        *(["--model", model] if model else [])]

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.daemon.bench.engine import READY_LINE, antiphon_script, resident_kb, verdict
+from antiphon.daemon.bench.soak import Soak, StageHand, soak_lines
 from antiphon.daemon.midi.ports import RtMidiOutput
 from antiphon.daemon.play.timing_trace import TimingTrace
 
@@ -100,15 +101,19 @@ class Musician:
     def play(self, phrase: tuple[tuple[int, float], ...], seconds_per_beat: float) -> None:
         play_phrase(self.keys, phrase, seconds_per_beat)
 
-    def wait_for_answer(self, since: int, seconds_per_beat: float) -> bool:
+    def wait_for_answer(self, since: int, seconds_per_beat: float,
+                        began: threading.Event | None = None) -> bool:
         """Wait until an answer came after message `since` and has gone quiet (no note
-        sounding, nothing for two beats). False on a timeout (no answer)."""
+        sounding, nothing for two beats); `began` is set when its first message came.
+        False on a timeout (no answer)."""
         deadline = time.perf_counter() + (4 + 2 * ANSWER_BEATS[1]) * seconds_per_beat + 5
         while time.perf_counter() < deadline:
             time.sleep(seconds_per_beat / 4)
             messages = self.received()[since:]
             if not messages:
                 continue
+            if began is not None:
+                began.set()
             sounding: set[int] = set()
             for _, (status, pitch, velocity) in messages:
                 if status & 0xF0 == 0x90 and velocity:
@@ -146,6 +151,7 @@ class LoopRun:
     dropped: int = 0
     late: int = 0
     stuck_notes: int = 0  # note-ons received without a note-off by the end
+    stuck_sent: int = 0  # the daemon's own account: note-ons it sent without a note-off
     longest_gc: float = 0.0
     collections: int = 0
     jack_xruns: int | None = None  # cycles in which a JACK client was not finished in time
@@ -153,6 +159,8 @@ class LoopRun:
     # What was matched, kept for a closer look: (due, sent, arrived or None, message).
     matches: list[tuple[float | None, float, float | None, tuple[int, ...]]] = field(
         default_factory=list, repr=False)
+    soak: Soak | None = None  # what was changed through the control socket, when steered
+    minutes: float = 0.0  # asked for
 
 
 def match_arrivals(trace: TimingTrace, arrivals: list[tuple[float, tuple[int, ...]]],
@@ -186,27 +194,40 @@ def match_arrivals(trace: TimingTrace, arrivals: list[tuple[float, tuple[int, ..
         error = arrivals[found][0] - due
         run.port_errors.append(error)
         run.late += error > LATE_SECONDS
+    run.stuck_notes = left_sounding(message for _, message in arrivals)
+    run.stuck_sent = left_sounding(message for _, _, message in trace.sends)
+
+
+def left_sounding(messages) -> int:
+    """Note-ons without their note-off at the end of a stream of messages."""
     sounding: dict[tuple[int, int], int] = {}
-    for _, (status, pitch, velocity) in arrivals:
+    for message in messages:
+        if len(message) != 3:
+            continue
+        status, pitch, velocity = message
         key = (status & 0x0F, pitch)
         if status & 0xF0 == 0x90 and velocity:
             sounding[key] = sounding.get(key, 0) + 1
         elif status & 0xF0 in (0x80, 0x90):
             sounding[key] = sounding.get(key, 0) - 1
-    run.stuck_notes = sum(count for count in sounding.values() if count > 0)
+    return sum(count for count in sounding.values() if count > 0)
 
 
 def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str | None,
-             env: dict[str, str], progress=None) -> LoopRun:
+             env: dict[str, str], progress=None, steer: bool = False) -> LoopRun:
     """One run: start `antiphon run`, play `exchanges` calls (and for at least `minutes`),
-    stop it, and match what came out with what it meant to send."""
-    run = LoopRun(label)
+    stop it, and match what came out with what it meant to send. With `steer`, settings
+    and models change through the control socket as it plays (the soak)."""
+    run = LoopRun(label, minutes=minutes)
     seconds_per_beat = 60.0 / BPM
-    with tempfile.TemporaryDirectory(prefix="antiphon-bench-loop-") as folder:
+    # A short folder: a Unix socket's path is at most 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="aph-loop-") as folder:
         trace_path = Path(folder) / "trace.jsonl"
+        socket = Path(folder) / "control.sock"  # its own: a user's daemon may be running
         command = [*antiphon_script(), "run", "--backend", "jack", "--bpm", f"{BPM:g}",
                    "--min-answer-beats", f"{ANSWER_BEATS[0]:g}",
                    "--max-answer-beats", f"{ANSWER_BEATS[1]:g}", "--seed", "0",
+                   "--control-socket", str(socket),
                    "--timing-trace", str(trace_path), *(["--model", model] if model else [])]
         burner = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
                   if busy else None)
@@ -219,12 +240,21 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
             reader = threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True)
             reader.start()
             musician = Musician(env)
+            hand = StageHand(socket, model) if steer else None
             try:
                 began = time.perf_counter()
                 while run.exchanges < exchanges or time.perf_counter() - began < minutes * 60:
                     since = len(musician.received())
+                    answer_began = threading.Event()
+                    if hand is not None:
+                        hand.before_call(run.exchanges)
+                        hand.during_answer(run.exchanges, answer_began)
                     musician.play(PHRASES[run.exchanges % len(PHRASES)], seconds_per_beat)
-                    run.unanswered += not musician.wait_for_answer(since, seconds_per_beat)
+                    run.unanswered += not musician.wait_for_answer(since, seconds_per_beat,
+                                                                   answer_began)
+                    answer_began.set()  # a swap still waiting goes ahead: none will come
+                    if hand is not None:
+                        hand.after_answer(run.exchanges)
                     run.exchanges += 1
                     run.resident_kb.append((time.perf_counter() - began,
                                             resident_kb(daemon.pid)))
@@ -238,6 +268,7 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
                 time.sleep(0.2)  # the releases at stop reach the recorder
             finally:
                 musician.close()
+            run.soak = None if hand is None else hand.soak
             arrivals = musician.received()
             trace = TimingTrace.read(trace_path)
         finally:
@@ -313,6 +344,8 @@ def loop_table(runs: list[LoopRun]) -> list[str]:
         timing_ok = (len(port) > 0 and np.percentile(port, 99) <= TARGET_P99_MS
                      and port.max() <= TARGET_MAX_MS)
         resident, resident_ok = resident_cell(run)
+        if run.soak is not None:  # several models came and went: the soak judges memory
+            resident, resident_ok = f"{resident} (models swapped: see the soak)", True
         ok = timing_ok and run.dropped == 0 and run.stuck_notes == 0 and resident_ok
         lines.append(
             f"| {run.label} | {run.exchanges} ({run.unanswered} unanswered) | "
@@ -347,4 +380,7 @@ def loop_section(runs: list[LoopRun], command: str, period_frames: int, rate: in
         f"memory <= {TARGET_RESIDENT_MB:g} MB and flat (grows <= {FLAT_GROWTH_MB:g} MB).",
         "",
         *loop_table(runs),
+        *(line for run in runs if run.soak is not None for line in soak_lines(
+            run.soak, run.exchanges, run.unanswered, (run.stuck_notes, run.stuck_sent),
+            run.dropped, run.minutes, FLAT_GROWTH_MB)),
     ]

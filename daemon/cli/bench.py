@@ -34,7 +34,8 @@ def bench(
     exchanges: Annotated[int, typer.Option(
         help="loop: calls and answers per run.", min=1)] = 100,
     minutes: Annotated[float, typer.Option(
-        help="loop: play the quiet run for at least this long (memory flatness).",
+        help="loop: play the quiet run for at least this long, steering it through the "
+             "control socket (the soak: settings and models changed, memory flat).",
         min=0)] = 0.0,
     faults: Annotated[bool, typer.Option(
         "--faults", help="loop: instead of the timing runs, the fault run (floods, port "
@@ -129,7 +130,9 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
                     console.print(f"loop, {label}: {run.exchanges} exchanges")
 
             before = count_xruns(Path(folder) / "jackd.log")
-            runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress))
+            # The quiet run with --minutes is the soak: steered through the control socket.
+            runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress,
+                                 steer=run_minutes > 0))
             runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 

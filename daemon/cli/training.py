@@ -164,7 +164,8 @@ def evaluate(
         from antiphon.training.evaluation.model_table import eval_command_line
     except ImportError as err:
         fail(f"evaluating needs the train extra: pip install 'antiphon[train]' ({err})")
-    from antiphon.exported_models import DEFAULT_MODEL, model_path
+    from antiphon.daemon.service.models import find_model
+    from antiphon.exported_models import DEFAULT_MODEL
 
     if models is None:
         models = [] if benchmark else [DEFAULT_MODEL]
@@ -173,7 +174,7 @@ def evaluate(
     if corpus is None:
         corpus = [] if midi_dir else list(DEFAULT_CORPORA)
     try:
-        paths = [Path(name) if name.endswith(".pt") else model_path(name) for name in models]
+        paths = [Path(name) if name.endswith(".pt") else find_model(name) for name in models]
         command = eval_command_line(models, corpus, midi_dir or [], benchmark or [],
                                     skip_first_frame, write_docs)
         run_eval(console, paths, corpus, midi_dir or [], benchmark or [], limit=limit,

@@ -64,7 +64,9 @@ class DaemonConfig:
     # MIDI system: auto, alsa, jack, coremidi or winmm. auto: the platform's own; on Linux
     # without an ALSA sequencer (/dev/snd/seq) but with a JACK server running, JACK.
     backend: str = "auto"
-    # The model: a path to an .onnx file, or the name of a shipped model. None: the default.
+    # The model: a path to an .onnx file, or a model's name: one of yours (in the user model
+    # folder, where `antiphon export --name NAME` writes), else a shipped one. None: the
+    # shipped default.
     model: str | None = None
     # Where onnxruntime runs the model: auto (a CUDA GPU when usable, else CPU), cpu, cuda.
     device: str = "auto"

@@ -79,3 +79,38 @@ def test_the_fault_run_recovers_from_every_fault(jack_server):
     assert run.stuck_notes == 0
     assert run.exit_code == 0
     assert "| JACK restart |" in "\n".join(faults_section(run, "antiphon bench loop --faults"))
+
+
+def test_resident_growth_compares_the_same_model_from_its_second_turn():
+    from antiphon.daemon.bench.soak import Soak, resident_growth
+
+    soak = Soak(resident=[(0, "default", 200.0), (1, "default", 210.0), (2, "transformer", 300.0),
+                          (3, "default", 270.0), (4, "default", 271.0), (5, "nade", 290.0),
+                          (6, "default", 272.5)])
+    assert resident_growth(soak) == (270.0, 272.5, 2.5)
+    assert resident_growth(Soak(resident=[(0, "default", 200.0)])) is None
+
+
+@pytest.mark.jack
+def test_a_short_soak_steered_through_the_control_socket(jack_server):
+    """The soak of `bench loop --minutes`, scaled down to 22 exchanges: settings and models
+    change through the control socket while it plays; every call is answered, the daemon
+    leaves no note on, nothing is refused, and the same model costs the same memory."""
+    from antiphon.daemon.bench.soak import resident_growth, soak_lines
+
+    run = run_loop("soak", exchanges=22, minutes=0, busy=False, model=None,
+                   env=jack_server.env, steer=True)
+    soak = run.soak
+    assert soak is not None and soak.refused == []
+    assert run.exchanges >= 12 and run.unanswered <= run.exchanges // 10
+    assert run.stuck_sent == 0  # the daemon's own account; JACK may drop one under load
+    assert soak.models_swapped >= 2 and soak.swapped_mid_answer >= 1
+    assert soak.settings_changed == run.exchanges + 2 * -(-run.exchanges // 3)
+    counters = soak.last_status["counters"]
+    assert counters["model_swaps"] == soak.models_swapped
+    assert counters["phrases"] >= run.exchanges - run.unanswered
+    growth = resident_growth(soak)
+    assert growth is not None and growth[2] < 20, soak.resident
+    table = "\n".join(soak_lines(soak, run.exchanges, run.unanswered,
+                                 (run.stuck_notes, run.stuck_sent), run.dropped, 1.0, 5.0))
+    assert f"| {run.exchanges} | {run.unanswered} |" in table
