@@ -216,6 +216,7 @@ def run(
         "control_socket": None if control_socket is None else str(control_socket),
         "osc_port": osc_port, "osc_host": osc_host,
     }
+    setup_logging("warning")  # what reading the config warns of is a log line like any
     options = _config(config, overrides)
     setup_logging(options.log_level)
     from antiphon.daemon.service.daemon import run_daemon

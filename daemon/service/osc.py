@@ -10,7 +10,7 @@ It speaks the control socket's commands (the same `Controller`, so the same chec
     /antiphon/reload                re-read the config
     /antiphon/status                the state, answered to the sender (as below)
     /antiphon/subscribe [port]      state messages from now on, to the sender (or to that
-                                    port on the sender's host); /antiphon/unsubscribe
+                                    port on the sender's host); /antiphon/unsubscribe [port]
 
 Answers go to the sender, from the OSC port: `/antiphon/ok <command>` or
 `/antiphon/error <command> <reason>`. State messages go to every subscriber when the state
@@ -85,17 +85,17 @@ class OscControl:
         if not address.startswith(PREFIX):
             return  # another application's address: not for us
         command = address[len(PREFIX):]
-        if command == "subscribe":
+        if command in ("subscribe", "unsubscribe"):
             port = int(args[0]) if args and isinstance(args[0], int) else sender[1]
+            if not 1 <= port <= 65535:
+                self._send(sender, "error", command, f"no UDP port {port}")
+                return
             with self._lock:
-                if len(self._subscribers) < MAX_SUBSCRIBERS:
+                if command == "unsubscribe":
+                    self._subscribers.discard((sender[0], port))
+                elif len(self._subscribers) < MAX_SUBSCRIBERS:
                     self._subscribers.add((sender[0], port))
-            self._last_state = {}  # the new subscriber gets the whole state
-            self._send(sender, "ok", command)
-            return
-        if command == "unsubscribe":
-            with self._lock:
-                self._subscribers.discard(sender)
+            self._last_state = {}  # a new subscriber gets the whole state
             self._send(sender, "ok", command)
             return
         request = self._request(command, args)
@@ -148,13 +148,16 @@ class OscControl:
             builder.add_arg("" if value is None else value)
         try:
             self._server.socket.sendto(builder.build().dgram, target)
-        except OSError as err:  # a subscriber gone: UDP does not care, and neither do we
+        except (OSError, OverflowError) as err:  # a subscriber gone, or no such port
             log.debug("OSC: could not send to %s:%s: %s", *target, err)
 
 
 def _value(argument: Any) -> Any:
-    """An OSC argument as the controller takes it: text is parsed, numbers kept."""
-    if isinstance(argument, bool | int | float | str):
+    """An OSC argument as the controller takes it: text is parsed, numbers kept. OSC floats
+    are 32-bit: 0.6 arrives as 0.6000000238...; seven digits are what it meant."""
+    if isinstance(argument, float):
+        return float(f"{argument:.7g}")
+    if isinstance(argument, bool | int | str):
         return argument
     return str(argument)
 

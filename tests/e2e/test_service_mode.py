@@ -183,9 +183,11 @@ def test_the_unit_command_runs_as_a_notify_service_that_reloads_on_sighup(
             time.sleep(0.1)
         pats = manager.times("WATCHDOG")
         assert len(pats) >= 4, manager.messages
-        gaps = [later - earlier for earlier, later in zip(pats, pats[1:])]
+        gaps = [later - earlier for earlier, later in zip(pats[:-1], pats[1:], strict=True)]
         assert max(gaps) < WATCHDOG_USEC / 1e6, gaps
-        assert min(gaps) > 0.3, gaps  # half the interval, not every poll of the loop
+        # At half the interval, not at every poll of the serving loop (the median: one
+        # late read of the socket here shortens the gap after it).
+        assert sorted(gaps)[len(gaps) // 2] > 0.5, gaps
 
         # A changed config and SIGHUP (what `systemctl reload` sends): RELOADING, READY.
         write_config(config, 0.6)

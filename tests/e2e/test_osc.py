@@ -1,0 +1,251 @@
+"""Open Sound Control on a running `antiphon run`, over real UDP and the real JACK server:
+a knob or `/antiphon/set` changes a setting (the control socket sees it), a bad value is
+refused with a reason, `/antiphon/status` and subscriptions send the state, junk does not
+hurt, and without `--osc-port` the daemon has no network socket at all.
+
+The test is the OSC client: one UDP socket it sends from and receives on, since the daemon
+answers to the sender's address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, JackPlayer, wait_until
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from antiphon.daemon.service.config import LIVE_OPTIONS
+from antiphon.daemon.service.control_socket import ask
+
+pytestmark = pytest.mark.jack
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class OscPeer:
+    """Sends OSC messages to the daemon and collects every message it sends back."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.received: list[tuple[str, list]] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self.socket.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            message = OscMessage(data)
+            self.received.append((message.address, list(message.params)))
+
+    def send(self, address: str, *args) -> int:
+        """Send a message; returns how many messages had come back before it."""
+        before = len(self.received)
+        builder = OscMessageBuilder(address)
+        for arg in args:
+            builder.add_arg(arg)
+        self.socket.sendto(builder.build().dgram, self.target)
+        return before
+
+    def wait_for(self, address: str, after: int = 0, timeout: float = 5.0,
+                 where=lambda params: True) -> list:
+        """The params of the first `address` message from index `after` on that `where`
+        accepts."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, params in list(self.received)[after:]:
+                if name == address and where(params):
+                    return params
+            time.sleep(0.01)
+        pytest.fail(f"no {address} from the daemon; it sent {self.received[after:]}")
+
+    def close(self) -> None:
+        self._closed.set()
+        self.socket.close()
+        self._thread.join(2)
+
+
+@pytest.fixture
+def osc_daemon(daemon):
+    """(the daemon process, an OscPeer talking to it), the daemon started with OSC on."""
+    peers = []
+
+    def start(*extra: str):
+        port = free_udp_port()
+        process = daemon("--osc-port", str(port), *extra)
+        process.wait_for(rf"OSC: listening on 127\.0\.0\.1:{port}", 5)
+        peers.append(OscPeer(port))
+        return process, peers[-1]
+
+    yield start
+    for peer in peers:
+        peer.close()
+
+
+def settings(process) -> dict:
+    answer = ask(process.socket, {"command": "status"})
+    assert answer["ok"] is True, answer
+    return answer["status"]["settings"]
+
+
+def udp_sockets(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every UDP socket process `pid` holds, from /proc."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    found = []
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        if not os.path.exists(table):
+            continue
+        with open(table) as rows:
+            next(rows)  # the header
+            for row in rows:
+                columns = row.split()
+                if columns[9] in inodes:
+                    address, port = columns[1].split(":")
+                    found.append((address, int(port, 16)))
+    return found
+
+
+def test_settings_over_osc_change_what_the_control_socket_shows(osc_daemon):
+    process, peer = osc_daemon()
+    before = peer.send("/antiphon/temperature", 0.6)
+    assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
+    # OSC floats are 32-bit: 0.6 arrives as the nearest float32.
+    assert settings(process)["temperature"] == pytest.approx(0.6, abs=1e-6)
+
+    before = peer.send("/antiphon/set", "scale", "C major")
+    assert peer.wait_for("/antiphon/ok", before) == ["set"]
+    before = peer.send("/antiphon/max_polyphony", 3)  # an int knob
+    assert peer.wait_for("/antiphon/ok", before) == ["max_polyphony"]
+    state = settings(process)
+    assert (state["scale"], state["max_polyphony"]) == ("C major", 3)
+
+    before = peer.send("/antiphon/temperature", -1.0)
+    command, reason = peer.wait_for("/antiphon/error", before)
+    assert command == "temperature" and "must be > 0" in reason
+    before = peer.send("/antiphon/set", "in_port", "elsewhere")
+    assert "restart" in peer.wait_for("/antiphon/error", before)[1]
+    before = peer.send("/antiphon/dance", 1)
+    assert peer.wait_for("/antiphon/error", before) == [
+        "dance", "unknown address or wrong arguments"]
+    assert settings(process)["temperature"] == pytest.approx(0.6, abs=1e-6)
+
+    before = peer.send("/antiphon/set", "scale", "")  # OSC's stand-in for None
+    assert peer.wait_for("/antiphon/ok", before) == ["set"]
+    assert settings(process)["scale"] is None
+    # By default OSC listens on this machine only.
+    port = peer.target[1]
+    assert ("0100007F", port) in udp_sockets(process.process.pid)
+
+
+def test_status_over_osc_sends_the_state_to_the_sender(osc_daemon):
+    process, peer = osc_daemon()
+    peer.send("/antiphon/temperature", 0.5)
+    peer.wait_for("/antiphon/ok")
+    before = peer.send("/antiphon/status")
+    assert peer.wait_for("/antiphon/mode", before) == ["idle"]
+    assert peer.wait_for("/antiphon/counters", before) == [0, 0, 0, 0]
+    (model,) = peer.wait_for("/antiphon/model", before)
+    assert model.endswith(".onnx")  # the fixture names the model by its path
+    assert wait_until(lambda: len([name for name, _ in peer.received[before:]
+                                   if name == "/antiphon/setting"]) == len(LIVE_OPTIONS), 5)
+    sent = {params[0]: params[1] for name, params in peer.received[before:]
+            if name == "/antiphon/setting"}
+    assert set(sent) == set(LIVE_OPTIONS)
+    assert sent["temperature"] == pytest.approx(0.5, abs=1e-6)
+    assert sent["scale"] == ""  # None, as OSC clients can all read it
+    assert sent["channel"] == 1 and sent["listen_channels"] == "1-9,11-16"
+
+
+def test_a_subscriber_hears_the_mode_and_the_counters_change(osc_daemon):
+    process, peer = osc_daemon("--max-answer-beats", "4")
+    before = peer.send("/antiphon/subscribe")
+    assert peer.wait_for("/antiphon/ok", before) == ["subscribe"]
+    assert peer.wait_for("/antiphon/mode", before) == ["idle"]  # the whole state, first
+    keys = JackPlayer()
+    try:
+        playing = len(peer.received)
+        keys.play(PHRASE, BEAT)
+        peer.wait_for("/antiphon/mode", playing, timeout=ANSWER_BOUND_SECONDS + 2,
+                      where=lambda params: params[0] in ("listening", "responding"))
+        counters = peer.wait_for("/antiphon/counters", playing, timeout=10,
+                                 where=lambda params: params[0] == 1)
+        assert counters[0] == 1
+        peer.wait_for("/antiphon/counters", playing, timeout=4 * BEAT + 5,
+                      where=lambda params: params[:2] == [1, 1])  # the answer finished
+
+        before = peer.send("/antiphon/unsubscribe")
+        assert peer.wait_for("/antiphon/ok", before) == ["unsubscribe"]
+        quiet = len(peer.received)
+        keys.play(PHRASE, BEAT)
+        assert wait_until(lambda: ask(process.socket, {"command": "status"})["status"]
+                          ["counters"]["answers"] == 2, ANSWER_BOUND_SECONDS + 4 * BEAT + 5)
+        time.sleep(0.5)  # several state polls
+        assert peer.received[quiet:] == [], "state messages after unsubscribing"
+    finally:
+        keys.close()
+
+
+def test_a_subscription_to_an_impossible_port_does_not_silence_the_others(osc_daemon):
+    process, peer = osc_daemon()
+    before = peer.send("/antiphon/subscribe")
+    peer.wait_for("/antiphon/mode", before)
+    other = OscPeer(peer.target[1])
+    try:
+        # An int32 that is no UDP port: refused, and the others' state messages go on.
+        before = other.send("/antiphon/subscribe", 99_999_999)
+        reply = other.wait_for("/antiphon/error", before)
+        assert reply[0] == "subscribe" and "99999999" in reply[1]
+        time.sleep(0.5)
+        changed = peer.send("/antiphon/temperature", 0.7)
+        peer.wait_for("/antiphon/setting", changed,
+                      where=lambda params: params[0] == "temperature"
+                      and params[1] == pytest.approx(0.7, abs=1e-6))
+    finally:
+        other.close()
+    assert process.process.poll() is None
+    assert "Traceback" not in process.output()
+
+
+def test_junk_datagrams_do_not_hurt_the_daemon(osc_daemon):
+    process, peer = osc_daemon()
+    for junk in (b"garbage", b"/antiphon/status\x00\x00\x00\x00,i\x00\x00", b"\x00" * 3,
+                 b"#bundle\x00" + b"\xff" * 12):
+        peer.socket.sendto(junk, peer.target)
+    before = peer.send("/other/app", 1)  # another application's address: ignored
+    before = peer.send("/antiphon/temperature", 0.8)
+    assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
+    assert all(name.startswith("/antiphon/") for name, _ in peer.received)
+    assert process.process.poll() is None
+    assert ask(process.socket, {"command": "status"})["ok"] is True
+    assert "Traceback" not in process.output()
+
+
+def test_without_osc_port_the_daemon_has_no_udp_socket(daemon):
+    process = daemon()
+    assert ask(process.socket, {"command": "status"})["status"]["osc"] is None
+    assert udp_sockets(process.process.pid) == []
+    assert "OSC" not in process.output()
