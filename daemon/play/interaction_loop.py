@@ -186,7 +186,7 @@ class InteractionLoop:
             if self._thread.is_alive():
                 log.warning("interaction loop did not stop within %.1f s", timeout)
 
-    def call(self, function: Callable[[], Any], timeout: float = 5.0) -> Any:
+    def call(self, function: Callable[[], Any], timeout: float = 30.0) -> Any:
         """Run `function` on the loop's thread, between two events, and return its result
         (or raise its exception). Changes to what the loop plays go through here, so the
         loop never sees a half-made change and needs no lock. An answer being sampled is

@@ -101,7 +101,8 @@ class Controller:
         except (ControlError, ConfigError) as err:
             return {"ok": False, "error": str(err)}
         except TimeoutError:
-            return {"ok": False, "error": "the interaction loop did not take the change in 5 s"}
+            return {"ok": False, "error": "the interaction loop did not take the change within "
+                    "30 s (it is stuck, or sampling a very long answer); it may still take it"}
 
     # -- commands ---------------------------------------------------------------------------
     def _set(self, key: str, value: Any) -> dict:

@@ -76,3 +76,15 @@ def test_without_rules_the_model_plays_outside_them(engine):
 def test_without_rules_the_model_plays_chords(engine):
     """The polyphony test above would pass vacuously if this model never played chords."""
     assert max(most_notes_at_once(a) for a in answers(engine, None)) > 2
+
+
+@pytest.mark.parametrize("scale", ["C ionian", "D dorian", "E phrygian", "F lydian",
+                                   "G mixolydian", "A aeolian", "B locrian"])
+def test_the_seven_church_modes_are_the_white_keys_from_each_degree(scale):
+    assert scale_pitch_classes(scale) == scale_pitch_classes("C major")
+
+
+def test_church_modes_keep_their_tonic_and_character():
+    assert scale_pitch_classes("D lydian") == frozenset({2, 4, 6, 8, 9, 11, 1})  # G#, raised 4th
+    assert scale_pitch_classes("E phrygian") >= {4, 5}  # the flat second above E
+    assert 6 in scale_pitch_classes("C locrian")  # the diminished fifth
