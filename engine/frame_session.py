@@ -23,6 +23,7 @@ from antiphon.engine.constraints import MASKED, PitchRules, checked_sampling
 from antiphon.engine.events import MAX_HEARD_SILENCE_TICKS, TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.model import StepModel
 from antiphon.engine.pianoroll import (
+    DEFAULT_VELOCITY,
     HELD,
     PianoRollCodec,
     PianoRollCodecConfig,
@@ -67,6 +68,10 @@ class FrameSession:
         self._no_bias = np.zeros(keys, dtype=np.float32)
         self._instants: list[_FrameInstant] = []
         self.frames_seen = 0  # frames fed to the model since the session began
+        # Frames carry no dynamics, so the answer plays at the call's loudness: the mean
+        # velocity of the strikes heard since the last answer (a soft call, a soft answer).
+        self._strikes = self._strike_velocities = 0
+        self.velocity = DEFAULT_VELOCITY  # what the next answer plays at
 
     @property
     def model(self) -> StepModel:
@@ -114,6 +119,8 @@ class FrameSession:
                 continue
             if event.velocity > 0:
                 self._held[key] = self._heard[key] = True
+                self._strikes += 1
+                self._strike_velocities += event.velocity
             else:
                 self._held[key] = False
 
@@ -147,7 +154,10 @@ class FrameSession:
         self._close_frames_until(first)  # also closes the frame ending at `first`
         frames = max(1, length_ticks // tpf)
         bias = self._bias_for(rules)
-        decoder = PianoRollDecoder(self.codec, first)
+        if self._strikes:  # none (an answer answering an answer): as loud as the last
+            self.velocity = round(self._strike_velocities / self._strikes)
+            self._strikes = self._strike_velocities = 0
+        decoder = PianoRollDecoder(self.codec, first, self.velocity)
         rest_left = max_opening_rest_ticks
         self._instants = []
         for index in range(frames):

@@ -11,7 +11,8 @@ Keeping onsets apart from holds is what lets a roll say "C4 twice" instead of "C
 (a re-strike is a note-off and a note-on at the same frame). With `distinguish_onsets`
 off, a re-strike is folded into a hold, as in the benchmark rolls, which record only what
 is sounding; the array keeps the same three values, so `sounding` and `onsets` work on
-both kinds. Frames carry no velocity: decoding plays every note at one fixed velocity.
+both kinds. Frames carry no velocity: decoding plays every note at one velocity (a
+FrameSession takes the call's).
 
 The round trip events -> frames -> events is lossless for notes that start and end on the
 frame grid, last at least one frame and lie in the key range (played at the decoding

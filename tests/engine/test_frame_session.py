@@ -92,3 +92,26 @@ def test_bad_arguments(chord_model_path):
     for options in ({"temperature": 0}, {"top_p": 0.0}):
         with pytest.raises(ValueError):
             next(session.generate(0, 24, **options))
+
+
+def test_a_soft_call_gets_a_soft_answer(chord_model_path):
+    """Frames carry no dynamics: the answer plays at the call's mean loudness."""
+    loudness = {}
+    for velocity in (30, 110):
+        session = open_session(chord_model_path, device="cpu", seed=1)
+        session.observe([NoteEvent(event.tick, event.pitch, velocity if event.velocity else 0)
+                         for event in CALL])
+        strikes = [e.velocity for e in session.generate(36, 16 * TICKS_PER_FRAME) if e.velocity]
+        assert strikes
+        loudness[velocity] = set(strikes)
+    assert loudness == {30: {30}, 110: {110}}
+
+
+def test_an_answer_without_a_call_keeps_the_last_loudness(chord_model_path):
+    session = open_session(chord_model_path, device="cpu", seed=1)
+    session.observe([NoteEvent(0, 60, 20), NoteEvent(0, 64, 40), NoteEvent(24, 60, 0),
+                     NoteEvent(24, 64, 0)])
+    list(session.generate(36, 8 * TICKS_PER_FRAME))
+    again = [e.velocity for e in session.generate(36 + 8 * TICKS_PER_FRAME, 8 * TICKS_PER_FRAME)
+             if e.velocity]
+    assert again and set(again) == {30}  # the mean of 20 and 40, from the call before

@@ -11,7 +11,7 @@ from music_checks import assert_well_formed
 from antiphon.engine.constraints import MASKED
 from antiphon.engine.events import NoteEvent
 from antiphon.engine.model import StepModel
-from antiphon.engine.session import Engine
+from antiphon.engine.session import Engine, open_session
 
 
 def softmax(x):
@@ -238,3 +238,24 @@ def test_opening_rest_is_bounded(engine, limit):
         strikes = [e.tick for e in answer if e.velocity]
         assert strikes and strikes[0] - 48 <= limit
         assert_well_formed(answer, 48, 144)
+
+
+def test_the_shipped_model_answers_a_soft_call_softly():
+    """The events models carry velocity bins: what the call's dynamics are, the answer's
+    follow (with the model that plays by default, not a toy that learnt no dynamics)."""
+    from antiphon.exported_models import default_model_path
+
+    phrase = [(60, 12), (62, 12), (64, 12), (65, 12), (67, 24), (64, 12), (62, 12)]
+    loudness = {}
+    for velocity in (30, 110):
+        strikes = []
+        for seed in range(3):
+            session = open_session(default_model_path(), device="cpu", seed=seed)
+            tick, call = 0, []
+            for pitch, ticks in phrase:
+                call += [NoteEvent(tick, pitch, velocity), NoteEvent(tick + ticks - 2, pitch, 0)]
+                tick += ticks
+            session.observe(call)
+            strikes += [e.velocity for e in session.generate(tick + 24, 8 * 24) if e.velocity]
+        loudness[velocity] = sum(strikes) / len(strikes)
+    assert loudness[30] < 45 and loudness[110] > 95, loudness
