@@ -157,8 +157,9 @@ def run(
         help="Longest rest before an answer's first note, in beats. "
              f"{_default('max_opening_rest_beats')}")] = None,
     scale: Annotated[str | None, typer.Option(
-        help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ... "
-             "\\[default: any pitch]")] = None,
+        help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ...; "
+             "auto: the call's key (when it clearly has one) and range; chromatic: any pitch. "
+             f"{_default('scale')}")] = None,
     lowest_pitch: Annotated[int | None, typer.Option(
         help=f"Lowest MIDI note an answer strikes. {_default('lowest_pitch')}")] = None,
     highest_pitch: Annotated[int | None, typer.Option(

@@ -109,3 +109,20 @@ class InputGate:
             self._shed_logged = stats.shed
             self._last_log = now
         return False
+
+
+def parse_channels(text: str) -> frozenset[int]:
+    """"all", or comma-separated channels and ranges of 1..16 ("1-9,11-16")."""
+    if text.strip().casefold() == "all":
+        return frozenset(range(1, 17))
+    channels: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"expected channels like '1-9,11-16' or 'all', got {text!r}") from None
+        if not 1 <= first <= last <= 16:
+            raise ValueError(f"channels are 1..16, got {part.strip()!r} in {text!r}")
+        channels.update(range(first, last + 1))
+    return frozenset(channels)

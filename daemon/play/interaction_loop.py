@@ -57,11 +57,13 @@ from antiphon.engine.events import (
     note_event_from_bytes,
     note_event_to_bytes,
 )
+from antiphon.engine.key_finding import rules_for_call
 
 log = logging.getLogger(__name__)
 
 SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far ahead
 STOP = None  # put on the input queue to end the loop
+MAX_CALL_EVENTS = 4096  # a call's notes kept for its key (a player who never stops: the start)
 RECENT_ANSWERS = 1000  # per-answer figures kept for status (bounded: a service runs for weeks)
 
 
@@ -98,6 +100,7 @@ class LoopSettings:
     channel: int = 0  # 0..15
     max_opening_rest_beats: float | None = None
     rules: PitchRules | None = None
+    follow_call: bool = False  # narrow `rules` to each call's key and range (scale "auto")
 
 
 class _LoopCall:
@@ -146,6 +149,7 @@ class InteractionLoop:
         max_opening_rest_beats: float | None = None,
         rules: PitchRules | None = None,
         top_p: float = 1.0,
+        follow_call: bool = False,
     ) -> None:
         self._session = session
         self._scheduler = scheduler
@@ -156,6 +160,8 @@ class InteractionLoop:
         self._top_p = top_p
         self._channel = channel  # 0..15
         self._rules = rules
+        self._follow_call = follow_call
+        self._call: list[NoteEvent] = []  # what the player played since the last answer
         self._max_opening_rest_ticks = (
             None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
         )
@@ -204,6 +210,7 @@ class InteractionLoop:
         self._top_p = settings.top_p
         self._channel = settings.channel
         self._rules = settings.rules
+        self._follow_call = settings.follow_call
         rest = settings.max_opening_rest_beats
         self._max_opening_rest_ticks = None if rest is None else beats_to_ticks(rest)
 
@@ -303,6 +310,8 @@ class InteractionLoop:
             self._anchor_beat_on(event.tick)
         tick = self._session_tick(event.tick)
         self._session.observe([NoteEvent(tick, event.pitch, event.velocity)])
+        if len(self._call) < MAX_CALL_EVENTS:
+            self._call.append(event)
 
     def _answer(self, plan: StartAnswer) -> None:
         """Generate the answer and stream it into the scheduler as it is sampled."""
@@ -315,9 +324,13 @@ class InteractionLoop:
         scheduled = 0
         opening_rest = float("nan")  # beats from the answer's start to its first note
         began = time.perf_counter()
+        rules = self._rules
+        if self._follow_call:
+            rules, chosen = rules_for_call(self._call, rules or PitchRules())
+            log.info("answer keeps to %s", chosen)
+        self._call = []
         answer = self._session.generate(start_tick, length_ticks, self._temperature,
-                                        self._max_opening_rest_ticks, self._rules,
-                                        self._top_p)
+                                        self._max_opening_rest_ticks, rules, self._top_p)
         try:
             for event in answer:
                 due = (event.tick - self._offset_ticks) / TICKS_PER_BEAT + push_beats

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from antiphon.daemon.midi.backends import BACKEND_NAMES
+from antiphon.daemon.midi.input_gate import parse_channels
 from antiphon.daemon.service import paths
 from antiphon.engine.constraints import PitchRules, scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
@@ -88,9 +89,10 @@ class DaemonConfig:
     top_p: float = 1.0
     # Longest rest, in beats, before an answer's first note: the player is waiting.
     max_opening_rest_beats: float = 0.5
-    # Keep answers in a scale: "<tonic> <mode>" like "D dorian" or "Bb major", or
-    # "chromatic". None: any pitch.
-    scale: str | None = None
+    # Keep answers in a scale: "<tonic> <mode>" like "D dorian" or "Bb major". "auto": the
+    # call's key when it clearly has one, and a range an octave around the call's notes.
+    # "chromatic" (or none): any pitch.
+    scale: str | None = "auto"
     # Answers strike no pitch below this MIDI note number...
     lowest_pitch: int = 0
     # ...and none above this one.
@@ -147,7 +149,8 @@ class DaemonConfig:
         try:
             self.pitch_rules()
         except ValueError as err:
-            raise ConfigError("scale" if self.scale else "highest_pitch", str(err)) from err
+            at_fault = "scale" if self.scale and not self.follows_call else "highest_pitch"
+            raise ConfigError(at_fault, str(err)) from err
         _in_range("channel", self.channel, 1, 16)
         if self.seed is not None:
             _in_range("seed", self.seed, 0, 2**63 - 1)
@@ -190,30 +193,20 @@ class DaemonConfig:
         return parse_channels(self.listen_channels)
 
     def pitch_rules(self) -> PitchRules:
-        """The engine's rules for answers, from the scale, range and polyphony options."""
-        classes = scale_pitch_classes(self.scale) if self.scale else frozenset(range(12))
+        """The engine's rules for answers, from the scale, range and polyphony options (with
+        scale "auto", before each answer narrows them to its call: `follows_call`)."""
+        fixed = self.scale and not self.follows_call
+        classes = scale_pitch_classes(self.scale) if fixed else frozenset(range(12))
         return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony)
+
+    @property
+    def follows_call(self) -> bool:
+        """Whether each answer keeps to its call's key and range (scale "auto")."""
+        return (self.scale or "").strip().casefold() == "auto"
 
     @property
     def silence_seconds(self) -> float:
         return self.silence_beats * 60.0 / self.bpm
-
-
-def parse_channels(text: str) -> frozenset[int]:
-    """"all", or comma-separated channels and ranges of 1..16 ("1-9,11-16")."""
-    if text.strip().casefold() == "all":
-        return frozenset(range(1, 17))
-    channels: set[int] = set()
-    for part in text.split(","):
-        low, _, high = part.strip().partition("-")
-        try:
-            first, last = int(low), int(high or low)
-        except ValueError:
-            raise ValueError(f"expected channels like '1-9,11-16' or 'all', got {text!r}") from None
-        if not 1 <= first <= last <= 16:
-            raise ValueError(f"channels are 1..16, got {part.strip()!r} in {text!r}")
-        channels.update(range(first, last + 1))
-    return frozenset(channels)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

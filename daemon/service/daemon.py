@@ -66,6 +66,7 @@ class Daemon:
             session, self.scheduler, self.clock, settings.policy, self._inbox,
             temperature=settings.temperature, top_p=settings.top_p, channel=settings.channel,
             max_opening_rest_beats=settings.max_opening_rest_beats, rules=settings.rules,
+            follow_call=settings.follow_call,
         )
         self.trace = TimingTrace() if config.timing_trace else None
         self.scheduler.trace = self.loop.trace = self.trace
@@ -233,7 +234,8 @@ def loop_settings(config: DaemonConfig) -> LoopSettings:
         max_hold_beats=config.max_hold_beats,
     )
     return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
-                        config.max_opening_rest_beats, config.pitch_rules())
+                        config.max_opening_rest_beats, config.pitch_rules(),
+                        config.follows_call)
 
 
 def _where(port: MidiInput | MidiOutput, preposition: str) -> str:

@@ -15,10 +15,10 @@ from antiphon.daemon.midi.input_gate import (
     NOTE_ONS_PER_SECOND,
     QUEUE_LIMIT,
     InputGate,
+    parse_channels,
 )
 from antiphon.daemon.midi.wire import is_note_on, panic_messages
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.config import parse_channels
 
 LOGGER = "antiphon.daemon.midi.input_gate"
 DEFAULT_CHANNELS = parse_channels("1-9,11-16")  # every channel but the drums

@@ -176,3 +176,24 @@ def test_the_pitch_rules_and_sampling_reach_the_model(rig):
     assert rules.pitch_classes == {9, 11, 0, 2, 4, 5, 7}
     assert (rules.highest, rules.max_polyphony) == (81, 2)
     assert r.session.generated[0][2] == 0.8 and r.session.top_ps == [0.9]
+
+
+def test_scale_auto_holds_the_answer_to_the_calls_key_and_range(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, scale="auto", lowest_pitch=40))
+    r.play([62, 64, 66, 67, 69, 66, 64])  # D major, D4..A4
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    (rules,) = r.session.rules
+    assert rules.pitch_classes == {2, 4, 6, 7, 9, 11, 1}  # D major
+    assert (rules.lowest, rules.highest) == (50, 81)  # an octave around the call
+    r.play([60, 61, 62, 63, 64, 65, 66])  # chromatic: no key to keep to
+    assert wait_until(lambda: len(r.session.generated) == 2, timeout=10)
+    assert r.session.rules[1].pitch_classes == frozenset(range(12))
+    assert (r.session.rules[1].lowest, r.session.rules[1].highest) == (48, 78)
+
+
+def test_a_fixed_scale_is_not_narrowed_to_the_call(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, scale="chromatic"))
+    r.play([62, 64, 66, 67, 69, 66, 64])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    (rules,) = r.session.rules
+    assert rules.pitch_classes == frozenset(range(12)) and (rules.lowest, rules.highest) == (0, 127)
