@@ -11,7 +11,8 @@ while the queue has room for it and for the releases still to come, so the loop'
 never holds more than `QUEUE_LIMIT` messages. What it
 sheds is counted and logged at most once a second. Messages on channels the daemon does not
 listen to (by default the drum channel, 10) are counted and dropped: a drum machine's
-note-on that never gets a note-off cannot hold a phrase open.
+note-on that never gets a note-off cannot hold a phrase open. Besides notes, only the
+sustain pedal's moves pass (down, up); other controllers are counted as unused.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from antiphon.daemon.midi.wire import channel_of, is_note, is_note_on
+from antiphon.daemon.midi.wire import channel_of, is_note, is_note_on, sustain_state
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class InputGate:
         self._tokens = float(NOTE_ON_BURST)
         self._refilled = time.perf_counter()
         self._held: set[tuple[int, int]] = set()  # keys whose note-on passed, not released
+        self._pedal_down: set[int] = set()  # channels (0-based) whose sustain pedal is down
         self._shed_logged = 0
         self._last_log = 0.0
         self._lock = threading.Lock()  # two ports' readers may call at once (clock input)
@@ -69,12 +71,15 @@ class InputGate:
     def _admit(self, arrived: float, message: list[int]) -> bool:
         stats = self.stats
         stats.received += 1
-        if not is_note(message):
+        pedal = sustain_state(message)
+        if not is_note(message) and pedal is None:
             stats.unused += 1
             return False
         if channel_of(message) not in self.channels:
             stats.other_channels += 1
             return False
+        if pedal is not None:
+            return self._admit_pedal(message[0] & 0x0F, pedal)
         key = (message[0] & 0x0F, message[1])
         if is_note_on(message):
             room = self._inbox.qsize() + len(self._held) < QUEUE_LIMIT - 1
@@ -86,6 +91,21 @@ class InputGate:
         else:
             return self._shed()  # the release of a shed note-on, or of nothing
         stats.kept += 1
+        return True
+
+    def _admit_pedal(self, channel: int, down: bool) -> bool:
+        """Only the pedal's moves down and up pass (a continuous pedal sends dozens of
+        values per press); a flood of them is shed like notes, a lift always passes."""
+        if down == (channel in self._pedal_down):
+            self.stats.unused += 1
+            return False
+        if down:
+            if not self._take_token():
+                return self._shed()
+            self._pedal_down.add(channel)
+        else:
+            self._pedal_down.discard(channel)
+        self.stats.kept += 1
         return True
 
     def _take_token(self) -> bool:

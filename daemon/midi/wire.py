@@ -27,6 +27,7 @@ FIRST_REALTIME = 0xF8
 NOTE_OFF = 0x80
 NOTE_ON = 0x90
 CONTROL_CHANGE = 0xB0
+SUSTAIN_PEDAL = 64  # the controller number of the sustain (damper) pedal
 ALL_SOUND_OFF_CONTROLLER = 120
 ALL_NOTES_OFF_CONTROLLER = 123
 CHANNELS = 16
@@ -115,6 +116,16 @@ def is_note(message: tuple[int, ...] | list[int]) -> bool:
 
 def is_note_on(message: tuple[int, ...] | list[int]) -> bool:
     return len(message) == 3 and message[0] & 0xF0 == NOTE_ON and message[2] > 0
+
+
+def sustain_state(message: tuple[int, ...] | list[int]) -> bool | None:
+    """True (pedal down) or False (up) for a sustain-pedal message (CC 64: 64..127 hold,
+    0..63 release, MIDI 1.0's on/off switch), None for any other message."""
+    if len(message) != 3 or message[0] & 0xF0 != CONTROL_CHANGE:
+        return None
+    if message[1] != SUSTAIN_PEDAL or message[2] > 127:
+        return None
+    return message[2] >= 64
 
 
 def panic_messages(channel: int) -> list[tuple[int, ...]]:

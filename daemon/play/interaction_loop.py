@@ -38,6 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from antiphon.daemon.midi.wire import sustain_state
 from antiphon.daemon.play.clock import Clock, beats_to_ticks
 from antiphon.daemon.play.interaction import (
     Action,
@@ -48,6 +49,7 @@ from antiphon.daemon.play.interaction import (
     StartAnswer,
     StopAnswer,
 )
+from antiphon.daemon.play.pedal import SustainPedal
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.engine.constraints import PitchRules
@@ -162,6 +164,7 @@ class InteractionLoop:
         self._rules = rules
         self._follow_call = follow_call
         self._call: list[NoteEvent] = []  # what the player played since the last answer
+        self._pedal = SustainPedal()
         self._max_opening_rest_ticks = (
             None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
         )
@@ -262,6 +265,12 @@ class InteractionLoop:
             tick = max(0, beats_to_ticks(clock.beats_at(arrived)))
             event = note_event_from_bytes(message, tick)
             if event is not None:
+                events = self._pedal.note(message[0] & 0x0F, event)
+            elif (down := sustain_state(message)) is not None:
+                events = self._pedal.pedal(message[0] & 0x0F, down, tick)
+            else:
+                continue
+            for event in events:  # the notes as they sound: a pedal holds released keys
                 self._execute(machine.on_event(event, clock.now_beats()))
 
     # -- actions --------------------------------------------------------------------------

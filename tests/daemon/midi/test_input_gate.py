@@ -120,7 +120,8 @@ def test_kinds_the_loop_does_not_use_are_dropped_and_counted():
     inbox = queue.SimpleQueue()
     gate = InputGate(inbox, ALL_CHANNELS)
     unused = [
-        [0xB0, 64, 127],  # sustain pedal
+        [0xB0, 1, 127],  # modulation wheel
+        [0xB0, 64, 0],  # a sustain pedal that was never down: nothing changes
         [0xC0, 5],  # program change
         [0xD0, 40],  # channel pressure
         [0xA0, 60, 30],  # poly pressure
@@ -136,6 +137,20 @@ def test_kinds_the_loop_does_not_use_are_dropped_and_counted():
     assert inbox.empty()
     assert gate.stats.unused == len(unused)
     assert gate.stats.other_channels == 0 and gate.stats.kept == 0 and gate.stats.shed == 0
+
+
+def test_only_the_sustain_pedals_moves_pass():
+    inbox = queue.SimpleQueue()
+    gate = InputGate(inbox, DEFAULT_CHANNELS)
+    # A continuous pedal pressed and let go: many values, two moves.
+    for value in (0, 20, 70, 90, 127, 127, 100, 64, 63, 10, 0):
+        gate(0.0, [0xB0, 64, value])
+    gate(0.0, [0xB9, 64, 127])  # the drum channel is not listened to
+    passed = []
+    while not inbox.empty():
+        passed.append(inbox.get_nowait()[1])
+    assert passed == [[0xB0, 64, 70], [0xB0, 64, 63]]
+    assert gate.stats.kept == 2 and gate.stats.other_channels == 1
 
 
 def test_a_kept_message_reaches_the_inbox_with_its_arrival_time():

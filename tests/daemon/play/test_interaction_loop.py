@@ -197,3 +197,25 @@ def test_a_fixed_scale_is_not_narrowed_to_the_call(rig):
     assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
     (rules,) = r.session.rules
     assert rules.pitch_classes == frozenset(range(12)) and (rules.lowest, rules.highest) == (0, 127)
+
+
+def test_a_phrase_played_into_the_pedal_ends_when_the_pedal_lifts(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, silence_beats=1.0, max_hold_beats=16))
+    r.player.send([0xB0, 64, 127])  # pedal down
+    r.play([60, 64, 67])
+    time.sleep(3 * BEAT)  # keys up for longer than the silence: the pedal still holds them
+    assert r.session.generated == []
+    lifted = time.perf_counter()
+    r.player.send([0xB0, 64, 0])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    answered = time.perf_counter()
+    assert answered - lifted >= 1.0 * BEAT - 0.05  # the silence counts from the lift
+    releases = [e for e in r.session.observed if e.velocity == 0]
+    assert len(releases) == 3 and len({e.tick for e in releases}) == 1  # all at the lift
+
+
+def test_the_pedal_cannot_hold_a_phrase_open_for_ever(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, silence_beats=1.0, max_hold_beats=4))
+    r.player.send([0xB0, 64, 127])
+    r.play([60, 62])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=4 * BEAT + 3)
