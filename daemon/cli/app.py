@@ -187,6 +187,10 @@ def run(
         "--panic-on-start/--no-panic-on-start",
         help="Silence the output (all notes off, 16 channels) when it opens. "
              f"{_default('panic_on_start')}", show_default=False)] = None,
+    thru: Annotated[bool | None, typer.Option(
+        "--thru/--no-thru",
+        help="MIDI thru: pass the player's notes on to the output, so one synth plays both. "
+             f"{_default('thru')}", show_default=False)] = None,
     control_socket: Annotated[Path | None, typer.Option(
         help=r"The control socket (antiphon status, set, model, reload). \[default: "
              "control.sock in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
@@ -215,7 +219,7 @@ def run(
         "listen_channels": listen_channels, "max_hold_beats": max_hold_beats,
         "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
         "control_socket": None if control_socket is None else str(control_socket),
-        "osc_port": osc_port, "osc_host": osc_host,
+        "osc_port": osc_port, "osc_host": osc_host, "thru": thru,
     }
     setup_logging("warning")  # what reading the config warns of is a log line like any
     options = _config(config, overrides)

@@ -21,9 +21,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.wire import channel_of, is_note, is_note_on, sustain_state
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ NOTE_ONS_PER_SECOND = 300.0
 NOTE_ON_BURST = 100
 QUEUE_LIMIT = 512
 SHED_LOG_SECONDS = 1.0
+ECHO_LOG_SECONDS = 10.0  # a patching loop stays until someone fixes it: say so, not spam
 
 
 @dataclass
@@ -41,6 +43,7 @@ class GateStats:
     other_channels: int = 0  # notes on channels not listened to
     unused: int = 0  # kinds of message the loop does not use (yet)
     shed: int = 0  # dropped: note-ons over the rate, and releases of notes not let through
+    echoes: int = 0  # dropped: Antiphon's own output come back (EchoGuard)
 
 
 class InputGate:
@@ -59,14 +62,34 @@ class InputGate:
         self._shed_logged = 0
         self._last_log = 0.0
         self._lock = threading.Lock()  # two ports' readers may call at once (clock input)
+        self.echo_guard: EchoGuard | None = None  # drops our own output coming back
+        self.thru: Callable[[list[int]], None] | None = None  # MIDI thru: what it lets pass
+        self._echo_logged = 0.0
 
     def __call__(self, arrived: float, message: list[int]) -> None:
         with self._lock:
-            kept = self._admit(arrived, message)
+            guard = self.echo_guard
+            if guard is not None and guard.is_echo(message, arrived):
+                kept = False
+                self._echo()
+            else:
+                kept = self._admit(arrived, message)
             if self.trace is not None:
                 self.trace.received(arrived, message, kept)
         if kept:
+            thru = self.thru
+            if thru is not None:
+                thru(message)
             self._inbox.put_nowait((arrived, message))
+
+    def _echo(self) -> None:
+        self.stats.echoes += 1
+        now = time.perf_counter()
+        if now - self._echo_logged >= ECHO_LOG_SECONDS:
+            log.warning("feedback: Antiphon's own output comes back into its input (%d notes "
+                        "dropped so far); not answering itself. Check the MIDI connections",
+                        self.stats.echoes)
+            self._echo_logged = now
 
     def _admit(self, arrived: float, message: list[int]) -> bool:
         stats = self.stats

@@ -26,7 +26,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.ports import MidiOutput
+from antiphon.daemon.midi.wire import SUSTAIN_PEDAL
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.engine.events import NOTE_OFF_STATUS, NOTE_ON_STATUS
@@ -79,6 +81,11 @@ class OutputScheduler:
         self.stats = SchedulerStats()
         self.error: BaseException | None = None  # why the thread died, if it did
         self.trace: TimingTrace | None = None  # set before start() to record every send
+        self.echo_guard: EchoGuard | None = None  # told of every send, to know its echo
+        # MIDI thru: the player's notes and pedal sounding on the output, kept apart from
+        # the answer's (a barge-in must not cut the player's own sound), released at a stop.
+        self._thru_sounding: set[tuple[int, int]] = set()
+        self._thru_pedals: set[int] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,6 +108,7 @@ class OutputScheduler:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         released = self.cancel_and_release(lock_timeout=timeout)
+        released += self.release_thru()
         stats = self.stats
         log.info(
             "scheduler stopped: %d messages sent, timing error mean %.2f ms, max %.2f ms, "
@@ -147,11 +155,41 @@ class OutputScheduler:
         finally:
             self._cond.release()
 
+    def pass_through(self, message: Sequence[int]) -> None:
+        """MIDI thru: send a player's note or pedal move now (from the input's thread)."""
+        message = tuple(message)
+        status, channel = message[0] & 0xF0, message[0] & 0x0F
+        with self._cond:
+            self._send(message)
+            if status == NOTE_ON_STATUS and message[2] > 0:
+                self._thru_sounding.add((channel, message[1]))
+                self._channels_used.add(channel)
+            elif status in (NOTE_ON_STATUS, NOTE_OFF_STATUS):
+                self._thru_sounding.discard((channel, message[1]))
+            elif status == CONTROL_CHANGE_STATUS and message[1] == SUSTAIN_PEDAL:
+                (self._thru_pedals.add if message[2] >= 64 else self._thru_pedals.discard)(
+                    channel)
+
+    def release_thru(self) -> int:
+        """Release what MIDI thru left sounding (a stop, a panic, thru turned off)."""
+        with self._cond:
+            return self._release_thru_locked()
+
+    def _release_thru_locked(self) -> int:
+        for channel in sorted(self._thru_pedals):
+            self._send((CONTROL_CHANGE_STATUS | channel, SUSTAIN_PEDAL, 0))
+        for channel, pitch in sorted(self._thru_sounding):
+            self._send((NOTE_OFF_STATUS | channel, pitch, 0))
+        released = len(self._thru_sounding)
+        self._thru_sounding.clear()
+        self._thru_pedals.clear()
+        return released
+
     def panic(self) -> int:
         """cancel_and_release, then All Notes Off on every channel Antiphon played on."""
         with self._cond:
             self._heap.clear()
-            released = self._release_all_locked()
+            released = self._release_all_locked() + self._release_thru_locked()
             for channel in sorted(self._channels_used):
                 self._send((CONTROL_CHANGE_STATUS | channel, ALL_NOTES_OFF_CONTROLLER, 0))
             return released
@@ -159,6 +197,8 @@ class OutputScheduler:
     def _send(self, message: tuple[int, ...], due: float | None = None) -> None:
         """Every message leaves through here (lock held), so the trace sees them all."""
         self._port.send(message)
+        if self.echo_guard is not None:
+            self.echo_guard.sent(message)
         if self.trace is not None:
             self.trace.sent(due, message)
 

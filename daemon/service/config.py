@@ -39,7 +39,7 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LIVE_OPTIONS = (
     "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
-    "max_polyphony", "channel", "listen_channels", "max_hold_beats", "log_level",
+    "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "log_level",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -115,6 +115,9 @@ class DaemonConfig:
     # Silence the output when it opens (note-off for every note, all-notes-off, all-sound-
     # off on all 16 channels): what a crashed run left sounding stops.
     panic_on_start: bool = True
+    # MIDI thru: the player's notes (and sustain pedal) go on to the output as they come,
+    # so one synth plays both the call and the answer.
+    thru: bool = False
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"
     # Write every message sent (when it was due, when it left) to this file at exit, as

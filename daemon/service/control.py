@@ -215,6 +215,7 @@ class Controller:
                 "barge_ins": loop.barge_ins, "late_answers": loop.late_answers,
                 "late_events": loop.late_events, "received": gate.received,
                 "shed": gate.shed, "other_channels": gate.other_channels,
+                "echoes": gate.echoes,
                 "sent": scheduler.sent, "late_sends": scheduler.late,
                 "released": scheduler.released, "reloads": self.reloads,
                 "model_swaps": self.model_swaps,

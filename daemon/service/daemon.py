@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from antiphon.daemon.midi.backends import resolve_backend
+from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.edge import EdgeOptions, MidiEdge
 from antiphon.daemon.midi.input_gate import InputGate
 from antiphon.daemon.midi.ports import MidiInput, MidiOutput
@@ -72,6 +73,8 @@ class Daemon:
         self.scheduler.trace = self.loop.trace = self.trace
         # Called on the input's reader thread (never the MIDI system's): filter, shed, queue.
         self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
+        self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
+        self.gate.thru = self.scheduler.pass_through if config.thru else None
 
     def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
         """Play by `new` from now on, as far as a running daemon can: returns (the live
@@ -90,6 +93,9 @@ class Daemon:
         if new.bpm != old.bpm:
             self.clock.set_bpm(new.bpm)  # re-anchors now: no beat jumps
         self.gate.channels = new.listened_channels()
+        self.gate.thru = self.scheduler.pass_through if new.thru else None
+        if old.thru and not new.thru:
+            self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())
         self.loop.call(lambda: self.loop.retune(loop_settings(new)))
         log.info("settings changed: %s", ", ".join(
