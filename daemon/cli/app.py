@@ -36,7 +36,8 @@ from antiphon.daemon.cli.training import (
     train_small,
 )
 from antiphon.daemon.midi.backends import BACKEND_NAMES
-from antiphon.daemon.service.config import ConfigError, DaemonConfig, load_config
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.config_loading import load_config
 
 app = typer.Typer(
     name="antiphon",

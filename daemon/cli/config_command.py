@@ -14,8 +14,9 @@ from rich.table import Table
 
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
 from antiphon.daemon.service import paths
-from antiphon.daemon.service.config import ConfigError, load_config_with_sources
+from antiphon.daemon.service.config import ConfigError
 from antiphon.daemon.service.config_file import render_config_file, toml_value
+from antiphon.daemon.service.config_loading import load_config_with_sources
 
 config_app = typer.Typer(
     name="config",

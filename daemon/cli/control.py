@@ -31,7 +31,8 @@ ConfigFileOption = Annotated[Path | None, typer.Option(
 def socket_path(control_socket: Path | None, config_file: Path | None = None) -> Path:
     """Where the daemon listens, as `antiphon run` with the same options would."""
     from antiphon.daemon.service import paths
-    from antiphon.daemon.service.config import ConfigError, load_config
+    from antiphon.daemon.service.config import ConfigError
+    from antiphon.daemon.service.config_loading import load_config
 
     if control_socket is not None:
         return control_socket.expanduser()

@@ -45,7 +45,8 @@ def panic(
     from antiphon.daemon.midi.backends import resolve_backend
     from antiphon.daemon.midi.kept_ports import send_panic
     from antiphon.daemon.midi.ports import RtMidiOutput
-    from antiphon.daemon.service.config import ConfigError, load_config
+    from antiphon.daemon.service.config import ConfigError
+    from antiphon.daemon.service.config_loading import load_config
 
     try:
         options = load_config(config, os.environ, {"out_port": out_port, "backend": backend})

@@ -25,13 +25,8 @@ from typing import Any
 import numpy as np
 
 from antiphon.daemon.play.interaction_loop import AnswerSession
-from antiphon.daemon.service.config import (
-    LIVE_OPTIONS,
-    ConfigError,
-    DaemonConfig,
-    coerce_value,
-    field_names,
-)
+from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig, field_names
+from antiphon.daemon.service.config_loading import coerce_value
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,14 @@ from typer.testing import CliRunner
 
 from antiphon.daemon.cli.app import app
 from antiphon.daemon.service import paths
-from antiphon.daemon.service.config import DaemonConfig, field_names, load_config
+from antiphon.daemon.service.config import DaemonConfig, field_names
 from antiphon.daemon.service.config_file import (
     example_value,
     field_comments,
     render_config_file,
     toml_value,
 )
+from antiphon.daemon.service.config_loading import load_config
 
 
 @pytest.fixture

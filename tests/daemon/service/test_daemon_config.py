@@ -5,13 +5,8 @@ import pytest
 import typer.main
 
 from antiphon.daemon.cli.app import app
-from antiphon.daemon.service.config import (
-    ConfigError,
-    DaemonConfig,
-    cli_flag,
-    field_names,
-    load_config,
-)
+from antiphon.daemon.service.config import ConfigError, DaemonConfig, cli_flag, field_names
+from antiphon.daemon.service.config_loading import load_config
 
 
 def test_defaults():
@@ -75,7 +70,7 @@ def test_an_unknown_variable_is_a_warning_naming_the_closest_option(caplog):
 def test_toml_reads_where_the_standard_library_has_no_tomllib(tmp_path, monkeypatch):
     import tomllib
 
-    from antiphon.daemon.service import config as config_module
+    from antiphon.daemon.service import config_loading as config_module
 
     monkeypatch.setattr(config_module.sys, "version_info", (3, 10, 13))
     monkeypatch.setitem(sys.modules, "tomli", tomllib)  # what the tomli package provides

@@ -1,0 +1,180 @@
+"""Reading the daemon's configuration from its layers: defaults < TOML file < environment
+(`ANTIPHON_*`) < command line. Each value is checked or converted for its field's type
+here, then `DaemonConfig` checks it as a whole; a bad value raises ConfigError naming the
+option and the layer it came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from antiphon.daemon.service import paths
+from antiphon.daemon.service.config import (
+    ENV_ALIASES,
+    ENV_PREFIX,
+    FALSE_WORDS,
+    OTHER_VARIABLES,
+    TRUE_WORDS,
+    ConfigError,
+    DaemonConfig,
+    env_name,
+    field_names,
+)
+
+log = logging.getLogger(__name__)
+
+_FIELD_TYPES = typing.get_type_hints(DaemonConfig)
+
+
+def _base_type(field_name: str) -> tuple[type, bool]:
+    """(the field's value type, whether it may be None)."""
+    hint = _FIELD_TYPES[field_name]
+    if isinstance(hint, types.UnionType):
+        members = [member for member in hint.__args__ if member is not type(None)]
+        return members[0], True
+    return hint, False
+
+
+def coerce_value(field_name: str, value: Any, source: str, from_text: bool = False) -> Any:
+    """Check (TOML, OSC) or convert (environment or command text: `from_text`, or a source
+    that is the environment) one value for `field_name`."""
+    kind, optional = _base_type(field_name)
+    where = f"from {source}"
+    if isinstance(value, str) and (from_text or source.startswith("environment")):
+        if value == "" and optional:
+            return None
+        if kind is bool:
+            if value.strip().casefold() in TRUE_WORDS | FALSE_WORDS:
+                return value.strip().casefold() in TRUE_WORDS
+            raise ConfigError(field_name, f"expected true or false, got {value!r} {where}")
+        if kind is float or kind is int:
+            try:
+                return kind(value)
+            except ValueError as err:
+                raise ConfigError(
+                    field_name, f"expected {_kind_name(kind)}, got {value!r} {where}"
+                ) from err
+        return value
+    if optional and value is None:
+        return None
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+        return value
+    raise ConfigError(field_name, f"expected {_kind_name(kind)}, got {value!r} {where}")
+
+
+def _kind_name(kind: type) -> str:
+    names = {float: "a number", int: "a whole number", str: "text", bool: "true or false"}
+    return names.get(kind, kind.__name__)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The options in a TOML file: top-level keys named like the fields ('-' or '_')."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, as a package, where the standard library lacks it
+        import tomli as tomllib
+
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as err:
+        raise ConfigError(None, f"config file {path}: cannot read it ({err.strerror or err})"
+                          ) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(None, f"config file {path}: not valid TOML ({err})") from err
+    known = set(field_names())
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            known_list = ", ".join(sorted(known))
+            raise ConfigError(None, f"config file {path}: unknown option {key!r} ({known_list})")
+        values[name] = coerce_value(name, value, f"TOML file {path}")
+    return values
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The options in `ANTIPHON_*` variables. `ANTIPHON_IN` / `ANTIPHON_OUT` are the ports,
+    as the flags `--in` / `--out` are; any other unknown name is a warning naming the
+    closest option (a typo must not pass unnoticed), except the variables other parts of
+    Antiphon read."""
+    values: dict[str, Any] = {}
+    known = set(field_names())
+    for key, text in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = ENV_ALIASES.get(key[len(ENV_PREFIX):].lower(), key[len(ENV_PREFIX):].lower())
+        if name not in known:
+            if key not in OTHER_VARIABLES:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {env_name(close[0])}?" if close else ""
+                log.warning("ignoring %s: not an option of antiphon run%s", key, hint)
+            continue
+        values[name] = coerce_value(name, text, f"environment variable {key}")
+    return values
+
+
+def load_config(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    use_default_file: bool = True,
+) -> DaemonConfig:
+    """Defaults < the config file < `environ` (ANTIPHON_*) < `overrides` (the command line,
+    only the options given). The config file is `config_file`, else the platform's
+    (paths.config_file()) if it exists and `use_default_file`. Raises ConfigError naming
+    the option at fault, and the layer its value came from."""
+    return load_config_with_sources(config_file, environ, overrides,
+                                    use_default_file=use_default_file)[0]
+
+
+def load_config_with_sources(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    use_default_file: bool = True,
+) -> tuple[DaemonConfig, dict[str, str]]:
+    """load_config, and for every field where its value came from: "default", "file PATH",
+    "environment ANTIPHON_X" or "command line"."""
+    if config_file is None and use_default_file:
+        config_file = paths.existing_config_file()
+    environ = environ or {}
+    values: dict[str, Any] = {}
+    sources = dict.fromkeys(field_names(), "default")
+    for name, value in (read_toml(config_file) if config_file else {}).items():
+        values[name], sources[name] = value, f"file {config_file}"
+    for name, value in read_environment(environ).items():
+        variable = [key for key in environ if _sets_field(key, name)][-1]  # the last wins
+        values[name], sources[name] = value, f"environment {variable}"
+    for name, value in (overrides or {}).items():
+        if name not in _FIELD_TYPES:
+            raise ConfigError(None, f"unknown option {name!r}")
+        if value is not None:  # None: not given on the command line
+            values[name], sources[name] = value, "command line"
+    try:
+        return DaemonConfig(**values), sources
+    except ConfigError as err:
+        # Say which layer the bad value came from: the user has to know where to fix it.
+        if sources.get(err.field or "", "default") == "default":
+            raise
+        kind, _, where = sources[err.field].partition(" ")
+        layer = {"file": f"TOML file {where}", "environment": f"environment variable {where}"}
+        problem = f"{err.problem} (from {layer.get(kind, 'the command line')})"
+        raise ConfigError(err.field, problem) from None
+
+
+def _sets_field(variable: str, field_name: str) -> bool:
+    """Whether environment variable `variable` sets `field_name` (ANTIPHON_IN: in_port)."""
+    name = variable[len(ENV_PREFIX):].lower() if variable.startswith(ENV_PREFIX) else ""
+    return ENV_ALIASES.get(name, name) == field_name
