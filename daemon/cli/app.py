@@ -192,6 +192,14 @@ def run(
         "--thru/--no-thru",
         help="MIDI thru: pass the player's notes on to the output, so one synth plays both. "
              f"{_default('thru')}", show_default=False)] = None,
+    program_models: Annotated[str | None, typer.Option(
+        help="Models a program change selects, comma-separated (program 1 the first). "
+             "\\[default: programs ignored]")] = None,
+    panic_cc: Annotated[int | None, typer.Option(
+        help="A controller whose move to 64 or more panics (all notes off). \\[default: none]",
+    )] = None,
+    panic_note: Annotated[int | None, typer.Option(
+        help="A key (MIDI note) that panics instead of playing. \\[default: none]")] = None,
     control_socket: Annotated[Path | None, typer.Option(
         help=r"The control socket (antiphon status, set, model, reload). \[default: "
              "control.sock in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
@@ -221,6 +229,7 @@ def run(
         "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
         "control_socket": None if control_socket is None else str(control_socket),
         "osc_port": osc_port, "osc_host": osc_host, "thru": thru,
+        "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
     }
     setup_logging("warning")  # what reading the config warns of is a log line like any
     options = _config(config, overrides)

@@ -12,7 +12,8 @@ never holds more than `QUEUE_LIMIT` messages. What it
 sheds is counted and logged at most once a second. Messages on channels the daemon does not
 listen to (by default the drum channel, 10) are counted and dropped: a drum machine's
 note-on that never gets a note-off cannot hold a phrase open. Besides notes, only the
-sustain pedal's moves pass (down, up); other controllers are counted as unused.
+sustain pedal's moves pass (down, up); with `controls` set, other control changes, program
+changes and the panic note go there (the service's knobs), else they are counted unused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from antiphon.daemon.midi.echo_guard import EchoGuard
-from antiphon.daemon.midi.wire import channel_of, is_note, is_note_on, sustain_state
+from antiphon.daemon.midi.wire import (
+    CONTROL_CHANGE,
+    PROGRAM_CHANGE,
+    SUSTAIN_PEDAL,
+    channel_of,
+    is_note,
+    is_note_on,
+    sustain_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class GateStats:
     unused: int = 0  # kinds of message the loop does not use (yet)
     shed: int = 0  # dropped: note-ons over the rate, and releases of notes not let through
     echoes: int = 0  # dropped: Antiphon's own output come back (EchoGuard)
+    controls: int = 0  # knobs, program changes and the panic note, passed to `controls`
 
 
 class InputGate:
@@ -64,23 +74,45 @@ class InputGate:
         self._lock = threading.Lock()  # two ports' readers may call at once (clock input)
         self.echo_guard: EchoGuard | None = None  # drops our own output coming back
         self.thru: Callable[[list[int]], None] | None = None  # MIDI thru: what it lets pass
+        # Knobs, program changes and the panic note go here instead (a thread of the service
+        # takes them from a queue); None: they are unused, as any other message.
+        self.controls: Callable[[list[int]], None] | None = None
+        self.panic_note: int | None = None
         self._echo_logged = 0.0
 
     def __call__(self, arrived: float, message: list[int]) -> None:
+        control = False
         with self._lock:
             guard = self.echo_guard
             if guard is not None and guard.is_echo(message, arrived):
                 kept = False
                 self._echo()
+            elif self.controls is not None and self._is_control(message):
+                kept, control = False, True
+                self.stats.controls += 1
             else:
                 kept = self._admit(arrived, message)
             if self.trace is not None:
                 self.trace.received(arrived, message, kept)
-        if kept:
+        if control:
+            self.controls(message)
+        elif kept:
             thru = self.thru
             if thru is not None:
                 thru(message)
             self._inbox.put_nowait((arrived, message))
+
+    def _is_control(self, message: list[int]) -> bool:
+        """A knob, a program change or the panic note, on a channel listened to (the panic
+        note's release is taken too: it was never a call's)."""
+        if channel_of(message) not in self.channels:
+            return False
+        kind = message[0] & 0xF0
+        if kind == CONTROL_CHANGE:
+            return len(message) == 3 and message[1] != SUSTAIN_PEDAL and message[2] < 128
+        if kind == PROGRAM_CHANGE:
+            return len(message) == 2 and message[1] < 128
+        return is_note(message) and message[1] == self.panic_note
 
     def _echo(self) -> None:
         self.stats.echoes += 1

@@ -30,7 +30,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LIVE_OPTIONS = (
     "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
-    "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "log_level",
+    "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
+    "panic_cc", "panic_note", "log_level",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -109,6 +110,14 @@ class DaemonConfig:
     # MIDI thru: the player's notes (and sustain pedal) go on to the output as they come,
     # so one synth plays both the call and the answer.
     thru: bool = False
+    # Models a program change selects, comma-separated: program 1 (0 on the wire) the
+    # first, and so on, swapped as `antiphon model` swaps them. None: programs are ignored.
+    program_models: str | None = None
+    # A controller number whose move past the middle (value 64 or more) is a panic: the
+    # answer is dropped, every note released. None: no such knob.
+    panic_cc: int | None = None
+    # A note (MIDI number) that is a panic button instead of a note. None: no such key.
+    panic_note: int | None = None
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"
     # Write every message sent (when it was due, when it left) to this file at exit, as
@@ -160,6 +169,14 @@ class DaemonConfig:
                 "grid_beats",
                 f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got {self.grid_beats:g}",
             )
+        for name in ("panic_cc", "panic_note"):
+            if getattr(self, name) is not None:
+                _in_range(name, getattr(self, name), 0, 127)
+        if self.panic_cc == 64:
+            raise ConfigError("panic_cc", "64 is the sustain pedal")
+        if self.program_models is not None and not self.program_list():
+            raise ConfigError("program_models", "name at least one model, e.g. 'default, "
+                              "transformer'")
         if self.osc_port is not None:
             _in_range("osc_port", self.osc_port, 1, 65535)
         for name in ("in_port", "out_port", "model", "timing_trace", "control_socket",
@@ -192,6 +209,10 @@ class DaemonConfig:
         fixed = self.scale and not self.follows_call
         classes = scale_pitch_classes(self.scale) if fixed else frozenset(range(12))
         return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony)
+
+    def program_list(self) -> list[str]:
+        """The models of `program_models`, by program (0-based)."""
+        return [name.strip() for name in (self.program_models or "").split(",") if name.strip()]
 
     @property
     def follows_call(self) -> bool:

@@ -32,6 +32,7 @@ from antiphon.daemon.service import paths
 from antiphon.daemon.service.config import LIVE_OPTIONS, DaemonConfig
 from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.control_socket import ControlServer
+from antiphon.daemon.service.knobs import Knobs
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest, capture_signals
 from antiphon.daemon.service.systemd import Notifier, under_service_manager
 
@@ -75,6 +76,7 @@ class Daemon:
         self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
         self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
         self.gate.thru = self.scheduler.pass_through if config.thru else None
+        self.gate.panic_note = config.panic_note
 
     def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
         """Play by `new` from now on, as far as a running daemon can: returns (the live
@@ -94,6 +96,7 @@ class Daemon:
             self.clock.set_bpm(new.bpm)  # re-anchors now: no beat jumps
         self.gate.channels = new.listened_channels()
         self.gate.thru = self.scheduler.pass_through if new.thru else None
+        self.gate.panic_note = new.panic_note
         if old.thru and not new.thru:
             self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())
@@ -299,7 +302,7 @@ def run_daemon(config: DaemonConfig,
     # Under a service manager SIGHUP means reload; in a terminal, that the terminal is gone.
     with capture_signals(reload_on_hangup=under_service_manager()) as shutdown:
         server.claim()  # first: a second daemon must not touch the first one's ports
-        edge = osc = None
+        edge = osc = knobs = None
         try:
             if config.osc_port is not None:  # bound now: a port in use fails before any sound
                 from antiphon.daemon.service.osc import OscControl
@@ -316,6 +319,8 @@ def run_daemon(config: DaemonConfig,
             daemon = Daemon(config, session, edge.input, edge.output, edge=edge)
             controller = Controller(daemon, reread_config or (lambda: config), load_session,
                                     str(socket_path))
+            knobs = daemon.gate.controls = Knobs(controller)
+            knobs.start()
             server.start()
             log.info("control socket: %s", socket_path)
             if osc is not None:
@@ -324,6 +329,8 @@ def run_daemon(config: DaemonConfig,
         finally:
             if osc is not None:
                 osc.close()
+            if knobs is not None:
+                knobs.stop()
             server.close()
             if edge is not None:
                 edge.close()  # after serve(): its stop released every note through the output

@@ -69,3 +69,43 @@ def test_the_pedal_holds_the_phrase_open_until_it_lifts(daemon, player):
     lifted = time.perf_counter()
     assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
     assert keys.note_ons()[0][0] - lifted >= BEAT - 0.05  # a beat of silence after the lift
+
+
+def _status(process) -> dict:
+    from antiphon.daemon.service.control_socket import ask
+
+    return ask(process.socket, {"command": "status"})["status"]
+
+
+def test_a_program_change_swaps_the_model_and_no_note_hangs(daemon, player):
+    process = daemon("--program-models", "default, transformer, nade-jsb",
+                     "--min-answer-beats", "8", "--max-answer-beats", "8")
+    keys = player()
+    keys.play(PHRASE, BEAT)
+    assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
+    keys.keyboard.send_message([0xC0, 1])  # program 2, mid-answer
+    assert wait_until(lambda: _status(process)["model"]["name"] == "transformer", 20), (
+        process.output())
+    assert wait_until(lambda: not keys.sounding(), 8 * BEAT + 2), keys.sounding()
+    heard = len(keys.note_ons())
+    keys.play(PHRASE, BEAT)
+    assert wait_until(lambda: len(keys.note_ons()) > heard, ANSWER_BOUND_SECONDS + 2)
+    assert wait_until(lambda: not keys.sounding(), 8 * BEAT + 2), keys.sounding()
+    keys.keyboard.send_message([0xC0, 9])  # no tenth model: nothing changes
+    time.sleep(0.3)
+    assert _status(process)["model"]["name"] == "transformer"
+
+
+def test_the_panic_knob_silences_the_answer_and_the_panic_key_is_no_call(daemon, player):
+    process = daemon("--panic-cc", "119", "--panic-note", "21",
+                     "--min-answer-beats", "16", "--max-answer-beats", "16")
+    keys = player()
+    keys.play(PHRASE, BEAT)
+    assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
+    keys.keyboard.send_message([0xB0, 119, 127])
+    assert wait_until(lambda: any(m[:2] == [0xB0, 123] for _, m in keys.messages()), 2)
+    assert wait_until(lambda: not keys.sounding(), 1), keys.sounding()
+    phrases = _status(process)["counters"]["phrases"]
+    keys.play([(21, 1.0)], BEAT)  # the panic key, struck and let go: no call to answer
+    time.sleep(4 * BEAT)
+    assert _status(process)["counters"]["phrases"] == phrases

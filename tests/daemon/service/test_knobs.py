@@ -1,0 +1,68 @@
+"""The keyboard's controls: program changes select models, a panic knob or key silences."""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+
+from antiphon.daemon.midi.input_gate import InputGate, parse_channels
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.config_loading import load_config
+from antiphon.daemon.service.knobs import request_for
+
+CONFIG = DaemonConfig(program_models="default, transformer, nade-jsb", panic_cc=119,
+                      panic_note=21)
+
+
+def test_a_program_change_selects_a_model_by_its_place():
+    assert request_for([0xC0, 1], CONFIG) == {"command": "model", "name": "transformer"}
+    assert request_for([0xC3, 2], CONFIG) == {"command": "model", "name": "nade-jsb"}
+    assert request_for([0xC0, 0], CONFIG) is None  # the default plays already
+    assert request_for([0xC0, 3], CONFIG) is None  # no fourth model
+    assert request_for([0xC0, 1], DaemonConfig()) is None  # no program_models: ignored
+
+
+def test_the_panic_knob_and_key():
+    assert request_for([0xB0, 119, 127], CONFIG) == {"command": "panic"}
+    assert request_for([0xB0, 119, 64], CONFIG) == {"command": "panic"}
+    assert request_for([0xB0, 119, 63], CONFIG) is None  # back below the middle
+    assert request_for([0xB0, 1, 127], CONFIG) is None  # another knob
+    assert request_for([0x90, 21, 100], CONFIG) == {"command": "panic"}
+    assert request_for([0x80, 21, 0], CONFIG) is None
+    assert request_for([0x90, 22, 100], CONFIG) is None
+
+
+@pytest.mark.parametrize(("overrides", "option"), [
+    ({"panic_cc": 64}, "sustain pedal"), ({"panic_cc": 128}, "--panic-cc"),
+    ({"panic_note": -1}, "--panic-note"), ({"program_models": " , "}, "--program-models"),
+])
+def test_bad_control_options_are_refused(overrides, option):
+    with pytest.raises(ConfigError, match=option):
+        load_config(None, {}, overrides, use_default_file=False)
+
+
+def test_the_gate_hands_controls_over_and_keeps_the_panic_key_from_the_loop():
+    inbox, taken = queue.SimpleQueue(), []
+    gate = InputGate(inbox, parse_channels("1-9,11-16"))
+    gate.controls, gate.panic_note = taken.append, 21
+    for message in ([0xB0, 119, 127], [0xC0, 1], [0x90, 21, 100], [0x80, 21, 0],
+                    [0xB9, 119, 127],  # the drum channel is not listened to
+                    [0xB0, 64, 127],  # the pedal goes to the loop, as always
+                    [0x90, 60, 100]):
+        gate(0.0, message)
+    assert taken == [[0xB0, 119, 127], [0xC0, 1], [0x90, 21, 100], [0x80, 21, 0]]
+    passed = []
+    while not inbox.empty():
+        passed.append(inbox.get_nowait()[1])
+    assert passed == [[0xB0, 64, 127], [0x90, 60, 100]]
+    assert gate.stats.controls == 4
+
+
+def test_without_a_taker_controls_are_unused_and_the_panic_key_is_a_note():
+    inbox = queue.SimpleQueue()
+    gate = InputGate(inbox, parse_channels("all"))
+    gate(0.0, [0xB0, 119, 127])
+    gate(0.0, [0x90, 21, 100])
+    assert inbox.get_nowait()[1] == [0x90, 21, 100] and inbox.empty()
+    assert gate.stats.unused == 1 and gate.stats.controls == 0
