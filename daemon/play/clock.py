@@ -67,6 +67,11 @@ class Clock:
         anchor = self._anchor
         return anchor.seconds + (beats - anchor.beats) * anchor.seconds_per_beat
 
+    def reanchor(self, seconds: float, beats: float, seconds_per_beat: float) -> None:
+        """From now on, `beats` is at `seconds` and the tempo is `seconds_per_beat` (for a
+        follower of an outside clock, which knows where the beat is)."""
+        self._anchor = _Anchor(seconds, beats, seconds_per_beat)
+
     def set_bpm(self, bpm: float, at_seconds: float | None = None) -> None:
         """Change the tempo from `at_seconds` (default: now) on; earlier beats keep their time."""
         _check_bpm(bpm)

@@ -1,0 +1,122 @@
+"""Following a DAW's (or drum machine's) MIDI clock: 24 pulses per quarter note, Start, Stop,
+Continue and Song Position Pointer. The follower is a `Clock`: the scheduler and the
+phrase detector ask it for beats and seconds as they ask the internal one, and never know
+which they have.
+
+Tempo and phase come from a least-squares line through the pulses of the last beat (pulse
+number against arrival time): its slope is the pulse period, its value at the latest pulse
+where that pulse "really" was. Why this and not a phase-locked loop: over a window of one
+beat it settles in exactly one beat after a tempo change, whatever the change, with no loop
+gains to tune against each other; and it averages USB-MIDI's jitter (about 1 ms per pulse)
+down to a fraction of a millisecond of phase (the standard error of a line through 24
+points). Each pulse re-anchors the clock at the fitted time of that pulse.
+
+Beat 0 is the first pulse after Start (as MIDI 1.0 defines it), or where a Song Position
+Pointer puts it (in sixteenths, six pulses each), so the beat and bar grid is the DAW's.
+Without Start (clock already running when Antiphon came), beats count from the first pulse
+heard. When pulses stop coming for `LOST_AFTER_PULSES` pulse periods the clock keeps the
+last tempo (its anchor runs on) and `lost()` says so; the next pulse takes over again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from antiphon.daemon.play.clock import MAX_BPM, MIN_BPM, Clock
+
+PULSES_PER_BEAT = 24
+PULSES_PER_SIXTEENTH = 6
+WINDOW_PULSES = PULSES_PER_BEAT  # one beat of pulses for the tempo line
+LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
+
+CLOCK = 0xF8
+START = 0xFA
+CONTINUE = 0xFB
+STOP = 0xFC
+SONG_POSITION = 0xF2
+TRANSPORT = (START, CONTINUE, STOP)
+
+
+class MidiClockFollower(Clock):
+    """A Clock driven by incoming MIDI clock; `bpm` is where it starts (and what it keeps
+    until the first beat of pulses has come)."""
+
+    def __init__(self, bpm: float, time_source: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(bpm, time_source=time_source)
+        self._pulses: deque[tuple[int, float]] = deque(maxlen=WINDOW_PULSES)
+        self._next_pulse = 0  # the number the next pulse gets (pulses since beat 0)
+        self._last_pulse_at: float | None = None
+        self._lock = threading.Lock()  # the input's reader thread writes, all others read
+        self.running = True  # False between Stop and Start / Continue
+        self.pulses = 0  # every pulse heard, for status
+
+    # -- what the input brings ----------------------------------------------------------------
+    def message(self, arrived: float, message: list[int]) -> None:
+        """Take a clock, transport or song position message (others are ignored)."""
+        status = message[0]
+        if status == CLOCK:
+            self.pulse(arrived)
+        elif status == START:
+            self.start()
+        elif status == CONTINUE:
+            with self._lock:
+                self._pulses.clear()  # the pause is no part of the tempo
+                self.running = True
+        elif status == STOP:
+            self.running = False
+        elif status == SONG_POSITION and len(message) == 3:
+            self.song_position(message[1] | message[2] << 7)
+
+    def pulse(self, at: float) -> None:
+        with self._lock:
+            self.pulses += 1
+            self._last_pulse_at = at
+            if not self.running:
+                return  # a stopped DAW may go on sending clock: the position stays
+            number = self._next_pulse
+            self._next_pulse += 1
+            self._pulses.append((number, at))
+            if len(self._pulses) < 2:  # the first since Start, Continue or a position:
+                self.reanchor(at, number / PULSES_PER_BEAT, self.seconds_per_beat)  # the beat
+                return
+            period, fitted = _fit(self._pulses)
+            bpm = 60.0 / (period * PULSES_PER_BEAT)
+            if not MIN_BPM <= bpm <= MAX_BPM:
+                return  # a burst of pulses (a DAW seeking): keep the tempo we had
+            self.reanchor(fitted, number / PULSES_PER_BEAT, period * PULSES_PER_BEAT)
+
+    def start(self) -> None:
+        """Start: the next pulse is beat 0."""
+        with self._lock:
+            self._next_pulse = 0
+            self._pulses.clear()
+            self.running = True
+
+    def song_position(self, sixteenths: int) -> None:
+        """Song Position Pointer: the next pulse is at this position (sent while stopped)."""
+        with self._lock:
+            self._next_pulse = sixteenths * PULSES_PER_SIXTEENTH
+            self._pulses.clear()
+
+    # -- what the daemon asks -----------------------------------------------------------------
+    def lost(self, now: float | None = None) -> bool:
+        """Whether the pulses stopped coming (no pulse for LOST_AFTER_PULSES periods)."""
+        last = self._last_pulse_at
+        if last is None:
+            return True
+        now = self._time() if now is None else now
+        return now - last > LOST_AFTER_PULSES * self.seconds_per_beat / PULSES_PER_BEAT
+
+
+def _fit(pulses: deque[tuple[int, float]]) -> tuple[float, float]:
+    """(seconds per pulse, fitted time of the last pulse): least squares of time on number."""
+    count = len(pulses)
+    mean_number = sum(number for number, _ in pulses) / count
+    mean_time = sum(at for _, at in pulses) / count
+    spread = sum((number - mean_number) ** 2 for number, _ in pulses)
+    slope = sum((number - mean_number) * (at - mean_time) for number, at in pulses) / spread
+    last = pulses[-1][0]
+    return slope, mean_time + slope * (last - mean_number)

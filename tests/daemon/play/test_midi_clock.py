@@ -1,0 +1,110 @@
+"""Following MIDI clock: tempo and beat from pulses with USB-like jitter, tempo changes,
+Start / Stop / Continue and Song Position Pointer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from antiphon.daemon.play.midi_clock import (
+    LOST_AFTER_PULSES,
+    PULSES_PER_BEAT,
+    MidiClockFollower,
+)
+
+JITTER_SECONDS = 0.001
+
+
+class Source:
+    """A clock source: sends pulses at a tempo, each arriving up to 1 ms off its time."""
+
+    def __init__(self, follower: MidiClockFollower, seed: int = 0) -> None:
+        self.follower = follower
+        self.at = 100.0  # the source's own time of its next pulse
+        self.rng = np.random.default_rng(seed)
+
+    def play(self, beats: float, bpm: float) -> None:
+        period = 60.0 / bpm / PULSES_PER_BEAT
+        for _ in range(round(beats * PULSES_PER_BEAT)):
+            self.follower.pulse(self.at + self.rng.uniform(-JITTER_SECONDS, JITTER_SECONDS))
+            self.at += period
+
+
+@pytest.fixture
+def follower():
+    return MidiClockFollower(100.0, time_source=lambda: 0.0)
+
+
+def test_tempo_and_beats_come_from_jittery_pulses(follower):
+    """After a beat of pulses, where the follower puts the next beat when the scheduler
+    last plans a note on it (a couple of pulses ahead: it re-reads the clock every 50 ms
+    at most) is within a millisecond of where the source puts it, for pulses arriving up
+    to a millisecond off; a whole beat ahead, within two."""
+    source = Source(follower)
+    follower.start()
+    source.play(1, 120.0)
+    near, far = [], []
+    for beat in range(2, 17):
+        far_guess = follower.seconds_at(beat)  # a beat ahead
+        source.play(22 / 24, 120.0)
+        near_guess = follower.seconds_at(beat)  # two pulses ahead
+        source.play(2 / 24, 120.0)
+        near.append(abs(near_guess - source.at))  # source.at: the time of its beat `beat`
+        far.append(abs(far_guess - source.at))
+    assert follower.bpm == pytest.approx(120.0, rel=0.005)
+    assert max(near) < 0.001, near
+    assert max(far) < 0.002, far
+
+
+def test_a_tempo_change_is_followed_within_a_beat(follower):
+    source = Source(follower, seed=1)
+    follower.start()
+    source.play(4, 90.0)
+    assert follower.bpm == pytest.approx(90.0, rel=0.01)
+    source.play(1, 140.0)  # one beat after the change
+    assert follower.bpm == pytest.approx(140.0, rel=0.01)
+    assert abs(follower.seconds_at(5.0) - source.at) < 0.002
+
+
+def test_start_makes_the_next_pulse_beat_zero(follower):
+    source = Source(follower)
+    source.play(3.5, 120.0)  # clock already running when we came
+    follower.start()
+    first = source.at
+    source.play(2, 120.0)
+    assert follower.seconds_at(0.0) == pytest.approx(first, abs=0.002)
+    assert follower.beats_at(source.at) == pytest.approx(2.0, abs=0.01)
+
+
+def test_song_position_and_continue_resume_where_the_daw_is(follower):
+    source = Source(follower)
+    follower.start()
+    source.play(4, 120.0)
+    follower.message(0.0, [0xFC])  # Stop
+    assert not follower.running
+    source.play(2, 120.0)  # a stopped DAW may go on sending clock: the position stays
+    follower.message(0.0, [0xF2, 32, 0])  # bar 3 (32 sixteenths = beat 8)
+    follower.message(0.0, [0xFB])  # Continue
+    resumed = source.at
+    source.play(1, 120.0)
+    assert follower.seconds_at(8.0) == pytest.approx(resumed, abs=0.002)
+    assert follower.running
+
+
+def test_a_lost_clock_keeps_the_last_tempo_and_says_so(follower):
+    source = Source(follower)
+    follower.start()
+    source.play(4, 150.0)
+    last = source.at - 60.0 / 150.0 / PULSES_PER_BEAT
+    period = 60.0 / 150.0 / PULSES_PER_BEAT
+    assert not follower.lost(last + (LOST_AFTER_PULSES - 1) * period)
+    assert follower.lost(last + (LOST_AFTER_PULSES + 1) * period)
+    assert follower.bpm == pytest.approx(150.0, rel=0.01)  # kept
+    assert MidiClockFollower(120.0).lost()  # no pulse yet
+
+
+def test_a_burst_of_pulses_does_not_make_an_impossible_tempo(follower):
+    follower.start()
+    for index in range(30):
+        follower.pulse(5.0 + index * 1e-6)  # a DAW seeking: pulses a microsecond apart
+    assert 20.0 <= follower.bpm <= 400.0
