@@ -188,6 +188,13 @@ def run(
         "--panic-on-start/--no-panic-on-start",
         help="Silence the output (all notes off, 16 channels) when it opens. "
              f"{_default('panic_on_start')}", show_default=False)] = None,
+    clock: Annotated[str | None, typer.Option(
+        help="Where the beat comes from: internal, or midi (MIDI clock on the input, as a DAW "
+             f"sends it: tempo, beats and bars, Start / Stop). {_default('clock')}")] = None,
+    answer_when_stopped: Annotated[bool | None, typer.Option(
+        "--answer-when-stopped/--no-answer-when-stopped",
+        help="With --clock midi: answer while the DAW is stopped too. "
+             f"{_default('answer_when_stopped')}", show_default=False)] = None,
     thru: Annotated[bool | None, typer.Option(
         "--thru/--no-thru",
         help="MIDI thru: pass the player's notes on to the output, so one synth plays both. "
@@ -228,7 +235,8 @@ def run(
         "listen_channels": listen_channels, "max_hold_beats": max_hold_beats,
         "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
         "control_socket": None if control_socket is None else str(control_socket),
-        "osc_port": osc_port, "osc_host": osc_host, "thru": thru,
+        "osc_port": osc_port, "osc_host": osc_host, "thru": thru, "clock": clock,
+        "answer_when_stopped": answer_when_stopped,
         "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
     }
     setup_logging("warning")  # what reading the config warns of is a log line like any

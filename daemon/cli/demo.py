@@ -27,7 +27,7 @@ from antiphon.daemon.midi.ports import (
 )
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import next_grid_point
-from antiphon.daemon.play.interaction_loop import AnswerSession
+from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.service.config import DaemonConfig
 from antiphon.daemon.service.daemon import Daemon, settle_for_realtime

@@ -42,6 +42,8 @@ NOTE_ONS_PER_SECOND = 300.0
 NOTE_ON_BURST = 100
 QUEUE_LIMIT = 512
 SHED_LOG_SECONDS = 1.0
+CLOCK_MESSAGES = frozenset({0xF8, 0xFA, 0xFB, 0xFC, 0xF2})  # clock, start, continue, stop, SPP
+TRANSPORT_MESSAGES = frozenset({0xFA, 0xFB, 0xFC})
 ECHO_LOG_SECONDS = 10.0  # a patching loop stays until someone fixes it: say so, not spam
 
 
@@ -78,6 +80,9 @@ class InputGate:
         # takes them from a queue); None: they are unused, as any other message.
         self.controls: Callable[[list[int]], None] | None = None
         self.panic_note: int | None = None
+        # MIDI clock, transport and song position go to a clock follower (on this thread:
+        # a pulse must be timed as it comes); None: they are unused.
+        self.clock_sink: Callable[[float, list[int]], None] | None = None
         self._echo_logged = 0.0
 
     def __call__(self, arrived: float, message: list[int]) -> None:
@@ -87,6 +92,9 @@ class InputGate:
             if guard is not None and guard.is_echo(message, arrived):
                 kept = False
                 self._echo()
+            elif self.clock_sink is not None and message[0] in CLOCK_MESSAGES:
+                kept = message[0] in TRANSPORT_MESSAGES  # the loop hears Start / Stop too
+                self.clock_sink(arrived, message)
             elif self.controls is not None and self._is_control(message):
                 kept, control = False, True
                 self.stats.controls += 1

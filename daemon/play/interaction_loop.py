@@ -33,10 +33,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from antiphon.daemon.midi.wire import sustain_state
 from antiphon.daemon.play.clock import Clock, beats_to_ticks
@@ -48,6 +46,12 @@ from antiphon.daemon.play.interaction import (
     PhrasePolicy,
     StartAnswer,
     StopAnswer,
+)
+from antiphon.daemon.play.loop_parts import (
+    AnswerSession,
+    LoopCall,
+    LoopSettings,
+    LoopStats,
 )
 from antiphon.daemon.play.pedal import SustainPedal
 from antiphon.daemon.play.scheduler import OutputScheduler
@@ -66,74 +70,7 @@ log = logging.getLogger(__name__)
 SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far ahead
 STOP = None  # put on the input queue to end the loop
 MAX_CALL_EVENTS = 4096  # a call's notes kept for its key (a player who never stops: the start)
-RECENT_ANSWERS = 1000  # per-answer figures kept for status (bounded: a service runs for weeks)
-
-
-class AnswerSession(Protocol):
-    """What the loop needs from an engine Session."""
-
-    @property
-    def tick(self) -> int: ...
-
-    def observe(self, events: Sequence[NoteEvent]) -> None: ...
-
-    def generate(
-        self, start_tick: int, length_ticks: int, temperature: float = 1.0,
-        max_opening_rest_ticks: int | None = None,
-        rules: PitchRules | None = None,
-        top_p: float = 1.0,
-    ) -> Iterator[NoteEvent]: ...
-
-    def rewind(self, tick: int) -> None: ...
-
-    def advance_to(self, tick: int) -> None: ...
-
-    @property
-    def model(self) -> Any: ...  # the StepModel, whose card says what plays
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """What a running loop can be retuned to (`InteractionLoop.retune`)."""
-
-    policy: PhrasePolicy
-    temperature: float = 1.0
-    top_p: float = 1.0
-    channel: int = 0  # 0..15
-    max_opening_rest_beats: float | None = None
-    rules: PitchRules | None = None
-    follow_call: bool = False  # narrow `rules` to each call's key and range (scale "auto")
-
-
-class _LoopCall:
-    """A function to run on the loop's thread, between two events (never mid-answer)."""
-
-    __slots__ = ("function", "future")
-
-    def __init__(self, function: Callable[[], Any]) -> None:
-        self.function = function
-        self.future: Future = Future()
-
-    def run(self) -> None:
-        try:
-            self.future.set_result(self.function())
-        except Exception as err:  # the caller gets it from the future
-            self.future.set_exception(err)
-
-
-@dataclass
-class LoopStats:
-    phrases_heard: int = 0  # calls that ended in a silence
-    answers_finished: int = 0  # answers that played to their end
-    barge_ins: int = 0  # answers cut short by the player
-    late_answers: int = 0  # answers pushed to a later grid point (generation too slow)
-    late_beats: float = 0.0  # how far, in all
-    late_events: int = 0  # answer events generated after their due time
-    # Per answer, the latest RECENT_ANSWERS: generating it; its first note's due time minus
-    # when it was scheduled; the decision (the call is over) to its first note's due time.
-    generation_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
-    headroom_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
-    latency_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
+MIDI_START, MIDI_CONTINUE, MIDI_STOP = 0xFA, 0xFB, 0xFC
 
 
 class InteractionLoop:
@@ -165,6 +102,8 @@ class InteractionLoop:
         self._follow_call = follow_call
         self._call: list[NoteEvent] = []  # what the player played since the last answer
         self._pedal = SustainPedal()
+        self.transport_running = True  # False between a MIDI Stop and Start / Continue
+        self.follows_transport = True  # whether a Stop also stops the answering
         self._max_opening_rest_ticks = (
             None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
         )
@@ -202,7 +141,7 @@ class InteractionLoop:
         finished first. Without a running loop thread, runs it here."""
         if not self.is_alive():
             return function()
-        call = _LoopCall(function)
+        call = LoopCall(function)
         self._inbox.put(call)
         return call.future.result(timeout)  # TimeoutError should the loop be stuck
 
@@ -258,7 +197,7 @@ class InteractionLoop:
                 continue
             if item is STOP:
                 return
-            if isinstance(item, _LoopCall):
+            if isinstance(item, LoopCall):
                 item.run()
                 continue
             arrived, message = item
@@ -269,6 +208,7 @@ class InteractionLoop:
             elif (down := sustain_state(message)) is not None:
                 events = self._pedal.pedal(message[0] & 0x0F, down, tick)
             else:
+                self._transport(message)
                 continue
             for event in events:  # the notes as they sound: a pedal holds released keys
                 self._execute(machine.on_event(event, clock.now_beats()))
@@ -280,7 +220,10 @@ class InteractionLoop:
                 self._observe(action)
             elif isinstance(action, StartAnswer):
                 self.stats.phrases_heard += 1
-                self._answer(action)
+                if self.transport_running or not self.follows_transport:
+                    self._answer(action)
+                else:
+                    log.info("the DAW is stopped: not answering")
             elif isinstance(action, StopAnswer):
                 released = self._scheduler.cancel_and_release()
                 self._session.rewind(beats_to_ticks(action.at_beats) + self._offset_ticks)
@@ -385,6 +328,16 @@ class InteractionLoop:
             elapsed * 1e3, opening_rest, headroom,
         )
 
+    def _transport(self, message: list[int]) -> None:
+        """The DAW's Stop silences the answer and stops answering; Start / Continue resume."""
+        if message[0] == MIDI_STOP:
+            self.transport_running = False
+            released = self._scheduler.cancel_and_release()
+            log.info("MIDI Stop: %d notes released; not answering until Start or Continue",
+                     released)
+        elif message[0] in (MIDI_START, MIDI_CONTINUE):
+            self.transport_running = True
+
     def _player_waiting(self) -> bool:
         """Whether a note (or STOP) waits in the inbox. Calls (a setting, a model swap)
         wait for the answer to be sampled: a knob turned is no reason to cut it short."""
@@ -392,5 +345,5 @@ class InteractionLoop:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return any(not isinstance(item, _LoopCall) for item in self._stash)
+                return any(not isinstance(item, LoopCall) for item in self._stash)
             self._stash.append(item)

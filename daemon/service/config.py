@@ -22,6 +22,7 @@ ENV_PREFIX = "ANTIPHON_"
 ENV_ALIASES = {"in": "in_port", "out": "out_port"}  # ANTIPHON_IN, as the flag --in
 OTHER_VARIABLES = frozenset({"ANTIPHON_CACHE"})  # read by the corpus import, not the daemon
 DEVICE_NAMES = ("auto", "cpu", "cuda")
+CLOCK_SOURCES = ("internal", "midi")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -65,6 +66,13 @@ class DaemonConfig:
     device: str = "auto"
     # Tempo of the internal clock, in beats per minute.
     bpm: float = 120.0
+    # Where the beat comes from: internal, or midi (MIDI clock on the input, as a DAW or
+    # drum machine sends it with its notes: tempo, beat and bar, Start / Stop / Continue;
+    # bpm holds until the pulses come, and their last tempo is kept when they stop).
+    clock: str = "internal"
+    # With clock midi: answer while the DAW is stopped too (by default a Stop silences the
+    # answer and Antiphon waits for Start or Continue).
+    answer_when_stopped: bool = False
     # Silence (in beats) after the player's last release that ends the call.
     silence_beats: float = 1.0
     # Answers last about as many beats as the call, but at least this many...
@@ -136,6 +144,7 @@ class DaemonConfig:
     def __post_init__(self) -> None:
         _choice("backend", self.backend, BACKEND_NAMES)
         _choice("device", self.device, DEVICE_NAMES)
+        _choice("clock", self.clock, CLOCK_SOURCES)
         _choice("log_level", self.log_level, LOG_LEVELS)
         _in_range("bpm", self.bpm, 20.0, 400.0)
         _in_range("silence_beats", self.silence_beats, 0.0, 16.0, low_open=True)

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from antiphon.daemon.play.interaction_loop import AnswerSession
+from antiphon.daemon.play.loop_parts import AnswerSession
+from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig, field_names
 from antiphon.daemon.service.config_loading import coerce_value
 
@@ -203,7 +204,7 @@ class Controller:
             "resident_mb": round(_own_resident_kb() / 1024, 1),
             "mode": daemon.loop.machine.mode.value,
             "model": describe_model(daemon.loop.session, config.model),
-            "tempo": {"bpm": round(daemon.clock.bpm, 3), "source": "internal"},
+            "tempo": tempo_state(daemon),
             "ports": ports,
             "counters": {
                 "phrases": loop.phrases_heard, "answers": loop.answers_finished,
@@ -222,6 +223,18 @@ class Controller:
             "control_socket": self.socket_path,
             "osc": self.osc_address,
         }
+
+
+def tempo_state(daemon) -> dict:  # noqa: ANN001 (a Daemon)
+    """The tempo and where it comes from: the internal clock, or MIDI clock (followed,
+    lost: its last tempo kept, or not heard yet), and whether the DAW's transport runs."""
+    clock = daemon.clock
+    state = {"bpm": round(clock.bpm, 3), "source": "internal"}
+    if isinstance(clock, MidiClockFollower):
+        heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
+        state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")
+        state["running"] = daemon.loop.transport_running
+    return state
 
 
 def describe_model(session: AnswerSession, name: str | None) -> dict:

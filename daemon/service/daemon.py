@@ -25,7 +25,9 @@ from antiphon.daemon.midi.input_gate import InputGate
 from antiphon.daemon.midi.ports import MidiInput, MidiOutput
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import PhrasePolicy
-from antiphon.daemon.play.interaction_loop import AnswerSession, InteractionLoop, LoopSettings
+from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
+from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service import paths
@@ -60,7 +62,8 @@ class Daemon:
         self.midi_in = midi_in
         self.midi_out = midi_out
         self.edge = edge  # the MIDI edge that keeps these ports, when there is one
-        self.clock = clock or Clock(config.bpm)
+        self.clock = clock or (MidiClockFollower(config.bpm) if config.clock == "midi"
+                               else Clock(config.bpm))
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.scheduler = OutputScheduler(midi_out, self.clock)
         settings = loop_settings(config)
@@ -77,6 +80,9 @@ class Daemon:
         self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
         self.gate.thru = self.scheduler.pass_through if config.thru else None
         self.gate.panic_note = config.panic_note
+        if isinstance(self.clock, MidiClockFollower):
+            self.gate.clock_sink = self.clock.message
+            self.loop.follows_transport = not config.answer_when_stopped
 
     def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
         """Play by `new` from now on, as far as a running daemon can: returns (the live
@@ -241,6 +247,8 @@ def loop_settings(config: DaemonConfig) -> LoopSettings:
         max_answer_beats=config.max_answer_beats,
         grid_beats=config.grid_beats,
         max_hold_beats=config.max_hold_beats,
+        # A clock the band shares has the grid: answers land on the DAW's beats and bars.
+        grid_from_call=config.clock == "internal",
     )
     return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
                         config.max_opening_rest_beats, config.pitch_rules(),

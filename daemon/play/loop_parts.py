@@ -1,0 +1,85 @@
+"""What the interaction loop is made of besides its thread: the session it talks to
+(`AnswerSession`, what the engine's sessions provide), the settings it can be retuned to,
+its counters, and the calls other threads make run on its thread.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from antiphon.daemon.play.interaction import PhrasePolicy
+from antiphon.engine.constraints import PitchRules
+from antiphon.engine.events import NoteEvent
+
+RECENT_ANSWERS = 1000  # per-answer figures kept for status (bounded: a service runs for weeks)
+
+
+class AnswerSession(Protocol):
+    """What the loop needs from an engine Session."""
+
+    @property
+    def tick(self) -> int: ...
+
+    def observe(self, events: Sequence[NoteEvent]) -> None: ...
+
+    def generate(
+        self, start_tick: int, length_ticks: int, temperature: float = 1.0,
+        max_opening_rest_ticks: int | None = None,
+        rules: PitchRules | None = None,
+        top_p: float = 1.0,
+    ) -> Iterator[NoteEvent]: ...
+
+    def rewind(self, tick: int) -> None: ...
+
+    def advance_to(self, tick: int) -> None: ...
+
+    @property
+    def model(self) -> Any: ...  # the StepModel, whose card says what plays
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What a running loop can be retuned to (`InteractionLoop.retune`)."""
+
+    policy: PhrasePolicy
+    temperature: float = 1.0
+    top_p: float = 1.0
+    channel: int = 0  # 0..15
+    max_opening_rest_beats: float | None = None
+    rules: PitchRules | None = None
+    follow_call: bool = False  # narrow `rules` to each call's key and range (scale "auto")
+
+
+class LoopCall:
+    """A function to run on the loop's thread, between two events (never mid-answer)."""
+
+    __slots__ = ("function", "future")
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+        self.future: Future = Future()
+
+    def run(self) -> None:
+        try:
+            self.future.set_result(self.function())
+        except Exception as err:  # the caller gets it from the future
+            self.future.set_exception(err)
+
+
+@dataclass
+class LoopStats:
+    phrases_heard: int = 0  # calls that ended in a silence
+    answers_finished: int = 0  # answers that played to their end
+    barge_ins: int = 0  # answers cut short by the player
+    late_answers: int = 0  # answers pushed to a later grid point (generation too slow)
+    late_beats: float = 0.0  # how far, in all
+    late_events: int = 0  # answer events generated after their due time
+    # Per answer, the latest RECENT_ANSWERS: generating it; its first note's due time minus
+    # when it was scheduled; the decision (the call is over) to its first note's due time.
+    generation_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
+    headroom_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
+    latency_seconds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ANSWERS))
