@@ -91,7 +91,7 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
                 source.bpm = tempo_change  # mid-way: the next call is at the new tempo
             before = len(keys.note_ons())
             keys.play(PHRASE, 60.0 / source.bpm)
-            assert wait_until(lambda: len(keys.note_ons()) > before, 10), process.output()
+            assert wait_until(lambda b=before: len(keys.note_ons()) > b, 10), process.output()
             firsts.append(keys.note_ons()[before][0])
             wait_until(lambda: not keys.sounding(), 5)
         assert keys.sounding() == {}
