@@ -1,7 +1,7 @@
 """`antiphon bench`: measure, print the tables, and with `--output FILE` (the repository's
 docs/BENCHMARKS.md) record each under the command that made it: `engine` (step latency,
-generation, start-up), `loop` (end to end over JACK) and `train` (training throughput per
-family)."""
+generation, start-up), `loop` (end to end over JACK), `clock` (answers on a MIDI clock's
+beats) and `train` (training throughput per family)."""
 
 import shlex
 import tempfile
@@ -12,7 +12,7 @@ import typer
 
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
 
-BENCHMARKS = ("engine", "loop", "train")
+BENCHMARKS = ("engine", "loop", "clock", "train")
 HEADER = [
     "# Benchmarks",
     "",
@@ -26,13 +26,13 @@ LOOP_PERIOD_FRAMES = 32  # 0.67 ms at 48 kHz: the smallest the dummy backend kee
 
 def bench(
     benchmark: Annotated[str, typer.Argument(
-        help="What to measure: engine, loop or train.")] = "engine",
+        help="What to measure: engine, loop, clock or train.")] = "engine",
     model: Annotated[list[str] | None, typer.Option(
         help="Shipped model to measure (repeatable; loop: the first). \\[default: engine: "
              "every shipped model; loop: the default model]")] = None,
     steps: Annotated[int, typer.Option(help="engine: timed steps per model.", min=100)] = 5000,
     exchanges: Annotated[int, typer.Option(
-        help="loop: calls and answers per run.", min=1)] = 100,
+        help="loop, clock: calls and answers per run.", min=1)] = 100,
     minutes: Annotated[float, typer.Option(
         help="loop: play the quiet run for at least this long, steering it through the "
              "control socket (the soak: settings and models changed, memory flat).",
@@ -64,6 +64,7 @@ def bench(
         "loop": ["--faults", *(["--model", model[0]] if model else [])] if faults else [
             "--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
             "--period-frames", str(period_frames), *(["--model", model[0]] if model else [])],
+        "clock": ["--exchanges", str(exchanges), *(["--model", model[0]] if model else [])],
         "train": ["--seconds", f"{seconds:g}", *(["--device", device] if device != "cpu"
                                                   else [])],
     }[benchmark]
@@ -77,6 +78,8 @@ def bench(
             body = _engine(model, steps, command)
         elif benchmark == "loop" and faults:
             body = _faults(model[0] if model else None, command)
+        elif benchmark == "clock":
+            body = _clock(model[0] if model else None, exchanges, command)
         elif benchmark == "loop":
             body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
                          command)
@@ -135,6 +138,20 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
                                  steer=run_minutes > 0))
             runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
+
+
+def _clock(model: str | None, exchanges: int, command: str) -> list[str]:
+    from antiphon.daemon.bench.clock import clock_section, run_clock
+    from antiphon.daemon.midi.jack_server import private_jack_server, realtime_permitted
+
+    def progress(run) -> None:
+        if run.exchanges % 10 == 0:
+            console.print(f"clock: {run.exchanges} exchanges")
+
+    with tempfile.TemporaryDirectory(prefix="antiphon-jackd-") as folder, private_jack_server(
+            "antiphon-bench-clock", log_path=Path(folder) / "jackd.log",
+            realtime=realtime_permitted()) as env:
+        return clock_section(run_clock(exchanges, model, env, progress), command)
 
 
 def _faults(model: str | None, command: str) -> list[str]:

@@ -9,78 +9,25 @@ a period to that: it moves MIDI once per period).
 
 from __future__ import annotations
 
-import threading
 import time
 
-import numpy as np
 import pytest
-import rtmidi
 from e2e_support import PHRASE, JackPlayer, wait_until
 
+from antiphon.daemon.bench.clock import ClockSource, onset_errors
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.control_socket import ask
 
 pytestmark = pytest.mark.jack
 
-JITTER_SECONDS = 0.001
 PERIOD_SECONDS = 256 / 48000  # the test server's JACK period
-
-
-class ClockSource:
-    """A DAW's MIDI clock: Start, then pulses at a tempo (changeable), each sent up to a
-    millisecond off its time, from a thread that waits for each time by spinning."""
-
-    def __init__(self, bpm: float) -> None:
-        self.port = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e clock")
-        names = self.port.get_ports()
-        self.port.open_port(next(i for i, n in enumerate(names) if "Antiphon In" in n),
-                            name="clock")
-        self.bpm = bpm
-        self.beat_times: list[float] = []  # the source's own grid: when each beat is
-        self._stop = threading.Event()
-        self._rng = np.random.default_rng(3)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        time.sleep(0.2)  # JACK makes the connection
-        self._thread.start()
-
-    def _run(self) -> None:
-        self.port.send_message([0xFA])
-        due, pulse = time.perf_counter() + 0.01, 0
-        while not self._stop.is_set():
-            if pulse % 24 == 0:
-                self.beat_times.append(due)
-            send_at = due + self._rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            while time.perf_counter() < send_at:
-                pass
-            self.port.send_message([0xF8])
-            pulse += 1
-            due += 60.0 / self.bpm / 24
-            rest = due - time.perf_counter() - 0.003
-            if rest > 0:
-                time.sleep(rest)
-
-    def beats(self, since: float = 0.0) -> np.ndarray:
-        return np.array([t for t in self.beat_times if t >= since])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.port.send_message([0xFC])
-        self.port.close_port()
-
-
-def onset_errors(times: list[float], grid: np.ndarray) -> list[float]:
-    """Each time's distance to the nearest beat of the grid (signed: late is positive)."""
-    return [float(t - grid[np.argmin(np.abs(grid - t))]) for t in times]
 
 
 def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
     trace_path = tmp_path / "trace.jsonl"
-    source = ClockSource(100.0)
     process = daemon("--clock", "midi", "--max-opening-rest-beats", "0", "--max-answer-beats",
                      "2", "--min-answer-beats", "2", "--timing-trace", str(trace_path))
+    source = ClockSource(100.0)
     keys = JackPlayer()
     try:
         source.start()
@@ -88,7 +35,8 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
         firsts = []
         for round_ in range(3):
             if tempo_change is not None and round_ == 1:
-                source.bpm = tempo_change  # mid-way: the next call is at the new tempo
+                source.change(tempo_change)  # mid-way: the next call is at the new tempo
+                time.sleep(1.0)
             before = len(keys.note_ons())
             keys.play(PHRASE, 60.0 / source.bpm)
             assert wait_until(lambda b=before: len(keys.note_ons()) > b, 10), process.output()
@@ -104,7 +52,7 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
     sent_firsts = [next(sent for due, sent, message in trace.sends
                         if due is not None and message[0] & 0xF0 == 0x90 and sent >= first_due
                         - 0.01) for _, _, first_due in trace.answers]
-    grid = source.beats()
+    grid = source.beat_times
     sent_errors = onset_errors(sent_firsts, grid)
     heard_errors = onset_errors(firsts, grid)
     report(f"answer onset against the DAW's beat ({'tempo change' if tempo_change else '100 BPM'}"
@@ -132,8 +80,8 @@ def test_answers_follow_a_tempo_change(daemon, tmp_path, report_measurement):
 
 
 def test_a_daw_stop_silences_the_answer_and_no_call_is_answered_until_start(daemon):
-    source = ClockSource(120.0)
     process = daemon("--clock", "midi", "--min-answer-beats", "16", "--max-answer-beats", "16")
+    source = ClockSource(120.0)
     keys = JackPlayer()
     try:
         source.start()
@@ -151,3 +99,15 @@ def test_a_daw_stop_silences_the_answer_and_no_call_is_answered_until_start(daem
         source.close()
         keys.close()
         process.terminate()
+
+
+def test_bench_clock_measures_onsets_and_settling(jack_server):
+    from antiphon.daemon.bench.clock import clock_section, run_clock
+
+    run = run_clock(exchanges=2, model=None, env=jack_server.env)
+    assert run.exchanges == 2 and run.unanswered == 0
+    assert len(run.sent_errors) == 2 and len(run.heard_errors) == 2
+    assert len(run.settle_beats) == 2 and all(beats >= 0 for beats in run.settle_beats)
+    assert run.final_bpm == pytest.approx(140.0, rel=0.02)
+    table = "\n".join(clock_section(run, "antiphon bench clock --exchanges 2"))
+    assert "| 2 (0 unanswered) |" in table

@@ -1,0 +1,222 @@
+"""`antiphon bench clock`: how well `antiphon run --clock midi` lands its answers on a DAW's
+beats, over a private JACK server.
+
+This process is the DAW and the musician: a clock source sends Start and 24 pulses per beat,
+each up to a millisecond off its time (USB-MIDI's jitter), a player plays calls at the
+source's tempo, and a recorder process timestamps what comes out. Measured:
+
+- onset error: the answer's first note (the daemon plays it with no opening rest, so it is
+  on a beat) against the nearest beat of the source's own grid, as the daemon's timing trace
+  says it sent it, and as the recorder heard it (JACK adds up to a period to that);
+- settle: after the source jumps from one tempo to another, the beats until the daemon's
+  tempo (asked through its control socket, every 20 ms) stays within 1 % of the new one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rtmidi
+
+from antiphon.daemon.bench.engine import antiphon_script, verdict
+from antiphon.daemon.bench.loop import PHRASES, Musician, wait_until_ready
+from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.service.control_socket import ask
+
+JITTER_SECONDS = 0.001
+STEADY_BPM = 100.0
+CHANGE_BPM = (90.0, 140.0)
+SETTLED_WITHIN = 0.01  # of the new tempo
+TARGET_P99_MS = 2.0  # beyond what the MIDI system adds: the daemon's own sends
+TARGET_SETTLE_BEATS = 1.0
+
+
+class ClockSource:
+    """A DAW's MIDI clock into "Antiphon In": Start, then pulses at `bpm` (it may change),
+    each sent up to JITTER_SECONDS off its time by a thread that spins for it."""
+
+    def __init__(self, bpm: float, seed: int = 3) -> None:
+        self.port = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="bench clock")
+        names = self.port.get_ports()
+        index = next((i for i, name in enumerate(names) if "Antiphon In" in name), None)
+        if index is None:
+            raise OSError(f"no Antiphon input to send clock to among {names}")
+        self.port.open_port(index, name="clock")
+        self.bpm = bpm
+        self.beat_times: list[float] = []  # the source's grid: when each of its beats is
+        self.changes: list[tuple[float, float]] = []  # (moment, new bpm)
+        self._wanted = bpm
+        self._stop = threading.Event()
+        self._rng = np.random.default_rng(seed)
+        self._thread = threading.Thread(target=self._run, name="bench clock", daemon=True)
+
+    def start(self) -> None:
+        time.sleep(0.2)  # JACK makes the connection
+        self._thread.start()
+
+    def change(self, bpm: float) -> None:
+        """From the next beat on, `bpm`."""
+        self._wanted = bpm
+
+    def _run(self) -> None:
+        self.port.send_message([0xFA])
+        due, pulse = time.perf_counter() + 0.01, 0
+        while not self._stop.is_set():
+            if pulse % 24 == 0:
+                if self._wanted != self.bpm:
+                    self.bpm = self._wanted
+                    self.changes.append((due, self.bpm))
+                self.beat_times.append(due)
+            send_at = due + self._rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
+            while time.perf_counter() < send_at:
+                pass
+            self.port.send_message([0xF8])
+            pulse += 1
+            due += 60.0 / self.bpm / 24
+            rest = due - time.perf_counter() - 0.003
+            if rest > 0:
+                time.sleep(rest)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.port.send_message([0xFC])
+        self.port.close_port()
+
+
+def onset_errors(times: list[float], grid: list[float]) -> list[float]:
+    """Each time's signed distance to the nearest beat of `grid` (late is positive)."""
+    beats = np.asarray(grid)
+    return [float(t - beats[np.argmin(np.abs(beats - t))]) for t in times] if len(beats) else []
+
+
+@dataclass
+class ClockRun:
+    exchanges: int = 0
+    unanswered: int = 0
+    sent_errors: list[float] = field(default_factory=list)  # the daemon's trace
+    heard_errors: list[float] = field(default_factory=list)  # the recorder
+    settle_beats: list[float] = field(default_factory=list)  # per tempo change
+    final_bpm: float = 0.0
+
+
+def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=None) -> ClockRun:
+    run = ClockRun()
+    firsts: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="aph-clock-") as folder:
+        trace_path, socket = Path(folder) / "trace.jsonl", Path(folder) / "control.sock"
+        command = [*antiphon_script(), "run", "--backend", "jack", "--clock", "midi",
+                   "--bpm", f"{STEADY_BPM:g}", "--max-opening-rest-beats", "0",
+                   "--min-answer-beats", "2", "--max-answer-beats", "2", "--seed", "0",
+                   "--control-socket", str(socket), "--timing-trace", str(trace_path),
+                   *(["--model", model] if model else [])]
+        daemon = subprocess.Popen(command, env={**env, "COLUMNS": "200"}, text=True,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        output: list[str] = []
+        try:
+            wait_until_ready(daemon, output)
+            threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True).start()
+            source, musician = ClockSource(STEADY_BPM), Musician(env)
+            try:
+                source.start()
+                time.sleep(2.0)  # the follower takes the tempo
+                firsts = _exchanges(run, exchanges, source, musician, progress)
+                for bpm in CHANGE_BPM:
+                    run.settle_beats.append(_settle(source, socket, bpm))
+                run.final_bpm = ask(socket, {"command": "status"})["status"]["tempo"]["bpm"]
+            finally:
+                source.close()
+                musician.close()
+            daemon.terminate()
+            if daemon.wait(timeout=30) != 0:
+                raise RuntimeError(f"antiphon run exited with {daemon.returncode}:\n"
+                                   + "".join(output[-20:]))
+            trace = TimingTrace.read(trace_path)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    note_ons = [(sent, due) for due, sent, message in trace.sends
+                if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
+    sent_firsts = [next(sent for sent, due in note_ons if due >= first_due - 1e-6)
+                   for _, _, first_due in trace.answers]
+    run.sent_errors = onset_errors(sent_firsts, source.beat_times)
+    run.heard_errors = onset_errors(firsts, source.beat_times)
+    return run
+
+
+def _exchanges(run: ClockRun, exchanges: int, source: ClockSource, musician: Musician,
+               progress) -> list[float]:
+    """Calls and answers at the steady tempo; returns each answer's first arrival."""
+    firsts = []
+    for index in range(exchanges):
+        since = len(musician.received())
+        musician.play(PHRASES[index % len(PHRASES)], 60.0 / source.bpm)
+        answered = musician.wait_for_answer(since, 60.0 / source.bpm)
+        run.unanswered += not answered
+        arrivals = [t for t, m in musician.received()[since:] if m[0] & 0xF0 == 0x90 and m[2]]
+        if answered and arrivals:
+            firsts.append(arrivals[0])
+        run.exchanges += 1
+        if progress is not None:
+            progress(run)
+    return firsts
+
+
+def _settle(source: ClockSource, socket: Path, bpm: float) -> float:
+    """Jump the source to `bpm`; beats until the daemon's tempo stays within 1 % of it."""
+    source.change(bpm)
+    deadline = time.perf_counter() + 8 * 60.0 / bpm + 2
+    samples: list[tuple[float, float]] = []
+    while time.perf_counter() < deadline:
+        samples.append((time.perf_counter(),
+                        ask(socket, {"command": "status"})["status"]["tempo"]["bpm"]))
+        time.sleep(0.02)
+    changed_at = next((at for at, new in source.changes if new == bpm), samples[0][0])
+    settled = changed_at
+    for at, estimate in samples:
+        if abs(estimate - bpm) > SETTLED_WITHIN * bpm:
+            settled = at
+    return max(0.0, settled - changed_at) * bpm / 60.0
+
+
+def clock_section(run: ClockRun, command: str) -> list[str]:
+    sent = np.abs(np.asarray(run.sent_errors)) * 1e3
+    heard = np.asarray(run.heard_errors) * 1e3
+    sent_ok = len(sent) > 0 and np.percentile(sent, 99) <= TARGET_P99_MS
+    settle_ok = bool(run.settle_beats) and max(run.settle_beats) <= TARGET_SETTLE_BEATS
+
+    def cells(values: np.ndarray) -> str:
+        if not len(values):
+            return "–"
+        return (f"{np.percentile(values, 50):.2f} / {np.percentile(values, 99):.2f} / "
+                f"{np.abs(values).max():.2f}")
+
+    tempos = (STEADY_BPM, *CHANGE_BPM)
+    changes = ", ".join(f"{tempos[index]:g} → {tempos[index + 1]:g} BPM: {beats:.2f}"
+                        for index, beats in enumerate(run.settle_beats))
+    return [
+        f"`{command}`",
+        "",
+        f"A clock source client sends Start and 24 pulses per beat at {STEADY_BPM:g} BPM, each "
+        f"up to {JITTER_SECONDS * 1e3:g} ms off its time; a player plays calls at that tempo "
+        "and `antiphon run --clock midi` answers with no opening rest, so its first note is "
+        "on a beat. Onset error: that note against the nearest beat of the source, as the "
+        "daemon's timing trace says it sent it (|error|) and as a recorder client heard it "
+        "(signed; JACK adds up to a period). Settle: beats after the source's tempo jumps "
+        "until the daemon's tempo (its status, every 20 ms) stays within 1 %. Targets: sent "
+        f"p99 <= {TARGET_P99_MS:g} ms, settle <= {TARGET_SETTLE_BEATS:g} beat.",
+        "",
+        "| exchanges | sent onset error p50 / p99 / max (ms) | heard onset error p50 / p99 / "
+        "max (ms) | settle (beats) | target |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {run.exchanges} ({run.unanswered} unanswered) | {cells(sent)} | {cells(heard)} | "
+        f"{changes or '–'} | {verdict(sent_ok and settle_ok and run.unanswered == 0)} |",
+    ]
