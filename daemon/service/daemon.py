@@ -80,6 +80,7 @@ class Daemon:
         self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
         self.gate.thru = self.scheduler.pass_through if config.thru else None
         self.gate.panic_note = config.panic_note
+        self._clock_lost = True  # until the first pulses: said when they come
         if isinstance(self.clock, MidiClockFollower):
             self.gate.clock_sink = self.clock.message
             self.loop.follows_transport = not config.answer_when_stopped
@@ -201,6 +202,7 @@ class Daemon:
                                    f"reload refused: {answer['error']}")
                 system_answers = self.edge is None or self.edge.system_lost_since is None
                 watchdog.tick(self.status_line(), alive=system_answers)
+                self._say_clock_changes()
             notifier.stopping()
             return 0
         finally:
@@ -209,6 +211,19 @@ class Daemon:
             except ForcedShutdown:
                 self.force_release()
                 raise
+
+    def _say_clock_changes(self) -> None:
+        """A MIDI clock that stops coming (or comes back) is said once, not every poll."""
+        clock = self.clock
+        if not isinstance(clock, MidiClockFollower) or clock.pulses == 0:
+            return
+        lost = clock.lost()
+        if lost != self._clock_lost:
+            self._clock_lost = lost
+            if lost:
+                log.warning("MIDI clock lost: keeping its last tempo, %.1f BPM", clock.bpm)
+            else:
+                log.info("MIDI clock: following it at %.1f BPM", clock.bpm)
 
     def status_line(self) -> str:
         """One line for the service manager (`systemctl status` shows it)."""

@@ -47,7 +47,9 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
     finally:
         source.close()
         keys.close()
-        process.terminate()
+    process.wait_for(r"MIDI clock lost: keeping its last tempo", timeout=5)
+    process.terminate()
+    assert "MIDI clock: following it at" in process.output()
     trace = TimingTrace.read(trace_path)
     sent_firsts = [next(sent for due, sent, message in trace.sends
                         if due is not None and message[0] & 0xF0 == 0x90 and sent >= first_due
