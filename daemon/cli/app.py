@@ -199,6 +199,18 @@ def run(
         "--thru/--no-thru",
         help="MIDI thru: pass the player's notes on to the output, so one synth plays both. "
              f"{_default('thru')}", show_default=False)] = None,
+    phrase_end: Annotated[str | None, typer.Option(
+        help="What ends a call: silence, bars (--phrase-bars), pedal (the sustain pedal "
+             f"lifted) or control (--end-cc / --end-note). {_default('phrase_end')}")] = None,
+    phrase_bars: Annotated[int | None, typer.Option(
+        help=f"With --phrase-end bars: bars (of 4 beats) per call. {_default('phrase_bars')}",
+    )] = None,
+    end_cc: Annotated[int | None, typer.Option(
+        help="With --phrase-end control: a controller whose move to 64 or more ends the "
+             "call. \\[default: none]")] = None,
+    end_note: Annotated[int | None, typer.Option(
+        help="With --phrase-end control: a key that ends the call. \\[default: none]",
+    )] = None,
     program_models: Annotated[str | None, typer.Option(
         help="Models a program change selects, comma-separated (program 1 the first). "
              "\\[default: programs ignored]")] = None,
@@ -238,6 +250,8 @@ def run(
         "osc_port": osc_port, "osc_host": osc_host, "thru": thru, "clock": clock,
         "answer_when_stopped": answer_when_stopped,
         "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
+        "phrase_end": phrase_end, "phrase_bars": phrase_bars, "end_cc": end_cc,
+        "end_note": end_note,
     }
     setup_logging("warning")  # what reading the config warns of is a log line like any
     options = _config(config, overrides)

@@ -79,7 +79,7 @@ class InputGate:
         # Knobs, program changes and the panic note go here instead (a thread of the service
         # takes them from a queue); None: they are unused, as any other message.
         self.controls: Callable[[list[int]], None] | None = None
-        self.panic_note: int | None = None
+        self.control_notes: frozenset[int] = frozenset()  # keys that are buttons (panic, ...)
         # MIDI clock, transport and song position go to a clock follower (on this thread:
         # a pulse must be timed as it comes); None: they are unused.
         self.clock_sink: Callable[[float, list[int]], None] | None = None
@@ -111,8 +111,8 @@ class InputGate:
             self._inbox.put_nowait((arrived, message))
 
     def _is_control(self, message: list[int]) -> bool:
-        """A knob, a program change or the panic note, on a channel listened to (the panic
-        note's release is taken too: it was never a call's)."""
+        """A knob, a program change or a control key, on a channel listened to (the key's
+        release is taken too: it was never a call's)."""
         if channel_of(message) not in self.channels:
             return False
         kind = message[0] & 0xF0
@@ -120,7 +120,7 @@ class InputGate:
             return len(message) == 3 and message[1] != SUSTAIN_PEDAL and message[2] < 128
         if kind == PROGRAM_CHANGE:
             return len(message) == 2 and message[1] < 128
-        return is_note(message) and message[1] == self.panic_note
+        return is_note(message) and message[1] in self.control_notes
 
     def _echo(self) -> None:
         self.stats.echoes += 1

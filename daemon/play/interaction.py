@@ -1,6 +1,7 @@
 """Call and response, as a pure state machine: no threads, no clock, no I/O.
 
     IDLE --note-on--> LISTENING --silence after the last release--> RESPONDING
+        (or, by PhrasePolicy.phrase_end: so many bars, the pedal lifted, an end control)
     LISTENING --a key held past max_hold_beats without other activity--> RESPONDING
     RESPONDING --answer over--> IDLE
     RESPONDING --player strikes a note (barge-in)--> LISTENING
@@ -41,6 +42,13 @@ class PhrasePolicy:
     # downbeat, and the answer lands in the player's time. False: on the clock's beats, for
     # a clock the player shares (incoming MIDI clock).
     grid_from_call: bool = True
+    # What ends a call: "silence" (silence_beats after its last release), "bars" (the end
+    # of its phrase_bars-th bar, counted from the bar it began in), "pedal" (the sustain
+    # pedal lifted) or "control" (an end-of-call knob or key). Whatever ends it, nothing
+    # played for max_hold_beats ends it too: a lost signal cannot wedge the daemon.
+    phrase_end: str = "silence"
+    phrase_bars: int = 2
+    beats_per_bar: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -92,9 +100,18 @@ class CallAndResponse:
     def next_deadline(self) -> float | None:
         """The beat at which `on_tick` has something to do, or None (wait for a note)."""
         if self.mode is Mode.LISTENING:
+            policy = self.policy
+            if policy.phrase_end == "bars":
+                origin = self._phrase_start if policy.grid_from_call else 0.0
+                bar = policy.beats_per_bar
+                first_bar = origin + math.floor((self._phrase_start - origin) / bar
+                                                + GRID_EPSILON) * bar
+                return first_bar + policy.phrase_bars * bar
+            if policy.phrase_end != "silence":  # the pedal or a control ends it, or this
+                return self._last_activity + policy.max_hold_beats
             # Held keys keep the phrase open, but only so long: a note-off that never
             # comes (a stuck key, a lost message) must not keep the daemon from answering.
-            wait = self.policy.max_hold_beats if self._held else self.policy.silence_beats
+            wait = policy.max_hold_beats if self._held else policy.silence_beats
             return self._last_activity + wait
         if self.mode is Mode.RESPONDING:
             return self._answer_end
@@ -140,6 +157,13 @@ class CallAndResponse:
             return [*released, self._end_phrase(now_beats)]
         self.mode = Mode.IDLE
         return [AnswerEnded(self._answer_end)]
+
+    def end_phrase_now(self, now_beats: float) -> list[Action]:
+        """The pedal lifted or the end-of-call control came: a call being played ends."""
+        if self.mode is not Mode.LISTENING:
+            return []
+        released = self._forget_held_keys(now_beats) if self._held else []
+        return [*released, self._end_phrase(now_beats)]
 
     def answer_moved(self, start_beats: float, length_beats: float) -> None:
         """The loop placed the answer elsewhere (pushed to a later grid point when late)."""

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far ahead
 STOP = None  # put on the input queue to end the loop
+END_PHRASE = object()  # put on it to end the call being played (an end-of-call control)
 MAX_CALL_EVENTS = 4096  # a call's notes kept for its key (a player who never stops: the start)
 MIDI_START, MIDI_CONTINUE, MIDI_STOP = 0xFA, 0xFB, 0xFC
 
@@ -145,6 +146,10 @@ class InteractionLoop:
         self._inbox.put(call)
         return call.future.result(timeout)  # TimeoutError should the loop be stuck
 
+    def end_phrase(self) -> None:
+        """End the call being played now (an end-of-call control; any thread)."""
+        self._inbox.put(END_PHRASE)
+
     def retune(self, settings: LoopSettings) -> None:
         """Play by new settings from the next answer on (call it through `call`)."""
         self._policy = self.machine.policy = settings.policy
@@ -200,6 +205,9 @@ class InteractionLoop:
             if isinstance(item, LoopCall):
                 item.run()
                 continue
+            if item is END_PHRASE:
+                self._execute(machine.end_phrase_now(clock.now_beats()))
+                continue
             arrived, message = item
             tick = max(0, beats_to_ticks(clock.beats_at(arrived)))
             event = note_event_from_bytes(message, tick)
@@ -207,11 +215,16 @@ class InteractionLoop:
                 events = self._pedal.note(message[0] & 0x0F, event)
             elif (down := sustain_state(message)) is not None:
                 events = self._pedal.pedal(message[0] & 0x0F, down, tick)
+                if not down and self._policy.phrase_end == "pedal":
+                    events = [*events, END_PHRASE]
             else:
                 self._transport(message)
                 continue
             for event in events:  # the notes as they sound: a pedal holds released keys
-                self._execute(machine.on_event(event, clock.now_beats()))
+                if event is END_PHRASE:
+                    self._execute(machine.end_phrase_now(clock.now_beats()))
+                else:
+                    self._execute(machine.on_event(event, clock.now_beats()))
 
     # -- actions --------------------------------------------------------------------------
     def _execute(self, actions: list[Action]) -> None:

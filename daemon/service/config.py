@@ -23,6 +23,7 @@ ENV_ALIASES = {"in": "in_port", "out": "out_port"}  # ANTIPHON_IN, as the flag -
 OTHER_VARIABLES = frozenset({"ANTIPHON_CACHE"})  # read by the corpus import, not the daemon
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 CLOCK_SOURCES = ("internal", "midi")
+PHRASE_ENDS = ("silence", "bars", "pedal", "control")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -32,7 +33,7 @@ LIVE_OPTIONS = (
     "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
     "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
-    "panic_cc", "panic_note", "log_level",
+    "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc", "end_note", "log_level",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -106,6 +107,16 @@ class DaemonConfig:
     # MIDI channels (1..16) the daemon listens to, as "1-9,11-16" or "all". The default
     # leaves out 10, the drum channel: a drum machine's notes are no call to answer.
     listen_channels: str = "1-9,11-16"
+    # What ends a call: silence (silence_beats after the last release), bars (phrase_bars
+    # bars from the bar it began in, on the clock's grid), pedal (the sustain pedal lifted)
+    # or control (end_cc or end_note). Whatever ends it, max_hold_beats of nothing does too.
+    phrase_end: str = "silence"
+    # With phrase_end bars: how many bars (of 4 beats) a call lasts.
+    phrase_bars: int = 2
+    # With phrase_end control: a controller whose move to 64 or more ends the call...
+    end_cc: int | None = None
+    # ...or a key (MIDI note) that ends it instead of playing.
+    end_note: int | None = None
     # A key held longer than this many beats no longer holds the call open (a note-off
     # that never comes, a stuck key): the phrase ends and the daemon answers.
     max_hold_beats: float = 8.0
@@ -178,11 +189,15 @@ class DaemonConfig:
                 "grid_beats",
                 f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got {self.grid_beats:g}",
             )
-        for name in ("panic_cc", "panic_note"):
+        for name in ("panic_cc", "panic_note", "end_cc", "end_note"):
             if getattr(self, name) is not None:
                 _in_range(name, getattr(self, name), 0, 127)
-        if self.panic_cc == 64:
-            raise ConfigError("panic_cc", "64 is the sustain pedal")
+                if name.endswith("_cc") and getattr(self, name) == 64:
+                    raise ConfigError(name, "64 is the sustain pedal")
+        _choice("phrase_end", self.phrase_end, PHRASE_ENDS)
+        _in_range("phrase_bars", self.phrase_bars, 1, 64)
+        if self.phrase_end == "control" and self.end_cc is None and self.end_note is None:
+            raise ConfigError("phrase_end", "control needs an end_cc or an end_note")
         if self.program_models is not None and not self.program_list():
             raise ConfigError("program_models", "name at least one model, e.g. 'default, "
                               "transformer'")

@@ -86,6 +86,7 @@ def example_value(field_name: str) -> Any:
         "in_port": "Keystation", "out_port": "FLUID Synth", "model": "default",
         "scale": "D dorian", "max_polyphony": 4, "seed": 0, "osc_port": 9000,
         "program_models": "default, transformer, nade-jsb", "panic_cc": 119, "panic_note": 21,
+        "end_cc": 118, "end_note": 108,
         "timing_trace": str(Path(tempfile.gettempdir()) / "antiphon-timing.jsonl"),
         # A second daemon needs a socket of its own, beside the first one's.
         "control_socket": str(paths.runtime_dir() / "antiphon-2.sock"),

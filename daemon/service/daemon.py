@@ -79,7 +79,7 @@ class Daemon:
         self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
         self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
         self.gate.thru = self.scheduler.pass_through if config.thru else None
-        self.gate.panic_note = config.panic_note
+        self.gate.control_notes = control_notes(config)
         self._clock_lost = True  # until the first pulses: said when they come
         if isinstance(self.clock, MidiClockFollower):
             self.gate.clock_sink = self.clock.message
@@ -103,7 +103,7 @@ class Daemon:
             self.clock.set_bpm(new.bpm)  # re-anchors now: no beat jumps
         self.gate.channels = new.listened_channels()
         self.gate.thru = self.scheduler.pass_through if new.thru else None
-        self.gate.panic_note = new.panic_note
+        self.gate.control_notes = control_notes(new)
         if old.thru and not new.thru:
             self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())
@@ -254,6 +254,11 @@ class ServiceWatch:
             self._last_status, self._last_status_time = status, now
 
 
+def control_notes(config: DaemonConfig) -> frozenset[int]:
+    """The keys that are controls rather than notes (panic, end of call)."""
+    return frozenset(note for note in (config.panic_note, config.end_note) if note is not None)
+
+
 def loop_settings(config: DaemonConfig) -> LoopSettings:
     """The interaction loop's part of the config."""
     policy = PhrasePolicy(
@@ -264,6 +269,8 @@ def loop_settings(config: DaemonConfig) -> LoopSettings:
         max_hold_beats=config.max_hold_beats,
         # A clock the band shares has the grid: answers land on the DAW's beats and bars.
         grid_from_call=config.clock == "internal",
+        phrase_end=config.phrase_end,
+        phrase_bars=config.phrase_bars,
     )
     return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
                         config.max_opening_rest_beats, config.pitch_rules(),

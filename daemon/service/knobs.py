@@ -1,5 +1,6 @@
 """The keyboard's own controls steering the daemon: a program change swaps the model (one of
-the config's `program_models`), a panic knob (`panic_cc`) or key (`panic_note`) silences it.
+the config's `program_models`), a panic knob (`panic_cc`) or key (`panic_note`) silences it,
+an end-of-call knob (`end_cc`) or key (`end_note`) ends the call (`phrase_end` control).
 
 The input gate hands these messages over on the input's reader thread; they wait in a
 short queue for a thread of their own, because a model swap takes a moment to load and the
@@ -40,6 +41,10 @@ def request_for(message: Sequence[int], config: DaemonConfig) -> dict | None:
         return {"command": "panic"}
     if kind == NOTE_ON and message[1] == config.panic_note and message[2] > 0:
         return {"command": "panic"}
+    if config.phrase_end == "control" and (
+            (kind == CONTROL_CHANGE and message[1] == config.end_cc and message[2] >= 64)
+            or (kind == NOTE_ON and message[1] == config.end_note and message[2] > 0)):
+        return {"command": "end_phrase"}
     return None
 
 
@@ -74,6 +79,9 @@ class Knobs:
             try:
                 request = request_for(message, self._controller.daemon.config)
                 if request is None:
+                    continue
+                if request["command"] == "end_phrase":  # the loop's own business
+                    self._controller.daemon.loop.end_phrase()
                     continue
                 answer = self._controller.handle(request)
                 self.carried_out += 1

@@ -180,3 +180,28 @@ def test_helpers():
     assert next_grid_point(4.01, 1.0, origin=0.25) == 4.25
     assert answer_length(7.75, POLICY) == 8.0
     assert answer_length(0.0, POLICY) == 2.0
+
+
+def test_phrase_end_bars_on_the_clocks_bars():
+    """A call that began in bar 2 (beats 4-8) of the DAW's clock ends at the end of its
+    second bar, beat 12, however it is played (a key still held is released there)."""
+    policy = PhrasePolicy(phrase_end="bars", phrase_bars=2, grid_from_call=False)
+    machine = CallAndResponse(policy)
+    play(machine, [(5.0, 6.0, 60)])
+    machine.on_event(note(9.0, 62), 9.0)  # held over the bar line
+    assert machine.next_deadline() == 12.0
+    assert machine.on_tick(11.9) == []
+    *released, start = machine.on_tick(12.0)
+    assert [action.event.velocity for action in released] == [0]
+    assert start.start_beats == 12.0 and start.call_beats == 7.0
+
+
+def test_phrase_end_by_the_pedal_or_a_control_and_never_by_silence():
+    for end in ("pedal", "control"):
+        machine = CallAndResponse(PhrasePolicy(phrase_end=end, max_hold_beats=8.0))
+        play(machine, [(0.0, 1.0, 60)])
+        assert machine.next_deadline() == 9.0  # only the bound: 8 beats of nothing
+        assert machine.on_tick(3.0) == []
+        (start,) = machine.end_phrase_now(3.0)
+        assert start.start_beats == 3.0 and machine.mode is Mode.RESPONDING
+        assert machine.end_phrase_now(3.5) == []  # no call being played: nothing to end

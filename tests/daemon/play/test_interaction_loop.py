@@ -219,3 +219,32 @@ def test_the_pedal_cannot_hold_a_phrase_open_for_ever(rig):
     r.player.send([0xB0, 64, 127])
     r.play([60, 62])
     assert wait_until(lambda: len(r.session.generated) == 1, timeout=4 * BEAT + 3)
+
+
+def test_phrase_end_pedal_waits_for_the_pedal_not_for_silence(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, phrase_end="pedal", max_hold_beats=16))
+    r.play([60, 64, 67])  # no pedal: keys up, silence... and still no answer
+    time.sleep(3 * BEAT)
+    assert r.session.generated == []
+    r.player.send([0xB0, 64, 127])
+    r.player.send([0xB0, 64, 0])  # the pedal lifted: the call is over
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=5)
+
+
+def test_phrase_end_control_ends_the_call_when_asked(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, phrase_end="control", end_cc=118, max_hold_beats=16))
+    r.play([60, 64, 67])
+    time.sleep(3 * BEAT)
+    assert r.session.generated == []
+    r.daemon.loop.end_phrase()  # what the knobs thread does for the end-of-call knob
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=5)
+
+
+def test_phrase_end_bars_ends_the_call_at_its_bar_line(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, phrase_end="bars", phrase_bars=1, grid_beats=1))
+    began = time.perf_counter()
+    r.player.send([0x90, 60, 100])  # one note held on: silence never comes
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=4 * BEAT + 3)
+    ended = time.perf_counter() - began
+    assert 4 * BEAT - 0.1 <= ended <= 4 * BEAT + 0.5  # one bar of 4 beats from its start
+    r.player.send([0x80, 60, 0])

@@ -45,7 +45,7 @@ def test_bad_control_options_are_refused(overrides, option):
 def test_the_gate_hands_controls_over_and_keeps_the_panic_key_from_the_loop():
     inbox, taken = queue.SimpleQueue(), []
     gate = InputGate(inbox, parse_channels("1-9,11-16"))
-    gate.controls, gate.panic_note = taken.append, 21
+    gate.controls, gate.control_notes = taken.append, frozenset({21})
     for message in ([0xB0, 119, 127], [0xC0, 1], [0x90, 21, 100], [0x80, 21, 0],
                     [0xB9, 119, 127],  # the drum channel is not listened to
                     [0xB0, 64, 127],  # the pedal goes to the loop, as always
@@ -66,3 +66,13 @@ def test_without_a_taker_controls_are_unused_and_the_panic_key_is_a_note():
     gate(0.0, [0x90, 21, 100])
     assert inbox.get_nowait()[1] == [0x90, 21, 100] and inbox.empty()
     assert gate.stats.unused == 1 and gate.stats.controls == 0
+
+
+def test_the_end_of_call_knob_and_key_only_with_phrase_end_control():
+    config = DaemonConfig(phrase_end="control", end_cc=118, end_note=108)
+    assert request_for([0xB0, 118, 127], config) == {"command": "end_phrase"}
+    assert request_for([0x90, 108, 90], config) == {"command": "end_phrase"}
+    assert request_for([0xB0, 118, 10], config) is None
+    assert request_for([0xB0, 118, 127], DaemonConfig(end_cc=118)) is None  # silence ends
+    with pytest.raises(ConfigError, match="end_cc or an end_note"):
+        DaemonConfig(phrase_end="control")
