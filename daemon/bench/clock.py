@@ -173,7 +173,7 @@ def _exchanges(run: ClockRun, exchanges: int, source: ClockSource, musician: Mus
 def _settle(source: ClockSource, socket: Path, bpm: float) -> float:
     """Jump the source to `bpm`; beats until the daemon's tempo stays within 1 % of it."""
     source.change(bpm)
-    deadline = time.perf_counter() + 8 * 60.0 / bpm + 2
+    deadline = time.perf_counter() + 4 * 60.0 / bpm + 1
     samples: list[tuple[float, float]] = []
     while time.perf_counter() < deadline:
         samples.append((time.perf_counter(),

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.daemon.bench.engine import READY_LINE, antiphon_script, resident_kb, verdict
-from antiphon.daemon.bench.soak import Soak, StageHand, soak_lines
+from antiphon.daemon.bench.soak import SWAP_EVERY, Soak, StageHand, soak_lines
 from antiphon.daemon.midi.ports import RtMidiOutput
 from antiphon.daemon.play.timing_trace import TimingTrace
 
@@ -214,7 +214,8 @@ def left_sounding(messages) -> int:
 
 
 def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str | None,
-             env: dict[str, str], progress=None, steer: bool = False) -> LoopRun:
+             env: dict[str, str], progress=None, steer: bool = False,
+             swap_every: int = SWAP_EVERY) -> LoopRun:
     """One run: start `antiphon run`, play `exchanges` calls (and for at least `minutes`),
     stop it, and match what came out with what it meant to send. With `steer`, settings
     and models change through the control socket as it plays (the soak)."""
@@ -240,7 +241,7 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
             reader = threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True)
             reader.start()
             musician = Musician(env)
-            hand = StageHand(socket, model) if steer else None
+            hand = StageHand(socket, model, swap_every) if steer else None
             try:
                 began = time.perf_counter()
                 while run.exchanges < exchanges or time.perf_counter() - began < minutes * 60:

@@ -43,8 +43,10 @@ class Soak:
 class StageHand:
     """Steers a running daemon through its control socket, by plan."""
 
-    def __init__(self, socket: Path, first_model: str | None) -> None:
+    def __init__(self, socket: Path, first_model: str | None,
+                 swap_every: int = SWAP_EVERY) -> None:
         self.socket = socket
+        self.swap_every = swap_every
         first = first_model or MODELS[0]
         self.models = (first, *[name for name in MODELS if name != first])
         self.soak = Soak()
@@ -67,17 +69,19 @@ class StageHand:
         if exchange % 3 == 0:
             self._set("top_p", TOP_PS[exchange // 3 % len(TOP_PS)])
             self._set("scale", SCALES[exchange // 3 % len(SCALES)])
-        if exchange and exchange % SWAP_EVERY == 0 and exchange // SWAP_EVERY % 2 == 0:
-            self._swap(exchange // SWAP_EVERY)
+        every = self.swap_every
+        if exchange and exchange % every == 0 and exchange // every % 2 == 0:
+            self._swap(exchange // every)
 
     def during_answer(self, exchange: int, answer_began: threading.Event) -> None:
         """The other half of the swaps: on a thread, once the answer's first note came."""
-        if not (exchange and exchange % SWAP_EVERY == 0 and exchange // SWAP_EVERY % 2 == 1):
+        every = self.swap_every
+        if not (exchange and exchange % every == 0 and exchange // every % 2 == 1):
             return
 
         def swap() -> None:
             if answer_began.wait(MID_ANSWER_WAIT_SECONDS):
-                self._swap(exchange // SWAP_EVERY)
+                self._swap(exchange // every)
                 self.soak.swapped_mid_answer += 1
 
         self._mid_answer = threading.Thread(target=swap, daemon=True)
