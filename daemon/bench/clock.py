@@ -6,8 +6,9 @@ each up to a millisecond off its time (USB-MIDI's jitter), a player plays calls 
 source's tempo, and a recorder process timestamps what comes out. Measured:
 
 - onset error: the answer's first note (the daemon plays it with no opening rest, so it is
-  on a beat) against the nearest beat of the source's own grid, as the daemon's timing trace
-  says it sent it, and as the recorder heard it (JACK adds up to a period to that);
+  on a beat) when the daemon's timing trace says it sent it, against the source's beats as
+  they reached the daemon (so what the MIDI system adds is left out: the target's terms);
+  and when the recorder heard it, against the source's own grid (all of it included);
 - settle: after the source jumps from one tempo to another, the beats until the daemon's
   tempo (asked through its control socket, every 20 ms) stays within 1 % of the new one.
 """
@@ -15,6 +16,7 @@ source's tempo, and a recorder process timestamps what comes out. Measured:
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rtmidi
 
+from antiphon.daemon.bench.clock_source import JITTER_SECONDS
 from antiphon.daemon.bench.engine import antiphon_script, verdict
 from antiphon.daemon.bench.loop import PHRASES, Musician, wait_until_ready
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.control_socket import ask
 
-JITTER_SECONDS = 0.001
 STEADY_BPM = 100.0
 CHANGE_BPM = (90.0, 140.0)
 SETTLED_WITHIN = 0.01  # of the new tempo
@@ -38,56 +39,77 @@ TARGET_SETTLE_BEATS = 1.0
 
 
 class ClockSource:
-    """A DAW's MIDI clock into "Antiphon In": Start, then pulses at `bpm` (it may change),
-    each sent up to JITTER_SECONDS off its time by a thread that spins for it."""
+    """The DAW: `bench.clock_source` in a process of its own, sending Start and pulses into
+    "Antiphon In"; `beat_times` is its grid, when it sent each beat's first pulse."""
 
-    def __init__(self, bpm: float, seed: int = 3) -> None:
-        self.port = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="bench clock")
-        names = self.port.get_ports()
-        index = next((i for i, name in enumerate(names) if "Antiphon In" in name), None)
-        if index is None:
-            raise OSError(f"no Antiphon input to send clock to among {names}")
-        self.port.open_port(index, name="clock")
+    def __init__(self, bpm: float, env: dict[str, str] | None = None) -> None:
         self.bpm = bpm
-        self.beat_times: list[float] = []  # the source's grid: when each of its beats is
+        self.beat_times: list[float] = []
         self.changes: list[tuple[float, float]] = []  # (moment, new bpm)
-        self._wanted = bpm
-        self._stop = threading.Event()
-        self._rng = np.random.default_rng(seed)
-        self._thread = threading.Thread(target=self._run, name="bench clock", daemon=True)
+        self._lock = threading.Lock()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "antiphon.daemon.bench.clock_source", f"{bpm:g}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self._process.stdout is not None
+        ready = self._process.stdout.readline()
+        if not ready.startswith("ready"):
+            self._process.kill()
+            raise OSError(f"the clock source did not start: {ready!r}")
+        self._reader = threading.Thread(target=self._read, daemon=True)
 
     def start(self) -> None:
-        time.sleep(0.2)  # JACK makes the connection
-        self._thread.start()
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            kind, *values = line.split()
+            with self._lock:
+                if kind == "beat":
+                    self.beat_times.append(float(values[0]))
+                elif kind == "tempo":
+                    self.changes.append((float(values[0]), float(values[1])))
+                    self.bpm = float(values[1])
+
+    def _command(self, text: str) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(text + "\n")
+        self._process.stdin.flush()
 
     def change(self, bpm: float) -> None:
         """From the next beat on, `bpm`."""
-        self._wanted = bpm
+        self._command(f"tempo {bpm:g}")
 
-    def _run(self) -> None:
-        self.port.send_message([0xFA])
-        due, pulse = time.perf_counter() + 0.01, 0
-        while not self._stop.is_set():
-            if pulse % 24 == 0:
-                if self._wanted != self.bpm:
-                    self.bpm = self._wanted
-                    self.changes.append((due, self.bpm))
-                self.beat_times.append(due)
-            send_at = due + self._rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            while time.perf_counter() < send_at:
-                pass
-            self.port.send_message([0xF8])
-            pulse += 1
-            due += 60.0 / self.bpm / 24
-            rest = due - time.perf_counter() - 0.003
-            if rest > 0:
-                time.sleep(rest)
+    def stop_transport(self) -> None:
+        """MIDI Stop (the pulses go on, as a stopped DAW's do)."""
+        self._command("stop")
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.port.send_message([0xFC])
-        self.port.close_port()
+        if self._process.stdin is not None:
+            self._process.stdin.close()  # Stop, and the source exits
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._reader.join(2)
+
+
+def arrival_beats(trace: TimingTrace) -> list[float]:
+    """The source's beats as they reached the daemon (from its trace), after the last
+    Start: where a line through the pulses of the beat before and after each one puts it
+    (a single pulse carries the jitter of its own delivery). Against these, what the MIDI
+    system adds is left out."""
+    pulses: list[float] = []
+    for arrived, message, _ in trace.receives:
+        if message == (0xFA,):
+            pulses = []
+        elif message == (0xF8,):
+            pulses.append(arrived)
+    beats = []
+    for beat in range(24, len(pulses) - 24, 24):
+        numbers = np.arange(beat - 24, beat + 24)
+        slope, intercept = np.polyfit(numbers, np.asarray(pulses[beat - 24:beat + 24]), 1)
+        beats.append(float(intercept + slope * beat))
+    return beats
 
 
 def onset_errors(times: list[float], grid: list[float]) -> list[float]:
@@ -123,7 +145,7 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
         try:
             wait_until_ready(daemon, output)
             threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True).start()
-            source, musician = ClockSource(STEADY_BPM), Musician(env)
+            source, musician = ClockSource(STEADY_BPM, env), Musician(env)
             try:
                 source.start()
                 time.sleep(2.0)  # the follower takes the tempo
@@ -147,7 +169,7 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
                 if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
     sent_firsts = [next(sent for sent, due in note_ons if due >= first_due - 1e-6)
                    for _, _, first_due in trace.answers]
-    run.sent_errors = onset_errors(sent_firsts, source.beat_times)
+    run.sent_errors = onset_errors(sent_firsts, arrival_beats(trace))
     run.heard_errors = onset_errors(firsts, source.beat_times)
     return run
 
@@ -208,9 +230,10 @@ def clock_section(run: ClockRun, command: str) -> list[str]:
         f"A clock source client sends Start and 24 pulses per beat at {STEADY_BPM:g} BPM, each "
         f"up to {JITTER_SECONDS * 1e3:g} ms off its time; a player plays calls at that tempo "
         "and `antiphon run --clock midi` answers with no opening rest, so its first note is "
-        "on a beat. Onset error: that note against the nearest beat of the source, as the "
-        "daemon's timing trace says it sent it (|error|) and as a recorder client heard it "
-        "(signed; JACK adds up to a period). Settle: beats after the source's tempo jumps "
+        "on a beat. Onset error: when the daemon's timing trace says it sent that note, "
+        "against the source's beats as they reached the daemon (|error|: the MIDI system "
+        "left out), and when a recorder client heard it, against the source's own beats "
+        "(signed: JACK's delivery both ways included). Settle: beats after the tempo jumps "
         "until the daemon's tempo (its status, every 20 ms) stays within 1 %. Targets: sent "
         f"p99 <= {TARGET_P99_MS:g} ms, settle <= {TARGET_SETTLE_BEATS:g} beat.",
         "",

@@ -14,7 +14,7 @@ import time
 import pytest
 from e2e_support import PHRASE, JackPlayer, wait_until
 
-from antiphon.daemon.bench.clock import ClockSource, onset_errors
+from antiphon.daemon.bench.clock import ClockSource, arrival_beats, onset_errors
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.control_socket import ask
 
@@ -54,22 +54,24 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
     sent_firsts = [next(sent for due, sent, message in trace.sends
                         if due is not None and message[0] & 0xF0 == 0x90 and sent >= first_due
                         - 0.01) for _, _, first_due in trace.answers]
-    grid = source.beat_times
-    sent_errors = onset_errors(sent_firsts, grid)
-    heard_errors = onset_errors(firsts, grid)
+    # The daemon is judged against the beats as they reached it (what JACK adds to the
+    # pulses is not its doing), the recorder against the source's own grid.
+    sent_errors = onset_errors(sent_firsts, arrival_beats(trace))
+    heard_errors = onset_errors(firsts, source.beat_times)
     report(f"answer onset against the DAW's beat ({'tempo change' if tempo_change else '100 BPM'}"
            ", MIDI clock with +-1 ms jitter)",
-           f"sent {', '.join(f'{e * 1e3:+.1f}' for e in sent_errors)} ms (daemon's trace); "
-           f"heard {', '.join(f'{e * 1e3:+.1f}' for e in heard_errors)} ms (recorder, JACK "
-           f"period {PERIOD_SECONDS * 1e3:.1f} ms)")
+           f"sent {', '.join(f'{e * 1e3:+.1f}' for e in sent_errors)} ms (daemon's trace, "
+           f"against the pulses as they came); heard "
+           f"{', '.join(f'{e * 1e3:+.1f}' for e in heard_errors)} ms (recorder, against the "
+           f"source; JACK period {PERIOD_SECONDS * 1e3:.1f} ms, both ways)")
     return sent_errors, heard_errors, tempo
 
 
 def test_answers_land_on_the_daws_beats(daemon, tmp_path, report_measurement):
     sent, heard, tempo = play_and_hear_answers(daemon, tmp_path, None, report_measurement)
     assert len(sent) == 3
-    assert max(abs(e) for e in sent) < 0.004, sent
-    assert all(-0.004 < e < PERIOD_SECONDS + 0.008 for e in heard), heard
+    assert max(abs(e) for e in sent) < 0.003, sent
+    assert all(-0.003 < e < 2 * PERIOD_SECONDS + 0.005 for e in heard), heard
     assert tempo["source"] == "midi clock" and tempo["bpm"] == pytest.approx(100, rel=0.01)
     assert tempo["running"] is True
 
@@ -77,8 +79,8 @@ def test_answers_land_on_the_daws_beats(daemon, tmp_path, report_measurement):
 def test_answers_follow_a_tempo_change(daemon, tmp_path, report_measurement):
     sent, heard, tempo = play_and_hear_answers(daemon, tmp_path, 140.0, report_measurement)
     assert tempo["bpm"] == pytest.approx(140, rel=0.01)
-    assert max(abs(e) for e in sent[1:]) < 0.004, sent  # at the new tempo, on its beats
-    assert all(-0.004 < e < PERIOD_SECONDS + 0.008 for e in heard[1:]), heard
+    assert max(abs(e) for e in sent[1:]) < 0.003, sent  # at the new tempo, on its beats
+    assert all(-0.003 < e < 2 * PERIOD_SECONDS + 0.005 for e in heard[1:]), heard
 
 
 def test_a_daw_stop_silences_the_answer_and_no_call_is_answered_until_start(daemon):
@@ -90,7 +92,7 @@ def test_a_daw_stop_silences_the_answer_and_no_call_is_answered_until_start(daem
         time.sleep(1.0)
         keys.play(PHRASE, 0.5)
         assert wait_until(lambda: keys.note_ons(), 10), process.output()
-        source.port.send_message([0xFC])  # the DAW stops mid-answer
+        source.stop_transport()  # the DAW stops mid-answer
         assert wait_until(lambda: not keys.sounding(), 1), keys.sounding()
         heard = len(keys.note_ons())
         keys.play(PHRASE, 0.5)  # played while stopped: no answer
