@@ -93,22 +93,22 @@ class ClockSource:
         self._reader.join(2)
 
 
-def arrival_beats(trace: TimingTrace) -> list[float]:
-    """The source's beats as they reached the daemon (from its trace), after the last
-    Start: where a line through the pulses of the beat before and after each one puts it
-    (a single pulse carries the jitter of its own delivery). Against these, what the MIDI
+def arrival_beats(trace: TimingTrace, source_beats: list[float]) -> list[float]:
+    """The source's beats as they reached the daemon (from its trace): for each beat the
+    source sent, a line through the pulses that arrived within half a beat of it (numbered
+    by their time, so a pulse lost on the way shifts nothing), evaluated at the beat (a
+    single pulse carries the jitter of its own delivery). Against these, what the MIDI
     system adds is left out."""
-    pulses: list[float] = []
-    for arrived, message, _ in trace.receives:
-        if message == (0xFA,):
-            pulses = []
-        elif message == (0xF8,):
-            pulses.append(arrived)
+    pulses = np.array([arrived for arrived, message, _ in trace.receives if message == (0xF8,)])
     beats = []
-    for beat in range(24, len(pulses) - 24, 24):
-        numbers = np.arange(beat - 24, beat + 24)
-        slope, intercept = np.polyfit(numbers, np.asarray(pulses[beat - 24:beat + 24]), 1)
-        beats.append(float(intercept + slope * beat))
+    for beat, following in zip(source_beats, source_beats[1:], strict=False):
+        period = (following - beat) / 24
+        window = pulses[(pulses > beat - 12 * period) & (pulses < beat + 12 * period)]
+        if len(window) < 12:
+            continue
+        numbers = np.round((window - beat) / period)  # delivery delays are < half a pulse
+        slope, intercept = np.polyfit(numbers, window, 1)
+        beats.append(float(intercept))
     return beats
 
 
@@ -169,7 +169,7 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
                 if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
     sent_firsts = [next(sent for sent, due in note_ons if due >= first_due - 1e-6)
                    for _, _, first_due in trace.answers]
-    run.sent_errors = onset_errors(sent_firsts, arrival_beats(trace))
+    run.sent_errors = onset_errors(sent_firsts, arrival_beats(trace, source.beat_times))
     run.heard_errors = onset_errors(firsts, source.beat_times)
     return run
 

@@ -31,6 +31,7 @@ PULSES_PER_BEAT = 24
 PULSES_PER_SIXTEENTH = 6
 WINDOW_PULSES = PULSES_PER_BEAT  # one beat of pulses for the tempo line
 LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
+LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way
 
 CLOCK = 0xF8
 START = 0xFA
@@ -77,7 +78,15 @@ class MidiClockFollower(Clock):
             if not self.running:
                 return  # a stopped DAW may go on sending clock: the position stays
             number = self._next_pulse
-            self._next_pulse += 1
+            if self._pulses:
+                # A pulse lost on the way (MIDI has no resend) must not shift the beat for
+                # ever: a gap of about n periods is n - 1 pulses that never came. (A real
+                # tempo change of that size in one step is no tempo change a band makes.)
+                period = self.seconds_per_beat / PULSES_PER_BEAT
+                gap = at - self._pulses[-1][1]
+                if gap > LOST_PULSE_GAP * period:
+                    number += round(gap / period) - 1
+            self._next_pulse = number + 1
             self._pulses.append((number, at))
             if len(self._pulses) < 2:  # the first since Start, Continue or a position:
                 self.reanchor(at, number / PULSES_PER_BEAT, self.seconds_per_beat)  # the beat

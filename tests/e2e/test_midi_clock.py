@@ -56,7 +56,7 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
                         - 0.01) for _, _, first_due in trace.answers]
     # The daemon is judged against the beats as they reached it (what JACK adds to the
     # pulses is not its doing), the recorder against the source's own grid.
-    sent_errors = onset_errors(sent_firsts, arrival_beats(trace))
+    sent_errors = onset_errors(sent_firsts, arrival_beats(trace, source.beat_times))
     heard_errors = onset_errors(firsts, source.beat_times)
     report(f"answer onset against the DAW's beat ({'tempo change' if tempo_change else '100 BPM'}"
            ", MIDI clock with +-1 ms jitter)",

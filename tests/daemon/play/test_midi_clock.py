@@ -108,3 +108,18 @@ def test_a_burst_of_pulses_does_not_make_an_impossible_tempo(follower):
     for index in range(30):
         follower.pulse(5.0 + index * 1e-6)  # a DAW seeking: pulses a microsecond apart
     assert 20.0 <= follower.bpm <= 400.0
+
+
+def test_a_pulse_lost_on_the_way_does_not_shift_the_beat(follower):
+    source = Source(follower, seed=2)
+    follower.start()
+    source.play(2, 120.0)
+    period = 60.0 / 120.0 / PULSES_PER_BEAT
+    for _ in range(3):  # three pulses the MIDI system lost, a few apart
+        source.at += period  # sent, never delivered
+        source.play(5 / 24, 120.0)
+    played_beats = 2 + 3 * 6 / 24  # 2 beats, then 3 x (1 lost + 5 delivered) pulses
+    source.play(24 / 24 - (played_beats % 1), 120.0)  # up to the next whole beat
+    beat = round(played_beats + 1 - (played_beats % 1))
+    assert follower.bpm == pytest.approx(120.0, rel=0.01)
+    assert abs(follower.seconds_at(beat) - source.at) < 0.002  # counted by time, not pulses
