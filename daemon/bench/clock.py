@@ -36,6 +36,7 @@ CHANGE_BPM = (90.0, 140.0)
 SETTLED_WITHIN = 0.01  # of the new tempo
 TARGET_P99_MS = 2.0  # beyond what the MIDI system adds: the daemon's own sends
 TARGET_SETTLE_BEATS = 1.0
+MATCH_SECONDS = 0.02  # a planned first note is found within this of its plan
 
 
 class ClockSource:
@@ -112,6 +113,16 @@ def arrival_beats(trace: TimingTrace, source_beats: list[float]) -> list[float]:
     return beats
 
 
+def first_notes_sent(trace: TimingTrace) -> list[float]:
+    """When each answer's first note left, by the daemon's trace. Its due time when sent can
+    differ by a little from the one planned (a followed clock re-anchors at every pulse),
+    so the note is found within MATCH_SECONDS of the plan, not at it exactly."""
+    note_ons = [(sent, due) for due, sent, message in trace.sends
+                if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
+    return [next(sent for sent, due in note_ons if due >= first_due - MATCH_SECONDS)
+            for _, _, first_due in trace.answers]
+
+
 def onset_errors(times: list[float], grid: list[float]) -> list[float]:
     """Each time's signed distance to the nearest beat of `grid` (late is positive)."""
     beats = np.asarray(grid)
@@ -165,10 +176,7 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
             if daemon.poll() is None:
                 daemon.kill()
                 daemon.wait()
-    note_ons = [(sent, due) for due, sent, message in trace.sends
-                if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
-    sent_firsts = [next(sent for sent, due in note_ons if due >= first_due - 1e-6)
-                   for _, _, first_due in trace.answers]
+    sent_firsts = first_notes_sent(trace)
     run.sent_errors = onset_errors(sent_firsts, arrival_beats(trace, source.beat_times))
     run.heard_errors = onset_errors(firsts, source.beat_times)
     return run

@@ -14,7 +14,12 @@ import time
 import pytest
 from e2e_support import PHRASE, JackPlayer, wait_until
 
-from antiphon.daemon.bench.clock import ClockSource, arrival_beats, onset_errors
+from antiphon.daemon.bench.clock import (
+    ClockSource,
+    arrival_beats,
+    first_notes_sent,
+    onset_errors,
+)
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.control_socket import ask
 
@@ -51,9 +56,7 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
     process.terminate()
     assert "MIDI clock: following it at" in process.output()
     trace = TimingTrace.read(trace_path)
-    sent_firsts = [next(sent for due, sent, message in trace.sends
-                        if due is not None and message[0] & 0xF0 == 0x90 and sent >= first_due
-                        - 0.01) for _, _, first_due in trace.answers]
+    sent_firsts = first_notes_sent(trace)
     # The daemon is judged against the beats as they reached it (what JACK adds to the
     # pulses is not its doing), the recorder against the source's own grid.
     sent_errors = onset_errors(sent_firsts, arrival_beats(trace, source.beat_times))
