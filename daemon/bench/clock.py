@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.daemon.bench.clock_source import JITTER_SECONDS
+from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, verdict
-from antiphon.daemon.bench.loop import PHRASES, Musician, wait_until_ready
+from antiphon.daemon.bench.loop import PHRASES, Musician
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.control_socket import ask
 
@@ -149,13 +150,9 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
                    "--min-answer-beats", "2", "--max-answer-beats", "2", "--seed", "0",
                    "--control-socket", str(socket), "--timing-trace", str(trace_path),
                    *(["--model", model] if model else [])]
-        daemon = subprocess.Popen(command, env={**env, "COLUMNS": "200"}, text=True,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        output: list[str] = []
+        daemon = None
         try:
-            wait_until_ready(daemon, output)
-            threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True).start()
+            daemon, output = start_daemon(command, env)
             source, musician = ClockSource(STEADY_BPM, env), Musician(env)
             try:
                 source.start()
@@ -167,15 +164,11 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
             finally:
                 source.close()
                 musician.close()
-            daemon.terminate()
-            if daemon.wait(timeout=30) != 0:
-                raise RuntimeError(f"antiphon run exited with {daemon.returncode}:\n"
-                                   + "".join(output[-20:]))
+            stop_daemon(daemon, output)
             trace = TimingTrace.read(trace_path)
         finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
+            if daemon is not None:
+                kill_daemon(daemon)
     sent_firsts = first_notes_sent(trace)
     run.sent_errors = onset_errors(sent_firsts, arrival_beats(trace, source.beat_times))
     run.heard_errors = onset_errors(firsts, source.beat_times)

@@ -27,13 +27,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from antiphon.daemon.bench.daemon_process import wait_until_ready
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb
 from antiphon.daemon.bench.loop import (
     BPM,
     PHRASES,
     play_phrase,
     read_arrivals,
-    wait_until_ready,
 )
 from antiphon.daemon.midi.backends import jack_server_running
 from antiphon.daemon.midi.ports import RtMidiOutput

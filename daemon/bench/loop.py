@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from antiphon.daemon.bench.engine import READY_LINE, antiphon_script, resident_kb, verdict
+from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
+from antiphon.daemon.bench.engine import antiphon_script, resident_kb, verdict
 from antiphon.daemon.bench.soak import SWAP_EVERY, Soak, StageHand, soak_lines
 from antiphon.daemon.midi.ports import RtMidiOutput
 from antiphon.daemon.play.timing_trace import TimingTrace
@@ -39,7 +40,6 @@ TARGET_P99_MS = 1.0
 TARGET_MAX_MS = 3.0
 TARGET_RESIDENT_MB = 250.0
 FLAT_GROWTH_MB = 5.0  # resident memory growth over a run that still counts as flat
-READY_TIMEOUT_SECONDS = 60.0
 # An arrival more than this after its send is not that send's (it was dropped): far beyond
 # any JACK period, far below the time between two answers.
 MATCH_WINDOW_SECONDS = 0.25
@@ -232,14 +232,9 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
                    "--timing-trace", str(trace_path), *(["--model", model] if model else [])]
         burner = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
                   if busy else None)
-        daemon = subprocess.Popen(command, env={**env, "COLUMNS": "200"}, text=True,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        output: list[str] = []
+        daemon = None
         try:
-            wait_until_ready(daemon, output)
-            reader = threading.Thread(target=lambda: output.extend(daemon.stdout), daemon=True)
-            reader.start()
+            daemon, output = start_daemon(command, env)
             musician = Musician(env)
             hand = StageHand(socket, model, swap_every) if steer else None
             try:
@@ -262,10 +257,7 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
                     if progress is not None:
                         progress(run)
                 run.seconds = time.perf_counter() - began
-                daemon.terminate()
-                if daemon.wait(timeout=30) != 0:
-                    raise RuntimeError(f"antiphon run exited with {daemon.returncode}:\n"
-                                       + "".join(output[-20:]))
+                stop_daemon(daemon, output)
                 time.sleep(0.2)  # the releases at stop reach the recorder
             finally:
                 musician.close()
@@ -273,9 +265,8 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
             arrivals = musician.received()
             trace = TimingTrace.read(trace_path)
         finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
+            if daemon is not None:
+                kill_daemon(daemon)
             if burner is not None:
                 burner.kill()
                 burner.wait()
@@ -298,18 +289,6 @@ def count_xruns(jackd_log: Path) -> int:
     if not jackd_log.is_file():
         return 0
     return jackd_log.read_text(errors="replace").count("was not finished")
-
-
-def wait_until_ready(daemon: subprocess.Popen, output: list[str]) -> None:
-    deadline = time.perf_counter() + READY_TIMEOUT_SECONDS
-    assert daemon.stdout is not None
-    for line in daemon.stdout:
-        output.append(line)
-        if READY_LINE in line:
-            return
-        if time.perf_counter() > deadline:
-            break
-    raise RuntimeError("antiphon run did not get ready:\n" + "".join(output[-20:]))
 
 
 # -- the report ---------------------------------------------------------------------------
