@@ -96,22 +96,30 @@ class ClockSource:
 
 
 def arrival_beats(trace: TimingTrace, source_beats: list[float]) -> list[float]:
-    """The source's beats as they reached the daemon (from its trace): for each beat the
-    source sent, a line through the pulses that arrived within half a beat of it (numbered
+    """The source's beats as they reached the daemon (from its trace), one per beat the
+    source sent: a line through the pulses that arrived within half a beat of it (numbered
     by their time, so a pulse lost on the way shifts nothing), evaluated at the beat (a
-    single pulse carries the jitter of its own delivery). Against these, what the MIDI
-    system adds is left out."""
+    single pulse carries the jitter of its own delivery). A beat with too few pulses around
+    it (the run's first and last) is the source's beat plus the median delivery delay.
+    Against these, what the MIDI system adds is left out."""
     pulses = np.array([arrived for arrived, message, _ in trace.receives if message == (0xF8,)])
-    beats = []
-    for beat, following in zip(source_beats, source_beats[1:], strict=False):
-        period = (following - beat) / 24
+    fitted: list[float | None] = []
+    for index, beat in enumerate(source_beats):
+        neighbour = source_beats[index + 1] if index + 1 < len(source_beats) else None
+        if neighbour is None and index:
+            neighbour = 2 * beat - source_beats[index - 1]
+        period = (neighbour - beat) / 24 if neighbour is not None else 0.0
         window = pulses[(pulses > beat - 12 * period) & (pulses < beat + 12 * period)]
-        if len(window) < 12:
+        if period <= 0 or len(window) < 12:
+            fitted.append(None)
             continue
         numbers = np.round((window - beat) / period)  # delivery delays are < half a pulse
         slope, intercept = np.polyfit(numbers, window, 1)
-        beats.append(float(intercept))
-    return beats
+        fitted.append(float(intercept))
+    delays = [at - beat for at, beat in zip(fitted, source_beats, strict=True) if at is not None]
+    delay = float(np.median(delays)) if delays else 0.0
+    return [beat + delay if at is None else at
+            for at, beat in zip(fitted, source_beats, strict=True)]
 
 
 def first_notes_sent(trace: TimingTrace) -> list[float]:

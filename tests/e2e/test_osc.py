@@ -176,7 +176,8 @@ def test_status_over_osc_sends_the_state_to_the_sender(osc_daemon):
             if name == "/antiphon/setting"}
     assert set(sent) == set(LIVE_OPTIONS)
     assert sent["temperature"] == pytest.approx(0.5, abs=1e-6)
-    assert sent["scale"] == ""  # None, as OSC clients can all read it
+    assert sent["scale"] == "auto"
+    assert sent["max_polyphony"] == ""  # None, as OSC clients can all read it
     assert sent["channel"] == 1 and sent["listen_channels"] == "1-9,11-16"
 
 
