@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 FORCED_STOP_LOCK_SECONDS = 0.2  # on a forced stop, how long to wait to release notes
 GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the scheduler waiting
+# How long a clean stop waits for each thread: a loop busy with a flood's backlog needs
+# a moment, and a process that exits under a live thread aborts (well inside systemd's
+# TimeoutStopSec of 10 s).
+STOP_TIMEOUT_SECONDS = 3.0
 SERVE_POLL_SECONDS = 0.1  # how often the main thread looks at the threads and the signals
 STATUS_SECONDS = 2.0  # the service manager's status line changes at most this often
 
@@ -123,7 +127,7 @@ class Daemon:
         self.loop.start()
         self.midi_in.set_receiver(self.gate)
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop listening, end the loop, release every sounding note, end the scheduler."""
         self.midi_in.set_receiver(None)
         released_before = self.scheduler.stats.released
