@@ -257,7 +257,7 @@ def run(
     options = _config(config, overrides)
     setup_logging(options.log_level)
     from antiphon.daemon.service.daemon import run_daemon
-    from antiphon.daemon.service.signals import ForcedShutdown
+    from antiphon.daemon.service.signals import ForcedShutdown, stop_was_forced
 
     try:
         # A reload reads the file and the environment again; the flags given still win.
@@ -267,7 +267,9 @@ def run(
         raise typer.Exit(FORCED_EXIT) from None
     except (OSError, ValueError) as err:
         fail(str(err))
-    raise typer.Exit(status)
+    # A second signal that came once the clean stop had already finished still asked to
+    # force it: the status must not depend on how fast the stop was.
+    raise typer.Exit(FORCED_EXIT if status == 0 and stop_was_forced() else status)
 
 
 @app.command()

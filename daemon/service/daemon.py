@@ -334,7 +334,8 @@ def run_daemon(config: DaemonConfig,
     controller: Controller | None = None
     notifier = Notifier.from_environment()
     # Under a service manager SIGHUP means reload; in a terminal, that the terminal is gone.
-    with capture_signals(reload_on_hangup=under_service_manager()) as shutdown:
+    with capture_signals(reload_on_hangup=under_service_manager(),
+                         hold_after_stop=True) as shutdown:
         server.claim()  # first: a second daemon must not touch the first one's ports
         edge = osc = knobs = None
         try:

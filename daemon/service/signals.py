@@ -5,7 +5,12 @@ The first signal asks for a clean stop: the daemon stops listening, releases eve
 sounds and shuts its threads down. A second signal (the user is impatient, or the clean stop
 hangs) raises ForcedShutdown in the main thread wherever it is, so the caller skips the
 waiting and only releases the notes. Any signal after that is noted and ignored: a burst of
-Ctrl-C must not interrupt the release itself. The previous handlers come back on exit.
+Ctrl-C must not interrupt the release itself. The previous handlers come back on exit,
+except with `hold_after_stop` once a stop is under way: the process is on its way out, and
+a late Ctrl-C of the same burst must not kill it mid-exit (Python's default handler would
+print a KeyboardInterrupt traceback); such a signal is counted as a forced stop instead
+(`stop_was_forced()`), so the exit status says what the user asked for, however fast the
+clean stop was.
 
 Under a service manager there is no terminal to hang up, and SIGHUP means what it means to
 every daemon: re-read the config (`systemctl reload`, `kill -HUP`). `capture_signals(
@@ -38,6 +43,9 @@ class ForcedShutdown(BaseException):
         self.signum = signum
 
 
+_held: ShutdownRequest | None = None  # the request that keeps the handlers after its block
+
+
 class ShutdownRequest:
     """What the signals asked for; `requested` is set by the first one."""
 
@@ -62,11 +70,25 @@ class ShutdownRequest:
                  signal.Signals(signum).name)
         self.requested.set()
 
+    def handle_after_stop(self, signum: int, frame: FrameType | None) -> None:
+        """A stop signal after the block ended: the stop is done or nearly; count it."""
+        self.received.append(signum)
+        if not (self.reload_on_hangup and signum == getattr(signal, "SIGHUP", None)):
+            self.forced = True
+
+
+def stop_was_forced() -> bool:
+    """Whether a stop signal came again after the first, up to now, counting those that
+    arrived after a `hold_after_stop` capture ended."""
+    return _held is not None and _held.forced
+
 
 @contextmanager
-def capture_signals(reload_on_hangup: bool = False) -> Iterator[ShutdownRequest]:
+def capture_signals(reload_on_hangup: bool = False,
+                    hold_after_stop: bool = False) -> Iterator[ShutdownRequest]:
     """Route the stop signals to a ShutdownRequest for the duration of the block (SIGHUP
-    to a reload request instead, with `reload_on_hangup`).
+    to a reload request instead, with `reload_on_hangup`); with `hold_after_stop`, for the
+    rest of the process once a stop was requested (see the module's doc).
 
     Handlers can only be installed from the main thread; elsewhere (a test runner's worker
     thread) the request is returned untouched and the signals keep their old handlers.
@@ -75,9 +97,13 @@ def capture_signals(reload_on_hangup: bool = False) -> Iterator[ShutdownRequest]
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
+    global _held
     previous = {signum: signal.signal(signum, request.handle) for signum in HANDLED_SIGNALS}
     try:
         yield request
     finally:
+        holding = hold_after_stop and request.requested.is_set()
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, request.handle_after_stop if holding else handler)
+        if holding:
+            _held = request

@@ -179,7 +179,9 @@ def test_the_pitch_rules_and_sampling_reach_the_model(rig):
 
 
 def test_scale_auto_holds_the_answer_to_the_calls_key_and_range(rig):
-    r = rig(config=DaemonConfig(bpm=BPM, scale="auto", lowest_pitch=40))
+    # A long silence: a late wake-up between two notes of a loaded machine must not split
+    # the call into phrases too short to name a key.
+    r = rig(config=DaemonConfig(bpm=BPM, scale="auto", lowest_pitch=40, silence_beats=4.0))
     r.play([62, 64, 66, 67, 69, 66, 64])  # D major, D4..A4
     assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
     (rules,) = r.session.rules

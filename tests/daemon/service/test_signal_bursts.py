@@ -146,3 +146,45 @@ def test_each_capture_starts_afresh():
         assert second.requested.is_set() and not second.forced
     assert second.received == [signal.SIGINT]
 
+
+
+@pytest.fixture
+def handlers_put_back(monkeypatch):
+    """hold_after_stop keeps its handlers for the rest of the process: give pytest back
+    its own afterwards."""
+    from antiphon.daemon.service import signals as signals_module
+
+    monkeypatch.setattr(signals_module, "_held", None)
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    yield signals_module
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=SIGNAL_IDS)
+def test_a_signal_after_a_finished_stop_is_counted_as_forcing_never_kills(
+        signum, handlers_put_back):
+    with capture_signals(hold_after_stop=True) as shutdown:
+        kill_self(shutdown, signal.SIGINT)  # the clean stop, done within the block
+    assert not handlers_put_back.stop_was_forced()
+    for _ in range(3):  # the rest of the burst, after the stop finished: still alive
+        kill_self(shutdown, signum)
+    assert handlers_put_back.stop_was_forced()
+    assert shutdown.received == [signal.SIGINT] + [signum] * 3
+
+
+def test_without_a_stop_the_held_capture_gives_the_handlers_back(handlers_put_back):
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    with capture_signals(hold_after_stop=True):
+        pass
+    assert {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} == before
+    assert not handlers_put_back.stop_was_forced()
+
+
+def test_a_late_hangup_meaning_reload_does_not_force(handlers_put_back):
+    with capture_signals(reload_on_hangup=True, hold_after_stop=True) as shutdown:
+        kill_self(shutdown, signal.SIGTERM)
+    kill_self(shutdown, signal.SIGHUP)
+    assert not handlers_put_back.stop_was_forced()
+    kill_self(shutdown, signal.SIGTERM)
+    assert handlers_put_back.stop_was_forced()
