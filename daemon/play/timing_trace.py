@@ -6,42 +6,101 @@ read it to see where a late note came from. Times are `time.perf_counter()` seco
 which on Linux is CLOCK_MONOTONIC: one clock shared by every process on the machine, so
 the recorder's timestamps and these are directly comparable.
 
-Recording costs one tuple append per message on the scheduler thread; the file is written
-once, when the daemon stops, so no file I/O ever happens while it plays.
+Recording costs one packed append per message on the scheduler thread; the file is written
+once, when the daemon stops, so no file I/O ever happens while it plays. Rows are packed
+into bytes (about 25 bytes a message rather than some 200 as tuples of floats), so a trace
+kept over an hour's soak does not show up as the daemon's own memory growing.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import math
+import struct
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 TRACE_FORMAT = "antiphon-timing-trace-v1"
 
 
+class PackedRows:
+    """(time, time-or-flag, message) rows packed into one bytearray: a header of two
+    doubles and the message's length, then its bytes. Reads back as tuples: as a send
+    `(due | None, sent, message)`, or as a receive `(arrived, message, kept)`."""
+
+    HEADER = struct.Struct("<ddI")  # I: a long SysEx received still fits
+
+    def __init__(self, receives: bool) -> None:
+        self._receives = receives
+        self._data = bytearray()
+        self._count = 0
+
+    def add(self, first: float, second: float, message: Iterable[int]) -> None:
+        body = bytes(message)
+        self._data += self.HEADER.pack(first, second, len(body))
+        self._data += body
+        self._count += 1
+
+    def append(self, row: tuple) -> None:
+        if self._receives:
+            arrived, message, kept = row
+            self.add(arrived, 1.0 if kept else 0.0, message)
+        else:
+            due, sent, message = row
+            self.add(math.nan if due is None else due, sent, message)
+
+    def __iadd__(self, rows: Iterable[tuple]) -> PackedRows:
+        for row in rows:
+            self.append(row)
+        return self
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple]:
+        data, offset, header = bytes(self._data), 0, self.HEADER
+        while offset < len(data):
+            first, second, length = header.unpack_from(data, offset)
+            offset += header.size
+            message = tuple(data[offset:offset + length])
+            offset += length
+            if self._receives:
+                yield first, message, second != 0.0
+            else:
+                yield (None if math.isnan(first) else first), second, message
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (PackedRows, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable, like the list it stands in for
+
+
 @dataclass
 class TimingTrace:
     # (due, sent, message): due is when the scheduler meant the message to leave (None for
     # releases on a stop or barge-in, which are sent at once); sent, when `send` returned.
-    sends: list[tuple[float | None, float, tuple[int, ...]]] = field(default_factory=list)
+    sends: PackedRows = field(default_factory=lambda: PackedRows(receives=False))
     # (decided, first_scheduled, first_due): the end of a call decided, the answer's first
     # note handed to the scheduler, and when that note is due.
     answers: list[tuple[float, float, float]] = field(default_factory=list)
     # (arrived, message, kept) of every message the input delivered: arrived is when the
     # MIDI system stamped it; kept, whether the daemon took it (False: another channel, a
     # kind it does not use, or shed in a flood).
-    receives: list[tuple[float, tuple[int, ...], bool]] = field(default_factory=list)
+    receives: PackedRows = field(default_factory=lambda: PackedRows(receives=True))
     # (generation, started, seconds) of every garbage collection while the trace was on.
     collections: list[tuple[int, float, float]] = field(default_factory=list)
     _gc_started: float = 0.0
 
     def sent(self, due: float | None, message: tuple[int, ...]) -> None:
-        self.sends.append((due, time.perf_counter(), message))
+        self.sends.add(math.nan if due is None else due, time.perf_counter(), message)
 
     def received(self, arrived: float, message: list[int], kept: bool) -> None:
-        self.receives.append((arrived, tuple(message), kept))
+        self.receives.add(arrived, 1.0 if kept else 0.0, message)
 
     def answer(self, decided: float, first_scheduled: float, first_due: float) -> None:
         self.answers.append((decided, first_scheduled, first_due))

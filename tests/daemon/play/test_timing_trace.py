@@ -61,3 +61,33 @@ def test_a_trace_into_a_missing_folder_is_refused_before_playing(tmp_path):
     with pytest.raises(ConfigError, match="--timing-trace"):
         load_config(overrides={"timing_trace": str(tmp_path / "no" / "such" / "t.jsonl")})
     assert load_config(overrides={"timing_trace": str(tmp_path / "t.jsonl")}).timing_trace
+
+
+def test_an_hour_of_messages_costs_little_memory():
+    """Kept in memory while the daemon plays: an hour at a dense answer's pace (some 30k
+    sends, 60k receives) must not read as the daemon's memory growing."""
+    import tracemalloc
+
+    trace = TimingTrace()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for index in range(30_000):
+            trace.sent(float(index), (0x90, index % 128, 100))
+            trace.received(float(index), [0x80, index % 128, 0], index % 2 == 0)
+            trace.received(float(index), [0xF8], False)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 4_000_000, f"{grown / 1e6:.1f} MB for 90k rows"
+    assert len(trace.sends) == 30_000 and len(trace.receives) == 60_000
+    assert list(trace.receives)[:2] == [(0.0, (0x80, 0, 0), True), (0.0, (0xF8,), False)]
+    assert list(trace.sends)[5] == (5.0, list(trace.sends)[5][1], (0x90, 5, 100))
+
+
+def test_a_long_sysex_received_is_kept_whole(tmp_path):
+    trace = TimingTrace()
+    sysex = [0xF0, *([0x11] * 70_000), 0xF7]
+    trace.received(1.0, sysex, False)
+    trace.write(tmp_path / "t.jsonl")
+    assert list(TimingTrace.read(tmp_path / "t.jsonl").receives) == [(1.0, tuple(sysex), False)]
