@@ -127,7 +127,7 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
         for label, busy, run_minutes in (("quiet machine", False, minutes),
                                          ("one core kept busy", True, 0.0)):
             # A line every 10 exchanges, no spinner: its redraws would take the GIL from
-            # the recorder's callback, whose timestamps are the measurement.
+            # the recorder's polling thread, whose timestamps are the measurement.
             def progress(run, label=label) -> None:
                 if run.exchanges % 10 == 0:
                     console.print(f"loop, {label}: {run.exchanges} exchanges")

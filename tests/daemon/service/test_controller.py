@@ -23,7 +23,8 @@ from antiphon.daemon.cli.control import render_status
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig
 from antiphon.daemon.service.control import Controller
-from antiphon.daemon.service.daemon import Daemon, load_session
+from antiphon.daemon.service.daemon import Daemon
+from antiphon.daemon.service.startup import load_session
 from antiphon.engine.constraints import scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
 

@@ -12,8 +12,8 @@ from antiphon.daemon.cli.app import app
 from antiphon.daemon.service import paths
 from antiphon.daemon.service.config import ConfigError, DaemonConfig
 from antiphon.daemon.service.config_loading import load_config, load_config_with_sources
-from antiphon.daemon.service.daemon import resolve_model_path
 from antiphon.daemon.service.models import all_models, find_model
+from antiphon.daemon.service.startup import resolve_model_path
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""What `antiphon run` and `antiphon demo` share: the config's defaults in the help, the
+options both take, and reading the config with its errors as one red line."""
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from antiphon.daemon.cli.shared import USAGE_ERROR, fail
+from antiphon.daemon.midi.backends import BACKEND_NAMES
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.config_loading import load_config
+
+DEFAULTS = DaemonConfig()
+FORCED_EXIT = 130  # as a shell reports a process ended by Ctrl-C
+
+
+def default_note(field_name: str) -> str:
+    """The help text's default marker (escaped: rich would take [...] for markup)."""
+    value = getattr(DEFAULTS, field_name)
+    return f"\\[default: {value:g}]" if isinstance(value, float) else f"\\[default: {value}]"
+
+
+def read_config(config_file: Path | None, overrides: dict) -> DaemonConfig:
+    try:
+        return load_config(config_file, os.environ, overrides)
+    except ConfigError as err:
+        fail(str(err), USAGE_ERROR)
+
+
+# Options shared by `run` and `demo`; their help shows the DaemonConfig default.
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="TOML file with options (keys named like the long options, e.g. bpm).",
+    dir_okay=False)]
+BackendOption = Annotated[str | None, typer.Option(
+    help=f"MIDI system: {', '.join(BACKEND_NAMES)}. {default_note('backend')}")]
+ModelOption = Annotated[str | None, typer.Option(
+    help="Model: an .onnx file or a shipped model's name. \\[default: the shipped default]")]
+DeviceOption = Annotated[str | None, typer.Option(
+    help=f"Run the model on: auto, cpu, cuda. {default_note('device')}")]
+BpmOption = Annotated[float | None, typer.Option(
+    help=f"Tempo in beats per minute. {default_note('bpm')}")]
+TemperatureOption = Annotated[float | None, typer.Option(
+    help=f"Sampling temperature: <1 safer, >1 wilder. {default_note('temperature')}")]
+TopPOption = Annotated[float | None, typer.Option(
+    help="Sample among the likeliest events holding this much probability (0-1]. "
+         f"{default_note('top_p')}")]
+SeedOption = Annotated[int | None, typer.Option(
+    help="Random seed, for repeatable answers. \\[default: none]")]
+LogLevelOption = Annotated[str | None, typer.Option(
+    help=f"debug, info, warning or error. {default_note('log_level')}")]

@@ -1,0 +1,169 @@
+"""`antiphon run`: every option of the daemon as a flag, read into one DaemonConfig (file <
+environment < flags), then the daemon serves until a stop signal."""
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from antiphon.daemon.cli.options import (
+    FORCED_EXIT,
+    BackendOption,
+    BpmOption,
+    ConfigOption,
+    DeviceOption,
+    LogLevelOption,
+    ModelOption,
+    SeedOption,
+    TemperatureOption,
+    TopPOption,
+    default_note,
+    read_config,
+)
+from antiphon.daemon.cli.shared import error_console, fail, setup_logging
+from antiphon.daemon.service.config_loading import load_config
+
+
+def run(
+    config: ConfigOption = None,
+    in_port: Annotated[str | None, typer.Option(
+        "--in", "--in-port",
+        help="Input port (name or part of it). \\[default: the first hardware input, else a "
+             "virtual port 'Antiphon In']")] = None,
+    out_port: Annotated[str | None, typer.Option(
+        "--out", "--out-port",
+        help="Output port (name or part of it). \\[default: a virtual port 'Antiphon Out']",
+    )] = None,
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    bpm: BpmOption = None,
+    silence_beats: Annotated[float | None, typer.Option(
+        help=f"Silence that ends a call, in beats. {default_note('silence_beats')}")] = None,
+    min_answer_beats: Annotated[float | None, typer.Option(
+        help=f"Shortest answer, in beats. {default_note('min_answer_beats')}")] = None,
+    max_answer_beats: Annotated[float | None, typer.Option(
+        help=f"Longest answer, in beats. {default_note('max_answer_beats')}")] = None,
+    grid_beats: Annotated[float | None, typer.Option(
+        help=f"Answers start on multiples of this many beats. {default_note('grid_beats')}"
+    )] = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_opening_rest_beats: Annotated[float | None, typer.Option(
+        help="Longest rest before an answer's first note, in beats. "
+             f"{default_note('max_opening_rest_beats')}")] = None,
+    scale: Annotated[str | None, typer.Option(
+        help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ...; "
+             "auto: the call's key (when it clearly has one) and range; chromatic: any pitch. "
+             f"{default_note('scale')}")] = None,
+    lowest_pitch: Annotated[int | None, typer.Option(
+        help=f"Lowest MIDI note an answer strikes. {default_note('lowest_pitch')}")] = None,
+    highest_pitch: Annotated[int | None, typer.Option(
+        help=f"Highest MIDI note an answer strikes. {default_note('highest_pitch')}")] = None,
+    max_polyphony: Annotated[int | None, typer.Option(
+        help="Most answer notes sounding at once. \\[default: no limit]")] = None,
+    channel: Annotated[int | None, typer.Option(
+        help=f"MIDI channel of the answer, 1-16. {default_note('channel')}")] = None,
+    seed: SeedOption = None,
+    log_level: LogLevelOption = None,
+    timing_trace: Annotated[Path | None, typer.Option(
+        help="At exit, write every message received (when it arrived) and sent (when it was "
+             "due, when it left) to this file (JSON lines). \\[default: none]",
+        dir_okay=False)] = None,
+    listen_channels: Annotated[str | None, typer.Option(
+        help=f"MIDI channels to listen to, e.g. 1-9,11-16 or all. {default_note('listen_channels')}"
+    )] = None,
+    max_hold_beats: Annotated[float | None, typer.Option(
+        help="A key held longer than this (beats) no longer holds the call open. "
+             f"{default_note('max_hold_beats')}")] = None,
+    reconnect_timeout: Annotated[float | None, typer.Option(
+        help="Seconds to wait for a MIDI system that went away before exiting non-zero. "
+             f"{default_note('reconnect_timeout')}")] = None,
+    panic_on_start: Annotated[bool | None, typer.Option(
+        "--panic-on-start/--no-panic-on-start",
+        help="Silence the output (all notes off, 16 channels) when it opens. "
+             f"{default_note('panic_on_start')}", show_default=False)] = None,
+    clock: Annotated[str | None, typer.Option(
+        help="Where the beat comes from: internal, or midi (MIDI clock on the input, as a DAW "
+             f"sends it: tempo, beats and bars, Start / Stop). {default_note('clock')}")] = None,
+    answer_when_stopped: Annotated[bool | None, typer.Option(
+        "--answer-when-stopped/--no-answer-when-stopped",
+        help="With --clock midi: answer while the DAW is stopped too. "
+             f"{default_note('answer_when_stopped')}", show_default=False)] = None,
+    thru: Annotated[bool | None, typer.Option(
+        "--thru/--no-thru",
+        help="MIDI thru: pass the player's notes on to the output, so one synth plays both. "
+             f"{default_note('thru')}", show_default=False)] = None,
+    phrase_end: Annotated[str | None, typer.Option(
+        help="What ends a call: silence, bars (--phrase-bars), pedal (the sustain pedal "
+             f"lifted) or control (--end-cc / --end-note). {default_note('phrase_end')}")] = None,
+    phrase_bars: Annotated[int | None, typer.Option(
+        help=f"With --phrase-end bars: bars (of 4 beats) per call. {default_note('phrase_bars')}",
+    )] = None,
+    end_cc: Annotated[int | None, typer.Option(
+        help="With --phrase-end control: a controller whose move to 64 or more ends the "
+             "call. \\[default: none]")] = None,
+    end_note: Annotated[int | None, typer.Option(
+        help="With --phrase-end control: a key that ends the call. \\[default: none]",
+    )] = None,
+    program_models: Annotated[str | None, typer.Option(
+        help="Models a program change selects, comma-separated (program 1 the first). "
+             "\\[default: programs ignored]")] = None,
+    panic_cc: Annotated[int | None, typer.Option(
+        help="A controller whose move to 64 or more panics (all notes off). \\[default: none]",
+    )] = None,
+    panic_note: Annotated[int | None, typer.Option(
+        help="A key (MIDI note) that panics instead of playing. \\[default: none]")] = None,
+    control_socket: Annotated[Path | None, typer.Option(
+        help=r"The control socket (antiphon status, set, model, reload). \[default: "
+             "control.sock in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
+    osc_port: Annotated[int | None, typer.Option(
+        help="Listen for Open Sound Control on this UDP port. \\[default: no OSC]")] = None,
+    osc_host: Annotated[str | None, typer.Option(
+        help=f"The address OSC listens on (0.0.0.0: the network). {default_note('osc_host')}",
+    )] = None,
+) -> None:
+    """Listen on a MIDI input and answer each phrase on a MIDI output, until Ctrl-C.
+
+    Options also come from --config (TOML) and ANTIPHON_<OPTION> variables (ANTIPHON_BPM=90).
+
+    Precedence: the command line, then the environment, then the file, then the defaults.
+    """
+    overrides = {
+        "in_port": in_port, "out_port": out_port, "backend": backend, "model": model,
+        "device": device, "bpm": bpm, "silence_beats": silence_beats,
+        "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
+        "grid_beats": grid_beats, "temperature": temperature, "top_p": top_p,
+        "max_opening_rest_beats": max_opening_rest_beats, "scale": scale,
+        "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
+        "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
+        "log_level": log_level,
+        "timing_trace": None if timing_trace is None else str(timing_trace),
+        "listen_channels": listen_channels, "max_hold_beats": max_hold_beats,
+        "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
+        "control_socket": None if control_socket is None else str(control_socket),
+        "osc_port": osc_port, "osc_host": osc_host, "thru": thru, "clock": clock,
+        "answer_when_stopped": answer_when_stopped,
+        "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
+        "phrase_end": phrase_end, "phrase_bars": phrase_bars, "end_cc": end_cc,
+        "end_note": end_note,
+    }
+    setup_logging("warning")  # what reading the config warns of is a log line like any
+    options = read_config(config, overrides)
+    setup_logging(options.log_level)
+    from antiphon.daemon.service.signals import ForcedShutdown, stop_was_forced
+    from antiphon.daemon.service.startup import run_daemon
+
+    try:
+        # A reload reads the file and the environment again; the flags given still win.
+        status = run_daemon(options, lambda: load_config(config, os.environ, overrides))
+    except ForcedShutdown as err:
+        error_console.print(f"[yellow]{escape(str(err))}[/]")
+        raise typer.Exit(FORCED_EXIT) from None
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    # A second signal that came once the clean stop had already finished still asked to
+    # force it: the status must not depend on how fast the stop was.
+    raise typer.Exit(FORCED_EXIT if status == 0 and stop_was_forced() else status)

@@ -1,0 +1,93 @@
+"""`antiphon run`: open the MIDI edge, load the model, claim the control socket, serve until
+a signal, stop cleanly; every path out releases every note. The parts around the `Daemon`
+(control socket, knobs, OSC, systemd's notifications) are made and closed here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from antiphon.daemon.midi.backends import resolve_backend
+from antiphon.daemon.midi.edge import EdgeOptions, MidiEdge
+from antiphon.daemon.play.loop_parts import AnswerSession
+from antiphon.daemon.service import paths
+from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.service.control import Controller
+from antiphon.daemon.service.control_socket import ControlServer
+from antiphon.daemon.service.daemon import Daemon
+from antiphon.daemon.service.knobs import Knobs
+from antiphon.daemon.service.signals import capture_signals
+from antiphon.daemon.service.systemd import Notifier, under_service_manager
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_path(model: str | None) -> Path:
+    """The model option to a file: an .onnx path, or the name of one of the user's models
+    or else of a shipped one (None: the shipped default). Raises FileNotFoundError naming
+    the models of both kinds when there is no such."""
+    from antiphon.daemon.service.models import default_model, find_model
+
+    return default_model() if model is None else find_model(model)
+
+
+def load_session(config: DaemonConfig) -> AnswerSession:
+    """Load the model named by the config and start a conversation with it (a token or
+    a piano-roll session, as the model's card says)."""
+    from antiphon.engine.session import open_session
+
+    return open_session(resolve_model_path(config.model), config.device, config.seed)
+
+
+def run_daemon(config: DaemonConfig,
+               reread_config: Callable[[], DaemonConfig] | None = None) -> int:
+    """`antiphon run`: serve until a stop signal. Returns the exit status.
+
+    Raises OSError (no MIDI system, a model file, another daemon on the control socket)
+    and ValueError (a model this engine cannot play) before anything sounds; ForcedShutdown
+    on a second signal, after releasing the notes. Ports named but not there yet are
+    waited for (the log says so). `reread_config` makes the config anew for a reload.
+    """
+    socket_path = Path(config.control_socket).expanduser() if config.control_socket \
+        else paths.control_socket()
+    server = ControlServer(socket_path, lambda request: controller.handle(request))
+    controller: Controller | None = None
+    notifier = Notifier.from_environment()
+    # Under a service manager SIGHUP means reload; in a terminal, that the terminal is gone.
+    with capture_signals(reload_on_hangup=under_service_manager(),
+                         hold_after_stop=True) as shutdown:
+        server.claim()  # first: a second daemon must not touch the first one's ports
+        edge = osc = knobs = None
+        try:
+            if config.osc_port is not None:  # bound now: a port in use fails before any sound
+                from antiphon.daemon.service.osc import OscControl
+
+                osc = OscControl(config.osc_host, config.osc_port)
+            session = load_session(config)  # a bad model is refused before any port opens
+            backend = resolve_backend(config.backend)
+            edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
+                                        config.reconnect_timeout, config.panic_on_start))
+            edge.open()
+            edge.start()
+            if shutdown.requested.is_set():
+                return 0
+            daemon = Daemon(config, session, edge.input, edge.output, edge=edge)
+            controller = Controller(daemon, reread_config or (lambda: config), load_session,
+                                    str(socket_path))
+            knobs = daemon.gate.controls = Knobs(controller)
+            knobs.start()
+            server.start()
+            log.info("control socket: %s", socket_path)
+            if osc is not None:
+                osc.start(controller)
+            return daemon.serve(shutdown, notifier, controller)
+        finally:
+            if osc is not None:
+                osc.close()
+            if knobs is not None:
+                knobs.stop()
+            server.close()
+            if edge is not None:
+                edge.close()  # after serve(): its stop released every note through the output
