@@ -86,8 +86,18 @@ def run(
         help="Silence the output (all notes off, 16 channels) when it opens. "
              f"{default_note('panic_on_start')}", show_default=False)] = None,
     clock: Annotated[str | None, typer.Option(
-        help="Where the beat comes from: internal, or midi (MIDI clock on the input, as a DAW "
-             f"sends it: tempo, beats and bars, Start / Stop). {default_note('clock')}")] = None,
+        help="Where the beat comes from: internal; midi (MIDI clock, as a DAW sends it: "
+             "tempo, beats and bars, Start / Stop); auto (internal until MIDI clock comes); "
+             f"link (an Ableton Link session). {default_note('clock')}")] = None,
+    clock_in: Annotated[str | None, typer.Option(
+        help="Take the MIDI clock from this port (name or part of it). \\[default: the "
+             "input]")] = None,
+    clock_out: Annotated[str | None, typer.Option(
+        help="Send MIDI clock (24 a beat, Start / Stop) to this port. \\[default: none]",
+    )] = None,
+    answer_on: Annotated[str | None, typer.Option(
+        help="Where answers may start: beat (the --grid-beats grid) or bar (a downbeat). "
+             f"{default_note('answer_on')}")] = None,
     answer_when_stopped: Annotated[bool | None, typer.Option(
         "--answer-when-stopped/--no-answer-when-stopped",
         help="With --clock midi: answer while the DAW is stopped too. "
@@ -145,6 +155,7 @@ def run(
         "reconnect_timeout": reconnect_timeout, "panic_on_start": panic_on_start,
         "control_socket": None if control_socket is None else str(control_socket),
         "osc_port": osc_port, "osc_host": osc_host, "thru": thru, "clock": clock,
+        "clock_in": clock_in, "clock_out": clock_out, "answer_on": answer_on,
         "answer_when_stopped": answer_when_stopped,
         "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
         "phrase_end": phrase_end, "phrase_bars": phrase_bars, "end_cc": end_cc,

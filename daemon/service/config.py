@@ -22,7 +22,9 @@ ENV_PREFIX = "ANTIPHON_"
 ENV_ALIASES = {"in": "in_port", "out": "out_port"}  # ANTIPHON_IN, as the flag --in
 OTHER_VARIABLES = frozenset({"ANTIPHON_CACHE"})  # read by the corpus import, not the daemon
 DEVICE_NAMES = ("auto", "cpu", "cuda")
-CLOCK_SOURCES = ("internal", "midi")
+CLOCK_SOURCES = ("internal", "midi", "auto", "link")
+ANSWER_ON = ("beat", "bar")
+BEATS_PER_BAR = 4  # the bar of --answer-on bar, --phrase-bars and Link's quantum
 PHRASE_ENDS = ("silence", "bars", "pedal", "control")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -34,6 +36,7 @@ LIVE_OPTIONS = (
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
     "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
     "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc", "end_note", "log_level",
+    "answer_on",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -67,10 +70,21 @@ class DaemonConfig:
     device: str = "auto"
     # Tempo of the internal clock, in beats per minute.
     bpm: float = 120.0
-    # Where the beat comes from: internal, or midi (MIDI clock on the input, as a DAW or
-    # drum machine sends it with its notes: tempo, beat and bar, Start / Stop / Continue;
-    # bpm holds until the pulses come, and their last tempo is kept when they stop).
+    # Where the beat comes from: internal; midi (MIDI clock on the input or clock_in, as a
+    # DAW or drum machine sends it: tempo, beat and bar, Start / Stop / Continue; bpm holds
+    # until the pulses come, and their last tempo is kept when they stop); auto (internal
+    # until MIDI clock arrives, then the clock's); or link (an Ableton Link session: tempo
+    # and bar shared with its peers over the network, the one traffic Antiphon makes).
     clock: str = "internal"
+    # A port that brings the MIDI clock when it does not come with the notes (name or part
+    # of one). None: the clock comes on the input.
+    clock_in: str | None = None
+    # A port to send MIDI clock to (24 pulses a beat, Start and Stop), so a drum machine or
+    # a DAW follows Antiphon's tempo. None: no clock out.
+    clock_out: str | None = None
+    # Where answers may start: beat (on the grid_beats grid) or bar (on a downbeat: with a
+    # MIDI clock or Link, the band's; with the internal clock, counted from the call).
+    answer_on: str = "beat"
     # With clock midi: answer while the DAW is stopped too (by default a Stop silences the
     # answer and Antiphon waits for Start or Continue).
     answer_when_stopped: bool = False
@@ -156,6 +170,10 @@ class DaemonConfig:
         _choice("backend", self.backend, BACKEND_NAMES)
         _choice("device", self.device, DEVICE_NAMES)
         _choice("clock", self.clock, CLOCK_SOURCES)
+        _choice("answer_on", self.answer_on, ANSWER_ON)
+        if self.clock_in is not None and self.clock not in ("midi", "auto"):
+            raise ConfigError("clock_in", f"takes MIDI clock: it needs {cli_flag('clock')} "
+                              f"midi or auto, not {self.clock}")
         _choice("log_level", self.log_level, LOG_LEVELS)
         _in_range("bpm", self.bpm, 20.0, 400.0)
         _in_range("silence_beats", self.silence_beats, 0.0, 16.0, low_open=True)
@@ -204,7 +222,7 @@ class DaemonConfig:
         if self.osc_port is not None:
             _in_range("osc_port", self.osc_port, 1, 65535)
         for name in ("in_port", "out_port", "model", "timing_trace", "control_socket",
-                     "osc_host"):
+                     "osc_host", "clock_in", "clock_out"):
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise ConfigError(name, "must not be empty (leave it out for the default)")
