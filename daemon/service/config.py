@@ -77,7 +77,8 @@ class DaemonConfig:
     # and bar shared with its peers over the network, the one traffic Antiphon makes).
     clock: str = "internal"
     # A port that brings the MIDI clock when it does not come with the notes (name or part
-    # of one). None: the clock comes on the input.
+    # of one); with clock internal, naming one follows it as auto does. None: the clock
+    # comes on the input.
     clock_in: str | None = None
     # A port to send MIDI clock to (24 pulses a beat, Start and Stop), so a drum machine or
     # a DAW follows Antiphon's tempo. None: no clock out.
@@ -171,9 +172,9 @@ class DaemonConfig:
         _choice("device", self.device, DEVICE_NAMES)
         _choice("clock", self.clock, CLOCK_SOURCES)
         _choice("answer_on", self.answer_on, ANSWER_ON)
-        if self.clock_in is not None and self.clock not in ("midi", "auto"):
-            raise ConfigError("clock_in", f"takes MIDI clock: it needs {cli_flag('clock')} "
-                              f"midi or auto, not {self.clock}")
+        if self.clock_in is not None and self.clock == "link":
+            raise ConfigError("clock_in", f"takes MIDI clock; {cli_flag('clock')} link "
+                              "takes the beat from a Link session")
         _choice("log_level", self.log_level, LOG_LEVELS)
         _in_range("bpm", self.bpm, 20.0, 400.0)
         _in_range("silence_beats", self.silence_beats, 0.0, 16.0, low_open=True)
@@ -260,6 +261,12 @@ class DaemonConfig:
     def follows_call(self) -> bool:
         """Whether each answer keeps to its call's key and range (scale "auto")."""
         return (self.scale or "").strip().casefold() == "auto"
+
+    @property
+    def clock_source(self) -> str:
+        """The clock the daemon runs: `clock`, except that a clock_in port named with the
+        internal clock is followed as `auto` follows the input's."""
+        return "auto" if self.clock == "internal" and self.clock_in else self.clock
 
     @property
     def silence_seconds(self) -> float:
