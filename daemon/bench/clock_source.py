@@ -7,7 +7,8 @@ JITTER_SECONDS off its time (USB-MIDI's jitter). It prints `ready`, then `beat <
 when it sends the first pulse of each beat (time.perf_counter, the clock every process on
 the machine shares) and `tempo <seconds> <bpm>` when a change takes effect. It reads
 commands on its standard input: `tempo BPM` (from the next beat), `stop` (MIDI Stop, the
-pulses go on as a stopped DAW's do), `continue`, and end of input: Stop, and exit.
+pulses go on as a stopped DAW's do), `continue`, `start` (the song from its top: the next
+pulse is beat 0 again), and end of input: Stop, and exit.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def main(bpm: float, seed: int = 3) -> int:
     due, pulse = time.perf_counter() + 0.01, 0
     while not done.is_set():
         while commands:
-            port.send_message([0xFC] if commands.pop(0) == "stop" else [0xFB])
+            command = commands.pop(0)
+            port.send_message({"stop": [0xFC], "start": [0xFA]}.get(command, [0xFB]))
+            if command == "start":
+                pulse = 0  # the next pulse is the first of beat 0
         if pulse % 24 == 0 and wanted[0] != bpm:
             bpm = wanted[0]
             print(f"tempo {due:.6f} {bpm:g}", flush=True)

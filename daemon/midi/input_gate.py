@@ -43,7 +43,7 @@ NOTE_ON_BURST = 100
 QUEUE_LIMIT = 512
 SHED_LOG_SECONDS = 1.0
 CLOCK_MESSAGES = frozenset({0xF8, 0xFA, 0xFB, 0xFC, 0xF2})  # clock, start, continue, stop, SPP
-TRANSPORT_MESSAGES = frozenset({0xFA, 0xFB, 0xFC})
+TRANSPORT_MESSAGES = frozenset({0xFA, 0xFB, 0xFC, 0xF2})  # the loop acts on these too
 ECHO_LOG_SECONDS = 10.0  # a patching loop stays until someone fixes it: say so, not spam
 
 
@@ -93,7 +93,7 @@ class InputGate:
                 kept = False
                 self._echo()
             elif self.clock_sink is not None and message[0] in CLOCK_MESSAGES:
-                kept = message[0] in TRANSPORT_MESSAGES  # the loop hears Start / Stop too
+                kept = message[0] in TRANSPORT_MESSAGES
                 self.clock_sink(arrived, message)
             elif self.controls is not None and self._is_control(message):
                 kept, control = False, True

@@ -165,6 +165,12 @@ class CallAndResponse:
         released = self._forget_held_keys(now_beats) if self._held else []
         return [*released, self._end_phrase(now_beats)]
 
+    def restart(self) -> None:
+        """The beat count jumped (the DAW started over or moved its song position): a call
+        or an answer on the old count has no place on the new one. Wait for the player."""
+        self.mode = Mode.IDLE
+        self._held.clear()
+
     def answer_moved(self, start_beats: float, length_beats: float) -> None:
         """The loop placed the answer elsewhere (pushed to a later grid point when late)."""
         if self.mode is Mode.RESPONDING:

@@ -42,6 +42,7 @@ from antiphon.daemon.play.interaction import (
     Action,
     AnswerEnded,
     CallAndResponse,
+    Mode,
     Observe,
     PhrasePolicy,
     StartAnswer,
@@ -71,7 +72,7 @@ SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far
 STOP = None  # put on the input queue to end the loop
 END_PHRASE = object()  # put on it to end the call being played (an end-of-call control)
 MAX_CALL_EVENTS = 4096  # a call's notes kept for its key (a player who never stops: the start)
-MIDI_START, MIDI_CONTINUE, MIDI_STOP = 0xFA, 0xFB, 0xFC
+MIDI_START, MIDI_CONTINUE, MIDI_STOP, SONG_POSITION = 0xFA, 0xFB, 0xFC, 0xF2
 
 
 class InteractionLoop:
@@ -273,6 +274,10 @@ class InteractionLoop:
         event = action.event
         if action.opens_phrase and self._policy.grid_from_call:
             self._anchor_beat_on(event.tick)
+        elif action.opens_phrase and self._offset_ticks % TICKS_PER_BEAT:
+            # The grid became the band's (--clock auto took up a MIDI clock): the session's
+            # beats become the clock's, forwards, as the session never goes back.
+            self._offset_ticks += -self._offset_ticks % TICKS_PER_BEAT
         tick = self._session_tick(event.tick)
         self._session.observe([NoteEvent(tick, event.pitch, event.velocity)])
         if len(self._call) < MAX_CALL_EVENTS:
@@ -342,14 +347,28 @@ class InteractionLoop:
         )
 
     def _transport(self, message: list[int]) -> None:
-        """The DAW's Stop silences the answer and stops answering; Start / Continue resume."""
-        if message[0] == MIDI_STOP:
+        """The DAW's Stop silences the answer and stops answering; Start / Continue resume.
+
+        Start, Continue and a Song Position move the beat count (the clock counts from the
+        DAW's position from its next pulse): what was planned on the old count would sound
+        at the wrong time, or never let go, so it is released and the machine waits for
+        the player again."""
+        status = message[0]
+        if status == MIDI_STOP:
             self.transport_running = False
             released = self._scheduler.cancel_and_release()
             log.info("MIDI Stop: %d notes released; not answering until Start or Continue",
                      released)
-        elif message[0] in (MIDI_START, MIDI_CONTINUE):
+            return
+        if status in (MIDI_START, MIDI_CONTINUE):
             self.transport_running = True
+        if self.machine.mode is not Mode.IDLE or self._scheduler.pending():
+            released = self._scheduler.cancel_and_release()
+            self.machine.restart()
+            log.info("MIDI %s: the DAW's position moved; %d notes released, listening again",
+                     {MIDI_START: "Start", MIDI_CONTINUE: "Continue"}.get(status,
+                                                                           "song position"),
+                     released)
 
     def _player_waiting(self) -> bool:
         """Whether a note (or STOP) waits in the inbox. Calls (a setting, a model swap)

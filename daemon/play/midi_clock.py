@@ -13,13 +13,16 @@ points). Each pulse re-anchors the clock at the fitted time of that pulse.
 
 Beat 0 is the first pulse after Start (as MIDI 1.0 defines it), or where a Song Position
 Pointer puts it (in sixteenths, six pulses each), so the beat and bar grid is the DAW's.
-Without Start (clock already running when Antiphon came), beats count from the first pulse
-heard. When pulses stop coming for `LOST_AFTER_PULSES` pulse periods the clock keeps the
-last tempo (its anchor runs on) and `lost()` says so; the next pulse takes over again.
+Without Start (clock already running when Antiphon came, or `--clock auto` taking it up
+while playing on its own tempo), the first pulse heard is the next whole beat of the count
+so far: the count never goes back, so nothing planned on it is put off for ever. When
+pulses stop coming for `LOST_AFTER_PULSES` pulse periods the clock keeps the last tempo
+(its anchor runs on) and `lost()` says so; the next pulse takes over again.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -49,6 +52,7 @@ class MidiClockFollower(Clock):
         super().__init__(bpm, time_source=time_source)
         self._pulses: deque[tuple[int, float]] = deque(maxlen=WINDOW_PULSES)
         self._next_pulse = 0  # the number the next pulse gets (pulses since beat 0)
+        self._numbered = False  # whether a Start, a position or a pulse set the count
         self._last_pulse_at: float | None = None
         self._lock = threading.Lock()  # the input's reader thread writes, all others read
         self.running = True  # False between Stop and Start / Continue
@@ -77,6 +81,9 @@ class MidiClockFollower(Clock):
             self._last_pulse_at = at
             if not self.running:
                 return  # a stopped DAW may go on sending clock: the position stays
+            if not self._numbered:
+                self._numbered = True
+                self._next_pulse = math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT
             number = self._next_pulse
             if self._pulses:
                 # A pulse lost on the way (MIDI has no resend) must not shift the beat for
@@ -101,6 +108,7 @@ class MidiClockFollower(Clock):
         """Start: the next pulse is beat 0."""
         with self._lock:
             self._next_pulse = 0
+            self._numbered = True
             self._pulses.clear()
             self.running = True
 
@@ -108,6 +116,7 @@ class MidiClockFollower(Clock):
         """Song Position Pointer: the next pulse is at this position (sent while stopped)."""
         with self._lock:
             self._next_pulse = sixteenths * PULSES_PER_SIXTEENTH
+            self._numbered = True
             self._pulses.clear()
 
     # -- what the daemon asks -----------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""The clock options over the real JACK server: `--clock auto` (its own tempo until a DAW's
+clock comes, then the DAW's beats), `--answer-on bar` (answers start on the DAW's
+downbeats) and a DAW that starts its song over while an answer plays (nothing hangs)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from e2e_support import PHRASE, JackPlayer, wait_until
+
+from antiphon.daemon.bench.clock import ClockSource, arrival_beats, first_notes_sent
+from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.service.control_socket import ask
+
+pytestmark = pytest.mark.jack
+
+SOURCE_BPM = 100.0
+BEAT = 60.0 / SOURCE_BPM
+
+
+def tempo(process) -> dict:
+    return ask(process.socket, {"command": "status"})["status"]["tempo"]
+
+
+def answer_once(keys: JackPlayer, process, beat_seconds: float) -> float:
+    """Play the phrase; the moment the answer's first note was heard."""
+    before = len(keys.note_ons())
+    keys.play(PHRASE, beat_seconds)
+    assert wait_until(lambda: len(keys.note_ons()) > before, 10), process.output()
+    heard = keys.note_ons()[before][0]
+    assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+    return heard
+
+
+def grid_distances(times: list[float], grid: list[float]) -> list[float]:
+    return [min(abs(t - g) for g in grid) for t in times]
+
+
+def test_auto_plays_its_own_tempo_until_a_clock_comes_then_the_daws_beats(daemon, tmp_path):
+    trace_path = tmp_path / "trace.jsonl"
+    process = daemon("--clock", "auto", "--bpm", "150", "--max-opening-rest-beats", "0",
+                     "--min-answer-beats", "2", "--max-answer-beats", "2",
+                     "--timing-trace", str(trace_path))
+    keys = JackPlayer()
+    source = None
+    try:
+        assert tempo(process)["source"].startswith("internal (auto")
+        answer_once(keys, process, 0.4)  # answered on its own clock: no DAW yet
+        assert tempo(process)["bpm"] == pytest.approx(150.0)
+        source = ClockSource(SOURCE_BPM)
+        source.start()
+        assert wait_until(lambda: tempo(process)["source"] == "midi clock", 5), tempo(process)
+        time.sleep(1.0)  # a beat of pulses for the tempo
+        assert tempo(process)["bpm"] == pytest.approx(SOURCE_BPM, rel=0.01)
+        for _ in range(2):
+            answer_once(keys, process, BEAT)
+    finally:
+        if source is not None:
+            source.close()
+        keys.close()
+    process.terminate()
+    trace = TimingTrace.read(trace_path)
+    firsts = first_notes_sent(trace)
+    assert len(firsts) == 3
+    # Once the clock is the DAW's, the answers start on its beats as they reached the daemon.
+    on_grid = grid_distances(firsts[1:], arrival_beats(trace, source.beat_times))
+    assert max(on_grid) < 0.005, on_grid
+    assert "MIDI clock: following it at" in process.output()
+
+
+def test_answer_on_bar_starts_answers_on_the_daws_downbeats(daemon, tmp_path):
+    trace_path = tmp_path / "trace.jsonl"
+    process = daemon("--clock", "midi", "--answer-on", "bar", "--max-opening-rest-beats", "0",
+                     "--min-answer-beats", "2", "--max-answer-beats", "4",
+                     "--timing-trace", str(trace_path))
+    source = ClockSource(SOURCE_BPM)
+    keys = JackPlayer()
+    try:
+        source.start()
+        time.sleep(1.0)
+        for offset in (0.0, 1.3):  # calls ending at different places in the bar
+            time.sleep(offset * BEAT)
+            answer_once(keys, process, BEAT)
+    finally:
+        source.close()
+        keys.close()
+    process.terminate()
+    trace = TimingTrace.read(trace_path)
+    beats = arrival_beats(trace, source.beat_times)
+    firsts = first_notes_sent(trace)
+    assert len(firsts) == 2
+    downbeats = beats[::4]  # the source's beat 0 is the first pulse after its Start
+    assert max(grid_distances(firsts, downbeats)) < 0.005, (firsts, downbeats)
+    # ...and not merely on a beat: every beat that is not a downbeat is far from them.
+    off_beats = [b for index, b in enumerate(beats) if index % 4]
+    assert min(grid_distances(firsts, off_beats)) > BEAT / 2
+
+
+def test_a_daw_starting_its_song_over_mid_answer_leaves_no_note_hanging(daemon):
+    process = daemon("--clock", "midi", "--min-answer-beats", "16", "--max-answer-beats", "16")
+    source = ClockSource(120.0)
+    keys = JackPlayer()
+    try:
+        source.start()
+        time.sleep(1.0)
+        keys.play(PHRASE, 0.5)
+        assert wait_until(lambda: keys.note_ons(), 10), process.output()
+        source.restart_transport()  # Start while playing: beat 0 again
+        assert wait_until(lambda: not keys.sounding(), 1), keys.sounding()
+        time.sleep(1.0)
+        assert keys.sounding() == {}  # nothing of the old answer comes back
+        process.wait_for(r"MIDI Start: the DAW's position moved", timeout=2)
+        heard = len(keys.note_ons())
+        keys.play(PHRASE, 0.5)  # the next call is answered, on the new count
+        assert wait_until(lambda: len(keys.note_ons()) > heard, 10), process.output()
+    finally:
+        source.close()
+        keys.close()
+        process.terminate()
