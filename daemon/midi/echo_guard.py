@@ -3,11 +3,12 @@ patching: the synth's MIDI thru wired back, a DAW track echoing its input, `jack
 of Antiphon Out to Antiphon In) must not be heard as the player, or it answers itself for
 ever, and with MIDI thru on, every note would go round the loop again.
 
-Each note message the daemon sends is remembered for `ECHO_WINDOW_SECONDS`; a note message
-that arrives within that window after an identical one was sent (same status, pitch and
-velocity) is its echo and is dropped. A player who strikes the very note an answer just
-struck, at the very same velocity, within those milliseconds, loses that one note: rare,
-and far cheaper than a loop that never ends.
+Each note message and control change the daemon sends (a knob's value sent back to a
+controller's LED ring is one) is remembered for `ECHO_WINDOW_SECONDS`; one that arrives
+within that window after an identical one was sent (same status, pitch or controller, and
+value) is its echo and is dropped: a sent CC is never taken back as a knob move. A player
+who strikes the very note an answer just struck, at the very same velocity, within those
+milliseconds, loses that one note: rare, and far cheaper than a loop that never ends.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from antiphon.daemon.midi.wire import is_note
+from antiphon.daemon.midi.wire import CONTROL_CHANGE, is_note
 
 ECHO_WINDOW_SECONDS = 0.05  # a loop through JACK or USB MIDI comes back within a few ms
 EARLY_SECONDS = 0.005  # an arrival stamped this much before the send still counts (clocks)
@@ -34,13 +35,13 @@ class EchoGuard:
         self.echoes = 0
 
     def sent(self, message: Sequence[int], at: float | None = None) -> None:
-        if is_note(message):
+        if _guarded(message):
             with self._lock:
                 self._sent.append((time.perf_counter() if at is None else at, tuple(message)))
 
     def is_echo(self, message: Sequence[int], arrived: float) -> bool:
         """Whether `message` is a send of ours coming back; each send matches once."""
-        if not is_note(message):
+        if not _guarded(message):
             return False
         key = tuple(message)
         with self._lock:
@@ -53,3 +54,8 @@ class EchoGuard:
                     self.echoes += 1
                     return True
         return False
+
+
+def _guarded(message: Sequence[int]) -> bool:
+    """The messages whose echo is recognised: notes and control changes."""
+    return is_note(message) or (len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE)

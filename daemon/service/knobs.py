@@ -1,11 +1,21 @@
 """The keyboard's own controls steering the daemon: a program change swaps the model (one of
 the config's `program_models`), a panic knob (`panic_cc`) or key (`panic_note`) silences it,
-an end-of-call knob (`end_cc`) or key (`end_note`) ends the call (`phrase_end` control).
+an end-of-call knob (`end_cc`) or key (`end_note`) ends the call (`phrase_end` control),
+and the knobs of the CC map (`cc_map`, cc_map.py) set live options.
 
 The input gate hands these messages over on the input's reader thread; they wait in a
 short queue for a thread of their own, because a model swap takes a moment to load and the
 reader must go on reading. Each becomes the same request the control socket takes, so the
 same checks hold: a model that does not load is refused and the old one plays on.
+
+A knob swept sends dozens of values a second, faster than settings are applied (a change
+waits for the interaction loop between two answers): only each controller's latest value
+matters, so the reader keeps that one value per controller and queues the controller only
+once until the thread has taken it. The panic and end-of-call knobs are not folded so:
+each of their moves past the middle counts.
+
+The same thread learns knobs (`antiphon learn`: the next controller that moves is mapped)
+and carries out the `learn` and `knobs` control commands' waiting and sending.
 """
 
 from __future__ import annotations
@@ -13,15 +23,26 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_ON, PROGRAM_CHANGE
-from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.service.cc_map import (
+    DEFAULT_SPECS,
+    FIRST_MODE_CC,
+    feedback_messages,
+    make_knob,
+    with_knob,
+)
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 64  # knobs turned faster than requests are carried out: the latest matter
+QUEUE_LIMIT = 256  # room for every controller's move (folded) besides programs and keys
 STOP = None
+MESSAGE, MOVED = "message", "moved"  # what waits in the queue: a message, or a knob's number
+KNOB_COMMANDS = ("learn", "knobs")
+LEARN_TIMEOUT_LIMIT = 600.0  # seconds a learn may wait for a knob
 
 
 def request_for(message: Sequence[int], config: DaemonConfig) -> dict | None:
@@ -48,6 +69,10 @@ def request_for(message: Sequence[int], config: DaemonConfig) -> dict | None:
     return None
 
 
+class KnobError(ValueError):
+    """A knob command that cannot be carried out; the message says why, for the user."""
+
+
 class Knobs:
     """Takes control messages (`knobs(message)`, any thread) and carries them out through
     `controller` on its own thread."""
@@ -56,13 +81,34 @@ class Knobs:
         self._controller = controller
         self._queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="antiphon-knobs", daemon=True)
+        self._moves: dict[int, int] = {}  # controller -> its latest value, not yet taken
+        self._moves_lock = threading.Lock()
+        self._learning: _Learning | None = None
+        self._learn_lock = threading.Lock()  # one learn at a time
         self.carried_out = 0
 
     def __call__(self, message: Sequence[int]) -> None:
+        """Hand a message over (the reader thread): never blocks, never waits for a set."""
+        if len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE:
+            config = self._controller.daemon.config
+            if message[1] not in (config.panic_cc, config.end_cc):
+                self._moved(message[1], message[2])
+                return
         try:
-            self._queue.put_nowait(tuple(message))
+            self._queue.put_nowait((MESSAGE, tuple(message)))
         except queue.Full:
-            pass  # a knob swept faster than we keep up: its later moves still come
+            pass  # a flood of programs or keys: the thread is behind, later ones still come
+
+    def _moved(self, cc: int, value: int) -> None:
+        with self._moves_lock:
+            queued = cc in self._moves
+            self._moves[cc] = value
+            if queued:
+                return  # the thread will take this latest value when it gets there
+            try:
+                self._queue.put_nowait((MOVED, cc))
+            except queue.Full:
+                del self._moves[cc]  # its next move queues it again
 
     def start(self) -> None:
         self._thread.start()
@@ -74,19 +120,122 @@ class Knobs:
             return
         self._thread.join(2.0)
 
+    def learn(self, timeout: float) -> int | None:
+        """Wait up to `timeout` seconds for a controller to move; its number, or None. The
+        move that is learnt sets nothing."""
+        if not self._learn_lock.acquire(blocking=False):
+            raise KnobError("already learning a knob: turn it, or wait for that to time out")
+        learning = self._learning = _Learning()
+        try:
+            return learning.cc if learning.found.wait(timeout) else None
+        finally:
+            self._learning = None
+            self._learn_lock.release()
+
     def _run(self) -> None:
-        while (message := self._queue.get()) is not STOP:
+        while (item := self._queue.get()) is not STOP:
+            kind, what = item
             try:
-                request = request_for(message, self._controller.daemon.config)
-                if request is None:
-                    continue
-                if request["command"] == "end_phrase":  # the loop's own business
-                    self._controller.daemon.loop.end_phrase()
-                    continue
-                answer = self._controller.handle(request)
-                self.carried_out += 1
-                if not answer["ok"]:
-                    log.warning("%s from the keyboard refused: %s", request["command"],
-                                answer["error"])
+                if kind == MOVED:
+                    with self._moves_lock:
+                        value = self._moves.pop(what)
+                    self._turned(what, value)
+                else:
+                    self._carry_out(what)
             except Exception:  # a knob must never end the daemon: log it and go on
-                log.exception("could not carry out a control message %s", list(message))
+                log.exception("could not carry out a control message %r", what)
+
+    def _turned(self, cc: int, value: int) -> None:
+        learning = self._learning
+        if learning is not None and cc < FIRST_MODE_CC:
+            learning.cc = cc
+            learning.found.set()
+            return
+        config = self._controller.daemon.config
+        for knob in config.knob_map():
+            if knob.cc == cc:
+                wanted = knob.value_at(value)
+                if wanted != getattr(config, knob.setting):
+                    self._ask({"command": "set", "key": knob.setting, "value": wanted})
+                return
+
+    def _carry_out(self, message: tuple[int, ...]) -> None:
+        request = request_for(message, self._controller.daemon.config)
+        if request is None:
+            return
+        if request["command"] == "end_phrase":  # the loop's own business
+            self._controller.daemon.loop.end_phrase()
+            return
+        self._ask(request)
+
+    def _ask(self, request: dict) -> None:
+        answer = self._controller.handle(request)
+        self.carried_out += 1
+        if not answer["ok"]:
+            log.warning("%s from the keyboard refused: %s", request["command"], answer["error"])
+
+
+class _Learning:
+    def __init__(self) -> None:
+        self.found = threading.Event()
+        self.cc: int | None = None
+
+
+def knob_command(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
+    """Carry out `learn` or `knobs` for the Controller (outside its lock: a learn waits for
+    a hand on a knob). Never raises for a bad request: the answer says why."""
+    try:
+        if request.get("command") == "learn":
+            return {"ok": True} | _learn(controller, request)
+        return {"ok": True} | _list_knobs(controller, bool(request.get("send")))
+    except (KnobError, ConfigError) as err:
+        return {"ok": False, "error": str(err)}
+
+
+def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
+    knobs = getattr(controller, "knobs", None)
+    if knobs is None:
+        raise KnobError("this daemon takes no knobs (it has no control input)")
+    setting = str(request.get("key", "")).strip().replace("-", "_").lower()
+    spec = request.get("range")
+    try:
+        timeout = float(request.get("timeout", 30.0))
+    except (TypeError, ValueError):
+        raise KnobError(f"a timeout is a number of seconds, got {request.get('timeout')!r}"
+                        ) from None
+    if not 0 < timeout <= LEARN_TIMEOUT_LIMIT:
+        raise KnobError(f"a timeout is more than 0 and at most {LEARN_TIMEOUT_LIMIT:g} s, got "
+                        f"{timeout:g}")
+    config = controller.daemon.config
+    if spec is None:  # the setting's knob as mapped now, else its usual one
+        mapped = [knob.spec for knob in config.knob_map() if knob.setting == setting]
+        spec = mapped[0] if mapped else DEFAULT_SPECS.get(setting, "")
+    spec = str(spec)
+    try:
+        make_knob(setting, 0, spec, f"{setting} {spec}".strip())  # before anyone turns
+    except ConfigError as err:
+        raise KnobError(err.problem) from None
+    log.info("learning: the next knob turned sets %s (%s)", setting, spec)
+    cc = knobs.learn(timeout)
+    if cc is None:
+        raise KnobError(f"no knob moved within {timeout:g} s: nothing learned")
+    knob = make_knob(setting, cc, spec, f"{setting}={cc}:{spec}")
+    cc_map, replaced = with_knob(controller.daemon.config.cc_map, knob)
+    answer = controller.handle({"command": "set", "key": "cc_map", "value": cc_map})
+    if not answer["ok"]:
+        raise KnobError(f"CC {cc} cannot set {setting}: {answer['error']}")
+    log.info("learned: CC %d sets %s (%s)%s", cc, setting, knob.spec,
+             f"; replaced {', '.join(replaced)}" if replaced else "")
+    return {"learned": {"setting": setting, "cc": cc, "spec": knob.spec, "entry": knob.entry},
+            "replaced": replaced, "cc_map": cc_map}
+
+
+def _list_knobs(controller, send: bool) -> dict:  # noqa: ANN001
+    daemon = controller.daemon
+    config = daemon.config
+    knobs = config.knob_map()
+    listed = [{"setting": knob.setting, "cc": knob.cc, "spec": knob.spec,
+               "value": getattr(config, knob.setting),
+               "cc_value": knob.cc_value_of(getattr(config, knob.setting))} for knob in knobs]
+    sent = daemon.send_controls(feedback_messages(config, knobs)) if send else 0
+    return {"knobs": listed, "channel": config.channel, "sent": sent}

@@ -1,0 +1,286 @@
+"""The CC map: knobs and faders of a MIDI controller set live options (`cc_map`).
+
+The map is one line of text, so it reads the same in TOML, in `ANTIPHON_CC_MAP` and after
+`--cc-map`: comma-separated entries `SETTING=CC:SPEC`, where SPEC is either a range
+`LOW..HIGH` (the knob's 0..127 maps linearly onto it; whole-number settings are rounded,
+grid_beats to whole clock ticks; LOW above HIGH runs the knob backwards) or choices
+`A|B|C` (0..127 divided evenly among them, in order). Without `:SPEC` a setting takes its
+usual knob (DEFAULT_SPECS):
+
+    temperature=21:0.5..1.5, top_p=22:0.5..1, scale=23:C major|D dorian|chromatic, thru=24
+
+Each end of a range and each choice is checked by the setting's own check (DaemonConfig),
+so a knob can reach only values `antiphon set` would take. A knob's move becomes the same
+`set` request the control socket takes (knobs.py); with `cc_feedback` the daemon sends a
+mapped setting's value back as its CC when it changes, so LED rings follow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import typing
+from typing import Any
+
+from antiphon.daemon.midi.wire import CONTROL_CHANGE, SUSTAIN_PEDAL
+from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig
+from antiphon.daemon.service.config_loading import coerce_value
+from antiphon.engine.events import TICKS_PER_BEAT
+
+CC_VALUES = 128  # a controller sends 0..127
+FIRST_MODE_CC = 120  # 120..127 are channel mode messages: all sound off, all notes off, ...
+# Live options that are no knob: lists, controls of their own, the map itself.
+NOT_ON_KNOBS = frozenset({"program_models", "panic_cc", "panic_note", "end_cc", "end_note",
+                          "log_level", "listen_channels", "cc_map", "cc_feedback"})
+# The knob a setting gets when its entry (or `antiphon learn`) names no range or choices.
+DEFAULT_SPECS = {
+    "bpm": "60..180", "temperature": "0.5..1.5", "top_p": "0.5..1", "silence_beats": "0.5..4",
+    "min_answer_beats": "1..8", "max_answer_beats": "2..32", "grid_beats": "0.25|0.5|1|2|4",
+    "max_opening_rest_beats": "0..2", "lowest_pitch": "0..127", "highest_pitch": "0..127",
+    "max_polyphony": "1..8", "channel": "1..16", "max_hold_beats": "2..32", "thru": "off|on",
+    "phrase_end": "silence|bars|pedal", "phrase_bars": "1..8", "answer_on": "beat|bar",
+}
+# Settings whose values move in steps: whole numbers, or grid_beats' clock ticks.
+STEPS = {"grid_beats": 1 / TICKS_PER_BEAT}
+# Partners that let one end of a range be checked alone (min_answer_beats up to 64 is the
+# setting's own range even while max_answer_beats is 16; the knob is refused only by the
+# `set` that would cross them).
+RELAXED_PARTNERS: dict[str, dict[str, Any]] = {
+    "min_answer_beats": {"max_answer_beats": 64.0},
+    "max_answer_beats": {"min_answer_beats": 1 / TICKS_PER_BEAT},
+    "phrase_end": {"end_note": 0},
+}
+FLOAT_DIGITS = 4  # a knob's float values, rounded so `status` reads 0.8504, not 0.85039...
+
+_FIELD_TYPES = typing.get_type_hints(DaemonConfig)
+
+
+def knob_settings() -> list[str]:
+    """The live options a knob may set."""
+    return [name for name in LIVE_OPTIONS if name not in NOT_ON_KNOBS]
+
+
+def _value_type(setting: str) -> type:
+    hint = _FIELD_TYPES[setting]
+    members = [kind for kind in typing.get_args(hint) if kind is not type(None)]
+    return members[0] if members else hint
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """One entry of the map: controller `cc` sets `setting` over a range or among choices."""
+
+    setting: str
+    cc: int
+    spec: str  # the range or the choices, as written (normalized spacing)
+    low: float | None = None  # a range's value at CC 0 ...
+    high: float | None = None  # ... and at CC 127
+    choices: tuple = ()  # or the values CC 0..127 steps through, in order
+
+    @property
+    def entry(self) -> str:
+        return f"{self.setting}={self.cc}:{self.spec}"
+
+    def value_at(self, cc_value: int) -> Any:
+        """The setting's value for a CC value 0..127."""
+        cc_value = min(max(int(cc_value), 0), CC_VALUES - 1)
+        if self.choices:
+            return self.choices[cc_value * len(self.choices) // CC_VALUES]
+        low, high = self.low, self.high
+        value = low + (high - low) * cc_value / (CC_VALUES - 1)
+        step = 1 if _value_type(self.setting) is int else STEPS.get(self.setting)
+        if step is not None:
+            value = round(value / step) * step
+        else:
+            value = round(value, FLOAT_DIGITS)
+        value = min(max(value, min(low, high)), max(low, high))  # rounding stays inside
+        return int(value) if _value_type(self.setting) is int else float(value)
+
+    def cc_value_of(self, value: Any) -> int | None:
+        """The CC value that stands for `value` (what a LED ring should show), or None when
+        the knob cannot reach it (a value set outside its range or choices)."""
+        if self.choices:
+            for index, choice in enumerate(self.choices):
+                if _same(choice, value):
+                    return _choice_position(index, len(self.choices))
+            return None
+        if value is None or isinstance(value, bool):
+            return None
+        share = (value - self.low) / (self.high - self.low)
+        return min(max(round(share * (CC_VALUES - 1)), 0), CC_VALUES - 1)
+
+
+def _same(choice: Any, value: Any) -> bool:
+    if isinstance(choice, str) and isinstance(value, str):
+        return " ".join(choice.split()).casefold() == " ".join(value.split()).casefold()
+    if isinstance(choice, float) and isinstance(value, int | float):
+        return math.isclose(choice, value, abs_tol=1e-9)
+    return choice == value
+
+
+def _choice_position(index: int, count: int) -> int:
+    """A CC value inside choice `index`'s share of 0..127: the ends for the first and last
+    (a button's 0 and 127), the middle of the share for the others."""
+    if index == 0:
+        return 0
+    if index == count - 1:
+        return CC_VALUES - 1
+    first = -(-index * CC_VALUES // count)  # the share is first..next-1
+    following = -(-(index + 1) * CC_VALUES // count)
+    return (first + following - 1) // 2
+
+
+@functools.lru_cache(maxsize=64)
+def parse_cc_map(text: str) -> tuple[Knob, ...]:
+    """The knobs of a map's text; ConfigError naming cc_map, with the reason, when it is
+    malformed. (Cached: every `set` checks the whole config, the map with it.)"""
+    if not text.strip():
+        raise ConfigError("cc_map", "must not be empty (leave it out for no knobs)")
+    knobs = [parse_entry(part) for part in text.split(",")]
+    for index, knob in enumerate(knobs):
+        for earlier in knobs[:index]:
+            if earlier.cc == knob.cc:
+                raise ConfigError("cc_map", f"CC {knob.cc} is mapped twice ({earlier.setting} "
+                                  f"and {knob.setting})")
+            if earlier.setting == knob.setting:
+                raise ConfigError("cc_map", f"{knob.setting} is mapped twice (CC {earlier.cc} "
+                                  f"and CC {knob.cc})")
+    return tuple(knobs)
+
+
+def parse_entry(entry: str) -> Knob:
+    """One `SETTING=CC[:SPEC]` entry."""
+    shown = entry.strip()
+    name, equals, rest = shown.partition("=")
+    if not equals:
+        raise ConfigError("cc_map", f"{shown!r} is not SETTING=CC:RANGE (e.g. "
+                          "'temperature=21:0.5..1.5' or 'scale=23:C major|D dorian')")
+    number, _, spec = rest.partition(":")
+    try:
+        cc = int(number.strip())
+    except ValueError:
+        raise ConfigError("cc_map", f"{shown!r}: the CC must be a number 0..127, got "
+                          f"{number.strip()!r}") from None
+    return make_knob(name, cc, spec, shown)
+
+
+def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
+    """A knob for setting `name` on controller `cc` over `spec` (a range, choices, or ""
+    for the setting's usual knob); ConfigError naming cc_map, quoting `shown`."""
+    setting = _knob_setting(name.strip().replace("-", "_").lower())
+    _check_cc(cc, shown)
+    spec = spec.strip() or DEFAULT_SPECS.get(setting, "")
+    if not spec:
+        raise ConfigError("cc_map", f"{shown!r}: {setting} needs its choices, e.g. "
+                          f"'{setting}=23:C major|D dorian|chromatic'")
+    if "|" in spec:
+        texts = [" ".join(choice.split()) for choice in spec.split("|")]
+        choices = tuple(_checked_value(setting, choice, shown) for choice in texts)
+        if len(choices) > CC_VALUES:
+            raise ConfigError("cc_map", f"{shown!r}: at most {CC_VALUES} choices on a knob")
+        return Knob(setting, cc, "|".join(texts), choices=choices)
+    low_text, dots, high_text = spec.partition("..")
+    if not dots:
+        raise ConfigError("cc_map", f"{shown!r}: {spec!r} is neither a range LOW..HIGH nor "
+                          "choices A|B (two or more)")
+    if _value_type(setting) not in (int, float):
+        raise ConfigError("cc_map", f"{shown!r}: {setting} takes choices (A|B|...), not a "
+                          "range")
+    low = _checked_value(setting, low_text.strip(), shown)
+    high = _checked_value(setting, high_text.strip(), shown)
+    if low == high:
+        raise ConfigError("cc_map", f"{shown!r}: the range's ends are the same value")
+    return Knob(setting, cc, f"{low_text.strip()}..{high_text.strip()}", float(low),
+                float(high))
+
+
+def _knob_setting(name: str) -> str:
+    allowed = knob_settings()
+    if name in allowed:
+        return name
+    if name in NOT_ON_KNOBS:
+        why = f"{name} cannot be on a knob"
+    elif name in _FIELD_TYPES:
+        why = f"{name} is read once, at start: it cannot be on a knob"
+    else:
+        close = difflib.get_close_matches(name, allowed, n=1)
+        why = f"no setting {name!r}" + (f" (did you mean {close[0]}?)" if close else "")
+    raise ConfigError("cc_map", f"{why}; knobs can set {', '.join(allowed)}")
+
+
+def _check_cc(cc: int, shown: str) -> None:
+    if not 0 <= cc < FIRST_MODE_CC:
+        raise ConfigError("cc_map", f"{shown!r}: CC {cc} is out of 0..{FIRST_MODE_CC - 1} "
+                          f"({FIRST_MODE_CC}..127 are channel mode messages, all notes off "
+                          "among them)" if 0 <= cc < CC_VALUES else
+                          f"{shown!r}: CC {cc} is out of 0..127")
+    if cc == SUSTAIN_PEDAL:
+        raise ConfigError("cc_map", f"{shown!r}: CC 64 is the sustain pedal")
+
+
+def _checked_value(setting: str, text: str, shown: str) -> Any:
+    """One end of a range or one choice, as the setting's type, checked by the setting's
+    own check (ConfigError naming cc_map)."""
+    optional = type(None) in typing.get_args(_FIELD_TYPES[setting])
+    try:
+        if optional and text.casefold() in ("none", "null"):
+            value = None
+        elif not text:
+            raise ConfigError(setting, "an empty value")
+        else:
+            value = coerce_value(setting, text, "cc_map", from_text=True)
+        DaemonConfig(**{**RELAXED_PARTNERS.get(setting, {}), setting: value})
+    except ConfigError as err:
+        if err.field != setting:
+            return value  # another option's check against the defaults: not this knob's
+        raise ConfigError("cc_map", f"{shown!r}: {text!r} is no value for {setting} "
+                          f"({err.problem})") from None
+    return value
+
+
+def check_cc_map(config: DaemonConfig) -> tuple[Knob, ...]:
+    """The config's knobs, checked against its other controls (ConfigError naming cc_map)."""
+    knobs = parse_cc_map(config.cc_map) if config.cc_map is not None else ()
+    taken = {"panic_cc": config.panic_cc, "end_cc": config.end_cc}
+    for knob in knobs:
+        for name, cc in taken.items():
+            if knob.cc == cc:
+                raise ConfigError("cc_map", f"CC {cc} ({knob.setting}) is already the {name}")
+    return knobs
+
+
+def with_knob(text: str | None, knob: Knob) -> tuple[str, list[str]]:
+    """The map `text` with `knob` added: (the new text, the entries it replaced: those on
+    the same CC or for the same setting)."""
+    kept, replaced = [], []
+    for old in parse_cc_map(text) if text else ():
+        (replaced if old.cc == knob.cc or old.setting == knob.setting else kept).append(old)
+    return ", ".join(entry.entry for entry in [*kept, knob]), [old.entry for old in replaced]
+
+
+def feedback_messages(config: DaemonConfig, knobs: typing.Iterable[Knob]) -> list[tuple]:
+    """The CC messages that show each knob's setting as it is now, on the answer channel
+    (none for a value outside a knob's reach)."""
+    status = CONTROL_CHANGE | (config.channel - 1)
+    messages = []
+    for knob in knobs:
+        cc_value = knob.cc_value_of(getattr(config, knob.setting))
+        if cc_value is not None:
+            messages.append((status, knob.cc, cc_value))
+    return messages
+
+
+def changed_knobs(old: DaemonConfig, new: DaemonConfig) -> list[Knob]:
+    """The knobs whose CC should be sent after `old` became `new` (cc_feedback on): those
+    whose setting changed, new knobs, and every knob when feedback or the channel just
+    changed."""
+    if not new.cc_feedback:
+        return []
+    knobs = check_cc_map(new)
+    if not old.cc_feedback or old.channel != new.channel:
+        return list(knobs)
+    before = set(check_cc_map(old))
+    return [knob for knob in knobs if knob not in before
+            or getattr(old, knob.setting) != getattr(new, knob.setting)]
