@@ -24,10 +24,10 @@ $(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 
-# What the tests need: the training extra (torch, the CPU build) and dev tools.
+# What the tests need: the training extra (torch, the CPU build), Link and dev tools.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(if $(TORCH_INDEX),$(BIN)/pip install -q --retries 1 --no-deps --extra-index-url $(TORCH_INDEX) "$(TORCH_PIN)")
-	$(BIN)/pip install -q -e ".[train,dev]"
+	$(BIN)/pip install -q -e ".[train,dev,link]"
 	touch $@ $(VENV)/.runtime-installed
 
 demo: $(VENV)/.runtime-installed

@@ -6,6 +6,7 @@ user's torch-free install.
 - the daemon's rooms point one way: midi <- play <- service <- cli / bench (the MIDI edge
   knows nothing of the musical loop, the loop nothing of the service, the service nothing
   of the command line); nothing in the daemon imports torch, or training at module level;
+- aalink (Ableton Link, network traffic) is imported only inside a function, when asked for;
 - training imports the engine and torch, never the daemon; data/ imports no other training
   room, families/ only data/ (a model is a model, not a pipeline or a command);
 - exported_models imports nothing of ours.
@@ -84,6 +85,12 @@ def test_daemon_never_imports_torch_or_training_at_module_level(path):
         assert top(module) != "torch", f"{label(path)} imports torch"
         if module.startswith("antiphon.training"):
             assert not at_module_level, f"{label(path)} imports {module} at module level"
+
+
+@pytest.mark.parametrize("path", files("daemon"), ids=label)
+def test_aalink_is_imported_only_when_link_is_asked_for(path):
+    """Link's discovery is network traffic: its library loads only with --clock link."""
+    assert ("aalink", True) not in imports(path), f"{label(path)} imports aalink at module level"
 
 
 @pytest.mark.parametrize(("path", "room"), room_cases("daemon", DAEMON_FORBIDDEN))

@@ -78,6 +78,10 @@ class Clock:
         moment = self._time() if at_seconds is None else at_seconds
         self._anchor = _Anchor(moment, self.beats_at(moment), 60.0 / bpm)
 
+    def close(self) -> None:
+        """Let go of what the clock holds (a Link clock's session); the internal one holds
+        nothing."""
+
 
 def beats_to_ticks(beats: float) -> int:
     """The nearest clock tick (TICKS_PER_BEAT per beat)."""
