@@ -81,6 +81,10 @@ class ClockSource:
         """From the next beat on, `bpm`."""
         self._command(f"tempo {bpm:g}")
 
+    def restart_transport(self) -> None:
+        """MIDI Start while playing: the song from its top (the next pulse is beat 0)."""
+        self._command("start")
+
     def stop_transport(self) -> None:
         """MIDI Stop (the pulses go on, as a stopped DAW's do)."""
         self._command("stop")

@@ -16,6 +16,7 @@ from rich.table import Table
 from antiphon.daemon.cli.bench import bench
 from antiphon.daemon.cli.config_command import config_app
 from antiphon.daemon.cli.control import model_command, reload, set_option, status_command
+from antiphon.daemon.cli.knobs_command import knobs, learn
 from antiphon.daemon.cli.options import (
     DEFAULTS,
     BackendOption,
@@ -193,6 +194,8 @@ app.command(name="status")(status_command)
 app.command(name="set", context_settings={"ignore_unknown_options": True})(set_option)
 app.command(name="model")(model_command)
 app.command()(reload)
+app.command()(learn)
+app.command()(knobs)
 app.add_typer(config_app, name="config")
 
 

@@ -1,7 +1,8 @@
 """`antiphon bench`: measure, print the tables, and with `--output FILE` (the repository's
 docs/BENCHMARKS.md) record each under the command that made it: `engine` (step latency,
 generation, start-up), `loop` (end to end over JACK), `clock` (answers on a MIDI clock's
-beats) and `train` (training throughput per family)."""
+beats, and a Link session's when aalink is installed) and `train` (training throughput per
+family)."""
 
 import shlex
 import tempfile
@@ -22,6 +23,7 @@ HEADER = [
     "",
 ]
 LOOP_PERIOD_FRAMES = 32  # 0.67 ms at 48 kHz: the smallest the dummy backend keeps up with
+CLOCK_OUT_SECONDS = 20.0  # clock: --clock-out measured this long at each of two tempos
 
 
 def bench(
@@ -142,16 +144,30 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
 
 def _clock(model: str | None, exchanges: int, command: str) -> list[str]:
     from antiphon.daemon.bench.clock import clock_section, run_clock
+    from antiphon.daemon.bench.clock_out_timing import clock_out_section, run_clock_out
     from antiphon.daemon.midi.jack_server import private_jack_server, realtime_permitted
 
-    def progress(run) -> None:
+    def progress(run, label: str = "clock") -> None:
         if run.exchanges % 10 == 0:
-            console.print(f"clock: {run.exchanges} exchanges")
+            console.print(f"{label}: {run.exchanges} exchanges")
+
+    from antiphon.daemon.bench.link_session import (
+        LINK_NOT_MEASURED,
+        link_available,
+        link_section,
+        run_link,
+    )
 
     with tempfile.TemporaryDirectory(prefix="antiphon-jackd-") as folder, private_jack_server(
             "antiphon-bench-clock", log_path=Path(folder) / "jackd.log",
             realtime=realtime_permitted()) as env:
-        return clock_section(run_clock(exchanges, model, env, progress), command)
+        body = clock_section(run_clock(exchanges, model, env, progress), command)
+        console.print(f"clock out: {CLOCK_OUT_SECONDS:g} s at each tempo")
+        body += ["", *clock_out_section(run_clock_out(CLOCK_OUT_SECONDS, model, env))]
+        if not link_available():
+            return [*body, "", *LINK_NOT_MEASURED]
+        link = run_link(exchanges, model, env, lambda run: progress(run, "link"))
+        return [*body, "", *link_section(link)]
 
 
 def _faults(model: str | None, command: str) -> list[str]:

@@ -43,12 +43,14 @@ def socket_path(control_socket: Path | None, config_file: Path | None = None) ->
     return Path(configured).expanduser() if configured else paths.control_socket()
 
 
-def ask_daemon(path: Path, request: dict[str, Any]) -> dict[str, Any]:
-    """The daemon's answer to `request`; fails (exit 1) when none answers or it refuses."""
-    from antiphon.daemon.service.control_socket import ask
+def ask_daemon(path: Path, request: dict[str, Any], timeout: float | None = None
+               ) -> dict[str, Any]:
+    """The daemon's answer to `request`; fails (exit 1) when none answers or it refuses.
+    `timeout`: seconds to wait for the answer, beyond the usual (a learn waits for a knob)."""
+    from antiphon.daemon.service.control_socket import CLIENT_TIMEOUT_SECONDS, ask
 
     try:
-        answer = ask(path, request)
+        answer = ask(path, request, CLIENT_TIMEOUT_SECONDS + (timeout or 0.0))
     except OSError as err:
         fail(str(err))
     if not answer.get("ok"):
@@ -125,18 +127,23 @@ def render_status(state: dict) -> None:
     """The status as a person reads it."""
     minutes, seconds = divmod(int(state["uptime_seconds"]), 60)
     model_state = state["model"]
+    tempo = state["tempo"]
+    peers = ""  # a Link session's other apps
+    if "peers" in tempo:
+        peers = f", {tempo['peers']} other peer{'' if tempo['peers'] == 1 else 's'}"
     console.print(
         f"[bold]{escape(state['mode'])}[/], up {minutes // 60}h{minutes % 60:02d}m{seconds:02d}s, "
         f"pid {state['pid']}, {state['resident_mb']:g} MB resident")
     console.print(f"model {escape(model_state['name'])} ({escape(model_state['family'])}, "
                   f"{escape(model_state['representation'])}, {model_state['device']}); "
-                  f"tempo {state['tempo']['bpm']:g} BPM ({state['tempo']['source']})")
+                  f"tempo {tempo['bpm']:g} BPM ({tempo['source']}{peers})")
     ports = Table(title="ports", title_justify="left")
     for column in ("", "own port", "connected to", "state"):
         ports.add_column(column)
-    for side in ("input", "output"):
+    for side in (side for side in ("input", "output", "clock_out") if side in state["ports"]):
         port = state["ports"][side]
-        ports.add_row(side, escape(port["port"]), escape(port.get("to") or ""), port["state"])
+        ports.add_row(side.replace("_", " "), escape(port["port"]),
+                      escape(port.get("to") or ""), port["state"])
     console.print(ports)
     counters = state["counters"]
     console.print("  ".join(f"{name.replace('_', ' ')} {value}"

@@ -126,6 +126,13 @@ def run(
     )] = None,
     panic_note: Annotated[int | None, typer.Option(
         help="A key (MIDI note) that panics instead of playing. \\[default: none]")] = None,
+    cc_map: Annotated[str | None, typer.Option(
+        help="Knobs that set live options: 'temperature=21:0.5..1.5, scale=23:C major|D "
+             "dorian' (SETTING=CC:LOW..HIGH or A|B|C). \\[default: none]")] = None,
+    cc_feedback: Annotated[bool | None, typer.Option(
+        "--cc-feedback/--no-cc-feedback",
+        help="Send a mapped setting's value back as its CC when it changes (LED rings). "
+             f"{default_note('cc_feedback')}", show_default=False)] = None,
     control_socket: Annotated[Path | None, typer.Option(
         help=r"The control socket (antiphon status, set, model, reload). \[default: "
              "control.sock in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
@@ -159,7 +166,7 @@ def run(
         "answer_when_stopped": answer_when_stopped,
         "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
         "phrase_end": phrase_end, "phrase_bars": phrase_bars, "end_cc": end_cc,
-        "end_note": end_note,
+        "end_note": end_note, "cc_map": cc_map, "cc_feedback": cc_feedback,
     }
     setup_logging("warning")  # what reading the config warns of is a log line like any
     options = read_config(config, overrides)

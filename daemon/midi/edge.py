@@ -1,4 +1,5 @@
-"""The MIDI edge: the daemon's input and output kept open whatever the MIDI system does.
+"""The MIDI edge: the daemon's input and output (and its MIDI clock out, `--clock-out`, kept
+as the output is) open whatever the MIDI system does.
 
 A keeper thread looks at the MIDI system every `KEEP_SECONDS`:
 
@@ -46,6 +47,8 @@ KEEP_SECONDS = 0.1  # how often the keeper looks: a port back is reopened within
 LOST_AFTER_SECONDS = 1.0  # a probed input silent this long: ask whether the system is there
 SYSTEM_CHECK_SECONDS = 1.0  # how often an unprobed system is asked whether it is there
 CLOSE_TIMEOUT_SECONDS = 10.0  # how long a stop waits for the keeper to finish what it does
+VIRTUAL_CLOCK_OUT_NAME = "Antiphon Clock"  # the client of the MIDI clock out (--clock-out)
+CLOCK_OUT_PORT_NAME = "clock"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class EdgeOptions:
     out_port: str | None
     reconnect_timeout: float = 30.0  # seconds without the MIDI system before giving up
     panic_on_start: bool = True  # silence the output as soon as it opens
+    clock_out: str | None = None  # a port to send MIDI clock to (a name or part of one)
 
 
 class MidiEdge:
@@ -65,6 +69,8 @@ class MidiEdge:
         self.input = KeptInput(options.in_port or VIRTUAL_IN_NAME)
         self.output = KeptOutput(options.out_port or VIRTUAL_OUT_NAME)
         self.output.panic_on_attach = options.panic_on_start
+        # MIDI clock out: kept as the output is (waited for, reconnected), never panicked.
+        self.clock_output = KeptOutput(options.clock_out) if options.clock_out else None
         self._wanted_in = options.in_port
         self.failure: str | None = None  # why the edge gave up (the daemon exits)
         self.system_lost_since: float | None = None
@@ -72,8 +78,10 @@ class MidiEdge:
         self._stop = threading.Event()
         self._listers: tuple[rtmidi.MidiIn, rtmidi.MidiOut] | None = None
         self._links = None  # JackLinks, where python-jack-client loads (JACK only)
-        self._connected: dict[str, str | None] = {"input": None, "output": None}
-        self._parked_output: RtMidiOutput | None = None  # JACK: open, its synth away
+        self._connected: dict[str, str | None] = {"input": None, "output": None,
+                                                  "clock out": None}
+        # JACK: an output of ours that is open while the port it is for is away, by kind
+        self._parked: dict[str, RtMidiOutput | None] = {"output": None, "clock out": None}
         self._said: dict[str, str] = {}  # what was last logged per topic (log once)
         self._last_system_check = 0.0
         self._thread = threading.Thread(target=self._run, name="antiphon-midi-keeper",
@@ -107,8 +115,11 @@ class MidiEdge:
             self._thread.join(CLOSE_TIMEOUT_SECONDS)
         self.input.close()
         self.output.close()
-        if self._parked_output is not None:
-            self._parked_output.close()
+        if self.clock_output is not None:
+            self.clock_output.close()
+        for parked in self._parked.values():
+            if parked is not None:
+                parked.close()
         self._close_listers()
 
     def describe(self) -> dict:
@@ -127,7 +138,7 @@ class MidiEdge:
             return {"port": kept.own_name, "wanted": wanted, "to": linked, "state": state}
 
         lost = self.system_lost_since
-        return {
+        described = {
             "midi_system": self.options.backend,
             "system": "running" if lost is None else
                       f"lost {time.perf_counter() - lost:.1f} s ago",
@@ -137,6 +148,10 @@ class MidiEdge:
             "dropped_note_ons": self.output.dropped_note_ons,
             "send_errors": self.output.send_errors,
         }
+        if self.clock_output is not None:
+            described["clock_out"] = side(self.clock_output, self.options.clock_out,
+                                          "clock out")
+        return described
 
     # -- the keeper thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -172,10 +187,12 @@ class MidiEdge:
         self.system_lost_since = now
         # Closing a client of a dead JACK server blocks about a second in libjack's
         # timeouts: the keeper closes them one by one before it asks for the server again.
-        dead = [self.input.detach(), self.output.detach(), self._parked_output,
-                *(self._listers or ()), self._links]
-        self._listers = self._links = self._parked_output = None
-        self._connected = {"input": None, "output": None}
+        clock_port = self.clock_output.detach() if self.clock_output is not None else None
+        dead = [self.input.detach(), self.output.detach(), clock_port,
+                *self._parked.values(), *(self._listers or ()), self._links]
+        self._listers = self._links = None
+        self._parked = dict.fromkeys(self._parked)
+        self._connected = dict.fromkeys(self._connected)
         _close_all(dead)
 
     def _wait_for_system(self) -> None:
@@ -204,10 +221,18 @@ class MidiEdge:
         sources, destinations = (lister.get_ports() for lister in self._listers)
         if self._links is not None:
             self._keep_linked_input(sources)
-            self._keep_linked_output(destinations)
+            self._keep_linked_output("output", self.output, self.options.out_port,
+                                     destinations, "answering on")
+            if self.clock_output is not None:
+                self._keep_linked_output("clock out", self.clock_output,
+                                         self.options.clock_out, destinations,
+                                         "sending MIDI clock to")
         else:
             self._keep_input(sources)
             self._keep_output(destinations)
+            if self.clock_output is not None:
+                self._keep_opened("clock out", self.clock_output, self.options.clock_out,
+                                  destinations, "sending MIDI clock to", self._open_clock_port)
 
     def _keep_linked_input(self, sources: list[str]) -> None:
         """JACK: Antiphon's own input, always open, connected to the wanted keyboard."""
@@ -232,40 +257,49 @@ class MidiEdge:
             self._connected["input"] = self.input.name = source
             self._say("input", logging.INFO, f"listening to {source!r} through {own!r}")
 
-    def _keep_linked_output(self, destinations: list[str]) -> None:
-        """JACK: Antiphon's own output, always open, connected to the wanted synth; while the
-        synth is away the port is parked, so the answer's notes are owed to it."""
-        output = self.output
-        if output.port is None and self._parked_output is None:
-            opened = RtMidiOutput(self.options.backend, None)
-            if self.options.out_port is None:
+    def _keep_linked_output(self, kind: str, output: KeptOutput, wanted: str | None,
+                            destinations: list[str], doing: str) -> None:
+        """JACK: Antiphon's own output (the answer's, or the clock's), always open,
+        connected to the wanted synth; while the synth is away the port is parked, so the
+        answer's notes are owed to it (and the clock goes nowhere)."""
+        if output.port is None and self._parked[kind] is None:
+            opened = self._open_clock_port() if kind == "clock out" else \
+                RtMidiOutput(self.options.backend, None)
+            if wanted is None:
                 output.attach(opened)
             else:
-                self._parked_output = opened
-        port = output.port or self._parked_output
-        wanted = self.options.out_port
+                self._parked[kind] = opened
+        port = output.port or self._parked[kind]
         if wanted is None:
             return
         destination = self._find(destinations, wanted)
-        connected = self._connected["output"]
+        connected = self._connected[kind]
         if connected is not None and (destination != connected or
                                       not self._links.connected(port.own_name, connected)):
-            self._say("output", logging.WARNING, f"output port {connected!r} went away: "
+            self._say(kind, logging.WARNING, f"{kind} port {connected!r} went away: "
                       "waiting for it to come back")
-            self._connected["output"] = None
-            self._parked_output = output.detach()
-        if self._connected["output"] is not None:
+            self._connected[kind] = None
+            self._parked[kind] = output.detach()
+        if self._connected[kind] is not None:
             return
         if destination is None:
-            self._say("output", logging.WARNING, f"waiting for output port {wanted!r} "
+            self._say(kind, logging.WARNING, f"waiting for {kind} port {wanted!r} "
                       f"(there are: {_listing(destinations)})")
         elif self._links.connect(port.own_name, destination):
-            self._connected["output"] = destination
+            self._connected[kind] = destination
             port.name = destination
-            self._parked_output = None
+            self._parked[kind] = None
             output.attach(port)
-            self._say("output", logging.INFO, f"answering on {destination!r} through "
+            self._say(kind, logging.INFO, f"{doing} {destination!r} through "
                       f"{port.own_name!r}")
+
+    def _open_clock_port(self) -> RtMidiOutput:
+        """The clock's port, in a client of its own: on JACK a port of Antiphon's
+        ("Antiphon Clock:clock") that the keeper connects; elsewhere opened onto the named
+        port."""
+        named = None if self._links is not None else self.options.clock_out
+        return RtMidiOutput(self.options.backend, named, CLOCK_OUT_PORT_NAME,
+                            VIRTUAL_CLOCK_OUT_NAME, exclude_own=named is not None)
 
     def _find(self, ports: list[str], wanted: str | None) -> str | None:
         index = None if wanted is None else match_port(ports, wanted, _own(ports))

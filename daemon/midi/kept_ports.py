@@ -95,11 +95,13 @@ class KeptOutput:
         self.dropped_note_ons = 0  # note-ons that found no port
         self.send_errors = 0
         self.panic_on_attach = False  # set to silence whatever the port sounds, once
+        self.attachments = 0  # ports attached so far: a clock sender starts each one anew
 
     def attach(self, port: MidiOutput) -> None:
         """Take `port`; first release what a lost port left sounding (and a panic if asked)."""
         with self._lock:
             self.port = port
+            self.attachments += 1
             self.name = port.name
             self.own_name = getattr(port, "own_name", port.name)
             owed = sorted(self._owed | self._sounding)

@@ -36,7 +36,7 @@ LIVE_OPTIONS = (
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
     "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
     "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc", "end_note", "log_level",
-    "answer_on",
+    "answer_on", "cc_map", "cc_feedback",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -152,6 +152,14 @@ class DaemonConfig:
     panic_cc: int | None = None
     # A note (MIDI number) that is a panic button instead of a note. None: no such key.
     panic_note: int | None = None
+    # Knobs and faders that set live options: comma-separated SETTING=CC:RANGE entries, a
+    # range LOW..HIGH (CC 0..127 mapped linearly onto it) or choices A|B|C (0..127 shared
+    # among them), e.g. "temperature=21:0.5..1.5, scale=23:C major|D dorian|chromatic".
+    # `antiphon learn SETTING` adds one by turning the knob. None: no knobs.
+    cc_map: str | None = None
+    # Send a mapped setting's value back as its CC (on the answer channel) whenever it
+    # changes, from anywhere, so a controller's LED rings or motor faders follow.
+    cc_feedback: bool = False
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"
     # Write every message sent (when it was due, when it left) to this file at exit, as
@@ -175,6 +183,16 @@ class DaemonConfig:
         if self.clock_in is not None and self.clock == "link":
             raise ConfigError("clock_in", f"takes MIDI clock; {cli_flag('clock')} link "
                               "takes the beat from a Link session")
+        if self.clock_out is not None and self.clock_source in ("midi", "auto"):
+            # Clock goes out only from a master (the internal clock, or Link's tempo and
+            # bar). Relaying a followed clock would hand on the DAW's pulses late and
+            # smoothed, with a Start / Stop of Antiphon's rather than the DAW's: the DAW's
+            # own clock, connected to the device, is the better one.
+            following = (f"{cli_flag('clock')} {self.clock}" if self.clock != "internal"
+                         else cli_flag("clock_in"))
+            raise ConfigError("clock_out", f"sends Antiphon's own clock, and with "
+                              f"{following} it follows another: connect that clock to the "
+                              "device directly")
         _choice("log_level", self.log_level, LOG_LEVELS)
         _in_range("bpm", self.bpm, 20.0, 400.0)
         _in_range("silence_beats", self.silence_beats, 0.0, 16.0, low_open=True)
@@ -220,6 +238,8 @@ class DaemonConfig:
         if self.program_models is not None and not self.program_list():
             raise ConfigError("program_models", "name at least one model, e.g. 'default, "
                               "transformer'")
+        if self.cc_map is not None:
+            self.knob_map()
         if self.osc_port is not None:
             _in_range("osc_port", self.osc_port, 1, 65535)
         for name in ("in_port", "out_port", "model", "timing_trace", "control_socket",
@@ -252,6 +272,12 @@ class DaemonConfig:
         fixed = self.scale and not self.follows_call
         classes = scale_pitch_classes(self.scale) if fixed else frozenset(range(12))
         return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony)
+
+    def knob_map(self) -> tuple:
+        """The knobs of `cc_map` (cc_map.Knob), checked; ConfigError naming cc_map."""
+        from antiphon.daemon.service.cc_map import check_cc_map  # it builds on this module
+
+        return check_cc_map(self)
 
     def program_list(self) -> list[str]:
         """The models of `program_models`, by program (0-based)."""

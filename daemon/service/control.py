@@ -1,5 +1,6 @@
 """What a running daemon can be asked while it plays: the commands behind the control
-socket (`antiphon status`, `set`, `model`, `panic`, `reload`), OSC and SIGHUP.
+socket (`antiphon status`, `set`, `model`, `panic`, `reload`, `learn`, `knobs`), OSC and
+SIGHUP.
 
 A request is a small dict (`{"command": "set", "key": "temperature", "value": "0.8"}`), an
 answer a dict with `ok` and either the result or `error`, so the socket and OSC speak the
@@ -24,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from antiphon.daemon.play.link_clock import LinkClock
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig, field_names
 from antiphon.daemon.service.config_loading import coerce_value
+from antiphon.daemon.service.knobs import KNOB_COMMANDS, knob_command
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("status", "set", "model", "panic", "reload")
+COMMANDS = ("status", "set", "model", "panic", "reload", *KNOB_COMMANDS)
 NONE_WORDS = frozenset({"", "none", "null"})  # `antiphon set scale none`: back to the default
 
 
@@ -72,6 +75,7 @@ class Controller:
         self._load_model = load_model
         self.socket_path = socket_path
         self.osc_address: str | None = None  # "host:port" when OSC listens
+        self.knobs = None  # the Knobs thread (startup.py) that `learn` waits on
         self.started = time.monotonic()
         self.reloads = 0
         self.model_swaps = 0
@@ -80,6 +84,8 @@ class Controller:
     def handle(self, request: Mapping[str, Any]) -> dict:
         """Carry out one request; never raises for a bad request (the answer says why)."""
         command = request.get("command")
+        if command in KNOB_COMMANDS:  # a learn waits for a hand on a knob: not in the lock
+            return knob_command(self, request)
         try:
             with self._lock:
                 if command == "status":
@@ -118,6 +124,9 @@ class Controller:
         parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))
         current = self.daemon.config
         new = dataclasses.replace(current, **{name: parsed})  # validates, as the config does
+        if name == "bpm" and isinstance(self.daemon.clock, LinkClock):
+            # Proposed even when the config says it already: a peer may have moved the tempo.
+            self.daemon.clock.set_bpm(parsed)
         self.daemon.apply_config(new)
         return {"key": name, "value": getattr(self.daemon.config, name)}
 
@@ -205,6 +214,7 @@ class Controller:
             "mode": daemon.loop.machine.mode.value,
             "model": describe_model(daemon.loop.session, config.model),
             "tempo": tempo_state(daemon),
+            "clock_out": clock_out_state(daemon, ports),
             "ports": ports,
             "counters": {
                 "phrases": loop.phrases_heard, "answers": loop.answers_finished,
@@ -226,15 +236,36 @@ class Controller:
 
 
 def tempo_state(daemon) -> dict:  # noqa: ANN001 (a Daemon)
-    """The tempo and where it comes from: the internal clock, or MIDI clock (followed,
-    lost: its last tempo kept, or not heard yet), and whether the DAW's transport runs."""
+    """The tempo and where it comes from: the internal clock, MIDI clock (followed, lost:
+    its last tempo kept, or not heard yet; and whether the DAW's transport runs), or a Link
+    session (and how many other peers are in it)."""
     clock = daemon.clock
     state = {"bpm": round(clock.bpm, 3), "source": "internal"}
+    if isinstance(clock, LinkClock):
+        state.update(source="link", peers=clock.peers)
     if isinstance(clock, MidiClockFollower):
+        auto = daemon.config.clock_source == "auto"
+        if auto and clock.pulses == 0:
+            state["source"] = "internal (auto: no MIDI clock heard yet)"
+            return state
         heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
         state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")
         state["running"] = daemon.loop.transport_running
     return state
+
+
+def clock_out_state(daemon, ports: dict) -> dict:  # noqa: ANN001 (a Daemon)
+    """Whether MIDI clock goes out (--clock-out), through which port to which, and how
+    close to their due times its pulses left (sent - due, and |each interval's error|)."""
+    clock_out = getattr(daemon, "clock_out", None)
+    if clock_out is None:
+        return {"on": False}
+    port = ports.get("clock_out") or {"port": clock_out.port_name, "state": "open"}
+    stats = clock_out.stats
+    return {"on": True, **port, **clock_out.describe(),
+            "send_error_ms": percentiles_ms(_copy(stats.recent_errors)),
+            "interval_error_ms": percentiles_ms(
+                abs(error) for error in _copy(stats.recent_interval_errors))}
 
 
 def describe_model(session: AnswerSession, name: str | None) -> dict:

@@ -22,11 +22,13 @@ from antiphon.daemon.midi.ports import MidiInput, MidiOutput
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import PhrasePolicy
 from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.link_clock import LinkClock
 from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
 from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.config import LIVE_OPTIONS, DaemonConfig
+from antiphon.daemon.service.cc_map import changed_knobs, feedback_messages
+from antiphon.daemon.service.config import BEATS_PER_BAR, LIVE_OPTIONS, DaemonConfig
 from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest
 from antiphon.daemon.service.systemd import Notifier
@@ -59,11 +61,19 @@ class Daemon:
         self.midi_in = midi_in
         self.midi_out = midi_out
         self.edge = edge  # the MIDI edge that keeps these ports, when there is one
-        self.clock = clock or (MidiClockFollower(config.bpm) if config.clock == "midi"
+        self.clock_out = None  # a ClockOut sending MIDI clock (startup.py makes it)
+        if clock is None and config.clock_source == "link":  # the session's bar is the bar
+            clock = LinkClock(config.bpm, quantum=BEATS_PER_BAR)
+        self.clock = clock or (MidiClockFollower(config.bpm)
+                               if config.clock_source in ("midi", "auto")
                                else Clock(config.bpm))
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.scheduler = OutputScheduler(midi_out, self.clock)
-        settings = loop_settings(config)
+        # --clock auto plays on the call's grid until MIDI clock comes, then on the band's.
+        # With --clock-out the band follows Antiphon's own beat: its grid is the band's too.
+        self._shares_clock = (config.clock_source in ("midi", "link")
+                              or config.clock_out is not None)
+        settings = loop_settings(config, self._shares_clock)
         self.loop = InteractionLoop(
             session, self.scheduler, self.clock, settings.policy, self._inbox,
             temperature=settings.temperature, top_p=settings.top_p, channel=settings.channel,
@@ -104,10 +114,20 @@ class Daemon:
         if old.thru and not new.thru:
             self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())
-        self.loop.call(lambda: self.loop.retune(loop_settings(new)))
+        self.loop.call(lambda: self.loop.retune(loop_settings(new, self._shares_clock)))
         log.info("settings changed: %s", ", ".join(
             f"{name} {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in changed))
+        # cc_feedback: the controller's LED rings follow, whoever changed the setting.
+        self.send_controls(feedback_messages(self.config, changed_knobs(old, self.config)))
         return changed, frozen
+
+    def send_controls(self, messages: list[tuple[int, ...]]) -> int:
+        """Send control changes (knob values for a controller) through the output
+        scheduler, due now; returns how many."""
+        now = self.clock.now_beats()
+        for message in messages:
+            self.scheduler.schedule(now, message)
+        return len(messages)
 
     def swap_session(self, session: AnswerSession, model: str | None) -> None:
         """Answer with `session` (already loaded, beside the old one) from the next answer
@@ -126,6 +146,7 @@ class Daemon:
         released_before = self.scheduler.stats.released
         self.loop.stop(timeout)  # its thread releases what the answer in flight sounded
         self.scheduler.stop(timeout)
+        self.clock.close()  # leaves a Link session
         self._write_trace()
         stats = self.loop.stats
         gate = self.gate.stats
@@ -217,6 +238,10 @@ class Daemon:
         lost = clock.lost()
         if lost != self._clock_lost:
             self._clock_lost = lost
+            if not lost and not self._shares_clock:  # --clock auto: the band's grid now
+                self._shares_clock = True
+                settings = loop_settings(self.config, shares_clock=True)
+                self.loop.call(lambda: self.loop.retune(settings))
             if lost:
                 log.warning("MIDI clock lost: keeping its last tempo, %.1f BPM", clock.bpm)
             else:
@@ -256,18 +281,20 @@ def control_notes(config: DaemonConfig) -> frozenset[int]:
     return frozenset(note for note in (config.panic_note, config.end_note) if note is not None)
 
 
-def loop_settings(config: DaemonConfig) -> LoopSettings:
-    """The interaction loop's part of the config."""
+def loop_settings(config: DaemonConfig, shares_clock: bool) -> LoopSettings:
+    """The interaction loop's part of the config; `shares_clock`: whether the beat is the
+    band's (a MIDI clock or Link being followed) rather than Antiphon's own."""
     policy = PhrasePolicy(
         silence_beats=config.silence_beats,
         min_answer_beats=config.min_answer_beats,
         max_answer_beats=config.max_answer_beats,
-        grid_beats=config.grid_beats,
+        grid_beats=BEATS_PER_BAR if config.answer_on == "bar" else config.grid_beats,
         max_hold_beats=config.max_hold_beats,
         # A clock the band shares has the grid: answers land on the DAW's beats and bars.
-        grid_from_call=config.clock == "internal",
+        grid_from_call=not shares_clock,
         phrase_end=config.phrase_end,
         phrase_bars=config.phrase_bars,
+        beats_per_bar=BEATS_PER_BAR,
     )
     return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
                         config.max_opening_rest_beats, config.pitch_rules(),

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from antiphon.daemon.midi.backends import resolve_backend
 from antiphon.daemon.midi.edge import EdgeOptions, MidiEdge
+from antiphon.daemon.play.clock_out import ClockOut
+from antiphon.daemon.play.link_clock import import_aalink
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.service import paths
-from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.service.config import BEATS_PER_BAR, DaemonConfig
 from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.control_socket import ControlServer
 from antiphon.daemon.service.daemon import Daemon
@@ -59,24 +61,31 @@ def run_daemon(config: DaemonConfig,
     with capture_signals(reload_on_hangup=under_service_manager(),
                          hold_after_stop=True) as shutdown:
         server.claim()  # first: a second daemon must not touch the first one's ports
-        edge = osc = knobs = None
+        edge = osc = knobs = clock_out = None
         try:
             if config.osc_port is not None:  # bound now: a port in use fails before any sound
                 from antiphon.daemon.service.osc import OscControl
 
                 osc = OscControl(config.osc_host, config.osc_port)
+            if config.clock_source == "link":  # a missing package is said before the model loads
+                import_aalink()
             session = load_session(config)  # a bad model is refused before any port opens
             backend = resolve_backend(config.backend)
             edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
-                                        config.reconnect_timeout, config.panic_on_start))
+                                        config.reconnect_timeout, config.panic_on_start,
+                                        clock_out=config.clock_out))
             edge.open()
             edge.start()
             if shutdown.requested.is_set():
                 return 0
             daemon = Daemon(config, session, edge.input, edge.output, edge=edge)
+            if edge.clock_output is not None:  # the band follows Antiphon's beat and bar
+                clock_out = daemon.clock_out = ClockOut(edge.clock_output, daemon.clock,
+                                                        BEATS_PER_BAR)
+                clock_out.start()
             controller = Controller(daemon, reread_config or (lambda: config), load_session,
                                     str(socket_path))
-            knobs = daemon.gate.controls = Knobs(controller)
+            knobs = daemon.gate.controls = controller.knobs = Knobs(controller)
             knobs.start()
             server.start()
             log.info("control socket: %s", socket_path)
@@ -84,6 +93,8 @@ def run_daemon(config: DaemonConfig,
                 osc.start(controller)
             return daemon.serve(shutdown, notifier, controller)
         finally:
+            if clock_out is not None:  # first: Stop goes out however the daemon stops
+                clock_out.stop()
             if osc is not None:
                 osc.close()
             if knobs is not None:
