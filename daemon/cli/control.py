@@ -140,7 +140,8 @@ def render_status(state: dict) -> None:
     ports = Table(title="ports", title_justify="left")
     for column in ("", "own port", "connected to", "state"):
         ports.add_column(column)
-    for side in (side for side in ("input", "output", "clock_out") if side in state["ports"]):
+    sides = ("input", "clock_in", "output", "clock_out")
+    for side in (side for side in sides if side in state["ports"]):
         port = state["ports"][side]
         ports.add_row(side.replace("_", " "), escape(port["port"]),
                       escape(port.get("to") or ""), port["state"])

@@ -37,8 +37,9 @@ from antiphon.daemon.midi.ports import (
     RtMidiInput,
     RtMidiOutput,
     default_input_port,
-    is_own_port,
     match_port,
+    own_ports,
+    port_listing,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ SYSTEM_CHECK_SECONDS = 1.0  # how often an unprobed system is asked whether it i
 CLOSE_TIMEOUT_SECONDS = 10.0  # how long a stop waits for the keeper to finish what it does
 VIRTUAL_CLOCK_OUT_NAME = "Antiphon Clock"  # the client of the MIDI clock out (--clock-out)
 CLOCK_OUT_PORT_NAME = "clock"
+VIRTUAL_CLOCK_IN_NAME = "Antiphon Clock In"  # the client of the MIDI clock in (--clock-in)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class EdgeOptions:
     reconnect_timeout: float = 30.0  # seconds without the MIDI system before giving up
     panic_on_start: bool = True  # silence the output as soon as it opens
     clock_out: str | None = None  # a port to send MIDI clock to (a name or part of one)
+    clock_in: str | None = None  # a port to take MIDI clock from, beside the input
 
 
 class MidiEdge:
@@ -71,6 +74,8 @@ class MidiEdge:
         self.output.panic_on_attach = options.panic_on_start
         # MIDI clock out: kept as the output is (waited for, reconnected), never panicked.
         self.clock_output = KeptOutput(options.clock_out) if options.clock_out else None
+        # MIDI clock in: kept as the input is; its messages go where the input's go.
+        self.clock_input = KeptInput(options.clock_in) if options.clock_in else None
         self._wanted_in = options.in_port
         self.failure: str | None = None  # why the edge gave up (the daemon exits)
         self.system_lost_since: float | None = None
@@ -79,7 +84,7 @@ class MidiEdge:
         self._listers: tuple[rtmidi.MidiIn, rtmidi.MidiOut] | None = None
         self._links = None  # JackLinks, where python-jack-client loads (JACK only)
         self._connected: dict[str, str | None] = {"input": None, "output": None,
-                                                  "clock out": None}
+                                                  "clock out": None, "clock in": None}
         # JACK: an output of ours that is open while the port it is for is away, by kind
         self._parked: dict[str, RtMidiOutput | None] = {"output": None, "clock out": None}
         self._said: dict[str, str] = {}  # what was last logged per topic (log once)
@@ -115,8 +120,9 @@ class MidiEdge:
             self._thread.join(CLOSE_TIMEOUT_SECONDS)
         self.input.close()
         self.output.close()
-        if self.clock_output is not None:
-            self.clock_output.close()
+        for extra in (self.clock_output, self.clock_input):
+            if extra is not None:
+                extra.close()
         for parked in self._parked.values():
             if parked is not None:
                 parked.close()
@@ -151,6 +157,8 @@ class MidiEdge:
         if self.clock_output is not None:
             described["clock_out"] = side(self.clock_output, self.options.clock_out,
                                           "clock out")
+        if self.clock_input is not None:
+            described["clock_in"] = side(self.clock_input, self.options.clock_in, "clock in")
         return described
 
     # -- the keeper thread -----------------------------------------------------------------
@@ -187,8 +195,8 @@ class MidiEdge:
         self.system_lost_since = now
         # Closing a client of a dead JACK server blocks about a second in libjack's
         # timeouts: the keeper closes them one by one before it asks for the server again.
-        clock_port = self.clock_output.detach() if self.clock_output is not None else None
-        dead = [self.input.detach(), self.output.detach(), clock_port,
+        dead = [self.input.detach(), self.output.detach(),
+                *(extra.detach() for extra in (self.clock_output, self.clock_input) if extra),
                 *self._parked.values(), *(self._listers or ()), self._links]
         self._listers = self._links = None
         self._parked = dict.fromkeys(self._parked)
@@ -220,7 +228,10 @@ class MidiEdge:
             return
         sources, destinations = (lister.get_ports() for lister in self._listers)
         if self._links is not None:
-            self._keep_linked_input(sources)
+            self._keep_linked_input("input", self.input, self._wanted_in, sources)
+            if self.clock_input is not None:
+                self._keep_linked_input("clock in", self.clock_input, self.options.clock_in,
+                                        sources)
             self._keep_linked_output("output", self.output, self.options.out_port,
                                      destinations, "answering on")
             if self.clock_output is not None:
@@ -229,33 +240,40 @@ class MidiEdge:
                                          "sending MIDI clock to")
         else:
             self._keep_input(sources)
+            if self.clock_input is not None:
+                self._keep_opened("clock in", self.clock_input, self.options.clock_in,
+                                  sources, "taking MIDI clock from", self._open_clock_in)
             self._keep_output(destinations)
             if self.clock_output is not None:
                 self._keep_opened("clock out", self.clock_output, self.options.clock_out,
                                   destinations, "sending MIDI clock to", self._open_clock_port)
 
-    def _keep_linked_input(self, sources: list[str]) -> None:
-        """JACK: Antiphon's own input, always open, connected to the wanted keyboard."""
-        if self.input.port is None:
-            self.input.attach(RtMidiInput(self.options.backend, None, probe=True))
-        own = self.input.port.own_name
-        source = self._find(sources, self._wanted_in)
-        connected = self._connected["input"]
+    def _keep_linked_input(self, kind: str, kept: KeptInput, wanted: str | None,
+                           sources: list[str]) -> None:
+        """JACK: Antiphon's own input (the notes', or the clock's), always open, connected
+        to the wanted keyboard or DAW."""
+        if kept.port is None:
+            kept.attach(self._open_clock_in() if kind == "clock in" else
+                        RtMidiInput(self.options.backend, None, probe=True))
+        own = kept.port.own_name
+        source = self._find(sources, wanted)
+        connected = self._connected[kind]
         if connected is not None and (source != connected or
                                       not self._links.connected(own, connected)):
-            self._say("input", logging.WARNING, f"input port {connected!r} went away: "
+            self._say(kind, logging.WARNING, f"{kind} port {connected!r} went away: "
                       "waiting for it to come back")
-            self._connected["input"] = None
-            self.input.release_held()
-            self.input.name = own
-        if self._wanted_in is None or self._connected["input"] is not None:
+            self._connected[kind] = None
+            kept.release_held()
+            kept.name = own
+        if wanted is None or self._connected[kind] is not None:
             return
         if source is None:
-            self._say("input", logging.WARNING, f"waiting for input port {self._wanted_in!r} "
-                      f"(there are: {_listing(sources)})")
+            self._say(kind, logging.WARNING, f"waiting for {kind} port {wanted!r} "
+                      f"(there are: {port_listing(sources)})")
         elif self._links.connect(source, own):
-            self._connected["input"] = self.input.name = source
-            self._say("input", logging.INFO, f"listening to {source!r} through {own!r}")
+            self._connected[kind] = kept.name = source
+            doing = "taking MIDI clock from" if kind == "clock in" else "listening to"
+            self._say(kind, logging.INFO, f"{doing} {source!r} through {own!r}")
 
     def _keep_linked_output(self, kind: str, output: KeptOutput, wanted: str | None,
                             destinations: list[str], doing: str) -> None:
@@ -284,7 +302,7 @@ class MidiEdge:
             return
         if destination is None:
             self._say(kind, logging.WARNING, f"waiting for {kind} port {wanted!r} "
-                      f"(there are: {_listing(destinations)})")
+                      f"(there are: {port_listing(destinations)})")
         elif self._links.connect(port.own_name, destination):
             self._connected[kind] = destination
             port.name = destination
@@ -301,8 +319,15 @@ class MidiEdge:
         return RtMidiOutput(self.options.backend, named, CLOCK_OUT_PORT_NAME,
                             VIRTUAL_CLOCK_OUT_NAME, exclude_own=named is not None)
 
+    def _open_clock_in(self) -> RtMidiInput:
+        """The clock's input, in a client of its own ("Antiphon Clock In:clock" on JACK,
+        which the keeper connects; elsewhere opened onto the named port)."""
+        named = None if self._links is not None else self.options.clock_in
+        return RtMidiInput(self.options.backend, named, CLOCK_OUT_PORT_NAME,
+                           VIRTUAL_CLOCK_IN_NAME, exclude_own=named is not None)
+
     def _find(self, ports: list[str], wanted: str | None) -> str | None:
-        index = None if wanted is None else match_port(ports, wanted, _own(ports))
+        index = None if wanted is None else match_port(ports, wanted, own_ports(ports))
         return None if index is None else ports[index]
 
     def _keep_input(self, sources: list[str]) -> None:
@@ -325,9 +350,9 @@ class MidiEdge:
             self._say(kind, logging.WARNING, f"{kind} port {kept.port.name!r} went away: "
                       "waiting for it to come back")
             kept.detach().close()
-        if wanted is not None and match_port(ports, wanted, _own(ports)) is None:
+        if wanted is not None and match_port(ports, wanted, own_ports(ports)) is None:
             self._say(kind, logging.WARNING, f"waiting for {kind} port {wanted!r} "
-                      f"(there are: {_listing(ports)})")
+                      f"(there are: {port_listing(ports)})")
             return
         opened = open_port()
         kept.attach(opened)
@@ -369,12 +394,3 @@ def _close_all(dead: list) -> None:
             thing.close() if hasattr(thing, "close") else thing.delete()
         except (OSError, rtmidi.RtMidiError) as err:
             log.debug("closing a port of the lost MIDI system: %s", err)
-
-
-def _own(ports: list[str]) -> list[str]:
-    return [port for port in ports if is_own_port(port)]
-
-
-def _listing(ports: list[str]) -> str:
-    others = [repr(port) for port in ports if not is_own_port(port)]
-    return ", ".join(others) or "none"

@@ -110,6 +110,12 @@ class InputGate:
                 thru(message)
             self._inbox.put_nowait((arrived, message))
 
+    def clock_input(self, arrived: float, message: list[int]) -> None:
+        """A message from the clock's own port (--clock-in): its clock, transport and song
+        position count; its notes are no call (the notes come on the input)."""
+        if message and message[0] in CLOCK_MESSAGES:
+            self(arrived, message)
+
     def _is_control(self, message: list[int]) -> bool:
         """A knob, a program change or a control key, on a channel listened to (the key's
         release is taken too: it was never a call's)."""

@@ -307,3 +307,14 @@ def open_ports(backend: str, in_port: str | None, out_port: str | None,
         midi_in.close()
         raise
     return midi_in, midi_out
+
+
+def own_ports(ports: list[str]) -> list[str]:
+    """Antiphon's own ports among `ports`."""
+    return [port for port in ports if is_own_port(port)]
+
+
+def port_listing(ports: list[str]) -> str:
+    """The other programs' ports, for a message that says what there is instead."""
+    others = [repr(port) for port in ports if not is_own_port(port)]
+    return ", ".join(others) or "none"

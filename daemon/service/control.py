@@ -31,6 +31,7 @@ from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig, field_names
 from antiphon.daemon.service.config_loading import coerce_value
 from antiphon.daemon.service.knobs import KNOB_COMMANDS, knob_command
+from antiphon.daemon.service.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -274,19 +275,6 @@ def describe_model(session: AnswerSession, name: str | None) -> dict:
     return {"name": name or "default", "card_name": card.name, "family": card.family,
             "representation": card.representation, "path": str(model.path),
             "device": model.device}
-
-
-def return_freed_memory() -> None:
-    """Hand the memory of a model just dropped back to the system. glibc keeps freed heap
-    for later mallocs, so without this the resident size would stay at the high-water mark
-    of every model ever loaded. ctypes releases the GIL for the call: no other thread waits
-    on it. A no-op off glibc."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _own_resident_kb() -> int:

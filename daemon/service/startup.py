@@ -20,6 +20,7 @@ from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.control_socket import ControlServer
 from antiphon.daemon.service.daemon import Daemon
 from antiphon.daemon.service.knobs import Knobs
+from antiphon.daemon.service.memory import keep_freed_memory_returnable
 from antiphon.daemon.service.signals import capture_signals
 from antiphon.daemon.service.systemd import Notifier, under_service_manager
 
@@ -69,16 +70,19 @@ def run_daemon(config: DaemonConfig,
                 osc = OscControl(config.osc_host, config.osc_port)
             if config.clock_source == "link":  # a missing package is said before the model loads
                 import_aalink()
+            keep_freed_memory_returnable()  # before the first model: flat over swaps
             session = load_session(config)  # a bad model is refused before any port opens
             backend = resolve_backend(config.backend)
             edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
                                         config.reconnect_timeout, config.panic_on_start,
-                                        clock_out=config.clock_out))
+                                        clock_out=config.clock_out, clock_in=config.clock_in))
             edge.open()
             edge.start()
             if shutdown.requested.is_set():
                 return 0
             daemon = Daemon(config, session, edge.input, edge.output, edge=edge)
+            if edge.clock_input is not None:  # --clock-in: the clock's own port feeds the gate
+                edge.clock_input.set_receiver(daemon.gate.clock_input)
             if edge.clock_output is not None:  # the band follows Antiphon's beat and bar
                 clock_out = daemon.clock_out = ClockOut(edge.clock_output, daemon.clock,
                                                         BEATS_PER_BAR)
