@@ -44,13 +44,15 @@ class ClockSource:
     """The DAW: `bench.clock_source` in a process of its own, sending Start and pulses into
     "Antiphon In"; `beat_times` is its grid, when it sent each beat's first pulse."""
 
-    def __init__(self, bpm: float, env: dict[str, str] | None = None) -> None:
+    def __init__(self, bpm: float, env: dict[str, str] | None = None,
+                 own_port: bool = False) -> None:
         self.bpm = bpm
         self.beat_times: list[float] = []
         self.changes: list[tuple[float, float]] = []  # (moment, new bpm)
         self._lock = threading.Lock()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "antiphon.daemon.bench.clock_source", f"{bpm:g}"],
+            [sys.executable, "-m", "antiphon.daemon.bench.clock_source", f"{bpm:g}",
+             *(["--own-port"] if own_port else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert self._process.stdout is not None
         ready = self._process.stdout.readline()

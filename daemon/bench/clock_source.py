@@ -2,7 +2,8 @@
 BPM`), for `antiphon bench clock` and the end-to-end tests: the DAW. Alone in its process, its
 timing never waits for another thread's turn at the interpreter.
 
-It connects to "Antiphon In", sends Start, then 24 pulses per beat, each up to
+It connects to "Antiphon In" (or, started with `--own-port`, opens a port of its own,
+"bench clock:clock", for the daemon's `--clock-in` to find), sends Start, then 24 pulses per beat, each up to
 JITTER_SECONDS off its time (USB-MIDI's jitter). It prints `ready`, then `beat <seconds>`
 when it sends the first pulse of each beat (time.perf_counter, the clock every process on
 the machine shares) and `tempo <seconds> <bpm>` when a change takes effect. It reads
@@ -24,14 +25,17 @@ JITTER_SECONDS = 0.001
 SPIN_SECONDS = 0.003  # the last stretch before a pulse is waited for by spinning
 
 
-def main(bpm: float, seed: int = 3) -> int:
+def main(bpm: float, seed: int = 3, own_port: bool = False) -> int:
     port = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="bench clock")
     names = port.get_ports()
     index = next((i for i, name in enumerate(names) if "Antiphon In" in name), None)
-    if index is None:
+    if own_port:
+        port.open_virtual_port("clock")
+    elif index is None:
         print(f"error no Antiphon input among {names}", flush=True)
         return 1
-    port.open_port(index, name="clock")
+    else:
+        port.open_port(index, name="clock")
     time.sleep(0.2)  # JACK makes the connection
     wanted = [bpm]
     done = threading.Event()
@@ -78,4 +82,6 @@ def main(bpm: float, seed: int = 3) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(float(sys.argv[1]) if len(sys.argv) > 1 else 120.0))
+    arguments = [word for word in sys.argv[1:] if word != "--own-port"]
+    sys.exit(main(float(arguments[0]) if arguments else 120.0,
+                  own_port="--own-port" in sys.argv))

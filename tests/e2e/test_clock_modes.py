@@ -118,3 +118,32 @@ def test_a_daw_starting_its_song_over_mid_answer_leaves_no_note_hanging(daemon):
         source.close()
         keys.close()
         process.terminate()
+
+
+def test_clock_in_takes_the_clock_from_a_port_of_its_own(daemon, tmp_path):
+    """The DAW's clock on one port, the keyboard's notes on the input: the daemon connects
+    its clock input to the named port and answers the keyboard on the clock's beats."""
+    trace_path = tmp_path / "trace.jsonl"
+    process = daemon("--clock-in", "bench clock", "--max-opening-rest-beats", "0",
+                     "--min-answer-beats", "2", "--max-answer-beats", "2",
+                     "--timing-trace", str(trace_path))
+    source = ClockSource(SOURCE_BPM, own_port=True)  # reaches only the clock input
+    keys = JackPlayer()
+    try:
+        source.start()
+        assert wait_until(lambda: tempo(process)["source"] == "midi clock", 5), tempo(process)
+        ports = ask(process.socket, {"command": "status"})["status"]["ports"]
+        assert ports["clock_in"]["state"] == "connected", ports
+        assert ports["clock_in"]["to"].startswith("bench clock"), ports
+        time.sleep(1.0)
+        assert tempo(process)["bpm"] == pytest.approx(SOURCE_BPM, rel=0.01)
+        answer_once(keys, process, BEAT)
+    finally:
+        source.close()
+        keys.close()
+    process.terminate()
+    trace = TimingTrace.read(trace_path)
+    firsts = first_notes_sent(trace)
+    assert len(firsts) == 1
+    assert max(grid_distances(firsts, arrival_beats(trace, source.beat_times))) < 0.005
+    assert "taking MIDI clock from 'bench clock" in process.output()
