@@ -50,6 +50,7 @@ from antiphon.daemon.play.interaction import (
 )
 from antiphon.daemon.play.loop_parts import (
     AnswerSession,
+    GenerationPace,
     LoopCall,
     LoopSettings,
     LoopStats,
@@ -114,6 +115,7 @@ class InteractionLoop:
         self._stash: deque = deque()  # inbox items taken early (while an answer was sampled)
         self._thread: threading.Thread | None = None
         self.stats = LoopStats()
+        self._pace = GenerationPace()
         self.error: BaseException | None = None  # why the loop died, if it did
         self.answer_finished = threading.Event()  # set at each answer end (the demo waits)
         self.trace: TimingTrace | None = None  # set before start() to record each answer
@@ -168,6 +170,7 @@ class InteractionLoop:
         scheduler's); the new session starts where the old one is on the timeline, having
         heard nothing yet."""
         session.advance_to(max(self._session.tick, 0))
+        self._pace.reset()  # another model samples at its own speed
         old, self._session = self._session, session
         return old
 
@@ -287,13 +290,14 @@ class InteractionLoop:
         """Generate the answer and stream it into the scheduler as it is sampled."""
         clock = self._clock
         scheduler = self._scheduler
-        grid = self._policy.grid_beats
         start_tick = self._session_tick(beats_to_ticks(plan.start_beats))
         length_ticks = max(1, beats_to_ticks(plan.length_beats))
-        push_beats = 0.0  # how far the answer moved because generation was late
+        push_beats = late_push = 0.0  # how far the answer moved; of that, for being late
+        cut = False  # the player came in: sampling stopped short
         scheduled = 0
         opening_rest = float("nan")  # beats from the answer's start to its first note
         began = time.perf_counter()
+        lead = self._pace.lead_seconds(plan.length_beats, clock.seconds_per_beat)
         rules = self._rules
         if self._follow_call:
             rules, chosen = rules_for_call(self._call, rules or PitchRules())
@@ -307,10 +311,12 @@ class InteractionLoop:
                 now = time.perf_counter()
                 if scheduled == 0:
                     # Late for the planned start: play the whole answer from a later grid
-                    # point rather than drop it or start it off the grid.
-                    while clock.seconds_at(due) < now + SEND_MARGIN_SECONDS:
-                        due += grid
-                        push_beats += grid
+                    # point rather than drop it or start it off the grid; a model slower
+                    # than the tempo begins `lead` later still, so its last notes are in time.
+                    late_push = self._push_past(due, now + SEND_MARGIN_SECONDS)
+                    push_beats = late_push + self._push_past(
+                        due + late_push, now + SEND_MARGIN_SECONDS + lead)
+                    due += push_beats
                     self.stats.headroom_seconds.append(clock.seconds_at(due) - now)
                     if self.trace is not None:
                         self.trace.answer(began, now, clock.seconds_at(due))
@@ -320,11 +326,14 @@ class InteractionLoop:
                 scheduler.schedule(due, note_event_to_bytes(event, self._channel))
                 scheduled += 1
                 if self._player_waiting():
+                    cut = True
                     break  # the player came in (or we are stopping): stop sampling
         finally:
             answer.close()  # stopped early: the session releases its notes in its state
         elapsed = time.perf_counter() - began
         self.stats.generation_seconds.append(elapsed)
+        if not cut:
+            self._pace.record(elapsed, plan.length_beats)
         if scheduled:
             self.stats.latency_seconds.append(
                 clock.seconds_at(plan.start_beats + push_beats + opening_rest) - began)
@@ -332,12 +341,16 @@ class InteractionLoop:
         # The session ends its answer with releases; this catches anything left sounding.
         scheduler.schedule_release_all(end_beats)
         if push_beats:
-            self.stats.late_answers += 1
-            self.stats.late_beats += push_beats
             self._offset_ticks -= beats_to_ticks(push_beats)
             self.machine.answer_moved(plan.start_beats + push_beats, plan.length_beats)
+        if late_push:
+            self.stats.late_answers += 1
+            self.stats.late_beats += late_push
             log.warning("answer generation was late: pushed %.2f beats to beat %.2f",
                         push_beats, plan.start_beats + push_beats)
+        elif push_beats:
+            log.info("the model samples slower than the tempo: its answer begins %.2f beats "
+                     "later, to play in time", push_beats)
         headroom = self.stats.headroom_seconds[-1] * 1e3 if scheduled else float("nan")
         log.info(
             "answer: %d events over %g beats from beat %.2f (call %.2f beats), generated in "
@@ -346,13 +359,18 @@ class InteractionLoop:
             elapsed * 1e3, opening_rest, headroom,
         )
 
+    def _push_past(self, due: float, moment: float) -> float:
+        """The grid steps, in beats, that move `due` to `moment` or after it."""
+        pushed = 0.0
+        while self._clock.seconds_at(due + pushed) < moment:
+            pushed += self._policy.grid_beats
+        return pushed
+
     def _transport(self, message: list[int]) -> None:
         """The DAW's Stop silences the answer and stops answering; Start / Continue resume.
-
-        Start, Continue and a Song Position move the beat count (the clock counts from the
-        DAW's position from its next pulse): what was planned on the old count would sound
-        at the wrong time, or never let go, so it is released and the machine waits for
-        the player again."""
+        Start, Continue and a Song Position move the beat count (from the clock's next
+        pulse): what was planned on the old count would sound at the wrong time, or never
+        let go, so it is released and the machine waits for the player again."""
         status = message[0]
         if status == MIDI_STOP:
             self.transport_running = False

@@ -16,6 +16,7 @@ from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent
 
 RECENT_ANSWERS = 1000  # per-answer figures kept for status (bounded: a service runs for weeks)
+PACE_MARGIN = 1.25  # sampling may run this much slower than the last answers' before notes are late
 
 
 class AnswerSession(Protocol):
@@ -68,6 +69,36 @@ class LoopCall:
             self.future.set_result(self.function())
         except Exception as err:  # the caller gets it from the future
             self.future.set_exception(err)
+
+
+@dataclass
+class GenerationPace:
+    """How long the session takes to sample a beat of answer, against how long a beat
+    plays. A model slower than the tempo (a big one on a small CPU, a fast tempo) streams
+    its answer behind its own notes: every note after the first few would leave late. So
+    its answer starts later, on a later grid point, by the time it will fall behind, and
+    then plays in time. Learnt from the answers sampled to their end (a slower one counts at
+    once, a faster one by halves); forgotten when the model changes."""
+
+    seconds_per_beat: float | None = None
+
+    def record(self, seconds: float, beats: float) -> None:
+        if beats <= 0:
+            return
+        rate = seconds / beats
+        known = self.seconds_per_beat
+        self.seconds_per_beat = rate if known is None else max(rate, (known + rate) / 2)
+
+    def lead_seconds(self, beats: float, playback_seconds_per_beat: float) -> float:
+        """How much earlier than its first note an answer of `beats` must begin sampling
+        for its last note to be on time."""
+        if self.seconds_per_beat is None:
+            return 0.0
+        behind = self.seconds_per_beat * PACE_MARGIN - playback_seconds_per_beat
+        return max(0.0, behind * beats)
+
+    def reset(self) -> None:
+        self.seconds_per_beat = None
 
 
 @dataclass

@@ -124,6 +124,18 @@ def test_late_generation_pushes_the_answer_to_the_next_grid_point(rig):
     assert r.daemon.loop.stats.late_beats >= 1.0
 
 
+def test_a_model_slower_than_the_tempo_begins_later_and_then_plays_in_time(rig):
+    slow = FakeSession(step_delay_seconds=0.7 * BEAT)  # a beat of answer takes 1.4 beats
+    r = rig(slow)
+    r.play([60, 62])
+    assert wait_until(lambda: r.daemon.loop.stats.answers_finished == 1, timeout=10)
+    late_in_first = r.daemon.loop.stats.late_events
+    assert late_in_first >= 1  # the first answer streamed behind its own notes
+    r.play([64, 65])
+    assert wait_until(lambda: r.daemon.loop.stats.answers_finished == 2, timeout=10)
+    assert r.daemon.loop.stats.late_events == late_in_first  # begun later: none late
+
+
 def test_stop_during_an_answer_releases_every_note(rig):
     r = rig(config=DaemonConfig(bpm=BPM, min_answer_beats=8, max_answer_beats=8))
     r.play([60, 64])
