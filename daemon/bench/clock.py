@@ -48,6 +48,7 @@ class ClockSource:
                  own_port: bool = False) -> None:
         self.bpm = bpm
         self.beat_times: list[float] = []
+        self.beat_numbers: list[int] = []  # each beat's number in the song (Start: 0)
         self.changes: list[tuple[float, float]] = []  # (moment, new bpm)
         self._lock = threading.Lock()
         self._process = subprocess.Popen(
@@ -70,6 +71,7 @@ class ClockSource:
             with self._lock:
                 if kind == "beat":
                     self.beat_times.append(float(values[0]))
+                    self.beat_numbers.append(int(values[1]))
                 elif kind == "tempo":
                     self.changes.append((float(values[0]), float(values[1])))
                     self.bpm = float(values[1])
@@ -86,6 +88,13 @@ class ClockSource:
     def restart_transport(self) -> None:
         """MIDI Start while playing: the song from its top (the next pulse is beat 0)."""
         self._command("start")
+
+    def song_position(self, sixteenths: int) -> None:
+        """A Song Position Pointer (send it while stopped; `continue_transport` then)."""
+        self._command(f"position {sixteenths}")
+
+    def continue_transport(self) -> None:
+        self._command("continue")
 
     def stop_transport(self) -> None:
         """MIDI Stop (the pulses go on, as a stopped DAW's do)."""

@@ -8,8 +8,10 @@ JITTER_SECONDS off its time (USB-MIDI's jitter). It prints `ready`, then `beat <
 when it sends the first pulse of each beat (time.perf_counter, the clock every process on
 the machine shares) and `tempo <seconds> <bpm>` when a change takes effect. It reads
 commands on its standard input: `tempo BPM` (from the next beat), `stop` (MIDI Stop, the
-pulses go on as a stopped DAW's do), `continue`, `start` (the song from its top: the next
-pulse is beat 0 again), and end of input: Stop, and exit.
+pulses go on as a stopped DAW's do, the song position stays), `position SIXTEENTHS` (a
+Song Position Pointer), `continue`, `start` (the song from its top: the next pulse is beat
+0 again), and end of input: Stop, and exit. A beat's line carries its number in the song:
+`beat <seconds> <number>`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def main(bpm: float, seed: int = 3, own_port: bool = False) -> int:
     time.sleep(0.2)  # JACK makes the connection
     wanted = [bpm]
     done = threading.Event()
-    commands: list[str] = []
+    commands: list[list[str]] = []
 
     def read_commands() -> None:
         for line in sys.stdin:
@@ -47,21 +49,27 @@ def main(bpm: float, seed: int = 3, own_port: bool = False) -> int:
             if words[:1] == ["tempo"] and len(words) == 2:
                 wanted[0] = float(words[1])
             elif words:
-                commands.append(words[0])
+                commands.append(words)
         done.set()
 
     threading.Thread(target=read_commands, daemon=True).start()
     rng = np.random.default_rng(seed)
     print("ready", flush=True)
     port.send_message([0xFA])
-    due, pulse = time.perf_counter() + 0.01, 0
+    due, pulse, running = time.perf_counter() + 0.01, 0, True  # pulse: the song position
     while not done.is_set():
         while commands:
-            command = commands.pop(0)
+            command, *values = commands.pop(0)
+            if command == "position":  # sent while stopped, as a DAW does
+                sixteenths = int(values[0])
+                port.send_message([0xF2, sixteenths & 0x7F, sixteenths >> 7 & 0x7F])
+                pulse = sixteenths * 6
+                continue
             port.send_message({"stop": [0xFC], "start": [0xFA]}.get(command, [0xFB]))
+            running = command != "stop"
             if command == "start":
                 pulse = 0  # the next pulse is the first of beat 0
-        if pulse % 24 == 0 and wanted[0] != bpm:
+        if (pulse % 24 == 0 or not running) and wanted[0] != bpm:
             bpm = wanted[0]
             print(f"tempo {due:.6f} {bpm:g}", flush=True)
         send_at = due + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
@@ -71,9 +79,10 @@ def main(bpm: float, seed: int = 3, own_port: bool = False) -> int:
         while time.perf_counter() < send_at:
             pass
         port.send_message([0xF8])
-        if pulse % 24 == 0:
-            print(f"beat {time.perf_counter():.6f}", flush=True)
-        pulse += 1
+        if running:
+            if pulse % 24 == 0:
+                print(f"beat {time.perf_counter():.6f} {pulse // 24}", flush=True)
+            pulse += 1
         due += 60.0 / bpm / 24
     port.send_message([0xFC])
     time.sleep(0.05)

@@ -147,3 +147,49 @@ def test_clock_in_takes_the_clock_from_a_port_of_its_own(daemon, tmp_path):
     assert len(firsts) == 1
     assert max(grid_distances(firsts, arrival_beats(trace, source.beat_times))) < 0.005
     assert "taking MIDI clock from 'bench clock" in process.output()
+
+
+def test_song_position_continue_and_a_tempo_change_mid_call_keep_the_daws_bars(daemon,
+                                                                               tmp_path):
+    """The DAW stops, moves its song position to a bar line other than its count's, and
+    continues at 90 BPM; the player's call is cut across by a change to 140 BPM. The answer
+    starts on a downbeat of the song as the DAW numbers it, at the new tempo."""
+    trace_path = tmp_path / "trace.jsonl"
+    process = daemon("--clock", "midi", "--answer-on", "bar", "--max-opening-rest-beats",
+                     "0", "--min-answer-beats", "2", "--max-answer-beats", "2",
+                     "--timing-trace", str(trace_path))
+    source = ClockSource(90.0)
+    keys = JackPlayer()
+    try:
+        source.start()
+        time.sleep(1.5)
+        source.stop_transport()
+        time.sleep(0.3)
+        # The second beat of a bar some way on: the DAW's bars move against the count so
+        # far (by a beat and however far into a beat it stopped), so a daemon deaf to the
+        # position would put its downbeats off the DAW's.
+        target = (source.beat_numbers[-1] // 4 + 3) * 4 + 1
+        source.song_position(target * 4)
+        time.sleep(0.1)
+        source.continue_transport()
+        time.sleep(1.0)
+        resumed = len(source.beat_times)
+        keys.play(PHRASE[:3], 60.0 / 90.0)
+        source.change(140.0)  # mid-call
+        before = len(keys.note_ons())
+        keys.play(PHRASE[3:], 60.0 / 140.0)
+        assert wait_until(lambda: len(keys.note_ons()) > before, 10), process.output()
+        assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+        assert tempo(process)["bpm"] == pytest.approx(140.0, rel=0.01)
+    finally:
+        source.close()
+        keys.close()
+    process.terminate()
+    trace = TimingTrace.read(trace_path)
+    (first,) = first_notes_sent(trace)
+    beats = arrival_beats(trace, source.beat_times)[resumed:]
+    numbers = source.beat_numbers[resumed:]
+    assert numbers[0] > target  # counted from the song position
+    nearest = min(range(len(beats)), key=lambda index: abs(beats[index] - first))
+    assert abs(beats[nearest] - first) < 0.005, (first, beats[nearest])
+    assert numbers[nearest] % 4 == 0, numbers[nearest]  # the DAW's downbeat
