@@ -233,7 +233,8 @@ def _settle(source: ClockSource, socket: Path, bpm: float) -> float:
     return max(0.0, settled - changed_at) * bpm / 60.0
 
 
-def clock_section(run: ClockRun, command: str) -> list[str]:
+def clock_section(run: ClockRun, command: str, period_frames: int | None = None,
+                  sample_rate: int = 48000) -> list[str]:
     sent = np.abs(np.asarray(run.sent_errors)) * 1e3
     heard = np.asarray(run.heard_errors) * 1e3
     sent_ok = len(sent) > 0 and np.percentile(sent, 99) <= TARGET_P99_MS
@@ -258,8 +259,11 @@ def clock_section(run: ClockRun, command: str) -> list[str]:
         "against the source's beats as they reached the daemon (|error|: the MIDI system "
         "left out), and when a recorder client heard it, against the source's own beats "
         "(signed: JACK's delivery both ways included). Settle: beats after the tempo jumps "
-        "until the daemon's tempo (its status, every 20 ms) stays within 1 %. Targets: sent "
-        f"p99 <= {TARGET_P99_MS:g} ms, settle <= {TARGET_SETTLE_BEATS:g} beat.",
+        "until the daemon's tempo (its status, every 20 ms) stays within 1 %. "
+        + ("" if period_frames is None else
+           f"A private JACK server, dummy backend, period {period_frames} frames "
+           f"({period_frames / sample_rate * 1e3:.2f} ms: JACK moves MIDI once per period). ")
+        + f"Targets: sent p99 <= {TARGET_P99_MS:g} ms, settle <= {TARGET_SETTLE_BEATS:g} beat.",
         "",
         "| exchanges | sent onset error p50 / p99 / max (ms) | heard onset error p50 / p99 / "
         "max (ms) | settle (beats) | target |",

@@ -3,15 +3,15 @@ BPM`), for `antiphon bench clock` and the end-to-end tests: the DAW. Alone in it
 timing never waits for another thread's turn at the interpreter.
 
 It connects to "Antiphon In" (or, started with `--own-port`, opens a port of its own,
-"bench clock:clock", for the daemon's `--clock-in` to find), sends Start, then 24 pulses per beat, each up to
-JITTER_SECONDS off its time (USB-MIDI's jitter). It prints `ready`, then `beat <seconds>`
-when it sends the first pulse of each beat (time.perf_counter, the clock every process on
-the machine shares) and `tempo <seconds> <bpm>` when a change takes effect. It reads
-commands on its standard input: `tempo BPM` (from the next beat), `stop` (MIDI Stop, the
-pulses go on as a stopped DAW's do, the song position stays), `position SIXTEENTHS` (a
-Song Position Pointer), `continue`, `start` (the song from its top: the next pulse is beat
-0 again), and end of input: Stop, and exit. A beat's line carries its number in the song:
-`beat <seconds> <number>`.
+"bench clock:clock", for the daemon's `--clock-in` to find), sends Start, then 24 pulses
+per beat, each up to JITTER_SECONDS off its time (USB-MIDI's jitter). It prints `ready`,
+then `beat <seconds> <number>` when it sends the first pulse of each beat while running
+(time.perf_counter, the clock every process on the machine shares; the beat's number in
+the song) and `tempo <seconds> <bpm>` when a change takes effect. It reads commands on its
+standard input: `tempo BPM` (from the next beat), `stop` (MIDI Stop; the pulses go on as
+a stopped DAW's do, the song position stays), `position SIXTEENTHS` (a Song Position
+Pointer), `continue`, `start` (the song from its top: the next pulse is beat 0 again), and
+end of input: Stop, and exit.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def bench(
         "churn, a JACK restart between exchanges; answers missed, time to recover).",
     )] = False,
     period_frames: Annotated[int, typer.Option(
-        help="loop: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
+        help="loop, clock: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
     seconds: Annotated[float, typer.Option(
         help="train: seconds of training steps timed per family.", min=1)] = 20.0,
     device: Annotated[str, typer.Option(
@@ -66,7 +66,8 @@ def bench(
         "loop": ["--faults", *(["--model", model[0]] if model else [])] if faults else [
             "--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
             "--period-frames", str(period_frames), *(["--model", model[0]] if model else [])],
-        "clock": ["--exchanges", str(exchanges), *(["--model", model[0]] if model else [])],
+        "clock": ["--exchanges", str(exchanges), "--period-frames", str(period_frames),
+                  *(["--model", model[0]] if model else [])],
         "train": ["--seconds", f"{seconds:g}", *(["--device", device] if device != "cpu"
                                                   else [])],
     }[benchmark]
@@ -81,7 +82,7 @@ def bench(
         elif benchmark == "loop" and faults:
             body = _faults(model[0] if model else None, command)
         elif benchmark == "clock":
-            body = _clock(model[0] if model else None, exchanges, command)
+            body = _clock(model[0] if model else None, exchanges, period_frames, command)
         elif benchmark == "loop":
             body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
                          command)
@@ -142,7 +143,8 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 
 
-def _clock(model: str | None, exchanges: int, command: str) -> list[str]:
+def _clock(model: str | None, exchanges: int, period_frames: int,
+           command: str) -> list[str]:
     from antiphon.daemon.bench.clock import clock_section, run_clock
     from antiphon.daemon.bench.clock_out_timing import clock_out_section, run_clock_out
     from antiphon.daemon.midi.jack_server import private_jack_server, realtime_permitted
@@ -160,8 +162,9 @@ def _clock(model: str | None, exchanges: int, command: str) -> list[str]:
 
     with tempfile.TemporaryDirectory(prefix="antiphon-jackd-") as folder, private_jack_server(
             "antiphon-bench-clock", log_path=Path(folder) / "jackd.log",
-            realtime=realtime_permitted()) as env:
-        body = clock_section(run_clock(exchanges, model, env, progress), command)
+            period_frames=period_frames, realtime=realtime_permitted()) as env:
+        body = clock_section(run_clock(exchanges, model, env, progress), command,
+                             period_frames)
         console.print(f"clock out: {CLOCK_OUT_SECONDS:g} s at each tempo")
         body += ["", *clock_out_section(run_clock_out(CLOCK_OUT_SECONDS, model, env))]
         if not link_available():
