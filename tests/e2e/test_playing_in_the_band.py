@@ -69,6 +69,9 @@ def test_the_pedal_holds_the_phrase_open_until_it_lifts(daemon, player):
     lifted = time.perf_counter()
     assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
     assert keys.note_ons()[0][0] - lifted >= BEAT - 0.05  # a beat of silence after the lift
+    assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+    # The shipped models were trained without the pedal: their answers never send it.
+    assert not [m for _, m in keys.messages() if m[0] & 0xF0 == 0xB0 and m[1] == 64]
 
 
 def _status(process) -> dict:
