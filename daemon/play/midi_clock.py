@@ -34,7 +34,9 @@ PULSES_PER_BEAT = 24
 PULSES_PER_SIXTEENTH = 6
 WINDOW_PULSES = PULSES_PER_BEAT  # one beat of pulses for the tempo line
 LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
-LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way
+LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
+HELD_PULSE_GAP = 0.3  # ...or held up, if they come this close behind one another after it
+MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
 
 CLOCK = 0xF8
 START = 0xFA
@@ -54,6 +56,9 @@ class MidiClockFollower(Clock):
         self._next_pulse = 0  # the number the next pulse gets (pulses since beat 0)
         self._numbered = False  # whether a Start, a position or a pulse set the count
         self._last_pulse_at: float | None = None
+        self._previous_at: float | None = None  # the last pulse counted, in cadence
+        self._assumed_lost = 0  # pulses taken for lost at the latest gap
+        self._held_run = 0  # pulses in a row that came right behind the one before
         self._lock = threading.Lock()  # the input's reader thread writes, all others read
         self.running = True  # False between Stop and Start / Continue
         self.pulses = 0  # every pulse heard, for status
@@ -69,6 +74,7 @@ class MidiClockFollower(Clock):
         elif status == CONTINUE:
             with self._lock:
                 self._pulses.clear()  # the pause is no part of the tempo
+                self._previous_at = None
                 self.running = True
         elif status == STOP:
             self.running = False
@@ -84,25 +90,49 @@ class MidiClockFollower(Clock):
             if not self._numbered:
                 self._numbered = True
                 self._next_pulse = math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT
-            number = self._next_pulse
-            if self._pulses:
-                # A pulse lost on the way (MIDI has no resend) must not shift the beat for
-                # ever: a gap of about n periods is n - 1 pulses that never came. (A real
-                # tempo change of that size in one step is no tempo change a band makes.)
-                period = self.seconds_per_beat / PULSES_PER_BEAT
-                gap = at - self._pulses[-1][1]
-                if gap > LOST_PULSE_GAP * period:
-                    number += round(gap / period) - 1
+            number, held = self._count(at)
             self._next_pulse = number + 1
-            self._pulses.append((number, at))
+            self._previous_at = at
+            if not held:
+                self._pulses.append((number, at))
             if len(self._pulses) < 2:  # the first since Start, Continue or a position:
-                self.reanchor(at, number / PULSES_PER_BEAT, self.seconds_per_beat)  # the beat
+                if not held:
+                    self.reanchor(at, number / PULSES_PER_BEAT, self.seconds_per_beat)
                 return
             period, fitted = _fit(self._pulses)
             bpm = 60.0 / (period * PULSES_PER_BEAT)
             if not MIN_BPM <= bpm <= MAX_BPM:
                 return  # a burst of pulses (a DAW seeking): keep the tempo we had
-            self.reanchor(fitted, number / PULSES_PER_BEAT, period * PULSES_PER_BEAT)
+            last = self._pulses[-1][0]
+            self.reanchor(fitted, last / PULSES_PER_BEAT, period * PULSES_PER_BEAT)
+
+    def _count(self, at: float) -> tuple[int, bool]:
+        """The number of a pulse arriving `at`, and whether it was held up on the way.
+
+        MIDI has no resend: a pulse lost on the way must not shift the beat for ever, so a
+        gap of about n periods is n - 1 pulses that never came. But a MIDI system that
+        stalls (a loaded machine) delivers late instead, in a burst: pulses coming right
+        behind one another were held up, not lost, and count where the gap assumed losses;
+        a held pulse (and the one before it, held too) says nothing of the tempo and stays
+        out of the line. (A real tempo change that size in one step is no band's.)"""
+        number = self._next_pulse
+        if self._previous_at is None:
+            return number, False
+        period = self.seconds_per_beat / PULSES_PER_BEAT
+        gap = at - self._previous_at
+        if gap > LOST_PULSE_GAP * period:
+            self._assumed_lost = round(gap / period) - 1
+            return number + self._assumed_lost, False
+        if gap < HELD_PULSE_GAP * period and self._held_run < MAX_HELD_RUN:
+            self._held_run += 1
+            if self._assumed_lost:
+                self._assumed_lost -= 1
+                number -= 1
+            if self._pulses and self._pulses[-1][1] == self._previous_at:
+                self._pulses.pop()
+            return number, True
+        self._assumed_lost = self._held_run = 0
+        return number, False
 
     def start(self) -> None:
         """Start: the next pulse is beat 0."""
@@ -110,6 +140,7 @@ class MidiClockFollower(Clock):
             self._next_pulse = 0
             self._numbered = True
             self._pulses.clear()
+            self._previous_at = None
             self.running = True
 
     def song_position(self, sixteenths: int) -> None:
@@ -118,6 +149,7 @@ class MidiClockFollower(Clock):
             self._next_pulse = sixteenths * PULSES_PER_SIXTEENTH
             self._numbered = True
             self._pulses.clear()
+            self._previous_at = None
 
     # -- what the daemon asks -----------------------------------------------------------------
     def lost(self, now: float | None = None) -> bool:

@@ -123,3 +123,35 @@ def test_a_pulse_lost_on_the_way_does_not_shift_the_beat(follower):
     beat = round(played_beats + 1 - (played_beats % 1))
     assert follower.bpm == pytest.approx(120.0, rel=0.01)
     assert abs(follower.seconds_at(beat) - source.at) < 0.002  # counted by time, not pulses
+
+
+def test_pulses_held_up_and_delivered_in_a_burst_do_not_shift_the_beat(follower):
+    """A loaded machine's MIDI system stalls and then delivers what it held all at once:
+    those pulses came late, they were not lost, and the beat must stay where it is."""
+    source = Source(follower, seed=4)
+    follower.start()
+    period = 60.0 / 120.0 / PULSES_PER_BEAT
+    source.play(3, 120.0)
+    for held in (2, 5, 3):  # stalls of a few pulses, a beat apart
+        delivered = source.at + (held - 1) * period + 0.003  # all at once, after the last
+        for index in range(held):
+            follower.pulse(delivered + index * 1e-4)
+            source.at += period
+        source.play(1 - held / 24, 120.0)
+    source.play(1, 120.0)  # 7 beats played: source.at is beat 7's first pulse
+    assert follower.bpm == pytest.approx(120.0, rel=0.01)
+    assert abs(follower.seconds_at(7.0) - source.at) < 0.002
+
+
+def test_a_stall_with_pulses_lost_too_counts_only_the_lost_ones(follower):
+    source = Source(follower, seed=5)
+    follower.start()
+    period = 60.0 / 120.0 / PULSES_PER_BEAT
+    source.play(2, 120.0)
+    source.at += 2 * period  # two pulses lost...
+    delivered = source.at + 2 * period + 0.002  # ...and the next three held up
+    for index in range(3):
+        follower.pulse(delivered + index * 1e-4)
+        source.at += period
+    source.play(2 - 5 / 24, 120.0)  # the rest of beats 2 and 3
+    assert abs(follower.seconds_at(4.0) - source.at) < 0.002
