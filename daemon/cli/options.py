@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
+from antiphon.console import FORCED_EXIT  # noqa: F401 (as a shell reports Ctrl-C)
 from antiphon.daemon.cli.shared import USAGE_ERROR, fail
 from antiphon.daemon.midi.backends import BACKEND_NAMES
 from antiphon.daemon.service.config import ConfigError, DaemonConfig
 from antiphon.daemon.service.config_loading import load_config
 
 DEFAULTS = DaemonConfig()
-FORCED_EXIT = 130  # as a shell reports a process ended by Ctrl-C
 
 
 def default_note(field_name: str) -> str:

@@ -158,12 +158,11 @@ def parse_entry(entry: str) -> Knob:
         raise ConfigError("cc_map", f"{shown!r} is not SETTING=CC:RANGE (e.g. "
                           "'temperature=21:0.5..1.5' or 'scale=23:C major|D dorian')")
     number, _, spec = rest.partition(":")
-    try:
-        cc = int(number.strip())
-    except ValueError:
+    digits = number.strip()
+    if not (digits.isascii() and digits.isdigit()):  # int() would take "2_1", "-0", "２１"
         raise ConfigError("cc_map", f"{shown!r}: the CC must be a number 0..127, got "
-                          f"{number.strip()!r}") from None
-    return make_knob(name, cc, spec, shown)
+                          f"{digits!r}")
+    return make_knob(name, int(digits), spec, shown)
 
 
 def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
@@ -182,7 +181,7 @@ def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
             raise ConfigError("cc_map", f"{shown!r}: at most {CC_VALUES} choices on a knob")
         return Knob(setting, cc, "|".join(texts), choices=choices)
     low_text, dots, high_text = spec.partition("..")
-    if not dots:
+    if not dots or "..." in spec or ".." in high_text:  # "0.5...2" is no 0.5..0.2
         raise ConfigError("cc_map", f"{shown!r}: {spec!r} is neither a range LOW..HIGH nor "
                           "choices A|B (two or more)")
     if _value_type(setting) not in (int, float):
@@ -190,6 +189,9 @@ def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
                           "range")
     low = _checked_value(setting, low_text.strip(), shown)
     high = _checked_value(setting, high_text.strip(), shown)
+    if low is None or high is None:
+        raise ConfigError("cc_map", f"{shown!r}: a range runs between numbers; for "
+                          f"{setting}'s 'none' use choices, e.g. '{setting}=CC:none|4|8'")
     if low == high:
         raise ConfigError("cc_map", f"{shown!r}: the range's ends are the same value")
     return Knob(setting, cc, f"{low_text.strip()}..{high_text.strip()}", float(low),
@@ -247,7 +249,12 @@ def check_cc_map(config: DaemonConfig) -> tuple[Knob, ...]:
     for knob in knobs:
         for name, cc in taken.items():
             if knob.cc == cc:
-                raise ConfigError("cc_map", f"CC {cc} ({knob.setting}) is already the {name}")
+                raise ConfigError("cc_map", f"CC {cc} cannot be both the {name} and the knob "
+                                  f"for {knob.setting}")
+        if (knob.setting == "phrase_end" and "control" in knob.choices
+                and config.end_cc is None and config.end_note is None):
+            raise ConfigError("cc_map", f"{knob.entry!r}: phrase_end control needs an end_cc "
+                              "or an end_note: half the knob would be refused")
     return knobs
 
 

@@ -62,6 +62,8 @@ def _by_field(options: dict[str, Any]) -> dict[str, Any]:
 
 def _replace(path: Path, text: str) -> None:
     """Write `text` to `path` atomically, keeping the file's permissions."""
+    if path.exists() and not os.access(path, os.W_OK):  # a replace would go round it
+        raise PermissionError(f"{path} is not writable")
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

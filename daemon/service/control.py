@@ -125,6 +125,10 @@ class Controller:
         parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))
         current = self.daemon.config
         new = dataclasses.replace(current, **{name: parsed})  # validates, as the config does
+        clock = self.daemon.clock
+        if name == "bpm" and isinstance(clock, MidiClockFollower) and not clock.lost():
+            raise ControlError(f"the tempo follows the MIDI clock ({clock.bpm:.1f} BPM now): "
+                               "bpm is the tempo while no clock comes")
         if name == "bpm" and isinstance(self.daemon.clock, LinkClock):
             # Proposed even when the config says it already: a peer may have moved the tempo.
             self.daemon.clock.set_bpm(parsed)

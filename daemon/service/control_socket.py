@@ -20,6 +20,7 @@ import errno
 import json
 import logging
 import os
+import select
 import socket
 import struct
 import threading
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+_serving = threading.local()  # the connection a control thread is answering, if any
 
 MAX_REQUEST_BYTES = 65536
 CLIENT_TIMEOUT_SECONDS = 30.0  # a model swap loads a model: seconds, on a slow machine
@@ -146,22 +149,40 @@ class ControlServer:
                     if len(line) > MAX_REQUEST_BYTES:
                         _send(connection, {"ok": False, "error": "request too long"})
                         return
-                    _send(connection, self._answer(line))
+                    _send(connection, self._answer(line, connection))
             except (OSError, ValueError):
                 return  # the client went away or said nothing in time
 
-    def _answer(self, line: bytes) -> dict:
+    def _answer(self, line: bytes, connection: socket.socket) -> dict:
         try:
             request = json.loads(line)
         except ValueError:
             return {"ok": False, "error": "not a JSON request"}
         if not isinstance(request, dict):
             return {"ok": False, "error": "a request is a JSON object with a 'command'"}
+        _serving.connection = connection  # for a request that waits (current_client_gone)
         try:
             return self._handle(request)
         except Exception as err:  # a bug must not end the daemon: log it, answer, go on
             log.exception("control request %r failed", request.get("command"))
             return {"ok": False, "error": f"internal error: {err}"}
+
+
+def current_client_gone() -> bool:
+    """Whether the client of the request this thread answers has gone away (False off the
+    control socket's threads): a request that waits (a learn) ends when nobody waits for it."""
+    connection = getattr(_serving, "connection", None)
+    return connection is not None and _client_gone(connection)
+
+
+def _client_gone(connection: socket.socket) -> bool:
+    """Whether the client closed its end: readable, and a peek reads the end of the stream.
+    (select first: a socket with a timeout waits for data even when asked not to.)"""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _same_user(connection: socket.socket) -> bool:

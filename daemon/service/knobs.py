@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_ON, PROGRAM_CHANGE
@@ -35,6 +36,7 @@ from antiphon.daemon.service.cc_map import (
     with_knob,
 )
 from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.control_socket import current_client_gone
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ STOP = None
 MESSAGE, MOVED = "message", "moved"  # what waits in the queue: a message, or a knob's number
 KNOB_COMMANDS = ("learn", "knobs")
 LEARN_TIMEOUT_LIMIT = 600.0  # seconds a learn may wait for a knob
+LEARN_POLL_SECONDS = 0.2  # how often a learn looks whether its client is still there
 
 
 def request_for(message: Sequence[int], config: DaemonConfig) -> dict | None:
@@ -120,14 +123,25 @@ class Knobs:
             return
         self._thread.join(2.0)
 
-    def learn(self, timeout: float) -> int | None:
+    def learn(self, timeout: float, announce: str = "",
+              client_gone: Callable[[], bool] | None = None) -> int | None:
         """Wait up to `timeout` seconds for a controller to move; its number, or None. The
-        move that is learnt sets nothing."""
+        move that is learnt sets nothing. A learn whose client went away (Ctrl-C on
+        `antiphon learn`) ends there: no later knob is mapped behind the user's back."""
         if not self._learn_lock.acquire(blocking=False):
             raise KnobError("already learning a knob: turn it, or wait for that to time out")
         learning = self._learning = _Learning()
+        deadline = time.monotonic() + timeout
         try:
-            return learning.cc if learning.found.wait(timeout) else None
+            if announce:
+                log.info("%s", announce)
+            while not learning.found.wait(min(LEARN_POLL_SECONDS, timeout)):
+                if time.monotonic() >= deadline:
+                    return None
+                if client_gone is not None and client_gone():
+                    log.info("learn cancelled: its client went away; nothing learned")
+                    raise KnobError("learn cancelled: its client went away")
+            return learning.cc
         finally:
             self._learning = None
             self._learn_lock.release()
@@ -215,8 +229,8 @@ def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
         make_knob(setting, 0, spec, f"{setting} {spec}".strip())  # before anyone turns
     except ConfigError as err:
         raise KnobError(err.problem) from None
-    log.info("learning: the next knob turned sets %s (%s)", setting, spec)
-    cc = knobs.learn(timeout)
+    cc = knobs.learn(timeout, f"learning: the next knob turned sets {setting} ({spec})",
+                     current_client_gone)
     if cc is None:
         raise KnobError(f"no knob moved within {timeout:g} s: nothing learned")
     knob = make_knob(setting, cc, spec, f"{setting}={cc}:{spec}")

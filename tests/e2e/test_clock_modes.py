@@ -53,6 +53,8 @@ def test_auto_plays_its_own_tempo_until_a_clock_comes_then_the_daws_beats(daemon
         assert wait_until(lambda: tempo(process)["source"] == "midi clock", 5), tempo(process)
         time.sleep(1.0)  # a beat of pulses for the tempo
         assert tempo(process)["bpm"] == pytest.approx(SOURCE_BPM, rel=0.01)
+        refused = ask(process.socket, {"command": "set", "key": "bpm", "value": "90"})
+        assert not refused["ok"] and "follows the MIDI clock" in refused["error"], refused
         for _ in range(2):
             answer_once(keys, process, BEAT)
     finally:

@@ -7,6 +7,7 @@ comes out as its knob's CC (and, looped back into the input, is not taken for a 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
@@ -99,6 +100,16 @@ def test_learn_maps_the_next_knob_and_saves_it_in_the_config_file(daemon, player
                                str(file), "--control-socket", str(process.socket)])
     assert idle.exit_code == 1 and "no knob moved within 0.3 s" in idle.output
     assert "temperature" not in file.read_text()
+    cancelled = subprocess.Popen(antiphon_command(
+        "learn", "temperature", "--timeout", "20", "--control-socket", str(process.socket)))
+    assert wait_until(lambda: process.output().count(  # the idle one's said so too
+        "learning: the next knob turned sets temperature") == 2, 20), process.output()
+    cancelled.send_signal(signal.SIGINT)  # the user gives up on it
+    assert cancelled.wait(10) == 130
+    process.wait_for(r"learn cancelled: its client went away", timeout=5)
+    keys.keyboard.send_message([0xB0, 31, 90])  # a knob turned later maps nothing
+    time.sleep(0.5)
+    assert settings(process)["cc_map"] == "top_p=30:0.5..1"
     nobody = runner.invoke(app, ["learn", "temperature", "--control-socket",
                                  str(tmp_path / "none.sock")])
     assert nobody.exit_code == 1 and "no Antiphon daemon answers" in nobody.output

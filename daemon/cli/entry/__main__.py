@@ -1,5 +1,5 @@
 """`python -m antiphon` is the `antiphon` command."""
 
-from antiphon.daemon.cli.app import app
+from antiphon.console import main
 
-app(prog_name="antiphon")
+main()

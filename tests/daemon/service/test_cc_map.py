@@ -54,7 +54,12 @@ def test_the_format_reads_ranges_choices_and_usual_knobs():
     ("device=21:cpu|cuda", "device is read once"),
     ("panic_cc=21:1..4", "panic_cc cannot be on a knob"),
     ("temperature=128:0.5..1", "CC 128 is out of 0..127"),
-    ("temperature=-1:0.5..1", "CC -1 is out of 0..127"),
+    ("temperature=-1:0.5..1", "the CC must be a number 0..127, got '-1'"),
+    ("temperature=2_1:0.5..1", "the CC must be a number"),
+    ("temperature=２１:0.5..1", "the CC must be a number"),
+    ("temperature=21:0.5...2", "neither a range LOW..HIGH"),
+    ("max_polyphony=28:none..8", "a range runs between numbers"),
+    ("phrase_end=26:control|silence", "phrase_end control needs an end_cc"),
     ("temperature=123:0.5..1", "channel mode messages"),
     ("temperature=64:0.5..1", "CC 64 is the sustain pedal"),
     ("temperature=21:0..1", "'0' is no value for temperature (must be > 0"),
@@ -78,10 +83,11 @@ def test_a_bad_map_is_refused_naming_the_option_and_the_reason(cc_map, reason):
 
 
 def test_a_knob_on_the_panic_or_end_controller_is_refused_from_any_layer(tmp_path):
-    with pytest.raises(ConfigError, match="CC 119 .* already the panic_cc"):
+    with pytest.raises(ConfigError, match="CC 119 cannot be both the panic_cc and the knob "
+                                          "for temperature"):
         load_config(None, {}, {"cc_map": "temperature=119", "panic_cc": 119},
                     use_default_file=False)
-    with pytest.raises(ConfigError, match="already the end_cc .*environment variable"):
+    with pytest.raises(ConfigError, match="both the end_cc .*environment variable"):
         load_config(None, {"ANTIPHON_CC_MAP": "top_p=118"}, {"end_cc": 118},
                     use_default_file=False)
     file = tmp_path / "antiphon.toml"

@@ -76,3 +76,25 @@ def test_the_end_of_call_knob_and_key_only_with_phrase_end_control():
     assert request_for([0xB0, 118, 127], DaemonConfig(end_cc=118)) is None  # silence ends
     with pytest.raises(ConfigError, match="end_cc or an end_note"):
         DaemonConfig(phrase_end="control")
+
+
+def test_a_learn_whose_client_went_away_ends_and_maps_nothing():
+    import socket
+    import threading
+    import time
+
+    from antiphon.daemon.service.control_socket import _client_gone
+    from antiphon.daemon.service.knobs import KnobError, Knobs
+
+    ours, theirs = socket.socketpair()
+    ours.settimeout(10.0)  # as the control socket's connections have
+    assert not _client_gone(ours)
+    knobs = Knobs(controller=None)
+    threading.Timer(0.3, theirs.close).start()  # Ctrl-C on `antiphon learn`
+    began = time.monotonic()
+    with pytest.raises(KnobError, match="cancelled"):
+        knobs.learn(20.0, client_gone=lambda: _client_gone(ours))
+    assert time.monotonic() - began < 2.0  # not the whole 20 s
+    assert _client_gone(ours)
+    ours.close()
+    assert knobs.learn(0.3) is None  # the next learn is not refused as "already learning"
