@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from antiphon.daemon.cli.control import ConfigFileOption, SocketOption, ask_daemon, socket_path
-from antiphon.daemon.cli.shared import console, fail
+from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail
 
 LEARN_TIMEOUT_SECONDS = 30.0
 
@@ -43,7 +43,7 @@ def learn(
     The mapping works at once; it is written into the config file's cc_map (the file's
     other lines are kept), replacing a knob that set SETTING or that was on that CC."""
     from antiphon.daemon.service import paths
-    from antiphon.daemon.service.cc_map import make_knob, with_knob
+    from antiphon.daemon.service.cc_map import knob_setting, make_knob, with_knob
     from antiphon.daemon.service.config import ConfigError
     from antiphon.daemon.service.config_edit import write_option
     from antiphon.daemon.service.config_loading import read_toml
@@ -52,6 +52,14 @@ def learn(
     request = {"command": "learn", "key": setting, "timeout": timeout}
     if value_range is not None:
         request["range"] = value_range
+    try:  # what can be told here is told before anyone is asked to turn a knob
+        if value_range is None:
+            knob_setting(setting.strip().replace("-", "_").lower())
+        else:
+            make_knob(setting, 0, value_range, f"{setting} {value_range}")
+    except ConfigError as err:
+        fail(err.problem, USAGE_ERROR)
+    ask_daemon(path, {"command": "status"})  # no daemon: said now
     console.print(f"turn the knob for {escape(setting)} (waiting {timeout:g} s)...")
     answer = ask_daemon(path, request, timeout=timeout)
     learned = answer["learned"]

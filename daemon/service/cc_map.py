@@ -168,7 +168,7 @@ def parse_entry(entry: str) -> Knob:
 def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
     """A knob for setting `name` on controller `cc` over `spec` (a range, choices, or ""
     for the setting's usual knob); ConfigError naming cc_map, quoting `shown`."""
-    setting = _knob_setting(name.strip().replace("-", "_").lower())
+    setting = knob_setting(name.strip().replace("-", "_").lower())
     _check_cc(cc, shown)
     spec = spec.strip() or DEFAULT_SPECS.get(setting, "")
     if not spec:
@@ -198,7 +198,8 @@ def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
                 float(high))
 
 
-def _knob_setting(name: str) -> str:
+def knob_setting(name: str) -> str:
+    """`name` if a knob may set it; else ConfigError naming cc_map, with the reason."""
     allowed = knob_settings()
     if name in allowed:
         return name
