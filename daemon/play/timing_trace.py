@@ -8,8 +8,9 @@ the recorder's timestamps and these are directly comparable.
 
 Recording costs one packed append per message on the scheduler thread; the file is written
 once, when the daemon stops, so no file I/O ever happens while it plays. Rows are packed
-into bytes (about 25 bytes a message rather than some 200 as tuples of floats), so a trace
-kept over an hour's soak does not show up as the daemon's own memory growing.
+into bytes (a 20-byte header and the message's own bytes, rather than a tuple of Python
+objects), so a trace kept over an hour's soak does not show up as the daemon's own memory
+growing.
 """
 
 from __future__ import annotations
