@@ -171,17 +171,24 @@ def run(
     setup_logging("warning")  # what reading the config warns of is a log line like any
     options = read_config(config, overrides)
     setup_logging(options.log_level)
-    from antiphon.daemon.service.signals import ForcedShutdown, stop_was_forced
+    from antiphon.daemon.service.signals import (
+        ForcedShutdown,
+        ignore_stop_signals,
+        stop_was_forced,
+    )
     from antiphon.daemon.service.startup import run_daemon
 
     try:
         # A reload reads the file and the environment again; the flags given still win.
         status = run_daemon(options, lambda: load_config(config, os.environ, overrides))
     except ForcedShutdown as err:
+        ignore_stop_signals()  # the notes are released: the rest of a burst changes nothing
         error_console.print(f"[yellow]{escape(str(err))}[/]")
         raise typer.Exit(FORCED_EXIT) from None
     except (OSError, ValueError) as err:
         fail(str(err))
     # A second signal that came once the clean stop had already finished still asked to
     # force it: the status must not depend on how fast the stop was.
-    raise typer.Exit(FORCED_EXIT if status == 0 and stop_was_forced() else status)
+    status = FORCED_EXIT if status == 0 and stop_was_forced() else status
+    ignore_stop_signals()
+    raise typer.Exit(status)

@@ -77,6 +77,15 @@ class ShutdownRequest:
             self.forced = True
 
 
+def ignore_stop_signals() -> None:
+    """The process is on its way out with its status decided. Python gives its signals back
+    to the system's defaults while it finalizes, so a Ctrl-C of the burst arriving then
+    would kill it (exit -2, not ours): the system ignores them from here on instead."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in HANDLED_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def stop_was_forced() -> bool:
     """Whether a stop signal came again after the first, up to now, counting those that
     arrived after a `hold_after_stop` capture ended."""

@@ -188,3 +188,13 @@ def test_a_late_hangup_meaning_reload_does_not_force(handlers_put_back):
     assert not handlers_put_back.stop_was_forced()
     kill_self(shutdown, signal.SIGTERM)
     assert handlers_put_back.stop_was_forced()
+
+
+def test_on_the_way_out_the_system_ignores_the_rest_of_a_burst(handlers_put_back):
+    """Python gives the handlers back to the system's defaults while it finalizes: only an
+    ignored signal cannot kill the process there."""
+    handlers_put_back.ignore_stop_signals()
+    for signum in STOP_SIGNALS:
+        assert signal.getsignal(signum) == signal.SIG_IGN
+        os.kill(os.getpid(), signum)  # would end this process under the default
+    time.sleep(0.05)
