@@ -163,16 +163,23 @@ class ClockRun:
     final_bpm: float = 0.0
 
 
+def answering_daemon(clock: str, socket: Path, trace_path: Path,
+                     model: str | None) -> list[str]:
+    """`antiphon run` as the clock benchmarks run it: two-beat answers with no opening rest,
+    so each answer's first note is on a beat, and a timing trace to read them from."""
+    return [*antiphon_script(), "run", "--backend", "jack", "--clock", clock,
+            "--bpm", f"{STEADY_BPM:g}", "--max-opening-rest-beats", "0",
+            "--min-answer-beats", "2", "--max-answer-beats", "2", "--seed", "0",
+            "--control-socket", str(socket), "--timing-trace", str(trace_path),
+            *(["--model", model] if model else [])]
+
+
 def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=None) -> ClockRun:
     run = ClockRun()
     firsts: list[float] = []
     with tempfile.TemporaryDirectory(prefix="aph-clock-") as folder:
         trace_path, socket = Path(folder) / "trace.jsonl", Path(folder) / "control.sock"
-        command = [*antiphon_script(), "run", "--backend", "jack", "--clock", "midi",
-                   "--bpm", f"{STEADY_BPM:g}", "--max-opening-rest-beats", "0",
-                   "--min-answer-beats", "2", "--max-answer-beats", "2", "--seed", "0",
-                   "--control-socket", str(socket), "--timing-trace", str(trace_path),
-                   *(["--model", model] if model else [])]
+        command = answering_daemon("midi", socket, trace_path, model)
         daemon = None
         try:
             daemon, output = start_daemon(command, env)

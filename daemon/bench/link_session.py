@@ -20,9 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from antiphon.daemon.bench.clock import STEADY_BPM, TARGET_P99_MS, first_notes_sent
+from antiphon.daemon.bench.clock import (
+    STEADY_BPM,
+    TARGET_P99_MS,
+    answering_daemon,
+    first_notes_sent,
+)
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
-from antiphon.daemon.bench.engine import antiphon_script, verdict
+from antiphon.daemon.bench.engine import verdict
 from antiphon.daemon.bench.link_peer import SETTLED_SESSION_SECONDS, LinkPeer
 from antiphon.daemon.bench.loop import PHRASES, Musician
 from antiphon.daemon.play.timing_trace import TimingTrace
@@ -52,11 +57,7 @@ def run_link(exchanges: int, model: str | None, env: dict[str, str], progress=No
         time.sleep(SETTLED_SESSION_SECONDS)  # the older session: the daemon joins it
         with tempfile.TemporaryDirectory(prefix="aph-link-") as folder:
             trace_path, socket = Path(folder) / "trace.jsonl", Path(folder) / "control.sock"
-            command = [*antiphon_script(), "run", "--backend", "jack", "--clock", "link",
-                       "--bpm", f"{STEADY_BPM:g}", "--max-opening-rest-beats", "0",
-                       "--min-answer-beats", "2", "--max-answer-beats", "2", "--seed", "0",
-                       "--control-socket", str(socket), "--timing-trace", str(trace_path),
-                       *(["--model", model] if model else [])]
+            command = answering_daemon("link", socket, trace_path, model)
             daemon = None
             try:
                 daemon, output = start_daemon(command, env)

@@ -12,6 +12,7 @@ from e2e_support import (
     READY_TIMEOUT_SECONDS,
     SILENCE_BEATS,
     DaemonProcess,
+    JackPlayer,
     backend_args,
     e2e_model_path,
 )
@@ -44,3 +45,17 @@ def daemon(jack_server):
     for process in started:
         if process.process.poll() is None:
             process.terminate()
+
+
+@pytest.fixture
+def player():
+    """make() -> a JackPlayer on the started daemon's ports; closed after the test."""
+    made = []
+
+    def make() -> JackPlayer:
+        made.append(JackPlayer())
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()

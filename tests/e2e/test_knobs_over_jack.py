@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from e2e_support import JackPlayer, antiphon_command, wait_until
+from e2e_support import antiphon_command, wait_until
 from typer.testing import CliRunner
 
 from antiphon.daemon.cli.app import app
@@ -28,20 +28,6 @@ def settings(process) -> dict:
 
 def jack(command: str, *ports: str, env: dict) -> None:
     subprocess.run([command, *ports], env=env, check=True, timeout=10, capture_output=True)
-
-
-@pytest.fixture
-def player():
-    """make() -> a JackPlayer on the started daemon's ports; closed after the test."""
-    made = []
-
-    def make() -> JackPlayer:
-        made.append(JackPlayer())
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
 
 
 def test_a_knob_sets_temperature_and_its_value_comes_back_out(daemon, player, jack_server):

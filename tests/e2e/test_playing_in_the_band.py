@@ -7,22 +7,9 @@ import subprocess
 import time
 
 import pytest
-from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, JackPlayer, wait_until
+from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, wait_until
 
 pytestmark = pytest.mark.jack
-
-
-@pytest.fixture
-def player():
-    made = []
-
-    def make() -> JackPlayer:
-        made.append(JackPlayer())
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
 
 
 def jack(command: str, *ports: str, env: dict) -> None:
