@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import rtmidi
 
+from antiphon.daemon.service.control_socket import ask
+
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 60.0  # loading the model on a busy machine
@@ -175,3 +177,21 @@ def wait_until(condition, timeout: float) -> bool:
             return True
         time.sleep(0.005)
     return condition()
+
+
+def answers_finished(process) -> int:
+    """How many answers the daemon says played to their end (its status counter)."""
+    return ask(process.socket, {"command": "status"})["status"]["counters"]["answers"]
+
+
+def call_and_hear_answer(keys: JackPlayer, process, phrase, beat_seconds: float) -> float:
+    """Play a call and wait until its answer has played out; the moment its first note was
+    heard. The end is the daemon's word, not a moment of silence at the recorder: an answer
+    may rest between its notes, and a next call played into that rest would cut it."""
+    heard_before = len(keys.note_ons())
+    finished_before = answers_finished(process)
+    keys.play(phrase, beat_seconds)
+    assert wait_until(lambda: len(keys.note_ons()) > heard_before, 10), process.output()
+    assert wait_until(lambda: answers_finished(process) > finished_before, 10), process.output()
+    assert wait_until(lambda: not keys.sounding(), 2), keys.sounding()
+    return keys.note_ons()[heard_before][0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from e2e_support import PHRASE, JackPlayer, wait_until
+from e2e_support import PHRASE, JackPlayer, call_and_hear_answer, wait_until
 
 from antiphon.daemon.bench.clock import ClockSource, arrival_beats, first_notes_sent
 from antiphon.daemon.play.timing_trace import TimingTrace
@@ -25,12 +25,7 @@ def tempo(process) -> dict:
 
 def answer_once(keys: JackPlayer, process, beat_seconds: float) -> float:
     """Play the phrase; the moment the answer's first note was heard."""
-    before = len(keys.note_ons())
-    keys.play(PHRASE, beat_seconds)
-    assert wait_until(lambda: len(keys.note_ons()) > before, 10), process.output()
-    heard = keys.note_ons()[before][0]
-    assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
-    return heard
+    return call_and_hear_answer(keys, process, PHRASE, beat_seconds)
 
 
 def grid_distances(times: list[float], grid: list[float]) -> list[float]:
@@ -178,10 +173,7 @@ def test_song_position_continue_and_a_tempo_change_mid_call_keep_the_daws_bars(d
         resumed = len(source.beat_times)
         keys.play(PHRASE[:3], 60.0 / 90.0)
         source.change(140.0)  # mid-call
-        before = len(keys.note_ons())
-        keys.play(PHRASE[3:], 60.0 / 140.0)
-        assert wait_until(lambda: len(keys.note_ons()) > before, 10), process.output()
-        assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+        call_and_hear_answer(keys, process, PHRASE[3:], 60.0 / 140.0)
         assert tempo(process)["bpm"] == pytest.approx(140.0, rel=0.01)
     finally:
         source.close()

@@ -20,6 +20,7 @@ from e2e_support import (
     PHRASE,
     DaemonProcess,
     JackPlayer,
+    answers_finished,
     antiphon_command,
     backend_args,
     e2e_model_path,
@@ -49,10 +50,13 @@ def answer_once(player: JackPlayer, process: DaemonProcess, answer_beats: float 
     """Play the phrase, wait for the whole answer; returns its note-ons. Fails when none
     comes or a note stays on."""
     before = len(player.note_ons())
+    finished = answers_finished(process)
     player.play(PHRASE, BEAT)
     assert wait_until(lambda: len(player.note_ons()) > before, ANSWER_BOUND_SECONDS + 2), (
         f"no answer; antiphon said:\n{process.output()}")
-    wait_until(lambda: not player.sounding(), answer_beats * BEAT + 2)
+    # Its end by the daemon's word: an answer may rest between notes.
+    wait_until(lambda: answers_finished(process) > finished, answer_beats * BEAT + 2)
+    wait_until(lambda: not player.sounding(), 2)
     assert player.sounding() == {}, f"notes left sounding: {player.sounding()}"
     return [message for _, message in player.note_ons()[before:]]
 

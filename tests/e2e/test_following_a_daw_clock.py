@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from e2e_support import PHRASE, JackPlayer, wait_until
+from e2e_support import PHRASE, JackPlayer, call_and_hear_answer, wait_until
 
 from antiphon.daemon.bench.clock import (
     ClockSource,
@@ -42,11 +42,7 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
             if tempo_change is not None and round_ == 1:
                 source.change(tempo_change)  # mid-way: the next call is at the new tempo
                 time.sleep(1.0)
-            before = len(keys.note_ons())
-            keys.play(PHRASE, 60.0 / source.bpm)
-            assert wait_until(lambda b=before: len(keys.note_ons()) > b, 10), process.output()
-            firsts.append(keys.note_ons()[before][0])
-            wait_until(lambda: not keys.sounding(), 5)
+            firsts.append(call_and_hear_answer(keys, process, PHRASE, 60.0 / source.bpm))
         assert keys.sounding() == {}
         tempo = ask(process.socket, {"command": "status"})["status"]["tempo"]
     finally:
