@@ -49,7 +49,7 @@ ECHO_LOG_SECONDS = 10.0  # a patching loop stays until someone fixes it: say so,
 
 @dataclass
 class GateStats:
-    received: int = 0  # every message the input delivered
+    received: int = 0  # every message the input delivered: knobs, clock and echoes too
     kept: int = 0  # handed to the loop
     other_channels: int = 0  # notes on channels not listened to
     unused: int = 0  # kinds of message the loop does not use (yet)
@@ -88,6 +88,7 @@ class InputGate:
     def __call__(self, arrived: float, message: list[int]) -> None:
         control = False
         with self._lock:
+            self.stats.received += 1
             guard = self.echo_guard
             if guard is not None and guard.is_echo(message, arrived):
                 kept = False
@@ -139,7 +140,6 @@ class InputGate:
 
     def _admit(self, arrived: float, message: list[int]) -> bool:
         stats = self.stats
-        stats.received += 1
         pedal = sustain_state(message)
         if not is_note(message) and pedal is None:
             stats.unused += 1

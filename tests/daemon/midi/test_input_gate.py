@@ -10,6 +10,7 @@ import time
 import pytest
 
 from antiphon.daemon.midi import input_gate
+from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.input_gate import (
     NOTE_ON_BURST,
     NOTE_ONS_PER_SECOND,
@@ -137,6 +138,25 @@ def test_kinds_the_loop_does_not_use_are_dropped_and_counted():
     assert inbox.empty()
     assert gate.stats.unused == len(unused)
     assert gate.stats.other_channels == 0 and gate.stats.kept == 0 and gate.stats.shed == 0
+
+
+def test_every_message_the_input_delivered_counts_as_received_whoever_takes_it():
+    """Knobs, clock pulses and our own echoes are taken before the notes' rules; the
+    status's "received" counts them all the same."""
+    inbox = queue.SimpleQueue()
+    gate = InputGate(inbox, ALL_CHANNELS)
+    knobs, pulses = [], []
+    gate.controls = knobs.append
+    gate.clock_sink = lambda arrived, message: pulses.append(message)
+    gate.echo_guard = EchoGuard()
+    gate.echo_guard.sent([0x90, 72, 90], 10.0)
+    messages = [[0xB0, 21, 64], [0xC0, 3], [0xF8], [0xFA], on(1, 60), off(1, 60),
+                [0x90, 72, 90]]
+    for message in messages:
+        gate(10.001, message)
+    assert len(knobs) == 2 and len(pulses) == 2
+    assert gate.stats.echoes == 1 and gate.stats.kept == 2
+    assert gate.stats.received == len(messages)
 
 
 def test_only_the_sustain_pedals_moves_pass():
