@@ -143,8 +143,9 @@ def render_status(state: dict) -> None:
     sides = ("input", "clock_in", "output", "clock_out")
     for side in (side for side in sides if side in state["ports"]):
         port = state["ports"][side]
-        ports.add_row(side.replace("_", " "), escape(port["port"]),
-                      escape(port.get("to") or ""), port["state"])
+        wanted = f"(wants {port['wanted']})" if port.get("wanted") else ""
+        ports.add_row(side.replace("_", " "), escape(port["port"] or "(none yet)"),
+                      escape(port.get("to") or wanted), port["state"])
     console.print(ports)
     counters = state["counters"]
     console.print("  ".join(f"{name.replace('_', ' ')} {value}"

@@ -141,7 +141,10 @@ class MidiEdge:
             else:
                 state = "connected"
             linked = kept.name if wanted is not None and state == "connected" else None
-            return {"port": kept.own_name, "wanted": wanted, "to": linked, "state": state}
+            # A named port not there has no end of ours to show (None); a virtual one is
+            # named before it opens.
+            own = kept.own_name if kept.port is not None else None if wanted else kept.name
+            return {"port": own, "wanted": wanted, "to": linked, "state": state}
 
         lost = self.system_lost_since
         described = {

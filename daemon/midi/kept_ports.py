@@ -29,7 +29,7 @@ class KeptInput:
 
     def __init__(self, name: str) -> None:
         self.name = name  # the port listened to, as the MIDI system names it
-        self.own_name = name
+        self.own_name: str | None = None  # the daemon's end of it, once a port was opened
         self.port: RtMidiInput | None = None
         self._callback: MessageCallback | None = None
         self._held: set[tuple[int, int]] = set()  # (status channel, pitch) held down
@@ -87,7 +87,7 @@ class KeptOutput:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.own_name = name
+        self.own_name: str | None = None  # the daemon's end of it, once a port was opened
         self.port: MidiOutput | None = None
         self._lock = threading.Lock()
         self._sounding: set[tuple[int, int]] = set()  # (channel, pitch) sent and not released

@@ -99,6 +99,8 @@ def test_clock_out_leads_a_listener_through_tempo_change_return_and_stop(
     # The drum machine goes away and comes back: the daemon waits, reconnects, starts it
     # again on a bar line (at most 1.3 s at 180 BPM), and lives on.
     process.wait_for(r"clock out port .* went away", timeout=3)
+    waiting = ask(process.socket, {"command": "status"})["status"]["clock_out"]
+    assert (waiting["state"], waiting["port"], waiting["wanted"]) == ("waiting", None, LISTENER)
     listener = ClockListener()
     try:
         assert wait_until(lambda: listener.heard(START), 4), process.output()

@@ -48,6 +48,18 @@ def test_input_port_deleted_and_recreated_is_reconnected(daemon):
     assert "went away" in process.output()
 
 
+def test_status_shows_what_a_waiting_input_wants_beside_its_own_port(daemon):
+    process = daemon("--in", "e2e absent keyboard")
+    shown = subprocess.run(antiphon_command("status", "--control-socket", str(process.socket)),
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    (row,) = [line for line in shown.stdout.splitlines() if "input" in line[:12]]
+    # Its own port is open for the keyboard to come to; what it waits for is said apart.
+    assert "Antiphon In:in" in row and "(wants e2e absent keyboard)" in row, row
+    assert "waiting" in row, row
+
+
 def test_output_port_recreated_gets_the_cut_answer_released(daemon):
     from antiphon.daemon.midi.ports import RtMidiInput
 
