@@ -116,6 +116,7 @@ class InteractionLoop:
         self._thread: threading.Thread | None = None
         self.stats = LoopStats()
         self._pace = GenerationPace()
+        self._pace.use(session)
         self.error: BaseException | None = None  # why the loop died, if it did
         self.answer_finished = threading.Event()  # set at each answer end (the demo waits)
         self.trace: TimingTrace | None = None  # set before start() to record each answer
@@ -170,7 +171,7 @@ class InteractionLoop:
         scheduler's); the new session starts where the old one is on the timeline, having
         heard nothing yet."""
         session.advance_to(max(self._session.tick, 0))
-        self._pace.reset()  # another model samples at its own speed
+        self._pace.use(session)  # another model samples at its own speed
         old, self._session = self._session, session
         return old
 

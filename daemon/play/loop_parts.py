@@ -6,7 +6,7 @@ its counters, and the calls other threads make run on its thread.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent
 
 RECENT_ANSWERS = 1000  # per-answer figures kept for status (bounded: a service runs for weeks)
+MODELS_PACED = 32  # models whose pace is kept (a config lists a handful)
 PACE_MARGIN = 1.25  # sampling may run this much slower than the last answers' before notes are late
 
 
@@ -78,9 +79,12 @@ class GenerationPace:
     its answer behind its own notes: every note after the first few would leave late. So
     its answer starts later, on a later grid point, by the time it will fall behind, and
     then plays in time. Learnt from the answers sampled to their end (a slower one counts at
-    once, a faster one by halves); forgotten when the model changes."""
+    once, a faster one by halves), per model: a model swapped back in starts at the pace
+    learnt of it before (`use`), so its first answer is not late again."""
 
     seconds_per_beat: float | None = None
+    _model: Hashable | None = None  # whose pace this is; None: a model known by no name
+    _learnt: dict = field(default_factory=dict)  # model -> seconds per beat, latest last
 
     def record(self, seconds: float, beats: float) -> None:
         if beats <= 0:
@@ -88,6 +92,16 @@ class GenerationPace:
         rate = seconds / beats
         known = self.seconds_per_beat
         self.seconds_per_beat = rate if known is None else max(rate, (known + rate) / 2)
+        if self._model is not None:
+            self._learnt.pop(self._model, None)
+            self._learnt[self._model] = self.seconds_per_beat
+            while len(self._learnt) > MODELS_PACED:
+                del self._learnt[next(iter(self._learnt))]  # the longest unused
+
+    def use(self, session: AnswerSession) -> None:
+        """Answers come from `session`'s model from now on."""
+        self._model = model = model_identity(session)
+        self.seconds_per_beat = None if model is None else self._learnt.get(model)
 
     def lead_seconds(self, beats: float, playback_seconds_per_beat: float) -> float:
         """How much earlier than its first note an answer of `beats` must begin sampling
@@ -97,8 +111,13 @@ class GenerationPace:
         behind = self.seconds_per_beat * PACE_MARGIN - playback_seconds_per_beat
         return max(0.0, behind * beats)
 
-    def reset(self) -> None:
-        self.seconds_per_beat = None
+
+def model_identity(session: AnswerSession) -> Hashable | None:
+    """Which model a session samples, for its pace: its file and where it runs (a GPU
+    samples faster); None for a session whose model has no file (a stand-in)."""
+    model = getattr(session, "model", None)
+    path = getattr(model, "path", None)
+    return None if path is None else (str(path), getattr(model, "device", "cpu"))
 
 
 @dataclass

@@ -35,6 +35,9 @@ class FakeSession:
             self.observed.append(NoteEvent(tick, event.pitch, event.velocity))
             self.tick = tick
 
+    def advance_to(self, tick: int) -> None:  # a silence passes (a swapped-in session)
+        self.tick = max(self.tick, tick)
+
     def rewind(self, tick: int) -> None:
         self.rewinds.append(tick)
         self.tick = min(self.tick, max(tick, 0))

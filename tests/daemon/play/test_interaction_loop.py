@@ -5,6 +5,8 @@ tests short.
 """
 
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from daemon_fakes import FakeSession
@@ -134,6 +136,31 @@ def test_a_model_slower_than_the_tempo_begins_later_and_then_plays_in_time(rig):
     r.play([64, 65])
     assert wait_until(lambda: r.daemon.loop.stats.answers_finished == 2, timeout=10)
     assert r.daemon.loop.stats.late_events == late_in_first  # begun later: none late
+
+
+class FiledSession(FakeSession):
+    """A stand-in whose model has a file, as a loaded model has: its pace is kept by it."""
+
+    def __init__(self, path: str, step_delay_seconds: float = 0.0) -> None:
+        super().__init__(step_delay_seconds=step_delay_seconds)
+        self.model = SimpleNamespace(path=Path(path), device="cpu")
+
+
+def test_a_slow_model_swapped_out_and_back_begins_its_first_answer_in_time(rig):
+    r = rig(FiledSession("slow.onnx", step_delay_seconds=0.7 * BEAT))
+    stats = r.daemon.loop.stats
+    r.play([60, 62])
+    assert wait_until(lambda: stats.answers_finished == 1, timeout=10)
+    late_while_learning = stats.late_events
+    assert late_while_learning >= 1
+    r.daemon.swap_session(FiledSession("fast.onnx"), "fast")
+    r.play([64, 65])
+    assert wait_until(lambda: stats.answers_finished == 2, timeout=10)
+    assert stats.late_events == late_while_learning  # a fast model: none late
+    r.daemon.swap_session(FiledSession("slow.onnx", step_delay_seconds=0.7 * BEAT), "slow")
+    r.play([67, 69])
+    assert wait_until(lambda: stats.answers_finished == 3, timeout=10)
+    assert stats.late_events == late_while_learning  # its pace was kept: begun later
 
 
 def test_stop_during_an_answer_releases_every_note(rig):
