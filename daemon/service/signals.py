@@ -1,5 +1,10 @@
 """Stop signals, captured by a context manager (as uvicorn does): Ctrl-C (SIGINT),
-SIGTERM (a service manager), SIGHUP (a closed terminal or SSH session) and SIGQUIT (Ctrl-\\).
+SIGTERM (a service manager), SIGHUP (a closed terminal or SSH session), SIGQUIT (Ctrl-\\),
+and every other signal whose default would end the process on the spot with its notes
+sounding (SIGUSR1, SIGALRM, a CPU or file size limit's SIGXCPU, the realtime signals...):
+whoever sends one asks for an end, and gets a clean one. Ctrl-Z (SIGTSTP) is refused: a
+stopped daemon would leave its notes sounding and its JACK client dropped by the server;
+Ctrl-C ends it. Faults (SIGSEGV, SIGABRT...) and a debugger's SIGTRAP are not touched.
 
 The first signal asks for a clean stop: the daemon stops listening, releases every note it
 sounds and shuts its threads down. A second signal (the user is impatient, or the clean stop
@@ -28,10 +33,26 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-HANDLED_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
-    if hasattr(signal, name)  # Windows has SIGINT and SIGTERM only
-)
+_STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+                      "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGPWR",
+                      "SIGIO", "SIGSTKFLT")
+_REALTIME_SIGNALS = (range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+                     if hasattr(signal, "SIGRTMIN") else range(0))
+HANDLED_SIGNALS = tuple(dict.fromkeys([  # SIGIO is SIGPOLL: once
+    *(getattr(signal, name) for name in _STOP_SIGNAL_NAMES
+      if hasattr(signal, name)),  # Windows has SIGINT and SIGTERM only
+    *_REALTIME_SIGNALS,
+]))
+SUSPEND_SIGNAL = getattr(signal, "SIGTSTP", None)
+
+
+def signal_name(signum: int) -> str:
+    """SIGTERM, or SIGRTMIN+3 for a realtime signal (which has no name of its own)."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}" if signum in _REALTIME_SIGNALS else \
+            f"signal {signum}"
 
 
 class ForcedShutdown(BaseException):
@@ -39,7 +60,7 @@ class ForcedShutdown(BaseException):
     `except Exception` on the way swallows it."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(f"{signal.Signals(signum).name} received twice: forcing shutdown")
+        super().__init__(f"{signal_name(signum)} received twice: forcing shutdown")
         self.signum = signum
 
 
@@ -67,8 +88,12 @@ class ShutdownRequest:
             self.forced = True
             raise ForcedShutdown(signum)
         log.info("%s received: stopping cleanly (send it again to force)",
-                 signal.Signals(signum).name)
+                 signal_name(signum))
         self.requested.set()
+
+    def refuse_suspend(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("Ctrl-Z (SIGTSTP) refused: a suspended Antiphon would leave its notes "
+                    "sounding; Ctrl-C stops it")
 
     def handle_after_stop(self, signum: int, frame: FrameType | None) -> None:
         """A stop signal after the block ended: the stop is done or nearly; count it."""
@@ -108,11 +133,15 @@ def capture_signals(reload_on_hangup: bool = False,
         return
     global _held
     previous = {signum: signal.signal(signum, request.handle) for signum in HANDLED_SIGNALS}
+    suspend = None if SUSPEND_SIGNAL is None else signal.signal(SUSPEND_SIGNAL,
+                                                               request.refuse_suspend)
     try:
         yield request
     finally:
         holding = hold_after_stop and request.requested.is_set()
         for signum, handler in previous.items():
             signal.signal(signum, request.handle_after_stop if holding else handler)
+        if suspend is not None and not holding:
+            signal.signal(SUSPEND_SIGNAL, suspend)
         if holding:
             _held = request

@@ -158,7 +158,12 @@ def test_a_midi_system_gone_for_good_ends_the_daemon_non_zero(daemon, own_jack):
     ([signal.SIGQUIT], 0),
     ([signal.SIGINT] * 6, 130),  # a burst of Ctrl-C
     ([signal.SIGTERM, signal.SIGHUP, signal.SIGINT], 130),
-], ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGINT burst", "mixed burst"])
+    ([signal.SIGUSR1], 0),  # signals whose default would kill it with its notes sounding
+    ([signal.SIGALRM], 0),
+    ([signal.SIGRTMIN + 2], 0),
+    ([signal.SIGUSR2, signal.SIGXCPU], 130),
+], ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGINT burst", "mixed burst", "SIGUSR1",
+        "SIGALRM", "SIGRTMIN+2", "SIGUSR2 then SIGXCPU"])
 def test_every_stop_signal_releases_every_note(daemon, signals, expected_code):
     process = daemon("--min-answer-beats", "16", "--max-answer-beats", "16")
     player = JackPlayer()
@@ -179,6 +184,33 @@ def test_every_stop_signal_releases_every_note(daemon, signals, expected_code):
         process._reader.join(2)
         released = process.wait_for(r"(\d+) notes released at stop", timeout=1).group(1)
         assert int(released) >= 1, process.output()[-2000:]
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped)... as the kernel has it (the field after the command's name)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_is_refused_the_answer_plays_on_and_ends_clean(daemon):
+    process = daemon("--min-answer-beats", "4", "--max-answer-beats", "4")
+    player = JackPlayer()
+    try:
+        player.play(PHRASE[:3], BEAT)
+        assert wait_until(lambda: player.sounding(), timeout=ANSWER_BOUND_SECONDS + 2), (
+            process.output()[-2000:])
+        process.process.send_signal(signal.SIGTSTP)
+        process.wait_for(r"Ctrl-Z \(SIGTSTP\) refused", timeout=2)
+        assert process_state(process.process.pid) != "T"  # not stopped with notes sounding
+        assert wait_until(lambda: not player.sounding(), timeout=4 * BEAT + 2)
+        before = len(player.note_ons())
+        player.play(PHRASE[:3], BEAT)  # still listening, still answering
+        assert wait_until(lambda: len(player.note_ons()) > before, ANSWER_BOUND_SECONDS + 2)
+        assert process.terminate() == 0
+        time.sleep(0.3)
+        assert player.sounding() == {}, f"notes left sounding: {player.sounding()}"
+    finally:
+        player.close()
 
 
 def test_a_starting_daemon_silences_its_output_first(daemon):
