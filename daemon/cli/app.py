@@ -19,6 +19,7 @@ from antiphon.daemon.cli.control import model_command, reload, set_option, statu
 from antiphon.daemon.cli.knobs_command import knobs, learn
 from antiphon.daemon.cli.options import (
     DEFAULTS,
+    FORCED_EXIT,
     BackendOption,
     BpmOption,
     ConfigOption,
@@ -126,6 +127,11 @@ def demo(
     setup_logging(options.log_level)
     from antiphon.daemon.cli.demo import TRANSPORTS, choose_transport, run_demo
     from antiphon.daemon.cli.demo_report import render_summary
+    from antiphon.daemon.service.signals import (
+        ForcedShutdown,
+        capture_signals,
+        ignore_stop_signals,
+    )
     from antiphon.daemon.service.startup import load_session
 
     if transport not in TRANSPORTS:
@@ -136,9 +142,18 @@ def demo(
             session = load_session(options)
         # No spinner while the music plays: its redraws would compete for the GIL.
         console.print("playing a two-bar call and listening for the answer...")
-        result = run_demo(options, session, chosen, output)
+        # A stop signal ends the demo as its end does: every note released.
+        with capture_signals(hold_after_stop=True) as shutdown:
+            result = run_demo(options, session, chosen, output, stop=shutdown.requested)
     except (OSError, ValueError) as err:
         fail(str(err))
+    except ForcedShutdown as err:
+        ignore_stop_signals()
+        fail(f"{err}; the notes were released", FORCED_EXIT)
+    if shutdown.requested.is_set():
+        ignore_stop_signals()
+        fail("stopped by a signal before the answer ended; the notes were released",
+             FORCED_EXIT)
     render_summary(result, console)
     if not result.answer:
         fail("no answer came back")

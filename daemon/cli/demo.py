@@ -11,6 +11,7 @@ loopback ports carry them; the interaction loop and the scheduler are the same e
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,7 @@ DEMO_RECORDER_NAME = "Antiphon Demo Recorder"
 LEAD_IN_BEATS = 1.0  # time for the ports to connect before the first note
 WAIT_MARGIN_BEATS = 2.0  # beyond the longest possible answer, before giving up
 DELIVERY_SECONDS = 0.1  # let the last messages through a MIDI server before closing
+STOP_POLL_SECONDS = 0.05  # how soon a stop signal ends the demo
 
 # The call: (start beat, length in beats, pitch, velocity). Two bars of 4/4 in C major: an
 # arpeggio up to the octave that turns back (B, G, A), a stepwise figure below it (F E D E),
@@ -109,10 +111,12 @@ def _open_transport(
 
 
 def run_demo(
-    config: DaemonConfig, session: AnswerSession, transport: str, midi_file: Path
+    config: DaemonConfig, session: AnswerSession, transport: str, midi_file: Path,
+    stop: threading.Event | None = None,
 ) -> DemoResult:
     """Play DEMO_CALL into a daemon over `transport` (from choose_transport), record the
-    answer and write both to `midi_file`."""
+    answer and write both to `midi_file`. `stop` set (a stop signal) ends it early, its
+    notes released as at the end."""
     player_out, daemon_in, recorder_in, daemon_out, description = _open_transport(transport)
     call_recorder, answer_recorder = MessageRecorder(), MessageRecorder()
     recorder_in.set_receiver(answer_recorder)
@@ -131,8 +135,13 @@ def run_demo(
         give_up = call_end + config.silence_beats + config.grid_beats
         give_up += config.max_answer_beats + WAIT_MARGIN_BEATS
         timeout = clock.seconds_at(give_up) - clock.now_seconds()
-        if not daemon.loop.answer_finished.wait(timeout):
-            log.warning("no answer finished within %.1f s", timeout)
+        deadline = time.monotonic() + timeout
+        while not daemon.loop.answer_finished.wait(STOP_POLL_SECONDS):
+            if stop is not None and stop.is_set():
+                break
+            if time.monotonic() > deadline:
+                log.warning("no answer finished within %.1f s", timeout)
+                break
     finally:
         player.stop()
         daemon.stop()
