@@ -137,14 +137,20 @@ def arrival_beats(trace: TimingTrace, source_beats: list[float]) -> list[float]:
             for at, beat in zip(fitted, source_beats, strict=True)]
 
 
-def first_notes_sent(trace: TimingTrace) -> list[float]:
-    """When each answer's first note left, by the daemon's trace. Its due time when sent can
-    differ by a little from the one planned (a followed clock re-anchors at every pulse),
-    so the note is found within MATCH_SECONDS of the plan, not at it exactly."""
-    note_ons = [(sent, due) for due, sent, message in trace.sends
+def first_notes(trace: TimingTrace) -> list[tuple[float, float]]:
+    """Each answer's first note by the daemon's trace: (due, sent), its due time by the
+    clock as it was sent, and when it left. That due time can differ by a little from the
+    one planned (a followed clock re-anchors at every pulse), so the note is found within
+    MATCH_SECONDS of the plan, not at it exactly."""
+    note_ons = [(due, sent) for due, sent, message in trace.sends
                 if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
-    return [next(sent for sent, due in note_ons if due >= first_due - MATCH_SECONDS)
+    return [next((due, sent) for due, sent in note_ons if due >= first_due - MATCH_SECONDS)
             for _, _, first_due in trace.answers]
+
+
+def first_notes_sent(trace: TimingTrace) -> list[float]:
+    """When each answer's first note left, by the daemon's trace."""
+    return [sent for _, sent in first_notes(trace)]
 
 
 def onset_errors(times: list[float], grid: list[float]) -> list[float]:

@@ -195,3 +195,23 @@ def call_and_hear_answer(keys: JackPlayer, process, phrase, beat_seconds: float)
     assert wait_until(lambda: answers_finished(process) > finished_before, 10), process.output()
     assert wait_until(lambda: not keys.sounding(), 2), keys.sounding()
     return keys.note_ons()[heard_before][0]
+
+
+# What the clock tests hold the daemon to: each answer's first note due on the band's beat
+# (the followed clock's reading of the pulses: their jitter, not the machine's load) and
+# sent near that due time, loosely (a loaded machine wakes a thread late; how late is
+# `antiphon bench clock`'s to measure). Loose still catches an answer off the grid: a
+# sixteenth note at 140 BPM is 107 ms.
+DUE_TOLERANCE_SECONDS = 0.005
+SENT_TOLERANCE_SECONDS = 0.05
+
+
+def answer_onsets_due(trace) -> list[float]:
+    """When each answer's first note was due, by the daemon's trace, having checked that it
+    left near then."""
+    from antiphon.daemon.bench.clock import first_notes
+
+    firsts = first_notes(trace)
+    late = [sent - due for due, sent in firsts]
+    assert all(abs(seconds) < SENT_TOLERANCE_SECONDS for seconds in late), late
+    return [due for due, _ in firsts]

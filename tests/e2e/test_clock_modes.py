@@ -7,9 +7,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from e2e_support import PHRASE, JackPlayer, call_and_hear_answer, wait_until
+from e2e_support import (
+    DUE_TOLERANCE_SECONDS,
+    PHRASE,
+    JackPlayer,
+    answer_onsets_due,
+    call_and_hear_answer,
+    wait_until,
+)
 
-from antiphon.daemon.bench.clock import ClockSource, arrival_beats, first_notes_sent
+from antiphon.daemon.bench.clock import ClockSource, arrival_beats
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.control_socket import ask
 
@@ -58,11 +65,11 @@ def test_auto_plays_its_own_tempo_until_a_clock_comes_then_the_daws_beats(daemon
         keys.close()
     process.terminate()
     trace = TimingTrace.read(trace_path)
-    firsts = first_notes_sent(trace)
+    firsts = answer_onsets_due(trace)
     assert len(firsts) == 3
     # Once the clock is the DAW's, the answers start on its beats as they reached the daemon.
     on_grid = grid_distances(firsts[1:], arrival_beats(trace, source.beat_times))
-    assert max(on_grid) < 0.005, on_grid
+    assert max(on_grid) < DUE_TOLERANCE_SECONDS, on_grid
     assert "MIDI clock: following it at" in process.output()
 
 
@@ -85,10 +92,10 @@ def test_answer_on_bar_starts_answers_on_the_daws_downbeats(daemon, tmp_path):
     process.terminate()
     trace = TimingTrace.read(trace_path)
     beats = arrival_beats(trace, source.beat_times)
-    firsts = first_notes_sent(trace)
+    firsts = answer_onsets_due(trace)
     assert len(firsts) == 2
     downbeats = beats[::4]  # the source's beat 0 is the first pulse after its Start
-    assert max(grid_distances(firsts, downbeats)) < 0.005, (firsts, downbeats)
+    assert max(grid_distances(firsts, downbeats)) < DUE_TOLERANCE_SECONDS, (firsts, downbeats)
     # ...and not merely on a beat: every beat that is not a downbeat is far from them.
     off_beats = [b for index, b in enumerate(beats) if index % 4]
     assert min(grid_distances(firsts, off_beats)) > BEAT / 2
@@ -140,9 +147,10 @@ def test_clock_in_takes_the_clock_from_a_port_of_its_own(daemon, tmp_path):
         keys.close()
     process.terminate()
     trace = TimingTrace.read(trace_path)
-    firsts = first_notes_sent(trace)
+    firsts = answer_onsets_due(trace)
     assert len(firsts) == 1
-    assert max(grid_distances(firsts, arrival_beats(trace, source.beat_times))) < 0.005
+    on_grid = grid_distances(firsts, arrival_beats(trace, source.beat_times))
+    assert max(on_grid) < DUE_TOLERANCE_SECONDS, on_grid
     assert "taking MIDI clock from 'bench clock" in process.output()
 
 
@@ -180,10 +188,10 @@ def test_song_position_continue_and_a_tempo_change_mid_call_keep_the_daws_bars(d
         keys.close()
     process.terminate()
     trace = TimingTrace.read(trace_path)
-    (first,) = first_notes_sent(trace)
+    (first,) = answer_onsets_due(trace)
     beats = arrival_beats(trace, source.beat_times)[resumed:]
     numbers = source.beat_numbers[resumed:]
     assert numbers[0] > target  # counted from the song position
     nearest = min(range(len(beats)), key=lambda index: abs(beats[index] - first))
-    assert abs(beats[nearest] - first) < 0.005, (first, beats[nearest])
+    assert abs(beats[nearest] - first) < DUE_TOLERANCE_SECONDS, (first, beats[nearest])
     assert numbers[nearest] % 4 == 0, numbers[nearest]  # the DAW's downbeat
