@@ -127,7 +127,11 @@ class InputGate:
             return len(message) == 3 and message[1] != SUSTAIN_PEDAL and message[2] < 128
         if kind == PROGRAM_CHANGE:
             return len(message) == 2 and message[1] < 128
-        return is_note(message) and message[1] in self.control_notes
+        if not is_note(message) or message[1] not in self.control_notes:
+            return False
+        # A key made a control while it was held down as a note: its release is the note's
+        # (the loop and MIDI thru heard it go down, and must hear it come up).
+        return is_note_on(message) or (message[0] & 0x0F, message[1]) not in self._held
 
     def _echo(self) -> None:
         self.stats.echoes += 1

@@ -306,8 +306,17 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def _in_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
     if not (low < value <= high if low_open else low <= value <= high):  # NaN fails too
-        bound = f"> {low:g}" if low_open else f">= {low:g}"
-        raise ConfigError(name, f"must be {bound} and <= {high:g}, got {value:g}")
+        bound = f"> {_shown(low)}" if low_open else f">= {_shown(low)}"
+        raise ConfigError(name, f"must be {bound} and <= {_shown(high)}, got {_shown(value)}")
+
+
+def _shown(value: float) -> str:
+    """A number as a message shows it: a whole number in full (a seed's bound too), unless
+    it runs to more digits than anyone typed on purpose."""
+    if isinstance(value, int):
+        digits = str(abs(value))
+        return str(value) if len(digits) <= 20 else f"a number of {len(digits)} digits"
+    return f"{value:g}"
 
 
 def cli_flag(field_name: str) -> str:

@@ -55,20 +55,34 @@ def coerce_value(field_name: str, value: Any, source: str, from_text: bool = Fal
                 return value.strip().casefold() in TRUE_WORDS
             raise ConfigError(field_name, f"expected true or false, got {value!r} {where}")
         if kind is float or kind is int:
+            # ASCII digits only: Python's int() and float() also take "1_0" and other
+            # scripts' digits, which no one means as a tempo.
+            text = value.strip()
             try:
-                return kind(value)
+                if not text.isascii() or "_" in text:
+                    raise ValueError(text)
+                number = kind(text)
             except ValueError as err:
                 raise ConfigError(
                     field_name, f"expected {_kind_name(kind)}, got {value!r} {where}"
                 ) from err
+            return _as_float(field_name, number, where) if kind is float else number
         return value
     if optional and value is None:
         return None
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _as_float(field_name, value, where)
     if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
         return value
     raise ConfigError(field_name, f"expected {_kind_name(kind)}, got {value!r} {where}")
+
+
+def _as_float(field_name: str, value: int | float, where: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ConfigError(field_name, f"expected a number, got one far too large {where}"
+                          ) from None
 
 
 def _kind_name(kind: type) -> str:
@@ -89,8 +103,15 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(None, f"config file {path}: cannot read it ({err.strerror or err})"
                           ) from err
+    except UnicodeDecodeError as err:  # TOML is UTF-8; a Latin-1 file says so here
+        raise ConfigError(None, f"config file {path}: not UTF-8 text (byte "
+                                f"{err.object[err.start]:#04x} at offset {err.start}); "
+                                "save it as UTF-8") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(None, f"config file {path}: not valid TOML ({err})") from err
+    except RecursionError as err:
+        raise ConfigError(None, f"config file {path}: not valid TOML (nested too deeply)"
+                          ) from err
     known = set(field_names())
     values: dict[str, Any] = {}
     for key, value in data.items():

@@ -100,12 +100,17 @@ class Controller:
                     return {"ok": True} | self._panic()
                 if command == "reload":
                     return {"ok": True} | self._reload()
-            raise ControlError(f"unknown command {command!r} (one of {', '.join(COMMANDS)})")
+            asked = "no command given" if command is None else f"unknown command {command!r}"
+            raise ControlError(f"{asked} (one of {', '.join(COMMANDS)})")
         except (ControlError, ConfigError) as err:
             return {"ok": False, "error": str(err)}
         except TimeoutError:
             return {"ok": False, "error": "the interaction loop did not take the change within "
                     "30 s (it is stuck, or sampling a very long answer); it may still take it"}
+        except Exception as err:  # a request must never end the daemon (SIGHUP comes here)
+            log.error("control request %r failed: %s: %s", command, type(err).__name__, err)
+            log.debug("the failed request's traceback", exc_info=True)
+            return {"ok": False, "error": f"internal error: {err}"}
 
     # -- commands ---------------------------------------------------------------------------
     def _set(self, key: str, value: Any) -> dict:
@@ -171,7 +176,7 @@ class Controller:
         can change live, swap the model if it changed; refuse all of it if any is bad."""
         try:
             new = self._reread_config()
-        except ConfigError as err:
+        except Exception as err:  # a ConfigError, or whatever a file's bytes can raise
             log.warning("reload refused, the old config keeps playing: %s", err)
             raise ControlError(f"reload refused, the old config keeps playing: {err}") from err
         session = None

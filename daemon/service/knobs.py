@@ -212,11 +212,14 @@ def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
         raise KnobError("this daemon takes no knobs (it has no control input)")
     setting = str(request.get("key", "")).strip().replace("-", "_").lower()
     spec = request.get("range")
+    asked = request.get("timeout", 30.0)
     try:
-        timeout = float(request.get("timeout", 30.0))
-    except (TypeError, ValueError):
-        raise KnobError(f"a timeout is a number of seconds, got {request.get('timeout')!r}"
-                        ) from None
+        if isinstance(asked, bool):  # JSON's true is no number of seconds
+            raise TypeError(asked)
+        timeout = float(asked)
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(asked) if len(repr(asked)) <= 40 else f"{repr(asked)[:40]}..."
+        raise KnobError(f"a timeout is a number of seconds, got {shown}") from None
     if not 0 < timeout <= LEARN_TIMEOUT_LIMIT:
         raise KnobError(f"a timeout is more than 0 and at most {LEARN_TIMEOUT_LIMIT:g} s, got "
                         f"{timeout:g}")

@@ -273,6 +273,10 @@ def test_a_knob_sets_the_option_and_the_daemon_sends_the_value_back():
         assert wait_until(lambda: [0xB0, 21, 64] in sent(), 2)
         answer = controller.handle({"command": "learn", "key": "tempo", "timeout": 1})
         assert not answer["ok"] and "no setting 'tempo'" in answer["error"]
+        for timeout in (True, 10**400, "soon", [1]):  # no number of seconds: said so
+            answer = controller.handle({"command": "learn", "key": "top_p",
+                                        "timeout": timeout})
+            assert not answer["ok"] and "a timeout is a number of seconds" in answer["error"]
     finally:
         knobs.stop()
         daemon.stop()

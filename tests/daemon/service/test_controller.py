@@ -304,3 +304,67 @@ def test_brief_is_the_part_of_the_status_osc_sends(rig):
     assert brief["mode"] == status["mode"] and brief["settings"] == status["settings"]
     assert brief["settings"]["temperature"] == 0.7
     assert set(brief["counters"]) == {"phrases", "answers", "barge_ins", "late_answers"}
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"# tempo for the caf\xe9 gig\nbpm = 90\n", "not UTF-8 text (byte 0xe9"),
+    (b"a = " + b"[" * 100_000 + b"\n", "nested too deeply"),
+    (b"channel = 1" + b"0" * 400 + b"\n", "a number of 401 digits"),
+    (b"bpm = 1" + b"0" * 400 + b"\n", "far too large"),
+], ids=["latin-1", "deeply nested", "huge whole number", "huge number"])
+def test_a_reload_of_a_file_no_parser_takes_is_refused_and_play_goes_on(rig, tmp_path,
+                                                                       content, reason):
+    from antiphon.daemon.service.config_loading import load_config
+
+    r = rig()
+    path = tmp_path / "antiphon.toml"
+    path.write_bytes(content)
+    r.reread = lambda: load_config(path, {}, {})
+    answer = r.controller.handle({"command": "reload"})
+    assert answer["ok"] is False, answer
+    assert "reload refused, the old config keeps playing" in answer["error"]
+    assert reason in answer["error"] and str(path) in answer["error"], answer
+    r.call_and_answer()  # still playing, on the old config
+
+
+def test_a_reload_that_fails_in_an_unforeseen_way_is_refused_too(rig):
+    r = rig()
+
+    def failing():
+        raise RuntimeError("the disk said something new")
+
+    r.reread = failing
+    answer = r.controller.handle({"command": "reload"})
+    assert answer["ok"] is False and "the disk said something new" in answer["error"]
+    r.call_and_answer()
+
+
+def test_a_request_that_fails_in_an_unforeseen_way_is_answered_not_raised(rig, caplog):
+    r = rig()
+
+    def failing_panic():
+        raise RuntimeError("a bug")
+
+    r.controller._panic = failing_panic  # stands in for a bug: no request reaches one today
+    with caplog.at_level(logging.ERROR, logger="antiphon.daemon.service.control"):
+        answer = r.controller.handle({"command": "panic"})
+    assert answer == {"ok": False, "error": "internal error: a bug"}
+    assert "RuntimeError: a bug" in caplog.text and "Traceback" not in caplog.text
+    r.call_and_answer()
+
+
+@pytest.mark.parametrize("key, value", [("channel", 10**400), ("channel", str(10**400)),
+                                        ("bpm", 10**400), ("max_polyphony", 10**400)])
+def test_a_number_of_absurd_size_is_refused_with_a_clear_reason(rig, key, value):
+    r = rig()
+    answer = r.set(key, value)
+    assert answer["ok"] is False and "internal error" not in answer["error"], answer
+    assert len(answer["error"]) < 300, answer
+
+
+def test_set_takes_ascii_digits_only(rig):
+    r = rig()
+    for text in ("١٢٠", "1_20"):
+        answer = r.set("bpm", text)
+        assert answer["ok"] is False and "expected a number" in answer["error"], answer
+    assert r.set("bpm", " 120 ")["ok"]

@@ -115,6 +115,9 @@ def test_precedence_file_then_environment_then_command_line(tmp_path):
     ({"min_answer_beats": 8.0, "max_answer_beats": 4.0}, ["--max-answer-beats"]),
     ({"in_port": "  "}, ["--in"]),
     ({"silence_beats": float("nan")}, ["--silence-beats"]),
+    ({"seed": 2**63}, ["--seed", "<= 9223372036854775807, got 9223372036854775808"]),
+    ({"channel": 10**400}, ["--channel", "got a number of 401 digits"]),
+    ({"bpm": 10**400}, ["--bpm", "a number of 401 digits"]),
 ])
 def test_bad_values_name_the_option(overrides, names):
     with pytest.raises(ConfigError) as caught:
@@ -128,6 +131,11 @@ def test_bad_environment_value_names_the_variable():
         load_config(environ={"ANTIPHON_BPM": "fast"})
     with pytest.raises(ConfigError, match="from environment variable ANTIPHON_CHANNEL"):
         load_config(environ={"ANTIPHON_CHANNEL": "0"})
+    for digits in ("١٢٠", "1_20"):  # int() and float() take them; no one means them
+        with pytest.raises(ConfigError, match="ANTIPHON_BPM.*expected a number"):
+            load_config(environ={"ANTIPHON_BPM": digits})
+    with pytest.raises(ConfigError, match="ANTIPHON_CHANNEL.*a number of 401 digits"):
+        load_config(environ={"ANTIPHON_CHANNEL": "1" + "0" * 400})
 
 
 def test_bad_toml(tmp_path):

@@ -98,3 +98,18 @@ def test_a_learn_whose_client_went_away_ends_and_maps_nothing():
     assert _client_gone(ours)
     ours.close()
     assert knobs.learn(0.3) is None  # the next learn is not refused as "already learning"
+
+
+def test_a_key_made_a_control_while_held_is_released_as_the_note_it_was():
+    """`antiphon set panic_note 50` while 50 is held: its release must still reach the loop
+    and MIDI thru, or the note thru sounded hangs and the call never ends."""
+    inbox, taken, thru = queue.SimpleQueue(), [], []
+    gate = InputGate(inbox, parse_channels("all"))
+    gate.controls, gate.thru = taken.append, thru.append
+    gate(0.0, [0x90, 50, 100])
+    gate.control_notes = frozenset({50})
+    gate(0.1, [0x80, 50, 0])
+    assert thru == [[0x90, 50, 100], [0x80, 50, 0]] and taken == []
+    gate(0.2, [0x90, 50, 100])  # pressed again: now it is the control
+    gate(0.3, [0x80, 50, 0])
+    assert taken == [[0x90, 50, 100], [0x80, 50, 0]] and len(thru) == 2
