@@ -37,6 +37,9 @@ LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone
 LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
 HELD_PULSE_GAP = 0.3  # ...or held up, if they come this close behind one another after it
 MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
+CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
+CADENCE_SPREAD = 1.25  # alike: the longest of them at most this much the shortest...
+CADENCE_JITTER = 0.005  # ...or this much longer: each pulse may come 1 ms or more off its time
 
 CLOCK = 0xF8
 START = 0xFA
@@ -59,6 +62,9 @@ class MidiClockFollower(Clock):
         self._previous_at: float | None = None  # the last pulse counted, in cadence
         self._assumed_lost = 0  # pulses taken for lost at the latest gap
         self._held_run = 0  # pulses in a row that came right behind the one before
+        self._slow_run: list[float] = []  # arrivals around the long gaps in a row so far
+        self._slow_run_first = 0  # the number of the first of them
+        self._fast_run: list[tuple[int, float]] = []  # (number, arrival) of held ones in a row
         self._lock = threading.Lock()  # the input's reader thread writes, all others read
         self.running = True  # False between Stop and Start / Continue
         self.pulses = 0  # every pulse heard, for status
@@ -75,6 +81,7 @@ class MidiClockFollower(Clock):
             with self._lock:
                 self._pulses.clear()  # the pause is no part of the tempo
                 self._previous_at = None
+                self._slow_run = []
                 self.running = True
         elif status == STOP:
             self.running = False
@@ -90,13 +97,13 @@ class MidiClockFollower(Clock):
             if not self._numbered:
                 self._numbered = True
                 self._next_pulse = math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT
-            number, held = self._count(at)
+            number, on_line = self._count(at)
             self._next_pulse = number + 1
             self._previous_at = at
-            if not held:
+            if on_line:
                 self._pulses.append((number, at))
             if len(self._pulses) < 2:  # the first since Start, Continue or a position:
-                if not held:
+                if on_line:
                     self.reanchor(at, number / PULSES_PER_BEAT, self.seconds_per_beat)
                 return
             period, fitted = _fit(self._pulses)
@@ -107,32 +114,60 @@ class MidiClockFollower(Clock):
             self.reanchor(fitted, last / PULSES_PER_BEAT, period * PULSES_PER_BEAT)
 
     def _count(self, at: float) -> tuple[int, bool]:
-        """The number of a pulse arriving `at`, and whether it was held up on the way.
+        """The number of a pulse arriving `at`, and whether it goes on the tempo line.
 
         MIDI has no resend: a pulse lost on the way must not shift the beat for ever, so a
         gap of about n periods is n - 1 pulses that never came. But a MIDI system that
         stalls (a loaded machine) delivers late instead, in a burst: pulses coming right
         behind one another were held up, not lost, and count where the gap assumed losses;
         a held pulse (and the one before it, held too) says nothing of the tempo and stays
-        out of the line. (A real tempo change that size in one step is no band's.)"""
+        out of the line. (A real tempo change that size in one step is no band's.) And
+        long gaps that keep coming, alike, are no losses but a slower tempo (a DAW that
+        halved its tempo, or one far slower than the tempo the follower started from): the
+        pulses since they began are counted in a row and make the line anew."""
         number = self._next_pulse
         if self._previous_at is None:
-            return number, False
+            return number, True
         period = self.seconds_per_beat / PULSES_PER_BEAT
         gap = at - self._previous_at
         if gap > LOST_PULSE_GAP * period:
+            if not self._slow_run:
+                self._slow_run, self._slow_run_first = [self._previous_at], number - 1
+            self._slow_run.append(at)
+            if self._is_cadence():
+                self._pulses.clear()
+                self._pulses.extend((self._slow_run_first + index, arrived)
+                                    for index, arrived in enumerate(self._slow_run))
+                number = self._pulses[-1][0]
+                self._slow_run = []
+                self._assumed_lost = self._held_run = 0
+                return number, False  # on the line already
             self._assumed_lost = round(gap / period) - 1
-            return number + self._assumed_lost, False
+            return number + self._assumed_lost, True
+        self._slow_run = []
         if gap < HELD_PULSE_GAP * period and self._held_run < MAX_HELD_RUN:
+            if not self._held_run:
+                self._fast_run = [(number - 1, self._previous_at)]
             self._held_run += 1
             if self._assumed_lost:
                 self._assumed_lost -= 1
                 number -= 1
             if self._pulses and self._pulses[-1][1] == self._previous_at:
                 self._pulses.pop()
-            return number, True
+            self._fast_run.append((number, at))
+            if self._held_run == MAX_HELD_RUN and _a_cadence(
+                    [arrived for _, arrived in self._fast_run]):
+                # Half a beat of them at a tempo a band plays: a faster tempo, not a stall.
+                self._pulses.clear()
+                self._pulses.extend(self._fast_run)
+                self._held_run = 0
+            return number, False
         self._assumed_lost = self._held_run = 0
-        return number, False
+        return number, True
+
+    def _is_cadence(self) -> bool:
+        run = self._slow_run
+        return len(run) > CADENCE_GAPS and _a_cadence(run[-CADENCE_GAPS - 1:])
 
     def start(self) -> None:
         """Start: the next pulse is beat 0."""
@@ -141,6 +176,7 @@ class MidiClockFollower(Clock):
             self._numbered = True
             self._pulses.clear()
             self._previous_at = None
+            self._slow_run = []
             self.running = True
 
     def song_position(self, sixteenths: int) -> None:
@@ -150,6 +186,7 @@ class MidiClockFollower(Clock):
             self._numbered = True
             self._pulses.clear()
             self._previous_at = None
+            self._slow_run = []
 
     # -- what the daemon asks -----------------------------------------------------------------
     def lost(self, now: float | None = None) -> bool:
@@ -159,6 +196,16 @@ class MidiClockFollower(Clock):
             return True
         now = self._time() if now is None else now
         return now - last > LOST_AFTER_PULSES * self.seconds_per_beat / PULSES_PER_BEAT
+
+
+def _a_cadence(arrivals: list[float]) -> bool:
+    """Whether pulses arriving at these times keep a tempo: gaps alike, and of a tempo
+    between MIN_BPM and MAX_BPM (a stalled MIDI system's burst is far quicker)."""
+    gaps = [later - earlier for earlier, later in zip(arrivals[:-1], arrivals[1:], strict=True)]
+    shortest, longest = min(gaps), max(gaps)
+    return (longest - shortest <= max((CADENCE_SPREAD - 1) * shortest, CADENCE_JITTER)
+            and 60.0 / (MAX_BPM * PULSES_PER_BEAT) <= shortest
+            and longest <= 60.0 / (MIN_BPM * PULSES_PER_BEAT))
 
 
 def _fit(pulses: deque[tuple[int, float]]) -> tuple[float, float]:

@@ -96,6 +96,28 @@ def test_answers_follow_a_tempo_change(daemon, tmp_path, report_measurement):
     assert all(heard_near_the_beat(e) for e in heard[1:]), heard
 
 
+def test_a_daw_far_slower_than_the_daemons_tempo_and_halving_its_own_is_followed(daemon):
+    """The daemon starts at 120 BPM, the DAW plays a ballad at 52 (its pulses come more
+    than twice as far apart as expected: no losses, a tempo), then halves it to 26 and
+    doubles it again."""
+    process = daemon("--clock", "midi", "--bpm", "120")
+    source = ClockSource(52.0)
+    try:
+        source.start()
+        for step, bpm in enumerate((52.0, 26.0, 52.0)):
+            if step:
+                source.change(bpm)
+            assert wait_until(lambda b=bpm: abs(tempo_of(process) - b) < 0.5, 6), (
+                bpm, tempo_of(process))
+    finally:
+        source.close()
+        process.terminate()
+
+
+def tempo_of(process) -> float:
+    return ask(process.socket, {"command": "status"})["status"]["tempo"]["bpm"]
+
+
 def test_a_daw_stop_silences_the_answer_and_no_call_is_answered_until_start(daemon):
     process = daemon("--clock", "midi", "--min-answer-beats", "16", "--max-answer-beats", "16")
     source = ClockSource(120.0)
