@@ -8,6 +8,11 @@ folder is made 0700, and each connecting process's user is checked (SO_PEERCRED)
 The protocol is one JSON object per line each way: a request (`{"command": "status"}`),
 then its answer (`{"ok": true, "status": {...}}` or `{"ok": false, "error": "..."}`).
 
+Whatever a client sends, the daemon stays whole: a request line is read in bounded chunks
+and refused once it passes MAX_REQUEST_BYTES, it must arrive whole within REQUEST_SECONDS,
+at most MAX_CLIENTS connections are served at once, and a request that fails in any way
+is answered as an error while serving goes on.
+
 The socket also keeps two daemons apart: one that finds the socket answering refuses to
 start (a second daemon would fight the first for the ports, and its start-up panic would
 silence the first one's music); a socket left by a killed daemon answers nobody and is
@@ -24,6 +29,8 @@ import select
 import socket
 import struct
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,9 +38,21 @@ log = logging.getLogger(__name__)
 
 _serving = threading.local()  # the connection a control thread is answering, if any
 
-MAX_REQUEST_BYTES = 65536
+MAX_REQUEST_BYTES = 65536  # one request line, its newline included
+READ_CHUNK_BYTES = 16384  # a line without end is refused near the limit, never held whole
 CLIENT_TIMEOUT_SECONDS = 30.0  # a model swap loads a model: seconds, on a slow machine
-CONNECTION_TIMEOUT_SECONDS = 10.0  # a client that connects and says nothing is dropped
+# A request must arrive whole within this of the connection or of the previous answer: a
+# client that trickles a byte now and then cannot hold its thread for ever. (The wait for
+# an answer, a learn's included, is the server's and is not counted.)
+REQUEST_SECONDS = 10.0
+MAX_CLIENTS = 32  # connections served at once, a thread each
+# A connection over the cap waits (at most LISTEN_BACKLOG of them) this long for a slot
+# before it is refused: a burst of quick requests (a script, a status bar) is served, a
+# flood is not.
+CLIENT_SLOT_WAIT_SECONDS = 1.0
+SLOT_POLL_SECONDS = 0.02  # how often the accepting thread looks for a slot while some wait
+LISTEN_BACKLOG = 64  # connections the kernel queues while the accepting thread catches up
+CONNECT_RETRY_SECONDS = 5.0  # how long `ask` retries while that queue is full
 ACCEPT_POLL_SECONDS = 0.5  # how often the accepting thread looks for close()
 MAX_PATH_BYTES = 107  # sun_path holds 108 bytes on Linux, with the terminating NUL
 
@@ -46,12 +65,24 @@ class NoDaemon(OSError):
     """No daemon answers on the control socket."""
 
 
+class _Refused(Exception):
+    """A request refused without being read whole: the answer is the message, then the
+    connection is closed (what follows on it cannot be told apart from the refused line)."""
+
+
 class ControlServer:
     """Accepts control connections on a thread of its own; `handle` answers each request."""
 
-    def __init__(self, path: Path, handle: Callable[[dict], dict]) -> None:
+    def __init__(self, path: Path, handle: Callable[[dict], dict], *,
+                 max_clients: int = MAX_CLIENTS,
+                 request_seconds: float = REQUEST_SECONDS) -> None:
         self.path = Path(path)
         self._handle = handle
+        self.max_clients = max_clients
+        self.request_seconds = request_seconds
+        self._slots = threading.BoundedSemaphore(max_clients)
+        # Connections over the cap and when each gives up; the accepting thread's alone.
+        self._waiting: deque[tuple[socket.socket, float]] = deque()
         self._socket: socket.socket | None = None
         self._inode: int | None = None
         self._stop = threading.Event()
@@ -62,9 +93,7 @@ class ControlServer:
         """Bind the socket. Raises AlreadyRunning when a daemon answers there, OSError when
         the path cannot be used (too long, not a socket, no permission)."""
         path = self.path
-        if len(os.fsencode(path)) > MAX_PATH_BYTES:
-            raise OSError(f"control socket path {str(path)!r} is too long for a Unix socket "
-                          f"(at most {MAX_PATH_BYTES} bytes): give a shorter --control-socket")
+        _refuse_if_too_long(path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if path.exists() or path.is_symlink():
             if not path.is_socket():
@@ -85,7 +114,7 @@ class ControlServer:
         finally:
             os.umask(umask)
         os.chmod(path, 0o600)
-        server.listen(8)
+        server.listen(LISTEN_BACKLOG)
         server.settimeout(ACCEPT_POLL_SECONDS)
         self._socket = server
         self._inode = path.stat().st_ino
@@ -126,36 +155,133 @@ class ControlServer:
     # -- serving ----------------------------------------------------------------------------
     def _accept(self) -> None:
         while not self._stop.is_set():
+            self._admit_waiting()
+            self._socket.settimeout(SLOT_POLL_SECONDS if self._waiting else ACCEPT_POLL_SECONDS)
             try:
                 connection, _ = self._socket.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as err:
                 if self._stop.is_set():
-                    return
-                raise
+                    break
+                # Out of file descriptors or the like: this connection is lost, not the socket.
+                log.warning("control socket: cannot accept a connection: %s", err)
+                self._stop.wait(ACCEPT_POLL_SECONDS)
+                continue
+            if not self._waiting and self._slots.acquire(blocking=False):
+                self._start_serving(connection)
+            elif len(self._waiting) < LISTEN_BACKLOG:  # first come, first served
+                self._waiting.append((connection, time.monotonic() + CLIENT_SLOT_WAIT_SECONDS))
+            else:
+                self._refuse(connection)
+        while self._waiting:
+            self._waiting.popleft()[0].close()
+
+    def _admit_waiting(self) -> None:
+        """Serve the waiting connections that a slot has come free for, in the order they
+        came; refuse those that waited too long."""
+        while self._waiting:
+            connection, gives_up = self._waiting[0]
+            if self._slots.acquire(blocking=False):
+                self._waiting.popleft()
+                self._start_serving(connection)
+            elif time.monotonic() >= gives_up:
+                self._waiting.popleft()
+                self._refuse(connection)
+            else:
+                return
+
+    def _refuse(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(SLOT_POLL_SECONDS)  # a refusal never holds up accepting
+            try:
+                _send(connection, {"ok": False, "error": f"too many control clients at once "
+                                   f"(at most {self.max_clients}): try again in a moment"})
+            except OSError:
+                pass  # it did not wait for the refusal
+
+    def _start_serving(self, connection: socket.socket) -> None:
+        """Serve `connection` on a thread of its own, in the slot taken for it."""
+        try:
             threading.Thread(target=self._serve, args=(connection,),
                              name="antiphon-control-client", daemon=True).start()
+        except RuntimeError as err:  # the system gives no more threads
+            self._slots.release()
+            connection.close()
+            log.warning("control socket: cannot serve a connection: %s", err)
 
     def _serve(self, connection: socket.socket) -> None:
-        with connection:
-            connection.settimeout(CONNECTION_TIMEOUT_SECONDS)
-            if not _same_user(connection):
-                _send(connection, {"ok": False, "error": "not the daemon's user"})
-                return
-            reader = connection.makefile("rb")
+        try:
+            with connection:
+                try:
+                    self._converse(connection)
+                except OSError:
+                    pass  # the client went away, or read no answer in time
+                except Exception as err:  # a bug must not end the thread unseen or unanswered
+                    log.error("control connection failed: %s: %s", type(err).__name__, err)
+                    try:
+                        _send(connection, {"ok": False, "error": f"internal error: {err}"})
+                    except OSError:
+                        pass  # the connection is gone too
+        finally:
+            self._slots.release()
+
+    def _converse(self, connection: socket.socket) -> None:
+        """Answer the requests on `connection`, one line each, until the client is done."""
+        if not _same_user(connection):
+            connection.settimeout(self.request_seconds)
+            _send(connection, {"ok": False, "error": "not the daemon's user"})
+            return
+        pending = bytearray()  # what was read past the request being answered
+        while True:
             try:
-                for line in reader:
-                    if len(line) > MAX_REQUEST_BYTES:
-                        _send(connection, {"ok": False, "error": "request too long"})
-                        return
-                    _send(connection, self._answer(line, connection))
-            except (OSError, ValueError):
-                return  # the client went away or said nothing in time
+                line = self._next_request(connection, pending)
+            except _Refused as refusal:
+                connection.settimeout(self.request_seconds)
+                _send(connection, {"ok": False, "error": str(refusal)})
+                return
+            if line is None:
+                return
+            answer = self._answer(line, connection)
+            connection.settimeout(self.request_seconds)  # a client that reads no answer goes
+            _send(connection, answer)
+
+    def _next_request(self, connection: socket.socket, pending: bytearray) -> bytes | None:
+        """The next request line, read within the request deadline; None when the client
+        closed or stayed silent. Raises _Refused for a line too long or too slow."""
+        deadline = time.monotonic() + self.request_seconds
+        while True:
+            end = pending.find(b"\n") + 1
+            if end:
+                line = bytes(pending[:end])
+                del pending[:end]
+                if len(line) > MAX_REQUEST_BYTES:
+                    raise _Refused("request too long")
+                return line
+            if len(pending) >= MAX_REQUEST_BYTES:  # its newline would make it too long
+                raise _Refused("request too long")
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                connection.settimeout(remaining)
+                chunk = connection.recv(READ_CHUNK_BYTES)
+            except TimeoutError:
+                if not pending:
+                    return None  # said nothing: dropped without a word
+                raise _Refused(f"request not complete within {self.request_seconds:g} s "
+                               "(a request is one JSON object and a newline)") from None
+            if not chunk:  # the client closed; a last line without its newline still counts
+                line = bytes(pending)
+                pending.clear()
+                return line or None
+            pending += chunk
 
     def _answer(self, line: bytes, connection: socket.socket) -> dict:
         try:
             request = json.loads(line)
+        except RecursionError:  # the parser recurses once per level of nesting
+            return {"ok": False, "error": "not a JSON request: nested too deeply"}
         except ValueError:
             return {"ok": False, "error": "not a JSON request"}
         if not isinstance(request, dict):
@@ -199,24 +325,38 @@ def _send(connection: socket.socket, answer: dict) -> None:
     connection.sendall(json.dumps(answer).encode() + b"\n")
 
 
+def _refuse_if_too_long(path: Path) -> None:
+    """Raise OSError, naming the path and the limit, when `path` cannot be a Unix socket's."""
+    length = len(os.fsencode(path))
+    if length > MAX_PATH_BYTES:
+        raise OSError(f"control socket path {str(path)!r} is too long for a Unix socket "
+                      f"({length} bytes, at most {MAX_PATH_BYTES}): give a shorter "
+                      "--control-socket")
+
+
 def ask(path: Path, request: dict, timeout: float = CLIENT_TIMEOUT_SECONDS) -> dict:
     """Send one request to the daemon on `path` and return its answer.
 
-    Raises NoDaemon when nothing answers there, OSError for anything else.
+    Raises NoDaemon when nothing answers there, OSError for anything else (with a message
+    that can be shown as it is).
     """
+    _refuse_if_too_long(path)
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.settimeout(timeout)
     with client:
+        _connect(client, path, min(timeout, CONNECT_RETRY_SECONDS))
         try:
-            client.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError) as err:
-            raise NoDaemon(f"no Antiphon daemon answers on {path} (start one with "
-                           "`antiphon run`, or see `systemctl --user status antiphon`)") from err
-        except PermissionError as err:
-            raise OSError(f"no permission to use the control socket {path}: it belongs to "
-                          "the user who runs the daemon") from err
-        client.sendall(json.dumps(request).encode() + b"\n")
-        reply = client.makefile("rb").readline()
+            client.sendall(json.dumps(request).encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before it was read whole (too long): the answer says why
+        except TimeoutError:
+            raise OSError(f"the daemon on {path} took no request within {timeout:g} s") from None
+        try:
+            reply = client.makefile("rb").readline()
+        except TimeoutError:
+            raise OSError(f"the daemon on {path} did not answer within {timeout:g} s") from None
+        except ConnectionResetError:
+            reply = b""
     if not reply:
         raise OSError(f"the daemon on {path} closed the connection without answering")
     try:
@@ -226,3 +366,28 @@ def ask(path: Path, request: dict, timeout: float = CLIENT_TIMEOUT_SECONDS) -> d
     if not isinstance(answer, dict):
         raise OSError(f"the daemon on {path} answered something that is not an answer")
     return answer
+
+
+def _connect(client: socket.socket, path: Path, patience: float) -> None:
+    """Connect `client` to the daemon on `path`, retrying for up to `patience` seconds while
+    its queue of connections is full: a socket with a timeout connects without blocking,
+    and a full queue then answers EAGAIN at once."""
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            client.connect(str(path))
+            return
+        except BlockingIOError as err:
+            if time.monotonic() + pause > deadline:
+                raise OSError(f"the daemon on {path} takes no more connections (its queue "
+                              f"stayed full for {patience:g} s: busy or stuck); try again"
+                              ) from err
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        except (FileNotFoundError, ConnectionRefusedError) as err:
+            raise NoDaemon(f"no Antiphon daemon answers on {path} (start one with "
+                           "`antiphon run`, or see `systemctl --user status antiphon`)") from err
+        except PermissionError as err:
+            raise OSError(f"no permission to use the control socket {path}: it belongs to "
+                          "the user who runs the daemon") from err

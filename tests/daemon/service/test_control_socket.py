@@ -170,7 +170,7 @@ def test_bad_requests_are_answered_and_the_server_keeps_serving(folder, serve):
     assert a_list["ok"] is False and "JSON object" in a_list["error"]
     assert unknown["ok"] is False and "unknown command 'dance'" in unknown["error"]
     assert "status" in unknown["error"]  # names the commands there are
-    assert no_command["ok"] is False and "unknown command None" in no_command["error"]
+    assert no_command["ok"] is False and "no command given" in no_command["error"]
     assert ask(path, {"command": "dance"})["ok"] is False  # a new connection is served too
 
 
