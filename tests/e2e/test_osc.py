@@ -1,7 +1,8 @@
 """Open Sound Control on a running `antiphon run`, over real UDP and the real JACK server:
 a knob or `/antiphon/set` changes a setting (the control socket sees it), a bad value is
-refused with a reason, `/antiphon/status` and subscriptions send the state, junk does not
-hurt, and without `--osc-port` the daemon has no network socket at all.
+refused with a reason, `/antiphon/status` and subscriptions send the state, a request over
+8 kB is served, junk and unreadable arguments do not hurt, and without `--osc-port` the
+daemon has no network socket at all.
 
 The test is the OSC client: one UDP socket it sends from and receives on, since the daemon
 answers to the sender's address.
@@ -231,18 +232,42 @@ def test_a_subscription_to_an_impossible_port_does_not_silence_the_others(osc_da
     assert "Traceback" not in process.output()
 
 
+def test_a_request_over_8_kb_is_handled_like_any_other(osc_daemon):
+    process, peer = osc_daemon()
+    value = "default, " * 1000  # 9 kB: more than socketserver reads unless told (8192 bytes)
+    before = peer.send("/antiphon/set", "program_models", value)
+    assert peer.wait_for("/antiphon/ok", before) == ["set"]
+    assert settings(process)["program_models"] == value
+    before = peer.send("/antiphon/set", "scale", "x" * 20_000)  # refused, with its reason
+    command, reason = peer.wait_for("/antiphon/error", before)
+    assert command == "set" and "scale" in reason
+
+
 def test_junk_datagrams_do_not_hurt_the_daemon(osc_daemon):
     process, peer = osc_daemon()
-    for junk in (b"garbage", b"/antiphon/status\x00\x00\x00\x00,i\x00\x00", b"\x00" * 3,
-                 b"#bundle\x00" + b"\xff" * 12):
+    for junk in (b"garbage", b"\x00" * 3, b"#bundle\x00" + b"\xff" * 12,
+                 # a bundle element of -4 bytes: python-osc alone reads it for ever
+                 b"#bundle\x00" + b"\x00" * 7 + b"\x01" + b"\xff\xff\xff\xfc"):
         peer.socket.sendto(junk, peer.target)
     before = peer.send("/other/app", 1)  # another application's address: ignored
     before = peer.send("/antiphon/temperature", 0.8)
     assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
     assert all(name.startswith("/antiphon/") for name, _ in peer.received)
+    # Arguments that cannot be read are refused, not carried out without them.
+    for tags in (b",i\x00\x00", b",zzz\x00\x00\x00\x00" + b"\x00" * 12):
+        before = len(peer.received)
+        peer.socket.sendto(b"/antiphon/status\x00\x00\x00\x00" + tags, peer.target)
+        assert peer.wait_for("/antiphon/error", before)[0] == "status"
+        assert "/antiphon/mode" not in [name for name, _ in peer.received[before:]]
+    # A subscription's port is an integer, not text that reads like one.
+    before = peer.send("/antiphon/subscribe", "9000")
+    command, reason = peer.wait_for("/antiphon/error", before)
+    assert command == "subscribe" and "integer" in reason
     assert process.process.poll() is None
     assert ask(process.socket, {"command": "status"})["ok"] is True
-    assert "Traceback" not in process.output()
+    output = process.output()
+    assert "Traceback" not in output and "Unhandled parameter type" not in output
+    assert output.count("OSC: ignored a packet") == 2  # the two bundles: one line each
 
 
 def test_without_osc_port_the_daemon_has_no_udp_socket(daemon):
