@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,7 @@ STATE_SECONDS = 0.1  # how often state changes are looked for
 MAX_SUBSCRIBERS = 16  # a typo'd loop in a patch must not make the daemon spray the network
 MAX_DATAGRAM = 65507  # the most a UDP datagram carries over IPv4
 MAX_ECHO_CHARS = 1000  # of the request, in an error answer: the answer must fit a datagram
+IGNORED_LOG_SECONDS = 1.0  # junk packets are logged at most this often
 MAX_BUNDLE_DEPTH = 8  # bundles in bundles: python-osc reads them by recursion
 # The argument types python-osc reads. It skips any other tag (with a warning on the root
 # logger) and hands the message on as if that argument were not there.
@@ -122,6 +124,8 @@ class OscControl:
         self._stop = threading.Event()
         self._last_state: dict[tuple, tuple] = {}  # touched by the state thread only
         self._last_state_error = ""
+        self._ignored = 0  # packets with no message to answer for
+        self._ignored_logged_at = -IGNORED_LOG_SECONDS
         self._threads = [
             threading.Thread(target=self._server.serve_forever, args=(0.25,),
                              name="antiphon-osc", daemon=True),
@@ -187,7 +191,12 @@ class OscControl:
 
     def _on_unreadable(self, sender: tuple[str, int], address: str | None, reason: str) -> None:
         if address is None:
-            log.warning("OSC: ignored a packet from %s:%s: %s", *sender[:2], reason)
+            self._ignored += 1
+            now = time.monotonic()
+            if now - self._ignored_logged_at >= IGNORED_LOG_SECONDS:  # a flood: a line a second
+                log.warning("OSC: ignored a packet from %s:%s: %s (%d ignored so far)",
+                            *sender[:2], reason, self._ignored)
+                self._ignored_logged_at = now
         elif address.startswith(PREFIX):
             self._send(sender, "error", address[len(PREFIX):], reason)
         # else: another application's message, not for us to judge

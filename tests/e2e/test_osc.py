@@ -267,7 +267,8 @@ def test_junk_datagrams_do_not_hurt_the_daemon(osc_daemon):
     assert ask(process.socket, {"command": "status"})["ok"] is True
     output = process.output()
     assert "Traceback" not in output and "Unhandled parameter type" not in output
-    assert output.count("OSC: ignored a packet") == 2  # the two bundles: one line each
+    # The two bundles came within a second: one line, the next says how many in all.
+    assert output.count("OSC: ignored a packet") == 1
 
 
 def test_without_osc_port_the_daemon_has_no_udp_socket(daemon):

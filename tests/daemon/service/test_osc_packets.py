@@ -245,6 +245,24 @@ def test_a_packet_with_no_one_to_answer_is_logged_once(server, caplog, junk):
     assert "\n" not in lines[0].getMessage() and lines[0].exc_info is None
 
 
+def test_a_flood_of_junk_is_logged_a_line_a_second_with_its_count(server, caplog):
+    _, _, open_peer = server
+    peer = open_peer()
+    caplog.set_level(logging.WARNING)
+    junk = b"#bundle\x00" + IMMEDIATELY + struct.pack(">i", -4)
+    for _ in range(50):
+        peer.send_raw(junk)
+    before = peer.send("/antiphon/temperature", 0.5)  # served in order: the junk was read
+    assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
+    time.sleep(1.1)
+    peer.send_raw(junk)
+    before = peer.send("/antiphon/temperature", 0.6)
+    assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
+    lines = [record.getMessage() for record in caplog.records if record.name == OSC_LOGGER]
+    assert len(lines) == 2, lines
+    assert "(1 ignored so far)" in lines[0] and "(51 ignored so far)" in lines[1]
+
+
 def test_bundles_nested_deeper_than_python_can_recurse_are_refused(server, caplog):
     _, _, open_peer = server
     peer = open_peer()
