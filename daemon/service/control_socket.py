@@ -34,6 +34,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from antiphon.daemon.service.instance_lock import AlreadyRunning, InstanceLock
+
 log = logging.getLogger(__name__)
 
 _serving = threading.local()  # the connection a control thread is answering, if any
@@ -55,10 +57,6 @@ LISTEN_BACKLOG = 64  # connections the kernel queues while the accepting thread 
 CONNECT_RETRY_SECONDS = 5.0  # how long `ask` retries while that queue is full
 ACCEPT_POLL_SECONDS = 0.5  # how often the accepting thread looks for close()
 MAX_PATH_BYTES = 107  # sun_path holds 108 bytes on Linux, with the terminating NUL
-
-
-class AlreadyRunning(OSError):
-    """Another daemon answers on the control socket."""
 
 
 class NoDaemon(OSError):
@@ -85,6 +83,7 @@ class ControlServer:
         self._waiting: deque[tuple[socket.socket, float]] = deque()
         self._socket: socket.socket | None = None
         self._inode: int | None = None
+        self._lock = InstanceLock(self.path)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="antiphon-control",
                                         daemon=True)
@@ -95,12 +94,22 @@ class ControlServer:
         path = self.path
         _refuse_if_too_long(path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.exists() or path.is_symlink():
+        stale = path.exists() or path.is_symlink()
+        if stale:
             if not path.is_socket():
                 raise OSError(f"{str(path)!r} exists and is not a socket: move it away or "
                               "give another --control-socket")
             self._refuse_if_answered()
-            path.unlink()  # a socket a killed daemon left: nobody answers on it
+        self._lock.acquire()  # a daemon whose socket's file was deleted still holds it
+        try:
+            self._bind(path, stale)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _bind(self, path: Path, stale: bool) -> None:
+        if stale:
+            path.unlink(missing_ok=True)  # a socket a killed daemon left: nobody answers
             log.info("replaced a stale control socket at %s", path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         umask = os.umask(0o177)  # the file is born 0600: no moment it is open to others
@@ -151,6 +160,7 @@ class ControlServer:
                     self.path.unlink()
             except OSError:
                 pass  # already gone
+        self._lock.release()
 
     # -- serving ----------------------------------------------------------------------------
     def _accept(self) -> None:
