@@ -200,17 +200,21 @@ def test_the_unit_command_runs_as_a_notify_service_that_reloads_on_sighup(
         assert service.process.poll() is None
         service.wait_for(r"reloaded: temperature", 10)
 
-        # A broken config: refused, the old one plays on, the manager is told why.
-        config.write_text("temperature = [\n")
-        seen = len(manager.messages)
-        service.process.send_signal(signal.SIGHUP)
-        reloading = manager.wait_for("RELOADING", after=seen)
-        ready = manager.wait_for("READY", after=reloading + 1)
-        assert manager.messages[ready][1]["STATUS"].startswith("reload refused"), (
-            manager.messages[ready])
+        # A broken config: refused, the old one plays on, the manager is told why. Bad TOML,
+        # and bytes no TOML parser reads (a Latin-1 file: this once ended the daemon).
+        for broken, reason in ((b"temperature = [\n", "not valid TOML"),
+                               (b"# caf\xe9\ntemperature = 0.5\n", "not UTF-8 text")):
+            config.write_bytes(broken)
+            seen = len(manager.messages)
+            service.process.send_signal(signal.SIGHUP)
+            reloading = manager.wait_for("RELOADING", after=seen)
+            ready = manager.wait_for("READY", after=reloading + 1)
+            assert manager.messages[ready][1]["STATUS"].startswith("reload refused"), (
+                manager.messages[ready])
+            assert reason in manager.messages[ready][1]["STATUS"], manager.messages[ready]
+            assert status(control)["settings"]["temperature"] == 0.6
+            assert service.process.poll() is None
         service.wait_for(r"reload refused, the old config keeps playing", 10)
-        assert status(control)["settings"]["temperature"] == 0.6
-        assert service.process.poll() is None
 
         seen = len(manager.messages)
         assert service.stop(signal.SIGTERM) == 0, service.output()
