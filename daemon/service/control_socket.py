@@ -312,11 +312,13 @@ def current_client_gone() -> bool:
 
 
 def _client_gone(connection: socket.socket) -> bool:
-    """Whether the client closed its end: readable, and a peek reads the end of the stream.
-    (select first: a socket with a timeout waits for data even when asked not to.)"""
+    """Whether the client closed its end whole (hung up). One that only shut its sending
+    side once the request was sent (`nc -N`, socat) still waits for the answer."""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN)
     try:
-        readable, _, _ = select.select([connection], [], [], 0)
-        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+        return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
+                   for _, mask in poller.poll(0))
     except OSError:
         return True
 

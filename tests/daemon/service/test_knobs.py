@@ -113,3 +113,16 @@ def test_a_key_made_a_control_while_held_is_released_as_the_note_it_was():
     gate(0.2, [0x90, 50, 100])  # pressed again: now it is the control
     gate(0.3, [0x80, 50, 0])
     assert taken == [[0x90, 50, 100], [0x80, 50, 0]] and len(thru) == 2
+
+
+def test_a_client_that_only_shut_its_sending_side_still_waits_for_its_answer():
+    import socket
+
+    from antiphon.daemon.service.control_socket import _client_gone
+
+    ours, theirs = socket.socketpair()
+    theirs.shutdown(socket.SHUT_WR)  # `nc -N`: the request is sent, the answer awaited
+    assert not _client_gone(ours)
+    theirs.close()
+    assert _client_gone(ours)
+    ours.close()
