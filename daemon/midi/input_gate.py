@@ -14,6 +14,13 @@ listen to (by default the drum channel, 10) are counted and dropped: a drum mach
 note-on that never gets a note-off cannot hold a phrase open. Besides notes, only the
 sustain pedal's moves pass (down, up); with `controls` set, other control changes, program
 changes and the panic note go there (the service's knobs), else they are counted unused.
+
+Every key and pedal it let down gets its release, whatever comes: the release passes on
+any channel (the channels listened to may change while a key is held) and is never taken
+for an echo of MIDI thru's own; a key struck again unreleased is released first; an All
+Notes Off, All Sound Off, Reset All Controllers, mode change or System Reset from the
+keyboard is the releases it means; and should note-offs be lost on the way, the longest
+held of `MAX_HELD_KEYS` keys is let go rather than the gate going deaf.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from dataclasses import dataclass
 
 from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.wire import (
+    ALL_NOTES_OFF_CONTROLLER,
     CONTROL_CHANGE,
+    NOTE_OFF,
     PROGRAM_CHANGE,
     SUSTAIN_PEDAL,
     channel_of,
@@ -44,6 +53,11 @@ QUEUE_LIMIT = 512
 SHED_LOG_SECONDS = 1.0
 CLOCK_MESSAGES = frozenset({0xF8, 0xFA, 0xFB, 0xFC, 0xF2})  # clock, start, continue, stop, SPP
 TRANSPORT_MESSAGES = frozenset({0xFA, 0xFB, 0xFC, 0xF2})  # the loop acts on these too
+MAX_HELD_KEYS = 256  # keys held at once before the longest held is taken as released
+SYSTEM_RESET = 0xFF
+# Control changes that end every note of their channel (MIDI 1.0): All Sound Off, Reset All
+# Controllers (the pedal), All Notes Off, and the mode changes (omni, mono, poly).
+CHANNEL_MODE_ENDS = frozenset({120, 121, 123, 124, 125, 126, 127})
 ECHO_LOG_SECONDS = 10.0  # a patching loop stays until someone fixes it: say so, not spam
 
 
@@ -69,7 +83,8 @@ class InputGate:
         self.stats = GateStats()
         self._tokens = float(NOTE_ON_BURST)
         self._refilled = time.perf_counter()
-        self._held: set[tuple[int, int]] = set()  # keys whose note-on passed, not released
+        # Keys whose note-on passed, not released, the longest held first.
+        self._held: dict[tuple[int, int], None] = {}
         self._pedal_down: set[int] = set()  # channels (0-based) whose sustain pedal is down
         self._shed_logged = 0
         self._last_log = 0.0
@@ -87,29 +102,34 @@ class InputGate:
 
     def __call__(self, arrived: float, message: list[int]) -> None:
         control = False
+        passed: list[list[int]] = []  # what the loop (and MIDI thru) hear of it
         with self._lock:
             self.stats.received += 1
             guard = self.echo_guard
-            if guard is not None and guard.is_echo(message, arrived):
-                kept = False
+            if self._owed(message):  # a held key's release: the player's, never an echo
+                passed = self._release(message)
+            elif guard is not None and guard.is_echo(message, arrived):
                 self._echo()
             elif self.clock_sink is not None and message[0] in CLOCK_MESSAGES:
-                kept = message[0] in TRANSPORT_MESSAGES
+                if message[0] in TRANSPORT_MESSAGES:
+                    passed = [message]
                 self.clock_sink(arrived, message)
+            elif _ends_every_note(message):  # All Notes Off, a mode change, a reset
+                passed = self._release_all(message)
             elif self.controls is not None and self._is_control(message):
-                kept, control = False, True
+                control = True
                 self.stats.controls += 1
             else:
-                kept = self._admit(arrived, message)
+                passed = self._admit(message)
             if self.trace is not None:
-                self.trace.received(arrived, message, kept)
+                self.trace.received(arrived, message, bool(passed))
         if control:
             self.controls(message)
-        elif kept:
-            thru = self.thru
-            if thru is not None:
-                thru(message)
-            self._inbox.put_nowait((arrived, message))
+        thru = self.thru
+        for each in passed:
+            if thru is not None and each[0] < 0xF0:
+                thru(each)
+            self._inbox.put_nowait((arrived, each))
 
     def clock_input(self, arrived: float, message: list[int]) -> None:
         """A message from the clock's own port (--clock-in): its clock, transport and song
@@ -142,29 +162,72 @@ class InputGate:
                         self.stats.echoes)
             self._echo_logged = now
 
-    def _admit(self, arrived: float, message: list[int]) -> bool:
+    def _owed(self, message: list[int]) -> bool:
+        """Whether `message` releases a key or a pedal this gate let down: it passes on any
+        channel (the channels listened to may have changed since), and is never taken for
+        an echo of MIDI thru's own release, which can look the same to the byte."""
+        if is_note(message) and not is_note_on(message):
+            return (message[0] & 0x0F, message[1]) in self._held
+        return sustain_state(message) is False and message[0] & 0x0F in self._pedal_down
+
+    def _release(self, message: list[int]) -> list[int]:
+        if is_note(message):
+            del self._held[(message[0] & 0x0F, message[1])]
+        else:
+            self._pedal_down.discard(message[0] & 0x0F)
+        self.stats.kept += 1
+        return [message]
+
+    def _release_all(self, message: list[int]) -> list[list[int]]:
+        """The releases a channel's All Notes Off (or All Sound Off, Reset All Controllers,
+        a mode change, a System Reset) means for the keys and the pedal it let down: the
+        loop hears the phrase end and MIDI thru releases what it sounded."""
+        channels = range(16) if message[0] == SYSTEM_RESET else [message[0] & 0x0F]
+        releases = [[NOTE_OFF | channel, pitch, 0] for channel, pitch in list(self._held)
+                    if channel in channels]
+        for channel, pitch in list(self._held):
+            if channel in channels:
+                del self._held[(channel, pitch)]
+        if message[0] == SYSTEM_RESET or message[1] != ALL_NOTES_OFF_CONTROLLER:
+            releases += [[CONTROL_CHANGE | channel, SUSTAIN_PEDAL, 0]
+                         for channel in sorted(self._pedal_down) if channel in channels]
+            self._pedal_down.difference_update(channels)
+        self.stats.kept += len(releases)
+        if not releases:
+            self.stats.unused += 1
+        return releases
+
+    def _admit(self, message: list[int]) -> list[list[int]]:
         stats = self.stats
         pedal = sustain_state(message)
         if not is_note(message) and pedal is None:
             stats.unused += 1
-            return False
+            return []
         if channel_of(message) not in self.channels:
             stats.other_channels += 1
-            return False
+            return []
         if pedal is not None:
-            return self._admit_pedal(message[0] & 0x0F, pedal)
+            return [message] if self._admit_pedal(message[0] & 0x0F, pedal) else []
         key = (message[0] & 0x0F, message[1])
-        if is_note_on(message):
-            room = self._inbox.qsize() + len(self._held) < QUEUE_LIMIT - 1
-            if not room or not self._take_token():
-                return self._shed()  # a retrigger of a held key: its release still passes
-            self._held.add(key)
-        elif key in self._held:
-            self._held.discard(key)
-        else:
-            return self._shed()  # the release of a shed note-on, or of nothing
-        stats.kept += 1
-        return True
+        if not is_note_on(message):
+            self._shed()  # the release of a shed note-on, or of nothing
+            return []
+        room = self._inbox.qsize() + len(self._held) < QUEUE_LIMIT - 1
+        if not room or not self._take_token():
+            self._shed()
+            return []
+        passed = []
+        if key in self._held:  # struck again unreleased: a release first keeps them paired
+            del self._held[key]
+            passed.append([NOTE_OFF | key[0], key[1], 0])
+        elif len(self._held) >= MAX_HELD_KEYS:  # note-offs lost on the way (no hands hold
+            oldest = next(iter(self._held))   # this many): the longest held is let go
+            del self._held[oldest]
+            passed.append([NOTE_OFF | oldest[0], oldest[1], 0])
+        self._held[key] = None
+        passed.append(message)
+        stats.kept += len(passed)
+        return passed
 
     def _admit_pedal(self, channel: int, down: bool) -> bool:
         """Only the pedal's moves down and up pass (a continuous pedal sends dozens of
@@ -219,3 +282,9 @@ def parse_channels(text: str) -> frozenset[int]:
             raise ValueError(f"channels are 1..16, got {part.strip()!r} in {text!r}")
         channels.update(range(first, last + 1))
     return frozenset(channels)
+
+
+def _ends_every_note(message: list[int]) -> bool:
+    return message[0] == SYSTEM_RESET or (
+        len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE
+        and message[1] in CHANNEL_MODE_ENDS)

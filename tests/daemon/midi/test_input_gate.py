@@ -517,3 +517,92 @@ def test_two_readers_at_once_keep_the_counts_and_the_pairs():
     for channel in (1, 2, 3, 4):
         assert_each_note_on_has_one_release_after_it(
             [message for message in messages if message[0] & 0x0F == channel - 1])
+
+
+# -- the player's keys always get their releases ------------------------------------------
+
+
+def gate_with_thru(channels=ALL_CHANNELS):
+    inbox, thru = queue.SimpleQueue(), []
+    gate = InputGate(inbox, channels)
+    gate.thru = thru.append
+    return gate, inbox, thru
+
+
+def test_a_quick_repeat_with_thru_is_not_taken_for_thrus_own_echo():
+    """72 on, off, on, off 15 ms apart with MIDI thru: the second release is the same to the
+    byte as thru's first, sent a moment ago, and the echo guard must not drop it."""
+    gate, inbox, thru = gate_with_thru()
+    gate.echo_guard = EchoGuard()
+    gate.thru = lambda message: (thru.append(message), gate.echo_guard.sent(message, 10.0))
+    for index, message in enumerate([[0x90, 72, 100], [0x80, 72, 0], [0x90, 72, 90],
+                                     [0x80, 72, 0]]):
+        gate(10.0 + 0.015 * index, message)
+    assert thru == [[0x90, 72, 100], [0x80, 72, 0], [0x90, 72, 90], [0x80, 72, 0]]
+    assert_each_note_on_has_one_release_after_it([m for _, m in drain(inbox)])
+    assert gate.stats.echoes == 0
+
+
+def test_a_real_loop_of_thru_is_still_caught():
+    gate, inbox, thru = gate_with_thru()
+    gate.echo_guard = EchoGuard()
+    sent, now = [], [10.0]
+    gate.thru = lambda message: (sent.append(message), gate.echo_guard.sent(message, now[0]))
+    for now[0], message in ((10.0, [0x90, 60, 100]),
+                            (10.002, [0x90, 60, 100]),  # thru's, come back round the loop
+                            (10.1, [0x80, 60, 0]),
+                            (10.102, [0x80, 60, 0])):  # thru's release, come back
+        gate(now[0], message)
+    assert sent == [[0x90, 60, 100], [0x80, 60, 0]] and gate.stats.echoes == 2
+
+
+@pytest.mark.parametrize("ender", [[0xB0, 123, 0], [0xB0, 120, 0], [0xB0, 121, 0],
+                                   [0xB0, 127, 0], [0xFF]],
+                         ids=["all notes off", "all sound off", "reset controllers",
+                              "poly mode", "system reset"])
+def test_all_notes_off_from_the_keyboard_releases_its_held_keys_and_pedal(ender):
+    gate, inbox, thru = gate_with_thru()
+    for message in ([0xB0, 64, 127], [0x90, 48, 90], [0x90, 52, 90], [0x91, 55, 90]):
+        gate(0.0, message)
+    drain(inbox)
+    gate(0.1, ender)
+    released = [m for _, m in drain(inbox)]
+    assert [0x80, 48, 0] in released and [0x80, 52, 0] in released
+    assert ([0x81, 55, 0] in released) == (ender == [0xFF])  # one channel, or every one
+    assert ([0xB0, 64, 0] in released) == (ender[1:2] != [123])  # notes only: pedal stays
+    assert thru[-len(released):] == released  # MIDI thru releases what it sounded
+    gate(0.2, [0x80, 48, 0])  # the key's own release, late: nothing more to release
+    assert inbox.empty()
+
+
+def test_lost_releases_never_make_the_gate_deaf(clock):
+    """Hundreds of note-ons whose note-offs never came (a cable pulled mid-chord, a buggy
+    sequencer): the gate lets the longest held go rather than shed every new note."""
+    gate, inbox, _ = gate_with_thru()
+    for index in range(622):
+        clock.advance(0.004)  # 250 a second: under the flood rate
+        gate(clock.now, [0x90 | (index % 16), index % 128, 90])
+        drain(inbox)
+    gate(10.0, [0x90, 60, 100])
+    assert [m for _, m in drain(inbox)][-1] == [0x90, 60, 100]
+    assert gate.stats.shed == 0
+
+
+def test_a_key_struck_again_unreleased_is_released_first():
+    gate, inbox, thru = gate_with_thru()
+    for message in ([0x90, 50, 100], [0x90, 50, 80], [0x80, 50, 0], [0x80, 50, 0]):
+        gate(0.0, message)
+    assert thru == [[0x90, 50, 100], [0x80, 50, 0], [0x90, 50, 80], [0x80, 50, 0]]
+    assert_each_note_on_has_one_release_after_it([m for _, m in drain(inbox)])
+
+
+def test_a_held_key_is_released_even_when_its_channel_is_no_longer_listened_to():
+    gate, inbox, thru = gate_with_thru()
+    gate(0.0, [0x90, 45, 100])
+    gate(0.0, [0xB0, 64, 127])
+    gate.channels = frozenset(range(2, 17))  # `antiphon set listen_channels 2-16`
+    gate(0.1, [0x80, 45, 0])
+    gate(0.1, [0xB0, 64, 0])
+    assert thru == [[0x90, 45, 100], [0xB0, 64, 127], [0x80, 45, 0], [0xB0, 64, 0]]
+    gate(0.2, [0x90, 45, 100])  # a new strike there is not listened to
+    assert thru[-1] == [0xB0, 64, 0]
