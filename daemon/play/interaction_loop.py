@@ -54,6 +54,7 @@ from antiphon.daemon.play.loop_parts import (
     LoopCall,
     LoopSettings,
     LoopStats,
+    cuts_an_answer,
 )
 from antiphon.daemon.play.pedal import SustainPedal
 from antiphon.daemon.play.scheduler import OutputScheduler
@@ -390,11 +391,11 @@ class InteractionLoop:
                      released)
 
     def _player_waiting(self) -> bool:
-        """Whether a note (or STOP) waits in the inbox. Calls (a setting, a model swap)
-        wait for the answer to be sampled: a knob turned is no reason to cut it short."""
+        """Whether what waits in the inbox cuts the answer being sampled (cuts_an_answer):
+        a knob turned, a key let go, a pedal caught again wait for it to be sampled."""
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return any(not isinstance(item, LoopCall) for item in self._stash)
+                return any(cuts_an_answer(item) for item in self._stash)
             self._stash.append(item)

@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from antiphon.daemon.midi.wire import is_note, is_note_on, sustain_state
 from antiphon.daemon.play.interaction import PhrasePolicy
 from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent
@@ -110,6 +111,19 @@ class GenerationPace:
             return 0.0
         behind = self.seconds_per_beat * PACE_MARGIN - playback_seconds_per_beat
         return max(0.0, behind * beats)
+
+
+def cuts_an_answer(item: object) -> bool:
+    """Whether an inbox item stops an answer being sampled: STOP (None), a struck note, a
+    transport message (the player or the DAW came in). Not a call (LoopCall), a released
+    key or a pedal move: the state machine decides what those mean once it is sampled."""
+    if isinstance(item, LoopCall):
+        return False
+    if not isinstance(item, tuple):
+        return True
+    message = item[1]
+    return not ((is_note(message) and not is_note_on(message))
+                or sustain_state(message) is not None)
 
 
 def model_identity(session: AnswerSession) -> Hashable | None:

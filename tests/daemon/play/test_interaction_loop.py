@@ -164,6 +164,23 @@ def test_a_slow_model_swapped_out_and_back_begins_its_first_answer_in_time(rig):
     assert stats.late_events == late_while_learning  # its pace was kept: begun later
 
 
+def test_a_pedal_caught_again_or_a_key_let_go_while_an_answer_is_sampled_cuts_nothing(rig):
+    """Legato pedalling after the call, or a late release: nobody came in, so the answer is
+    sampled whole (only a struck key or the DAW cuts it short)."""
+    session = FakeSession(step_delay_seconds=0.05)  # 8 notes take 0.8 s to sample
+    r = rig(session, config=DaemonConfig(bpm=BPM, min_answer_beats=4, max_answer_beats=4,
+                                         channel=3))
+    r.play([60, 62])
+    assert wait_until(lambda: len(session.generated) == 1, timeout=10)
+    r.player.send([0xB0, 64, 127])  # the pedal caught again, 40 ms after the call ended
+    r.player.send([0x80, 61, 0])  # a release of a key never struck
+    assert wait_until(lambda: r.daemon.loop.stats.answers_finished == 1, timeout=10)
+    assert r.daemon.loop.stats.barge_ins == 0
+    answer = [m for m in r.messages() if m[0] == 0x92 and m[2]]  # the answer's channel 3
+    assert len(answer) == 8, answer  # 4 beats, 2 notes a beat: all of it
+    r.player.send([0xB0, 64, 0])
+
+
 def test_stop_during_an_answer_releases_every_note(rig):
     r = rig(config=DaemonConfig(bpm=BPM, min_answer_beats=8, max_answer_beats=8))
     r.play([60, 64])
