@@ -35,6 +35,11 @@ PULSES_PER_SIXTEENTH = 6
 WINDOW_PULSES = PULSES_PER_BEAT  # one beat of pulses for the tempo line
 LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
 LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
+DELIVERY_SPREAD = 0.010  # ...unless it is longer by less than this: a MIDI system delivers
+# in steps (JACK's period, 5.3 ms at 256 frames), late by a step or two under load, and at a
+# fast tempo that looks like a lost pulse. A pause longer than LOST_AFTER_PULSES is no loss
+# either: the source stopped a while (or the system stalled, and a burst makes up for it).
+REACQUIRE_BEATS = 2.0  # silent this long, the clock that comes is taken up afresh
 HELD_PULSE_GAP = 0.3  # ...or held up, if they come this close behind one another after it
 MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
 CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
@@ -142,6 +147,15 @@ class MidiClockFollower(Clock):
                 self._slow_run = []
                 self._assumed_lost = self._held_run = 0
                 return number, False  # on the line already
+            self._assumed_lost = 0
+            if gap > REACQUIRE_BEATS * self.seconds_per_beat:  # a clock after a long silence:
+                self._pulses.clear()  # taken up afresh, on the next whole beat of the count
+                return math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT, True
+            if gap > LOST_AFTER_PULSES * period:  # a pause, or a stall a burst makes up for:
+                self._pulses.clear()  # the count goes on where it was; the gap is no tempo
+                return number, True
+            if gap - period < DELIVERY_SPREAD:  # delivery's unevenness, at a fast tempo
+                return number, True
             self._assumed_lost = round(gap / period) - 1
             return number + self._assumed_lost, True
         self._slow_run = []
@@ -204,8 +218,8 @@ def _a_cadence(arrivals: list[float]) -> bool:
     gaps = [later - earlier for earlier, later in zip(arrivals[:-1], arrivals[1:], strict=True)]
     shortest, longest = min(gaps), max(gaps)
     return (longest - shortest <= max((CADENCE_SPREAD - 1) * shortest, CADENCE_JITTER)
-            and 60.0 / (MAX_BPM * PULSES_PER_BEAT) <= shortest
-            and longest <= 60.0 / (MIN_BPM * PULSES_PER_BEAT))
+            and 0.9 * 60.0 / (MAX_BPM * PULSES_PER_BEAT) <= shortest  # the range, give or
+            and longest <= 1.1 * 60.0 / (MIN_BPM * PULSES_PER_BEAT))  # take delivery's steps
 
 
 def _fit(pulses: deque[tuple[int, float]]) -> tuple[float, float]:

@@ -35,7 +35,7 @@ def follower():
     return MidiClockFollower(100.0, time_source=lambda: 0.0)
 
 
-@pytest.mark.parametrize("bpm", [40.0, 72.0, 120.0, 174.0, 240.0, 300.0])
+@pytest.mark.parametrize("bpm", [20.0, 40.0, 72.0, 120.0, 174.0, 240.0, 300.0])
 def test_tempo_and_beats_come_from_jittery_pulses(follower, bpm):
     """After a beat of pulses, where the follower puts the next beat when the scheduler
     last plans a note on it (a couple of pulses ahead: it re-reads the clock every 50 ms
@@ -160,3 +160,56 @@ def test_a_stall_with_pulses_lost_too_counts_only_the_lost_ones(follower):
         source.at += period
     source.play(2 - 5 / 24, 120.0)  # the rest of beats 2 and 3
     assert abs(follower.seconds_at(4.0) - source.at) < 0.002
+
+
+def test_a_pause_without_stop_goes_on_counting_where_it_was(follower):
+    """A DAW that stalls half a beat and goes on from where it was (no Stop, no position):
+    the pause is no pulses lost, and the next beat is where the DAW puts it."""
+    source = Source(follower, seed=6)
+    follower.start()
+    source.play(3, 120.0)
+    source.at += 0.25  # half a beat of nothing; the DAW's count waits too
+    source.play(2, 120.0)  # beats 3 and 4: source.at is beat 5's first pulse
+    assert abs(follower.seconds_at(5.0) - source.at) < 0.002
+
+
+@pytest.mark.parametrize("held", [13, 16, 24])
+def test_a_stall_longer_than_half_a_beat_made_up_by_a_burst_keeps_the_count(follower, held):
+    source = Source(follower, seed=7)
+    follower.start()
+    period = 60.0 / 120.0 / PULSES_PER_BEAT
+    source.play(3, 120.0)
+    delivered = source.at + (held - 1) * period + 0.003  # all at once, after the last
+    for index in range(held):
+        follower.pulse(delivered + index * 1e-4)
+        source.at += period
+    source.play(4 - held / 24, 120.0)  # up to beat 7's first pulse
+    assert abs(follower.seconds_at(7.0) - source.at) < 0.002
+
+
+def test_at_a_fast_tempo_a_midi_system_delivering_late_now_and_then_loses_no_beat():
+    """400 BPM through a MIDI system that delivers every 5.3 ms (JACK at 256 frames), one
+    delivery in thirty a step late: the pulse period is near the step, and a late delivery
+    looks like a lost pulse. After 64 beats the count must still be the DAW's."""
+    step = 256 / 48000
+    rng = np.random.default_rng(3)
+    follower = MidiClockFollower(400.0, time_source=lambda: 0.0)
+    follower.start()
+    period = 60.0 / 400.0 / PULSES_PER_BEAT
+    for number in range(64 * PULSES_PER_BEAT + 1):
+        sent = 0.01 + number * period + rng.uniform(-0.001, 0.001)
+        cycle = np.ceil(sent / step) + (rng.random() < 1 / 30)
+        follower.pulse(cycle * step)
+    assert abs(follower.beats_at(0.01 + 64 * 24 * period) - 64) < 0.05
+
+
+def test_a_clock_after_a_long_silence_is_taken_up_on_the_next_whole_beat(follower):
+    source = Source(follower, seed=8)
+    follower.start()
+    source.play(2, 120.0)
+    source.at += 3.1  # the DAW went away; another one comes, no Start
+    first = source.at
+    source.play(1, 90.0)
+    beat = follower.beats_at(first)
+    assert beat == pytest.approx(round(beat), abs=0.02)  # on a whole beat of the count
+    assert follower.bpm == pytest.approx(90.0, rel=0.01)
