@@ -45,11 +45,15 @@ class JackLinks:
             return True
 
     def connect(self, source: str, destination: str) -> bool:
-        """Connect two ports; False (and logged) when JACK refuses."""
+        """Connect two ports; False (and logged) when JACK refuses. Ports someone else
+        connected already (a patchbay, a session restored, the DAW itself) are connected:
+        JACK refuses to connect them twice, and that is no failure."""
         try:
             self._client.connect(source, destination)
             return True
         except self._error as err:
+            if self.connected(source, destination):
+                return True
             log.warning("cannot connect %r to %r: %s", source, destination, err)
             return False
 

@@ -111,3 +111,27 @@ def test_clock_out_leads_a_listener_through_tempo_change_return_and_stop(
         assert listener.statuses().count(STOP) == 1
     finally:
         listener.close()
+
+
+def test_a_connection_someone_made_first_counts_as_made(jack_server):
+    """A patchbay or a restored session connected Antiphon's clock port to the drum machine
+    before the keeper looked: JACK refuses to connect them twice, and that is no failure
+    (the keeper used to wait for ever, sending nothing)."""
+    import rtmidi
+
+    from antiphon.daemon.midi.jack_links import JackLinks
+
+    listener = ClockListener()
+    clock = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e clock sender")
+    clock.open_virtual_port("clock")
+    links = JackLinks.open()
+    assert links is not None
+    try:
+        source, destination = "e2e clock sender:clock", f"{LISTENER}:in"
+        assert links.connect(source, destination)  # the patchbay's
+        assert links.connect(source, destination)  # the keeper's, after it
+        assert links.connected(source, destination)
+    finally:
+        links.close()
+        clock.delete()
+        listener.close()
