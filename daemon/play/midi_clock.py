@@ -202,7 +202,23 @@ class MidiClockFollower(Clock):
             self._previous_at = None
             self._slow_run = []
 
+    def play_on_alone(self) -> None:
+        """The clock went away for good (--clock auto): the count runs on at the last tempo
+        whatever the transport said, and a clock that comes is taken up afresh, on the next
+        whole beat of the count."""
+        with self._lock:
+            self.running = True
+            self._numbered = False
+            self._pulses.clear()
+            self._previous_at = None
+            self._slow_run = []
+
     # -- what the daemon asks -----------------------------------------------------------------
+    def silent_seconds(self, now: float | None = None) -> float:
+        """How long since the last pulse (infinity before the first)."""
+        last = self._last_pulse_at
+        return math.inf if last is None else (self._time() if now is None else now) - last
+
     def lost(self, now: float | None = None) -> bool:
         """Whether the pulses stopped coming (no pulse for LOST_AFTER_PULSES periods)."""
         last = self._last_pulse_at

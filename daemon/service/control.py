@@ -254,9 +254,9 @@ def tempo_state(daemon) -> dict:  # noqa: ANN001 (a Daemon)
     if isinstance(clock, LinkClock):
         state.update(source="link", peers=clock.peers)
     if isinstance(clock, MidiClockFollower):
-        auto = daemon.config.clock_source == "auto"
-        if auto and clock.pulses == 0:
-            state["source"] = "internal (auto: no MIDI clock heard yet)"
+        if daemon.plays_alone:
+            state["source"] = ("internal (auto: no MIDI clock heard yet)" if clock.pulses == 0
+                               else "internal (auto: the MIDI clock went away)")
             return state
         heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
         state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")

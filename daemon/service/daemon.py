@@ -41,6 +41,7 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the sche
 # a moment, and a process that exits under a live thread aborts (well inside systemd's
 # TimeoutStopSec of 10 s).
 STOP_TIMEOUT_SECONDS = 3.0
+AUTO_ALONE_SECONDS = 2.0  # --clock auto: a clock silent this long has gone; play alone
 SERVE_POLL_SECONDS = 0.1  # how often the main thread looks at the threads and the signals
 STATUS_SECONDS = 2.0  # the service manager's status line changes at most this often
 
@@ -236,6 +237,9 @@ class Daemon:
         if not isinstance(clock, MidiClockFollower) or clock.pulses == 0:
             return
         lost = clock.lost()
+        if (lost and self._shares_clock and self.config.clock_source == "auto"
+                and clock.silent_seconds() > AUTO_ALONE_SECONDS):
+            self._play_alone(clock)
         if lost != self._clock_lost:
             self._clock_lost = lost
             if not lost and not self._shares_clock:  # --clock auto: the band's grid now
@@ -246,6 +250,27 @@ class Daemon:
                 log.warning("MIDI clock lost: keeping its last tempo, %.1f BPM", clock.bpm)
             else:
                 log.info("MIDI clock: following it at %.1f BPM", clock.bpm)
+
+    def _play_alone(self, clock: MidiClockFollower) -> None:
+        """--clock auto, and the DAW's clock gone (stopped and closed, or unplugged): the
+        daemon plays on its own again, on the call's grid, at the last tempo, answering
+        whatever the DAW's transport said last; a clock that comes is taken up afresh."""
+        clock.play_on_alone()
+        self._shares_clock = False
+        settings = loop_settings(self.config, shares_clock=False)
+
+        def on_its_own() -> None:
+            self.loop.retune(settings)
+            self.loop.transport_running = True
+
+        self.loop.call(on_its_own)
+        log.info("MIDI clock gone: playing on its own at %.1f BPM until one comes "
+                 "(--clock auto)", clock.bpm)
+
+    @property
+    def plays_alone(self) -> bool:
+        """Whether --clock auto plays on its own tempo (no clock heard yet, or it went)."""
+        return self.config.clock_source == "auto" and not self._shares_clock
 
     def status_line(self) -> str:
         """One line for the service manager (`systemctl status` shows it)."""

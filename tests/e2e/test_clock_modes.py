@@ -73,6 +73,28 @@ def test_auto_plays_its_own_tempo_until_a_clock_comes_then_the_daws_beats(daemon
     assert "MIDI clock: following it at" in process.output()
 
 
+def test_auto_plays_on_its_own_when_the_daws_clock_stops_and_goes(daemon):
+    """The DAW sends Stop and quits: with --clock auto the daemon is on its own again (its
+    last tempo, the call's grid) and answers, rather than wait for a Start that never
+    comes."""
+    process = daemon("--clock", "auto", "--bpm", "150", "--max-answer-beats", "2")
+    keys = JackPlayer()
+    source = ClockSource(SOURCE_BPM)
+    try:
+        source.start()
+        assert wait_until(lambda: tempo(process)["source"] == "midi clock", 5), tempo(process)
+        time.sleep(1.0)
+        source.close()  # Stop, and the DAW is gone
+        assert wait_until(lambda: tempo(process)["source"].startswith("internal (auto"), 5), (
+            tempo(process))
+        assert tempo(process)["bpm"] == pytest.approx(SOURCE_BPM, rel=0.01)  # the last one
+        answer_once(keys, process, BEAT)
+    finally:
+        source.close()  # a second time changes nothing
+        keys.close()
+    process.wait_for(r"MIDI clock gone: playing on its own", timeout=1)
+
+
 def test_answer_on_bar_starts_answers_on_the_daws_downbeats(daemon, tmp_path):
     trace_path = tmp_path / "trace.jsonl"
     process = daemon("--clock", "midi", "--answer-on", "bar", "--max-opening-rest-beats", "0",
