@@ -268,6 +268,8 @@ class MidiEdge:
             self._connected[kind] = None
             kept.release_held()
             kept.name = own
+        if wanted is None and kept.holding() and self._links.unconnected(own, CLIENT_NAME):
+            kept.release_held()  # whoever played into it unplugged with keys down
         if wanted is None or self._connected[kind] is not None:
             return
         if source is None:

@@ -44,6 +44,16 @@ class JackLinks:
             log.debug("cannot ask JACK about %r: %s", own_port, err)
             return True
 
+    def unconnected(self, own_port: str, ignoring: str) -> bool:
+        """Whether nothing but clients named `ignoring...` (Antiphon's own, its input's
+        probe) is connected to `own_port` (False if JACK cannot be asked)."""
+        try:
+            return all(port.name.startswith(ignoring)
+                       for port in self._client.get_all_connections(own_port))
+        except self._error as err:
+            log.debug("cannot ask JACK about %r: %s", own_port, err)
+            return False
+
     def connect(self, source: str, destination: str) -> bool:
         """Connect two ports; False (and logged) when JACK refuses. Ports someone else
         connected already (a patchbay, a session restored, the DAW itself) are connected:

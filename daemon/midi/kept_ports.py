@@ -17,7 +17,15 @@ import time
 from collections.abc import Sequence
 
 from antiphon.daemon.midi.ports import MessageCallback, MidiOutput, RtMidiInput
-from antiphon.daemon.midi.wire import NOTE_OFF, NOTE_ON, is_note, panic_messages
+from antiphon.daemon.midi.wire import (
+    CONTROL_CHANGE,
+    NOTE_OFF,
+    NOTE_ON,
+    SUSTAIN_PEDAL,
+    is_note,
+    panic_messages,
+    sustain_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,7 @@ class KeptInput:
         self.port: RtMidiInput | None = None
         self._callback: MessageCallback | None = None
         self._held: set[tuple[int, int]] = set()  # (status channel, pitch) held down
+        self._pedals: set[int] = set()  # channels whose sustain pedal is down
         self._lock = threading.Lock()
 
     def set_receiver(self, callback: MessageCallback | None) -> None:
@@ -53,15 +62,23 @@ class KeptInput:
         self.release_held()
         return port
 
+    def holding(self) -> bool:
+        """Whether a key or a sustain pedal is down on this input."""
+        return bool(self._held or self._pedals)
+
     def release_held(self) -> None:
-        """Deliver a note-off for every key held down (the keyboard went away)."""
+        """Deliver a note-off for every key held down, and lift every pedal held down (the
+        keyboard went away)."""
         with self._lock:
             held, self._held = sorted(self._held), set()
+            pedals, self._pedals = sorted(self._pedals), set()
         now = time.perf_counter()
         callback = self._callback
-        for channel, pitch in held:
+        releases = [[NOTE_OFF | channel, pitch, 0] for channel, pitch in held]
+        releases += [[CONTROL_CHANGE | channel, SUSTAIN_PEDAL, 0] for channel in pedals]
+        for release in releases:
             if callback is not None:
-                callback(now, [NOTE_OFF | channel, pitch, 0])
+                callback(now, release)
 
     def _deliver(self, arrived: float, message: list[int]) -> None:
         if is_note(message):
@@ -70,6 +87,8 @@ class KeptInput:
                 self._held.add(key)
             else:
                 self._held.discard(key)
+        elif (pedal := sustain_state(message)) is not None:
+            (self._pedals.add if pedal else self._pedals.discard)(message[0] & 0x0F)
         callback = self._callback
         if callback is not None:
             callback(arrived, message)

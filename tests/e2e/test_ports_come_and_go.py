@@ -60,6 +60,33 @@ def test_status_shows_what_a_waiting_input_wants_beside_its_own_port(daemon):
     assert "waiting" in row, row
 
 
+def test_a_keyboard_unplugged_with_keys_and_pedal_down_leaves_nothing_on(daemon):
+    """With MIDI thru, the player holds a chord in the pedal and the keyboard's client goes
+    (unplugged, crashed): what thru sounded is released, and the next keyboard's phrase is
+    a phrase of its own (the pedal is not taken as still down)."""
+    process = daemon("--thru", "--channel", "2", "--max-answer-beats", "2")
+    player = JackPlayer()
+    try:
+        player.keyboard.send_message([0xB0, 64, 127])
+        for pitch in (40, 43, 47):
+            player.keyboard.send_message([0x90, pitch, 90])
+        assert wait_until(lambda: len(player.sounding()) == 3, 2), player.messages()
+        player.keyboard.close_port()  # unplugged with its keys and pedal down
+        assert wait_until(lambda: not player.sounding(), 2), player.sounding()
+        assert wait_until(lambda: [0xB0, 64, 0] in [m for _, m in player.messages()], 1)
+        player.keyboard.open_port(player_port(player), name="keys")
+        before = len(player.note_ons())
+        player.play(PHRASE[:3], BEAT)
+        answered(player, before + 3, process)  # the call's three, through thru, then more
+    finally:
+        player.close()
+
+
+def player_port(player: JackPlayer) -> int:
+    return next(index for index, name in enumerate(player.keyboard.get_ports())
+                if "Antiphon In" in name)
+
+
 def test_output_port_recreated_gets_the_cut_answer_released(daemon):
     from antiphon.daemon.midi.ports import RtMidiInput
 
