@@ -160,9 +160,14 @@ class OutputScheduler:
         message = tuple(message)
         status, channel = message[0] & 0xF0, message[0] & 0x0F
         with self._cond:
+            key = (channel, message[1]) if len(message) == 3 else None
+            struck = status == NOTE_ON_STATUS and len(message) == 3 and message[2] > 0
+            if struck and key in self._sounding:  # the answer sounds that key: its voice
+                self._sounding.discard(key)      # ends first, and its note-off is dropped,
+                self._send((NOTE_OFF_STATUS | channel, message[1], 0))  # the player's stays
             self._send(message)
-            if status == NOTE_ON_STATUS and message[2] > 0:
-                self._thru_sounding.add((channel, message[1]))
+            if struck:
+                self._thru_sounding.add(key)
                 self._channels_used.add(channel)
             elif status in (NOTE_ON_STATUS, NOTE_OFF_STATUS):
                 self._thru_sounding.discard((channel, message[1]))
@@ -261,6 +266,8 @@ class OutputScheduler:
         channel = message[0] & 0x0F
         key = (channel, message[1])
         if status == NOTE_ON_STATUS and message[2] > 0:
+            if key in self._thru_sounding:  # the player holds that key (MIDI thru): the
+                return  # answer's strike would cut it at its note-off; the player's sounds
             if key in self._sounding:
                 self._send((NOTE_OFF_STATUS | channel, message[1], 0), due)
                 self.stats.restruck += 1

@@ -154,3 +154,28 @@ def test_output_stays_well_formed_whatever_is_scheduled(notes):
     assert wait_until(lambda: scheduler.pending() == 0)
     scheduler.stop()
     assert unmatched_note_ons(m for _, m in recorder.messages()) == {}
+
+
+def test_the_player_and_the_answer_on_one_key_never_cut_each_other():
+    """MIDI thru and the answer on the same channel and pitch: a struck key ends the
+    answer's voice first (its later note-off is dropped), and an answer striking a key the
+    player holds is not sent (its note-off would cut the player's note)."""
+    scheduler, clock, recorder = make_scheduler()
+    try:
+        now = clock.now_beats()
+        scheduler.schedule(now, [NOTE_ON, 60, 90])  # the answer's 60
+        scheduler.schedule(now + 0.4, [NOTE_OFF, 60, 0])
+        assert wait_until(lambda: [NOTE_ON, 60, 90] in [m for _, m in recorder.messages()])
+        scheduler.pass_through([NOTE_ON, 60, 100])  # the player strikes 60 too
+        scheduler.pass_through([NOTE_ON, 64, 100])  # and holds 64
+        scheduler.schedule(now + 0.2, [NOTE_ON, 64, 80])  # the answer would strike it
+        scheduler.schedule(now + 0.3, [NOTE_OFF, 64, 0])
+        time.sleep(clock.seconds_at(now + 0.5) - clock.now_seconds())
+        messages = [m for _, m in recorder.messages()]
+        assert messages == [[NOTE_ON, 60, 90], [NOTE_OFF, 60, 0], [NOTE_ON, 60, 100],
+                            [NOTE_ON, 64, 100]]  # the player's 60 and 64 sound on
+        scheduler.pass_through([NOTE_OFF, 60, 0])
+        scheduler.pass_through([NOTE_OFF, 64, 0])
+    finally:
+        scheduler.stop()
+    assert unmatched_note_ons([m for _, m in recorder.messages()]) == {}
