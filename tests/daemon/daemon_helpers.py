@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from antiphon.daemon.midi.loopback import LoopbackOutput, MessageRecorder, loopback_pair
 
@@ -38,3 +41,29 @@ def unmatched_note_ons(messages: Iterable[Sequence[int]]) -> dict[tuple[int, int
             assert sounding[key] > 0, f"note-off for {key} which does not sound"
             sounding[key] -= 1
     return {key: count for key, count in sounding.items() if count}
+
+
+def echo(request: dict) -> dict:
+    """A control socket handler that answers status with a pid, as a daemon does, and
+    echoes the rest."""
+    if request.get("command") == "status":
+        return {"ok": True, "status": {"pid": 4242}}
+    return {"ok": True, "echo": request}
+
+
+def connect(path: Path, timeout: float = 10.0) -> socket.socket:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    client.connect(str(path))
+    return client
+
+
+def talk(path: Path, *lines: bytes) -> list[dict]:
+    """Send raw lines on one connection; the answers, one per line."""
+    with connect(path) as client:
+        reader = client.makefile("rb")
+        answers = []
+        for line in lines:
+            client.sendall(line)
+            answers.append(json.loads(reader.readline()))
+        return answers

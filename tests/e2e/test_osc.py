@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 
 import pytest
 from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, JackPlayer, wait_until
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
+from osc_peer import OscPeer
 
 from antiphon.daemon.service.config import LIVE_OPTIONS
 from antiphon.daemon.service.control_socket import ask
@@ -32,57 +30,6 @@ def free_udp_port() -> int:
         return probe.getsockname()[1]
 
 
-class OscPeer:
-    """Sends OSC messages to the daemon and collects every message it sends back."""
-
-    def __init__(self, port: int) -> None:
-        self.target = ("127.0.0.1", port)
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
-        self.received: list[tuple[str, list]] = []
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self.socket.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            message = OscMessage(data)
-            self.received.append((message.address, list(message.params)))
-
-    def send(self, address: str, *args) -> int:
-        """Send a message; returns how many messages had come back before it."""
-        before = len(self.received)
-        builder = OscMessageBuilder(address)
-        for arg in args:
-            builder.add_arg(arg)
-        self.socket.sendto(builder.build().dgram, self.target)
-        return before
-
-    def wait_for(self, address: str, after: int = 0, timeout: float = 5.0,
-                 where=lambda params: True) -> list:
-        """The params of the first `address` message from index `after` on that `where`
-        accepts."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, params in list(self.received)[after:]:
-                if name == address and where(params):
-                    return params
-            time.sleep(0.01)
-        pytest.fail(f"no {address} from the daemon; it sent {self.received[after:]}")
-
-    def close(self) -> None:
-        self._closed.set()
-        self.socket.close()
-        self._thread.join(2)
-
-
 @pytest.fixture
 def osc_daemon(daemon):
     """(the daemon process, an OscPeer talking to it), the daemon started with OSC on."""
@@ -92,7 +39,7 @@ def osc_daemon(daemon):
         port = free_udp_port()
         process = daemon("--osc-port", str(port), *extra)
         process.wait_for(rf"OSC: listening on 127\.0\.0\.1:{port}", 5)
-        peers.append(OscPeer(port))
+        peers.append(OscPeer(("127.0.0.1", port)))
         return process, peers[-1]
 
     yield start
@@ -215,7 +162,7 @@ def test_a_subscription_to_an_impossible_port_does_not_silence_the_others(osc_da
     process, peer = osc_daemon()
     before = peer.send("/antiphon/subscribe")
     peer.wait_for("/antiphon/mode", before)
-    other = OscPeer(peer.target[1])
+    other = OscPeer(peer.target)
     try:
         # An int32 that is no UDP port: refused, and the others' state messages go on.
         before = other.send("/antiphon/subscribe", 99_999_999)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import stat
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
+from daemon_helpers import echo, talk
 
 from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.control_socket import (
@@ -28,50 +26,6 @@ from antiphon.daemon.service.control_socket import (
     NoDaemon,
     ask,
 )
-
-
-def echo(request: dict) -> dict:
-    """A handler that answers status with a pid, as a daemon does, and echoes the rest."""
-    if request.get("command") == "status":
-        return {"ok": True, "status": {"pid": 4242}}
-    return {"ok": True, "echo": request}
-
-
-@pytest.fixture
-def folder():
-    made = Path(tempfile.mkdtemp(prefix="c", dir=os.environ["XDG_RUNTIME_DIR"]))
-    yield made
-    shutil.rmtree(made, ignore_errors=True)
-
-
-@pytest.fixture
-def serve():
-    """serve(path, handler) -> a claimed, started ControlServer, closed after the test."""
-    servers = []
-
-    def start(path: Path, handler=echo) -> ControlServer:
-        server = ControlServer(path, handler)
-        server.claim()
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-def talk(path: Path, *lines: bytes) -> list[dict]:
-    """Send raw lines on one connection; the answers, one per line."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.settimeout(10)
-        client.connect(str(path))
-        reader = client.makefile("rb")
-        answers = []
-        for line in lines:
-            client.sendall(line)
-            answers.append(json.loads(reader.readline()))
-        return answers
 
 
 def test_the_socket_is_the_users_alone_whatever_the_umask(folder, serve):

@@ -10,51 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from daemon_helpers import connect, echo, talk
 
 from antiphon.daemon.service.control_socket import (
     MAX_PATH_BYTES,
     MAX_REQUEST_BYTES,
-    ControlServer,
     NoDaemon,
     ask,
 )
-
-
-def echo(request: dict) -> dict:
-    return {"ok": True, "echo": request}
-
-
-@pytest.fixture
-def folder():
-    made = Path(tempfile.mkdtemp(prefix="l", dir=os.environ["XDG_RUNTIME_DIR"]))
-    yield made
-    shutil.rmtree(made, ignore_errors=True)
-
-
-@pytest.fixture
-def serve():
-    """serve(path, handler, **limits) -> a claimed, started ControlServer, closed after."""
-    servers = []
-
-    def start(path: Path, handler=echo, **limits) -> ControlServer:
-        server = ControlServer(path, handler, **limits)
-        server.claim()
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture
@@ -63,24 +31,6 @@ def thread_deaths(monkeypatch):
     deaths = []
     monkeypatch.setattr(threading, "excepthook", deaths.append)
     return deaths
-
-
-def connect(path: Path, timeout: float = 10.0) -> socket.socket:
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client.settimeout(timeout)
-    client.connect(str(path))
-    return client
-
-
-def talk(path: Path, *lines: bytes) -> list[dict]:
-    """Send raw lines on one connection; the answers, one per line."""
-    with connect(path) as client:
-        reader = client.makefile("rb")
-        answers = []
-        for line in lines:
-            client.sendall(line)
-            answers.append(json.loads(reader.readline()))
-        return answers
 
 
 def closed(reader) -> bool:

@@ -6,15 +6,14 @@ subscribers it serves. `tests/e2e/test_osc.py` drives the same server inside `an
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 import threading
 import time
 
 import pytest
+from osc_peer import OscPeer, osc_message
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from antiphon.daemon.service import osc
 from antiphon.daemon.service.osc import MAX_SUBSCRIBERS, OscControl
@@ -48,63 +47,7 @@ class StandInController:
                 "settings": dict(self.settings)}
 
 
-class Peer:
-    """One UDP socket that sends to the OSC server and collects what comes back to it."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.1)
-        self.port = self.socket.getsockname()[1]
-        self.received: list[tuple[str, list]] = []
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self.socket.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            message = OscMessage(data)
-            self.received.append((message.address, list(message.params)))
-
-    def send(self, address: str, *args) -> int:
-        """Send a message; returns how many messages had come back before it."""
-        return self.send_raw(message(address, *args))
-
-    def send_raw(self, datagram: bytes) -> int:
-        before = len(self.received)
-        self.socket.sendto(datagram, self.target)
-        return before
-
-    def wait_for(self, address: str, after: int = 0, timeout: float = ANSWER_SECONDS) -> list:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, params in list(self.received)[after:]:
-                if name == address:
-                    return params
-            time.sleep(0.01)
-        pytest.fail(f"no {address} came back; the server sent {self.received[after:]}")
-
-    def names(self, after: int = 0) -> list[str]:
-        return [name for name, _ in list(self.received)[after:]]
-
-    def close(self) -> None:
-        self._closed.set()
-        self.socket.close()
-        self._thread.join(2)
-
-
-def message(address: str, *args) -> bytes:
-    builder = OscMessageBuilder(address)
-    for arg in args:
-        builder.add_arg(arg)
-    return builder.build().dgram
+message = osc_message
 
 
 def bundle(*elements: bytes) -> bytes:
@@ -115,15 +58,15 @@ def bundle(*elements: bytes) -> bytes:
 
 @pytest.fixture
 def server():
-    """(the OscControl, its stand-in controller, a function that opens a Peer to it)."""
+    """(the OscControl, its stand-in controller, a function that opens an OscPeer to it)."""
     controller = StandInController()
     control = OscControl("127.0.0.1", 0)
     control.start(controller)
     port = int(control.address.rsplit(":", 1)[1])
-    peers: list[Peer] = []
+    peers: list[OscPeer] = []
 
-    def open_peer() -> Peer:
-        peers.append(Peer(("127.0.0.1", port)))
+    def open_peer() -> OscPeer:
+        peers.append(OscPeer(("127.0.0.1", port)))
         return peers[-1]
 
     yield control, controller, open_peer
