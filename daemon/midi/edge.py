@@ -14,9 +14,8 @@ A keeper thread looks at the MIDI system every `KEEP_SECONDS`:
   one (libjack crashes when a client opens while clients of a dead server live), an
   answer's notes are owed to the output, and the server is asked for again; when it is
   back, everything reopens; after `reconnect_timeout` seconds without it, `failure` says
-  why and the daemon exits non-zero so a service manager restarts it.
-
-Everything it does is logged, once per change.
+  why and the daemon exits non-zero so a service manager restarts it. Everything it does
+  is logged, once per change.
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ session's beats are the clock's.
 The offset also changes when a late answer is pushed to a later grid point: the model
 planned it on time, so the clock moves away from the session (offset shrinks). A barge-in
 cuts an answer the model has already generated to its end; the session is rewound to the
-moment the player came in, so the model forgets what nobody heard, and the offset stays:
-the barge-in answers the answer, on its timeline.
+moment the player came in (the model forgets what nobody heard), and the offset stays.
 """
 
 from __future__ import annotations

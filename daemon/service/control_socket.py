@@ -1,22 +1,18 @@
-"""The control socket: a local Unix stream socket through which `antiphon status`, `set`,
-`model`, `panic` and `reload` reach a running daemon. No network listener.
+"""The control socket: a local Unix stream socket (no network listener) through which
+`antiphon status`, `set`, `model`, `panic` and `reload` reach a running daemon. Only its
+user may use it: the socket file is made 0600 (the umask is narrowed while it is bound: no
+moment open to others), its folder 0700, and each peer's user is checked (SO_PEERCRED).
 
-Only the user who runs the daemon may use it: the socket file is made with mode 0600 (the
-umask is narrowed while it is bound, so there is no moment it is open to others), its
-folder is made 0700, and each connecting process's user is checked (SO_PEERCRED).
-
-The protocol is one JSON object per line each way: a request (`{"command": "status"}`),
-then its answer (`{"ok": true, "status": {...}}` or `{"ok": false, "error": "..."}`).
+One JSON object per line each way: a request (`{"command": "status"}`), then its answer
+(`{"ok": true, "status": {...}}` or `{"ok": false, "error": "..."}`).
 
 Whatever a client sends, the daemon stays whole: a request line is read in bounded chunks
-and refused once it passes MAX_REQUEST_BYTES, it must arrive whole within REQUEST_SECONDS,
-at most MAX_CLIENTS connections are served at once, and a request that fails in any way
-is answered as an error while serving goes on.
+and refused past MAX_REQUEST_BYTES, must arrive whole within REQUEST_SECONDS, at most
+MAX_CLIENTS are served at once, and a failed request is answered as an error.
 
-The socket also keeps two daemons apart: one that finds the socket answering refuses to
-start (a second daemon would fight the first for the ports, and its start-up panic would
-silence the first one's music); a socket left by a killed daemon answers nobody and is
-replaced.
+The socket (and its lock, instance_lock.py) keeps two daemons apart: a second one would
+fight the first for the ports, and its start-up panic would silence the first one's music.
+A socket left by a killed daemon answers nobody and is replaced.
 """
 
 from __future__ import annotations
@@ -43,14 +39,12 @@ _serving = threading.local()  # the connection a control thread is answering, if
 MAX_REQUEST_BYTES = 65536  # one request line, its newline included
 READ_CHUNK_BYTES = 16384  # a line without end is refused near the limit, never held whole
 CLIENT_TIMEOUT_SECONDS = 30.0  # a model swap loads a model: seconds, on a slow machine
-# A request must arrive whole within this of the connection or of the previous answer: a
-# client that trickles a byte now and then cannot hold its thread for ever. (The wait for
-# an answer, a learn's included, is the server's and is not counted.)
+# A request arrives whole within this of the connection or the previous answer (the wait
+# for an answer, a learn's, is not counted): a trickling client cannot hold its thread.
 REQUEST_SECONDS = 10.0
 MAX_CLIENTS = 32  # connections served at once, a thread each
-# A connection over the cap waits (at most LISTEN_BACKLOG of them) this long for a slot
-# before it is refused: a burst of quick requests (a script, a status bar) is served, a
-# flood is not.
+# A connection over the cap waits this long for a slot before it is refused: a burst of
+# quick requests (a script, a status bar) is served, a flood is not.
 CLIENT_SLOT_WAIT_SECONDS = 1.0
 SLOT_POLL_SECONDS = 0.02  # how often the accepting thread looks for a slot while some wait
 LISTEN_BACKLOG = 64  # connections the kernel queues while the accepting thread catches up
