@@ -61,19 +61,6 @@ def answer_once(player: JackPlayer, process: DaemonProcess, answer_beats: float 
     return [message for _, message in player.note_ons()[before:]]
 
 
-@pytest.fixture
-def player():
-    players = []
-
-    def make() -> JackPlayer:
-        players.append(JackPlayer())
-        return players[-1]
-
-    yield make
-    for made in players:
-        made.close()
-
-
 def test_status_reports_ports_model_mode_and_counters(daemon, player):
     process = daemon("--max-answer-beats", "4")
     keys = player()

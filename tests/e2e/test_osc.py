@@ -15,8 +15,8 @@ import socket
 import time
 
 import pytest
+from datagram_peers import OscPeer
 from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, JackPlayer, wait_until
-from osc_peer import OscPeer
 
 from antiphon.daemon.service.config import LIVE_OPTIONS
 from antiphon.daemon.service.control_socket import ask

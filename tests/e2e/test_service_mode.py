@@ -18,11 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from datagram_peers import DatagramReader
 from e2e_support import READY_TIMEOUT_SECONDS, antiphon_command, backend_args, e2e_model_path
 
 from antiphon.daemon.service.control_socket import ask
@@ -60,29 +60,16 @@ def without_a_manager(env: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if key not in MANAGER_VARIABLES}
 
 
-class NotifyListener:
-    """The service manager's end of NOTIFY_SOCKET: every datagram, parsed, in order."""
+class NotifyListener(DatagramReader):
+    """The service manager's end of NOTIFY_SOCKET: every datagram, parsed, in order, as
+    (when it came, its fields)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.bind(str(path))
-        self._socket.settimeout(0.2)
-        self.messages: list[tuple[float, dict[str, str]]] = []
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self._socket.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if line)
-            self.messages.append((time.monotonic(), fields))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(path))
+        super().__init__(sock, _notify_fields)
+        self.messages: list[tuple[float, dict[str, str]]] = self.received
 
     def wait_for(self, key: str, after: int = 0, timeout: float = 10.0) -> int:
         """The index of the first message from `after` on that sets `key`=1."""
@@ -97,10 +84,10 @@ class NotifyListener:
     def times(self, key: str) -> list[float]:
         return [when for when, fields in list(self.messages) if fields.get(key) == "1"]
 
-    def close(self) -> None:
-        self._closed.set()
-        self._socket.close()
-        self._thread.join(2)
+
+def _notify_fields(datagram: bytes) -> tuple[float, dict[str, str]]:
+    return time.monotonic(), dict(line.split("=", 1) for line in datagram.decode().splitlines()
+                                  if line)
 
 
 class ServiceProcess:

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from osc_peer import OscPeer, osc_message
+from datagram_peers import OscPeer, osc_message
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 
