@@ -84,9 +84,7 @@ class MidiClockFollower(Clock):
             self.start()
         elif status == CONTINUE:
             with self._lock:
-                self._pulses.clear()  # the pause is no part of the tempo
-                self._previous_at = None
-                self._slow_run = []
+                self._start_line()  # the pause is no part of the tempo
                 self.running = True
         elif status == STOP:
             self.running = False
@@ -183,14 +181,18 @@ class MidiClockFollower(Clock):
         run = self._slow_run
         return len(run) > CADENCE_GAPS and _a_cadence(run[-CADENCE_GAPS - 1:])
 
+    def _start_line(self) -> None:
+        """Forget the pulses so far (lock held): the next one starts the tempo line anew."""
+        self._pulses.clear()
+        self._previous_at = None
+        self._slow_run = []
+
     def start(self) -> None:
         """Start: the next pulse is beat 0."""
         with self._lock:
             self._next_pulse = 0
             self._numbered = True
-            self._pulses.clear()
-            self._previous_at = None
-            self._slow_run = []
+            self._start_line()
             self.running = True
 
     def song_position(self, sixteenths: int) -> None:
@@ -198,9 +200,7 @@ class MidiClockFollower(Clock):
         with self._lock:
             self._next_pulse = sixteenths * PULSES_PER_SIXTEENTH
             self._numbered = True
-            self._pulses.clear()
-            self._previous_at = None
-            self._slow_run = []
+            self._start_line()
 
     def play_on_alone(self) -> None:
         """The clock went away for good (--clock auto): the count runs on at the last tempo
@@ -209,9 +209,7 @@ class MidiClockFollower(Clock):
         with self._lock:
             self.running = True
             self._numbered = False
-            self._pulses.clear()
-            self._previous_at = None
-            self._slow_run = []
+            self._start_line()
 
     # -- what the daemon asks -----------------------------------------------------------------
     def silent_seconds(self, now: float | None = None) -> float:
