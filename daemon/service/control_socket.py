@@ -1,7 +1,9 @@
 """The control socket: a local Unix stream socket (no network listener) through which
 `antiphon status`, `set`, `model`, `panic` and `reload` reach a running daemon. Only its
 user may use it: the socket file is made 0600 (the umask is narrowed while it is bound: no
-moment open to others), its folder 0700, and each peer's user is checked (SO_PEERCRED).
+moment open to others), and each peer's user is checked (SO_PEERCRED). Its folder is made
+0700, and one that another user could change is refused (socket_folder.py); the client
+checks the server's user in turn (control_client.py).
 
 One JSON object per line each way: a request (`{"command": "status"}`), then its answer
 (`{"ok": true, "status": {...}}` or `{"ok": false, "error": "..."}`).
@@ -23,14 +25,28 @@ import logging
 import os
 import select
 import socket
-import struct
+import stat
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from antiphon.daemon.service.control_client import (
+    CLIENT_TIMEOUT_SECONDS,
+    MAX_PATH_BYTES,
+    NoDaemon,
+    NotTheDaemon,
+    ask,
+    peer_credentials,
+    refuse_if_too_long,
+)
 from antiphon.daemon.service.instance_lock import AlreadyRunning, InstanceLock
+from antiphon.daemon.service.socket_folder import UnsafePath, open_folder, refuse_link
+
+# The client's names stay importable from here, where they were first.
+__all__ = ["CLIENT_TIMEOUT_SECONDS", "MAX_PATH_BYTES", "AlreadyRunning", "ControlServer",
+           "NoDaemon", "NotTheDaemon", "UnsafePath", "ask", "current_client_gone"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +54,6 @@ _serving = threading.local()  # the connection a control thread is answering, if
 
 MAX_REQUEST_BYTES = 65536  # one request line, its newline included
 READ_CHUNK_BYTES = 16384  # a line without end is refused near the limit, never held whole
-CLIENT_TIMEOUT_SECONDS = 30.0  # a model swap loads a model: seconds, on a slow machine
 # A request arrives whole within this of the connection or the previous answer (the wait
 # for an answer, a learn's, is not counted): a trickling client cannot hold its thread.
 REQUEST_SECONDS = 10.0
@@ -48,13 +63,7 @@ MAX_CLIENTS = 32  # connections served at once, a thread each
 CLIENT_SLOT_WAIT_SECONDS = 1.0
 SLOT_POLL_SECONDS = 0.02  # how often the accepting thread looks for a slot while some wait
 LISTEN_BACKLOG = 64  # connections the kernel queues while the accepting thread catches up
-CONNECT_RETRY_SECONDS = 5.0  # how long `ask` retries while that queue is full
 ACCEPT_POLL_SECONDS = 0.5  # how often the accepting thread looks for close()
-MAX_PATH_BYTES = 107  # sun_path holds 108 bytes on Linux, with the terminating NUL
-
-
-class NoDaemon(OSError):
-    """No daemon answers on the control socket."""
 
 
 class _Refused(Exception):
@@ -83,23 +92,32 @@ class ControlServer:
                                         daemon=True)
 
     def claim(self) -> None:
-        """Bind the socket. Raises AlreadyRunning when a daemon answers there, OSError when
-        the path cannot be used (too long, not a socket, no permission)."""
+        """Bind the socket. Raises AlreadyRunning when a daemon answers there, UnsafePath
+        when its folder (or a file in it) could be changed by another user, OSError when the
+        path cannot be used (too long, not a socket, no permission)."""
         path = self.path
-        _refuse_if_too_long(path)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stale = path.exists() or path.is_symlink()
-        if stale:
-            if not path.is_socket():
-                raise OSError(f"{str(path)!r} exists and is not a socket: move it away or "
-                              "give another --control-socket")
-            self._refuse_if_answered()
-        self._lock.acquire()  # a daemon whose socket's file was deleted still holds it
+        refuse_if_too_long(path)
+        folder = open_folder(path.parent, create=True)
         try:
-            self._bind(path, stale)
-        except BaseException:
-            self._lock.release()
-            raise
+            refuse_link(folder, path.name, path.parent)
+            try:
+                mode = os.stat(path.name, dir_fd=folder, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                mode = None
+            stale = mode is not None
+            if stale:
+                if not stat.S_ISSOCK(mode):
+                    raise OSError(f"{str(path)!r} exists and is not a socket: move it away "
+                                  "or give another --control-socket")
+                self._refuse_if_answered()
+            self._lock.acquire(folder)  # a daemon whose socket's file was deleted holds it
+            try:
+                self._bind(path, stale)
+            except BaseException:
+                self._lock.release()
+                raise
+        finally:
+            os.close(folder)
 
     def _bind(self, path: Path, stale: bool) -> None:
         if stale:
@@ -319,81 +337,9 @@ def _client_gone(connection: socket.socket) -> bool:
 
 def _same_user(connection: socket.socket) -> bool:
     """Whether the peer runs as our user (or root); True where the system cannot tell."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return True  # macOS: the file mode alone guards it
-    credentials = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    _, uid, _ = struct.unpack("3i", credentials)
-    return uid in (os.getuid(), 0)
+    peer = peer_credentials(connection)
+    return peer is None or peer[1] in (os.geteuid(), 0)
 
 
 def _send(connection: socket.socket, answer: dict) -> None:
     connection.sendall(json.dumps(answer).encode() + b"\n")
-
-
-def _refuse_if_too_long(path: Path) -> None:
-    """Raise OSError, naming the path and the limit, when `path` cannot be a Unix socket's."""
-    length = len(os.fsencode(path))
-    if length > MAX_PATH_BYTES:
-        raise OSError(f"control socket path {str(path)!r} is too long for a Unix socket "
-                      f"({length} bytes, at most {MAX_PATH_BYTES}): give a shorter "
-                      "--control-socket")
-
-
-def ask(path: Path, request: dict, timeout: float = CLIENT_TIMEOUT_SECONDS) -> dict:
-    """Send one request to the daemon on `path` and return its answer.
-
-    Raises NoDaemon when nothing answers there, OSError for anything else (with a message
-    that can be shown as it is).
-    """
-    _refuse_if_too_long(path)
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client.settimeout(timeout)
-    with client:
-        _connect(client, path, min(timeout, CONNECT_RETRY_SECONDS))
-        try:
-            client.sendall(json.dumps(request).encode() + b"\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before it was read whole (too long): the answer says why
-        except TimeoutError:
-            raise OSError(f"the daemon on {path} took no request within {timeout:g} s") from None
-        try:
-            reply = client.makefile("rb").readline()
-        except TimeoutError:
-            raise OSError(f"the daemon on {path} did not answer within {timeout:g} s") from None
-        except ConnectionResetError:
-            reply = b""
-    if not reply:
-        raise OSError(f"the daemon on {path} closed the connection without answering")
-    try:
-        answer = json.loads(reply)
-    except ValueError as err:
-        raise OSError(f"the daemon on {path} answered something that is not JSON") from err
-    if not isinstance(answer, dict):
-        raise OSError(f"the daemon on {path} answered something that is not an answer")
-    return answer
-
-
-def _connect(client: socket.socket, path: Path, patience: float) -> None:
-    """Connect `client` to the daemon on `path`, retrying for up to `patience` seconds while
-    its queue of connections is full: a socket with a timeout connects without blocking,
-    and a full queue then answers EAGAIN at once."""
-    deadline = time.monotonic() + patience
-    pause = 0.005
-    while True:
-        try:
-            client.connect(str(path))
-            return
-        except BlockingIOError as err:
-            if time.monotonic() + pause > deadline:
-                raise OSError(f"the daemon on {path} takes no more connections (its queue "
-                              f"stayed full for {patience:g} s: busy or stuck); try again"
-                              ) from err
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
-        except (FileNotFoundError, ConnectionRefusedError) as err:
-            raise NoDaemon(f"no Antiphon daemon answers on {path} (start one with "
-                           "`antiphon run`, or see `systemctl --user status antiphon`)") from err
-        except PermissionError as err:
-            raise OSError(f"no permission to use the control socket {path}: it belongs to "
-                          "the user who runs the daemon") from err
