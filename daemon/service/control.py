@@ -76,6 +76,7 @@ class Controller:
         self._load_model = load_model
         self.socket_path = socket_path
         self.osc_address: str | None = None  # "host:port" when OSC listens
+        self.osc_stats = None  # an OscStats when OSC listens: its counters join the status
         self.knobs = None  # the Knobs thread (startup.py) that `learn` waits on
         self.started = time.monotonic()
         self.reloads = 0
@@ -235,7 +236,7 @@ class Controller:
                 "sent": scheduler.sent, "late_sends": scheduler.late,
                 "released": scheduler.released, "reloads": self.reloads,
                 "model_swaps": self.model_swaps,
-            },
+            } | (self.osc_stats.counters() if self.osc_stats is not None else {}),
             "answer_latency_ms": percentiles_ms(_copy(loop.latency_seconds)),
             "generation_ms": percentiles_ms(_copy(loop.generation_seconds)),
             "send_error_ms": percentiles_ms(_copy(scheduler.recent_errors)),

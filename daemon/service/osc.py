@@ -22,26 +22,40 @@ A request may be as large as a UDP datagram carries. A message Antiphon cannot r
 type tag python-osc does not know, arguments cut short, a port that is no integer) is answered
 with an error and not carried out, not even in part; a packet with no message to answer for
 is one warning line. At most MAX_SUBSCRIBERS subscribe; one more is answered with an error.
+
+UDP names no user: whoever can reach the port steers (docs/SERVICE.md), and a bind beyond
+this machine is warned about at start. So what one sender can cost is bounded (osc_limits):
+one thread reads packets, at a rate, and hands at most a packet's cap of requests to a short
+queue; another carries them out through the Controller, so a model load never holds up the
+reading, and a flood never reaches the interaction loop or the MIDI threads.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
+import socketserver
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
-from pythonosc.dispatcher import Dispatcher, Handler
-from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message import ParseError as MessageParseError
 from pythonosc.osc_message_builder import BuildError, OscMessageBuilder
-from pythonosc.osc_server import BlockingOSCUDPServer
-from pythonosc.parsing import osc_types
 
 from antiphon.daemon.service.config import LIVE_OPTIONS
+from antiphon.daemon.service.osc_limits import (
+    MESSAGE_BURST,
+    MESSAGES_PER_PACKET,
+    MESSAGES_PER_SECOND,
+    FloodLog,
+    OscStats,
+    TokenBucket,
+    Work,
+    WorkQueue,
+    kind_of,
+)
+from antiphon.daemon.service.osc_packets import Unreadable, clip, read_packet
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +64,24 @@ STATE_SECONDS = 0.1  # how often state changes are looked for
 MAX_SUBSCRIBERS = 16  # a typo'd loop in a patch must not make the daemon spray the network
 MAX_DATAGRAM = 65507  # the most a UDP datagram carries over IPv4
 MAX_ECHO_CHARS = 1000  # of the request, in an error answer: the answer must fit a datagram
-IGNORED_LOG_SECONDS = 1.0  # junk packets are logged at most this often
-MAX_BUNDLE_DEPTH = 8  # bundles in bundles: python-osc reads them by recursion
-# The argument types python-osc reads. It skips any other tag (with a warning on the root
-# logger) and hands the message on as if that argument were not there.
-READABLE_TYPES = frozenset("ihfdsbrmtTFN[]")
-_BUNDLE_HEAD = len(b"#bundle\x00") + 8  # and the time tag
+STOP_SECONDS = 5.0  # how long close() waits for the thread carrying out a request
 
 
-class _Server(BlockingOSCUDPServer):
+class _Server(socketserver.UDPServer):
+    """Reads datagrams on one thread; `admit` may shed one before it is read further,
+    `on_packet` takes the rest."""
+
     # socketserver reads 8192 bytes of a datagram and drops the rest: read all there can be.
     max_packet_size = 65535
+
+    def __init__(self, address: tuple[str, int], admit, on_packet) -> None:  # noqa: ANN001
+        self.address_family = _family(address[0])
+        self._admit = admit
+        self.on_packet = on_packet
+        super().__init__(address, _Handler)
+
+    def verify_request(self, request, client_address) -> bool:  # noqa: ANN001 (socketserver's)
+        return self._admit(client_address)
 
     def handle_error(self, request, client_address) -> None:  # noqa: ANN001 (socketserver's)
         # Whatever went wrong with one packet: one line with the reason, no traceback, go on.
@@ -69,95 +90,145 @@ class _Server(BlockingOSCUDPServer):
                     type(error).__name__, error)
 
 
-class _Unreadable(ValueError):
-    """A packet python-osc would misread, drop or never finish reading. `address` is that of
-    the message at fault, None where there is no message to answer for."""
-
-    def __init__(self, address: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.address = address
-        self.reason = reason
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.server.on_packet(self.request[0], self.client_address)
 
 
-class _CheckingDispatcher(Dispatcher):
-    """python-osc's dispatcher, behind a check of the whole packet: a packet with anything
-    python-osc cannot read as it was sent is refused whole, before any of it is carried out
-    (a bundle is all or nothing). Every message it reads goes to `on_message`."""
-
-    def __init__(self, on_message, on_unreadable) -> None:  # noqa: ANN001 (OscControl's)
-        # A bundle's time tag is not waited for: one thread serves every sender, and a bundle
-        # timed a day ahead would hold up everyone else until then.
-        super().__init__(strict_timing=False)
-        self._handler = Handler(on_message, [], _needs_reply_address=True)
-        self._on_unreadable = on_unreadable
-
-    def call_handlers_for_packet(self, data: bytes, client_address: tuple[str, int]) -> list:
-        try:
-            _check_packet(data)
-        except _Unreadable as unreadable:
-            self._on_unreadable(client_address, unreadable.address, unreadable.reason)
-            return []
-        return super().call_handlers_for_packet(data, client_address)
-
-    def handlers_for_address(self, address_pattern: str) -> Iterator[Handler]:
-        # The one handler reads the address itself. python-osc would first compile the address
-        # into a regular expression to match mapped addresses, and there are none: seconds for
-        # an address of 60,000 '*', and a FutureWarning on stderr for one with '[['.
-        yield self._handler
+def _family(host: str) -> int:
+    try:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][0]
+    except (socket.gaierror, UnicodeError):
+        return socket.AF_INET  # binding then fails, with the reason
 
 
 class OscControl:
-    """The OSC server thread and the state sender thread."""
+    """The OSC reading thread, the thread that carries requests out, the state sender."""
 
     def __init__(self, host: str, port: int) -> None:
         self.controller = None  # set before start(): the socket binds first, to fail early
-        dispatcher = _CheckingDispatcher(self._on_message, self._on_unreadable)
+        self.stats = OscStats()  # written by the reading thread (carried_out: the worker)
+        self._bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
+        self._work = WorkQueue()
+        self._shed_log = FloodLog("OSC flood: shed {new} messages in the last {seconds:.1f} s "
+                                  "({total} in all); steering goes on")
+        self._refused_log = FloodLog(f"OSC: refused {{new}} messages past the first "
+                                     f"{MESSAGES_PER_PACKET} of their packet in the last "
+                                     "{seconds:.1f} s ({total} in all)")
+        self._ignored_log = FloodLog("OSC: ignored a packet from {sender}: {reason} "
+                                     "({total} ignored so far)")
         try:
-            self._server = _Server((host, port), dispatcher)
-        except OSError as err:
-            raise OSError(f"cannot listen for OSC on {host}:{port}: "
-                          f"{err.strerror or err}") from err
-        self.address = f"{host}:{self._server.server_address[1]}"
+            self._server = _Server((host, port), self._admit, self._on_packet)
+        except (OSError, OverflowError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            raise OSError(f"cannot listen for OSC on {host}:{port}: {reason}") from err
+        bound, bound_port = self._server.server_address[:2]
+        self.address = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
+        self._bound = bound
         self._subscribers: set[tuple[str, int]] = set()
         self._newcomers: set[tuple[str, int]] = set()  # they get the whole state, once
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._last_state: dict[tuple, tuple] = {}  # touched by the state thread only
         self._last_state_error = ""
-        self._ignored = 0  # packets with no message to answer for
-        self._ignored_logged_at = -IGNORED_LOG_SECONDS
         self._threads = [
             threading.Thread(target=self._server.serve_forever, args=(0.25,),
                              name="antiphon-osc", daemon=True),
+            threading.Thread(target=self._carry_out_queued, name="antiphon-osc-work",
+                             daemon=True),
             threading.Thread(target=self._watch_state, name="antiphon-osc-state", daemon=True),
         ]
 
     def start(self, controller) -> None:  # noqa: ANN001 (a Controller; typed loosely)
         self.controller = controller
         controller.osc_address = self.address
+        controller.osc_stats = self.stats
         for thread in self._threads:
             thread.start()
         log.info("OSC: listening on %s", self.address)
+        reach = _reach(self._bound)
+        if reach is not None:
+            log.warning("OSC listens on %s, %s: anyone who can reach that port can change "
+                        "the settings, swap the model and panic (OSC has no login or user to "
+                        "check); listen on 127.0.0.1 unless every machine there is trusted",
+                        self.address, reach)
 
     def close(self) -> None:
         self._stop.set()
+        self._work.close()
         if self._threads[0].is_alive():
             self._server.shutdown()
         self._server.server_close()
+        for thread in self._threads[1:]:
+            if thread.is_alive():
+                thread.join(STOP_SECONDS)  # a model load finishes first
 
-    # -- messages in --------------------------------------------------------------------------
-    def _on_message(self, sender: tuple[str, int], address: str, *args: Any) -> None:
-        if not address.startswith(PREFIX):
-            return  # another application's address: not for us
-        command = address[len(PREFIX):]
-        if command in ("subscribe", "unsubscribe"):
-            self._subscription(sender, command, args)
+    # -- packets in (the reading thread) -----------------------------------------------------
+    def _admit(self, sender: tuple[str, int]) -> bool:
+        """Whether a packet is read at all: not while the rate is spent."""
+        if self._bucket.has_token():
+            return True
+        self.stats.shed += 1
+        self._shed_log.add(1)
+        return False
+
+    def _on_packet(self, data: bytes, sender: tuple[str, int]) -> None:
+        try:
+            kept, count = read_packet(data, MESSAGES_PER_PACKET)
+        except Unreadable as unreadable:
+            self._on_unreadable(sender, unreadable.address, unreadable.reason)
             return
-        request = self._request(command, args)
-        if request is None:
+        stats = self.stats
+        stats.messages += count
+        carried = kept[:self._bucket.take(len(kept))]
+        shed = len(kept) - len(carried)
+        works = [_work(sender, message) for message in carried
+                 if message.address.startswith(PREFIX)]  # else another application's
+        superseded, full = self._work.put(works)
+        for work in superseded:
+            self._send(work.sender, "error", work.command,
+                       "superseded by a later request for the same "
+                       f"{'model swap' if work.replaces == ('model',) else 'setting'} "
+                       "before it was carried out")
+        stats.superseded += len(superseded)
+        stats.shed += shed + len(full)
+        self._shed_log.add(shed + len(full))
+        refused = count - len(kept)
+        if refused:
+            stats.refused += refused
+            self._refused_log.add(refused)
+            self._send(sender, "error", "bundle", f"one packet carries out at most "
+                       f"{MESSAGES_PER_PACKET} messages: {refused} of its {count} refused")
+
+    def _on_unreadable(self, sender: tuple[str, int], address: str | None, reason: str) -> None:
+        if address is None:  # a flood of junk: a line a second
+            self._ignored_log.add(1, sender=f"{sender[0]}:{sender[1]}", reason=reason)
+        elif address.startswith(PREFIX):
+            self._send(sender, "error", address[len(PREFIX):], reason)
+        # else: another application's message, not for us to judge
+
+    # -- requests carried out (the worker thread) --------------------------------------------
+    def _carry_out_queued(self) -> None:
+        while not self._stop.is_set():
+            work = self._work.take(0.25)
+            if work is None:
+                continue
+            try:
+                self._carry_out(work)
+            except Exception as err:  # one request must not end OSC: its reason, and go on
+                log.warning("OSC: could not carry out %s%s from %s:%s: %s: %s", PREFIX,
+                            clip(work.command, 40), *work.sender[:2], type(err).__name__, err)
+            self.stats.carried_out += 1
+
+    def _carry_out(self, work: Work) -> None:
+        sender, command = work.sender, work.command
+        if command in ("subscribe", "unsubscribe"):
+            self._subscription(sender, command, work.args)
+            return
+        if work.request is None:
             self._send(sender, "error", command, "unknown address or wrong arguments")
             return
-        answer = self.controller.handle(request)
+        answer = self.controller.handle(work.request)
         if not answer["ok"]:
             self._send(sender, "error", command, answer["error"])
         elif command == "status":
@@ -188,30 +259,6 @@ class OscControl:
                        "most OSC serves: one must unsubscribe first")
         else:
             self._send(sender, "ok", command)
-
-    def _on_unreadable(self, sender: tuple[str, int], address: str | None, reason: str) -> None:
-        if address is None:
-            self._ignored += 1
-            now = time.monotonic()
-            if now - self._ignored_logged_at >= IGNORED_LOG_SECONDS:  # a flood: a line a second
-                log.warning("OSC: ignored a packet from %s:%s: %s (%d ignored so far)",
-                            *sender[:2], reason, self._ignored)
-                self._ignored_logged_at = now
-        elif address.startswith(PREFIX):
-            self._send(sender, "error", address[len(PREFIX):], reason)
-        # else: another application's message, not for us to judge
-
-    @staticmethod
-    def _request(command: str, args: tuple) -> dict | None:
-        if command in ("status", "panic", "reload") and not args:
-            return {"command": command}
-        if command == "model" and len(args) == 1:
-            return {"command": "model", "name": str(args[0])}
-        if command == "set" and len(args) == 2:
-            return {"command": "set", "key": str(args[0]), "value": _value(args[1])}
-        if command.replace("-", "_") in LIVE_OPTIONS and len(args) == 1:
-            return {"command": "set", "key": command, "value": _value(args[0])}
-        return None
 
     # -- messages out -------------------------------------------------------------------------
     def _watch_state(self) -> None:
@@ -244,7 +291,7 @@ class OscControl:
 
     def _send(self, target: tuple[str, int], name: str, *values: Any) -> None:
         if name == "error":  # it may echo the request: it must still fit a datagram
-            values = tuple(_clip(str(value)) for value in values)
+            values = tuple(clip(str(value), MAX_ECHO_CHARS) for value in values)
         builder = OscMessageBuilder(PREFIX + name)
         for value in values:
             builder.add_arg("" if value is None else value)
@@ -255,7 +302,7 @@ class OscControl:
             return
         if len(datagram) > MAX_DATAGRAM:
             log.warning("OSC: %s%s %s is %d bytes, more than a UDP datagram carries: not sent",
-                        PREFIX, name, _clip(str(values[0]), 40) if values else "",
+                        PREFIX, name, clip(str(values[0]), 40) if values else "",
                         len(datagram))
             return
         try:
@@ -277,64 +324,6 @@ def _subscriber_port(sender: tuple[str, int], args: tuple) -> int:
     if not 1 <= port <= 65535:
         raise ValueError(f"no UDP port {port}")
     return port
-
-
-def _check_packet(datagram: bytes, depth: int = 0) -> None:
-    """Raise _Unreadable for a packet (a message or a bundle) python-osc cannot read whole and
-    as it was sent: an unknown type tag, arguments missing or not what their tags say, text
-    that is not UTF-8, a bundle element python-osc would drop or loop on for ever (a negative
-    size), bundles nested deeper than MAX_BUNDLE_DEPTH."""
-    if OscBundle.dgram_is_bundle(datagram):
-        _check_bundle(datagram, depth)
-    elif OscMessage.dgram_is_message(datagram):
-        _check_message(datagram)
-    else:
-        raise _Unreadable(None, "a bundle element that is neither a message nor a bundle")
-
-
-def _check_bundle(datagram: bytes, depth: int) -> None:
-    if depth >= MAX_BUNDLE_DEPTH:
-        raise _Unreadable(None, f"bundles nested more than {MAX_BUNDLE_DEPTH} deep")
-    if len(datagram) < _BUNDLE_HEAD:
-        raise _Unreadable(None, "a bundle without its time tag")
-    index = _BUNDLE_HEAD
-    while index < len(datagram):
-        try:
-            size, index = osc_types.get_int(datagram, index)
-        except osc_types.ParseError:
-            raise _Unreadable(None, "a bundle element without its size") from None
-        if not 0 < size <= len(datagram) - index:
-            raise _Unreadable(None, f"a bundle element of {size} bytes, where "
-                              f"{len(datagram) - index} remain")
-        _check_packet(datagram[index:index + size], depth + 1)
-        index += size
-
-
-def _check_message(datagram: bytes) -> None:
-    try:
-        address, index = osc_types.get_string(datagram, 0)
-    except (osc_types.ParseError, UnicodeDecodeError):
-        raise _Unreadable(None, "a message without a readable address") from None
-    if index < len(datagram):  # there are type tags (no tags: no arguments, which is fine)
-        try:
-            tags, _ = osc_types.get_string(datagram, index)
-        except (osc_types.ParseError, UnicodeDecodeError):
-            raise _Unreadable(address, "unreadable OSC type tags") from None
-        if not tags.startswith(","):
-            raise _Unreadable(address, f"OSC type tags start with ',', got {_clip(tags, 40)!r}")
-        unknown = sorted(set(tags[1:]) - READABLE_TYPES)
-        if unknown:
-            raise _Unreadable(address, f"unknown OSC type tag {unknown[0]!r} "
-                              f"(known: {' '.join(sorted(READABLE_TYPES))})")
-    try:
-        OscMessage(datagram)
-    except (MessageParseError, UnicodeDecodeError):
-        raise _Unreadable(address, "the arguments are not what their OSC type tags say "
-                          "(missing, cut short or not UTF-8)") from None
-
-
-def _clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _value(argument: Any) -> Any:
@@ -364,3 +353,36 @@ def _state_messages(state: dict) -> list[tuple]:
     for key, value in state["settings"].items():
         messages.append(("setting", key, value))
     return messages
+
+
+def _request(command: str, args: tuple) -> dict | None:
+    if command in ("status", "panic", "reload") and not args:
+        return {"command": command}
+    if command == "model" and len(args) == 1:
+        return {"command": "model", "name": str(args[0])}
+    if command == "set" and len(args) == 2:
+        return {"command": "set", "key": str(args[0]), "value": _value(args[1])}
+    if command.replace("-", "_") in LIVE_OPTIONS and len(args) == 1:
+        return {"command": "set", "key": command, "value": _value(args[0])}
+    return None
+
+
+def _work(sender: tuple[str, int], message: OscMessage) -> Work:
+    command = message.address[len(PREFIX):]
+    args = tuple(message.params)
+    request = None if command in ("subscribe", "unsubscribe") else _request(command, args)
+    return Work(sender, command, args, request, kind_of(request))
+
+
+def _reach(host: str) -> str | None:
+    """Who beyond this machine can reach an address OSC listens on, in words; None for a
+    loopback address (this machine only)."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return "an address of the network"
+    if address.is_loopback:
+        return None
+    if address.is_unspecified:
+        return "every network interface of this machine"
+    return f"the network of {address}"

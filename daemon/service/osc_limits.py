@@ -1,0 +1,176 @@
+"""What OSC may cost the daemon, whoever sends it and however fast (docs/SERVICE.md, "Who
+can steer Antiphon"): a rate, a cap per packet, and a short queue of work in which repeated
+requests collapse to the last.
+
+- The rate: a token bucket of `MESSAGES_PER_SECOND`, `MESSAGE_BURST` at once (a few faders
+  moved together at 60 Hz pass whole). A packet that arrives with no token left is shed
+  unread; of one that is read, each message carried out takes a token, and those that find
+  none are shed.
+- The cap: at most `MESSAGES_PER_PACKET` messages of one packet are read and carried out;
+  the rest are only counted (osc_packets), refused, and the sender is told once per packet.
+  So a packet costs a bounded amount of work, whatever its size.
+- The queue: what is read waits for the one thread that carries it out (the Controller, one
+  request at a time; a setting reaches the interaction loop as one call it waits for, so OSC
+  never has more than one change queued to the loop). At most `QUEUE_LIMIT` requests wait;
+  beyond, they are shed. A model swap or a setting asked for while one of the same is still
+  waiting replaces it (the one replaced is answered "superseded"): a bundle of a thousand
+  `/antiphon/model` loads one model, and a fader swept while an answer is sampled lands where
+  the hand left it.
+
+What is shed, refused or superseded is counted (`antiphon status`) and logged at most a line
+a second with its count, as the MIDI input's flood is.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("antiphon.daemon.service.osc")
+
+MESSAGES_PER_SECOND = 200.0
+MESSAGE_BURST = 100
+MESSAGES_PER_PACKET = 32  # a preset of settings in one bundle fits; a thousand swaps do not
+QUEUE_LIMIT = 64
+FLOOD_LOG_SECONDS = 1.0
+
+
+@dataclass
+class OscStats:
+    messages: int = 0  # read from packets
+    carried_out: int = 0  # handed to the Controller
+    shed: int = 0  # over the rate or the queue: messages, and packets shed unread
+    refused: int = 0  # messages past MESSAGES_PER_PACKET in their packet
+    superseded: int = 0  # model swaps and settings replaced by a later one while waiting
+
+    def counters(self) -> dict[str, int]:
+        """For `antiphon status`'s counters."""
+        return {"osc_messages": self.messages, "osc_shed": self.shed,
+                "osc_refused": self.refused, "osc_superseded": self.superseded}
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` held."""
+
+    def __init__(self, rate: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._refilled = clock()
+
+    def has_token(self) -> bool:
+        self._refill()
+        return self._tokens >= 1.0
+
+    def take(self, count: int) -> int:
+        """Take up to `count` tokens; how many there were."""
+        self._refill()
+        granted = max(0, min(count, int(self._tokens)))
+        self._tokens -= granted
+        return granted
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+
+
+class FloodLog:
+    """A warning at most once per FLOOD_LOG_SECONDS, with the count since the last line and
+    in all: `text` has {new}, {seconds} and {total}, and whatever `add` is given besides."""
+
+    def __init__(self, text: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._text = text
+        self._clock = clock
+        self._total = 0
+        self._logged_total = 0
+        self._logged_at: float | None = None
+
+    def add(self, count: int, **details: object) -> None:
+        if count <= 0:
+            return
+        self._total += count
+        now = self._clock()
+        if self._logged_at is None or now - self._logged_at >= FLOOD_LOG_SECONDS:
+            seconds = 0.0 if self._logged_at is None else min(now - self._logged_at, 99.9)
+            log.warning(self._text.format(new=self._total - self._logged_total,
+                                          seconds=seconds, total=self._total,
+                                          **details))
+            self._logged_total = self._total
+            self._logged_at = now
+
+
+@dataclass
+class Work:
+    """A request waiting to be carried out: `request` is the Controller's (None for a
+    subscription, or a message it would not understand); `replaces` names what a later one
+    of the same kind replaces (`kind_of`)."""
+
+    sender: tuple[str, int]
+    command: str  # the address after /antiphon/, as answers name it
+    args: tuple
+    request: dict | None
+    replaces: tuple | None
+
+
+class WorkQueue:
+    """The requests waiting for the OSC worker thread, bounded, the repeated collapsed."""
+
+    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+        self._limit = limit
+        self._waiting: list[Work] = []
+        self._ready = threading.Condition()
+        self._closed = False
+
+    def put(self, works: list[Work]) -> tuple[list[Work], list[Work]]:
+        """Queue a packet's requests together (the worker takes none of them half-way);
+        returns (those now superseded, those shed for want of room)."""
+        superseded, shed = [], []
+        with self._ready:
+            for work in works:
+                if work.replaces is not None:
+                    for waiting in self._waiting:
+                        if waiting.replaces == work.replaces:
+                            self._waiting.remove(waiting)
+                            superseded.append(waiting)
+                            break
+                if len(self._waiting) >= self._limit:
+                    shed.append(work)
+                else:
+                    self._waiting.append(work)
+            self._ready.notify()
+        return superseded, shed
+
+    def take(self, timeout: float) -> Work | None:
+        """The next request, or None once closed or after `timeout` seconds."""
+        with self._ready:
+            if not self._waiting and not self._closed:
+                self._ready.wait(timeout)
+            return self._waiting.pop(0) if self._waiting and not self._closed else None
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+    def __len__(self) -> int:
+        with self._ready:
+            return len(self._waiting)
+
+
+def kind_of(request: dict | None) -> tuple | None:
+    """What a request sets, for collapsing: ("model",) for a swap, ("set", key) for a
+    setting, None for anything else (status, panic, reload, subscriptions: each carried out)."""
+    if request is None:
+        return None
+    if request["command"] == "model":
+        return ("model",)
+    if request["command"] == "set":
+        key = request["key"].strip().replace("-", "_").lower()
+        return ("model",) if key == "model" else ("set", key)
+    return None
