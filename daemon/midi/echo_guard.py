@@ -1,61 +1,239 @@
 """The feedback guard: Antiphon's own output coming back into its input (a loop in the
-patching: the synth's MIDI thru wired back, a DAW track echoing its input, `jack_connect`
-of Antiphon Out to Antiphon In) must not be heard as the player, or it answers itself for
-ever, and with MIDI thru on, every note would go round the loop again.
+patching: the synth's MIDI thru wired back, a DAW track monitoring Antiphon's notes back
+into its input, `jack_connect` of Antiphon Out to Antiphon In) must not be heard as the
+player, or it answers itself for ever (each echo barges in on the answer that sent it),
+and with MIDI thru on, every note would go round the loop again.
 
 Each note message and control change the daemon sends (a knob's value sent back to a
-controller's LED ring is one) is remembered for `ECHO_WINDOW_SECONDS`; one that arrives
-within that window after an identical one was sent (same status, pitch or controller, and
-value) is its echo and is dropped: a sent CC is never taken back as a knob move. A player
-who strikes the very note an answer just struck, at the very same velocity, within those
-milliseconds, loses that one note: rare, and far cheaper than a loop that never ends.
+controller's LED ring is one) is remembered for `MAX_LOOP_SECONDS`. A message that comes
+back identical (same status, pitch or controller, and value; a release matches a release
+whichever way it is written) is an echo:
+
+- within `ECHO_WINDOW_SECONDS` of the send, always (a loop through JACK or a USB cable);
+- at the delay of a loop already recognised, give or take `tolerance(delay)`;
+- at a delay seen for the first time, when the answer's notes sent just before it came
+  back at that same delay too (content and timing: a loop returns everything, at one
+  delay). Two sends of an answer back at one delay recognise the loop: it is logged once,
+  with its delay, and from then on anything of ours back at that delay is dropped. Should
+  those earlier notes not have come back, the message is the player's.
+- An answer's opening note-on back identical with nothing sent before it to judge by is
+  taken for an echo too (it would barge in on the answer that sent it).
+
+Only the answer's notes teach a loop: what MIDI thru sends is the player's own notes, and a
+player (an arpeggiator, a drum pad at one velocity) repeating them at a steady period is
+indistinguishable from a loop; thru's echoes are dropped within the short window and at a
+loop's delay once the answer's notes taught it. A player who strikes exactly the note
+(pitch and velocity) an answer struck, at exactly a loop's delay after it, loses that one
+note: rare, and far cheaper than a loop that never ends.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from antiphon.daemon.midi.wire import CONTROL_CHANGE, is_note
+from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, is_note, is_note_on
+
+log = logging.getLogger(__name__)
 
 ECHO_WINDOW_SECONDS = 0.05  # a loop through JACK or USB MIDI comes back within a few ms
 EARLY_SECONDS = 0.005  # an arrival stamped this much before the send still counts (clocks)
-REMEMBERED = 512  # sends kept; far more than a window's worth at any playing speed
+MAX_LOOP_SECONDS = 1.5  # the slowest loop recognised (a DAW's buffers, a plug-in's delay)
+LOOKBACK_SECONDS = 1.0  # the sends before a candidate echo that judge it
+EVIDENCE_SENDS = 8  # at most this many of them (the reader thread stays light)
+DELAY_TOLERANCE = 0.03  # a loop's delay varies by this much (a MIDI system's periods) ...
+RELATIVE_TOLERANCE = 0.15  # ... or by this share of itself, whichever is more
+ARRIVALS_KEPT_SECONDS = MAX_LOOP_SECONDS + LOOKBACK_SECONDS + 0.5
+REMEMBERED = 4096  # sends (and arrivals) kept; far more than a window's worth when playing
+LOOPS_KEPT = 4  # loops recognised at once (two patchings back, say)
+QUICK_ECHOES_TOLD = 3  # quick echoes before the log says a loop is there (not a coincidence)
+QUICK, SLOW = 1, 2  # how a send's echo was matched: within the window, or round a slow loop
+
+
+def tolerance(delay: float) -> float:
+    """How far an echo's delay may stray from its loop's."""
+    return max(DELAY_TOLERANCE, RELATIVE_TOLERANCE * delay)
+
+
+@dataclass(slots=True)
+class _Send:
+    at: float
+    key: tuple[int, ...]
+    thru: bool  # MIDI thru's: the player's note, not ours
+    matched: int = 0  # its echo came back already: QUICK or SLOW (each comes back once)
 
 
 class EchoGuard:
-    """Remembers what was sent (`sent`, from the scheduler's thread) and recognises it when
-    it comes back (`is_echo`, from the input's reader thread)."""
+    """Remembers what was sent (`sent`, from the scheduler's thread and MIDI thru's) and
+    recognises it when it comes back (`is_echo`, from the input's reader thread)."""
 
     def __init__(self) -> None:
-        self._sent: deque[tuple[float, tuple[int, ...]]] = deque(maxlen=REMEMBERED)
+        self._sent: deque[_Send] = deque()  # in the order sent
+        self._sent_by_key: dict[tuple[int, ...], deque[_Send]] = {}
+        self._arrivals: deque[tuple[float, tuple[int, ...]]] = deque()  # in order
+        self._arrived_by_key: dict[tuple[int, ...], deque[float]] = {}
+        self._loops: list[float] = []  # delays of the loops recognised, seconds
+        self._quick_echoes = 0
+        self._thru_next: tuple[int, tuple[int, ...]] | None = None  # (thread, key)
         self._lock = threading.Lock()
         self.echoes = 0
 
+    @property
+    def loop_delays(self) -> list[float]:
+        """The delays (seconds) of the slow loops recognised so far."""
+        with self._lock:
+            return list(self._loops)
+
+    def thru_coming(self, message: Sequence[int]) -> None:
+        """MIDI thru is about to send `message` (on this thread): that send is the
+        player's note, which teaches no loop."""
+        key = _key(message)
+        if key is not None:
+            self._thru_next = (threading.get_ident(), key)
+
     def sent(self, message: Sequence[int], at: float | None = None) -> None:
-        if _guarded(message):
+        key = _key(message)
+        if key is None:
+            return
+        with self._lock:
+            thru = self._thru_next == (threading.get_ident(), key)
+            if thru:
+                self._thru_next = None
+            send = _Send(time.perf_counter() if at is None else at, key, thru)
+            self._sent.append(send)
+            self._sent_by_key.setdefault(key, deque()).append(send)
+            while len(self._sent) > REMEMBERED:
+                self._forget_send()
+
+    def heard(self, message: Sequence[int], arrived: float) -> None:
+        """A message that arrived and was taken without asking (a held key's release):
+        remembered, as every arrival is, to judge later ones by."""
+        key = _key(message)
+        if key is not None:
             with self._lock:
-                self._sent.append((time.perf_counter() if at is None else at, tuple(message)))
+                self._hear(key, arrived)
 
     def is_echo(self, message: Sequence[int], arrived: float) -> bool:
         """Whether `message` is a send of ours coming back; each send matches once."""
-        if not _guarded(message):
+        key = _key(message)
+        if key is None:
             return False
-        key = tuple(message)
         with self._lock:
-            for index in range(len(self._sent) - 1, -1, -1):
-                sent_at, sent = self._sent[index]
-                if arrived - sent_at > ECHO_WINDOW_SECONDS:
-                    return False  # older sends are too old to come back now
-                if sent == key and sent_at <= arrived + EARLY_SECONDS:
-                    del self._sent[index]
-                    self.echoes += 1
-                    return True
-        return False
+            self._prune(arrived)
+            self._hear(key, arrived)
+            echo, news = self._judge(key, arrived)
+            if echo:
+                self.echoes += 1
+        if news is not None:
+            log.warning("feedback loop: Antiphon's own notes come back into its input %.0f ms "
+                        "after they leave (a DAW monitoring Antiphon's track, a synth's thru "
+                        "wired back?); they are dropped, not answered. Check the MIDI "
+                        "connections", news * 1e3)
+        return echo
+
+    # -- under the lock ---------------------------------------------------------------------
+    def _judge(self, key: tuple[int, ...], arrived: float) -> tuple[bool, float | None]:
+        """(echo, the delay of a loop recognised just now or None)."""
+        sends = [(send, arrived - send.at) for send in reversed(self._sent_by_key.get(key, ()))
+                 if send.matched != SLOW and -EARLY_SECONDS <= arrived - send.at
+                 <= MAX_LOOP_SECONDS + 0.5]  # the latest first
+        for send, delay in sends:  # round a loop known: the likeliest
+            for index, loop in enumerate(self._loops):
+                if abs(delay - loop) <= tolerance(loop):
+                    send.matched = SLOW
+                    self._loops[index] = loop + 0.2 * (delay - loop)  # follows a drift
+                    return True, None
+        sends = [(send, delay) for send, delay in sends if not send.matched]
+        for send, delay in sends:
+            if delay <= ECHO_WINDOW_SECONDS:
+                # Should this be an older send's echo round a slow loop, arriving as the
+                # same bytes leave again, that older one still matches at the loop's delay.
+                send.matched = QUICK
+                self._quick_echoes += 1
+                told = self._quick_echoes == QUICK_ECHOES_TOLD
+                return True, max(delay, 0.0) if told else None
+        candidates = [(send, delay) for send, delay in sends if delay <= MAX_LOOP_SECONDS
+                      and not send.thru and key[0] & 0xF0 != CONTROL_CHANGE]
+        for order, (send, delay) in enumerate(candidates):
+            expected, delays = self._evidence(send, delay)
+            if delays and 2 * len(delays) >= expected:
+                send.matched = SLOW
+                return True, self._learn([delay, *delays])
+            if order == 0 and expected == 0 and key[0] & 0xF0 == NOTE_ON:
+                # The latest of these bytes sent opened an answer, with nothing before it to
+                # judge by: taken for its echo, as it would barge in on that answer.
+                send.matched = SLOW
+                return True, None
+        return False, None
+
+    def _evidence(self, candidate: _Send, delay: float) -> tuple[int, list[float]]:
+        """How many of the answer's notes sent shortly before `candidate` should have come
+        back by now had they gone round a loop of `delay`, and the delays of those that
+        did."""
+        slack = tolerance(delay)
+        expected, delays = 0, []
+        for send in reversed(self._sent):
+            if expected >= EVIDENCE_SENDS or candidate.at - send.at > LOOKBACK_SECONDS:
+                break
+            if (send.thru or send is candidate or send.at > candidate.at - slack
+                    or send.key[0] & 0xF0 == CONTROL_CHANGE):
+                continue
+            expected += 1
+            due = send.at + delay
+            for when in self._arrived_by_key.get(send.key, ()):
+                if abs(when - due) <= slack:
+                    delays.append(when - send.at)
+                    break
+        return expected, delays
+
+    def _learn(self, delays: list[float]) -> float | None:
+        """A loop at about these delays: recognised; returns its delay if it is new."""
+        delay = sorted(delays)[len(delays) // 2]
+        if any(abs(delay - loop) <= tolerance(loop) for loop in self._loops):
+            return None
+        self._loops.append(delay)
+        del self._loops[:-LOOPS_KEPT]
+        return delay
+
+    def _hear(self, key: tuple[int, ...], arrived: float) -> None:
+        self._arrivals.append((arrived, key))
+        self._arrived_by_key.setdefault(key, deque()).append(arrived)
+        while len(self._arrivals) > REMEMBERED:
+            self._forget_arrival()
+
+    def _prune(self, now: float) -> None:
+        while self._sent and now - self._sent[0].at > MAX_LOOP_SECONDS + LOOKBACK_SECONDS:
+            self._forget_send()
+        while self._arrivals and now - self._arrivals[0][0] > ARRIVALS_KEPT_SECONDS:
+            self._forget_arrival()
+
+    def _forget_send(self) -> None:
+        send = self._sent.popleft()
+        same = self._sent_by_key[send.key]
+        same.popleft()  # the oldest of its key: both are in the order sent
+        if not same:
+            del self._sent_by_key[send.key]
+
+    def _forget_arrival(self) -> None:
+        _, key = self._arrivals.popleft()
+        same = self._arrived_by_key[key]
+        same.popleft()
+        if not same:
+            del self._arrived_by_key[key]
 
 
-def _guarded(message: Sequence[int]) -> bool:
-    """The messages whose echo is recognised: notes and control changes."""
-    return is_note(message) or (len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE)
+def _key(message: Sequence[int]) -> tuple[int, ...] | None:
+    """What an echo must match: a note-on's bytes; a release's channel and pitch (a DAW
+    may write it as a note-on of velocity 0 or as a note-off); a control change's bytes.
+    None for the messages whose echo is not recognised."""
+    if is_note(message):
+        if is_note_on(message):
+            return (NOTE_ON | message[0] & 0x0F, message[1], message[2])
+        return (NOTE_OFF | message[0] & 0x0F, message[1])
+    if len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE:
+        return tuple(message)
+    return None

@@ -58,7 +58,6 @@ SYSTEM_RESET = 0xFF
 # Control changes that end every note of their channel (MIDI 1.0): All Sound Off, Reset All
 # Controllers (the pedal), All Notes Off, and the mode changes (omni, mono, poly).
 CHANNEL_MODE_ENDS = frozenset({120, 121, 123, 124, 125, 126, 127})
-ECHO_LOG_SECONDS = 10.0  # a patching loop stays until someone fixes it: say so, not spam
 
 
 @dataclass
@@ -98,7 +97,6 @@ class InputGate:
         # MIDI clock, transport and song position go to a clock follower (on this thread:
         # a pulse must be timed as it comes); None: they are unused.
         self.clock_sink: Callable[[float, list[int]], None] | None = None
-        self._echo_logged = 0.0
 
     def __call__(self, arrived: float, message: list[int]) -> None:
         control = False
@@ -108,6 +106,8 @@ class InputGate:
             guard = self.echo_guard
             if self._owed(message):  # a held key's release: the player's, never an echo
                 passed = self._release(message)
+                if guard is not None:
+                    guard.heard(message, arrived)  # an arrival all the same, to judge by
             elif guard is not None and guard.is_echo(message, arrived):
                 self._echo()
             elif self.clock_sink is not None and message[0] in CLOCK_MESSAGES:
@@ -128,6 +128,8 @@ class InputGate:
         thru = self.thru
         for each in passed:
             if thru is not None and each[0] < 0xF0:
+                if guard is not None:
+                    guard.thru_coming(each)  # the player's note: it teaches the guard no loop
                 thru(each)
             self._inbox.put_nowait((arrived, each))
 
@@ -154,13 +156,7 @@ class InputGate:
         return is_note_on(message) or (message[0] & 0x0F, message[1]) not in self._held
 
     def _echo(self) -> None:
-        self.stats.echoes += 1
-        now = time.perf_counter()
-        if now - self._echo_logged >= ECHO_LOG_SECONDS:
-            log.warning("feedback: Antiphon's own output comes back into its input (%d notes "
-                        "dropped so far); not answering itself. Check the MIDI connections",
-                        self.stats.echoes)
-            self._echo_logged = now
+        self.stats.echoes += 1  # the guard says once in the log that a loop is there
 
     def _owed(self, message: list[int]) -> bool:
         """Whether `message` releases a key or a pedal this gate let down: it passes on any
