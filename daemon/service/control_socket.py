@@ -10,7 +10,8 @@ One JSON object per line each way: a request (`{"command": "status"}`), then its
 
 Whatever a client sends, the daemon stays whole: a request line is read in bounded chunks
 and refused past MAX_REQUEST_BYTES, must arrive whole within REQUEST_SECONDS, at most
-MAX_CLIENTS are served at once, and a failed request is answered as an error.
+MAX_CLIENTS are served at once (the others wait their turn while the served ones make
+progress), and a failed request is answered as an error.
 
 The socket (and its lock, instance_lock.py) keeps two daemons apart: a second one would
 fight the first for the ports, and its start-up panic would silence the first one's music.
@@ -58,11 +59,13 @@ READ_CHUNK_BYTES = 16384  # a line without end is refused near the limit, never 
 # for an answer, a learn's, is not counted): a trickling client cannot hold its thread.
 REQUEST_SECONDS = 10.0
 MAX_CLIENTS = 32  # connections served at once, a thread each
-# A connection over the cap waits this long for a slot before it is refused: a burst of
-# quick requests (a script, a status bar) is served, a flood is not.
+# A connection over the cap waits for a slot while the served ones make progress, and is
+# refused once no slot has come free for this long: a burst of quick requests (a script, a
+# status bar, hundreds at once) is served in turn, clients that sit on every slot are not.
 CLIENT_SLOT_WAIT_SECONDS = 1.0
 SLOT_POLL_SECONDS = 0.02  # how often the accepting thread looks for a slot while some wait
-LISTEN_BACKLOG = 64  # connections the kernel queues while the accepting thread catches up
+LISTEN_BACKLOG = 256  # connections the kernel queues while the accepting thread catches up
+MAX_WAITING = 64  # accepted connections waiting for a slot; past it, the kernel's queue holds
 ACCEPT_POLL_SECONDS = 0.5  # how often the accepting thread looks for close()
 
 
@@ -82,8 +85,9 @@ class ControlServer:
         self.max_clients = max_clients
         self.request_seconds = request_seconds
         self._slots = threading.BoundedSemaphore(max_clients)
-        # Connections over the cap and when each gives up; the accepting thread's alone.
+        # Connections over the cap and when each began waiting; the accepting thread's alone.
         self._waiting: deque[tuple[socket.socket, float]] = deque()
+        self._last_freed = 0.0  # when a slot last came free (monotonic)
         self._socket: socket.socket | None = None
         self._inode: int | None = None
         self._lock = InstanceLock(self.path)
@@ -178,6 +182,10 @@ class ControlServer:
     def _accept(self) -> None:
         while not self._stop.is_set():
             self._admit_waiting()
+            if len(self._waiting) >= MAX_WAITING:
+                # The rest stay in the kernel's queue (their clients retry a full one).
+                self._stop.wait(SLOT_POLL_SECONDS)
+                continue
             self._socket.settimeout(SLOT_POLL_SECONDS if self._waiting else ACCEPT_POLL_SECONDS)
             try:
                 connection, _ = self._socket.accept()
@@ -192,22 +200,20 @@ class ControlServer:
                 continue
             if not self._waiting and self._slots.acquire(blocking=False):
                 self._start_serving(connection)
-            elif len(self._waiting) < LISTEN_BACKLOG:  # first come, first served
-                self._waiting.append((connection, time.monotonic() + CLIENT_SLOT_WAIT_SECONDS))
-            else:
-                self._refuse(connection)
+            else:  # first come, first served
+                self._waiting.append((connection, time.monotonic()))
         while self._waiting:
             self._waiting.popleft()[0].close()
 
     def _admit_waiting(self) -> None:
         """Serve the waiting connections that a slot has come free for, in the order they
-        came; refuse those that waited too long."""
+        came; refuse them when no slot has come free for CLIENT_SLOT_WAIT_SECONDS."""
         while self._waiting:
-            connection, gives_up = self._waiting[0]
+            connection, since = self._waiting[0]
             if self._slots.acquire(blocking=False):
                 self._waiting.popleft()
                 self._start_serving(connection)
-            elif time.monotonic() >= gives_up:
+            elif time.monotonic() - max(since, self._last_freed) >= CLIENT_SLOT_WAIT_SECONDS:
                 self._waiting.popleft()
                 self._refuse(connection)
             else:
@@ -246,6 +252,7 @@ class ControlServer:
                     except OSError:
                         pass  # the connection is gone too
         finally:
+            self._last_freed = time.monotonic()
             self._slots.release()
 
     def _converse(self, connection: socket.socket) -> None:
