@@ -20,10 +20,10 @@ from antiphon.daemon.cli.options import (
     TemperatureOption,
     TopPOption,
     default_note,
-    read_config,
 )
-from antiphon.daemon.cli.shared import error_console, fail, setup_logging
-from antiphon.daemon.service.config_loading import load_config
+from antiphon.daemon.cli.shared import USAGE_ERROR, error_console, fail, setup_logging
+from antiphon.daemon.service.config import ConfigError
+from antiphon.daemon.service.config_loading import ConfigReader
 
 
 def run(
@@ -133,6 +133,9 @@ def run(
         "--cc-feedback/--no-cc-feedback",
         help="Send a mapped setting's value back as its CC when it changes (LED rings). "
              f"{default_note('cc_feedback')}", show_default=False)] = None,
+    knob_channel: Annotated[str | None, typer.Option(
+        help="The channel the knobs (--cc-map, antiphon learn) listen on: 1-16, a list "
+             "like 1-4, or all. \\[default: the lowest channel listened to]")] = None,
     control_socket: Annotated[Path | None, typer.Option(
         help=r"The control socket (antiphon status, set, model, reload). \[default: "
              "control.sock in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
@@ -167,9 +170,14 @@ def run(
         "program_models": program_models, "panic_cc": panic_cc, "panic_note": panic_note,
         "phrase_end": phrase_end, "phrase_bars": phrase_bars, "end_cc": end_cc,
         "end_note": end_note, "cc_map": cc_map, "cc_feedback": cc_feedback,
+        "knob_channel": knob_channel,
     }
     setup_logging("warning")  # what reading the config warns of is a log line like any
-    options = read_config(config, overrides)
+    reader = ConfigReader(config, os.environ, overrides)
+    try:
+        options = reader()
+    except ConfigError as err:
+        fail(str(err), USAGE_ERROR)
     setup_logging(options.log_level)
     from antiphon.daemon.service.signals import (
         ForcedShutdown,
@@ -180,7 +188,7 @@ def run(
 
     try:
         # A reload reads the file and the environment again; the flags given still win.
-        status = run_daemon(options, lambda: load_config(config, os.environ, overrides))
+        status = run_daemon(options, reader)
     except ForcedShutdown as err:
         ignore_stop_signals()  # the notes are released: the rest of a burst changes nothing
         error_console.print(f"[yellow]{escape(str(err))}[/]")

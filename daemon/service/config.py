@@ -36,7 +36,7 @@ LIVE_OPTIONS = (
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
     "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
     "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc", "end_note", "log_level",
-    "answer_on", "cc_map", "cc_feedback",
+    "answer_on", "cc_map", "cc_feedback", "knob_channel",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -160,6 +160,11 @@ class DaemonConfig:
     # Send a mapped setting's value back as its CC (on the answer channel) whenever it
     # changes, from anywhere, so a controller's LED rings or motor faders follow.
     cc_feedback: bool = False
+    # The MIDI channel the knobs of cc_map (and `antiphon learn`) listen on: one channel
+    # 1..16, several ("1-4"), or "all" (every channel listened to). None: the lowest
+    # channel listen_channels takes (1 by default), so a CC 1 on another channel, another
+    # instrument's mod wheel, moves nothing.
+    knob_channel: str | None = None
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"
     # Write every message sent (when it was due, when it left) to this file at exit, as
@@ -206,6 +211,9 @@ class DaemonConfig:
         _in_range("highest_pitch", self.highest_pitch, 0, 127)
         if self.max_polyphony is not None:
             _in_range("max_polyphony", self.max_polyphony, 1, 128)
+        if self.highest_pitch < self.lowest_pitch:  # the range's fault, whatever the scale
+            raise ConfigError("highest_pitch", f"must be >= {cli_flag('lowest_pitch')} "
+                              f"({self.lowest_pitch}), got {self.highest_pitch}")
         try:
             self.pitch_rules()
         except ValueError as err:
@@ -217,14 +225,15 @@ class DaemonConfig:
         if self.max_answer_beats < self.min_answer_beats:
             raise ConfigError(
                 "max_answer_beats",
-                f"must be >= {cli_flag('min_answer_beats')} ({self.min_answer_beats:g}), "
-                f"got {self.max_answer_beats:g}",
+                f"must be >= {cli_flag('min_answer_beats')} "
+                f"({_shown(self.min_answer_beats)}), got {_shown(self.max_answer_beats)}",
             )
         ticks = self.grid_beats * TICKS_PER_BEAT
         if abs(ticks - round(ticks)) > 1e-6:
             raise ConfigError(
                 "grid_beats",
-                f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got {self.grid_beats:g}",
+                f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got "
+                f"{_shown(self.grid_beats)}",
             )
         for name in ("panic_cc", "panic_note", "end_cc", "end_note"):
             if getattr(self, name) is not None:
@@ -259,12 +268,32 @@ class DaemonConfig:
             self.listened_channels()
         except ValueError as err:
             raise ConfigError("listen_channels", str(err)) from err
+        self.knob_channels()
         _in_range("max_hold_beats", self.max_hold_beats, 0.0, 1024.0, low_open=True)
         _in_range("reconnect_timeout", self.reconnect_timeout, 0.0, 86400.0)
 
     def listened_channels(self) -> frozenset[int]:
         """The 1-based channels of `listen_channels`; ValueError for a malformed list."""
         return parse_channels(self.listen_channels)
+
+    def knob_channels(self) -> frozenset[int]:
+        """The 1-based channels the knobs listen on (`knob_channel`); ConfigError naming
+        knob_channel for a malformed list or a channel that is not listened to."""
+        listened = self.listened_channels()
+        if self.knob_channel is None:
+            return frozenset({min(listened)}) if listened else frozenset()
+        if self.knob_channel.strip().casefold() == "all":
+            return listened
+        try:
+            channels = parse_channels(self.knob_channel)
+        except ValueError as err:
+            raise ConfigError("knob_channel", str(err)) from err
+        deaf = sorted(channels - listened)
+        if deaf:
+            raise ConfigError("knob_channel", f"channel {deaf[0]} is not listened to "
+                              f"(listen_channels {self.listen_channels}): knobs there would "
+                              "never be heard")
+        return channels
 
     def pitch_rules(self) -> PitchRules:
         """The engine's rules for answers, from the scale, range and polyphony options (with
@@ -312,11 +341,13 @@ def _in_range(name: str, value: float, low: float, high: float, low_open: bool =
 
 def _shown(value: float) -> str:
     """A number as a message shows it: a whole number in full (a seed's bound too), unless
-    it runs to more digits than anyone typed on purpose."""
+    it runs to more digits than anyone typed on purpose; a float short where that is exact,
+    else in full (19.9999999 is refused as itself, not as the "20" it rounds to)."""
     if isinstance(value, int):
         digits = str(abs(value))
         return str(value) if len(digits) <= 20 else f"a number of {len(digits)} digits"
-    return f"{value:g}"
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def cli_flag(field_name: str) -> str:

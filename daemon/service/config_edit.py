@@ -31,6 +31,8 @@ def write_option(path: Path, name: str, value: Any) -> None:
     folder, when missing). Raises ConfigError (a file that is no TOML, or one this edit
     cannot change safely) or OSError."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""  # kept, as the rest of the file
+    text = text.removeprefix(bom)
     try:
         before = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -53,7 +55,7 @@ def write_option(path: Path, name: str, value: Any) -> None:
     if after is None or len(after) != len(expected) or _by_field(after) != expected:
         raise ConfigError(None, f"config file {path}: cannot set {name} in it safely; add "
                           f"this line yourself: {line}")
-    _replace(path.resolve(), text)  # through a symlink: the file it points to
+    _replace(path.resolve(), bom + text)  # through a symlink: the file it points to
 
 
 def _by_field(options: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def example_value(field_name: str) -> Any:
         "in_port": "Keystation", "out_port": "FLUID Synth", "model": "default",
         "scale": "D dorian", "max_polyphony": 4, "seed": 0, "osc_port": 9000,
         "program_models": "default, transformer, nade-jsb", "panic_cc": 119, "panic_note": 21,
-        "end_cc": 118, "end_note": 108,
+        "end_cc": 118, "end_note": 108, "knob_channel": "2",
         "cc_map": "temperature=21:0.5..1.5, top_p=22:0.5..1, scale=23:C major|D dorian|chromatic",
         "timing_trace": str(Path(tempfile.gettempdir()) / "antiphon-timing.jsonl"),
         # A second daemon needs a socket of its own, beside the first one's.

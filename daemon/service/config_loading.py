@@ -31,6 +31,12 @@ from antiphon.daemon.service.config import (
 log = logging.getLogger(__name__)
 
 _FIELD_TYPES = typing.get_type_hints(DaemonConfig)
+# Options that are lists written as one text ("1-9,11-16", "default, transformer"); from
+# TOML or OSC they may come as a number (`listen_channels = 5`) or an array
+# (`listen_channels = [1, 2]`), read as the text they stand for. Channel lists take
+# numbers; program_models takes names.
+LIST_FIELDS = {"listen_channels": int, "knob_channel": int, "program_models": str}
+UTF8_BOM = b"\xef\xbb\xbf"  # what some Windows editors put first in a UTF-8 file
 
 
 def _base_type(field_name: str) -> tuple[type, bool]:
@@ -70,11 +76,27 @@ def coerce_value(field_name: str, value: Any, source: str, from_text: bool = Fal
         return value
     if optional and value is None:
         return None
+    if field_name in LIST_FIELDS:
+        value = _list_text(field_name, value)
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         return _as_float(field_name, value, where)
     if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
         return value
     raise ConfigError(field_name, f"expected {_kind_name(kind)}, got {value!r} {where}")
+
+
+def _list_text(field_name: str, value: Any) -> Any:
+    """A list option's number or array as its text; anything else as it came."""
+    item = LIST_FIELDS[field_name]
+    items = value if isinstance(value, list) else [value]
+    if item is int and all(isinstance(one, int) and not isinstance(one, bool)
+                           for one in items):
+        return ",".join(str(one) for one in items)
+    if isinstance(value, list) and value and all(isinstance(one, str | int)
+                                                 and not isinstance(one, bool)
+                                                 for one in value):
+        return ", ".join(str(one) for one in value)
+    return value
 
 
 def _as_float(field_name: str, value: int | float, where: str) -> float:
@@ -99,7 +121,9 @@ def read_toml(path: Path) -> dict[str, Any]:
 
     try:
         with open(path, "rb") as file:
-            data = tomllib.load(file)
+            raw = file.read()
+        # A byte-order mark is no TOML, but it is UTF-8 all the same: read past it.
+        data = tomllib.loads(raw.removeprefix(UTF8_BOM).decode("utf-8"))
     except OSError as err:
         raise ConfigError(None, f"config file {path}: cannot read it ({err.strerror or err})"
                           ) from err
@@ -199,3 +223,24 @@ def _sets_field(variable: str, field_name: str) -> bool:
     """Whether environment variable `variable` sets `field_name` (ANTIPHON_IN: in_port)."""
     name = variable[len(ENV_PREFIX):].lower() if variable.startswith(ENV_PREFIX) else ""
     return ENV_ALIASES.get(name, name) == field_name
+
+
+class ConfigReader:
+    """Reads the config anew (at start and at each reload): the file, the environment, the
+    command line's options on top; `sources` says where each value came from at the latest
+    read (load_config_with_sources), `file` which file that was (None: none)."""
+
+    def __init__(self, config_file: Path | None, environ: Mapping[str, str],
+                 overrides: Mapping[str, Any]) -> None:
+        self._config_file = config_file
+        self._environ = environ
+        self._overrides = dict(overrides)
+        self.sources: dict[str, str] = {}
+        self.file: Path | None = config_file
+
+    def __call__(self) -> DaemonConfig:
+        self.file = self._config_file or paths.existing_config_file()
+        config, self.sources = load_config_with_sources(self.file, self._environ,
+                                                        self._overrides,
+                                                        use_default_file=False)
+        return config

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,17 @@ from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConf
 from antiphon.daemon.service.config_loading import coerce_value
 from antiphon.daemon.service.knobs import KNOB_COMMANDS, knob_command
 from antiphon.daemon.service.memory import return_freed_memory
+from antiphon.daemon.service.models import check_program_models
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("status", "set", "model", "panic", "reload", *KNOB_COMMANDS)
-NONE_WORDS = frozenset({"", "none", "null"})  # `antiphon set scale none`: back to the default
+# `antiphon set KEY none` sets an optional option back to its default (scale: auto, not
+# chromatic); `default` does so for any option.
+NONE_WORDS = frozenset({"", "none", "null", None})
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(DaemonConfig)}
+OPTIONAL = frozenset(name for name, hint in typing.get_type_hints(DaemonConfig).items()
+                     if type(None) in typing.get_args(hint))
 
 
 class ControlError(ValueError):
@@ -113,6 +120,16 @@ class Controller:
             log.debug("the failed request's traceback", exc_info=True)
             return {"ok": False, "error": f"internal error: {err}"}
 
+    def config_origin(self, name: str) -> str:
+        """Where option `name` came from at the latest read of the config: "command line",
+        "environment ANTIPHON_X", "file PATH", "default"; "" when unknown."""
+        return (getattr(self._reread_config, "sources", None) or {}).get(name, "")
+
+    def config_file(self) -> str | None:
+        """The config file the daemon reads (at a reload too), if any."""
+        path = getattr(self._reread_config, "file", None)
+        return None if path is None else str(path)
+
     # -- commands ---------------------------------------------------------------------------
     def _set(self, key: str, value: Any) -> dict:
         name = key.strip().replace("-", "_").lower()
@@ -126,11 +143,18 @@ class Controller:
             raise ControlError(
                 f"{name} is read once, at start: change it in the config file and restart "
                 f"the daemon (live options: {', '.join(LIVE_OPTIONS)})")
-        if isinstance(value, str) and value.strip().casefold() in NONE_WORDS:
-            value = None
-        parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))
+        word = value.strip().casefold() if isinstance(value, str) else value
+        if word == "default" or (word in NONE_WORDS and DEFAULTS[name] is not None
+                                 and name in OPTIONAL):
+            parsed = DEFAULTS[name]  # `set scale none` is scale's default, auto
+        elif word in NONE_WORDS:
+            parsed = coerce_value(name, None, "antiphon set")  # none where none is a value
+        else:
+            parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))
         current = self.daemon.config
-        new = dataclasses.replace(current, **{name: parsed})  # validates, as the config does
+        new = _replaced(current, name, parsed)  # validates, as the config does
+        if name == "program_models":
+            check_program_models(new)  # each model loads, before anything changes
         clock = self.daemon.clock
         if name == "bpm" and isinstance(clock, MidiClockFollower) and not clock.lost():
             raise ControlError(f"the tempo follows the MIDI clock ({clock.bpm:.1f} BPM now): "
@@ -168,7 +192,7 @@ class Controller:
         scheduler = self.daemon.scheduler
         released = scheduler.panic()  # silence now, whatever the loop is doing
         # An answer being sampled goes on scheduling; once it is done, drop that too.
-        released += self.daemon.loop.call(scheduler.cancel_and_release)
+        released += self.daemon.loop.call(self.daemon.loop.silence)  # and the answer dropped
         log.warning("panic: %d notes released, all notes off", released)
         return {"released": released}
 
@@ -178,6 +202,13 @@ class Controller:
         try:
             new = self._reread_config()
         except Exception as err:  # a ConfigError, or whatever a file's bytes can raise
+            log.warning("reload refused, the old config keeps playing: %s", err)
+            raise ControlError(f"reload refused, the old config keeps playing: {err}") from err
+        if self.knobs is not None:  # a learnt knob outlives a reload under a flag's map
+            new = self.knobs.with_learned(new, self.config_origin("cc_map"))
+        try:
+            check_program_models(new)  # a file may have gone or changed since the start
+        except ConfigError as err:
             log.warning("reload refused, the old config keeps playing: %s", err)
             raise ControlError(f"reload refused, the old config keeps playing: {err}") from err
         session = None
@@ -244,6 +275,21 @@ class Controller:
             "control_socket": self.socket_path,
             "osc": self.osc_address,
         }
+
+
+def _replaced(current: DaemonConfig, name: str, value: Any) -> DaemonConfig:
+    """`current` with option `name` set to `value`; a refusal names `name`, the option
+    being set, even when the check at fault is another's (`set highest_pitch 10` under
+    lowest_pitch 60 is highest_pitch's fault; `set lowest_pitch 100` under highest_pitch 90
+    is lowest_pitch's, not the untouched highest_pitch's)."""
+    try:
+        return dataclasses.replace(current, **{name: value})
+    except ConfigError as err:
+        if err.field in (None, name):
+            raise
+        other = getattr(current, err.field)
+        raise ConfigError(name, f"{value!r} does not fit {err.field} = {other!r} "
+                          f"({err.problem})") from None
 
 
 def tempo_state(daemon) -> dict:  # noqa: ANN001 (a Daemon)

@@ -7,11 +7,13 @@ and the shipped model stays reachable by its file path.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from antiphon import exported_models
 from antiphon.daemon.service import paths
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
 
 MODEL_SUFFIX = ".onnx"
 
@@ -61,3 +63,32 @@ def find_model(name: str) -> Path:
 def default_model() -> Path:
     """The model used when none is named: the shipped default."""
     return exported_models.default_model_path()
+
+
+# Files that passed check_program_models, with the (mtime, size) they had: a reload or a
+# `set` that names them again does not load them again unless they changed on disk.
+_checked: dict[Path, tuple[int, int]] = {}
+_checked_lock = threading.Lock()
+
+
+def check_program_models(config: DaemonConfig) -> None:
+    """Each model of `program_models` found and loadable, as `--model` is at start: the file
+    read by onnxruntime, its card checked, one trial step run (on the CPU, then dropped).
+    Raises ConfigError naming program_models and the program at fault, so a missing or
+    broken model is said at start, at a reload or at the `set`, not when a program change
+    on stage asks for it."""
+    from antiphon.engine.model import StepModel  # onnxruntime: only when there is a list
+
+    for program, name in enumerate(config.program_list(), start=1):
+        try:
+            path = find_model(name).resolve()
+            stat = path.stat()
+            with _checked_lock:
+                if _checked.get(path) == (stat.st_mtime_ns, stat.st_size):
+                    continue
+            StepModel(path, device="cpu")
+        except (OSError, ValueError) as err:  # ModelLoadError is a ValueError
+            raise ConfigError("program_models", f"program {program} ({name!r}) cannot "
+                              f"play: {err}") from None
+        with _checked_lock:
+            _checked[path] = (stat.st_mtime_ns, stat.st_size)

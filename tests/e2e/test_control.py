@@ -112,7 +112,7 @@ def test_set_changes_what_plays_and_refuses_bad_values(daemon, player):
     assert (settings["temperature"], settings["scale"], settings["channel"]) == (
         0.7, "C major", 3)
     assert cli(process, "set", "scale", "none").returncode == 0
-    assert status(process)["settings"]["scale"] is None
+    assert status(process)["settings"]["scale"] == "auto"  # the default
     answer_once(keys, process)
 
 

@@ -125,7 +125,8 @@ def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
     assert note_ons and {m[0] & 0x0F for m in note_ons} == {2}  # channel 3
 
     assert r.set("max_polyphony", "none") == {"ok": True, "key": "max_polyphony", "value": None}
-    assert r.set("scale", "None")["value"] is None  # back to the default: any pitch
+    assert r.set("scale", "None")["value"] == "auto"  # back to the default, as documented
+    assert r.set("scale", "chromatic")["value"] == "chromatic"  # any pitch
     r.call_and_answer()
     assert session.rules[-1].max_polyphony is None
     assert session.rules[-1].pitch_classes == frozenset(range(12))

@@ -1,0 +1,122 @@
+"""Config values at the edges: a file that starts with a byte-order mark, a list option
+written as a TOML number or array, a number just past a limit (said as itself, not rounded
+onto the limit), `set` naming the option it sets when another option's check refuses it,
+and `set KEY none` giving the option's default.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.config_edit import write_option
+from antiphon.daemon.service.config_loading import ConfigReader, load_config, read_toml
+from antiphon.daemon.service.control import Controller
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_config_file_with_a_byte_order_mark_is_read_and_edited(tmp_path):
+    file = tmp_path / "antiphon.toml"
+    file.write_bytes(BOM + b"# saved by Notepad\nbpm = 96\nscale = \"D dorian\"\n")
+    assert read_toml(file) == {"bpm": 96.0, "scale": "D dorian"}
+    assert load_config(file, {}).bpm == 96.0
+    reader = ConfigReader(file, {}, {})
+    assert reader().scale == "D dorian" and reader.sources["bpm"] == f"file {file}"
+    write_option(file, "cc_map", "temperature=21:0.5..1.5")  # `antiphon learn` saving
+    assert file.read_bytes().startswith(BOM + b"# saved by Notepad\nbpm = 96\n")
+    assert read_toml(file)["cc_map"] == "temperature=21:0.5..1.5"
+
+
+@pytest.mark.parametrize(("line", "option", "expected"), [
+    ("listen_channels = 5", "listen_channels", "5"),
+    ("listen_channels = [1, 2, 16]", "listen_channels", "1,2,16"),
+    ("listen_channels = ['1-4', 16]", "listen_channels", "1-4, 16"),
+    ("knob_channel = 3", "knob_channel", "3"),
+    ("program_models = ['default', 'transformer']", "program_models", "default, transformer"),
+])
+def test_a_list_option_given_as_a_toml_number_or_array(tmp_path, line, option, expected):
+    file = tmp_path / "antiphon.toml"
+    file.write_text(line + "\n")
+    assert getattr(load_config(file, {}), option) == expected
+
+
+@pytest.mark.parametrize("line", ["listen_channels = true", "listen_channels = 1.5",
+                                  "listen_channels = 17", "knob_channel = [true]"])
+def test_a_list_option_of_another_kind_is_still_refused(tmp_path, line):
+    file = tmp_path / "antiphon.toml"
+    file.write_text(line + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, {})
+    assert caught.value.field == line.split()[0]
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("bpm", 19.9999999), ("bpm", 400.00000001), ("top_p", 1.0000000001),
+    ("temperature", 10.000001), ("silence_beats", 16.0000001), ("max_hold_beats", 1024.0001),
+    ("max_opening_rest_beats", -0.0000001), ("reconnect_timeout", 86400.00001),
+])
+def test_a_number_just_past_a_limit_is_said_as_it_was_given(option, value):
+    with pytest.raises(ConfigError) as caught:
+        DaemonConfig(**{option: value})
+    assert caught.value.field == option
+    assert caught.value.problem.endswith(f"got {value!r}"), caught.value.problem
+
+
+def test_a_number_that_is_short_is_still_said_short():
+    with pytest.raises(ConfigError, match=r"got 500$"):
+        DaemonConfig(bpm=500.0)
+
+
+def controller(config: DaemonConfig) -> Controller:
+    applied = []
+
+    def apply_config(new):
+        applied.append(new)
+        daemon.config = new
+        return [], []
+
+    daemon = SimpleNamespace(config=config, apply_config=apply_config, clock=None)
+    return Controller(daemon, lambda: config, load_model=None)
+
+
+@pytest.mark.parametrize(("config", "key", "value"), [
+    (DaemonConfig(lowest_pitch=60), "highest_pitch", "10"),
+    (DaemonConfig(lowest_pitch=60, scale="C major"), "highest_pitch", "10"),
+    (DaemonConfig(lowest_pitch=61, scale="C major"), "highest_pitch", "61"),
+    (DaemonConfig(highest_pitch=90), "lowest_pitch", "100"),
+    (DaemonConfig(highest_pitch=90, scale="D dorian"), "lowest_pitch", "100"),
+    (DaemonConfig(), "min_answer_beats", "20"),
+    (DaemonConfig(min_answer_beats=8), "max_answer_beats", "4"),
+    (DaemonConfig(end_cc=20, phrase_end="control"), "end_cc", "none"),
+    (DaemonConfig(lowest_pitch=61, highest_pitch=61), "scale", "C major"),
+    (DaemonConfig(cc_map="temperature=21"), "panic_cc", "21"),
+])
+def test_set_names_the_option_it_sets_when_refused(config, key, value):
+    control = controller(config)
+    answer = control.handle({"command": "set", "key": key, "value": value})
+    assert not answer["ok"], answer
+    flag = "--" + key.replace("_", "-")
+    assert answer["error"].startswith(f"{flag} ("), answer["error"]
+    assert control.daemon.config is config  # nothing changed
+
+
+@pytest.mark.parametrize(("key", "word", "expected"), [
+    ("scale", "none", "auto"), ("scale", "None", "auto"), ("scale", "default", "auto"),
+    ("max_polyphony", "none", None), ("cc_map", "null", None), ("bpm", "default", 120.0),
+    ("listen_channels", "default", "1-9,11-16"), ("thru", "default", False),
+])
+def test_set_none_or_default_gives_the_options_default(key, word, expected):
+    config = DaemonConfig(scale="D dorian", max_polyphony=2, cc_map="temperature=21",
+                          bpm=90, listen_channels="all", thru=True)
+    control = controller(config)
+    answer = control.handle({"command": "set", "key": key, "value": word})
+    assert answer == {"ok": True, "key": key, "value": expected}
+
+
+def test_set_none_on_an_option_that_needs_a_value_is_refused():
+    answer = controller(DaemonConfig()).handle(
+        {"command": "set", "key": "temperature", "value": "none"})
+    assert not answer["ok"] and "expected a number" in answer["error"]

@@ -1,0 +1,96 @@
+"""`program_models` is checked as `--model` is: every model a program change could ask for
+is found and loads (file, card, trial step) at start, at a reload and at `antiphon set
+program_models`, so a missing or broken one is said then, not when the player presses a
+program button on stage. A refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from typer.testing import CliRunner
+
+from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.control import Controller
+from antiphon.daemon.service.models import check_program_models
+
+
+def bad_models(folder) -> dict[str, str]:
+    """A missing file, random bytes named .onnx, and a valid ONNX graph that is no model
+    (no card): each a way a program's model can fail to play."""
+    corrupt = folder / "corrupt.onnx"
+    corrupt.write_bytes(np.random.default_rng(3).bytes(4096))
+    plain = folder / "plain.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "plain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), plain)
+    return {"missing": str(folder / "gone.onnx"), "corrupt": str(corrupt),
+            "no model": str(plain), "no such name": "no-such-model"}
+
+
+@pytest.fixture(params=["missing", "corrupt", "no model", "no such name"])
+def bad_model(request, tmp_path) -> str:
+    return bad_models(tmp_path)[request.param]
+
+
+def test_a_bad_program_model_is_refused_naming_the_program(bad_model):
+    with pytest.raises(ConfigError) as caught:
+        check_program_models(DaemonConfig(program_models=f"default, {bad_model}"))
+    assert caught.value.field == "program_models"
+    assert f"program 2 ({bad_model!r}) cannot play" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_good_program_models_pass_and_are_not_loaded_twice(monkeypatch):
+    config = DaemonConfig(program_models="default, nade-nottingham")
+    check_program_models(config)
+    import antiphon.engine.model as engine_model
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("loaded again")
+
+    monkeypatch.setattr(engine_model, "StepModel", no_load)
+    check_program_models(config)  # the same files, unchanged: taken as checked
+
+
+def controller(config: DaemonConfig, reread=None) -> Controller:
+    daemon = SimpleNamespace(config=config, apply_config=None)
+    return Controller(daemon, reread or (lambda: config), load_model=None)
+
+
+def test_set_program_models_refuses_a_bad_model_and_changes_nothing(bad_model):
+    control = controller(DaemonConfig(program_models="default"))
+    answer = control.handle({"command": "set", "key": "program_models",
+                             "value": f"default, {bad_model}"})
+    assert not answer["ok"] and "program 2" in answer["error"], answer
+    assert control.daemon.config.program_models == "default"
+
+
+def test_a_reload_refuses_a_program_model_broken_since_the_start(tmp_path):
+    model = tmp_path / "mine.onnx"
+    model.write_bytes(open(bad_models(tmp_path)["no model"], "rb").read())
+    config = DaemonConfig(program_models=f"default, {model}")
+    control = controller(DaemonConfig(), reread=lambda: config)
+    answer = control.handle({"command": "reload"})
+    assert not answer["ok"] and "reload refused" in answer["error"], answer
+    assert f"program 2 ({str(model)!r})" in answer["error"]
+    assert control.daemon.config.program_models is None
+
+
+def test_run_refuses_a_bad_program_model_at_start_in_one_line(bad_model, tmp_path):
+    from antiphon.daemon.cli.app import app
+
+    result = CliRunner().invoke(app, [
+        "run", "--program-models", f"default,{bad_model}", "--control-socket",
+        str(tmp_path / "c.sock"), "--no-panic-on-start"], env={**os.environ})
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "--program-models" in said and "program 2" in said, said
+    assert "Traceback" not in result.output
