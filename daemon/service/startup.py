@@ -21,6 +21,7 @@ from antiphon.daemon.service.control_socket import ControlServer
 from antiphon.daemon.service.daemon import Daemon
 from antiphon.daemon.service.knobs import Knobs
 from antiphon.daemon.service.memory import keep_freed_memory_returnable
+from antiphon.daemon.service.models import check_program_models
 from antiphon.daemon.service.signals import capture_signals
 from antiphon.daemon.service.systemd import Notifier, under_service_manager
 
@@ -72,6 +73,7 @@ def run_daemon(config: DaemonConfig,
                 import_aalink()
             keep_freed_memory_returnable()  # before the first model: flat over swaps
             session = load_session(config)  # a bad model is refused before any port opens
+            check_program_models(config)  # and so is one a program change would load
             backend = resolve_backend(config.backend)
             edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
                                         config.reconnect_timeout, config.panic_on_start,
