@@ -36,14 +36,20 @@ def learn(
         "--config", help="The TOML file to write the mapping into (its control_socket is "
                          "used too). \\[default: the user config file]", dir_okay=False,
     )] = None,
+    fixed_cc: Annotated[bool, typer.Option(
+        "--fixed-cc", help="Take a controller whose meaning MIDI fixes too (volume 7, pan "
+                           "10, expression 11, the pedals 65-69, bank select, ...): passed "
+                           "over otherwise.")] = False,
     control_socket: SocketOption = None,
 ) -> None:
     """Map the next knob you turn to SETTING on the running daemon, and save it.
 
-    The mapping works at once; it is written into the config file's cc_map (the file's
-    other lines are kept), replacing a knob that set SETTING or that was on that CC."""
+    The mapping works at once and is kept at reloads; it is written into the config file's
+    cc_map (the file's other lines are kept), replacing a knob that set SETTING or that was
+    on that CC. Where --cc-map or ANTIPHON_CC_MAP gave the daemon its map, that map wins
+    over the file at the next start: this says so, with the map to give there."""
     from antiphon.daemon.service import paths
-    from antiphon.daemon.service.cc_map import knob_setting, make_knob, with_knob
+    from antiphon.daemon.service.cc_map import knob_setting, make_knob, parse_entry, with_knob
     from antiphon.daemon.service.config import ConfigError
     from antiphon.daemon.service.config_edit import write_option
     from antiphon.daemon.service.config_loading import read_toml
@@ -52,11 +58,13 @@ def learn(
     request = {"command": "learn", "key": setting, "timeout": timeout}
     if value_range is not None:
         request["range"] = value_range
+    if fixed_cc:
+        request["fixed_cc"] = True
     try:  # what can be told here is told before anyone is asked to turn a knob
         if value_range is None:
             knob_setting(setting.strip().replace("-", "_").lower())
         else:
-            make_knob(setting, 0, value_range, f"{setting} {value_range}")
+            make_knob(setting, 0, value_range, f"{setting} {value_range}", insisted=True)
     except ConfigError as err:
         fail(err.problem, USAGE_ERROR)
     ask_daemon(path, {"command": "status"})  # no daemon: said now
@@ -67,15 +75,37 @@ def learn(
                   f"({escape(learned['spec'])})")
     if answer["replaced"]:
         console.print(f"replaced: {escape(', '.join(answer['replaced']))}")
-    file = (config or paths.config_file()).expanduser()
+    daemon_file = answer.get("config_file")
+    file = (config or (Path(daemon_file) if daemon_file else paths.config_file())).expanduser()
     try:
         current = read_toml(file).get("cc_map") if file.exists() else None
-        knob = make_knob(learned["setting"], learned["cc"], learned["spec"], learned["entry"])
+        knob = parse_entry(learned["entry"])
         cc_map, _ = with_knob(current, knob)
         write_option(file, "cc_map", cc_map)
     except (ConfigError, OSError) as err:
         fail(f"the knob works now, but was not saved: {err}")
     console.print(f"saved in {escape(str(file))}: cc_map = {escape(json.dumps(cc_map))}")
+    for line in where_it_holds(file, daemon_file, answer.get("cc_map_from", ""),
+                               answer["cc_map"]):
+        console.print(escape(line), soft_wrap=True)
+
+
+def where_it_holds(saved_in: Path, daemon_file: str | None, map_from: str,
+                   live_map: str) -> list[str]:
+    """Where a learnt knob takes effect and where it does not, for the user."""
+    lines = ["works now, and at reloads of this daemon"]
+    if map_from.startswith(("command line", "environment")):
+        where = ("its --cc-map option" if map_from.startswith("command line")
+                 else f"{map_from.partition(' ')[2]}")
+        lines.append(f"not at the next start: the daemon's map comes from {where}, which "
+                     f"wins over the file; to keep the knob there too, set it to "
+                     f"{json.dumps(live_map)}")
+    elif daemon_file and Path(daemon_file).expanduser().resolve() != saved_in.resolve():
+        lines.append(f"not at the next start: the daemon reads {daemon_file}, not "
+                     f"{saved_in}")
+    else:
+        lines.append("and at the next start (from the config file)")
+    return lines
 
 
 def knobs(

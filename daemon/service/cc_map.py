@@ -31,9 +31,24 @@ from antiphon.engine.events import TICKS_PER_BEAT
 
 CC_VALUES = 128  # a controller sends 0..127
 FIRST_MODE_CC = 120  # 120..127 are channel mode messages: all sound off, all notes off, ...
+# Controllers whose meaning MIDI 1.0 fixes. A synth on the output acts on them (with
+# cc_feedback a knob's value goes out as its CC: top_p 0.5 on CC 7 would set the synth's
+# volume to 0) and keyboards send them from their own wheels, pedals and faders. A knob on
+# one is refused unless its entry insists with "!" after the number (`top_p=7!:0.5..1`).
+# The sustain pedal and the channel mode messages are refused even then: the input takes
+# them for itself (pedal, all notes off), so no knob there could ever move.
+FIXED_MEANING_CCS = {
+    0: "bank select", 6: "data entry", 7: "channel volume", 10: "pan", 11: "expression",
+    32: "bank select (LSB)", 38: "data entry (LSB)", 65: "portamento on/off",
+    66: "the sostenuto pedal", 67: "the soft pedal", 68: "the legato footswitch",
+    69: "hold 2", 96: "data increment", 97: "data decrement", 98: "NRPN select (LSB)",
+    99: "NRPN select (MSB)", 100: "RPN select (LSB)", 101: "RPN select (MSB)",
+}
+INSIST = "!"  # after a CC number: map it although its meaning is fixed
 # Live options that are no knob: lists, controls of their own, the map itself.
 NOT_ON_KNOBS = frozenset({"program_models", "panic_cc", "panic_note", "end_cc", "end_note",
-                          "log_level", "listen_channels", "cc_map", "cc_feedback"})
+                          "log_level", "listen_channels", "cc_map", "cc_feedback",
+                          "knob_channel"})
 # The knob a setting gets when its entry (or `antiphon learn`) names no range or choices.
 DEFAULT_SPECS = {
     "bpm": "60..180", "temperature": "0.5..1.5", "top_p": "0.5..1", "silence_beats": "0.5..4",
@@ -78,10 +93,11 @@ class Knob:
     low: float | None = None  # a range's value at CC 0 ...
     high: float | None = None  # ... and at CC 127
     choices: tuple = ()  # or the values CC 0..127 steps through, in order
+    insisted: bool = False  # written CC! : on a controller of fixed meaning, on purpose
 
     @property
     def entry(self) -> str:
-        return f"{self.setting}={self.cc}:{self.spec}"
+        return f"{self.setting}={self.cc}{INSIST if self.insisted else ''}:{self.spec}"
 
     def value_at(self, cc_value: int) -> Any:
         """The setting's value for a CC value 0..127."""
@@ -159,17 +175,21 @@ def parse_entry(entry: str) -> Knob:
                           "'temperature=21:0.5..1.5' or 'scale=23:C major|D dorian')")
     number, _, spec = rest.partition(":")
     digits = number.strip()
+    insisted = digits.endswith(INSIST)
+    digits = digits.removesuffix(INSIST).rstrip()
     if not (digits.isascii() and digits.isdigit()):  # int() would take "2_1", "-0", "２１"
         raise ConfigError("cc_map", f"{shown!r}: the CC must be a number 0..127, got "
                           f"{digits!r}")
-    return make_knob(name, int(digits), spec, shown)
+    return make_knob(name, int(digits), spec, shown, insisted)
 
 
-def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
+def make_knob(name: str, cc: int, spec: str, shown: str, insisted: bool = False) -> Knob:
     """A knob for setting `name` on controller `cc` over `spec` (a range, choices, or ""
-    for the setting's usual knob); ConfigError naming cc_map, quoting `shown`."""
+    for the setting's usual knob); ConfigError naming cc_map, quoting `shown`. `insisted`:
+    the user asked for `cc` although its meaning is fixed (FIXED_MEANING_CCS)."""
     setting = knob_setting(name.strip().replace("-", "_").lower())
-    _check_cc(cc, shown)
+    _check_cc(cc, shown, insisted)
+    insisted = insisted and cc in FIXED_MEANING_CCS  # "!" on a free CC changes nothing
     spec = spec.strip() or DEFAULT_SPECS.get(setting, "")
     if not spec:
         raise ConfigError("cc_map", f"{shown!r}: {setting} needs its choices, e.g. "
@@ -179,7 +199,7 @@ def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
         choices = tuple(_checked_value(setting, choice, shown) for choice in texts)
         if len(choices) > CC_VALUES:
             raise ConfigError("cc_map", f"{shown!r}: at most {CC_VALUES} choices on a knob")
-        return Knob(setting, cc, "|".join(texts), choices=choices)
+        return Knob(setting, cc, "|".join(texts), choices=choices, insisted=insisted)
     low_text, dots, high_text = spec.partition("..")
     if not dots or "..." in spec or ".." in high_text:  # "0.5...2" is no 0.5..0.2
         raise ConfigError("cc_map", f"{shown!r}: {spec!r} is neither a range LOW..HIGH nor "
@@ -195,7 +215,7 @@ def make_knob(name: str, cc: int, spec: str, shown: str) -> Knob:
     if low == high:
         raise ConfigError("cc_map", f"{shown!r}: the range's ends are the same value")
     return Knob(setting, cc, f"{low_text.strip()}..{high_text.strip()}", float(low),
-                float(high))
+                float(high), insisted=insisted)
 
 
 def knob_setting(name: str) -> str:
@@ -213,7 +233,7 @@ def knob_setting(name: str) -> str:
     raise ConfigError("cc_map", f"{why}; knobs can set {', '.join(allowed)}")
 
 
-def _check_cc(cc: int, shown: str) -> None:
+def _check_cc(cc: int, shown: str, insisted: bool = False) -> None:
     if not 0 <= cc < FIRST_MODE_CC:
         raise ConfigError("cc_map", f"{shown!r}: CC {cc} is out of 0..{FIRST_MODE_CC - 1} "
                           f"({FIRST_MODE_CC}..127 are channel mode messages, all notes off "
@@ -221,6 +241,14 @@ def _check_cc(cc: int, shown: str) -> None:
                           f"{shown!r}: CC {cc} is out of 0..127")
     if cc == SUSTAIN_PEDAL:
         raise ConfigError("cc_map", f"{shown!r}: CC 64 is the sustain pedal")
+    if cc in FIXED_MEANING_CCS and not insisted:
+        raise ConfigError("cc_map", fixed_meaning_refusal(cc, shown))
+
+
+def fixed_meaning_refusal(cc: int, shown: str) -> str:
+    """Why a knob on `cc` (a controller of fixed meaning) is refused, and how to insist."""
+    return (f"{shown!r}: CC {cc} is {FIXED_MEANING_CCS[cc]} (a meaning MIDI fixes: a synth "
+            f"acts on it); write CC{INSIST} ({cc}{INSIST}) to map it anyway")
 
 
 def _checked_value(setting: str, text: str, shown: str) -> Any:

@@ -20,6 +20,7 @@ and carries out the `learn` and `knobs` control commands' waiting and sending.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -31,8 +32,12 @@ from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_ON, PROGRAM_CHANGE
 from antiphon.daemon.service.cc_map import (
     DEFAULT_SPECS,
     FIRST_MODE_CC,
+    FIXED_MEANING_CCS,
+    INSIST,
+    Knob,
     feedback_messages,
     make_knob,
+    parse_cc_map,
     with_knob,
 )
 from antiphon.daemon.service.config import ConfigError, DaemonConfig
@@ -88,6 +93,9 @@ class Knobs:
         self._moves_lock = threading.Lock()
         self._learning: _Learning | None = None
         self._learn_lock = threading.Lock()  # one learn at a time
+        self._channels: tuple[DaemonConfig | None, frozenset[int]] = (None, frozenset())
+        self.learned: dict[str, Knob] = {}  # by setting: kept over a flag's map at reloads
+        self.other_channels = 0  # knob moves on channels the knobs do not listen on
         self.carried_out = 0
 
     def __call__(self, message: Sequence[int]) -> None:
@@ -95,12 +103,45 @@ class Knobs:
         if len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE:
             config = self._controller.daemon.config
             if message[1] not in (config.panic_cc, config.end_cc):
-                self._moved(message[1], message[2])
+                if (message[0] & 0x0F) + 1 in self._knob_channels(config):
+                    self._moved(message[1], message[2])
+                else:  # another instrument's mod wheel: no knob of ours
+                    self.other_channels += 1
+                    learning = self._learning
+                    if learning is not None:
+                        learning.elsewhere = ((message[0] & 0x0F) + 1, message[1])
                 return
         try:
             self._queue.put_nowait((MESSAGE, tuple(message)))
         except queue.Full:
             pass  # a flood of programs or keys: the thread is behind, later ones still come
+
+    def _knob_channels(self, config: DaemonConfig) -> frozenset[int]:
+        """`config.knob_channels()`, worked out once per config (the reader thread asks)."""
+        known, channels = self._channels
+        if known is not config:
+            channels = config.knob_channels()
+            self._channels = (config, channels)
+        return channels
+
+    def with_learned(self, config: DaemonConfig, map_from: str) -> DaemonConfig:
+        """A re-read `config` with the learnt knobs put back on its map, where the map came
+        from the command line or the environment (`map_from`, load_config's source): those
+        win over the file `antiphon learn` saved them in, and would drop them at each
+        reload. A map from the file already holds them (or the user's later edit of it,
+        which wins). A learnt knob the new config refuses (its CC now the panic_cc, ...)
+        is dropped, and the log says so."""
+        if not map_from.startswith(("command line", "environment")):
+            self.learned.clear()
+            return config
+        for knob in list(self.learned.values()):
+            cc_map, _ = with_knob(config.cc_map, knob)
+            try:
+                config = dataclasses.replace(config, cc_map=cc_map)
+            except ConfigError as err:
+                del self.learned[knob.setting]
+                log.warning("reload: the learnt knob %s is dropped: %s", knob.entry, err)
+        return config
 
     def _moved(self, cc: int, value: int) -> None:
         with self._moves_lock:
@@ -124,19 +165,24 @@ class Knobs:
         self._thread.join(2.0)
 
     def learn(self, timeout: float, announce: str = "",
-              client_gone: Callable[[], bool] | None = None) -> int | None:
-        """Wait up to `timeout` seconds for a controller to move; its number, or None. The
-        move that is learnt sets nothing. A learn whose client went away (Ctrl-C on
-        `antiphon learn`) ends there: no later knob is mapped behind the user's back."""
+              client_gone: Callable[[], bool] | None = None,
+              fixed_too: bool = False) -> int | None:
+        """Wait up to `timeout` seconds for a controller to move on a knob channel; its
+        number, or None. The move that is learnt sets nothing; a controller of fixed meaning
+        (a volume fader, a pedal) is passed over unless `fixed_too`. A learn whose client
+        went away (Ctrl-C on `antiphon learn`) ends there: no later knob is mapped behind
+        the user's back. On a timeout, KnobError says what moved that was passed over."""
         if not self._learn_lock.acquire(blocking=False):
             raise KnobError("already learning a knob: turn it, or wait for that to time out")
-        learning = self._learning = _Learning()
+        learning = self._learning = _Learning(fixed_too)
         deadline = time.monotonic() + timeout
         try:
             if announce:
                 log.info("%s", announce)
             while not learning.found.wait(min(LEARN_POLL_SECONDS, timeout)):
                 if time.monotonic() >= deadline:
+                    learning.say_passed_over(
+                        lambda: sorted(self._knob_channels(self._controller.daemon.config)))
                     return None
                 if client_gone is not None and client_gone():
                     log.info("learn cancelled: its client went away; nothing learned")
@@ -162,6 +208,9 @@ class Knobs:
     def _turned(self, cc: int, value: int) -> None:
         learning = self._learning
         if learning is not None and cc < FIRST_MODE_CC:
+            if cc in FIXED_MEANING_CCS and not learning.fixed_too:
+                learning.fixed = cc  # a volume fader or a pedal moved: said at the timeout
+                return
             learning.cc = cc
             learning.found.set()
             return
@@ -190,9 +239,24 @@ class Knobs:
 
 
 class _Learning:
-    def __init__(self) -> None:
+    def __init__(self, fixed_too: bool) -> None:
         self.found = threading.Event()
         self.cc: int | None = None
+        self.fixed_too = fixed_too
+        self.fixed: int | None = None  # a controller of fixed meaning that moved
+        self.elsewhere: tuple[int, int] | None = None  # (channel, CC) moved off the knobs'
+
+    def say_passed_over(self, channels: Callable[[], list[int]]) -> None:
+        """KnobError for a timeout after moves that were passed over, if there were any."""
+        if self.fixed is not None:
+            raise KnobError(f"CC {self.fixed} ({FIXED_MEANING_CCS[self.fixed]}, a meaning "
+                            "MIDI fixes) moved and was passed over: nothing learned "
+                            "(`antiphon learn SETTING --fixed-cc` takes it)")
+        if self.elsewhere is not None:
+            channel, cc = self.elsewhere
+            raise KnobError(f"CC {cc} moved on channel {channel}, but the knobs listen on "
+                            f"channel {', '.join(map(str, channels()))} (knob_channel): "
+                            "nothing learned")
 
 
 def knob_command(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
@@ -229,22 +293,33 @@ def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
         spec = mapped[0] if mapped else DEFAULT_SPECS.get(setting, "")
     spec = str(spec)
     try:
-        make_knob(setting, 0, spec, f"{setting} {spec}".strip())  # before anyone turns
+        make_knob(setting, 0, spec, f"{setting} {spec}".strip(), insisted=True)  # before a turn
     except ConfigError as err:
         raise KnobError(err.problem) from None
+    fixed_too = request.get("fixed_cc") is True
     cc = knobs.learn(timeout, f"learning: the next knob turned sets {setting} ({spec})",
-                     current_client_gone)
+                     current_client_gone, fixed_too)
     if cc is None:
         raise KnobError(f"no knob moved within {timeout:g} s: nothing learned")
-    knob = make_knob(setting, cc, spec, f"{setting}={cc}:{spec}")
+    knob = make_knob(setting, cc, spec, f"{setting}={cc}{INSIST if fixed_too else ''}:{spec}",
+                     insisted=fixed_too)
     cc_map, replaced = with_knob(controller.daemon.config.cc_map, knob)
     answer = controller.handle({"command": "set", "key": "cc_map", "value": cc_map})
     if not answer["ok"]:
         raise KnobError(f"CC {cc} cannot set {setting}: {answer['error']}")
+    for old in parse_cc_map(", ".join(replaced)) if replaced else ():
+        knobs.learned.pop(old.setting, None)
+    knobs.learned[setting] = knob
+    map_from = controller.config_origin("cc_map")
     log.info("learned: CC %d sets %s (%s)%s", cc, setting, knob.spec,
              f"; replaced {', '.join(replaced)}" if replaced else "")
+    if map_from.startswith(("command line", "environment")):
+        log.warning("learned knob %s: the map comes from the %s, which wins over the config "
+                    "file at a start: kept at reloads, gone at the next start unless added "
+                    "there", knob.entry, map_from)
     return {"learned": {"setting": setting, "cc": cc, "spec": knob.spec, "entry": knob.entry},
-            "replaced": replaced, "cc_map": cc_map}
+            "replaced": replaced, "cc_map": cc_map, "cc_map_from": map_from,
+            "config_file": controller.config_file()}
 
 
 def _list_knobs(controller, send: bool) -> dict:  # noqa: ANN001

@@ -44,7 +44,7 @@ def test_the_format_reads_ranges_choices_and_usual_knobs():
     assert (top_p.cc, top_p.entry) == (22, "top_p=22:0.5..1")
     assert scale.choices == ("C major", "D dorian", "chromatic")
     assert knob("top-p=5").entry == "top_p=5:0.5..1"  # its usual knob, dashes or not
-    assert knob("thru=7").choices == (False, True)
+    assert knob("thru=8").choices == (False, True)
     assert knob("max_polyphony=8:none|2|4").choices == (None, 2, 4)
     assert "cc_map" in LIVE_OPTIONS and "cc_feedback" in LIVE_OPTIONS
 
@@ -231,7 +231,7 @@ def test_learning_takes_the_next_knob_but_no_channel_mode_message():
         threading.Thread(target=lambda: learnt.put(knobs.learn(5.0))).start()
         assert wait_until(lambda: knobs._learning is not None, 2)
         knobs([0xB0, 123, 0])  # all notes off: no knob
-        knobs([0xB1, 17, 40])
+        knobs([0xB0, 17, 40])
         assert learnt.get(timeout=5) == 17
         assert knobs.learn(0.05) is None  # nobody turns
     finally:
