@@ -4,8 +4,16 @@ With a daemon running, the daemon is asked through its control socket: it drops 
 it plays, releases every note it sounds and sends All Notes Off, through its own output,
 and plays on. With none, this command sends the panic itself: a process killed by SIGKILL
 (or by a crash in native code) releases nothing; a service manager's stop hook runs this
-afterwards (`ExecStopPost=antiphon panic ...`), and a musician can run it by hand. It sends
-a note-off for every note, then All Sound Off and All Notes Off, on all 16 channels.
+afterwards, and a musician can run it by hand. It sends a note-off for every note, then
+All Sound Off and All Notes Off, on all 16 channels.
+
+The stop hook (`ExecStopPost=antiphon panic --only-if-stopped`) must silence only what the
+stopped service opened: when the service's start failed because the user's own daemon runs
+on the same control socket, that daemon plays on untouched. So with `--only-if-stopped`
+nothing is asked over the socket; a daemon holding the socket's lock means nothing is sent,
+and otherwise the output recorded by the daemon that died is silenced (nothing at all when
+none was recorded: the start failed before any port opened, or the daemon released its
+notes as it stopped). See instance_lock.py.
 """
 
 from __future__ import annotations
@@ -35,16 +43,24 @@ def panic(
     control_socket: Annotated[Path | None, typer.Option(
         help="A running daemon's control socket. \\[default: the config's, else control.sock "
              "in $XDG_RUNTIME_DIR/antiphon]", dir_okay=False)] = None,
+    only_if_stopped: Annotated[bool, typer.Option(
+        "--only-if-stopped",
+        help="A service's stop hook: silence only the output that the daemon on the control "
+             "socket opened and left sounding when it died; nothing while a daemon runs "
+             "there.")] = False,
 ) -> None:
     """Silence the output: every note off, all-notes-off and all-sound-off, 16 channels.
 
     A running daemon is asked to do it (and plays on); with none, the port is opened here."""
     setup_logging("warning")
+    if only_if_stopped:
+        if out_port is not None or backend is not None:
+            fail("--only-if-stopped silences the output the stopped daemon recorded: it takes "
+                 "no --out or --backend", USAGE_ERROR)
+        _silence_stopped(control_socket, config)
+        return
     if out_port is None and _daemon_silenced(control_socket, config):
         return
-    from antiphon.daemon.midi.backends import resolve_backend
-    from antiphon.daemon.midi.kept_ports import send_panic
-    from antiphon.daemon.midi.ports import RtMidiOutput
     from antiphon.daemon.service.config import ConfigError
     from antiphon.daemon.service.config_loading import load_config
 
@@ -52,9 +68,17 @@ def panic(
         options = load_config(config, os.environ, {"out_port": out_port, "backend": backend})
     except ConfigError as err:
         fail(str(err), USAGE_ERROR)
+    _send_panic(options.backend, options.out_port)
+
+
+def _send_panic(backend: str, out_port: str | None) -> None:
+    """Open `out_port` (None: the virtual port) on `backend` and send the panic there."""
+    from antiphon.daemon.midi.backends import resolve_backend
+    from antiphon.daemon.midi.kept_ports import send_panic
+    from antiphon.daemon.midi.ports import RtMidiOutput
+
     try:
-        output = RtMidiOutput(resolve_backend(options.backend), options.out_port,
-                              exclude_own=True)
+        output = RtMidiOutput(resolve_backend(backend), out_port, exclude_own=True)
     except ValueError as err:
         fail(str(err), USAGE_ERROR)
     except OSError as err:
@@ -67,6 +91,30 @@ def panic(
     finally:
         output.close()
     console.print(f"panic: {sent} messages sent to {output.name!r} (16 channels)")
+
+
+def _silence_stopped(control_socket: Path | None, config: Path | None) -> None:
+    """The stop hook: see the module docstring."""
+    from antiphon.daemon.cli.control import socket_path
+    from antiphon.daemon.service.instance_lock import stopped_instance
+
+    path = socket_path(control_socket, config)
+    try:
+        with stopped_instance(path) as found:
+            if found.running is not None:
+                console.print(f"panic: a daemon (pid {found.running}) runs on {path}, not the "
+                              "one that stopped: nothing sent", soft_wrap=True)
+                return
+            if found.opened is None:
+                console.print(f"panic: no daemon that stopped on {path} left an output "
+                              "sounding: nothing sent", soft_wrap=True)
+                return
+            backend, out_port = found.opened.get("backend"), found.opened.get("out_port")
+            if not isinstance(backend, str) or not isinstance(out_port, str | None):
+                fail(f"the record beside {path} names no output: remove it")
+            _send_panic(backend, out_port)
+    except OSError as err:
+        fail(str(err))
 
 
 def _daemon_silenced(control_socket: Path | None, config: Path | None) -> bool:

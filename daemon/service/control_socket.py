@@ -123,6 +123,11 @@ class ControlServer:
         finally:
             os.close(folder)
 
+    def record_opened(self, opened: dict) -> None:
+        """Note the MIDI output this daemon opened, for the service's stop hook
+        (instance_lock.py); claim() first."""
+        self._lock.record(opened)
+
     def _bind(self, path: Path, stale: bool) -> None:
         if stale:
             path.unlink(missing_ok=True)  # a socket a killed daemon left: nobody answers

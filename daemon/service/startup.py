@@ -79,6 +79,8 @@ def run_daemon(config: DaemonConfig,
                                         config.reconnect_timeout, config.panic_on_start,
                                         clock_out=config.clock_out, clock_in=config.clock_in))
             edge.open()
+            # What a stop hook silences should this daemon die without releasing its notes.
+            server.record_opened({"backend": backend, "out_port": config.out_port})
             edge.start()
             if shutdown.requested.is_set():
                 return 0

@@ -219,7 +219,7 @@ def render_unit(executable: Path, config: Path | None, scope: str) -> str:
             raise ValueError(f"the unit needs an absolute {name} path, got {str(path)!r}")
     config_args = [] if config is None else ["--config", str(config)]
     run = exec_line([str(executable), "run", *config_args])
-    panic = exec_line([str(executable), "panic", *config_args])
+    panic = exec_line([str(executable), "panic", "--only-if-stopped", *config_args])
     systemctl = "systemctl --user" if scope == "user" else "systemctl"
     return "\n".join([
         f"# Written by `antiphon service install --{scope}`. To remove it:",
@@ -238,6 +238,8 @@ def render_unit(executable: Path, config: Path | None, scope: str) -> str:
         f"ExecStart={run}",
         "ExecReload=/bin/kill -HUP $MAINPID",
         # After any stop, a crash or SIGKILL included, silence the synth: no note stays on.
+        # Only what this service's daemon opened: a start that failed because the user's
+        # own daemon runs on the socket must not cut that one's music (--only-if-stopped).
         # '-': a MIDI system that is gone has nothing sounding, and must not turn a clean
         # stop into a failure (which Restart=on-failure would act on).
         f"ExecStopPost=-{panic}",

@@ -43,7 +43,7 @@ def test_install_writes_a_user_unit_and_prints_the_systemctl_commands(home):
                     "[Install]\nWantedBy=default.target"):
         assert setting in unit
     assert f"ExecStart={ANTIPHON.resolve()} run\n" in unit
-    assert f"ExecStopPost=-{ANTIPHON.resolve()} panic\n" in unit
+    assert f"ExecStopPost=-{ANTIPHON.resolve()} panic --only-if-stopped\n" in unit
     for command in ("systemctl --user daemon-reload",
                     "systemctl --user enable --now antiphon.service",
                     "journalctl --user -u antiphon -f", "antiphon status",

@@ -202,8 +202,9 @@ def test_unit_runs_the_daemon_as_a_notify_service_with_a_watchdog(scope, target)
     found = settings(unit)
     assert found["Type"] == ["notify"] and found["NotifyAccess"] == ["main"]
     assert found["ExecStart"] == ["/opt/antiphon/bin/antiphon run --config /etc/antiphon.toml"]
-    assert found["ExecStopPost"] == ["-/opt/antiphon/bin/antiphon panic --config "
-                                     "/etc/antiphon.toml"]
+    # Only what this service's daemon left sounding: not a daemon the user runs by hand.
+    assert found["ExecStopPost"] == ["-/opt/antiphon/bin/antiphon panic --only-if-stopped "
+                                     "--config /etc/antiphon.toml"]
     assert found["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert found["WatchdogSec"] == ["10"] and found["Restart"] == ["on-failure"]
     assert found["WantedBy"] == [target] and found["After"] == ["sound.target"]
