@@ -6,13 +6,14 @@ comes out as its knob's CC (and, looped back into the input, is not taken for a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 
 import pytest
-from e2e_support import antiphon_command, wait_until
+from e2e_support import antiphon_command, e2e_model_path, wait_until
 from typer.testing import CliRunner
 
 from antiphon.daemon.cli.app import app
@@ -99,3 +100,43 @@ def test_learn_maps_the_next_knob_and_saves_it_in_the_config_file(daemon, player
     nobody = runner.invoke(app, ["learn", "temperature", "--control-socket",
                                  str(tmp_path / "none.sock")])
     assert nobody.exit_code == 1 and "no Antiphon daemon answers" in nobody.output
+
+
+@pytest.mark.parametrize("given_by", ["flag", "environment"])
+def test_a_learnt_knob_outlives_a_reload_when_a_flag_or_the_environment_gives_the_map(
+        given_by, daemon, player, jack_server, tmp_path):
+    """`--cc-map` or ANTIPHON_CC_MAP wins over the file learn saves in: a reload must not
+    drop the knob just learnt, and learn must say it will not hold at the next start."""
+    file = tmp_path / "antiphon.toml"
+    file.write_text(f"model = {json.dumps(str(e2e_model_path()))}\n")
+    given = "temperature=21:0.5..1.5"
+    if given_by == "flag":
+        process = daemon("--config", str(file), "--cc-map", given)
+    else:
+        process = daemon("--config", str(file),
+                         env={**jack_server.env, "ANTIPHON_CC_MAP": given})
+    keys = player()
+    learning = subprocess.Popen(  # no --config: saved where the daemon reads
+        antiphon_command("learn", "top_p", "--range", "0.5..1", "--timeout", "20",
+                         "--control-socket", str(process.socket)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "300"})
+    try:
+        process.wait_for(r"learning: the next knob turned sets top_p", timeout=20)
+        keys.keyboard.send_message([0xB1, 30, 100])  # another channel: no knob of ours
+        keys.keyboard.send_message([0xB0, 30, 100])
+        said, _ = learning.communicate(timeout=20)
+    finally:
+        learning.kill()
+    said = " ".join(said.split())
+    assert learning.returncode == 0, said
+    assert read_toml(file)["cc_map"] == "top_p=30:0.5..1", said
+    where = "--cc-map" if given_by == "flag" else "ANTIPHON_CC_MAP"
+    assert "works now, and at reloads" in said and "not at the next start" in said, said
+    assert where in said and json.dumps(f"{given}, top_p=30:0.5..1") in said, said
+    assert ask(process.socket, {"command": "reload"})["ok"]
+    assert settings(process)["cc_map"] == f"{given}, top_p=30:0.5..1", process.output()
+    keys.keyboard.send_message([0xB0, 30, 0])  # the learnt knob still works...
+    keys.keyboard.send_message([0xB0, 21, 127])  # ... beside the given one
+    assert wait_until(lambda: settings(process)["temperature"] == 1.5, 5), process.output()
+    assert settings(process)["top_p"] == 0.5
