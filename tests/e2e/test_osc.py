@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import time
 
 import pytest
-from datagram_peers import OscPeer
-from e2e_support import ANSWER_BOUND_SECONDS, BEAT, PHRASE, JackPlayer, wait_until
+from datagram_peers import OscPeer, osc_message
+from e2e_support import (
+    ANSWER_BOUND_SECONDS,
+    BEAT,
+    PHRASE,
+    JackPlayer,
+    wait_until,
+)
 
 from antiphon.daemon.service.config import LIVE_OPTIONS
 from antiphon.daemon.service.control_socket import ask
@@ -101,9 +108,9 @@ def test_settings_over_osc_change_what_the_control_socket_shows(osc_daemon):
         "dance", "unknown address or wrong arguments"]
     assert settings(process)["temperature"] == pytest.approx(0.6, abs=1e-6)
 
-    before = peer.send("/antiphon/set", "scale", "")  # OSC's stand-in for None
+    before = peer.send("/antiphon/set", "scale", "")  # OSC's stand-in for None: the default
     assert peer.wait_for("/antiphon/ok", before) == ["set"]
-    assert settings(process)["scale"] is None
+    assert settings(process)["scale"] == "auto"
     # By default OSC listens on this machine only.
     port = peer.target[1]
     assert ("0100007F", port) in udp_sockets(process.process.pid)
@@ -223,3 +230,64 @@ def test_without_osc_port_the_daemon_has_no_udp_socket(daemon):
     assert ask(process.socket, {"command": "status"})["status"]["osc"] is None
     assert udp_sockets(process.process.pid) == []
     assert "OSC" not in process.output()
+
+
+def test_a_bundle_of_model_swaps_and_a_flood_leave_the_daemon_answering(osc_daemon, player):
+    """One 47 kB bundle of 1,400 /antiphon/model and a burst of 20,000 settings: status on
+    the control socket is answered within a second, one model is loaded (two at most), the
+    flood is shed and counted, and a call played over JACK is still heard and answered (the
+    player's connections are in place)."""
+    process, peer = osc_daemon()
+    keys = player()
+    swaps = b"".join(struct.pack(">i", len(element)) + element
+                     for element in [osc_message("/antiphon/model", "default")] * 1400)
+    packet = b"#bundle\x00" + b"\x00" * 7 + b"\x01" + swaps
+    assert 40_000 < len(packet) < 65_000
+    waits = []
+
+    def status() -> dict:
+        asked = time.monotonic()
+        answer = ask(process.socket, {"command": "status"}, timeout=10)
+        waits.append(time.monotonic() - asked)
+        assert answer["ok"] is True, answer
+        return answer["status"]
+
+    peer.send_raw(packet)
+    status()  # while the one model loads
+    for index in range(20_000):
+        try:
+            peer.socket.sendto(osc_message("/antiphon/temperature", 0.5 + index % 100 / 200),
+                               peer.target)
+        except BlockingIOError:  # the socket's buffer full: the kernel drops it anyway
+            pass
+    for _ in range(5):
+        counters = status()["counters"]
+        time.sleep(0.2)
+    print(f"status answered after {', '.join(f'{wait * 1e3:.0f}' for wait in waits)} ms; "
+          f"{counters}")
+    assert max(waits) < 1.0, waits
+    assert 1 <= counters["model_swaps"] <= 2
+    assert counters["osc_refused"] == 1400 - 32 and counters["osc_shed"] > 0
+    output = process.output()
+    assert "OSC flood: shed" in output and "Traceback" not in output
+    heard, answered = len(keys.note_ons()), counters["answers"]
+    keys.play(PHRASE, BEAT)
+    assert wait_until(lambda: status()["counters"]["phrases"] == 1, ANSWER_BOUND_SECONDS)
+    assert wait_until(lambda: len(keys.note_ons()) > heard, ANSWER_BOUND_SECONDS + 5)
+    assert wait_until(lambda: status()["counters"]["answers"] > answered, 10)
+    assert process.process.poll() is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_osc_open_to_the_network_is_warned_about_at_start(daemon, host):
+    port = free_udp_port()
+    process = daemon("--osc-port", str(port), "--osc-host", host)
+    warning = process.wait_for(r"OSC listens on .*", 5).group(0)
+    assert "every network interface" in warning and "anyone who can reach that port" in warning
+    # It listens there, and answers as on this machine.
+    peer = OscPeer(("127.0.0.1", port))
+    try:
+        before = peer.send("/antiphon/temperature", 0.9)
+        assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
+    finally:
+        peer.close()
