@@ -226,14 +226,15 @@ class DaemonConfig:
             raise ConfigError(
                 "max_answer_beats",
                 f"must be >= {cli_flag('min_answer_beats')} "
-                f"({_shown(self.min_answer_beats)}), got {_shown(self.max_answer_beats)}",
+                f"({shown_number(self.min_answer_beats)}), got "
+                f"{shown_number(self.max_answer_beats)}",
             )
         ticks = self.grid_beats * TICKS_PER_BEAT
         if abs(ticks - round(ticks)) > 1e-6:
             raise ConfigError(
                 "grid_beats",
                 f"must be a whole number of 1/{TICKS_PER_BEAT} beats, got "
-                f"{_shown(self.grid_beats)}",
+                f"{shown_number(self.grid_beats)}",
             )
         for name in ("panic_cc", "panic_note", "end_cc", "end_note"):
             if getattr(self, name) is not None:
@@ -335,11 +336,12 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def _in_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
     if not (low < value <= high if low_open else low <= value <= high):  # NaN fails too
-        bound = f"> {_shown(low)}" if low_open else f">= {_shown(low)}"
-        raise ConfigError(name, f"must be {bound} and <= {_shown(high)}, got {_shown(value)}")
+        bound = f"> {shown_number(low)}" if low_open else f">= {shown_number(low)}"
+        raise ConfigError(name, f"must be {bound} and <= {shown_number(high)}, got "
+                                f"{shown_number(value)}")
 
 
-def _shown(value: float) -> str:
+def shown_number(value: float) -> str:
     """A number as a message shows it: a whole number in full (a seed's bound too), unless
     it runs to more digits than anyone typed on purpose; a float short where that is exact,
     else in full (19.9999999 is refused as itself, not as the "20" it rounds to)."""

@@ -40,7 +40,7 @@ from antiphon.daemon.service.cc_map import (
     parse_cc_map,
     with_knob,
 )
-from antiphon.daemon.service.config import ConfigError, DaemonConfig
+from antiphon.daemon.service.config import ConfigError, DaemonConfig, shown_number
 from antiphon.daemon.service.control_socket import current_client_gone
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
         raise KnobError(f"a timeout is a number of seconds, got {shown}") from None
     if not 0 < timeout <= LEARN_TIMEOUT_LIMIT:
         raise KnobError(f"a timeout is more than 0 and at most {LEARN_TIMEOUT_LIMIT:g} s, got "
-                        f"{timeout:g}")
+                        f"{shown_number(timeout)}")
     config = controller.daemon.config
     if spec is None:  # the setting's knob as mapped now, else its usual one
         mapped = [knob.spec for knob in config.knob_map() if knob.setting == setting]

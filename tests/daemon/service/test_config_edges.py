@@ -120,3 +120,12 @@ def test_set_none_on_an_option_that_needs_a_value_is_refused():
     answer = controller(DaemonConfig()).handle(
         {"command": "set", "key": "temperature", "value": "none"})
     assert not answer["ok"] and "expected a number" in answer["error"]
+
+
+def test_a_cross_check_and_a_learn_timeout_also_say_the_number_as_given():
+    with pytest.raises(ConfigError, match=r"\(4\), got 3\.9999999$"):
+        DaemonConfig(min_answer_beats=4, max_answer_beats=3.9999999)
+    control = controller(DaemonConfig())
+    control.knobs = object()  # the timeout is refused before any knob is waited for
+    answer = control.handle({"command": "learn", "key": "top_p", "timeout": 600.0000001})
+    assert not answer["ok"] and answer["error"].endswith("got 600.0000001"), answer

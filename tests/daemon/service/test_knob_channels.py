@@ -141,3 +141,18 @@ def test_learnt_knobs_go_back_on_a_reread_map_from_a_flag_or_the_environment(map
         assert list(knobs.learned) == ["top_p"]
     else:  # the file holds what learn saved, and the user's edits since
         assert got is reread and knobs.learned == {}
+
+
+def test_learn_says_where_the_knob_holds(tmp_path):
+    from antiphon.daemon.cli.knobs_command import where_it_holds
+
+    mine = tmp_path / "antiphon.toml"
+    live = "temperature=21:0.5..1.5, top_p=30:0.5..1"
+    flag = " ".join(where_it_holds(mine, str(mine), "command line", live))
+    assert "not at the next start" in flag and "--cc-map" in flag and f'"{live}"' in flag
+    env = " ".join(where_it_holds(mine, str(mine), "environment ANTIPHON_CC_MAP", live))
+    assert "not at the next start" in env and "ANTIPHON_CC_MAP" in env
+    other = " ".join(where_it_holds(tmp_path / "other.toml", str(mine), f"file {mine}", live))
+    assert f"not at the next start: the daemon reads {mine}" in other
+    same = " ".join(where_it_holds(mine, str(mine), f"file {mine}", live))
+    assert "and at the next start" in same and "not at" not in same
