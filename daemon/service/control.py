@@ -144,10 +144,10 @@ class Controller:
                 f"{name} is read once, at start: change it in the config file and restart "
                 f"the daemon (live options: {', '.join(LIVE_OPTIONS)})")
         word = value.strip().casefold() if isinstance(value, str) else value
-        if word == "default" or (word in NONE_WORDS and DEFAULTS[name] is not None
-                                 and name in OPTIONAL):
+        unset = value is None or isinstance(value, str) and word in NONE_WORDS
+        if word == "default" or (unset and DEFAULTS[name] is not None and name in OPTIONAL):
             parsed = DEFAULTS[name]  # `set scale none` is scale's default, auto
-        elif word in NONE_WORDS:
+        elif unset:
             parsed = coerce_value(name, None, "antiphon set")  # none where none is a value
         else:
             parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))

@@ -129,3 +129,17 @@ def test_a_cross_check_and_a_learn_timeout_also_say_the_number_as_given():
     control.knobs = object()  # the timeout is refused before any knob is waited for
     answer = control.handle({"command": "learn", "key": "top_p", "timeout": 600.0000001})
     assert not answer["ok"] and answer["error"].endswith("got 600.0000001"), answer
+
+
+@pytest.mark.parametrize(("value", "expected"), [(5, "5"), ([1, 2], "1,2")])
+def test_set_takes_a_channel_list_as_a_number_or_a_list(value, expected):
+    """As OSC sends `/antiphon/listen_channels 5`, or a JSON client a list."""
+    answer = controller(DaemonConfig()).handle(
+        {"command": "set", "key": "listen_channels", "value": value})
+    assert answer == {"ok": True, "key": "listen_channels", "value": expected}
+
+
+def test_set_a_value_of_no_kind_is_refused_in_a_line():
+    answer = controller(DaemonConfig()).handle(
+        {"command": "set", "key": "temperature", "value": [1]})
+    assert not answer["ok"] and "expected a number" in answer["error"], answer
