@@ -8,7 +8,9 @@
 
 The interaction loop feeds it the player's notes (`on_event`) and wakes it at the deadline
 it asks for (`on_tick` at `next_deadline()`); it answers with actions for the loop to carry
-out. Times are beats on the clock's timeline; an event's own time is its tick.
+out. Times are beats on the clock's timeline; an event's own time is its tick. A pitch
+here is a voice as the loop hears it (pedal.PlayedNotes): held from its first strike on any
+channel to the release of the last channel that sounds it.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class CallAndResponse:
     def __init__(self, policy: PhrasePolicy) -> None:
         self.policy = policy
         self.mode = Mode.IDLE
-        self._held: set[int] = set()  # pitches the player holds down (forgotten when stuck)
+        self._held: set[int] = set()  # pitches sounding, on any channel (forgotten when stuck)
         self._phrase_start = 0.0  # beat of the phrase's first strike
         self._last_activity = 0.0  # beat of the phrase's latest strike or release
         self._answer_end = 0.0  # beat the planned answer ends
@@ -170,6 +172,15 @@ class CallAndResponse:
         or an answer on the old count has no place on the new one. Wait for the player."""
         self.mode = Mode.IDLE
         self._held.clear()
+
+    def drop_answer(self) -> bool:
+        """The answer will not play (a MIDI Stop, a panic, the DAW stopped when the call
+        ended): back to waiting for the player. A call being played goes on. Returns
+        whether there was an answer to drop."""
+        if self.mode is not Mode.RESPONDING:
+            return False
+        self.mode = Mode.IDLE
+        return True
 
     def answer_moved(self, start_beats: float, length_beats: float) -> None:
         """The loop placed the answer elsewhere (pushed to a later grid point when late)."""

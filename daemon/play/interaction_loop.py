@@ -4,25 +4,9 @@ It takes the player's notes off the queue (put there by the MIDI callback), driv
 call-and-response state machine, feeds the model what the player played, and at a phrase
 end streams the model's answer into the output scheduler, ahead of the clock.
 
-Two timelines meet here. The clock's (beats since the daemon started; the scheduler and the
-state machine live on it) and the session's (one continuous conversation in ticks: call,
-silence, answer, next call). They differ by `_offset_ticks`:
-
-    session tick = clock tick + offset
-
-The session's beats are where the model hears the beat, and where a piano-roll model lays
-its frames. With the grid taken from the call (`PhrasePolicy.grid_from_call`, the default:
-the player cannot hear the internal clock, whose beat 0 is the daemon's start), the first
-note of each phrase after a silence re-anchors the offset so that this note, the player's
-downbeat, falls on a session beat: the nearest one, or the first one at or after the
-session's present should that be later (the session never goes back). With a clock the
-player shares (`grid_from_call=False`), the offset stays a whole number of beats, so the
-session's beats are the clock's.
-
-The offset also changes when a late answer is pushed to a later grid point: the model
-planned it on time, so the clock moves away from the session (offset shrinks). A barge-in
-cuts an answer the model has already generated to its end; the session is rewound to the
-moment the player came in (the model forgets what nobody heard), and the offset stays.
+Two timelines meet here, the clock's and the session's (session_timeline.py says how
+they differ and why). The player's messages are heard as the notes they sound, one voice
+per pitch across channels and the pedal (pedal.py).
 """
 
 from __future__ import annotations
@@ -55,14 +39,13 @@ from antiphon.daemon.play.loop_parts import (
     LoopStats,
     cuts_an_answer,
 )
-from antiphon.daemon.play.pedal import SustainPedal
+from antiphon.daemon.play.pedal import PlayedNotes
 from antiphon.daemon.play.scheduler import OutputScheduler
+from antiphon.daemon.play.session_timeline import SessionTimeline
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import (
-    TICKS_PER_BEAT,
     NoteEvent,
-    note_event_from_bytes,
     note_event_to_bytes,
 )
 from antiphon.engine.key_finding import rules_for_call
@@ -104,14 +87,14 @@ class InteractionLoop:
         self._rules = rules
         self._follow_call = follow_call
         self._call: list[NoteEvent] = []  # what the player played since the last answer
-        self._pedal = SustainPedal()
+        self._played = PlayedNotes()  # the player's notes as they sound
         self.transport_running = True  # False between a MIDI Stop and Start / Continue
         self.follows_transport = True  # whether a Stop also stops the answering
         self._max_opening_rest_ticks = (
             None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
         )
         self.machine = CallAndResponse(policy)
-        self._offset_ticks = 0
+        self._timeline = SessionTimeline()
         self._stash: deque = deque()  # inbox items taken early (while an answer was sampled)
         self._thread: threading.Thread | None = None
         self.stats = LoopStats()
@@ -149,6 +132,14 @@ class InteractionLoop:
         call = LoopCall(function)
         self._inbox.put(call)
         return call.future.result(timeout)  # TimeoutError should the loop be stuck
+
+    def silence(self) -> int:
+        """Release what the answer sounds and drop the rest of it (a panic; call it through
+        `call`, so an answer being sampled is finished first). Returns the notes released."""
+        released = self._scheduler.cancel_and_release()
+        if self.machine.drop_answer():
+            log.info("answer dropped: listening for the player")
+        return released
 
     def end_phrase(self) -> None:
         """End the call being played now (an end-of-call control; any thread)."""
@@ -214,17 +205,12 @@ class InteractionLoop:
                 self._execute(machine.end_phrase_now(clock.now_beats()))
                 continue
             arrived, message = item
-            tick = max(0, beats_to_ticks(clock.beats_at(arrived)))
-            event = note_event_from_bytes(message, tick)
-            if event is not None:
-                events = self._pedal.note(message[0] & 0x0F, event)
-            elif (down := sustain_state(message)) is not None:
-                events = self._pedal.pedal(message[0] & 0x0F, down, tick)
-                if not down and self._policy.phrase_end == "pedal":
-                    events = [*events, END_PHRASE]
-            else:
+            events = self._played.hear(message, max(0, beats_to_ticks(clock.beats_at(arrived))))
+            if events is None:
                 self._transport(message)
                 continue
+            if self._policy.phrase_end == "pedal" and sustain_state(message) is False:
+                events = [*events, END_PHRASE]
             for event in events:  # the notes as they sound: a pedal holds released keys
                 if event is END_PHRASE:
                     self._execute(machine.end_phrase_now(clock.now_beats()))
@@ -241,10 +227,12 @@ class InteractionLoop:
                 if self.transport_running or not self.follows_transport:
                     self._answer(action)
                 else:
+                    self.machine.drop_answer()  # the status says so: not responding
                     log.info("the DAW is stopped: not answering")
             elif isinstance(action, StopAnswer):
                 released = self._scheduler.cancel_and_release()
-                self._session.rewind(beats_to_ticks(action.at_beats) + self._offset_ticks)
+                self._session.rewind(beats_to_ticks(action.at_beats)
+                                     + self._timeline.offset_ticks)
                 self.stats.barge_ins += 1
                 log.info("barge-in at beat %.2f: answer dropped, %d notes released",
                          action.at_beats, released)
@@ -254,34 +242,14 @@ class InteractionLoop:
                 log.debug("answer ended at beat %.2f", action.at_beats)
 
     def _session_tick(self, clock_tick: int) -> int:
-        """The session tick for a clock tick. Should the session already be past it (an
-        event older than the answer it follows), the offset moves on by whole beats, so
-        the player's notes keep their beat phase rather than pile up on one tick."""
-        tick = clock_tick + self._offset_ticks
-        behind = self._session.tick - tick
-        if behind > 0:
-            beats = -(-behind // TICKS_PER_BEAT)
-            self._offset_ticks += beats * TICKS_PER_BEAT
-            tick += beats * TICKS_PER_BEAT
-        return tick
-
-    def _anchor_beat_on(self, clock_tick: int) -> None:
-        """Move the offset so that `clock_tick` falls on a session beat: the nearest to
-        where the offset put it, or the first at or after the session's present."""
-        heard = clock_tick + self._offset_ticks
-        beat = (heard + TICKS_PER_BEAT // 2) // TICKS_PER_BEAT * TICKS_PER_BEAT
-        if beat < self._session.tick:
-            beat = -(-self._session.tick // TICKS_PER_BEAT) * TICKS_PER_BEAT
-        self._offset_ticks = beat - clock_tick
+        return self._timeline.session_tick(clock_tick, self._session.tick)
 
     def _observe(self, action: Observe) -> None:
         event = action.event
         if action.opens_phrase and self._policy.grid_from_call:
-            self._anchor_beat_on(event.tick)
-        elif action.opens_phrase and self._offset_ticks % TICKS_PER_BEAT:
-            # The grid became the band's (--clock auto took up a MIDI clock): the session's
-            # beats become the clock's, forwards, as the session never goes back.
-            self._offset_ticks += -self._offset_ticks % TICKS_PER_BEAT
+            self._timeline.anchor_beat_on(event.tick, self._session.tick)
+        elif action.opens_phrase:
+            self._timeline.keep_to_clock_beats()
         tick = self._session_tick(event.tick)
         self._session.observe([NoteEvent(tick, event.pitch, event.velocity)])
         if len(self._call) < MAX_CALL_EVENTS:
@@ -308,7 +276,7 @@ class InteractionLoop:
                                         self._max_opening_rest_ticks, rules, self._top_p)
         try:
             for event in answer:
-                due = (event.tick - self._offset_ticks) / TICKS_PER_BEAT + push_beats
+                due = self._timeline.clock_beats(event.tick) + push_beats
                 now = time.perf_counter()
                 if scheduled == 0:
                     # Late for the planned start: play the whole answer from a later grid
@@ -342,7 +310,7 @@ class InteractionLoop:
         # The session ends its answer with releases; this catches anything left sounding.
         scheduler.schedule_release_all(end_beats)
         if push_beats:
-            self._offset_ticks -= beats_to_ticks(push_beats)
+            self._timeline.moved(beats_to_ticks(push_beats))
             self.machine.answer_moved(plan.start_beats + push_beats, plan.length_beats)
         if late_push:
             self.stats.late_answers += 1
@@ -376,6 +344,7 @@ class InteractionLoop:
         if status == MIDI_STOP:
             self.transport_running = False
             released = self._scheduler.cancel_and_release()
+            self.machine.drop_answer()  # a call being played goes on being heard
             log.info("MIDI Stop: %d notes released; not answering until Start or Continue",
                      released)
             return
