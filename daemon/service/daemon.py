@@ -89,6 +89,8 @@ class Daemon:
         self.gate.thru = self.scheduler.pass_through if config.thru else None
         self.gate.control_notes = control_notes(config)
         self._clock_lost = True  # until the first pulses: said when they come
+        self._clock_taken_up = 0  # the follower's count of clocks taken up, as said
+        self._clock_said_bpm = config.bpm  # the tempo said last
         if isinstance(self.clock, MidiClockFollower):
             self.gate.clock_sink = self.clock.message
             self.loop.follows_transport = not config.answer_when_stopped
@@ -240,6 +242,13 @@ class Daemon:
         if (lost and self._shares_clock and self.config.clock_source == "auto"
                 and clock.silent_seconds() > AUTO_ALONE_SECONDS):
             self._play_alone(clock)
+        if not lost and not clock.settled():
+            return  # its tempo is still the old one: said once the clock's own is known
+        if not lost and clock.taken_up != self._clock_taken_up:  # a new clock, or anew
+            self._clock_taken_up = clock.taken_up
+            if not self._clock_lost and abs(clock.bpm / self._clock_said_bpm - 1) > 0.01:
+                self._clock_said_bpm = clock.bpm
+                log.info("MIDI clock: following it at %.1f BPM", clock.bpm)
         if lost != self._clock_lost:
             self._clock_lost = lost
             if not lost and not self._shares_clock:  # --clock auto: the band's grid now
@@ -249,6 +258,7 @@ class Daemon:
             if lost:
                 log.warning("MIDI clock lost: keeping its last tempo, %.1f BPM", clock.bpm)
             else:
+                self._clock_said_bpm = clock.bpm
                 log.info("MIDI clock: following it at %.1f BPM", clock.bpm)
 
     def _play_alone(self, clock: MidiClockFollower) -> None:

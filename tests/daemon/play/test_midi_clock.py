@@ -213,3 +213,88 @@ def test_a_clock_after_a_long_silence_is_taken_up_on_the_next_whole_beat(followe
     beat = follower.beats_at(first)
     assert beat == pytest.approx(round(beat), abs=0.02)  # on a whole beat of the count
     assert follower.bpm == pytest.approx(90.0, rel=0.01)
+
+
+class NewClock:
+    """A clock that comes after another: pulses at a tempo, each up to `jitter` off its
+    time, never out of order (a MIDI cable is serial)."""
+
+    def __init__(self, follower: MidiClockFollower, seed: int) -> None:
+        self.follower = follower
+        self.rng = np.random.default_rng(seed)
+        self.at = 100.0  # the next pulse's own time
+        self.arrived = 0.0  # the latest arrival
+
+    def play(self, pulses: int, bpm: float, jitter: float) -> None:
+        for _ in range(pulses):
+            self.arrived = max(self.arrived, self.at + self.rng.uniform(-jitter, jitter))
+            self.follower.pulse(self.arrived)
+            self.at += 60.0 / bpm / PULSES_PER_BEAT
+
+
+def old_then_new(old: float, new: float, how: str, jitter: float, seed: int):
+    """Four beats of an old clock, then Stop and Start, or a silence of `how` seconds, then
+    two beats of a new one: (the follower, the source, where the new clock's first pulse
+    was due)."""
+    follower = MidiClockFollower(100.0, time_source=lambda: 0.0)
+    source = NewClock(follower, seed)
+    follower.start()
+    source.play(4 * PULSES_PER_BEAT, old, 0.001)
+    if how == "stop":
+        follower.message(0.0, [0xFC])
+        source.at += 0.5
+        follower.message(0.0, [0xFA])
+    else:
+        source.at += float(how)  # silence, and no Stop: another clock comes
+    first = source.at
+    source.play(2 * PULSES_PER_BEAT, new, jitter)
+    return follower, source, first
+
+
+def assert_taken_up(follower, source, first, new, how):
+    """The new clock's tempo within 2%, and its next beat where the follower puts it within
+    6 ms (the pulses come ±5 ms off): two beats after its first pulse, which Start made
+    beat 0 (without Start, a short gap may be pulses lost: the count goes on)."""
+    assert follower.bpm == pytest.approx(new, rel=0.02)
+    assert follower.settled()
+    start_beat = follower.beats_at(first)
+    if how == "stop":
+        assert start_beat == pytest.approx(0.0, abs=0.05)
+    assert abs(follower.seconds_at(start_beat + 2) - source.at) < 0.006
+
+
+@pytest.mark.parametrize("how", ["stop", "0.3", "1.5", "8"])
+@pytest.mark.parametrize("new", [150.0, 250.0, 300.0, 400.0])
+@pytest.mark.parametrize("old", [20.0, 30.0, 40.0, 60.0, 120.0])
+def test_a_new_fast_jittery_clock_is_taken_up_within_two_beats(old, new, how):
+    """A slow clock stops (or just goes silent), a fast one comes with pulses ±5 ms off:
+    two beats later the tempo and the beat are the new clock's, whatever came before
+    (a 20 BPM follower took a 300 BPM clock's pulses for a stalled system's bursts and kept
+    20 BPM for tens of seconds)."""
+    for seed, jitter in enumerate((0.005, 0.004, 0.002, 0.0)):
+        follower, source, first = old_then_new(old, new, how, jitter, seed)
+        assert_taken_up(follower, source, first, new, how)
+
+
+@pytest.mark.parametrize("how", ["stop", "0.3", "1.5"])
+@pytest.mark.parametrize("new", [20.0, 30.0, 40.0, 60.0])
+@pytest.mark.parametrize("old", [150.0, 250.0, 300.0, 400.0])
+def test_a_new_slow_jittery_clock_is_taken_up_within_two_beats(old, new, how):
+    for seed, jitter in enumerate((0.005, 0.002)):
+        follower, source, first = old_then_new(old, new, how, jitter, seed)
+        assert_taken_up(follower, source, first, new, how)
+
+
+def test_settled_says_when_the_tempo_is_the_new_clocks():
+    """The daemon says "following it at N BPM" once settled: N must be the new clock's."""
+    follower = MidiClockFollower(100.0, time_source=lambda: 0.0)
+    source = NewClock(follower, 9)
+    follower.start()
+    assert not follower.settled()
+    source.play(2, 300.0, 0.005)
+    assert not follower.settled() and follower.bpm == pytest.approx(100.0)
+    for _ in range(2 * PULSES_PER_BEAT):
+        source.play(1, 300.0, 0.005)
+        if follower.settled():
+            break
+    assert follower.settled() and follower.bpm == pytest.approx(300.0, rel=0.05)
