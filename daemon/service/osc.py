@@ -109,7 +109,7 @@ class OscControl:
         self.controller = None  # set before start(): the socket binds first, to fail early
         self.stats = OscStats()  # written by the reading thread (carried_out: the worker)
         self._bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
-        self._work = WorkQueue()
+        self._queue = WorkQueue()
         self._shed_log = FloodLog("OSC flood: shed {new} messages in the last {seconds:.1f} s "
                                   "({total} in all); steering goes on")
         self._refused_log = FloodLog(f"OSC: refused {{new}} messages past the first "
@@ -155,7 +155,7 @@ class OscControl:
 
     def close(self) -> None:
         self._stop.set()
-        self._work.close()
+        self._queue.close()
         if self._threads[0].is_alive():
             self._server.shutdown()
         self._server.server_close()
@@ -182,9 +182,9 @@ class OscControl:
         stats.messages += count
         carried = kept[:self._bucket.take(len(kept))]
         shed = len(kept) - len(carried)
-        works = [_work(sender, message) for message in carried
+        works = [_work_of(sender, message) for message in carried
                  if message.address.startswith(PREFIX)]  # else another application's
-        superseded, full = self._work.put(works)
+        superseded, full = self._queue.put(works)
         for work in superseded:
             self._send(work.sender, "error", work.command,
                        "superseded by a later request for the same "
@@ -210,7 +210,7 @@ class OscControl:
     # -- requests carried out (the worker thread) --------------------------------------------
     def _carry_out_queued(self) -> None:
         while not self._stop.is_set():
-            work = self._work.take(0.25)
+            work = self._queue.take(0.25)
             if work is None:
                 continue
             try:
@@ -367,7 +367,7 @@ def _request(command: str, args: tuple) -> dict | None:
     return None
 
 
-def _work(sender: tuple[str, int], message: OscMessage) -> Work:
+def _work_of(sender: tuple[str, int], message: OscMessage) -> Work:
     command = message.address[len(PREFIX):]
     args = tuple(message.params)
     request = None if command in ("subscribe", "unsubscribe") else _request(command, args)
