@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -291,3 +292,40 @@ def test_osc_open_to_the_network_is_warned_about_at_start(daemon, host):
         assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
     finally:
         peer.close()
+
+
+def test_a_call_played_during_an_osc_flood_is_heard_as_one_and_answered(osc_daemon, player):
+    process, peer = osc_daemon()
+    keys = player()
+    flooding = threading.Event()
+    sent = [0]
+
+    def flood() -> None:
+        index = 0
+        while not flooding.is_set():
+            index += 1
+            try:
+                peer.socket.sendto(osc_message("/antiphon/temperature", 0.5 + index % 100 / 200),
+                                   peer.target)
+                sent[0] += 1
+            except BlockingIOError:
+                time.sleep(0.0005)
+
+    sender = threading.Thread(target=flood)
+    sender.start()
+    try:
+        time.sleep(0.5)
+        heard = len(keys.note_ons())
+        keys.play(PHRASE, BEAT)
+        assert wait_until(lambda: len(keys.note_ons()) > heard, ANSWER_BOUND_SECONDS + 5)
+        asked = time.monotonic()
+        counters = ask(process.socket, {"command": "status"}, timeout=10)["status"]["counters"]
+        waited = time.monotonic() - asked
+    finally:
+        flooding.set()
+        sender.join(5)
+    print(f"{sent[0]} sent; status answered after {waited * 1e3:.0f} ms; {counters}")
+    assert waited < 1.0
+    assert counters["phrases"] == 1 and counters["osc_shed"] > 0
+    assert wait_until(lambda: ask(process.socket, {"command": "status"})["status"]
+                      ["counters"]["answers"] == 1, 10)
