@@ -96,9 +96,9 @@ class Controller:
         if command in KNOB_COMMANDS:  # a learn waits for a hand on a knob: not in the lock
             return knob_command(self, request)
         try:
+            if command == "status":  # reads only: never waits for a model load or the loop
+                return {"ok": True, "status": self.status()}
             with self._lock:
-                if command == "status":
-                    return {"ok": True, "status": self.status()}
                 if command == "set":
                     return {"ok": True} | self._set(str(request.get("key", "")),
                                                     request.get("value"))

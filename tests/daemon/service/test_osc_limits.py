@@ -10,11 +10,14 @@ import socket
 import struct
 import threading
 import time
+import types
 
 import pytest
 from datagram_peers import OscPeer, osc_message
 
 from antiphon.daemon.service import osc
+from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.osc import OscControl
 from antiphon.daemon.service.osc_limits import (
     MESSAGE_BURST,
@@ -269,3 +272,33 @@ def test_an_address_beyond_this_machine_is_warned_about_at_start(host, caplog):
     assert host in warnings[0] and "anyone who can reach that port" in warnings[0]
     if host in ("0.0.0.0", "::"):
         assert "every network interface" in warnings[0]
+
+
+def test_status_is_answered_while_a_model_loads(monkeypatch):
+    """A swap holds the Controller for as long as the model loads (a bundle's last swap, on
+    OSC's worker): status does not wait for it."""
+    loading, release = threading.Event(), threading.Event()
+
+    def load_model(config):  # noqa: ANN001, ANN202
+        loading.set()
+        release.wait(ANSWER_SECONDS)
+        raise ValueError("not a model")
+
+    daemon = types.SimpleNamespace(config=DaemonConfig())
+    controller = Controller(daemon, lambda: daemon.config, load_model)
+    monkeypatch.setattr(controller, "status", lambda: {"mode": "idle"})
+    swap = threading.Thread(target=controller.handle, args=({"command": "model",
+                                                              "name": "big"},))
+    swap.start()
+    try:
+        assert loading.wait(ANSWER_SECONDS)
+        answered: list[dict] = []
+        asking = threading.Thread(target=lambda: answered.append(
+            controller.handle({"command": "status"})))
+        asking.start()
+        asking.join(ANSWER_SECONDS / 2)
+        assert answered == [{"ok": True, "status": {"mode": "idle"}}]
+    finally:
+        release.set()
+        swap.join(ANSWER_SECONDS)
+        asking.join(ANSWER_SECONDS)
