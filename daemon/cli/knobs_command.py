@@ -132,5 +132,7 @@ def knobs(
         table.add_row(str(knob["cc"]), escape(knob["setting"]), escape(knob["spec"]),
                       escape(repr(knob["value"])), cc_value)
     console.print(table)
+    heard = answer.get("knob_channels") or []
+    console.print(f"knobs listen on channel {', '.join(map(str, heard))} (knob_channel)")
     if send:
         console.print(f"sent {answer['sent']} knob values on channel {answer['channel']}")

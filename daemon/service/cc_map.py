@@ -271,6 +271,16 @@ def _checked_value(setting: str, text: str, shown: str) -> Any:
     return value
 
 
+def fixed_meaning_warnings(config: DaemonConfig) -> list[str]:
+    """What to warn of where the panic or end-of-call knob is a controller of fixed meaning
+    (a number has no room for "!": it is taken, and said): the synth on the output acts on
+    it too, and the keyboard's own fader or pedal may send it."""
+    return [f"{name} {cc}: CC {cc} is {FIXED_MEANING_CCS[cc]} (a meaning MIDI fixes): the "
+            "synth acts on it too, and a fader or pedal sending it would trigger this"
+            for name in ("panic_cc", "end_cc")
+            if (cc := getattr(config, name)) in FIXED_MEANING_CCS]
+
+
 def check_cc_map(config: DaemonConfig) -> tuple[Knob, ...]:
     """The config's knobs, checked against its other controls (ConfigError naming cc_map)."""
     knobs = parse_cc_map(config.cc_map) if config.cc_map is not None else ()

@@ -243,4 +243,8 @@ class ConfigReader:
         config, self.sources = load_config_with_sources(self.file, self._environ,
                                                         self._overrides,
                                                         use_default_file=False)
+        from antiphon.daemon.service.cc_map import fixed_meaning_warnings  # builds on this
+
+        for warning in fixed_meaning_warnings(config):
+            log.warning("%s", warning)
         return config

@@ -330,4 +330,5 @@ def _list_knobs(controller, send: bool) -> dict:  # noqa: ANN001
                "value": getattr(config, knob.setting),
                "cc_value": knob.cc_value_of(getattr(config, knob.setting))} for knob in knobs]
     sent = daemon.send_controls(feedback_messages(config, knobs)) if send else 0
-    return {"knobs": listed, "channel": config.channel, "sent": sent}
+    return {"knobs": listed, "channel": config.channel, "sent": sent,
+            "knob_channels": sorted(config.knob_channels())}

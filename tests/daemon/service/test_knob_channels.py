@@ -156,3 +156,19 @@ def test_learn_says_where_the_knob_holds(tmp_path):
     assert f"not at the next start: the daemon reads {mine}" in other
     same = " ".join(where_it_holds(mine, str(mine), f"file {mine}", live))
     assert "and at the next start" in same and "not at" not in same
+
+
+@pytest.mark.parametrize("option", ["panic_cc", "end_cc"])
+def test_a_panic_or_end_knob_of_fixed_meaning_is_warned_of_at_start_and_reload(option, caplog):
+    from antiphon.daemon.service.config_loading import ConfigReader
+
+    extra = {"phrase_end": "control"} if option == "end_cc" else {}
+    reader = ConfigReader(None, {}, {option: 7, **extra})
+    with caplog.at_level("WARNING"):
+        reader()
+        reader()  # a reload reads it again, and says it again
+    said = [r.getMessage() for r in caplog.records if "CC 7 is channel volume" in r.message]
+    assert len(said) == 2 and said[0].startswith(f"{option} 7"), caplog.text
+    caplog.clear()
+    ConfigReader(None, {}, {option: 21, **extra})()
+    assert "meaning MIDI fixes" not in caplog.text
