@@ -69,6 +69,7 @@ class GateStats:
     shed: int = 0  # dropped: note-ons over the rate, and releases of notes not let through
     echoes: int = 0  # dropped: Antiphon's own output come back (EchoGuard)
     controls: int = 0  # knobs, program changes and the panic note, passed to `controls`
+    foreign_clock: int = 0  # clock and transport on the note input, ignored (--clock-in)
 
 
 class InputGate:
@@ -97,8 +98,13 @@ class InputGate:
         # MIDI clock, transport and song position go to a clock follower (on this thread:
         # a pulse must be timed as it comes); None: they are unused.
         self.clock_sink: Callable[[float, list[int]], None] | None = None
+        # With a clock port of its own (--clock-in), clock and transport arriving on the
+        # note input are another device's (a keyboard's own clock, an arpeggiator's): they
+        # would add their pulses to the DAW's and their Stop would silence the daemon, so
+        # they are counted and dropped.
+        self.clock_on_input = True
 
-    def __call__(self, arrived: float, message: list[int]) -> None:
+    def __call__(self, arrived: float, message: list[int], clock_port: bool = False) -> None:
         control = False
         passed: list[list[int]] = []  # what the loop (and MIDI thru) hear of it
         with self._lock:
@@ -110,6 +116,8 @@ class InputGate:
                     guard.heard(message, arrived)  # an arrival all the same, to judge by
             elif guard is not None and guard.is_echo(message, arrived):
                 self._echo()
+            elif message[0] in CLOCK_MESSAGES and not (clock_port or self.clock_on_input):
+                self.stats.foreign_clock += 1
             elif self.clock_sink is not None and message[0] in CLOCK_MESSAGES:
                 if message[0] in TRANSPORT_MESSAGES:
                     passed = [message]
@@ -137,7 +145,7 @@ class InputGate:
         """A message from the clock's own port (--clock-in): its clock, transport and song
         position count; its notes are no call (the notes come on the input)."""
         if message and message[0] in CLOCK_MESSAGES:
-            self(arrived, message)
+            self(arrived, message, clock_port=True)
 
     def _is_control(self, message: list[int]) -> bool:
         """A knob, a program change or a control key, on a channel listened to (the key's

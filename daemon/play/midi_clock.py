@@ -5,7 +5,7 @@ which they have.
 
 Tempo and phase come from a least-squares line through the pulses of the last beat (pulse
 number against arrival time; the last two beats where they say the same tempo, see
-`_line`): its slope is the pulse period, its value at the latest pulse where that pulse
+`tempo_line.py`): its slope is the pulse period, its value at the latest pulse where that pulse
 "really" was. Why this and not a phase-locked loop: over a window of one
 beat it settles in exactly one beat after a tempo change, whatever the change, with no loop
 gains to tune against each other; and it averages USB-MIDI's jitter (about 1 ms per pulse)
@@ -40,11 +40,15 @@ from collections import deque
 from collections.abc import Callable
 
 from antiphon.daemon.play.clock import MAX_BPM, MIN_BPM, Clock
+from antiphon.daemon.play.pulse_sources import Train, choose, find_trains, irregular, recount
+from antiphon.daemon.play.tempo_line import (
+    PULSES_PER_BEAT,
+    STEADY_PULSES,
+    a_cadence,
+    tempo_line,
+)
 
-PULSES_PER_BEAT = 24
 PULSES_PER_SIXTEENTH = 6
-WINDOW_PULSES = PULSES_PER_BEAT  # one beat of pulses for the tempo line...
-STEADY_PULSES = 2 * PULSES_PER_BEAT  # ...or two, where both say the same tempo (see _line)
 LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
 LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
 DELIVERY_SPREAD = 0.010  # ...unless it is longer by less than this: a MIDI system delivers
@@ -54,17 +58,19 @@ DELIVERY_SPREAD = 0.010  # ...unless it is longer by less than this: a MIDI syst
 REACQUIRE_BEATS = 2.0  # silent this long, the clock that comes is taken up afresh...
 REACQUIRE_SECONDS = 1.0  # ...or this long (2 beats at 20 BPM are 6 s): a clock's pulses are
 # never this far apart (125 ms at 20 BPM), and no stall a burst makes up for is this long
-RETEMPO_PULSES = 12  # the last this many pulses keeping a tempo of their own...
-RETEMPO_CHANGE = 0.3  # ...this far from the one followed: a clock at that tempo
-RANGE_SLACK = 1.02  # a clock at 400 BPM fits at 400.0000001: followed, at 400
-ACQUIRE_PULSES = 12  # a new clock's pulses on the line before its tempo judges the next
-HELD_PULSE_GAP = 0.3  # ...or held up, if they come this close behind one another after it
+HELD_PULSE_GAP = 0.3  # pulses this close behind one another were held up (a stall)...
 HELD_JITTERS = 4.0  # ...and closer than a period less this many of the clock's jitter
 MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
 CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
-CADENCE_SPREAD = 0.15  # alike: each arrival off their straight line by this much a gap...
-CADENCE_JITTER = 0.007  # ...or by this much: a pulse may come ±5 ms off its time (a busy USB
-# hub, a DAW on a loaded machine), which at 300 BPM is more than half a pulse period
+ACQUIRE_PULSES = 12  # a new clock's pulses on the line before its tempo judges the next
+RETEMPO_PULSES = 12  # the last this many pulses keeping a tempo of their own...
+RETEMPO_CHANGE = 0.3  # ...this far from the one followed: a clock at that tempo
+RANGE_SLACK = 1.02  # a clock at 400 BPM fits at 400.0000001: followed, at 400
+HEARD_PULSES = 64  # pulses looked at for two clocks on one port...
+LOOK_EVERY = 32  # ...every this many (pulse_sources.py), or up to MAX_LOOK_EVERY after
+MAX_LOOK_EVERY = 256  # looks in vain: a look takes ~10 ms of the main loop's time
+COUNTED_PULSES = 256  # pulses kept with their numbers, to count again without another's
+CLEAN_JITTER = 0.1  # a line this close to its pulses (in periods) is one clock's
 
 CLOCK = 0xF8
 START = 0xFA
@@ -92,11 +98,23 @@ class MidiClockFollower(Clock):
         self._fast_run: list[tuple[int, float]] = []  # (number, arrival) of held ones in a row
         self._acquiring = True  # a clock begun anew: its pulses are not judged yet
         self._jitter = 0.0  # how far off the line its pulses come (standard deviation)
+        self._clean_period: float | None = None  # the period of the last clean line
         self._recent: deque[tuple[int, float]] = deque(maxlen=RETEMPO_PULSES)  # as counted
         self._lock = threading.Lock()  # the input's reader thread writes, all others read
         self.running = True  # False between Stop and Start / Continue
         self.pulses = 0  # every pulse heard, for status
         self.taken_up = 0  # clocks taken up at their own tempo (after Start, a silence...)
+        # Two clocks on one port (pulse_sources.py): the pulses heard, whoever's; the train
+        # of the clock chosen, once two were found; what changed, for the daemon to say.
+        self._heard: deque[float] = deque(maxlen=HEARD_PULSES)
+        self._looked_at = 0  # `pulses` when they were last looked at for two clocks
+        self._look_every = LOOK_EVERY  # longer after looks in vain (a jittery clock)
+        self._vain_looks = 0
+        self._train: Train | None = None
+        self._sources_news: str | None = None
+        self._count_from: float | None = None  # the first pulse counted since Start...
+        self._counted: deque[tuple[float, int]] = deque(maxlen=COUNTED_PULSES)  # ...and on
+        self.ignored_pulses = 0  # another clock's, on the same port
 
     # -- what the input brings ----------------------------------------------------------------
     def message(self, arrived: float, message: list[int]) -> None:
@@ -119,33 +137,42 @@ class MidiClockFollower(Clock):
         with self._lock:
             self.pulses += 1
             self._last_pulse_at = at
+            self._heard.append(at)
+            if self._train is not None and not self._keeps_to_train(at):
+                return  # another clock's, on the same port
             if not self.running:
                 return  # a stopped DAW may go on sending clock: the position stays
             if not self._numbered:
                 self._numbered = True
                 self._next_pulse = math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT
+            if self._count_from is None:
+                self._count_from = at
             number, on_line = self._count(at)
             if not self._acquiring:
                 number, on_line = self._another_tempo(number, on_line, at)
             self._next_pulse = number + 1
             self._previous_at = at
+            self._counted.append((at, number))
             if on_line:
                 self._pulses.append((number, at))
             if len(self._pulses) < 2:  # the first since Start, Continue or a position:
                 if on_line:
                     self.reanchor(at, number / PULSES_PER_BEAT, self.seconds_per_beat)
                 return
-            period, fitted, jitter = _line(self._pulses)
+            period, fitted, jitter = tempo_line(self._pulses)
             bpm = 60.0 / (period * PULSES_PER_BEAT) if period > 0 else math.inf
             if not MIN_BPM / RANGE_SLACK <= bpm <= MAX_BPM * RANGE_SLACK:
                 return  # a burst of pulses (a DAW seeking): keep the tempo we had
             if self._acquiring:
-                if not _a_cadence([arrived for _, arrived in self._pulses], spread=0.5):
+                if not a_cadence([arrived for _, arrived in self._pulses], spread=0.5):
                     return  # a stalled system's burst on the line: no tempo yet
                 if len(self._pulses) >= ACQUIRE_PULSES:
                     self._acquiring = False  # the new clock's tempo judges its pulses now
                     self.taken_up += 1
             self._jitter = jitter
+            if jitter < CLEAN_JITTER * period:  # one clock, whoever it is: a tempo to keep to
+                self._clean_period = period
+                self._look_every, self._vain_looks = LOOK_EVERY, 0  # a second clock soon
             last = self._pulses[-1][0]
             beat = min(max(period * PULSES_PER_BEAT, 60.0 / MAX_BPM), 60.0 / MIN_BPM)
             self.reanchor(fitted, last / PULSES_PER_BEAT, beat)
@@ -171,7 +198,8 @@ class MidiClockFollower(Clock):
             # A clock after a silence (no pulse of any tempo is this far from the last):
             # taken up afresh, on the next whole beat of the count, at its own tempo.
             self._start_line()
-            self._previous_at = at
+            self._previous_at = self._count_from = at
+            self._counted.clear()
             return math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT, True
         if self._acquiring:  # a new clock: nothing known of it yet to judge a gap by
             return number, True
@@ -209,7 +237,7 @@ class MidiClockFollower(Clock):
             if self._pulses and self._pulses[-1][1] == self._previous_at:
                 self._pulses.pop()
             self._fast_run.append((number, at))
-            if self._held_run == MAX_HELD_RUN and _a_cadence(
+            if self._held_run == MAX_HELD_RUN and a_cadence(
                     [arrived for _, arrived in self._fast_run], spread=0.5):
                 # Half a beat of them at a tempo a band plays: a faster tempo, not a stall.
                 self._pulses.clear()
@@ -233,7 +261,7 @@ class MidiClockFollower(Clock):
         arrivals = [arrived for _, arrived in recent]
         period = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1)
         followed = self.seconds_per_beat / PULSES_PER_BEAT
-        if abs(period / followed - 1) <= RETEMPO_CHANGE or not _a_cadence(arrivals, 0.5):
+        if abs(period / followed - 1) <= RETEMPO_CHANGE or not a_cadence(arrivals, 0.5):
             return number, on_line
         first = recent[0][0]
         self._pulses.clear()
@@ -245,7 +273,7 @@ class MidiClockFollower(Clock):
 
     def _is_cadence(self) -> bool:
         run = self._slow_run
-        return len(run) > CADENCE_GAPS and _a_cadence(run[-CADENCE_GAPS - 1:])
+        return len(run) > CADENCE_GAPS and a_cadence(run[-CADENCE_GAPS - 1:])
 
     def _start_line(self) -> None:
         """Forget the pulses so far (lock held): the next one starts the tempo line anew,
@@ -261,6 +289,8 @@ class MidiClockFollower(Clock):
         """Start: the next pulse is beat 0."""
         with self._lock:
             self._next_pulse = 0
+            self._count_from = None
+            self._counted.clear()
             self._numbered = True
             self._start_line()
             self.running = True
@@ -270,6 +300,8 @@ class MidiClockFollower(Clock):
         with self._lock:
             self._next_pulse = sixteenths * PULSES_PER_SIXTEENTH
             self._numbered = True
+            self._count_from = None
+            self._counted.clear()
             self._start_line()
 
     def play_on_alone(self) -> None:
@@ -279,7 +311,57 @@ class MidiClockFollower(Clock):
         with self._lock:
             self.running = True
             self._numbered = False
+            self._count_from = None
+            self._counted.clear()
             self._start_line()
+
+    # -- two clocks on one port (pulse_sources.py) ----------------------------------------------
+    def _keeps_to_train(self, at: float) -> bool:
+        """Whether a pulse is the chosen clock's (lock held); when that clock has gone
+        quiet while the other goes on, the choice is forgotten and the pulse counts."""
+        train = self._train
+        if train.take(at):
+            return True
+        if not train.gone(at):
+            self.ignored_pulses += 1
+            return False
+        self._train = None
+        self._start_line()  # the other clock's pulses, from now on, at their tempo
+        self._sources_news = (f"MIDI clock: the one followed stopped; following the "
+                              f"pulses that come ({self.ignored_pulses} ignored in all)")
+        return True
+
+    def tell_sources_apart(self) -> str | None:
+        """Look for two clocks among the last pulses heard, at most every LOOK_EVERY
+        pulses, and follow one (see pulse_sources.py); a line to log when what is followed
+        changed. The daemon's main loop calls it, never a MIDI thread: a look takes
+        milliseconds."""
+        with self._lock:
+            news, self._sources_news = self._sources_news, None
+            if (self._train is not None or len(self._heard) < HEARD_PULSES
+                    or self.pulses - self._looked_at < self._look_every):
+                return news
+            self._looked_at = self.pulses
+            self._vain_looks += 1  # if in vain: the next ones further apart, after a few
+            self._look_every = min(LOOK_EVERY << max(0, self._vain_looks - 4), MAX_LOOK_EVERY)
+            times = list(self._heard)
+            before = self._clean_period
+        if not irregular(times) or not (trains := find_trains(times)):
+            return news
+        news = None  # a second clock again: what follows says it
+        chosen = choose(trains, before)
+        other = trains[1] if chosen is trains[0] else trains[0]
+        with self._lock:
+            for at in list(self._heard)[len(times) - self.pulses + self._looked_at:]:
+                chosen.take(at)  # what came while we looked
+            self._train = chosen
+            self._look_every, self._vain_looks = LOOK_EVERY, 0
+            self._next_pulse = recount(self._counted, self._next_pulse, self._count_from,
+                                       (chosen, other), times)
+            self._start_line()  # the count goes on (less the other's); the tempo anew
+        return (f"MIDI clock: two clocks on one port, at {chosen.bpm:.1f} and "
+                f"{other.bpm:.1f} BPM: following the one at {chosen.bpm:.1f}, the other's "
+                "pulses ignored (give the clock a port of its own: --clock-in)")
 
     # -- what the daemon asks -----------------------------------------------------------------
     def silent_seconds(self, now: float | None = None) -> float:
@@ -301,51 +383,3 @@ class MidiClockFollower(Clock):
         now = self._time() if now is None else now
         return now - last > LOST_AFTER_PULSES * self.seconds_per_beat / PULSES_PER_BEAT
 
-
-def _a_cadence(arrivals: list[float], spread: float = CADENCE_SPREAD) -> bool:
-    """Whether pulses arriving at these times keep a tempo: each near the straight line
-    through them (by `spread` of a gap, or CADENCE_JITTER), at a tempo between MIN_BPM and
-    MAX_BPM (a stalled MIDI system's burst is far quicker). A line, not the gaps alike: a
-    pulse ±5 ms off its time makes its two gaps 10 ms apart, which at 300 BPM is more than
-    a period."""
-    period, fitted_last = _fit(deque(enumerate(arrivals)))
-    first = fitted_last - period * (len(arrivals) - 1)
-    worst = max(abs(arrived - first - index * period) for index, arrived in enumerate(arrivals))
-    return (worst <= max(spread * period, CADENCE_JITTER)
-            and 0.9 * 60.0 / (MAX_BPM * PULSES_PER_BEAT) <= period  # the range, give or
-            and period <= 1.1 * 60.0 / (MIN_BPM * PULSES_PER_BEAT))  # take delivery's steps
-
-
-def _line(pulses: deque[tuple[int, float]]) -> tuple[float, float, float]:
-    """The tempo line (seconds per pulse, the fitted time of the last pulse, and how far
-    off it the pulses come: their standard deviation): through the last beat of pulses,
-    or the last two where the tempo they say is the last beat's, give or take its line's
-    own uncertainty. One beat
-    settles in a beat after a change; two average a jittery clock three times as well
-    (a line's slope error goes as the number of points to the power -1.5): a 300 BPM
-    clock ±5 ms off is followed within 1% instead of 3%."""
-    beat = list(pulses)[-WINDOW_PULSES:]
-    period, fitted = _fit(beat)
-    if len(beat) < 3:
-        return period, fitted, 0.0
-    last = beat[-1][0]
-    mean_number = sum(number for number, _ in beat) / len(beat)
-    spread = sum((number - mean_number) ** 2 for number, _ in beat)
-    misfit = sum((at - fitted - period * (number - last)) ** 2 for number, at in beat)
-    jitter = math.sqrt(misfit / (len(beat) - 2))
-    if len(pulses) > WINDOW_PULSES:
-        steady_period, steady_fitted = _fit(pulses)
-        if abs(steady_period - period) <= 3.0 * jitter / math.sqrt(spread):
-            return steady_period, steady_fitted, jitter
-    return period, fitted, jitter
-
-
-def _fit(pulses: deque[tuple[int, float]] | list[tuple[int, float]]) -> tuple[float, float]:
-    """(seconds per pulse, fitted time of the last pulse): least squares of time on number."""
-    count = len(pulses)
-    mean_number = sum(number for number, _ in pulses) / count
-    mean_time = sum(at for _, at in pulses) / count
-    spread = sum((number - mean_number) ** 2 for number, _ in pulses)
-    slope = sum((number - mean_number) * (at - mean_time) for number, at in pulses) / spread
-    last = pulses[-1][0]
-    return slope, mean_time + slope * (last - mean_number)

@@ -263,7 +263,7 @@ class Controller:
                 "barge_ins": loop.barge_ins, "late_answers": loop.late_answers,
                 "late_events": loop.late_events, "received": gate.received,
                 "shed": gate.shed, "other_channels": gate.other_channels,
-                "echoes": gate.echoes,
+                "echoes": gate.echoes, "foreign_clock": gate.foreign_clock,
                 "sent": scheduler.sent, "late_sends": scheduler.late,
                 "released": scheduler.released, "reloads": self.reloads,
                 "model_swaps": self.model_swaps,
@@ -308,6 +308,7 @@ def tempo_state(daemon) -> dict:  # noqa: ANN001 (a Daemon)
         heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
         state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")
         state["running"] = daemon.loop.transport_running
+        state["ignored_pulses"] = clock.ignored_pulses  # a second clock's, on the same port
     return state
 
 

@@ -93,6 +93,7 @@ class Daemon:
         self._clock_said_bpm = config.bpm  # the tempo said last
         if isinstance(self.clock, MidiClockFollower):
             self.gate.clock_sink = self.clock.message
+            self.gate.clock_on_input = config.clock_in is None  # else the clock port's only
             self.loop.follows_transport = not config.answer_when_stopped
 
     def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
@@ -238,6 +239,8 @@ class Daemon:
         clock = self.clock
         if not isinstance(clock, MidiClockFollower) or clock.pulses == 0:
             return
+        if news := clock.tell_sources_apart():  # two clocks on one port (not summed)
+            log.warning("%s", news)
         lost = clock.lost()
         if (lost and self._shares_clock and self.config.clock_source == "auto"
                 and clock.silent_seconds() > AUTO_ALONE_SECONDS):
