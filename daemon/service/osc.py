@@ -35,8 +35,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import socketserver
-import sys
 import threading
 from typing import Any
 
@@ -65,34 +63,20 @@ MAX_SUBSCRIBERS = 16  # a typo'd loop in a patch must not make the daemon spray 
 MAX_DATAGRAM = 65507  # the most a UDP datagram carries over IPv4
 MAX_ECHO_CHARS = 1000  # of the request, in an error answer: the answer must fit a datagram
 STOP_SECONDS = 5.0  # how long close() waits for the thread carrying out a request
+READ_POLL_SECONDS = 0.25  # how soon the reading thread sees close()
+MAX_PACKET = 65535  # a UDP datagram's most, read whole
 
 
-class _Server(socketserver.UDPServer):
-    """Reads datagrams on one thread; `admit` may shed one before it is read further,
-    `on_packet` takes the rest."""
-
-    # socketserver reads 8192 bytes of a datagram and drops the rest: read all there can be.
-    max_packet_size = 65535
-
-    def __init__(self, address: tuple[str, int], admit, on_packet) -> None:  # noqa: ANN001
-        self.address_family = _family(address[0])
-        self._admit = admit
-        self.on_packet = on_packet
-        super().__init__(address, _Handler)
-
-    def verify_request(self, request, client_address) -> bool:  # noqa: ANN001 (socketserver's)
-        return self._admit(client_address)
-
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 (socketserver's)
-        # Whatever went wrong with one packet: one line with the reason, no traceback, go on.
-        error = sys.exc_info()[1]
-        log.warning("OSC: could not handle a packet from %s:%s: %s: %s", *client_address[:2],
-                    type(error).__name__, error)
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.server.on_packet(self.request[0], self.client_address)
+def _listen(host: str, port: int) -> socket.socket:
+    """A UDP socket bound to (host, port), IPv6 where the host is."""
+    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    sock.settimeout(READ_POLL_SECONDS)  # so the reading thread sees close() soon
+    return sock
 
 
 def _family(host: str) -> int:
@@ -118,11 +102,11 @@ class OscControl:
         self._ignored_log = FloodLog("OSC: ignored a packet from {sender}: {reason} "
                                      "({total} ignored so far)")
         try:
-            self._server = _Server((host, port), self._admit, self._on_packet)
+            self._socket = _listen(host, port)
         except (OSError, OverflowError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
             raise OSError(f"cannot listen for OSC on {host}:{port}: {reason}") from err
-        bound, bound_port = self._server.server_address[:2]
+        bound, bound_port = self._socket.getsockname()[:2]
         self.address = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
         self._bound = bound
         self._subscribers: set[tuple[str, int]] = set()
@@ -132,8 +116,7 @@ class OscControl:
         self._last_state: dict[tuple, tuple] = {}  # touched by the state thread only
         self._last_state_error = ""
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, args=(0.25,),
-                             name="antiphon-osc", daemon=True),
+            threading.Thread(target=self._read_packets, name="antiphon-osc", daemon=True),
             threading.Thread(target=self._carry_out_queued, name="antiphon-osc-work",
                              daemon=True),
             threading.Thread(target=self._watch_state, name="antiphon-osc-state", daemon=True),
@@ -156,14 +139,34 @@ class OscControl:
     def close(self) -> None:
         self._stop.set()
         self._queue.close()
-        if self._threads[0].is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-        for thread in self._threads[1:]:
+        for thread in self._threads:
             if thread.is_alive():
-                thread.join(STOP_SECONDS)  # a model load finishes first
+                thread.join(STOP_SECONDS)  # a model load being carried out finishes first
+        self._socket.close()
 
     # -- packets in (the reading thread) -----------------------------------------------------
+    def _read_packets(self) -> None:
+        """Read each datagram whole into one buffer; one shed over the rate costs no more."""
+        buffer = bytearray(MAX_PACKET)
+        view = memoryview(buffer)
+        while not self._stop.is_set():
+            try:
+                size, sender = self._socket.recvfrom_into(buffer)
+            except TimeoutError:
+                continue
+            except OSError as err:  # the socket closed under it, or an error a sender caused
+                if self._stop.is_set():
+                    return
+                log.debug("OSC: reading a packet failed: %s", err)
+                continue
+            if not self._admit(sender):
+                continue
+            try:
+                self._on_packet(bytes(view[:size]), sender)
+            except Exception as error:  # one packet: one line with the reason, and go on
+                log.warning("OSC: could not handle a packet from %s:%s: %s: %s", *sender[:2],
+                            type(error).__name__, error)
+
     def _admit(self, sender: tuple[str, int]) -> bool:
         """Whether a packet is read at all: not while the rate is spent."""
         if self._bucket.has_token():
@@ -306,7 +309,7 @@ class OscControl:
                         len(datagram))
             return
         try:
-            self._server.socket.sendto(datagram, target)
+            self._socket.sendto(datagram, target)
         except (OSError, OverflowError) as err:  # a subscriber gone, or no such port
             log.debug("OSC: could not send to %s:%s: %s", *target[:2], err)
 
