@@ -46,6 +46,7 @@ from antiphon.daemon.service.osc_limits import (
     MESSAGE_BURST,
     MESSAGES_PER_PACKET,
     MESSAGES_PER_SECOND,
+    SWAP,
     FloodLog,
     OscStats,
     TokenBucket,
@@ -191,7 +192,7 @@ class OscControl:
         for work in superseded:
             self._send(work.sender, "error", work.command,
                        "superseded by a later request for the same "
-                       f"{'model swap' if work.replaces == ('model',) else 'setting'} "
+                       f"{'model swap' if work.replaces == SWAP else 'setting'} "
                        "before it was carried out")
         stats.superseded += len(superseded)
         stats.shed += shed + len(full)

@@ -15,7 +15,9 @@ requests collapse to the last.
   beyond, they are shed. A model swap or a setting asked for while one of the same is still
   waiting replaces it (the one replaced is answered "superseded"): a bundle of a thousand
   `/antiphon/model` loads one model, and a fader swept while an answer is sampled lands where
-  the hand left it.
+  the hand left it. Model swaps begin at most one per `SWAP_SECONDS` (loading a model keeps
+  a core busy for a while; the requests behind one go on meanwhile), so a flood of them,
+  however spread over packets, loads a model a second at most.
 
 What is shed, refused or superseded is counted (`antiphon status`) and logged at most a line
 a second with its count, as the MIDI input's flood is.
@@ -35,6 +37,8 @@ MESSAGES_PER_SECOND = 200.0
 MESSAGE_BURST = 100
 MESSAGES_PER_PACKET = 32  # a preset of settings in one bundle fits; a thousand swaps do not
 QUEUE_LIMIT = 64
+SWAP_SECONDS = 1.0  # between the starts of two model swaps: loading one takes a core a while
+SWAP = ("model",)  # what a model swap replaces (`kind_of`)
 FLOOD_LOG_SECONDS = 1.0
 
 
@@ -119,13 +123,17 @@ class Work:
 
 
 class WorkQueue:
-    """The requests waiting for the OSC worker thread, bounded, the repeated collapsed."""
+    """The requests waiting for the OSC worker thread, bounded, the repeated collapsed, and
+    model swaps begun at most one per SWAP_SECONDS (other requests go on meanwhile)."""
 
-    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, limit: int = QUEUE_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
+        self._clock = clock
         self._waiting: list[Work] = []
         self._ready = threading.Condition()
         self._closed = False
+        self._next_swap = -SWAP_SECONDS  # when the next model swap may begin
 
     def put(self, works: list[Work]) -> tuple[list[Work], list[Work]]:
         """Queue a packet's requests together (the worker takes none of them half-way);
@@ -147,11 +155,24 @@ class WorkQueue:
         return superseded, shed
 
     def take(self, timeout: float) -> Work | None:
-        """The next request, or None once closed or after `timeout` seconds."""
+        """The next request that may begin, or None once closed or after `timeout` s."""
         with self._ready:
-            if not self._waiting and not self._closed:
-                self._ready.wait(timeout)
-            return self._waiting.pop(0) if self._waiting and not self._closed else None
+            deadline = self._clock() + timeout
+            while not self._closed:
+                now = self._clock()
+                for index, work in enumerate(self._waiting):
+                    if work.replaces == SWAP:
+                        if now < self._next_swap:
+                            continue
+                        self._next_swap = now + SWAP_SECONDS
+                    return self._waiting.pop(index)
+                wait = deadline - now
+                if any(work.replaces == SWAP for work in self._waiting):
+                    wait = min(wait, self._next_swap - now)
+                if wait <= 0:
+                    return None
+                self._ready.wait(wait)
+            return None
 
     def close(self) -> None:
         with self._ready:
@@ -169,8 +190,8 @@ def kind_of(request: dict | None) -> tuple | None:
     if request is None:
         return None
     if request["command"] == "model":
-        return ("model",)
+        return SWAP
     if request["command"] == "set":
         key = request["key"].strip().replace("-", "_").lower()
-        return ("model",) if key == "model" else ("set", key)
+        return SWAP if key == "model" else ("set", key)
     return None

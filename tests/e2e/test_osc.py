@@ -329,3 +329,33 @@ def test_a_call_played_during_an_osc_flood_is_heard_as_one_and_answered(osc_daem
     assert counters["phrases"] == 1 and counters["osc_shed"] > 0
     assert wait_until(lambda: ask(process.socket, {"command": "status"})["status"]
                       ["counters"]["answers"] == 1, 10)
+
+
+def test_a_flood_of_model_swaps_loads_a_model_a_second_at_most(osc_daemon, player):
+    """/antiphon/model in packets of their own, 500 a second, while a call is played: the
+    swaps begin a second apart (the rest superseded), and the call is heard and answered."""
+    process, peer = osc_daemon()
+    keys = player()
+    flooding = threading.Event()
+
+    def flood() -> None:
+        while not flooding.is_set():
+            peer.socket.sendto(osc_message("/antiphon/model", "default"), peer.target)
+            time.sleep(0.002)
+
+    sender = threading.Thread(target=flood)
+    started = time.monotonic()
+    sender.start()
+    try:
+        time.sleep(1.0)
+        heard = len(keys.note_ons())
+        keys.play(PHRASE, BEAT)
+        assert wait_until(lambda: len(keys.note_ons()) > heard, ANSWER_BOUND_SECONDS + 5)
+    finally:
+        flooding.set()
+        sender.join(5)
+    elapsed = time.monotonic() - started
+    counters = ask(process.socket, {"command": "status"})["status"]["counters"]
+    print(f"{elapsed:.1f} s of swaps: {counters}")
+    assert 1 <= counters["model_swaps"] <= elapsed + 2  # + the one waiting, begun after
+    assert counters["osc_superseded"] > 0 and counters["phrases"] == 1

@@ -24,6 +24,7 @@ from antiphon.daemon.service.osc_limits import (
     MESSAGES_PER_PACKET,
     MESSAGES_PER_SECOND,
     QUEUE_LIMIT,
+    SWAP_SECONDS,
     FloodLog,
     TokenBucket,
     Work,
@@ -146,6 +147,27 @@ def test_the_queue_collapses_model_swaps_and_settings_of_one_key_and_is_bounded(
         {"command": "status"}, second.request, later.request, {"command": "panic"}, None]
 
 
+def test_model_swaps_begin_a_second_apart_and_the_rest_go_on_meanwhile():
+    clock = VirtualClock()
+    sender = ("127.0.0.1", 9)
+
+    def work(command: str, **request) -> Work:
+        asked = {"command": command, **request}
+        return Work(sender, command, (), asked, kind_of(asked))
+
+    queue = WorkQueue(clock=clock)
+    queue.put([work("model", name="a")])
+    assert queue.take(0).request["name"] == "a"
+    queue.put([work("model", name="b"), work("status")])
+    assert queue.take(0).request == {"command": "status"}  # not held up behind the swap
+    assert queue.take(0) is None
+    clock.now += SWAP_SECONDS / 2
+    queue.put([work("set", key="model", value="c")])  # b superseded; still not due
+    assert queue.take(0) is None
+    clock.now += SWAP_SECONDS / 2
+    assert queue.take(0).request["value"] == "c"
+
+
 # -- over UDP -------------------------------------------------------------------------------
 
 def test_a_bundle_of_a_thousand_model_swaps_loads_one_and_refuses_the_rest(server, caplog):
@@ -189,6 +211,8 @@ def test_swaps_asked_for_while_one_loads_collapse_to_the_last(server):
     assert wait_until(lambda: control.stats.superseded == 2 + 3)
     controller.release.set()
     assert peer.wait_for("/antiphon/mode", before) == ["idle"]
+    # The second swap begins a second after the first (SWAP_SECONDS); the status did not wait.
+    assert wait_until(lambda: len(controller.of("model")) == 2)
     assert [request["name"] for request in controller.of("model")] == ["first", "fourth"]
     sets = controller.of("set")
     assert len(sets) == 1 and sets[0]["value"] == pytest.approx(0.4)
