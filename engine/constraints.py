@@ -2,7 +2,9 @@
 
 A masked token gets a bias of MASKED, which no Gumbel draw can overcome, so the model
 samples among the remaining tokens in proportion to their probabilities: a constraint
-reshapes the distribution instead of rejecting samples after the fact.
+reshapes the distribution instead of rejecting samples after the fact. A soft rule (the
+key bias of an answer whose call has no certain key) adds a finite bias instead: it makes
+some strikes less likely and forbids none.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ class PitchRules:
     highest: int = 127  # highest pitch it may strike
     pitch_classes: frozenset[int] = frozenset(range(12))  # allowed pitch classes, 0 = C
     max_polyphony: int | None = None  # most notes sounding at once (None: no limit)
+    # How strongly an answer leans to its call's likely keys when the key finder declares
+    # none (`--key-bias`; 0: not at all). Read by key_finding.rules_for_call, which turns
+    # it into `pitch_class_bias`.
+    key_bias: float = 0.0
+    # Added to the logit of striking each pitch class (12 values, 0 = C; empty: none): a
+    # soft preference, where `pitch_classes` is a hard mask. Nothing is masked by it.
+    pitch_class_bias: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.lowest <= self.highest <= 127:
@@ -64,6 +73,11 @@ class PitchRules:
                              f"got {self.lowest}..{self.highest}")
         if self.max_polyphony is not None and self.max_polyphony < 1:
             raise ValueError(f"max_polyphony must be >= 1, got {self.max_polyphony}")
+        if not (self.key_bias >= 0 and np.isfinite(self.key_bias)):
+            raise ValueError(f"key_bias must be a finite number >= 0, got {self.key_bias}")
+        if len(self.pitch_class_bias) not in (0, 12) or not np.isfinite(
+                np.asarray(self.pitch_class_bias, dtype=float)).all():
+            raise ValueError("pitch_class_bias must hold 12 finite numbers, or none")
         if not self.allowed_pitches().any():
             raise ValueError(f"no pitch in {self.lowest}..{self.highest} belongs to the scale")
 
@@ -72,6 +86,13 @@ class PitchRules:
         pitches = np.arange(PITCHES)
         in_scale = np.isin(pitches % 12, sorted(self.pitch_classes))
         return in_scale & (pitches >= self.lowest) & (pitches <= self.highest)
+
+    def strike_bias(self) -> np.ndarray:
+        """float32 [128]: what `pitch_class_bias` adds to striking each pitch."""
+        if not self.pitch_class_bias:
+            return np.zeros(PITCHES, dtype=np.float32)
+        by_class = np.asarray(self.pitch_class_bias, dtype=np.float32)
+        return by_class[np.arange(PITCHES) % 12]
 
 
 class WellFormedAnswer:
@@ -87,6 +108,7 @@ class WellFormedAnswer:
     ) -> None:
         rules = rules or PitchRules()
         self._allowed = rules.allowed_pitches()  # bool [128]
+        self._leaning = rules.strike_bias()  # float32 [128]: the soft key bias, or zeros
         self._max_polyphony = rules.max_polyphony
         self._on = codec.note_on_base
         self._off = codec.note_off_base
@@ -105,7 +127,7 @@ class WellFormedAnswer:
         open_pitches[list(self._struck_now)] = False
         if self._max_polyphony is not None and len(self.sounding) >= self._max_polyphony:
             open_pitches[:] = False
-        self._strikes[:] = np.where(open_pitches, np.float32(0.0), MASKED)
+        self._strikes[:] = np.where(open_pitches, self._leaning, MASKED)
 
     def note_on(self, pitch: int) -> None:
         self.sounding.add(pitch)

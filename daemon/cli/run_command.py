@@ -58,6 +58,10 @@ def run(
         help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ...; "
              "auto: the call's key (when it clearly has one) and range; chromatic: any pitch. "
              f"{default_note('scale')}")] = None,
+    key_bias: Annotated[float | None, typer.Option(
+        help="With --scale auto, how strongly an answer leans toward the call's likely keys "
+             "when none is certain (nothing masked); 0: no lean. "
+             f"{default_note('key_bias')}")] = None,
     lowest_pitch: Annotated[int | None, typer.Option(
         help=f"Lowest MIDI note an answer strikes. {default_note('lowest_pitch')}")] = None,
     highest_pitch: Annotated[int | None, typer.Option(
@@ -156,7 +160,7 @@ def run(
         "device": device, "bpm": bpm, "silence_beats": silence_beats,
         "min_answer_beats": min_answer_beats, "max_answer_beats": max_answer_beats,
         "grid_beats": grid_beats, "temperature": temperature, "top_p": top_p,
-        "max_opening_rest_beats": max_opening_rest_beats, "scale": scale,
+        "max_opening_rest_beats": max_opening_rest_beats, "scale": scale, "key_bias": key_bias,
         "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
         "max_polyphony": max_polyphony, "channel": channel, "seed": seed,
         "log_level": log_level,

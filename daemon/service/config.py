@@ -33,7 +33,7 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # rest (ports, MIDI system, device, seed, ...) is read once, at start; `model` is swapped.
 LIVE_OPTIONS = (
     "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
-    "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch",
+    "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch", "key_bias",
     "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
     "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc", "end_note", "log_level",
     "answer_on", "cc_map", "cc_feedback", "knob_channel",
@@ -109,6 +109,11 @@ class DaemonConfig:
     # call's key when it clearly has one, and a range an octave around the call's notes.
     # "chromatic" (or none): any pitch.
     scale: str | None = "auto"
+    # With scale "auto", how strongly an answer leans toward its call's likely keys when
+    # the key is not certain enough to keep to (a bias on the model's logits, nothing
+    # masked: a pitch class outside every likely key's scale is about e^-key_bias times
+    # as likely as the model would have it). 0: no lean.
+    key_bias: float = 2.0
     # Answers strike no pitch below this MIDI note number...
     lowest_pitch: int = 0
     # ...and none above this one.
@@ -207,6 +212,7 @@ class DaemonConfig:
         _in_range("temperature", self.temperature, 0.0, 10.0, low_open=True)
         _in_range("top_p", self.top_p, 0.0, 1.0, low_open=True)
         _in_range("max_opening_rest_beats", self.max_opening_rest_beats, 0.0, 16.0)
+        _in_range("key_bias", self.key_bias, 0.0, 20.0)
         _in_range("lowest_pitch", self.lowest_pitch, 0, 127)
         _in_range("highest_pitch", self.highest_pitch, 0, 127)
         if self.max_polyphony is not None:
@@ -301,7 +307,8 @@ class DaemonConfig:
         scale "auto", before each answer narrows them to its call: `follows_call`)."""
         fixed = self.scale and not self.follows_call
         classes = scale_pitch_classes(self.scale) if fixed else frozenset(range(12))
-        return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony)
+        return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony,
+                          self.key_bias)
 
     def knob_map(self) -> tuple:
         """The knobs of `cc_map` (cc_map.Knob), checked; ConfigError naming cc_map."""
