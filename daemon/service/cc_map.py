@@ -10,7 +10,9 @@ usual knob (DEFAULT_SPECS):
     temperature=21:0.5..1.5, top_p=22:0.5..1, scale=23:C major|D dorian|chromatic, thru=24
 
 Each end of a range and each choice is checked by the setting's own check (DaemonConfig),
-so a knob can reach only values `antiphon set` would take. A knob's move becomes the same
+so a knob can reach only values `antiphon set` would take. A controller whose meaning MIDI
+fixes (FIXED_MEANING_CCS: volume, pan, bank select, the pedals, ...) takes a knob only when
+its entry insists, `CC!` (`top_p=11!:0.5..1`). A knob's move becomes the same
 `set` request the control socket takes (knobs.py); with `cc_feedback` the daemon sends a
 mapped setting's value back as its CC when it changes, so LED rings follow.
 """

@@ -16,6 +16,12 @@ each of their moves past the middle counts.
 
 The same thread learns knobs (`antiphon learn`: the next controller that moves is mapped)
 and carries out the `learn` and `knobs` control commands' waiting and sending.
+
+Knobs listen on their own channel (`knob_channel`, by default the lowest channel listened
+to): a controller moved on another channel, another instrument's mod wheel, is counted and
+moves nothing. A learnt knob is remembered (`learned`): where the map comes from the command
+line or the environment, which win over the config file the knob was saved in, a reload
+puts it back on the map read anew (`with_learned`).
 """
 
 from __future__ import annotations
