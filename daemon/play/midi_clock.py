@@ -20,14 +20,14 @@ so far: the count never goes back, so nothing planned on it is put off for ever.
 pulses stop coming for `LOST_AFTER_PULSES` pulse periods the clock keeps the last tempo
 (its anchor runs on) and `lost()` says so; the next pulse takes over again.
 
-A clock that begins anew (after Start, Continue or a song position, after a pause of
-`LOST_AFTER_PULSES` periods, or after a silence of `REACQUIRE_BEATS` beats or
-`REACQUIRE_SECONDS`, whichever is shorter: then on the next whole beat) may be another
-clock at any tempo: until `ACQUIRE_PULSES` of its pulses make a line, they are counted one
-after another and judged by nothing the old tempo says (a 300 BPM clock's pulses, ±5 ms
-off, look like a stalled system's bursts to a 20 BPM follower and never made a line). One
-that comes after a shorter gap, or a tempo that jumps, is found by its last
-`RETEMPO_PULSES` pulses keeping a tempo of their own. `settled()` says when the tempo is
+A clock that begins anew (after Start, Continue or a song position, or after a silence of
+`REACQUIRE_BEATS` beats or `REACQUIRE_SECONDS`, whichever is shorter: then on the next
+whole beat) may be another clock at any tempo: until `ACQUIRE_PULSES` of its pulses make a
+line, they are counted one after another and judged by their own gaps, never by the old
+tempo (a 300 BPM clock's pulses, ±5 ms off, look like a stalled system's bursts to a 20 BPM
+follower, and never made a line). One that comes after a shorter gap (a pause, which may
+be a stall too), or a tempo that jumps, is found by its last `RETEMPO_PULSES` pulses
+keeping a tempo of their own, far from the old. `settled()` says when the tempo is
 the clock's own.
 """
 
@@ -45,6 +45,7 @@ from antiphon.daemon.play.tempo_line import (
     PULSES_PER_BEAT,
     STEADY_PULSES,
     a_cadence,
+    keeps_a_tempo,
     tempo_line,
 )
 
@@ -96,7 +97,8 @@ class MidiClockFollower(Clock):
         self._slow_run: list[float] = []  # arrivals around the long gaps in a row so far
         self._slow_run_first = 0  # the number of the first of them
         self._fast_run: list[tuple[int, float]] = []  # (number, arrival) of held ones in a row
-        self._acquiring = True  # a clock begun anew: its pulses are not judged yet
+        self._acquiring = True  # a clock begun anew: its pulses are not judged yet...
+        self._new_gaps: deque[float] = deque(maxlen=STEADY_PULSES)  # ...but by its own gaps
         self._jitter = 0.0  # how far off the line its pulses come (standard deviation)
         self._clean_period: float | None = None  # the period of the last clean line
         self._recent: deque[tuple[int, float]] = deque(maxlen=RETEMPO_PULSES)  # as counted
@@ -163,12 +165,11 @@ class MidiClockFollower(Clock):
             bpm = 60.0 / (period * PULSES_PER_BEAT) if period > 0 else math.inf
             if not MIN_BPM / RANGE_SLACK <= bpm <= MAX_BPM * RANGE_SLACK:
                 return  # a burst of pulses (a DAW seeking): keep the tempo we had
-            if self._acquiring:
-                if not a_cadence([arrived for _, arrived in self._pulses], spread=0.5):
-                    return  # a stalled system's burst on the line: no tempo yet
-                if len(self._pulses) >= ACQUIRE_PULSES:
-                    self._acquiring = False  # the new clock's tempo judges its pulses now
-                    self.taken_up += 1
+            if self._acquiring and len(self._pulses) >= ACQUIRE_PULSES and (
+                    len(self._new_gaps) >= STEADY_PULSES
+                    or keeps_a_tempo(list(self._pulses), spread=0.5)):
+                self._acquiring = False  # the new clock's tempo judges its pulses now
+                self.taken_up += 1
             self._jitter = jitter
             if jitter < CLEAN_JITTER * period:  # one clock, whoever it is: a tempo to keep to
                 self._clean_period = period
@@ -201,8 +202,17 @@ class MidiClockFollower(Clock):
             self._previous_at = self._count_from = at
             self._counted.clear()
             return math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT, True
-        if self._acquiring:  # a new clock: nothing known of it yet to judge a gap by
-            return number, True
+        if self._acquiring:  # a new clock: nothing known of it yet to judge a gap by...
+            gaps = self._new_gaps
+            gaps.append(gap)
+            typical = sorted(gaps)[len(gaps) // 2]
+            if len(gaps) < 3 or gap >= HELD_PULSE_GAP * typical:
+                return number, True
+            # ...but its own gaps: right behind the one before (a loaded machine's burst),
+            # both were held up, and neither says where the pulses are due.
+            if self._pulses and self._pulses[-1][1] == self._previous_at:
+                self._pulses.pop()
+            return number, False
         if gap > LOST_PULSE_GAP * period:
             if not self._slow_run:
                 self._slow_run, self._slow_run_first = [self._previous_at], number - 1
@@ -218,8 +228,8 @@ class MidiClockFollower(Clock):
                 return number, False  # on the line already
             self._assumed_lost = 0
             if gap > LOST_AFTER_PULSES * period:  # a pause, or a stall a burst makes up for:
-                self._start_line()  # the count goes on where it was; the gap is no tempo,
-                return number, True  # and what comes may be another clock, at any tempo
+                self._pulses.clear()  # the count goes on where it was; the gap is no tempo
+                return number, True  # (another clock at another tempo: _another_tempo)
             if gap - period < DELIVERY_SPREAD:  # delivery's unevenness, at a fast tempo
                 return number, True
             self._assumed_lost = round(gap / period) - 1
@@ -283,6 +293,7 @@ class MidiClockFollower(Clock):
         self._slow_run = []
         self._assumed_lost = self._held_run = 0
         self._acquiring = True
+        self._new_gaps.clear()
         self._recent.clear()
 
     def start(self) -> None:

@@ -19,14 +19,20 @@ CADENCE_JITTER = 0.007  # period, or by this much: a pulse may come ±5 ms off i
 
 
 def a_cadence(arrivals: list[float], spread: float = CADENCE_SPREAD) -> bool:
-    """Whether pulses arriving at these times keep a tempo: each near the straight line
-    through them (by `spread` of a gap, or CADENCE_JITTER), at a tempo between MIN_BPM and
-    MAX_BPM (a stalled MIDI system's burst is far quicker). A line, not the gaps alike: a
-    pulse ±5 ms off its time makes its two gaps 10 ms apart, which at 300 BPM is more than
-    a period."""
-    period, fitted_last = _fit(deque(enumerate(arrivals)))
-    first = fitted_last - period * (len(arrivals) - 1)
-    worst = max(abs(arrived - first - index * period) for index, arrived in enumerate(arrivals))
+    """Whether pulses arriving at these times, one after another, keep a tempo: each near
+    the straight line through them (by `spread` of a gap, or CADENCE_JITTER), at a tempo
+    between MIN_BPM and MAX_BPM (a stalled MIDI system's burst is far quicker). A line,
+    not the gaps alike: a pulse ±5 ms off its time makes its two gaps 10 ms apart, which at
+    300 BPM is more than a period."""
+    return keeps_a_tempo(list(enumerate(arrivals)), spread)
+
+
+def keeps_a_tempo(pulses: list[tuple[int, float]], spread: float) -> bool:
+    """a_cadence of (number, arrival) pulses, some numbers perhaps left out."""
+    period, fitted_last = _fit(pulses)
+    last = pulses[-1][0]
+    worst = max(abs(arrived - fitted_last - (number - last) * period)
+                for number, arrived in pulses)
     return (worst <= max(spread * period, CADENCE_JITTER)
             and 0.9 * 60.0 / (MAX_BPM * PULSES_PER_BEAT) <= period  # the range, give or
             and period <= 1.1 * 60.0 / (MIN_BPM * PULSES_PER_BEAT))  # take delivery's steps
@@ -34,7 +40,8 @@ def a_cadence(arrivals: list[float], spread: float = CADENCE_SPREAD) -> bool:
 
 def tempo_line(pulses: deque[tuple[int, float]]) -> tuple[float, float, float]:
     """The tempo line (seconds per pulse, the fitted time of the last pulse, and how far
-    off it the pulses come: their standard deviation): through the last beat of pulses,
+    off it the pulses come: their standard deviation, as their median says): through
+    the last beat of pulses,
     or the last two where the tempo they say is the last beat's, give or take its line's
     own uncertainty. One beat
     settles in a beat after a change; two average a jittery clock three times as well
@@ -47,8 +54,10 @@ def tempo_line(pulses: deque[tuple[int, float]]) -> tuple[float, float, float]:
     last = beat[-1][0]
     mean_number = sum(number for number, _ in beat) / len(beat)
     spread = sum((number - mean_number) ** 2 for number, _ in beat)
-    misfit = sum((at - fitted - period * (number - last)) ** 2 for number, at in beat)
-    jitter = math.sqrt(misfit / (len(beat) - 2))
+    # The median residual, not the mean square: a pulse a stall held up 80 ms must not
+    # make a steady clock look jittery (the follower's held pulses are judged by it).
+    misfits = sorted(abs(at - fitted - period * (number - last)) for number, at in beat)
+    jitter = 1.4826 * misfits[len(misfits) // 2] * math.sqrt(len(beat) / (len(beat) - 2))
     if len(pulses) > WINDOW_PULSES:
         steady_period, steady_fitted = _fit(pulses)
         if abs(steady_period - period) <= 3.0 * jitter / math.sqrt(spread):

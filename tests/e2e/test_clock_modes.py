@@ -217,3 +217,34 @@ def test_song_position_continue_and_a_tempo_change_mid_call_keep_the_daws_bars(d
     nearest = min(range(len(beats)), key=lambda index: abs(beats[index] - first))
     assert abs(beats[nearest] - first) < DUE_TOLERANCE_SECONDS, (first, beats[nearest])
     assert numbers[nearest] % 4 == 0, numbers[nearest]  # the DAW's downbeat
+
+
+def test_clock_in_ignores_the_clock_and_transport_arriving_on_the_note_input(daemon):
+    """A keyboard with its own clock (or an arpeggiator) sends 90 BPM pulses, Start and then
+    Stop into the note input, beside the DAW's 150 BPM clock on --clock-in: the tempo is
+    the DAW's (not the two added, 240), the keyboard's Stop does not silence the daemon,
+    and what was ignored is counted."""
+    process = daemon("--clock-in", "bench clock:clock", "--max-opening-rest-beats", "0",
+                     "--min-answer-beats", "2", "--max-answer-beats", "2")
+    daw = ClockSource(150.0, own_port=True)  # "bench clock:clock", the clock input's
+    keys = JackPlayer()
+    keyboard = None
+    try:
+        daw.start()
+        assert wait_until(lambda: tempo(process)["source"] == "midi clock", 5), tempo(process)
+        keyboard = ClockSource(90.0)  # "bench clock-01:clock", into "Antiphon In"
+        keyboard.start()
+        time.sleep(1.5)
+        keyboard.stop_transport()  # its pulses go on, as a stopped device's do
+        time.sleep(1.0)
+        assert tempo(process)["bpm"] == pytest.approx(150.0, rel=0.02), tempo(process)
+        assert tempo(process)["running"], tempo(process)
+        answer_once(keys, process, 0.4)  # answered: the keyboard's Stop is not the DAW's
+        counters = ask(process.socket, {"command": "status"})["status"]["counters"]
+        assert counters["foreign_clock"] > 90 * 24 / 60, counters  # a second of pulses at least
+    finally:
+        daw.close()
+        if keyboard is not None:
+            keyboard.close()
+        keys.close()
+    process.terminate()

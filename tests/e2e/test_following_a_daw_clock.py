@@ -9,6 +9,7 @@ a period to that: it moves MIDI once per period).
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -136,6 +137,69 @@ def test_a_daw_stop_silences_the_answer_and_no_call_is_answered_until_start(daem
         assert "not answering" in process.output()
     finally:
         source.close()
+        keys.close()
+        process.terminate()
+
+
+def test_a_new_fast_clock_after_a_slow_one_stopped_is_followed_at_once(daemon):
+    """A slow clock (30 BPM) stops and goes; a second later a fast one starts (300 BPM):
+    within a couple of its beats the tempo is the new clock's, the log says the new tempo
+    (not the old one), and a call is answered."""
+    process = daemon("--clock", "midi", "--bpm", "120", "--max-opening-rest-beats", "0",
+                     "--min-answer-beats", "2", "--max-answer-beats", "2")
+    keys = JackPlayer()
+    slow = ClockSource(30.0)
+    fast = None
+    try:
+        slow.start()
+        assert wait_until(lambda: abs(tempo_of(process) - 30.0) < 1.0, 10), tempo_of(process)
+        slow.close()  # Stop, and the port goes
+        time.sleep(1.0)
+        fast = ClockSource(300.0)
+        fast.start()
+        # 300 BPM is 5 beats a second: taken up within two beats, plus a loaded machine.
+        assert wait_until(lambda: abs(tempo_of(process) - 300.0) < 6.0, 3), (tempo_of(process), process.output())
+        def said() -> list[float]:  # the tempos the log said it follows, in order
+            return [float(bpm) for bpm in re.findall(r"following it at ([0-9.]+) BPM",
+                                                     process.output())]
+
+        assert wait_until(lambda: said() and abs(said()[-1] - 300.0) < 6.0, 5), process.output()
+        assert all(abs(bpm - 30.0) < 1.0 or abs(bpm - 300.0) < 6.0 for bpm in said()), process.output()
+        call_and_hear_answer(keys, process, PHRASE, 0.2)
+    finally:
+        slow.close()
+        if fast is not None:
+            fast.close()
+        keys.close()
+        process.terminate()
+
+
+def test_two_clocks_into_the_input_are_not_added(daemon):
+    """A DAW's clock at 150 BPM and then a keyboard's own at 90, both connected to the
+    input (JACK merges them): the tempo stays the DAW's, not the two added (239), the
+    other's pulses are ignored and counted, and a call is answered."""
+    process = daemon("--clock", "midi", "--max-opening-rest-beats", "0",
+                     "--min-answer-beats", "2", "--max-answer-beats", "2")
+    keys = JackPlayer()
+    daw = ClockSource(150.0)
+    keyboard = None
+    try:
+        daw.start()
+        assert wait_until(lambda: abs(tempo_of(process) - 150.0) < 1.5, 5), tempo_of(process)
+        keyboard = ClockSource(90.0)
+        keyboard.start()
+        process.wait_for(r"two clocks on one port", timeout=10)
+        time.sleep(1.0)
+        state = ask(process.socket, {"command": "status"})["status"]["tempo"]
+        assert state["bpm"] == pytest.approx(150.0, rel=0.02), state
+        assert state["ignored_pulses"] > 0, state
+        call_and_hear_answer(keys, process, PHRASE, 0.4)
+        assert ask(process.socket, {"command": "status"})["status"]["tempo"]["bpm"] == \
+            pytest.approx(150.0, rel=0.02)
+    finally:
+        daw.close()
+        if keyboard is not None:
+            keyboard.close()
         keys.close()
         process.terminate()
 
