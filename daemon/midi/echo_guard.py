@@ -49,6 +49,8 @@ DELAY_TOLERANCE = 0.03  # a loop's delay varies by this much (a MIDI system's pe
 RELATIVE_TOLERANCE = 0.15  # ... or by this share of itself, whichever is more
 ARRIVALS_KEPT_SECONDS = MAX_LOOP_SECONDS + LOOKBACK_SECONDS + 0.5
 REMEMBERED = 4096  # sends (and arrivals) kept; far more than a window's worth when playing
+MAX_SPREAD_SECONDS = 0.1  # one loop's delays spread this much at most ...
+MAX_SPREAD_SHARE = 0.3  # ... or this share of its delay, whichever is more
 LOOPS_KEPT = 4  # loops recognised at once (two patchings back, say)
 QUICK_ECHOES_TOLD = 3  # quick echoes before the log says a loop is there (not a coincidence)
 QUICK, SLOW = 1, 2  # how a send's echo was matched: within the window, or round a slow loop
@@ -57,6 +59,24 @@ QUICK, SLOW = 1, 2  # how a send's echo was matched: within the window, or round
 def tolerance(delay: float) -> float:
     """How far an echo's delay may stray from its loop's."""
     return max(DELAY_TOLERANCE, RELATIVE_TOLERANCE * delay)
+
+
+def spread(delay: float) -> float:
+    """How far one loop's delays may spread (a loaded machine's threads wake late)."""
+    return max(MAX_SPREAD_SECONDS, MAX_SPREAD_SHARE * delay)
+
+
+def _widen(loop: list[float], delay: float) -> None:
+    """Take `delay` into the loop's range; should the range grow past its spread, it
+    moves instead (a drift), keeping `delay` at its end."""
+    low, high = min(loop[0], delay), max(loop[1], delay)
+    width = spread(loop[0])
+    if high - low > width:
+        if delay < loop[0]:
+            high = low + width
+        else:
+            low = high - width
+    loop[0], loop[1] = low, high
 
 
 @dataclass(slots=True)
@@ -76,7 +96,8 @@ class EchoGuard:
         self._sent_by_key: dict[tuple[int, ...], deque[_Send]] = {}
         self._arrivals: deque[tuple[float, tuple[int, ...]]] = deque()  # in order
         self._arrived_by_key: dict[tuple[int, ...], deque[float]] = {}
-        self._loops: list[float] = []  # delays of the loops recognised, seconds
+        self._loops: list[list[float]] = []  # the loops recognised: [least, most] delay, s
+        self._told = False  # the log said a loop is there
         self._quick_echoes = 0
         self._thru_next: tuple[int, tuple[int, ...]] | None = None  # (thread, key)
         self._lock = threading.Lock()
@@ -86,7 +107,7 @@ class EchoGuard:
     def loop_delays(self) -> list[float]:
         """The delays (seconds) of the slow loops recognised so far."""
         with self._lock:
-            return list(self._loops)
+            return [(low + high) / 2 for low, high in self._loops]
 
     def thru_coming(self, message: Sequence[int]) -> None:
         """MIDI thru is about to send `message` (on this thread): that send is the
@@ -142,10 +163,10 @@ class EchoGuard:
                  if send.matched != SLOW and -EARLY_SECONDS <= arrived - send.at
                  <= MAX_LOOP_SECONDS + 0.5]  # the latest first
         for send, delay in sends:  # round a loop known: the likeliest
-            for index, loop in enumerate(self._loops):
-                if abs(delay - loop) <= tolerance(loop):
+            for loop in self._loops:
+                if loop[0] - tolerance(loop[0]) <= delay <= loop[1] + tolerance(loop[1]):
                     send.matched = SLOW
-                    self._loops[index] = loop + 0.2 * (delay - loop)  # follows a drift
+                    _widen(loop, delay)
                     return True, None
         sends = [(send, delay) for send, delay in sends if not send.matched]
         for send, delay in sends:
@@ -158,45 +179,60 @@ class EchoGuard:
                 return True, max(delay, 0.0) if told else None
         candidates = [(send, delay) for send, delay in sends if delay <= MAX_LOOP_SECONDS
                       and not send.thru and key[0] & 0xF0 != CONTROL_CHANGE]
-        for order, (send, delay) in enumerate(candidates):
+        opening = None
+        for send, delay in candidates:
             expected, delays = self._evidence(send, delay)
-            if delays and 2 * len(delays) >= expected:
+            # Two of them back at this delay beside it, or most: a loop (a MIDI system
+            # under load may lose a message or two on the way round).
+            if len(delays) >= 2 or (delays and 2 * len(delays) >= expected):
                 send.matched = SLOW
                 return True, self._learn([delay, *delays])
-            if order == 0 and expected == 0 and key[0] & 0xF0 == NOTE_ON:
-                # The latest of these bytes sent opened an answer, with nothing before it to
-                # judge by: taken for its echo, as it would barge in on that answer.
-                send.matched = SLOW
-                return True, None
+            if expected == 0 and key[0] & 0xF0 == NOTE_ON:
+                opening = send
+        if opening is not None:
+            # A send of these bytes opened an answer, with nothing before it to judge by:
+            # taken for its echo, as it would barge in on that answer.
+            opening.matched = SLOW
+            return True, None
         return False, None
 
     def _evidence(self, candidate: _Send, delay: float) -> tuple[int, list[float]]:
         """How many of the answer's notes sent shortly before `candidate` should have come
         back by now had they gone round a loop of `delay`, and the delays of those that
-        did."""
+        did. Notes sent with it (a chord) count where they came back already: they may
+        not have yet."""
         slack = tolerance(delay)
         expected, delays = 0, []
         for send in reversed(self._sent):
             if expected >= EVIDENCE_SENDS or candidate.at - send.at > LOOKBACK_SECONDS:
                 break
-            if (send.thru or send is candidate or send.at > candidate.at - slack
+            if (send.thru or send is candidate or send.at > candidate.at + slack
                     or send.key[0] & 0xF0 == CONTROL_CHANGE):
                 continue
-            expected += 1
             due = send.at + delay
-            for when in self._arrived_by_key.get(send.key, ()):
-                if abs(when - due) <= slack:
-                    delays.append(when - send.at)
-                    break
+            back = next((when for when in self._arrived_by_key.get(send.key, ())
+                         if abs(when - due) <= slack), None)
+            if back is not None:
+                delays.append(back - send.at)
+            if back is not None or send.at <= candidate.at - slack:
+                expected += 1
         return expected, delays
 
     def _learn(self, delays: list[float]) -> float | None:
-        """A loop at about these delays: recognised; returns its delay if it is new."""
+        """A loop at about these delays: recognised; returns its delay the first time a
+        loop is recognised (for the log, which says so once)."""
         delay = sorted(delays)[len(delays) // 2]
-        if any(abs(delay - loop) <= tolerance(loop) for loop in self._loops):
-            return None
-        self._loops.append(delay)
+        for loop in self._loops:
+            if loop[0] - spread(loop[0]) <= delay <= loop[1] + spread(loop[0]):
+                _widen(loop, delay)  # the same loop, its delay varying more than thought
+                return None
+        self._loops.append([delay, delay])
         del self._loops[:-LOOPS_KEPT]
+        if self._told:
+            log.debug("feedback loop: echoes also come back %.0f ms after they leave",
+                      delay * 1e3)
+            return None
+        self._told = True
         return delay
 
     def _hear(self, key: tuple[int, ...], arrived: float) -> None:
