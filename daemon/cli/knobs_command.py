@@ -135,4 +135,6 @@ def knobs(
     heard = answer.get("knob_channels") or []
     console.print(f"knobs listen on channel {', '.join(map(str, heard))} (knob_channel)")
     if send:
-        console.print(f"sent {answer['sent']} knob values on channel {answer['channel']}")
+        channels = ", ".join(map(str, answer.get("feedback_channels") or heard[:1]))
+        console.print(f"sent {answer['sent']} knob values on channel {channels} (where the "
+                      "knobs are heard)")

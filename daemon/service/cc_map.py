@@ -14,7 +14,8 @@ so a knob can reach only values `antiphon set` would take. A controller whose me
 fixes (FIXED_MEANING_CCS: volume, pan, bank select, the pedals, ...) takes a knob only when
 its entry insists, `CC!` (`top_p=11!:0.5..1`). A knob's move becomes the same
 `set` request the control socket takes (knobs.py); with `cc_feedback` the daemon sends a
-mapped setting's value back as its CC when it changes, so LED rings follow.
+mapped setting's value back as its CC when it changes, on the knob's channel, so LED rings
+follow (never on a controller of fixed meaning: the synth would act on it).
 """
 
 from __future__ import annotations
@@ -277,11 +278,16 @@ def _checked_value(setting: str, text: str, shown: str) -> Any:
 def fixed_meaning_warnings(config: DaemonConfig) -> list[str]:
     """What to warn of where the panic or end-of-call knob is a controller of fixed meaning
     (a number has no room for "!": it is taken, and said): the synth on the output acts on
-    it too, and the keyboard's own fader or pedal may send it."""
+    it too, and the keyboard's own fader or pedal may send it; and where a knob insisted on
+    one (`CC!`) gets no cc_feedback."""
     return [f"{name} {cc}: CC {cc} is {FIXED_MEANING_CCS[cc]} (a meaning MIDI fixes): the "
             "synth acts on it too, and a fader or pedal sending it would trigger this"
             for name in ("panic_cc", "end_cc")
-            if (cc := getattr(config, name)) in FIXED_MEANING_CCS]
+            if (cc := getattr(config, name)) in FIXED_MEANING_CCS] + [
+            f"cc_map {knob.entry}: CC {knob.cc} is {FIXED_MEANING_CCS[knob.cc]}: cc_feedback "
+            "sends nothing on it (the synth would act on it)"
+            for knob in (config.knob_map() if config.cc_feedback else ())
+            if knob.cc in FIXED_MEANING_CCS]
 
 
 def check_cc_map(config: DaemonConfig) -> tuple[Knob, ...]:
@@ -309,26 +315,37 @@ def with_knob(text: str | None, knob: Knob) -> tuple[str, list[str]]:
     return ", ".join(entry.entry for entry in [*kept, knob]), [old.entry for old in replaced]
 
 
-def feedback_messages(config: DaemonConfig, knobs: typing.Iterable[Knob]) -> list[tuple]:
-    """The CC messages that show each knob's setting as it is now, on the answer channel
-    (none for a value outside a knob's reach)."""
-    status = CONTROL_CHANGE | (config.channel - 1)
+def feedback_messages(config: DaemonConfig, knobs: typing.Iterable[Knob],
+                      heard_on: typing.Mapping[int, int] | None = None) -> list[tuple]:
+    """The CC messages that show each knob's setting as it is now, on the channel the knob
+    was last heard on (`heard_on`: CC -> channel 1..16, where that is still a knob channel),
+    else the lowest knob channel: a controller's LED ring listens on the channel its knob
+    sends on, not on the answer's. None for a value outside a knob's reach, and none on a
+    controller of fixed meaning even when its knob was insisted on (`CC!`): the output
+    goes to the synth, and a top_p of 0.5 fed back on CC 7 would set its volume to 0."""
+    channels = config.knob_channels()
+    if not channels:
+        return []
     messages = []
     for knob in knobs:
+        if knob.cc in FIXED_MEANING_CCS:
+            continue
         cc_value = knob.cc_value_of(getattr(config, knob.setting))
         if cc_value is not None:
-            messages.append((status, knob.cc, cc_value))
+            channel = (heard_on or {}).get(knob.cc)
+            channel = channel if channel in channels else min(channels)
+            messages.append((CONTROL_CHANGE | (channel - 1), knob.cc, cc_value))
     return messages
 
 
 def changed_knobs(old: DaemonConfig, new: DaemonConfig) -> list[Knob]:
     """The knobs whose CC should be sent after `old` became `new` (cc_feedback on): those
-    whose setting changed, new knobs, and every knob when feedback or the channel just
-    changed."""
+    whose setting changed, new knobs, and every knob when feedback or the knobs' channel
+    just changed."""
     if not new.cc_feedback:
         return []
     knobs = check_cc_map(new)
-    if not old.cc_feedback or old.channel != new.channel:
+    if not old.cc_feedback or old.knob_channels() != new.knob_channels():
         return list(knobs)
     before = set(check_cc_map(old))
     return [knob for knob in knobs if knob not in before

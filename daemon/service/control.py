@@ -163,6 +163,8 @@ class Controller:
             # Proposed even when the config says it already: a peer may have moved the tempo.
             self.daemon.clock.set_bpm(parsed)
         self.daemon.apply_config(new)
+        if name == "cc_map" and self.knobs is not None:  # the map set wins over learnt knobs
+            self.knobs.keep_learned_in(self.daemon.config)
         return {"key": name, "value": getattr(self.daemon.config, name)}
 
     def _swap_model(self, name: Any) -> dict:

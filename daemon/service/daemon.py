@@ -121,8 +121,11 @@ class Daemon:
         self.loop.call(lambda: self.loop.retune(loop_settings(new, self._shares_clock)))
         log.info("settings changed: %s", ", ".join(
             f"{name} {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in changed))
-        # cc_feedback: the controller's LED rings follow, whoever changed the setting.
-        self.send_controls(feedback_messages(self.config, changed_knobs(old, self.config)))
+        # cc_feedback: the controller's LED rings follow, whoever changed the setting, on
+        # the channel each knob is heard on.
+        heard_on = getattr(self.gate.controls, "heard_on", None)
+        self.send_controls(feedback_messages(self.config, changed_knobs(old, self.config),
+                                             heard_on))
         return changed, frozen
 
     def send_controls(self, messages: list[tuple[int, ...]]) -> int:

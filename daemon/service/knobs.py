@@ -101,6 +101,7 @@ class Knobs:
         self._learn_lock = threading.Lock()  # one learn at a time
         self._channels: tuple[DaemonConfig | None, frozenset[int]] = (None, frozenset())
         self.learned: dict[str, Knob] = {}  # by setting: kept over a flag's map at reloads
+        self.heard_on: dict[int, int] = {}  # CC -> the channel its knob last moved on
         self.other_channels = 0  # knob moves on channels the knobs do not listen on
         self.carried_out = 0
 
@@ -109,7 +110,9 @@ class Knobs:
         if len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE:
             config = self._controller.daemon.config
             if message[1] not in (config.panic_cc, config.end_cc):
-                if (message[0] & 0x0F) + 1 in self._knob_channels(config):
+                channel = (message[0] & 0x0F) + 1
+                if channel in self._knob_channels(config):
+                    self.heard_on[message[1]] = channel  # where its LED ring listens
                     self._moved(message[1], message[2])
                 else:  # another instrument's mod wheel: no knob of ours
                     self.other_channels += 1
@@ -148,6 +151,17 @@ class Knobs:
                 del self.learned[knob.setting]
                 log.warning("reload: the learnt knob %s is dropped: %s", knob.entry, err)
         return config
+
+    def keep_learned_in(self, config: DaemonConfig) -> None:
+        """Forget the learnt knobs that `config`'s map (set explicitly: `set cc_map`, OSC)
+        no longer holds as they were learnt: the user's own map wins, and a reload must
+        not bring back a knob they took off."""
+        kept = set(config.knob_map())
+        for setting, knob in list(self.learned.items()):
+            if knob not in kept:
+                del self.learned[setting]
+                log.info("the learnt knob %s is forgotten: the map was set without it",
+                         knob.entry)
 
     def _moved(self, cc: int, value: int) -> None:
         with self._moves_lock:
@@ -335,6 +349,9 @@ def _list_knobs(controller, send: bool) -> dict:  # noqa: ANN001
     listed = [{"setting": knob.setting, "cc": knob.cc, "spec": knob.spec,
                "value": getattr(config, knob.setting),
                "cc_value": knob.cc_value_of(getattr(config, knob.setting))} for knob in knobs]
-    sent = daemon.send_controls(feedback_messages(config, knobs)) if send else 0
-    return {"knobs": listed, "channel": config.channel, "sent": sent,
+    heard_on = getattr(getattr(controller, "knobs", None), "heard_on", None)
+    feedback = feedback_messages(config, knobs, heard_on)
+    sent = daemon.send_controls(feedback) if send else 0
+    return {"knobs": listed, "sent": sent,
+            "feedback_channels": sorted({(status & 0x0F) + 1 for status, _, _ in feedback}),
             "knob_channels": sorted(config.knob_channels())}

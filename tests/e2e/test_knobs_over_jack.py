@@ -52,7 +52,9 @@ def test_a_knob_sets_temperature_and_its_value_comes_back_out(daemon, player, ja
         process.output())
     answer = ask(process.socket, {"command": "set", "key": "temperature", "value": "0.75"})
     assert answer["ok"], answer
-    assert wait_until(lambda: [0xB1, 21, 32] in [m for _, m in keys.messages()], 2), (
+    # Fed back on the channel the knob is heard on (1), not the answer's (2): a controller's
+    # LED ring listens where its knob sends.
+    assert wait_until(lambda: [0xB0, 21, 32] in [m for _, m in keys.messages()], 2), (
         keys.messages())
     # The output looped into the input: the daemon's own CC must not turn its knob (it
     # would set 0.752, where the knob's 32 lands, not the 0.8 asked for).
@@ -60,14 +62,14 @@ def test_a_knob_sets_temperature_and_its_value_comes_back_out(daemon, player, ja
     time.sleep(0.2)  # let JACK make the connection
     try:
         ask(process.socket, {"command": "set", "key": "temperature", "value": "0.8"})
-        assert wait_until(lambda: [0xB1, 21, 38] in [m for _, m in keys.messages()], 2)
+        assert wait_until(lambda: [0xB0, 21, 38] in [m for _, m in keys.messages()], 2)
         assert wait_until(lambda: ask(process.socket, {"command": "status"})["status"]
                           ["counters"]["echoes"] >= 1, 2), process.output()
         assert settings(process)["temperature"] == 0.8
     finally:
         jack("jack_disconnect", "Antiphon Out:out", "Antiphon In:in", env=jack_server.env)
     sent = CliRunner().invoke(app, ["knobs", "--send", "--control-socket", str(process.socket)])
-    assert sent.exit_code == 0 and "sent 2 knob values on channel 2" in sent.stdout
+    assert sent.exit_code == 0 and "sent 2 knob values on channel 1" in sent.stdout
 
 
 def test_learn_maps_the_next_knob_and_saves_it_in_the_config_file(daemon, player, tmp_path):

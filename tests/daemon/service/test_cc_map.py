@@ -169,14 +169,17 @@ def test_the_map_is_written_into_a_config_file_keeping_its_other_lines(tmp_path)
 
 
 def test_feedback_goes_for_changed_settings_new_knobs_and_all_when_turned_on():
-    old = DaemonConfig(cc_map=EXAMPLE, cc_feedback=True, channel=3)
-    new = DaemonConfig(cc_map=EXAMPLE, cc_feedback=True, channel=3, temperature=1.5)
+    # On the knobs' channel (3), not the answer's (5).
+    old = DaemonConfig(cc_map=EXAMPLE, cc_feedback=True, knob_channel="3", channel=5)
+    new = DaemonConfig(cc_map=EXAMPLE, cc_feedback=True, knob_channel="3", channel=5,
+                       temperature=1.5)
     assert feedback_messages(new, changed_knobs(old, new)) == [(0xB2, 21, 127)]
     assert changed_knobs(old, DaemonConfig(cc_map=EXAMPLE, temperature=1.5)) == []  # off
     turned_on = changed_knobs(DaemonConfig(cc_map=EXAMPLE), old)
     assert [k.cc for k in turned_on] == [21, 22, 23]
     assert feedback_messages(old, turned_on) == [(0xB2, 21, 64), (0xB2, 22, 127)]  # auto: none
-    remapped = DaemonConfig(cc_map=EXAMPLE + ", thru=24", cc_feedback=True, channel=3)
+    remapped = DaemonConfig(cc_map=EXAMPLE + ", thru=24", cc_feedback=True, knob_channel="3",
+                            channel=5)
     assert feedback_messages(remapped, changed_knobs(old, remapped)) == [(0xB2, 24, 0)]
 
 

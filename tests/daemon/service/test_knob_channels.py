@@ -51,9 +51,61 @@ def test_set_cc_map_refuses_volume_so_feedback_never_sends_it():
     answer = Controller(daemon, lambda: config, None).handle(
         {"command": "set", "key": "cc_map", "value": "top_p=7:0..1"})
     assert not answer["ok"] and "CC 7 is channel volume" in answer["error"]
-    free = "top_p=21:0.5..1, thru=7!"  # asked for on purpose: taken, and fed back as asked
+    free = "top_p=21:0.5..1, thru=7!"  # asked for on purpose: taken, but never fed back
     assert feedback_messages(DaemonConfig(cc_map=free), parse_cc_map(free)) == [
-        (0xB0, 21, 127), (0xB0, 7, 0)]
+        (0xB0, 21, 127)]
+
+
+@pytest.mark.parametrize("cc", FIXED)
+def test_feedback_never_goes_out_on_a_controller_of_fixed_meaning(cc, caplog):
+    """The output goes to the synth: CC 7 0 there is its volume at 0, whatever knob sent it."""
+    from antiphon.daemon.service.config_loading import ConfigReader
+
+    config = DaemonConfig(cc_map=f"top_p={cc}!:0.5..1, temperature=21", cc_feedback=True)
+    assert feedback_messages(config, config.knob_map()) == [(0xB0, 21, 64)]
+    with caplog.at_level("WARNING"):
+        ConfigReader(None, {}, {"cc_map": config.cc_map, "cc_feedback": True})()
+    assert f"CC {cc} is {FIXED_MEANING_CCS[cc]}: cc_feedback sends nothing" in caplog.text
+
+
+@pytest.mark.parametrize(("options", "heard_on", "status"), [
+    ({}, {}, 0xB0),  # the answer's channel (5) is not where the knob listens
+    ({"knob_channel": "3"}, {}, 0xB2),
+    ({"knob_channel": "2,4"}, {}, 0xB1),  # the lowest knob channel, before a move
+    ({"knob_channel": "2,4"}, {21: 4}, 0xB3),  # where the knob was heard
+    ({"knob_channel": "2,4"}, {21: 7}, 0xB1),  # heard where knobs no longer listen
+    ({"knob_channel": "all", "listen_channels": "6-8"}, {21: 8}, 0xB7),
+    ({"listen_channels": "6-8"}, {}, 0xB5),
+])
+def test_feedback_goes_out_on_the_channel_the_knob_is_heard_on(options, heard_on, status):
+    config = DaemonConfig(cc_map="temperature=21", cc_feedback=True, channel=5, **options)
+    assert feedback_messages(config, config.knob_map(), heard_on) == [(status, 21, 64)]
+
+
+def test_knobs_remember_the_channel_each_knob_moved_on_and_feed_back_there():
+    controller = SlowController(DaemonConfig(cc_map="temperature=21", knob_channel="2,4",
+                                             cc_feedback=True, channel=9))
+    controller.release.set()
+    knobs = Knobs(controller)
+    knobs.start()
+    try:
+        knobs([0xB3, 21, 127])  # channel 4
+        assert wait_until(lambda: controller.daemon.config.temperature == 1.5, 5)
+    finally:
+        knobs.stop()
+    assert knobs.heard_on == {21: 4}
+    config = controller.daemon.config
+    assert feedback_messages(config, config.knob_map(), knobs.heard_on) == [(0xB3, 21, 127)]
+
+
+def test_a_change_of_knob_channel_sends_every_knob_again():
+    from antiphon.daemon.service.cc_map import changed_knobs
+
+    old = DaemonConfig(cc_map="temperature=21, top_p=22", cc_feedback=True)
+    new = DaemonConfig(cc_map="temperature=21, top_p=22", cc_feedback=True, knob_channel="2")
+    assert [knob.cc for knob in changed_knobs(old, new)] == [21, 22]
+    assert changed_knobs(old, DaemonConfig(cc_map="temperature=21, top_p=22",
+                                           cc_feedback=True, channel=3)) == []
 
 
 def learning(config: DaemonConfig, moves, fixed_too: bool = False, timeout: float = 5.0):
@@ -172,3 +224,32 @@ def test_a_panic_or_end_knob_of_fixed_meaning_is_warned_of_at_start_and_reload(o
     caplog.clear()
     ConfigReader(None, {}, {option: 21, **extra})()
     assert "meaning MIDI fixes" not in caplog.text
+
+
+def test_set_cc_map_forgets_the_learnt_knobs_it_leaves_out():
+    """A map the user sets wins: a later reload under a flag's map must not bring back a
+    learnt knob they took off. A set that keeps the learnt knob as it is keeps it learnt
+    (learn itself sets the map so)."""
+    from types import SimpleNamespace
+
+    flag_map = DaemonConfig(cc_map="temperature=21")
+
+    def apply_config(new):
+        daemon.config = new
+        return [], []
+
+    daemon = SimpleNamespace(config=DaemonConfig(cc_map="temperature=21, top_p=30:0.5..1, "
+                                                        "thru=31"),
+                             apply_config=apply_config, clock=None)
+    controller = Controller(daemon, lambda: flag_map, load_model=None)
+    knobs = controller.knobs = Knobs(controller)
+    knobs.learned = {"top_p": knob("top_p=30:0.5..1"), "thru": knob("thru=31")}
+    answer = controller.handle({"command": "set", "key": "cc_map",
+                                "value": "temperature=21, top_p=30:0.5..1"})
+    assert answer["ok"], answer
+    assert list(knobs.learned) == ["top_p"]
+    assert knobs.with_learned(flag_map, "command line").cc_map == (
+        "temperature=21:0.5..1.5, top_p=30:0.5..1")
+    assert controller.handle({"command": "set", "key": "cc_map", "value": "none"})["ok"]
+    assert knobs.learned == {}
+    assert knobs.with_learned(flag_map, "command line") is flag_map
