@@ -20,6 +20,7 @@ A socket left by a killed daemon answers nobody and is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -105,18 +106,23 @@ class ControlServer:
         try:
             refuse_link(folder, path.name, path.parent)
             try:
-                mode = os.stat(path.name, dir_fd=folder, follow_symlinks=False).st_mode
+                found = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
             except FileNotFoundError:
-                mode = None
-            stale = mode is not None
+                found = None
+            stale = found is not None
             if stale:
-                if not stat.S_ISSOCK(mode):
+                if not stat.S_ISSOCK(found.st_mode):
                     raise OSError(f"{str(path)!r} exists and is not a socket: move it away "
                                   "or give another --control-socket")
+                if found.st_uid != os.geteuid():  # not a daemon of ours left it: say so
+                    raise UnsafePath(f"the control socket {str(path)!r} belongs to uid "
+                                     f"{found.st_uid}, not to you (uid {os.geteuid()}): "
+                                     "refusing to replace it (remove it, or give another "
+                                     "--control-socket)")
                 self._refuse_if_answered()
             self._lock.acquire(folder)  # a daemon whose socket's file was deleted holds it
             try:
-                self._bind(path, stale)
+                self._bind(path, folder if stale else None)
             except BaseException:
                 self._lock.release()
                 raise
@@ -128,9 +134,11 @@ class ControlServer:
         (instance_lock.py); claim() first."""
         self._lock.record(opened)
 
-    def _bind(self, path: Path, stale: bool) -> None:
-        if stale:
-            path.unlink(missing_ok=True)  # a socket a killed daemon left: nobody answers
+    def _bind(self, path: Path, stale_in: int | None) -> None:
+        """Bind `path`; `stale_in`: the checked folder where a dead daemon's socket lies."""
+        if stale_in is not None:  # a socket a killed daemon left: nobody answers
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.name, dir_fd=stale_in)  # in the folder checked, not by path
             log.info("replaced a stale control socket at %s", path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         umask = os.umask(0o177)  # the file is born 0600: no moment it is open to others

@@ -34,7 +34,9 @@ class UnsafePath(OSError):
 def open_folder(folder: Path, *, create: bool) -> int | None:
     """A descriptor of `folder`, checked as the module docstring says (made 0700 when
     missing and `create`; None when missing and not `create`). Raises UnsafePath."""
-    folder = Path(os.path.abspath(folder))
+    # Not os.path.abspath: it drops `link/..` by the text, where the kernel (and so the
+    # bind) goes up from the link's target; the walk below goes where the kernel goes.
+    folder = folder if folder.is_absolute() else Path.cwd() / folder
     _check_ancestors(folder.parent)
     if create:
         try:
@@ -46,6 +48,9 @@ def open_folder(folder: Path, *, create: bool) -> int | None:
         except OSError as err:
             raise OSError(f"cannot make the control socket's folder {str(folder)!r}: "
                           f"{err.strerror}") from err
+        # Again: another user may have made a missing folder on the way first (in /tmp),
+        # and makedirs takes an existing one as it finds it.
+        _check_ancestors(folder.parent)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:

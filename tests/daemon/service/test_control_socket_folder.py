@@ -210,3 +210,58 @@ def test_peer_credentials_name_the_listening_process(tmp_folder):
             assert peer_credentials(client) == (os.getpid(), os.geteuid())
     finally:
         server.close()
+
+
+def test_a_link_then_dot_dot_is_followed_where_the_kernel_goes_not_by_the_text(tmp_folder):
+    # `mine/link/..` is `mine` to the text, but the kernel (and the bind) goes up from the
+    # link's target: into a folder another user can write, where they could swap the socket.
+    theirs = tmp_folder / "theirs"
+    (theirs / "inner").mkdir(parents=True)
+    os.chmod(theirs, 0o777)
+    mine = tmp_folder / "mine"
+    mine.mkdir(mode=0o700)
+    (mine / "link").symlink_to(theirs / "inner")
+    message = refused(mine / "link" / ".." / "c.sock")
+    assert str(theirs) in message and "can be written by others" in message
+    assert sorted(os.listdir(theirs)) == ["inner"] and sorted(os.listdir(mine)) == ["link"]
+
+
+def test_a_relative_path_through_dot_dot_is_checked_where_it_leads(tmp_folder, monkeypatch):
+    (tmp_folder / "mine").mkdir(mode=0o700)
+    monkeypatch.chdir(tmp_folder / "mine")
+    server = claim(Path("sub") / ".." / "c.sock")  # made on the way, then gone up from
+    try:
+        assert stat.S_ISSOCK((tmp_folder / "mine" / "c.sock").stat().st_mode)
+    finally:
+        server.close()
+
+
+def test_a_folder_on_the_way_that_another_user_made_first_is_refused(tmp_folder, monkeypatch):
+    # In /tmp, another user can make a missing folder on the way between the check and the
+    # mkdir; the folder made inside it would then be theirs to swap.
+    ahead = tmp_folder / "new"
+    real_makedirs = os.makedirs
+
+    def raced(name, mode=0o777, exist_ok=False):
+        if not ahead.exists():
+            ahead.mkdir(mode=0o755)
+            os.chown(ahead, OTHER_UID, OTHER_UID)
+        real_makedirs(name, mode, exist_ok)
+
+    monkeypatch.setattr(os, "makedirs", raced)
+    message = refused(ahead / "antiphon" / "c.sock")
+    assert f"belongs to uid {OTHER_UID}" in message and str(ahead) in message
+
+
+def test_a_stale_socket_of_another_user_is_not_replaced(tmp_folder):
+    folder = tmp_folder / "sock"
+    folder.mkdir(mode=0o700)
+    path = folder / "c.sock"
+    planted = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    planted.bind(str(path))
+    planted.close()  # nobody listens: it would pass for one a killed daemon left
+    os.lchown(path, OTHER_UID, OTHER_UID)
+    message = refused(path)
+    assert f"belongs to uid {OTHER_UID}" in message and "refusing to replace it" in message
+    assert os.lstat(path).st_uid == OTHER_UID
+    assert os.listdir(folder) == ["c.sock"]
