@@ -4,7 +4,8 @@ daemon's life. The kernel lets go of the lock when the process ends, however it 
 killed daemon leaves nothing that stops the next one; the file itself may stay.
 
 Beside the lock, the daemon that holds it records the MIDI output it opened
-(`control.sock.opened`, JSON), and removes the record when it lets go. A record that is
+(`control.sock.opened`, JSON), and removes the record when it lets go (and one an earlier
+holder left, when it takes the lock: it records only what it opened). A record that is
 left means a daemon that died without releasing its notes: the service manager's stop hook
 (`antiphon panic --only-if-stopped`) silences that output, and only that one, and only when
 no daemon holds the lock (a daemon the user started by hand on the same socket plays on).
@@ -64,6 +65,18 @@ class InstanceLock:
                 "first, or give this one another --control-socket") from None
         os.ftruncate(fd, 0)  # a regular file of ours, checked above: nothing else is cut
         os.write(fd, f"{os.getpid()}\n".encode())
+        # A record left by an earlier holder (a hand-started daemon killed long ago, a hook
+        # that failed) is not this daemon's: should this one fail before it opens its
+        # output, its stop hook must not silence a port this daemon never opened.
+        try:
+            os.unlink(record_name(self.socket_path), dir_fd=folder_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as err:  # a folder by that name, say
+            os.close(fd)
+            where = self.socket_path.with_name(record_name(self.socket_path))
+            raise OSError(f"cannot remove {str(where)!r}: {err.strerror} (remove it, or give "
+                          "another --control-socket)") from None
         self._fd = fd
         self._folder_fd = os.dup(folder_fd)
 

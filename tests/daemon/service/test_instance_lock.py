@@ -85,10 +85,43 @@ def test_recording_never_follows_a_planted_link(folder, tmp_path):
     lock = InstanceLock(folder / "c.sock")
     descriptor = open_folder(folder, create=False)
     try:
-        lock.acquire(descriptor)
+        lock.acquire(descriptor)  # an earlier holder's record: the link goes, not its target
+        assert not os.path.lexists(folder / "c.sock.opened")
+        (folder / "c.sock.opened").symlink_to(victim)  # planted while the daemon runs
         with pytest.raises(UnsafePath, match="symbolic link"):
             lock.record({"backend": "jack", "out_port": None})
         lock.release()
     finally:
         os.close(descriptor)
     assert victim.read_text() == "precious\n"
+
+
+def test_a_record_an_earlier_holder_left_is_not_the_next_daemons(folder):
+    # A daemon started by hand was killed long ago and left its record; the service's
+    # daemon takes the lock and dies before it opens any output: its stop hook must not
+    # silence the port the earlier one had.
+    path = folder / "c.sock"
+    earlier = hold(path, out_port="their synth")
+    earlier.kill()
+    earlier.wait()
+    later = hold(path, out_port="")
+    later.kill()
+    later.wait()
+    (folder / "c.sock.opened").unlink()  # as if `later` died before recording anything
+    with stopped_instance(path) as found:
+        assert found == Stopped()
+
+    earlier = hold(path, out_port="their synth")
+    earlier.kill()
+    earlier.wait()
+    lock = InstanceLock(path)
+    descriptor = open_folder(folder, create=False)
+    try:
+        lock.acquire(descriptor)  # takes the lock, opens nothing yet
+        assert not (folder / "c.sock.opened").exists()
+        os.close(lock._fd)  # dies: the kernel lets go of the lock, nothing else runs
+        os.close(lock._folder_fd)
+    finally:
+        os.close(descriptor)
+    with stopped_instance(path) as found:
+        assert found == Stopped()
