@@ -10,7 +10,9 @@ back identical (same status, pitch or controller, and value; a release matches a
 whichever way it is written) is an echo:
 
 - within `ECHO_WINDOW_SECONDS` of the send, always (a loop through JACK or a USB cable);
-- at the delay of a loop already recognised, give or take `tolerance(delay)`;
+- at the delay of a loop already recognised, give or take `tolerance(delay)`; or, for a
+  send that has not come back yet, give or take `spread(delay)` (a loaded machine wakes a
+  thread late, in the loop or here);
 - at a delay seen for the first time, when the answer's notes sent just before it came
   back at that same delay too (content and timing: a loop returns everything, at one
   delay). Two sends of an answer back at one delay recognise the loop: it is logged once,
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 ECHO_WINDOW_SECONDS = 0.05  # a loop through JACK or USB MIDI comes back within a few ms
 EARLY_SECONDS = 0.005  # an arrival stamped this much before the send still counts (clocks)
 MAX_LOOP_SECONDS = 1.5  # the slowest loop recognised (a DAW's buffers, a plug-in's delay)
-LOOKBACK_SECONDS = 1.0  # the sends before a candidate echo that judge it
+LOOKBACK_SECONDS = 2.5  # the sends before a candidate echo that judge it (a long note's
+                        # release is judged by its strike)
 EVIDENCE_SENDS = 8  # at most this many of them (the reader thread stays light)
 DELAY_TOLERANCE = 0.03  # a loop's delay varies by this much (a MIDI system's periods) ...
 RELATIVE_TOLERANCE = 0.15  # ... or by this share of itself, whichever is more
@@ -168,6 +171,10 @@ class EchoGuard:
                     send.matched = SLOW
                     _widen(loop, delay)
                     return True, None
+        for send, delay in sends:  # not back round a loop known yet: late (or early) there
+            if any(low - spread(low) <= delay <= high + spread(low) for low, high in self._loops):
+                send.matched = SLOW
+                return True, None
         sends = [(send, delay) for send, delay in sends if not send.matched]
         for send, delay in sends:
             if delay <= ECHO_WINDOW_SECONDS:
@@ -229,7 +236,7 @@ class EchoGuard:
         self._loops.append([delay, delay])
         del self._loops[:-LOOPS_KEPT]
         if self._told:
-            log.debug("feedback loop: echoes also come back %.0f ms after they leave",
+            log.debug("echoes of ours also come back %.0f ms after they leave",
                       delay * 1e3)
             return None
         self._told = True
