@@ -15,6 +15,12 @@ from pathlib import Path
 
 from antiphon.daemon.midi.backends import BACKEND_NAMES
 from antiphon.daemon.midi.input_gate import parse_channels
+from antiphon.daemon.service.config_numbers import (  # noqa: F401 (shown_number: for others)
+    NUMBER_LIMITS,
+    exact_number_problem,
+    range_problem,
+    shown_number,
+)
 from antiphon.engine.constraints import PitchRules, scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
 
@@ -162,7 +168,7 @@ class DaemonConfig:
     # among them), e.g. "temperature=21:0.5..1.5, scale=23:C major|D dorian|chromatic".
     # `antiphon learn SETTING` adds one by turning the knob. None: no knobs.
     cc_map: str | None = None
-    # Send a mapped setting's value back as its CC (on the answer channel) whenever it
+    # Send a mapped setting's value back as its CC (on the knob's channel) whenever it
     # changes, from anywhere, so a controller's LED rings or motor faders follow.
     cc_feedback: bool = False
     # The MIDI channel the knobs of cc_map (and `antiphon learn`) listen on: one channel
@@ -204,15 +210,15 @@ class DaemonConfig:
                               f"{following} it follows another: connect that clock to the "
                               "device directly")
         _choice("log_level", self.log_level, LOG_LEVELS)
-        _in_range("bpm", self.bpm, 20.0, 400.0)
-        _in_range("silence_beats", self.silence_beats, 0.0, 16.0, low_open=True)
-        _in_range("min_answer_beats", self.min_answer_beats, 0.0, 64.0, low_open=True)
-        _in_range("max_answer_beats", self.max_answer_beats, 0.0, 64.0, low_open=True)
-        _in_range("grid_beats", self.grid_beats, 0.0, 16.0, low_open=True)
-        _in_range("temperature", self.temperature, 0.0, 10.0, low_open=True)
-        _in_range("top_p", self.top_p, 0.0, 1.0, low_open=True)
-        _in_range("max_opening_rest_beats", self.max_opening_rest_beats, 0.0, 16.0)
-        _in_range("key_bias", self.key_bias, 0.0, 20.0)
+        _in_limits("bpm", self.bpm)
+        _in_limits("silence_beats", self.silence_beats)
+        _in_limits("min_answer_beats", self.min_answer_beats)
+        _in_limits("max_answer_beats", self.max_answer_beats)
+        _in_limits("grid_beats", self.grid_beats)
+        _in_limits("temperature", self.temperature)
+        _in_limits("top_p", self.top_p)
+        _in_limits("max_opening_rest_beats", self.max_opening_rest_beats)
+        _in_limits("key_bias", self.key_bias)
         _in_range("lowest_pitch", self.lowest_pitch, 0, 127)
         _in_range("highest_pitch", self.highest_pitch, 0, 127)
         if self.max_polyphony is not None:
@@ -276,8 +282,8 @@ class DaemonConfig:
         except ValueError as err:
             raise ConfigError("listen_channels", str(err)) from err
         self.knob_channels()
-        _in_range("max_hold_beats", self.max_hold_beats, 0.0, 1024.0, low_open=True)
-        _in_range("reconnect_timeout", self.reconnect_timeout, 0.0, 86400.0)
+        _in_limits("max_hold_beats", self.max_hold_beats)
+        _in_limits("reconnect_timeout", self.reconnect_timeout)
 
     def listened_channels(self) -> frozenset[int]:
         """The 1-based channels of `listen_channels`; ValueError for a malformed list."""
@@ -341,22 +347,13 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _in_limits(name: str, value: float) -> None:
+    _in_range(name, value, *NUMBER_LIMITS[name])
+
+
 def _in_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
     if not (low < value <= high if low_open else low <= value <= high):  # NaN fails too
-        bound = f"> {shown_number(low)}" if low_open else f">= {shown_number(low)}"
-        raise ConfigError(name, f"must be {bound} and <= {shown_number(high)}, got "
-                                f"{shown_number(value)}")
-
-
-def shown_number(value: float) -> str:
-    """A number as a message shows it: a whole number in full (a seed's bound too), unless
-    it runs to more digits than anyone typed on purpose; a float short where that is exact,
-    else in full (19.9999999 is refused as itself, not as the "20" it rounds to)."""
-    if isinstance(value, int):
-        digits = str(abs(value))
-        return str(value) if len(digits) <= 20 else f"a number of {len(digits)} digits"
-    short = f"{value:g}"
-    return short if float(short) == value else repr(value)
+        raise ConfigError(name, range_problem(low, high, low_open, shown_number(value)))
 
 
 def cli_flag(field_name: str) -> str:

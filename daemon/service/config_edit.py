@@ -30,23 +30,28 @@ def write_option(path: Path, name: str, value: Any) -> None:
     """Set top-level option `name` to `value` in the TOML file at `path` (made, with its
     folder, when missing). Raises ConfigError (a file that is no TOML, or one this edit
     cannot change safely) or OSError."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:  # bytes: the file's own line ends (CRLF from a Windows editor) are kept as they are
+        text = path.read_bytes().decode("utf-8") if path.exists() else ""
+    except UnicodeDecodeError as err:
+        raise ConfigError(None, f"config file {path}: not UTF-8 text; save it as UTF-8"
+                          ) from err
     bom = "\ufeff" if text.startswith("\ufeff") else ""  # kept, as the rest of the file
     text = text.removeprefix(bom)
+    newline = "\r\n" if "\r\n" in text else "\n"
     try:
         before = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(None, f"config file {path}: not valid TOML ({err})") from err
     line = f"{name} = {toml_value(value)}"
     key = name.replace("_", "[_-]")  # cc_map or cc-map, as the file spells it
-    active = re.compile(rf"^[ \t]*{key}[ \t]*=.*$", re.MULTILINE).search(text)
-    example = re.compile(rf"^#[ \t]*{key}[ \t]*=.*$", re.MULTILINE).search(text)
+    active = re.compile(rf"^[ \t]*{key}[ \t]*=[^\r\n]*", re.MULTILINE).search(text)
+    example = re.compile(rf"^#[ \t]*{key}[ \t]*=[^\r\n]*", re.MULTILINE).search(text)
     if active:
         text = text[:active.start()] + line + text[active.end():]
     elif example:
-        text = text[:example.end()] + "\n" + line + text[example.end():]
+        text = text[:example.end()] + newline + line + text[example.end():]
     else:
-        text += ("\n" if text and not text.endswith("\n") else "") + line + "\n"
+        text += (newline if text and not text.endswith("\n") else "") + line + newline
     try:
         after = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
@@ -70,7 +75,7 @@ def _replace(path: Path, text: str) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             file.write(text)
         os.chmod(temporary, mode)
         os.replace(temporary, path)

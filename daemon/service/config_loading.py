@@ -25,6 +25,7 @@ from antiphon.daemon.service.config import (
     ConfigError,
     DaemonConfig,
     env_name,
+    exact_number_problem,
     field_names,
 )
 
@@ -37,6 +38,10 @@ _FIELD_TYPES = typing.get_type_hints(DaemonConfig)
 # numbers; program_models takes names.
 LIST_FIELDS = {"listen_channels": int, "knob_channel": int, "program_models": str}
 UTF8_BOM = b"\xef\xbb\xbf"  # what some Windows editors put first in a UTF-8 file
+# Other encodings' byte-order marks (UTF-32 first: its little-endian mark begins with
+# UTF-16's): said by name, as "not UTF-8 (byte 0xff)" would leave the user guessing.
+OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+              (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 
 
 def _base_type(field_name: str) -> tuple[type, bool]:
@@ -72,14 +77,20 @@ def coerce_value(field_name: str, value: Any, source: str, from_text: bool = Fal
                 raise ConfigError(
                     field_name, f"expected {_kind_name(kind)}, got {value!r} {where}"
                 ) from err
-            return _as_float(field_name, number, where) if kind is float else number
+            if kind is float:
+                number = _as_float(field_name, number, where)
+                _exactly(field_name, text, number, where)
+            return number
         return value
     if optional and value is None:
         return None
     if field_name in LIST_FIELDS:
         value = _list_text(field_name, value)
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return _as_float(field_name, value, where)
+        number = _as_float(field_name, value, where)
+        if isinstance(value, TomlFloat):
+            _exactly(field_name, value.text, number, where)
+        return number
     if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
         return value
     raise ConfigError(field_name, f"expected {_kind_name(kind)}, got {value!r} {where}")
@@ -97,6 +108,25 @@ def _list_text(field_name: str, value: Any) -> Any:
                                                  for one in value):
         return ", ".join(str(one) for one in value)
     return value
+
+
+class TomlFloat(float):
+    """A TOML file's float with the text it was written as (read_toml's parse_float)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> TomlFloat:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _exactly(field_name: str, text: str, number: float, where: str) -> None:
+    """A number whose float hides that it is past a limit (exact_number_problem) refused,
+    said as given."""
+    problem = exact_number_problem(field_name, text, number)
+    if problem is not None:
+        raise ConfigError(field_name, f"{problem} ({where})")
 
 
 def _as_float(field_name: str, value: int | float, where: str) -> float:
@@ -123,11 +153,17 @@ def read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as file:
             raw = file.read()
         # A byte-order mark is no TOML, but it is UTF-8 all the same: read past it.
-        data = tomllib.loads(raw.removeprefix(UTF8_BOM).decode("utf-8"))
+        data = tomllib.loads(raw.removeprefix(UTF8_BOM).decode("utf-8"),
+                             parse_float=TomlFloat)
     except OSError as err:
         raise ConfigError(None, f"config file {path}: cannot read it ({err.strerror or err})"
                           ) from err
     except UnicodeDecodeError as err:  # TOML is UTF-8; a Latin-1 file says so here
+        for mark, encoding in OTHER_BOMS:
+            if raw.startswith(mark):
+                raise ConfigError(None, f"config file {path}: {encoding} text (it starts "
+                                  f"with a {encoding} byte-order mark); TOML is UTF-8: save "
+                                  "it as UTF-8") from err
         raise ConfigError(None, f"config file {path}: not UTF-8 text (byte "
                                 f"{err.object[err.start]:#04x} at offset {err.start}); "
                                 "save it as UTF-8") from err

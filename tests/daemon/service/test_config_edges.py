@@ -143,3 +143,65 @@ def test_set_a_value_of_no_kind_is_refused_in_a_line():
     answer = controller(DaemonConfig()).handle(
         {"command": "set", "key": "temperature", "value": [1]})
     assert not answer["ok"] and "expected a number" in answer["error"], answer
+
+
+@pytest.mark.parametrize(("option", "text"), [
+    ("bpm", "19.99999999999999999999"), ("bpm", "400.00000000000000000001"),
+    ("bpm", "1e-400"), ("top_p", "1.00000000000000000001"), ("temperature", "1e-400"),
+    ("max_opening_rest_beats", "-0.00000000000000000000001"),
+    ("silence_beats", "16.000000000000000000000001"), ("key_bias", "1e400"),
+])
+def test_a_number_whose_float_hides_a_limit_is_refused_as_written(option, text, tmp_path):
+    """19.99999999999999999999 is 20.0 once a float: still below 20, and said as typed, from
+    `set`, the environment and a TOML file alike."""
+    answer = controller(DaemonConfig()).handle({"command": "set", "key": option, "value": text})
+    assert not answer["ok"] and f"got {text}" in answer["error"], answer
+    assert answer["error"].startswith("--" + option.replace("_", "-"))
+    with pytest.raises(ConfigError, match=f"got {text}") as caught:
+        load_config(None, {f"ANTIPHON_{option.upper()}": text}, use_default_file=False)
+    assert caught.value.field == option
+    file = tmp_path / "antiphon.toml"
+    file.write_text(f"{option} = {text}\n")
+    with pytest.raises(ConfigError, match=f"got {text}") as caught:
+        load_config(file, {})
+    assert caught.value.field == option
+
+
+def test_a_long_decimal_inside_the_limits_is_taken():
+    answer = controller(DaemonConfig()).handle(
+        {"command": "set", "key": "bpm", "value": "20.00000000000000000000001"})
+    assert answer == {"ok": True, "key": "bpm", "value": 20.0}
+
+
+@pytest.mark.parametrize(("encoding", "name"), [
+    ("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")])
+def test_a_config_file_in_another_unicode_encoding_is_refused_by_name(tmp_path, encoding,
+                                                                      name):
+    file = tmp_path / "antiphon.toml"
+    text = "bpm = 96\n"
+    raw = text.encode(encoding)
+    if not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raw = "\ufeff".encode(encoding) + raw  # the big-endian codecs write no mark
+    file.write_bytes(raw)
+    with pytest.raises(ConfigError, match=f"{name} text .*save it as UTF-8"):
+        load_config(file, {})
+    reader = ConfigReader(file, {}, {})
+    with pytest.raises(ConfigError, match=name):
+        reader()
+    with pytest.raises(ConfigError, match="not UTF-8"):  # learn saving into it
+        write_option(file, "cc_map", "temperature=21")
+    assert file.read_bytes() == raw
+
+
+def test_a_config_file_with_a_bom_and_crlf_line_ends_is_read_and_edited_keeping_both(tmp_path):
+    file = tmp_path / "antiphon.toml"
+    file.write_bytes(BOM + b"# from Windows\r\nbpm = 96\r\n# cc_map = \"thru=4\"\r\n"
+                     b"thru = true\r\n")
+    assert load_config(file, {}).bpm == 96.0
+    write_option(file, "cc_map", "temperature=21:0.5..1.5")
+    assert file.read_bytes() == (BOM + b"# from Windows\r\nbpm = 96\r\n# cc_map = \"thru=4\"\r\n"
+                                 b"cc_map = \"temperature=21:0.5..1.5\"\r\nthru = true\r\n")
+    write_option(file, "bpm", 100.0)  # an active line replaced, its line end kept
+    assert b"\r\nbpm = 100.0\r\n" in file.read_bytes() and b"\n\n" not in file.read_bytes()
+    assert read_toml(file) == {"bpm": 100.0, "thru": True,
+                               "cc_map": "temperature=21:0.5..1.5"}
