@@ -49,6 +49,9 @@ def find_model(name: str) -> Path:
     candidate = Path(name).expanduser()
     if candidate.suffix == MODEL_SUFFIX and candidate.is_file():
         return candidate
+    if candidate.suffix == MODEL_SUFFIX and candidate.exists():  # never opened: a FIFO hangs
+        kind = "a folder" if candidate.is_dir() else "no regular file (a pipe or a device)"
+        raise FileNotFoundError(f"{name!r} is {kind}, not a model file")
     for model in all_models():
         if model.name == name:
             return model.path

@@ -94,3 +94,59 @@ def test_run_refuses_a_bad_program_model_at_start_in_one_line(bad_model, tmp_pat
     said = " ".join(result.output.split())
     assert "--program-models" in said and "program 2" in said, said
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_program_model_that_is_no_regular_file_is_refused_at_once(kind, tmp_path):
+    """A FIFO named like a model must never be opened: reading it would hang the daemon."""
+    import threading
+
+    path = tmp_path / "odd.onnx"
+    path.mkdir() if kind == "folder" else os.mkfifo(path)
+    caught = []
+    checker = threading.Thread(target=lambda: caught.append(pytest.raises(
+        ConfigError, check_program_models, DaemonConfig(program_models=f"default, {path}"))))
+    checker.start()
+    checker.join(60)
+    assert not checker.is_alive(), "the check hung on the model's path"
+    said = str(caught[0].value)
+    assert "program 2" in said and ("a folder" if kind == "folder" else "pipe") in said
+
+
+@pytest.mark.parametrize("change", ["deleted", "overwritten"])
+def test_a_program_model_that_goes_bad_after_its_check_is_refused_at_the_program_change(
+        change, tmp_path, caplog):
+    """Checked at start, then deleted or overwritten before the player presses its program
+    button: that program change is refused with a line in the log, the old model plays on,
+    and the knobs thread goes on taking messages."""
+    from daemon_helpers import wait_until
+
+    from antiphon import exported_models
+    from antiphon.daemon.service.knobs import Knobs
+    from antiphon.daemon.service.startup import load_session
+
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(exported_models.default_model_path().read_bytes())
+    config = DaemonConfig(program_models=f"default, {mine}", device="cpu")
+    check_program_models(config)
+    if change == "deleted":
+        mine.unlink()
+    else:
+        mine.write_bytes(b"\0" * 4096)
+    daemon = SimpleNamespace(config=config)
+    control = Controller(daemon, lambda: config, load_session)
+    knobs = Knobs(control)
+    knobs.start()
+    try:
+        with caplog.at_level("WARNING"):
+            knobs([0xC0, 1])  # program 2
+            assert wait_until(lambda: knobs.carried_out == 1, 60)
+            knobs([0xC0, 1])  # and again: the thread lives on
+            assert wait_until(lambda: knobs.carried_out == 2, 60)
+    finally:
+        knobs.stop()
+    assert daemon.config.model is None  # the old model, untouched
+    refused = [r.getMessage() for r in caplog.records if "from the keyboard refused" in
+               r.getMessage()]
+    assert len(refused) == 2 and "old one keeps playing" in refused[0], caplog.text
+    assert "Traceback" not in caplog.text
