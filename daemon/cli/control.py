@@ -85,6 +85,8 @@ def set_option(
         _print_model(answer["model"])
         return
     console.print(f"{answer['key']} = {escape(repr(answer['value']))}")
+    for warning in answer.get("warnings", []):
+        console.print(f"warning: {escape(warning)}", soft_wrap=True)
 
 
 def model_command(

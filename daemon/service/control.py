@@ -29,6 +29,7 @@ import numpy as np
 from antiphon.daemon.play.link_clock import LinkClock
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.play.midi_clock import MidiClockFollower
+from antiphon.daemon.service.cc_map import fixed_meaning_warnings
 from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig, field_names
 from antiphon.daemon.service.config_loading import coerce_value
 from antiphon.daemon.service.knobs import KNOB_COMMANDS, knob_command
@@ -165,7 +166,14 @@ class Controller:
         self.daemon.apply_config(new)
         if name == "cc_map" and self.knobs is not None:  # the map set wins over learnt knobs
             self.knobs.keep_learned_in(self.daemon.config)
-        return {"key": name, "value": getattr(self.daemon.config, name)}
+        # A panic or end knob on volume, a pedal...: taken (a number has no room for "!"),
+        # and said, as at start and at a reload.
+        warnings = [warning for warning in fixed_meaning_warnings(new)
+                    if warning not in fixed_meaning_warnings(current)]
+        for warning in warnings:
+            log.warning("set %s: %s", name, warning)
+        return {"key": name, "value": getattr(self.daemon.config, name)} | (
+            {"warnings": warnings} if warnings else {})
 
     def _swap_model(self, name: Any) -> dict:
         if name is not None and not isinstance(name, str):

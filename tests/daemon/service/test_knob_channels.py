@@ -253,3 +253,32 @@ def test_set_cc_map_forgets_the_learnt_knobs_it_leaves_out():
     assert controller.handle({"command": "set", "key": "cc_map", "value": "none"})["ok"]
     assert knobs.learned == {}
     assert knobs.with_learned(flag_map, "command line") is flag_map
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("panic_cc", "7", "panic_cc 7: CC 7 is channel volume"),
+    ("end_cc", "0", "end_cc 0: CC 0 is bank select"),
+    ("cc_feedback", "on", "cc_feedback sends nothing on it"),
+])
+def test_set_says_when_a_control_lands_on_a_controller_of_fixed_meaning(key, value, said,
+                                                                         caplog):
+    """As at start and at a reload: a `set` (or OSC) that puts the panic or end knob on
+    volume, or feedback beside a knob insisted on CC 11, is taken and said."""
+    from types import SimpleNamespace
+
+    config = DaemonConfig(cc_map="top_p=11!:0.5..1", phrase_end="control", end_note=100)
+
+    def apply_config(new):
+        daemon.config = new
+        return [], []
+
+    daemon = SimpleNamespace(config=config, apply_config=apply_config, clock=None)
+    controller = Controller(daemon, lambda: config, load_model=None)
+    with caplog.at_level("WARNING"):
+        answer = controller.handle({"command": "set", "key": key, "value": value})
+    assert answer["ok"] and any(said in one for one in answer["warnings"]), answer
+    assert said in caplog.text
+    again = controller.handle({"command": "set", "key": key, "value": value})
+    assert "warnings" not in again  # said once, when it came about
+    free = controller.handle({"command": "set", "key": "panic_cc", "value": "21"})
+    assert free["ok"] and "warnings" not in free
