@@ -46,12 +46,12 @@ from antiphon.daemon.service.osc_limits import (
     MESSAGE_BURST,
     MESSAGES_PER_PACKET,
     MESSAGES_PER_SECOND,
-    SWAP,
     FloodLog,
     OscStats,
     TokenBucket,
     Work,
     WorkQueue,
+    describe_kind,
     kind_of,
 )
 from antiphon.daemon.service.osc_packets import Unreadable, clip, read_packet
@@ -180,20 +180,22 @@ class OscControl:
         try:
             kept, count = read_packet(data, MESSAGES_PER_PACKET)
         except Unreadable as unreadable:
+            # A token like any message (one was there: _admit): a flood of junk, each
+            # answered with an error, is held to the rate too.
+            self._bucket.take(1)
             self._on_unreadable(sender, unreadable.address, unreadable.reason)
             return
         stats = self.stats
         stats.messages += count
-        carried = kept[:self._bucket.take(len(kept))]
+        carried = kept[:self._bucket.take(len(kept) or 1)]  # an empty bundle costs a read
         shed = len(kept) - len(carried)
         works = [_work_of(sender, message) for message in carried
                  if message.address.startswith(PREFIX)]  # else another application's
         superseded, full = self._queue.put(works)
         for work in superseded:
             self._send(work.sender, "error", work.command,
-                       "superseded by a later request for the same "
-                       f"{'model swap' if work.replaces == SWAP else 'setting'} "
-                       "before it was carried out")
+                       f"superseded by a later {describe_kind(work.replaces)} before it was "
+                       "carried out")
         stats.superseded += len(superseded)
         stats.shed += shed + len(full)
         self._shed_log.add(shed + len(full))

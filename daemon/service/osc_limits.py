@@ -5,7 +5,8 @@ requests collapse to the last.
 - The rate: a token bucket of `MESSAGES_PER_SECOND`, `MESSAGE_BURST` at once (a few faders
   moved together at 60 Hz pass whole). A packet that arrives with no token left is shed
   unread; of one that is read, each message carried out takes a token, and those that find
-  none are shed.
+  none are shed. A packet with no message to carry out (junk, an empty bundle) takes one:
+  its read and its error answer are held to the rate too.
 - The cap: at most `MESSAGES_PER_PACKET` messages of one packet are read and carried out;
   the rest are only counted (osc_packets), refused, and the sender is told once per packet.
   So a packet costs a bounded amount of work, whatever its size.
@@ -15,9 +16,11 @@ requests collapse to the last.
   beyond, they are shed. A model swap or a setting asked for while one of the same is still
   waiting replaces it (the one replaced is answered "superseded"): a bundle of a thousand
   `/antiphon/model` loads one model, and a fader swept while an answer is sampled lands where
-  the hand left it. Model swaps begin at most one per `SWAP_SECONDS` (loading a model keeps
-  a core busy for a while; the requests behind one go on meanwhile), so a flood of them,
-  however spread over packets, loads a model a second at most.
+  the hand left it. A reload waiting is replaced by a later one too (it reads the config
+  later). What may load a model (a swap, a reload, `set program_models`) begins at most one
+  per `SWAP_SECONDS` (loading a model keeps a core busy for a while; the requests behind
+  one go on meanwhile), so a flood of them, however spread over packets and mixed, loads a
+  model a second at most.
 
 What is shed, refused or superseded is counted (`antiphon status`) and logged at most a line
 a second with its count, as the MIDI input's flood is.
@@ -37,8 +40,13 @@ MESSAGES_PER_SECOND = 200.0
 MESSAGE_BURST = 100
 MESSAGES_PER_PACKET = 32  # a preset of settings in one bundle fits; a thousand swaps do not
 QUEUE_LIMIT = 64
-SWAP_SECONDS = 1.0  # between the starts of two model swaps: loading one takes a core a while
+SWAP_SECONDS = 1.0  # between the starts of two model loads: loading one takes a core a while
 SWAP = ("model",)  # what a model swap replaces (`kind_of`)
+RELOAD = ("reload",)  # a reload re-reads the config later, so it stands for one waiting
+PROGRAM_MODELS = ("set", "program_models")
+# What may load a model: a swap; a reload (a changed model, the program models checked
+# again); program models set (each loaded, and one that fails is loaded again next time).
+LOADS = (SWAP, RELOAD, PROGRAM_MODELS)
 FLOOD_LOG_SECONDS = 1.0
 
 
@@ -124,7 +132,8 @@ class Work:
 
 class WorkQueue:
     """The requests waiting for the OSC worker thread, bounded, the repeated collapsed, and
-    model swaps begun at most one per SWAP_SECONDS (other requests go on meanwhile)."""
+    what may load a model (LOADS) begun at most one per SWAP_SECONDS (other requests go on
+    meanwhile)."""
 
     def __init__(self, limit: int = QUEUE_LIMIT,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -133,7 +142,7 @@ class WorkQueue:
         self._waiting: list[Work] = []
         self._ready = threading.Condition()
         self._closed = False
-        self._next_swap = -SWAP_SECONDS  # when the next model swap may begin
+        self._next_swap = -SWAP_SECONDS  # when the next model load (LOADS) may begin
 
     def put(self, works: list[Work]) -> tuple[list[Work], list[Work]]:
         """Queue a packet's requests together (the worker takes none of them half-way);
@@ -161,13 +170,13 @@ class WorkQueue:
             while not self._closed:
                 now = self._clock()
                 for index, work in enumerate(self._waiting):
-                    if work.replaces == SWAP:
+                    if work.replaces in LOADS:
                         if now < self._next_swap:
                             continue
                         self._next_swap = now + SWAP_SECONDS
                     return self._waiting.pop(index)
                 wait = deadline - now
-                if any(work.replaces == SWAP for work in self._waiting):
+                if any(work.replaces in LOADS for work in self._waiting):
                     wait = min(wait, self._next_swap - now)
                 if wait <= 0:
                     return None
@@ -185,13 +194,24 @@ class WorkQueue:
 
 
 def kind_of(request: dict | None) -> tuple | None:
-    """What a request sets, for collapsing: ("model",) for a swap, ("set", key) for a
-    setting, None for anything else (status, panic, reload, subscriptions: each carried out)."""
+    """What a request sets, for collapsing: ("model",) for a swap, ("reload",), ("set", key)
+    for a setting, None for anything else (status, panic, subscriptions: each carried out)."""
     if request is None:
         return None
     if request["command"] == "model":
         return SWAP
+    if request["command"] == "reload":
+        return RELOAD
     if request["command"] == "set":
         key = request["key"].strip().replace("-", "_").lower()
         return SWAP if key == "model" else ("set", key)
     return None
+
+
+def describe_kind(kind: tuple | None) -> str:
+    """A kind (`kind_of`) in words, for the answer to a request superseded."""
+    if kind == SWAP:
+        return "model swap"
+    if kind == RELOAD:
+        return "reload"
+    return f"setting of {kind[1]}" if kind else "request"

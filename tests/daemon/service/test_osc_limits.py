@@ -168,6 +168,33 @@ def test_model_swaps_begin_a_second_apart_and_the_rest_go_on_meanwhile():
     assert queue.take(0).request["value"] == "c"
 
 
+def test_anything_that_may_load_a_model_begins_a_second_apart_and_reloads_collapse():
+    # A reload (a changed model, the program models checked again) and `set program_models`
+    # (each model loaded; one that fails is loaded again next time) load as a swap does.
+    clock = VirtualClock()
+    sender = ("127.0.0.1", 9)
+
+    def work(command: str, **request) -> Work:
+        asked = {"command": command, **request}
+        return Work(sender, command, (), asked, kind_of(asked))
+
+    queue = WorkQueue(clock=clock)
+    first_reload = work("reload")
+    queue.put([work("model", name="a"), first_reload])
+    superseded, _ = queue.put([work("reload"), work("set", key="program_models", value="x"),
+                               work("status")])
+    assert superseded == [first_reload]  # the later reload reads the config later
+    began = [queue.take(0).command]
+    while len(began) < 4:
+        taken = queue.take(0)
+        if taken is None:
+            clock.now += SWAP_SECONDS / 4
+        else:
+            began.append((taken.command, clock.now))
+    assert began == ["model", ("status", 0.0), ("reload", SWAP_SECONDS),
+                     ("set", 2 * SWAP_SECONDS)]
+
+
 # -- over UDP -------------------------------------------------------------------------------
 
 def test_a_bundle_of_a_thousand_model_swaps_loads_one_and_refuses_the_rest(server, caplog):
@@ -326,3 +353,21 @@ def test_status_is_answered_while_a_model_loads(monkeypatch):
         release.set()
         swap.join(ANSWER_SECONDS)
         asking.join(ANSWER_SECONDS)
+
+
+def test_a_flood_of_reloads_each_in_its_packet_collapses_and_loads_a_second_apart(server):
+    control, controller, peer = server
+    controller.hold.set()
+    peer.send("/antiphon/reload")
+    assert controller.started.wait(ANSWER_SECONDS)  # re-reading, for as long as it takes
+    for _ in range(40):
+        peer.send("/antiphon/reload")
+        peer.send("/antiphon/set", "program_models", "broken")
+    before = peer.send("/antiphon/status")
+    assert wait_until(lambda: control.stats.superseded == 39 + 39)
+    controller.release.set()
+    assert peer.wait_for("/antiphon/mode", before) == ["idle"]  # not held up behind them
+    assert wait_until(lambda: len(controller.requests) == 4, SWAP_SECONDS * 2 + ANSWER_SECONDS)
+    time.sleep(0.3)
+    assert [request["command"] for request in controller.requests] == [
+        "reload", "status", "reload", "set"]

@@ -261,3 +261,31 @@ def test_a_long_address_is_answered_at_once_with_an_error_that_fits_a_datagram(
     command, reason = peer.wait_for("/antiphon/error", before, timeout=1.0)
     assert command.startswith(letter * 100) and "unknown address" in reason
     assert [str(warning.message) for warning in recwarn] == []
+
+
+@pytest.mark.parametrize("junk", [
+    pytest.param(b"/antiphon/status\x00\x00\x00\x00,z\x00\x00", id="answered-with-an-error"),
+    pytest.param(b"#bundle\x00" + IMMEDIATELY, id="empty-bundle"),
+    pytest.param(b"garbage", id="neither-message-nor-bundle"),
+])
+def test_a_flood_of_packets_with_nothing_to_carry_out_is_held_to_the_rate(server, junk):
+    # Each was read, parsed and (an address of ours) answered with an error, at whatever
+    # speed it came: an unmetered reflector and a core kept busy.
+    from antiphon.daemon.service.osc_limits import MESSAGE_BURST, MESSAGES_PER_SECOND
+
+    control, _, open_peer = server
+    peer = open_peer()
+    began = time.monotonic()
+    for _ in range(3000):
+        try:
+            peer.socket.sendto(junk, peer.target)
+        except BlockingIOError:
+            pass
+    time.sleep(0.5)
+    elapsed = time.monotonic() - began
+    assert control.stats.shed > 0
+    errors = peer.names().count("/antiphon/error")
+    assert errors <= MESSAGE_BURST + MESSAGES_PER_SECOND * elapsed + 1
+    time.sleep(MESSAGE_BURST / MESSAGES_PER_SECOND)  # the bucket fills again
+    before = peer.send("/antiphon/temperature", 0.5)
+    assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
