@@ -137,7 +137,8 @@ class Controller:
         if name == "model":
             return self._swap_model(value)
         if name not in field_names():
-            close = difflib.get_close_matches(name, LIVE_OPTIONS, n=1)
+            close = (difflib.get_close_matches(name, LIVE_OPTIONS, n=1)
+                     or difflib.get_close_matches(name, field_names(), n=1))
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ControlError(f"no option {key!r}{hint} (live: {', '.join(LIVE_OPTIONS)})")
         if name not in LIVE_OPTIONS:

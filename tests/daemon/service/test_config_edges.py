@@ -205,3 +205,24 @@ def test_a_config_file_with_a_bom_and_crlf_line_ends_is_read_and_edited_keeping_
     assert b"\r\nbpm = 100.0\r\n" in file.read_bytes() and b"\n\n" not in file.read_bytes()
     assert read_toml(file) == {"bpm": 100.0, "thru": True,
                                "cc_map": "temperature=21:0.5..1.5"}
+
+
+@pytest.mark.parametrize("line", [
+    "listen_channels = 5.0", "listen_channels = true", "listen_channels = [[1]]",
+    "listen_channels = [1, true]", "knob_channel = {a = 1}", "program_models = 5",
+    "program_models = [['default']]"])
+def test_a_list_option_of_no_kind_says_what_a_list_option_takes(tmp_path, line):
+    file = tmp_path / "antiphon.toml"
+    file.write_text(line + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, {})
+    assert caught.value.field == line.split()[0]
+    assert "expected text" not in str(caught.value)
+    assert "or an array of them" in str(caught.value)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("temprature", "temperature"),
+                                              ("devcie", "device"), ("modle", "model")])
+def test_set_of_a_misspelt_option_suggests_the_near_one_live_or_not(typed, meant):
+    answer = controller(DaemonConfig()).handle({"command": "set", "key": typed, "value": "1"})
+    assert not answer["ok"] and f"did you mean {meant}?" in answer["error"], answer
