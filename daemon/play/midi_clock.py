@@ -39,11 +39,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from antiphon.daemon.play import pulse_sources as sources
 from antiphon.daemon.play.clock import MAX_BPM, MIN_BPM, Clock
-from antiphon.daemon.play.pulse_sources import Train, choose, find_trains, irregular, recount
+from antiphon.daemon.play.pulse_sources import Train
 from antiphon.daemon.play.tempo_line import (
     PULSES_PER_BEAT,
     STEADY_PULSES,
+    WINDOW_PULSES,
     a_cadence,
     keeps_a_tempo,
     tempo_line,
@@ -61,17 +63,13 @@ REACQUIRE_SECONDS = 1.0  # ...or this long (2 beats at 20 BPM are 6 s): a clock'
 # never this far apart (125 ms at 20 BPM), and no stall a burst makes up for is this long
 HELD_PULSE_GAP = 0.3  # pulses this close behind one another were held up (a stall)...
 HELD_JITTERS = 4.0  # ...and closer than a period less this many of the clock's jitter
+TOGETHER_SECONDS = 0.001  # ...and pulses this close are a burst, however jittery the clock
 MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
 CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
 ACQUIRE_PULSES = 12  # a new clock's pulses on the line before its tempo judges the next
 RETEMPO_PULSES = 12  # the last this many pulses keeping a tempo of their own...
 RETEMPO_CHANGE = 0.3  # ...this far from the one followed: a clock at that tempo
 RANGE_SLACK = 1.02  # a clock at 400 BPM fits at 400.0000001: followed, at 400
-HEARD_PULSES = 64  # pulses looked at for two clocks on one port...
-LOOK_EVERY = 32  # ...every this many (pulse_sources.py), or up to MAX_LOOK_EVERY after
-MAX_LOOK_EVERY = 256  # looks in vain: a look takes ~10 ms of the main loop's time
-COUNTED_PULSES = 256  # pulses kept with their numbers, to count again without another's
-CLEAN_JITTER = 0.1  # a line this close to its pulses (in periods) is one clock's
 
 CLOCK = 0xF8
 START = 0xFA
@@ -108,14 +106,15 @@ class MidiClockFollower(Clock):
         self.taken_up = 0  # clocks taken up at their own tempo (after Start, a silence...)
         # Two clocks on one port (pulse_sources.py): the pulses heard, whoever's; the train
         # of the clock chosen, once two were found; what changed, for the daemon to say.
-        self._heard: deque[float] = deque(maxlen=HEARD_PULSES)
+        self._heard: deque[float] = deque(maxlen=sources.HEARD_PULSES)
+        self._heard_long: deque[float] = deque(maxlen=sources.HEARD_LONG)  # which came first
         self._looked_at = 0  # `pulses` when they were last looked at for two clocks
-        self._look_every = LOOK_EVERY  # longer after looks in vain (a jittery clock)
+        self._look_every = sources.LOOK_EVERY  # longer after looks in vain (a jittery clock)
         self._vain_looks = 0
         self._train: Train | None = None
         self._sources_news: str | None = None
         self._count_from: float | None = None  # the first pulse counted since Start...
-        self._counted: deque[tuple[float, int]] = deque(maxlen=COUNTED_PULSES)  # ...and on
+        self._counted: deque[tuple[float, int]] = deque(maxlen=sources.COUNTED_PULSES)  # & on
         self.ignored_pulses = 0  # another clock's, on the same port
 
     # -- what the input brings ----------------------------------------------------------------
@@ -140,6 +139,7 @@ class MidiClockFollower(Clock):
             self.pulses += 1
             self._last_pulse_at = at
             self._heard.append(at)
+            self._heard_long.append(at)
             if self._train is not None and not self._keeps_to_train(at):
                 return  # another clock's, on the same port
             if not self.running:
@@ -171,9 +171,10 @@ class MidiClockFollower(Clock):
                 self._acquiring = False  # the new clock's tempo judges its pulses now
                 self.taken_up += 1
             self._jitter = jitter
-            if jitter < CLEAN_JITTER * period:  # one clock, whoever it is: a tempo to keep to
+            if jitter < sources.CLEAN_JITTER * period and not self._acquiring and \
+                    len(self._pulses) >= WINDOW_PULSES:  # one clock's line: its tempo kept
                 self._clean_period = period
-                self._look_every, self._vain_looks = LOOK_EVERY, 0  # a second clock soon
+                self._look_every, self._vain_looks = sources.LOOK_EVERY, 0  # a second clock soon
             last = self._pulses[-1][0]
             beat = min(max(period * PULSES_PER_BEAT, 60.0 / MAX_BPM), 60.0 / MIN_BPM)
             self.reanchor(fitted, last / PULSES_PER_BEAT, beat)
@@ -199,7 +200,7 @@ class MidiClockFollower(Clock):
             # A clock after a silence (no pulse of any tempo is this far from the last):
             # taken up afresh, on the next whole beat of the count, at its own tempo.
             self._start_line()
-            self._previous_at = self._count_from = at
+            self._count_from = at
             self._counted.clear()
             return math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT, True
         if self._acquiring:  # a new clock: nothing known of it yet to judge a gap by...
@@ -235,8 +236,10 @@ class MidiClockFollower(Clock):
             self._assumed_lost = round(gap / period) - 1
             return number + self._assumed_lost, True
         self._slow_run = []
-        # Held up, unless the clock's own jitter makes gaps this short (±5 ms at 300 BPM).
-        held = min(HELD_PULSE_GAP * period, period - HELD_JITTERS * self._jitter)
+        # Held up, unless the clock's own jitter makes gaps this short (±5 ms at 300 BPM);
+        # pulses together, as one MIDI period delivers a burst, are held up whatever.
+        held = min(HELD_PULSE_GAP * period,
+                   max(period - HELD_JITTERS * self._jitter, TOGETHER_SECONDS))
         if gap < held and self._held_run < MAX_HELD_RUN:
             if not self._held_run:
                 self._fast_run = [(number - 1, self._previous_at)]
@@ -349,26 +352,27 @@ class MidiClockFollower(Clock):
         milliseconds."""
         with self._lock:
             news, self._sources_news = self._sources_news, None
-            if (self._train is not None or len(self._heard) < HEARD_PULSES
+            if (self._train is not None or len(self._heard) < sources.HEARD_PULSES
                     or self.pulses - self._looked_at < self._look_every):
                 return news
             self._looked_at = self.pulses
             self._vain_looks += 1  # if in vain: the next ones further apart, after a few
-            self._look_every = min(LOOK_EVERY << max(0, self._vain_looks - 4), MAX_LOOK_EVERY)
+            self._look_every = sources.look_every(self._vain_looks)
             times = list(self._heard)
             before = self._clean_period
-        if not irregular(times) or not (trains := find_trains(times)):
+            earlier = list(self._heard_long)
+        if not sources.irregular(times) or not (trains := sources.find_trains(times)):
             return news
         news = None  # a second clock again: what follows says it
-        chosen = choose(trains, before)
+        chosen = sources.choose(trains, before, earlier)
         other = trains[1] if chosen is trains[0] else trains[0]
         with self._lock:
             for at in list(self._heard)[len(times) - self.pulses + self._looked_at:]:
                 chosen.take(at)  # what came while we looked
             self._train = chosen
-            self._look_every, self._vain_looks = LOOK_EVERY, 0
-            self._next_pulse = recount(self._counted, self._next_pulse, self._count_from,
-                                       (chosen, other), times)
+            self._look_every, self._vain_looks = sources.LOOK_EVERY, 0
+            self._next_pulse = sources.recount(self._counted, self._next_pulse,
+                                               self._count_from, (chosen, other), times)
             self._start_line()  # the count goes on (less the other's); the tempo anew
         return (f"MIDI clock: two clocks on one port, at {chosen.bpm:.1f} and "
                 f"{other.bpm:.1f} BPM: following the one at {chosen.bpm:.1f}, the other's "

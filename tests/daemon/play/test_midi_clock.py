@@ -298,3 +298,25 @@ def test_settled_says_when_the_tempo_is_the_new_clocks():
         if follower.settled():
             break
     assert follower.settled() and follower.bpm == pytest.approx(300.0, rel=0.05)
+
+
+@pytest.mark.parametrize("bpm, jitter", [(100.0, 0.001), (100.0, 0.008), (150.0, 0.004)])
+def test_bursts_through_a_midi_system_that_delivers_in_steps_keep_the_count(bpm, jitter):
+    """JACK stamps the pulses of one period (5.3 ms) alike, and a loaded machine's clock
+    source sends late and early: the clock looks jittery. A stall then delivers the held
+    pulses all at once: they are held up, not lost, however jittery the clock looked (a
+    DAW's clock through a loaded machine moved the beat by four pulses)."""
+    step = 256 / 48000
+    follower = MidiClockFollower(120.0, time_source=lambda: 0.0)
+    follower.start()
+    period = 60.0 / bpm / PULSES_PER_BEAT
+    rng = np.random.default_rng(11)
+    sent = [10.0 + number * period + rng.uniform(-jitter, jitter)
+            for number in range(20 * 24)]
+    arrivals = [np.ceil(at / step) * step for at in sent]
+    for stall in range(60, len(arrivals) - 30, 70):  # 4 pulses held, then all at once
+        for index in range(stall, stall + 4):
+            arrivals[index] = arrivals[stall + 4]
+    for at in sorted(arrivals):
+        follower.pulse(at)
+    assert follower.beats_at(sent[-1]) == pytest.approx((len(sent) - 1) / 24, abs=0.03)
