@@ -11,7 +11,7 @@ from antiphon.console import FORCED_EXIT  # noqa: F401 (as a shell reports Ctrl-
 from antiphon.daemon.cli.shared import USAGE_ERROR, fail
 from antiphon.daemon.midi.backends import BACKEND_NAMES
 from antiphon.daemon.service.config import ConfigError, DaemonConfig
-from antiphon.daemon.service.config_loading import load_config
+from antiphon.daemon.service.config_loading import TomlFloat, load_config
 
 DEFAULTS = DaemonConfig()
 
@@ -20,6 +20,20 @@ def default_note(field_name: str) -> str:
     """The help text's default marker (escaped: rich would take [...] for markup)."""
     value = getattr(DEFAULTS, field_name)
     return f"\\[default: {value:g}]" if isinstance(value, float) else f"\\[default: {value}]"
+
+
+def written_number(text: str) -> float:
+    """A number option's command-line text, as a float that keeps the text (load_config
+    holds it to the option's limits exactly: --bpm 19.99999999999999999999 is 20.0 once a
+    float, and still refused, said as written)."""
+    try:
+        return TomlFloat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number") from None
+
+
+# What every number option of `run` and `demo` takes: typer's float, with its text kept.
+NUMBER = {"parser": written_number, "metavar": "FLOAT"}
 
 
 def read_config(config_file: Path | None, overrides: dict) -> DaemonConfig:
@@ -40,10 +54,13 @@ ModelOption = Annotated[str | None, typer.Option(
 DeviceOption = Annotated[str | None, typer.Option(
     help=f"Run the model on: auto, cpu, cuda. {default_note('device')}")]
 BpmOption = Annotated[float | None, typer.Option(
+    **NUMBER,
     help=f"Tempo in beats per minute. {default_note('bpm')}")]
 TemperatureOption = Annotated[float | None, typer.Option(
+    **NUMBER,
     help=f"Sampling temperature: <1 safer, >1 wilder. {default_note('temperature')}")]
 TopPOption = Annotated[float | None, typer.Option(
+    **NUMBER,
     help="Sample among the likeliest events holding this much probability (0-1]. "
          f"{default_note('top_p')}")]
 SeedOption = Annotated[int | None, typer.Option(

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from antiphon.daemon.cli.options import (
     FORCED_EXIT,
+    NUMBER,
     BackendOption,
     BpmOption,
     ConfigOption,
@@ -41,17 +42,22 @@ def run(
     device: DeviceOption = None,
     bpm: BpmOption = None,
     silence_beats: Annotated[float | None, typer.Option(
+        **NUMBER,
         help=f"Silence that ends a call, in beats. {default_note('silence_beats')}")] = None,
     min_answer_beats: Annotated[float | None, typer.Option(
+        **NUMBER,
         help=f"Shortest answer, in beats. {default_note('min_answer_beats')}")] = None,
     max_answer_beats: Annotated[float | None, typer.Option(
+        **NUMBER,
         help=f"Longest answer, in beats. {default_note('max_answer_beats')}")] = None,
     grid_beats: Annotated[float | None, typer.Option(
+        **NUMBER,
         help=f"Answers start on multiples of this many beats. {default_note('grid_beats')}"
     )] = None,
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
     max_opening_rest_beats: Annotated[float | None, typer.Option(
+        **NUMBER,
         help="Longest rest before an answer's first note, in beats. "
              f"{default_note('max_opening_rest_beats')}")] = None,
     scale: Annotated[str | None, typer.Option(
@@ -59,6 +65,7 @@ def run(
              "auto: the call's key (when it clearly has one) and range; chromatic: any pitch. "
              f"{default_note('scale')}")] = None,
     key_bias: Annotated[float | None, typer.Option(
+        **NUMBER,
         help="With --scale auto, how strongly an answer leans toward the call's likely keys "
              "when none is certain (nothing masked); 0: no lean. "
              f"{default_note('key_bias')}")] = None,
@@ -80,9 +87,11 @@ def run(
         help=f"MIDI channels to listen to, e.g. 1-9,11-16 or all. {default_note('listen_channels')}"
     )] = None,
     max_hold_beats: Annotated[float | None, typer.Option(
+        **NUMBER,
         help="A key held longer than this (beats) no longer holds the call open. "
              f"{default_note('max_hold_beats')}")] = None,
     reconnect_timeout: Annotated[float | None, typer.Option(
+        **NUMBER,
         help="Seconds to wait for a MIDI system that went away before exiting non-zero. "
              f"{default_note('reconnect_timeout')}")] = None,
     panic_on_start: Annotated[bool | None, typer.Option(

@@ -117,7 +117,8 @@ def _list_text(field_name: str, value: Any) -> Any:
 
 
 class TomlFloat(float):
-    """A TOML file's float with the text it was written as (read_toml's parse_float)."""
+    """A float with the text it was written as: a TOML file's (read_toml's parse_float) or
+    the command line's (its number options' parser)."""
 
     text: str
 
@@ -247,6 +248,9 @@ def load_config_with_sources(
     for name, value in (overrides or {}).items():
         if name not in _FIELD_TYPES:
             raise ConfigError(None, f"unknown option {name!r}")
+        if isinstance(value, TomlFloat):  # a number's text kept: held to its limits exactly
+            _exactly(name, value.text, float(value), "from the command line")
+            value = float(value)
         if value is not None:  # None: not given on the command line
             values[name], sources[name] = value, "command line"
     try:

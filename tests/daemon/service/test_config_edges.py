@@ -226,3 +226,27 @@ def test_a_list_option_of_no_kind_says_what_a_list_option_takes(tmp_path, line):
 def test_set_of_a_misspelt_option_suggests_the_near_one_live_or_not(typed, meant):
     answer = controller(DaemonConfig()).handle({"command": "set", "key": typed, "value": "1"})
     assert not answer["ok"] and f"did you mean {meant}?" in answer["error"], answer
+
+
+@pytest.mark.parametrize(("flag", "text"), [
+    ("--bpm", "19.99999999999999999999"), ("--top-p", "1.00000000000000000001"),
+    ("--silence-beats", "16.000000000000000000001"), ("--temperature", "1e-400")])
+def test_run_refuses_a_flags_number_whose_float_hides_a_limit_as_written(flag, text, tmp_path):
+    import os
+
+    from typer.testing import CliRunner
+
+    from antiphon.daemon.cli.app import app
+
+    result = CliRunner().invoke(app, ["run", flag, text, "--control-socket",
+                                      str(tmp_path / "c.sock")], env={**os.environ})
+    said = " ".join(result.output.split())
+    assert result.exit_code != 0 and f"got {text}" in said and flag in said, said
+    assert "Traceback" not in result.output
+
+
+def test_a_flags_number_is_a_plain_float_once_read():
+    from antiphon.daemon.cli.options import written_number
+
+    config = load_config(None, {}, {"bpm": written_number(" 90.5 ")}, use_default_file=False)
+    assert config.bpm == 90.5 and type(config.bpm) is float
