@@ -43,6 +43,7 @@ from pythonosc.osc_message_builder import BuildError, OscMessageBuilder
 
 from antiphon.daemon.service.config import LIVE_OPTIONS
 from antiphon.daemon.service.osc_limits import (
+    ELEMENTS_PER_TOKEN,
     MESSAGE_BURST,
     MESSAGES_PER_PACKET,
     MESSAGES_PER_SECOND,
@@ -54,7 +55,7 @@ from antiphon.daemon.service.osc_limits import (
     describe_kind,
     kind_of,
 )
-from antiphon.daemon.service.osc_packets import Unreadable, clip, read_packet
+from antiphon.daemon.service.osc_packets import MAX_ELEMENTS, Unreadable, clip, read_packet
 
 log = logging.getLogger(__name__)
 
@@ -178,16 +179,20 @@ class OscControl:
 
     def _on_packet(self, data: bytes, sender: tuple[str, int]) -> None:
         try:
-            kept, count = read_packet(data, MESSAGES_PER_PACKET)
+            packet = read_packet(data, MESSAGES_PER_PACKET)
         except Unreadable as unreadable:
-            # A token like any message (one was there: _admit): a flood of junk, each
+            # Tokens like any message (one was there: _admit): a flood of junk, each
             # answered with an error, is held to the rate too.
-            self._bucket.take(1)
+            self._bucket.charge(max(1.0, unreadable.elements / ELEMENTS_PER_TOKEN))
             self._on_unreadable(sender, unreadable.address, unreadable.reason)
             return
+        kept, count = packet.messages, packet.count
         stats = self.stats
         stats.messages += count
-        carried = kept[:self._bucket.take(len(kept) or 1)]  # an empty bundle costs a read
+        carried = kept[:self._bucket.take(len(kept))]
+        # The rest of the walk (bundles, messages past the cap; an empty bundle's read).
+        self._bucket.charge(max(0.0 if kept else 1.0,
+                                (packet.elements - len(kept)) / ELEMENTS_PER_TOKEN))
         shed = len(kept) - len(carried)
         works = [_work_of(sender, message) for message in carried
                  if message.address.startswith(PREFIX)]  # else another application's
@@ -200,11 +205,12 @@ class OscControl:
         stats.shed += shed + len(full)
         self._shed_log.add(shed + len(full))
         refused = count - len(kept)
-        if refused:
+        if refused or not packet.whole:
             stats.refused += refused
             self._refused_log.add(refused)
+            of = count if packet.whole else f"first {count} (read no further: {MAX_ELEMENTS})"
             self._send(sender, "error", "bundle", f"one packet carries out at most "
-                       f"{MESSAGES_PER_PACKET} messages: {refused} of its {count} refused")
+                       f"{MESSAGES_PER_PACKET} messages: {refused} of its {of} refused")
 
     def _on_unreadable(self, sender: tuple[str, int], address: str | None, reason: str) -> None:
         if address is None:  # a flood of junk: a line a second

@@ -6,7 +6,10 @@ requests collapse to the last.
   moved together at 60 Hz pass whole). A packet that arrives with no token left is shed
   unread; of one that is read, each message carried out takes a token, and those that find
   none are shed. A packet with no message to carry out (junk, an empty bundle) takes one:
-  its read and its error answer are held to the rate too.
+  its read and its error answer are held to the rate too. Walking a packet's bundles and
+  the messages past the cap costs a token per `ELEMENTS_PER_TOKEN`, taken once it is read,
+  into debt if need be (the packets after it wait until it is paid): however it is built, a
+  packet costs tokens in proportion to the work it made.
 - The cap: at most `MESSAGES_PER_PACKET` messages of one packet are read and carried out;
   the rest are only counted (osc_packets), refused, and the sender is told once per packet.
   So a packet costs a bounded amount of work, whatever its size.
@@ -39,6 +42,7 @@ log = logging.getLogger("antiphon.daemon.service.osc")
 MESSAGES_PER_SECOND = 200.0
 MESSAGE_BURST = 100
 MESSAGES_PER_PACKET = 32  # a preset of settings in one bundle fits; a thousand swaps do not
+ELEMENTS_PER_TOKEN = 32  # bundles and uncarried messages walked in a packet, per token
 QUEUE_LIMIT = 64
 SWAP_SECONDS = 1.0  # between the starts of two model loads: loading one takes a core a while
 SWAP = ("model",)  # what a model swap replaces (`kind_of`)
@@ -78,6 +82,12 @@ class TokenBucket:
     def has_token(self) -> bool:
         self._refill()
         return self._tokens >= 1.0
+
+    def charge(self, amount: float) -> None:
+        """Take `amount` tokens for work already done, into debt if there are fewer: no
+        token is there again until it is paid."""
+        self._refill()
+        self._tokens -= amount
 
     def take(self, count: int) -> int:
         """Take up to `count` tokens; how many there were."""

@@ -3,16 +3,20 @@ is carried out, and without python-osc's own reading of bundles (which recurses,
 tags it does not know, and loops for ever on a bundle element of negative size).
 
 `read_packet` returns the first messages of a packet, a bundle's flattened in order, and how
-many it holds in all, or raises `Unreadable` for a packet with anything python-osc cannot read
-as it was sent among them: an unknown type tag, arguments missing or not what their tags say,
-text that is not UTF-8; or anywhere in it: a bundle element of a size that does not fit, or
-neither a message nor a bundle, bundles nested deeper than MAX_BUNDLE_DEPTH. Messages past
-the first `limit` are counted, not read (they are not carried out: osc_limits), so a
-packet of any size costs little to read. A bundle's time tag is not waited for: one thread
-serves every sender, and a bundle timed a day ahead would hold up everyone else until then.
+many it holds in all (as far as it was walked: at most MAX_ELEMENTS messages and bundles,
+so that no packet costs more than that to read, whatever it holds), or raises `Unreadable`
+for a packet with anything python-osc cannot read as it was sent among them: an unknown type
+tag, arguments missing or not what their tags say, text that is not UTF-8; or anywhere in
+it: a bundle element of a size that does not fit, or neither a message nor a bundle,
+bundles nested deeper than MAX_BUNDLE_DEPTH. Messages past the first `limit` are counted,
+not read (they are not carried out: osc_limits), so a packet of any size costs little to
+read. A bundle's time tag is not waited for: one thread serves every sender, and a bundle
+timed a day ahead would hold up everyone else until then.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
@@ -20,6 +24,10 @@ from pythonosc.osc_message import ParseError as MessageParseError
 from pythonosc.parsing import osc_types
 
 MAX_BUNDLE_DEPTH = 8  # bundles in bundles
+# Messages and bundles walked in one packet, at any depth; what lies past them is not looked
+# at. A 64 KB datagram holds some 8,000 empty bundles or tiny messages: milliseconds of
+# Python each, which a flood of such packets, one token apiece, would make a core's worth.
+MAX_ELEMENTS = 2048
 # The argument types python-osc reads. It skips any other tag (with a warning on the root
 # logger) and hands the message on as if that argument were not there.
 READABLE_TYPES = frozenset("ihfdsbrmtTFN[]")
@@ -34,6 +42,19 @@ class Unreadable(ValueError):
         super().__init__(reason)
         self.address = address
         self.reason = reason
+        self.elements = 1  # messages and bundles walked before the fault was found
+
+
+@dataclass
+class Packet:
+    messages: list[OscMessage]  # the first `limit`, in order
+    count: int  # messages found
+    elements: int  # messages and bundles walked, the packet itself included
+    whole: bool  # False: the walk stopped at MAX_ELEMENTS, and more may lie past it
+
+
+class _Enough(Exception):
+    """MAX_ELEMENTS walked: the rest of the packet is not looked at."""
 
 
 class _Reading:
@@ -41,18 +62,29 @@ class _Reading:
         self.limit = limit
         self.messages: list[OscMessage] = []
         self.count = 0
+        self.elements = 0
 
 
-def read_packet(datagram: bytes, limit: int) -> tuple[list[OscMessage], int]:
-    """(the first `limit` messages of a packet, a message or a bundle's in order; how many
-    messages it holds); Unreadable if any of those, or the packet's shape, cannot be read:
-    then none of it is to be carried out."""
+def read_packet(datagram: bytes, limit: int) -> Packet:
+    """The first `limit` messages of a packet, a message or a bundle's in order, and what was
+    walked to find them; Unreadable if any of those, or the packet's shape as far as it was
+    walked, cannot be read: then none of it is to be carried out."""
     reading = _Reading(limit)
-    _read(datagram, 0, reading)
-    return reading.messages, reading.count
+    whole = True
+    try:
+        _read(datagram, 0, reading)
+    except _Enough:
+        whole = False
+    except Unreadable as unreadable:
+        unreadable.elements = reading.elements
+        raise
+    return Packet(reading.messages, reading.count, reading.elements, whole)
 
 
 def _read(datagram: bytes, depth: int, reading: _Reading) -> None:
+    if reading.elements >= MAX_ELEMENTS:
+        raise _Enough
+    reading.elements += 1
     if OscBundle.dgram_is_bundle(datagram):
         _read_bundle(datagram, depth, reading)
     elif OscMessage.dgram_is_message(datagram):

@@ -289,3 +289,51 @@ def test_a_flood_of_packets_with_nothing_to_carry_out_is_held_to_the_rate(server
     time.sleep(MESSAGE_BURST / MESSAGES_PER_SECOND)  # the bucket fills again
     before = peer.send("/antiphon/temperature", 0.5)
     assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
+
+
+def test_a_packet_is_walked_no_further_than_its_element_cap():
+    from antiphon.daemon.service.osc_packets import MAX_ELEMENTS, read_packet
+
+    empty = bundle()
+    packet = read_packet(bundle(*[empty] * 3000), 32)  # 60 kB of empty bundles
+    assert (packet.count, packet.elements, packet.whole) == (0, MAX_ELEMENTS, False)
+    packet = read_packet(bundle(*[message("/a")] * 8000), 32)
+    assert len(packet.messages) == 32 and packet.count == MAX_ELEMENTS - 1
+    packet = read_packet(bundle(bundle(message("/a")), empty), 32)
+    assert (packet.count, packet.elements, packet.whole) == (1, 4, True)
+
+
+def test_packets_costly_to_walk_cost_tokens_in_proportion(server, monkeypatch):
+    # A 64 kB datagram of empty bundles (or of tiny messages past the cap) is thousands of
+    # elements to walk: at one token a packet, a flood of them kept a core busy reading.
+    from antiphon.daemon.service.osc_limits import (
+        ELEMENTS_PER_TOKEN,
+        MESSAGE_BURST,
+        MESSAGES_PER_SECOND,
+    )
+    from antiphon.daemon.service.osc_packets import MAX_ELEMENTS
+
+    walked: list[int] = []
+    real_read = osc.read_packet
+
+    def counted(datagram, limit):
+        walked.append(len(datagram))
+        return real_read(datagram, limit)
+
+    monkeypatch.setattr(osc, "read_packet", counted)
+    control, _, open_peer = server
+    peer = open_peer()
+    for heavy in (bundle(*[bundle()] * 3000), bundle(*[message("/a")] * 5000)):
+        walked.clear()
+        began = time.monotonic()
+        while time.monotonic() - began < 1.0:
+            try:
+                peer.socket.sendto(heavy, peer.target)
+            except BlockingIOError:
+                time.sleep(0.001)
+        elapsed = time.monotonic() - began + 0.2
+        tokens = MESSAGE_BURST + MESSAGES_PER_SECOND * elapsed
+        assert len(walked) <= tokens / (MAX_ELEMENTS / ELEMENTS_PER_TOKEN) + 2, len(walked)
+        time.sleep(1.0)  # the bucket fills again
+    before = peer.send("/antiphon/temperature", 0.5)
+    assert peer.wait_for("/antiphon/ok", before) == ["temperature"]
