@@ -149,8 +149,11 @@ class Controller:
         unset = value is None or isinstance(value, str) and word in NONE_WORDS
         if word == "default" or (unset and DEFAULTS[name] is not None and name in OPTIONAL):
             parsed = DEFAULTS[name]  # `set scale none` is scale's default, auto
+        elif unset and name in OPTIONAL:
+            parsed = None  # none where none is a value (max_polyphony: no limit)
         elif unset:
-            parsed = coerce_value(name, None, "antiphon set")  # none where none is a value
+            raise ConfigError(name, f"always has a value, got {value!r}: give one, or "
+                              f"'default' for its default ({DEFAULTS[name]!r})")
         else:
             parsed = coerce_value(name, value, "antiphon set", from_text=isinstance(value, str))
         current = self.daemon.config

@@ -116,10 +116,16 @@ def test_set_none_or_default_gives_the_options_default(key, word, expected):
     assert answer == {"ok": True, "key": key, "value": expected}
 
 
-def test_set_none_on_an_option_that_needs_a_value_is_refused():
-    answer = controller(DaemonConfig()).handle(
-        {"command": "set", "key": "temperature", "value": "none"})
-    assert not answer["ok"] and "expected a number" in answer["error"]
+@pytest.mark.parametrize(("key", "value"), [
+    ("temperature", "none"), ("listen_channels", "None"), ("thru", "null"), ("channel", None),
+    ("phrase_end", ""), ("log_level", "none")])
+def test_set_none_on_an_option_that_needs_a_value_is_refused(key, value):
+    """Said as what it is (the option always has a value; 'default' gives its default),
+    not as a value of the wrong type."""
+    answer = controller(DaemonConfig()).handle({"command": "set", "key": key, "value": value})
+    assert not answer["ok"], answer
+    assert answer["error"].startswith("--" + key.replace("_", "-") + " (")
+    assert "always has a value" in answer["error"] and "'default'" in answer["error"]
 
 
 def test_a_cross_check_and_a_learn_timeout_also_say_the_number_as_given():

@@ -147,7 +147,7 @@ def test_listen_channels_changes_which_calls_are_heard(rig):
 @pytest.mark.parametrize(("key", "value", "reason"), [
     ("temperature", "0", "must be > 0"),
     ("temperature", "warm", "expected a number"),
-    ("temperature", None, "expected a number"),
+    ("temperature", None, "always has a value"),
     ("channel", "17", "<= 16"),
     ("channel", "2.5", "expected a whole number"),
     ("max_polyphony", "0", ">= 1"),
