@@ -23,7 +23,7 @@ requests collapse to the last.
   later). What may load a model (a swap, a reload, `set program_models`) begins at most one
   per `SWAP_SECONDS` (loading a model keeps a core busy for a while; the requests behind
   one go on meanwhile), so a flood of them, however spread over packets and mixed, loads a
-  model a second at most.
+  model a second at most; and a load that took longer is followed by as long without one.
 
 What is shed, refused or superseded is counted (`antiphon status`) and logged at most a line
 a second with its count, as the MIDI input's flood is.
@@ -153,6 +153,7 @@ class WorkQueue:
         self._ready = threading.Condition()
         self._closed = False
         self._next_swap = -SWAP_SECONDS  # when the next model load (LOADS) may begin
+        self._load_began: float | None = None  # of the load last taken, till the next take
 
     def put(self, works: list[Work]) -> tuple[list[Work], list[Work]]:
         """Queue a packet's requests together (the worker takes none of them half-way);
@@ -174,9 +175,16 @@ class WorkQueue:
         return superseded, shed
 
     def take(self, timeout: float) -> Work | None:
-        """The next request that may begin, or None once closed or after `timeout` s."""
+        """The next request that may begin, or None once closed or after `timeout` s. One
+        worker takes, once it has carried out what it took before: so a load that took
+        longer than SWAP_SECONDS is followed by as long without one (half the worker's time
+        at most, however long a model takes to load)."""
         with self._ready:
             deadline = self._clock() + timeout
+            if self._load_began is not None:
+                now = self._clock()
+                self._next_swap = max(self._next_swap, now + (now - self._load_began))
+                self._load_began = None
             while not self._closed:
                 now = self._clock()
                 for index, work in enumerate(self._waiting):
@@ -184,6 +192,7 @@ class WorkQueue:
                         if now < self._next_swap:
                             continue
                         self._next_swap = now + SWAP_SECONDS
+                        self._load_began = now
                     return self._waiting.pop(index)
                 wait = deadline - now
                 if any(work.replaces in LOADS for work in self._waiting):

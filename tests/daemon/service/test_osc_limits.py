@@ -195,6 +195,33 @@ def test_anything_that_may_load_a_model_begins_a_second_apart_and_reloads_collap
                      ("set", 2 * SWAP_SECONDS)]
 
 
+def test_a_long_load_is_followed_by_as_long_without_one():
+    # A model that takes 3 s to load, swapped in over and over, would keep a core busy for
+    # good at a swap a second: the worker loads at most half its time.
+    clock = VirtualClock()
+    sender = ("127.0.0.1", 9)
+
+    def work(command: str, **request) -> Work:
+        asked = {"command": command, **request}
+        return Work(sender, command, (), asked, kind_of(asked))
+
+    queue = WorkQueue(clock=clock)
+    queue.put([work("model", name="big")])
+    assert queue.take(0).command == "model"
+    clock.now += 3.0  # loading
+    queue.put([work("model", name="big again"), work("status")])
+    assert queue.take(0).command == "status"  # the load is over: the worker takes again
+    clock.now += 2.9
+    assert queue.take(0) is None
+    clock.now += 0.1
+    assert queue.take(0).request["name"] == "big again"
+    clock.now += 0.2  # a quick load: a second between the starts, as before
+    queue.put([work("reload")])
+    assert queue.take(0) is None
+    clock.now += SWAP_SECONDS - 0.2
+    assert queue.take(0).command == "reload"
+
+
 # -- over UDP -------------------------------------------------------------------------------
 
 def test_a_bundle_of_a_thousand_model_swaps_loads_one_and_refuses_the_rest(server, caplog):
