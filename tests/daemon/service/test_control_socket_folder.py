@@ -265,3 +265,22 @@ def test_a_stale_socket_of_another_user_is_not_replaced(tmp_folder):
     assert f"belongs to uid {OTHER_UID}" in message and "refusing to replace it" in message
     assert os.lstat(path).st_uid == OTHER_UID
     assert os.listdir(folder) == ["c.sock"]
+
+
+def test_a_folder_an_acl_lets_another_user_write_is_refused(tmp_folder):
+    # The mode's group bits show an ACL's mask: a named user's write shows there.
+    import struct
+
+    folder = tmp_folder / "acl"
+    folder.mkdir(mode=0o700)
+    user_obj, user, group_obj, mask, other = 0x01, 0x02, 0x04, 0x10, 0x20
+    entries = [(user_obj, 7, -1), (user, 7, OTHER_UID), (group_obj, 0, -1), (mask, 7, -1),
+               (other, 0, -1)]
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid & 0xFFFFFFFF)
+                                          for tag, perm, uid in entries)
+    try:
+        os.setxattr(folder, "system.posix_acl_access", acl)
+    except OSError as err:
+        pytest.skip(f"no POSIX ACLs here: {err}")
+    assert "can be written by others" in refused(folder / "c.sock")
+    assert os.listdir(folder) == []
