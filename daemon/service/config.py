@@ -156,7 +156,8 @@ class DaemonConfig:
     # so one synth plays both the call and the answer.
     thru: bool = False
     # Models a program change selects, comma-separated: program 1 (0 on the wire) the
-    # first, and so on, swapped as `antiphon model` swaps them. None: programs are ignored.
+    # first, and so on, swapped as `antiphon model` swaps them (heard on the knob channel,
+    # as the knobs are). None: programs are ignored.
     program_models: str | None = None
     # A controller number whose move past the middle (value 64 or more) is a panic: the
     # answer is dropped, every note released. None: no such knob.
@@ -171,10 +172,10 @@ class DaemonConfig:
     # Send a mapped setting's value back as its CC (on the knob's channel) whenever it
     # changes, from anywhere, so a controller's LED rings or motor faders follow.
     cc_feedback: bool = False
-    # The MIDI channel the knobs of cc_map (and `antiphon learn`) listen on: one channel
-    # 1..16, several ("1-4"), or "all" (every channel listened to). None: the lowest
-    # channel listen_channels takes (1 by default), so a CC 1 on another channel, another
-    # instrument's mod wheel, moves nothing.
+    # The MIDI channel the knobs of cc_map, program changes (program_models) and `antiphon
+    # learn` listen on: one channel 1..16, several ("1-4"), or "all" (every channel
+    # listened to). None: the lowest channel listen_channels takes (1 by default), so a CC 1
+    # on another channel, another instrument's mod wheel, moves nothing.
     knob_channel: str | None = None
     # Logging detail: debug, info, warning, error.
     log_level: str = "info"

@@ -120,6 +120,11 @@ class Knobs:
                     if learning is not None:
                         learning.elsewhere = ((message[0] & 0x0F) + 1, message[1])
                 return
+        if len(message) == 2 and message[0] & 0xF0 == PROGRAM_CHANGE:
+            config = self._controller.daemon.config
+            if (message[0] & 0x0F) + 1 not in self._knob_channels(config):
+                self.other_channels += 1  # a DAW choosing another track's sound: no model
+                return
         try:
             self._queue.put_nowait((MESSAGE, tuple(message)))
         except queue.Full:

@@ -282,3 +282,24 @@ def test_set_says_when_a_control_lands_on_a_controller_of_fixed_meaning(key, val
     assert "warnings" not in again  # said once, when it came about
     free = controller.handle({"command": "set", "key": "panic_cc", "value": "21"})
     assert free["ok"] and "warnings" not in free
+
+
+@pytest.mark.parametrize(("options", "swapped_on"), [
+    ({}, [1]), ({"knob_channel": "3"}, [3]), ({"knob_channel": "all"}, [1, 3, 16])])
+def test_a_program_change_is_heard_on_the_knob_channel_only(options, swapped_on):
+    """A DAW sending another track's synth a program change on channel 3 must not swap
+    Antiphon's model: programs listen where the knobs do."""
+    controller = SlowController(DaemonConfig(program_models="default, transformer",
+                                             **options))
+    controller.release.set()
+    knobs = Knobs(controller)
+    knobs.start()
+    try:
+        for channel in (1, 3, 16):
+            knobs([0xC0 | (channel - 1), 1])  # program 2
+        assert wait_until(lambda: knobs.carried_out == len(swapped_on), 5)
+        assert knobs.other_channels == 3 - len(swapped_on)
+    finally:
+        knobs.stop()
+    assert controller.requests == [{"command": "model", "name": "transformer"}] * len(
+        swapped_on)
