@@ -35,10 +35,14 @@ _FIELD_TYPES = typing.get_type_hints(DaemonConfig)
 # Options that are lists written as one text ("1-9,11-16", "default, transformer"); from
 # TOML or OSC they may come as a number (`listen_channels = 5`) or an array
 # (`listen_channels = [1, 2]`), read as the text they stand for. Channel lists take
-# numbers; program_models takes names.
-LIST_FIELDS = {"listen_channels": int, "knob_channel": int, "program_models": str}
-LIST_KINDS = {int: "channels as text ('1-9,11-16', 'all'), a channel number or an array of "
-                   "them", str: "model names as text ('default, transformer') or an array of them"}
+# numbers; program_models takes names, cc_map knobs (`cc_map = ["temperature=21", ...]`).
+LIST_FIELDS = {"listen_channels": int, "knob_channel": int, "program_models": str,
+               "cc_map": str}
+_CHANNELS = "channels as text ('1-9,11-16', 'all'), a channel number or an array of them"
+LIST_KINDS = {"listen_channels": _CHANNELS, "knob_channel": _CHANNELS,
+              "program_models": "model names as text ('default, transformer') or an array "
+                                "of them",
+              "cc_map": "knobs as text ('temperature=21, top_p=22') or an array of them"}
 UTF8_BOM = b"\xef\xbb\xbf"  # what some Windows editors put first in a UTF-8 file
 # Other encodings' byte-order marks (UTF-32 first: its little-endian mark begins with
 # UTF-16's): said by name, as "not UTF-8 (byte 0xff)" would leave the user guessing.
@@ -90,7 +94,7 @@ def coerce_value(field_name: str, value: Any, source: str, from_text: bool = Fal
         value = _list_text(field_name, value)
         if not isinstance(value, str):  # "expected text" would send the user astray
             shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:60]}..."
-            raise ConfigError(field_name, f"expected {LIST_KINDS[LIST_FIELDS[field_name]]}, "
+            raise ConfigError(field_name, f"expected {LIST_KINDS[field_name]}, "
                               f"got {shown} {where}")
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         number = _as_float(field_name, value, where)

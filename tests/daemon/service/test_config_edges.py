@@ -36,6 +36,8 @@ def test_a_config_file_with_a_byte_order_mark_is_read_and_edited(tmp_path):
     ("listen_channels = ['1-4', 16]", "listen_channels", "1-4, 16"),
     ("knob_channel = 3", "knob_channel", "3"),
     ("program_models = ['default', 'transformer']", "program_models", "default, transformer"),
+    ("cc_map = ['temperature=21', 'scale=23:C major|D dorian']", "cc_map",
+     "temperature=21, scale=23:C major|D dorian"),
 ])
 def test_a_list_option_given_as_a_toml_number_or_array(tmp_path, line, option, expected):
     file = tmp_path / "antiphon.toml"
@@ -216,7 +218,7 @@ def test_a_config_file_with_a_bom_and_crlf_line_ends_is_read_and_edited_keeping_
 @pytest.mark.parametrize("line", [
     "listen_channels = 5.0", "listen_channels = true", "listen_channels = [[1]]",
     "listen_channels = [1, true]", "knob_channel = {a = 1}", "program_models = 5",
-    "program_models = [['default']]"])
+    "program_models = [['default']]", "cc_map = [['temperature=21']]", "cc_map = true"])
 def test_a_list_option_of_no_kind_says_what_a_list_option_takes(tmp_path, line):
     file = tmp_path / "antiphon.toml"
     file.write_text(line + "\n")
