@@ -57,8 +57,13 @@ def find_model(name: str) -> Path:
             return model.path
     mine = ", ".join(model.name for model in user_models()) or "none"
     shipped = ", ".join(exported_models.available_models()) or "none"
+    # A relative path is the daemon's working folder's (a service's is often /), not the
+    # config file's: said, so the fix (an absolute path) is plain.
+    where = (f" (a relative path, looked for in the working folder {Path.cwd()}: give an "
+             "absolute one)" if candidate.suffix == MODEL_SUFFIX
+             and not candidate.is_absolute() else "")
     raise FileNotFoundError(
-        f"no model {name!r}: not an {MODEL_SUFFIX} file, not one of your models in "
+        f"no model {name!r}{where}: not an {MODEL_SUFFIX} file, not one of your models in "
         f"{paths.user_models_dir()} ({mine}), nor a shipped model ({shipped})"
     )
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from antiphon.daemon.service.config import ConfigError, DaemonConfig
 from antiphon.daemon.service.control import Controller
-from antiphon.daemon.service.models import check_program_models
+from antiphon.daemon.service.models import check_program_models, default_model
 
 
 def bad_models(folder) -> dict[str, str]:
@@ -150,3 +150,14 @@ def test_a_program_model_that_goes_bad_after_its_check_is_refused_at_the_program
                r.getMessage()]
     assert len(refused) == 2 and "old one keeps playing" in refused[0], caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_a_relative_model_path_not_found_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        check_program_models(DaemonConfig(program_models="default, models/mine.onnx"))
+    assert f"working folder {tmp_path}" in str(caught.value) and "absolute" in str(
+        caught.value)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.onnx").write_bytes(default_model().read_bytes())
+    check_program_models(DaemonConfig(program_models="default, models/mine.onnx"))
