@@ -9,11 +9,12 @@ A keeper thread looks at the MIDI system every `KEEP_SECONDS`:
   checks their connections (python-jack-client): a port that vanished and came back between
   two looks has lost its connection, and gets it back. Elsewhere, a named port is opened
   when it appears and closed when it goes;
-- the MIDI system itself: on JACK, the input's reader probes its own port, so silence longer
-  than `LOST_AFTER_SECONDS` means the path is broken. Every client is then closed, one by
-  one (libjack crashes when a client opens while clients of a dead server live), an
-  answer's notes are owed to the output, and the server is asked for again; when it is
-  back, everything reopens; after `reconnect_timeout` seconds without it, `failure` says
+- the MIDI system itself, judged by system_watch.py (a probe starved of CPU is no proof of
+  a dead system). When it is gone, every client is closed, one by one (libjack crashes
+  when a client opens while clients of a dead server live), an answer's notes are owed to
+  the output, and the server is asked for again; when it is back, everything reopens, and
+  on JACK the connections other programs had made to Antiphon's ports are made again
+  (jack_links.LinkMemory); after `reconnect_timeout` seconds without it, `failure` says
   why and the daemon exits non-zero so a service manager restarts it. Everything it does
   is logged, once per change.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 import rtmidi
 
-from antiphon.daemon.midi.backends import api_of, system_alive
+from antiphon.daemon.midi.backends import api_of
 from antiphon.daemon.midi.kept_ports import KeptInput, KeptOutput
 from antiphon.daemon.midi.ports import (
     CLIENT_NAME,
@@ -40,12 +41,11 @@ from antiphon.daemon.midi.ports import (
     own_ports,
     port_listing,
 )
+from antiphon.daemon.midi.system_watch import SystemWatch
 
 log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 0.1  # how often the keeper looks: a port back is reopened within this
-LOST_AFTER_SECONDS = 1.0  # a probed input silent this long: ask whether the system is there
-SYSTEM_CHECK_SECONDS = 1.0  # how often an unprobed system is asked whether it is there
 CLOSE_TIMEOUT_SECONDS = 10.0  # how long a stop waits for the keeper to finish what it does
 VIRTUAL_CLOCK_OUT_NAME = "Antiphon Clock"  # the client of the MIDI clock out (--clock-out)
 CLOCK_OUT_PORT_NAME = "clock"
@@ -77,17 +77,17 @@ class MidiEdge:
         self.clock_input = KeptInput(options.clock_in) if options.clock_in else None
         self._wanted_in = options.in_port
         self.failure: str | None = None  # why the edge gave up (the daemon exits)
-        self.system_lost_since: float | None = None
+        self.watch = SystemWatch(options.backend, options.reconnect_timeout)
         self.reconnects = 0
         self._stop = threading.Event()
         self._listers: tuple[rtmidi.MidiIn, rtmidi.MidiOut] | None = None
         self._links = None  # JackLinks, where python-jack-client loads (JACK only)
+        self._memory = None  # jack_links.LinkMemory, with the links
         self._connected: dict[str, str | None] = {"input": None, "output": None,
                                                   "clock out": None, "clock in": None}
         # JACK: an output of ours that is open while the port it is for is away, by kind
         self._parked: dict[str, RtMidiOutput | None] = {"output": None, "clock out": None}
         self._said: dict[str, str] = {}  # what was last logged per topic (log once)
-        self._last_system_check = 0.0
         self._thread = threading.Thread(target=self._run, name="antiphon-midi-keeper",
                                         daemon=True)
 
@@ -128,48 +128,22 @@ class MidiEdge:
         self._close_listers()
 
     def describe(self) -> dict:
-        """The ports and their state, for `antiphon status`: each side's own port, what it
-        is wanted on (None: a virtual port others connect to), and whether it is there."""
-        def side(kept: KeptInput | KeptOutput, wanted: str | None, kind: str) -> dict:
-            if self.system_lost_since is not None or kept.port is None:
-                state = "waiting"
-            elif wanted is None:
-                state = "open"  # a virtual port: it is for others to connect to
-            elif self._links is not None:
-                state = "connected" if self._connected[kind] else "waiting"
-            else:
-                state = "connected"
-            linked = kept.name if wanted is not None and state == "connected" else None
-            # A named port not there has no end of ours to show (None); a virtual one is
-            # named before it opens.
-            own = kept.own_name if kept.port is not None else None if wanted else kept.name
-            return {"port": own, "wanted": wanted, "to": linked, "state": state}
+        """The ports and their state, for `antiphon status` (edge_status.py)."""
+        from antiphon.daemon.midi.edge_status import describe_edge
 
-        lost = self.system_lost_since
-        described = {
-            "midi_system": self.options.backend,
-            "system": "running" if lost is None else
-                      f"lost {time.perf_counter() - lost:.1f} s ago",
-            "reconnects": self.reconnects,
-            "input": side(self.input, self._wanted_in, "input"),
-            "output": side(self.output, self.options.out_port, "output"),
-            "dropped_note_ons": self.output.dropped_note_ons,
-            "send_errors": self.output.send_errors,
-        }
-        if self.clock_output is not None:
-            described["clock_out"] = side(self.clock_output, self.options.clock_out,
-                                          "clock out")
-        if self.clock_input is not None:
-            described["clock_in"] = side(self.clock_input, self.options.clock_in, "clock in")
-        return described
+        return describe_edge(self)
+
+    @property
+    def system_lost_since(self) -> float | None:
+        return self.watch.lost_since
 
     # -- the keeper thread -----------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.wait(KEEP_SECONDS):
             try:
-                if self.system_lost_since is None:
+                if self.watch.lost_since is None:
                     self._watch_system()
-                if self.system_lost_since is not None:
+                if self.watch.lost_since is not None:
                     self._wait_for_system()
                 else:
                     self._keep_ports()
@@ -177,24 +151,12 @@ class MidiEdge:
                 self._say("keeper", logging.WARNING, f"MIDI system error: {err}")
 
     def _watch_system(self) -> None:
-        now = time.perf_counter()
         port = self.input.port
-        if self.options.backend == "jack":
-            # Only the probe may tell: asking a dead JACK server for a client while clients
-            # of ours live corrupts libjack (a later close crashes the process).
-            if port is None or not port.probed or port.reader.heard_within(LOST_AFTER_SECONDS):
-                return
-            log.error("the jack MIDI system stopped answering: closing the ports, waiting up "
-                      "to %g s for it", self.options.reconnect_timeout)
-        else:
-            if now - self._last_system_check < SYSTEM_CHECK_SECONDS:
-                return
-            self._last_system_check = now
-            if system_alive(self.options.backend):
-                return
-            log.error("the %s MIDI system is gone: closing the ports, waiting up to %g s for "
-                      "it to return", self.options.backend, self.options.reconnect_timeout)
-        self.system_lost_since = now
+        reader = port.reader if port is not None and port.probed else None
+        if not self.watch.gone(reader, self._links.answers if self._links else None):
+            return
+        if self._memory is not None:
+            self._memory.lost()
         # Closing a client of a dead JACK server blocks about a second in libjack's
         # timeouts: the keeper closes them one by one before it asks for the server again.
         dead = [self.input.detach(), self.output.detach(),
@@ -206,20 +168,17 @@ class MidiEdge:
         _close_all(dead)
 
     def _wait_for_system(self) -> None:
-        now = time.perf_counter()
-        if now - self._last_system_check < SYSTEM_CHECK_SECONDS / 2:
-            return
-        self._last_system_check = now
-        if system_alive(self.options.backend):
-            gone = now - self.system_lost_since
-            self.system_lost_since = None
+        lost_since = self.watch.lost_since
+        back = self.watch.back()
+        if back:
+            gone = time.perf_counter() - lost_since
             self.reconnects += 1
             self._said.clear()
             log.warning("the %s MIDI system is back after %.1f s: reopening the ports",
                         self.options.backend, gone)
             self._open_listers()
             self._keep_ports()
-        elif now - self.system_lost_since > self.options.reconnect_timeout:
+        elif back is None:
             self.failure = (f"the {self.options.backend} MIDI system has been gone for "
                             f"{self.options.reconnect_timeout:g} s (--reconnect-timeout)")
             self._stop.set()
@@ -240,6 +199,13 @@ class MidiEdge:
                 self._keep_linked_output("clock out", self.clock_output,
                                          self.options.clock_out, destinations,
                                          "sending MIDI clock to")
+            ports = {"input": self.input.port, "output": self.output.port or self._parked[
+                "output"], "clock in": self.clock_input and self.clock_input.port,
+                "clock out": self.clock_output and (self.clock_output.port
+                                                    or self._parked["clock out"])}
+            own = {role: port.own_name for role, port in ports.items() if port is not None}
+            self._memory.restore(self._links, own, sources, destinations)
+            self._memory.look(self._links, own)
         else:
             self._keep_input(sources)
             if self.clock_input is not None:
@@ -311,6 +277,10 @@ class MidiEdge:
             self._connected[kind] = destination
             port.name = destination
             self._parked[kind] = None
+            # What is sent first (a panic, a cut answer's releases) is sent once the
+            # connection carries it.
+            if output.panic_on_attach or output.sounding:
+                self._links.settle(port.own_name, destination)
             output.attach(port)
             self._say(kind, logging.INFO, f"{doing} {destination!r} through "
                       f"{port.own_name!r}")
@@ -370,9 +340,11 @@ class MidiEdge:
         except rtmidi.RtMidiError as err:
             raise OSError(f"cannot reach the {self.options.backend} MIDI system: {err}") from err
         if self.options.backend == "jack":
-            from antiphon.daemon.midi.jack_links import JackLinks
+            from antiphon.daemon.midi.jack_links import JackLinks, LinkMemory
 
             self._links = JackLinks.open()
+            if self._links is not None and self._memory is None:
+                self._memory = LinkMemory()
 
     def _close_listers(self) -> None:
         if self._listers is not None:

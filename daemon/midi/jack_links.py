@@ -11,10 +11,16 @@ realtime thread and runs no Python there. Where the module or libjack is missing
 from __future__ import annotations
 
 import logging
+import time
+
+from antiphon.daemon.midi.ports import is_own_port
 
 log = logging.getLogger(__name__)
 
 LINKS_CLIENT_NAME = "Antiphon links"
+SETTLE_CYCLES = 2  # JACK cycles begun after a connection is seen in the running graph
+SETTLE_TIMEOUT_SECONDS = 1.0  # the most a send waits for its connection to take effect
+REMEMBER_SECONDS = 0.5  # how often the connections of Antiphon's ports are looked at
 
 
 class JackLinks:
@@ -54,6 +60,43 @@ class JackLinks:
             log.debug("cannot ask JACK about %r: %s", own_port, err)
             return False
 
+    def answers(self) -> bool:
+        """Whether the JACK server answers a request, made over the connection this client
+        holds (no client is opened: see system_watch.py). A dead server fails it at once."""
+        try:
+            self._client.get_uuid_for_client_name(self._client.name)
+            return True
+        except self._error:
+            return False
+
+    def peers(self, own_port: str) -> list[str] | None:
+        """The ports connected to `own_port` (None if JACK cannot be asked)."""
+        try:
+            return [port.name for port in self._client.get_all_connections(own_port)]
+        except self._error as err:
+            log.debug("cannot ask JACK about %r: %s", own_port, err)
+            return None
+
+    def settle(self, source: str, destination: str) -> bool:
+        """Wait until a connection just made carries what is sent next: JACK switches to a
+        changed graph at the start of a cycle, and a message sent before then is lost to
+        the new destination. Waits until the running graph has the connection and
+        `SETTLE_CYCLES` more cycles have begun, at most `SETTLE_TIMEOUT_SECONDS`; counting
+        cycles, not seconds, holds on a loaded machine whose cycles come late."""
+        client = self._client
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+        period = client.blocksize / max(1, client.samplerate)
+        while not self.connected(source, destination):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(period / 4)
+        start = client.last_frame_time
+        while (client.last_frame_time - start) % 2**32 < SETTLE_CYCLES * client.blocksize:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(period / 4)
+        return True
+
     def connect(self, source: str, destination: str) -> bool:
         """Connect two ports; False (and logged) when JACK refuses. Ports someone else
         connected already (a patchbay, a session restored, the DAW itself) are connected:
@@ -72,6 +115,60 @@ class JackLinks:
             self._client.close()
         except self._error as err:  # a client of a dead server may refuse
             log.debug("closing the JACK links client: %s", err)
+
+
+class LinkMemory:
+    """The connections of Antiphon's ports, by role ("input", "output", ...), as last seen
+    while the MIDI system was there. A JACK server that dies takes every connection with it,
+    the ones other programs made (a patchbay, a session manager, the user) too: after a
+    reconnect each is made again as soon as both of its ends exist."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, set[str]] = {}  # role -> the other programs' ports
+        self._owed: dict[str, set[str]] = {}  # connections to make again, by role
+        self._looked = float("-inf")
+
+    def look(self, links: JackLinks, own: dict[str, str | None]) -> None:
+        """Remember what is connected to Antiphon's ports now (`own`: role -> its port)."""
+        now = time.monotonic()
+        if now - self._looked < REMEMBER_SECONDS:
+            return
+        self._looked = now
+        for role, port in own.items():
+            peers = links.peers(port) if port is not None else None
+            if peers is not None:
+                self._seen[role] = {peer for peer in peers if not is_own_port(peer)}
+
+    def lost(self) -> None:
+        """The system is gone: every connection seen is owed."""
+        for role, peers in self._seen.items():
+            self._owed.setdefault(role, set()).update(peers)
+        self._seen.clear()
+        self._looked = float("-inf")
+
+    def restore(self, links: JackLinks, own: dict[str, str | None],
+                sources: list[str], destinations: list[str]) -> None:
+        """Make again each owed connection whose ends both exist; an input's peers send to
+        it, an output sends to its peers."""
+        for role, peers in self._owed.items():
+            port = own.get(role)
+            if port is None:
+                continue
+            into = role.endswith(("input", "clock in"))
+            there = sources if into else destinations
+            for peer in sorted(peers):
+                if peer not in there:
+                    continue
+                made = links.connect(peer, port) if into else links.connect(port, peer)
+                peers.discard(peer)
+                if made:
+                    log.info("connected %r %s %r again, as it was before the MIDI system "
+                             "went", port, "from" if into else "to", peer)
+        self._owed = {role: peers for role, peers in self._owed.items() if peers}
+
+    @property
+    def owed(self) -> dict[str, set[str]]:
+        return {role: set(peers) for role, peers in self._owed.items()}
 
 
 def _import_jack():

@@ -12,7 +12,10 @@ The reader also keeps the input from going deaf. A sysex that never ends (`F0 7E
 rtmidi glue everything after it into one endless message; the reader's probe, a lone F7
 sent into this same port whenever it has heard nothing for `PROBE_SECONDS`, ends such a
 sysex, and the parser recovers the notes that were glued behind it. A probe that comes
-back also proves the whole path through the MIDI system works (`heard_within`).
+back also proves the whole path through the MIDI system works; one that does not is
+evidence against it only once this reader has looked at its queue long after sending it
+(`silence_proven`): a reader that did not get to run (a busy core, a process stopped and
+resumed) has seen nothing, and proves nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class ReaderStats:
     chunks: int = 0  # what rtmidi delivered
     probes_sent: int = 0
     last_heard: float = 0.0  # perf_counter when anything last came in (a probe counts)
+    last_looked: float = 0.0  # when the reader last found the queue empty
+    unanswered_since: float | None = None  # the first probe sent since anything came in
+    unanswered_probes: int = 0  # probes sent since anything came in
 
 
 class InputReader:
@@ -81,6 +87,15 @@ class InputReader:
         """Whether anything (a message, or a probe back) came in during the last `seconds`."""
         return time.perf_counter() - self.stats.last_heard < seconds
 
+    def silence_proven(self, seconds: float) -> bool:
+        """Whether probes went unanswered while this reader watched: two at least, and the
+        queue found empty `seconds` after the first of them was sent. Every moment here is
+        the reader's own reading, taken as it ran: a starved reader proves no silence."""
+        stats = self.stats
+        since = stats.unanswered_since
+        return (since is not None and stats.unanswered_probes >= 2
+                and stats.last_looked - since >= seconds)
+
     @property
     def parser_stats(self):
         return self._parser.stats
@@ -104,8 +119,11 @@ class InputReader:
                         and now - last_probe >= PROBE_SECONDS:
                     self._probe()
                     self.stats.probes_sent += 1
+                    self.stats.unanswered_probes += 1
+                    if self.stats.unanswered_since is None:
+                        self.stats.unanswered_since = now
                     last_probe = now
-                looked = now
+                looked = self.stats.last_looked = now
                 self._stop.wait(POLL_SECONDS)
                 continue
             taken = 0
@@ -117,6 +135,7 @@ class InputReader:
                     break
                 raw = self._poll()
             self.stats.last_heard = now
+            self.stats.unanswered_since, self.stats.unanswered_probes = None, 0
             looked = perf_counter()
 
     def _take(self, raw: RawMessage, now: float, looked: float) -> None:
