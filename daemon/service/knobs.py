@@ -32,6 +32,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_ON, PROGRAM_CHANGE
@@ -309,9 +310,13 @@ def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
     except (TypeError, ValueError, OverflowError):
         shown = repr(asked) if len(repr(asked)) <= 40 else f"{repr(asked)[:40]}..."
         raise KnobError(f"a timeout is a number of seconds, got {shown}") from None
-    if not 0 < timeout <= LEARN_TIMEOUT_LIMIT:
+    written = asked.strip() if isinstance(asked, str) and _is_decimal(asked) else None
+    exact = (Decimal(written) if written else
+             Decimal(timeout) if _is_decimal(repr(timeout)) else None)  # nan, inf: None
+    # 600.00000000000000001 is 600.0 once a float, 1e-400 is 0.0: each refused as written.
+    if exact is None or not 0 < exact <= LEARN_TIMEOUT_LIMIT or timeout <= 0:
         raise KnobError(f"a timeout is more than 0 and at most {LEARN_TIMEOUT_LIMIT:g} s, got "
-                        f"{shown_number(timeout)}")
+                        f"{written or shown_number(timeout)}")
     config = controller.daemon.config
     if spec is None:  # the setting's knob as mapped now, else its usual one
         mapped = [knob.spec for knob in config.knob_map() if knob.setting == setting]
@@ -345,6 +350,14 @@ def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
     return {"learned": {"setting": setting, "cc": cc, "spec": knob.spec, "entry": knob.entry},
             "replaced": replaced, "cc_map": cc_map, "cc_map_from": map_from,
             "config_file": controller.config_file()}
+
+
+def _is_decimal(text: str) -> bool:
+    """Whether `text` is a finite decimal number (not nan, inf or junk)."""
+    try:
+        return Decimal(text.strip()).is_finite()
+    except InvalidOperation:
+        return False
 
 
 def _list_knobs(controller, send: bool) -> dict:  # noqa: ANN001

@@ -258,3 +258,14 @@ def test_a_flags_number_is_a_plain_float_once_read():
 
     config = load_config(None, {}, {"bpm": written_number(" 90.5 ")}, use_default_file=False)
     assert config.bpm == 90.5 and type(config.bpm) is float
+
+
+@pytest.mark.parametrize("timeout", ["600.00000000000000000001", "1e-400", "nan", "-inf",
+                                     float("nan"), "1e400"])
+def test_a_learn_timeout_past_its_limit_is_refused_as_written(timeout):
+    control = controller(DaemonConfig())
+    control.knobs = object()  # refused before any knob is waited for
+    answer = control.handle({"command": "learn", "key": "top_p", "timeout": timeout})
+    assert not answer["ok"] and "at most 600 s" in answer["error"], answer
+    if isinstance(timeout, str):
+        assert answer["error"].endswith(f"got {timeout}"), answer
