@@ -28,12 +28,16 @@ import typing
 from typing import Any
 
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, SUSTAIN_PEDAL
-from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig
+from antiphon.daemon.service.config import (  # noqa: F401 (FIRST_MODE_CC: knobs')
+    FIRST_MODE_CC,
+    LIVE_OPTIONS,
+    ConfigError,
+    DaemonConfig,
+)
 from antiphon.daemon.service.config_loading import coerce_value
 from antiphon.engine.events import TICKS_PER_BEAT
 
 CC_VALUES = 128  # a controller sends 0..127
-FIRST_MODE_CC = 120  # 120..127 are channel mode messages: all sound off, all notes off, ...
 # Controllers whose meaning MIDI 1.0 fixes. A synth on the output acts on them (with
 # cc_feedback a knob's value goes out as its CC: top_p 0.5 on CC 7 would set the synth's
 # volume to 0) and keyboards send them from their own wheels, pedals and faders. A knob on

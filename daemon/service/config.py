@@ -30,6 +30,7 @@ OTHER_VARIABLES = frozenset({"ANTIPHON_CACHE"})  # read by the corpus import, no
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 CLOCK_SOURCES = ("internal", "midi", "auto", "link")
 ANSWER_ON = ("beat", "bar")
+FIRST_MODE_CC = 120  # CC 120..127 are channel mode messages, not controllers
 BEATS_PER_BAR = 4  # the bar of --answer-on bar, --phrase-bars and Link's quantum
 PHRASE_ENDS = ("silence", "bars", "pedal", "control")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -254,6 +255,12 @@ class DaemonConfig:
                 _in_range(name, getattr(self, name), 0, 127)
                 if name.endswith("_cc") and getattr(self, name) == 64:
                     raise ConfigError(name, "64 is the sustain pedal")
+                if name.endswith("_cc") and getattr(self, name) >= FIRST_MODE_CC:
+                    # The input takes these for itself (all notes off, a reset...): a
+                    # control there would never fire.
+                    raise ConfigError(name, f"{getattr(self, name)} is a channel mode message "
+                                      f"({FIRST_MODE_CC}..127: all notes off, reset ...), "
+                                      "which the input takes for itself")
         _choice("phrase_end", self.phrase_end, PHRASE_ENDS)
         _in_range("phrase_bars", self.phrase_bars, 1, 64)
         if self.phrase_end == "control" and self.end_cc is None and self.end_note is None:

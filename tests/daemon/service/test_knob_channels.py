@@ -303,3 +303,15 @@ def test_a_program_change_is_heard_on_the_knob_channel_only(options, swapped_on)
         knobs.stop()
     assert controller.requests == [{"command": "model", "name": "transformer"}] * len(
         swapped_on)
+
+
+@pytest.mark.parametrize("option", ["panic_cc", "end_cc"])
+@pytest.mark.parametrize("cc", [120, 121, 123, 127])
+def test_a_panic_or_end_knob_on_a_channel_mode_message_is_refused(option, cc):
+    """The input takes all notes off, reset and the other mode messages for itself: a
+    panic there would never fire."""
+    extra = {"phrase_end": "control"} if option == "end_cc" else {}
+    with pytest.raises(ConfigError, match=f"{cc} is a channel mode message") as caught:
+        DaemonConfig(**{option: cc}, **extra)
+    assert caught.value.field == option
+    DaemonConfig(**{option: 119}, **extra)  # the last controller is one
