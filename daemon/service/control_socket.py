@@ -15,7 +15,8 @@ progress), and a failed request is answered as an error.
 
 The socket (and its lock, instance_lock.py) keeps two daemons apart: a second one would
 fight the first for the ports, and its start-up panic would silence the first one's music.
-A socket left by a killed daemon answers nobody and is replaced.
+A socket left by a killed daemon answers nobody and is replaced (one of another user's is
+refused: no daemon of ours left it).
 """
 
 from __future__ import annotations
