@@ -2,15 +2,31 @@
 
 A musician answering a phrase in D major stays in D major, and near where the phrase was
 played. Left alone, a model strikes some notes outside a diatonic call's scale, and at a
-high temperature it wanders over the whole keyboard. So, when a call clearly has a key,
-the answer is held to its scale, and to a range around the call's notes.
+high temperature it wanders over the whole keyboard. So the answer is held to a range
+around the call's notes, and to the call's key: by a hard mask when the key is certain
+enough, by a soft lean toward the likely keys when it is not.
 
-The key is found the Krumhansl-Schmuckler way: the call's pitch classes, weighted by how
-long each sounds, are correlated with the Krumhansl-Kessler profiles of the 24 major and
-minor keys; the best correlation names the key. A call "clearly has" that key when the
-correlation is high and nearly all of its sounding time lies in the key's scale (natural
-or harmonic minor for a minor key, whichever fits better). A chromatic or very short call
-has none, and the answer is not held to a scale.
+Finding the key. Each of the 24 major and minor keys is scored by a weighted sum of what
+points at it (`key_features`): how long each scale degree sounds and whether it sounds at
+all; which degree the call's first, last, lowest and longest notes are (a folk tune's first
+and last notes are mostly its tonic or fifth); the correlation of the call's pitch-class
+durations with three key profiles (Krumhansl-Kessler, Aarden-Essen, Temperley-Kostka-Payne;
+the first two are music21's `analysis.discrete`, Krumhansl-Schmuckler's method); and how
+much of the call lies in the key's scale. A softmax over the keys gives each one's
+probability. The weights (key_weights.py) were fitted as a multinomial logistic regression
+on two- and four-bar calls of the training split of folk tunes, with the tune's final note
+as the truth; `python -m antiphon.training.evaluation.key_fit` fits them again.
+
+A key is *declared* (and the answer masked to its scale) when its probability reaches
+DECLARE_AT, set on the validation split as the lowest probability at which declared keys
+are right at least 90 % of the time; where no probability gets there, nothing is
+declared (key_weights.py says which). `antiphon eval-keys` measures both on held-out
+calls. Otherwise the answer leans: each pitch class's strike logit gets -key_bias x (the
+probability, over the likely keys, that the pitch class lies outside the key's scale);
+nothing is masked. The truth the finder is fitted and scored on is the tune's final note
+(training/evaluation/key_calls.py), and a tenth or more of folk tunes that look plainly
+major end on their third or fifth: in two bars no finder can tell them, which is why a
+mask is rarely worth its risk and the lean does most of the work.
 """
 
 from __future__ import annotations
@@ -22,14 +38,36 @@ import numpy as np
 
 from antiphon.engine.constraints import MODES, PitchRules
 from antiphon.engine.events import NoteEvent
+from antiphon.engine.key_weights import DECLARE_AT, WEIGHTS
 
-# Krumhansl & Kessler (1982): how well each scale degree fits a major / minor key context.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MIN_CORRELATION = 0.6  # below: the call's pitches do not point at one key
-MIN_FIT = 0.9  # share of the call's sounding time that must lie in the key's scale
-MIN_PITCH_CLASSES = 3  # fewer distinct pitch classes say nothing about a key
+# Key profiles (music21.analysis.discrete): how well each scale degree fits a key.
+PROFILES = {
+    "krumhansl-kessler": (
+        [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88],
+        [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]),
+    "aarden-essen": (
+        [17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062,
+         0.145624, 8.15494, 0.232998, 4.95122],
+        [18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161,
+         4.56621, 1.93186, 7.37619, 1.75623]),
+    "temperley-kostka-payne": (
+        [0.748, 0.06, 0.488, 0.082, 0.67, 0.46, 0.096, 0.715, 0.104, 0.366, 0.057, 0.4],
+        [0.712, 0.084, 0.474, 0.618, 0.049, 0.46, 0.105, 0.747, 0.404, 0.067, 0.133, 0.33]),
+}
+FAMILIES = ("major", "minor")  # the 24 keys: KEYS[i] = (tonic, family)
+KEYS = tuple((tonic, family) for family in FAMILIES for tonic in range(12))
+# The scale a declared key masks to is the one of its family that fits the call best (the
+# first on a tie): a dorian tune keeps its major sixth, a minor one its leading note.
+FAMILY_MODES = {"major": ("major", "mixolydian"),
+                "minor": ("minor", "harmonic-minor", "dorian")}
+# What a key's scale holds for the soft lean: every mode of its family.
+FAMILY_CLASSES = {family: frozenset(step for mode in modes for step in MODES[mode])
+                  for family, modes in FAMILY_MODES.items()}
+DEGREE_BLOCKS = ("share", "present", "first", "last", "lowest", "longest")
+SCALARS = ("minor", *PROFILES, "fit")
+FEATURES = len(DEGREE_BLOCKS) * 24 + len(SCALARS)
+MIN_PITCH_CLASSES = 3  # fewer distinct pitch classes say nothing certain about a key
 RANGE_MARGIN = 12  # the answer may go an octave beyond the call's lowest and highest notes
 LAST_NOTE_TICKS = 24  # a note still held when the call ended counts this long
 
@@ -37,10 +75,15 @@ LAST_NOTE_TICKS = 24  # a note still held when the call ended counts this long
 @dataclass(frozen=True)
 class KeyEstimate:
     tonic: int  # pitch class, 0 = C
-    mode: str  # a name in constraints.MODES: major, minor or harmonic-minor
-    correlation: float  # with the key's profile
-    fit: float  # share of the call's sounding time inside the key's scale
-    clear: bool  # whether the answer should keep to it
+    mode: str  # a name in constraints.MODES: the best-fitting scale of the key's family
+    probability: float  # of the key (major or minor on this tonic), from the softmax
+    fit: float  # share of the call's sounding time inside the mode's scale
+    clear: bool  # declared: the answer is masked to the scale
+    posterior: tuple[float, ...] = ()  # all 24 keys' probabilities, in KEYS order
+
+    @property
+    def family(self) -> str:
+        return "major" if self.mode in FAMILY_MODES["major"] else "minor"
 
     @property
     def name(self) -> str:
@@ -50,42 +93,97 @@ class KeyEstimate:
         return frozenset((self.tonic + step) % 12 for step in MODES[self.mode])
 
 
-def pitch_class_weights(call: Sequence[NoteEvent]) -> np.ndarray:
-    """float [12]: ticks each pitch class sounds in the call (a note still held at its end
-    counts LAST_NOTE_TICKS)."""
-    weights = np.zeros(12)
-    started: dict[int, int] = {}
+def call_notes(call: Sequence[NoteEvent]) -> list[tuple[int, int, int]]:
+    """(start, end, pitch) of the call's notes, by start; a note still held when the call
+    ended lasts LAST_NOTE_TICKS."""
+    notes, started = [], {}
     for event in call:
         if event.velocity > 0:
             started.setdefault(event.pitch, event.tick)
         elif event.pitch in started:
-            weights[event.pitch % 12] += max(1, event.tick - started.pop(event.pitch))
-    for pitch in started:
-        weights[pitch % 12] += LAST_NOTE_TICKS
+            start = started.pop(event.pitch)
+            notes.append((start, max(start + 1, event.tick), event.pitch))
+    notes += [(start, start + LAST_NOTE_TICKS, pitch) for pitch, start in started.items()]
+    return sorted(notes)
+
+
+def pitch_class_weights(call: Sequence[NoteEvent]) -> np.ndarray:
+    """float [12]: ticks each pitch class sounds in the call (a note still held at its end
+    counts LAST_NOTE_TICKS)."""
+    weights = np.zeros(12)
+    for start, end, pitch in call_notes(call):
+        weights[pitch % 12] += end - start
     return weights
 
 
-def find_key(call: Sequence[NoteEvent]) -> KeyEstimate | None:
-    """The call's most likely key, or None for a call without notes.
-
-    Keys whose scale holds MIN_FIT of the call's sounding time come first (the profiles
-    alone can prefer the key a fifth away, whose scale misses one of the call's notes);
-    among them, or among all keys when none fits, the best correlation wins."""
-    weights = pitch_class_weights(call)
-    if not weights.any():
+def key_features(call: Sequence[NoteEvent]) -> np.ndarray | None:
+    """float [24, FEATURES]: what points at each key (module docstring); None: no notes."""
+    notes = call_notes(call)
+    if not notes:
         return None
-    keys = []
-    for profile, modes in ((MAJOR_PROFILE, ("major",)),
-                           (MINOR_PROFILE, ("minor", "harmonic-minor"))):
-        for tonic in range(12):
-            rotated = np.roll(profile, tonic)  # the profile with its tonic on `tonic`
-            correlation = float(np.corrcoef(weights, rotated)[0, 1]) if weights.std() else 0.0
-            fit, mode = max((_fit(weights, tonic, mode), mode) for mode in modes)
-            keys.append((fit >= MIN_FIT, correlation, fit, tonic, mode))
-    fits, correlation, fit, tonic, mode = max(keys)
-    clear = bool(fits and correlation >= MIN_CORRELATION
-                 and np.count_nonzero(weights) >= MIN_PITCH_CLASSES)
-    return KeyEstimate(tonic, mode, correlation, fit, clear)
+    weights = np.zeros(12)
+    for start, end, pitch in notes:
+        weights[pitch % 12] += end - start
+    first_start, last_start = notes[0][0], max(start for start, _, _ in notes)
+    marked = {  # pitch classes of the notes that often name the key, by block
+        "first": min(p for s, _, p in notes if s == first_start) % 12,
+        "last": min(p for s, _, p in notes if s == last_start) % 12,
+        "lowest": min(p for _, _, p in notes) % 12,
+        "longest": max(notes, key=lambda n: (n[1] - n[0], -n[0]))[2] % 12,
+    }
+    share, present = weights / weights.sum(), (weights > 0).astype(float)
+    tonics = np.arange(12)
+    degrees = (tonics[:, None] + tonics[None, :]) % 12  # [tonic, degree]: its pitch class
+    standard = (weights - weights.mean()) / weights.std() if weights.std() > 0 else None
+    features = np.zeros((24, FEATURES))
+    scalars = len(DEGREE_BLOCKS) * 24
+    for side, family in enumerate(FAMILIES):
+        rows = slice(12 * side, 12 * side + 12)
+        for block, name in enumerate(DEGREE_BLOCKS):
+            at = block * 24 + 12 * side
+            if name == "share":
+                features[rows, at:at + 12] = share[degrees]
+            elif name == "present":
+                features[rows, at:at + 12] = present[degrees]
+            else:
+                features[12 * side + tonics, at + (marked[name] - tonics) % 12] = 1.0
+        features[rows, scalars] = float(family == "minor")
+        for index, profiles in enumerate(PROFILES.values(), start=1):
+            profile = np.asarray(profiles[side], dtype=float)[(tonics[None, :] - tonics[:, None])
+                                                               % 12]  # [tonic, pitch class]
+            if standard is not None:  # Pearson correlation of the durations with each key's
+                profile = (profile - profile.mean(axis=1, keepdims=True)) / profile.std(
+                    axis=1, keepdims=True)
+                features[rows, scalars + index] = profile @ standard / 12
+        steps = sorted(FAMILY_CLASSES[family])
+        features[rows, scalars + len(PROFILES) + 1] = share[degrees[:, steps]].sum(axis=1)
+    return features
+
+
+def key_posterior(call: Sequence[NoteEvent]) -> np.ndarray | None:
+    """float [24]: each key's probability (KEYS order); None for a call without notes."""
+    features = key_features(call)
+    if features is None:
+        return None
+    scores = features @ WEIGHTS
+    scores = np.exp(scores - scores.max())
+    return scores / scores.sum()
+
+
+def find_key(call: Sequence[NoteEvent]) -> KeyEstimate | None:
+    """The call's most likely key, declared `clear` when it is likely enough, or None for a
+    call without notes."""
+    posterior = key_posterior(call)
+    if posterior is None:
+        return None
+    best = int(np.argmax(posterior))
+    tonic, family = KEYS[best]
+    weights = pitch_class_weights(call)
+    fit, mode = max((_fit(weights, tonic, mode), -rank, mode)
+                    for rank, mode in enumerate(FAMILY_MODES[family]))[::2]
+    probability = float(posterior[best])
+    clear = bool(probability >= DECLARE_AT and np.count_nonzero(weights) >= MIN_PITCH_CLASSES)
+    return KeyEstimate(tonic, mode, probability, fit, clear, tuple(posterior.tolist()))
 
 
 def _fit(weights: np.ndarray, tonic: int, mode: str) -> float:
@@ -93,9 +191,22 @@ def _fit(weights: np.ndarray, tonic: int, mode: str) -> float:
     return float(weights[classes].sum() / weights.sum())
 
 
+def key_lean(posterior: Sequence[float], strength: float) -> tuple[float, ...]:
+    """12 strike biases (0 = C): -strength x the probability that the pitch class lies
+    outside the key's scale (all modes of its family), over the 24 keys' posterior."""
+    outside = np.zeros(12)
+    for probability, (tonic, family) in zip(posterior, KEYS, strict=True):
+        scale = [(tonic + step) % 12 for step in FAMILY_CLASSES[family]]
+        miss = np.ones(12)
+        miss[scale] = 0.0
+        outside += probability * miss
+    return tuple(float(-strength * value) for value in outside)
+
+
 def rules_for_call(call: Sequence[NoteEvent], base: PitchRules) -> tuple[PitchRules, str]:
-    """`base` narrowed to the call: its key's scale when it clearly has one, and a range an
-    octave around its notes (within base's). Returns (rules, what was chosen, for the log)."""
+    """`base` narrowed to the call: masked to its key's scale when the key is declared,
+    else leaning toward the likely keys by `base.key_bias`; and a range an octave around
+    its notes (within base's). Returns (rules, what was chosen, for the log)."""
     pitches = [event.pitch for event in call if event.velocity > 0]
     if not pitches:
         return base, "no call notes: any pitch"
@@ -104,17 +215,21 @@ def rules_for_call(call: Sequence[NoteEvent], base: PitchRules) -> tuple[PitchRu
     if lowest > highest:  # the call lies outside the configured range: keep that range
         lowest, highest = base.lowest, base.highest
     key = find_key(call)
-    classes = base.pitch_classes
+    classes, lean = base.pitch_classes, base.pitch_class_bias
     chosen = f"range {lowest}..{highest}"
     if key is not None and key.clear and key.pitch_classes() & classes:
         classes = key.pitch_classes() & classes
-        chosen = f"{key.name} (r={key.correlation:.2f}, {key.fit:.0%} in scale), {chosen}"
+        chosen = f"{key.name} (p={key.probability:.2f}, {key.fit:.0%} in scale), {chosen}"
+    elif key is not None and base.key_bias > 0:
+        lean = key_lean(key.posterior, base.key_bias)
+        chosen = (f"no certain key, leaning to {key.name} (p={key.probability:.2f}, "
+                  f"key bias {base.key_bias:g}), {chosen}")
     else:
-        chosen = f"no clear key, {chosen}"
+        chosen = f"no certain key, {chosen}"
     for narrowed in ({"lowest": lowest, "highest": highest, "pitch_classes": classes},
                      {"pitch_classes": classes}):  # no pitch left in the range: it gives way
         try:
-            return replace(base, **narrowed), chosen
+            return replace(base, pitch_class_bias=lean, **narrowed), chosen
         except ValueError:
             continue
     return base, "the call's key leaves no pitch in the configured range: as configured"

@@ -16,6 +16,7 @@ from rich.table import Table
 from antiphon.daemon.cli.bench import bench
 from antiphon.daemon.cli.config_command import config_app
 from antiphon.daemon.cli.control import model_command, reload, set_option, status_command
+from antiphon.daemon.cli.key_eval import eval_keys
 from antiphon.daemon.cli.knobs_command import knobs, learn
 from antiphon.daemon.cli.options import (
     DEFAULTS,
@@ -200,6 +201,7 @@ app.command(name="train-frames")(train_frames)
 app.command(name="train-small")(train_small)
 app.command()(bridge)
 app.command(name="eval")(evaluate)
+app.command(name="eval-keys")(eval_keys)
 app.command()(bench)
 app.command()(panic)
 app.add_typer(service_app, name="service")

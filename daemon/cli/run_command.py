@@ -62,7 +62,8 @@ def run(
              f"{default_note('max_opening_rest_beats')}")] = None,
     scale: Annotated[str | None, typer.Option(
         help="Keep answers in a scale: 'D dorian', 'Bb major', 'A minor-pentatonic', ...; "
-             "auto: the call's key (when it clearly has one) and range; chromatic: any pitch. "
+             "auto: the call's key (kept to when certain, else leaned toward: --key-bias) and "
+             "range; chromatic: any pitch. "
              f"{default_note('scale')}")] = None,
     key_bias: Annotated[float | None, typer.Option(
         **NUMBER,

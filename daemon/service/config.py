@@ -113,14 +113,15 @@ class DaemonConfig:
     # Longest rest, in beats, before an answer's first note: the player is waiting.
     max_opening_rest_beats: float = 0.5
     # Keep answers in a scale: "<tonic> <mode>" like "D dorian" or "Bb major". "auto": the
-    # call's key when it clearly has one, and a range an octave around the call's notes.
+    # call's key (kept to when certain, leaned toward otherwise: key_bias), and a range an
+    # octave around the call's notes.
     # "chromatic" (or none): any pitch.
     scale: str | None = "auto"
     # With scale "auto", how strongly an answer leans toward its call's likely keys when
     # the key is not certain enough to keep to (a bias on the model's logits, nothing
     # masked: a pitch class outside every likely key's scale is about e^-key_bias times
     # as likely as the model would have it). 0: no lean.
-    key_bias: float = 2.0
+    key_bias: float = 3.0
     # Answers strike no pitch below this MIDI note number...
     lowest_pitch: int = 0
     # ...and none above this one.

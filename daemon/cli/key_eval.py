@@ -1,0 +1,42 @@
+"""`antiphon eval-keys`: how often the key finder of `--scale auto` is right on held-out
+calls, beside music21's analyzers (registered on the app in app.py).
+
+A command of its own, not a word after `antiphon eval`: that command's arguments are model
+names, and "keys" would be read as one. It imports the training package inside its body:
+music21 is the `train` extra, and `antiphon run` must never load it.
+"""
+
+from typing import Annotated
+
+import typer
+
+from antiphon.daemon.cli.shared import console, fail, setup_logging
+
+KEY_CORPORA = ("essenFolksong", "oneills1850")
+
+
+def eval_keys(
+    corpus: Annotated[list[str] | None, typer.Option(
+        help="music21 collection whose test split gives the calls (repeatable). "
+             "\\[default: essenFolksong, oneills1850]")] = None,
+    bars: Annotated[int, typer.Option(help="Bars per call (by each tune's time "
+                                      "signature).", min=1, max=8)] = 2,
+    limit: Annotated[int | None, typer.Option(
+        help="Only the first N test tunes of each collection (for a quick run).", min=1)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Processes for parsing scores. \\[default: all cores]", min=1)] = None,
+) -> None:
+    """Score the key finder on the first bars of held-out folk tunes (the tune's final note
+    is the tonic), beside music21's key analyzers (needs the `train` extra)."""
+    setup_logging("warning")
+    try:
+        from antiphon.training.evaluation.key_accuracy import format_scores, score_collection
+    except ImportError as err:
+        fail(f"evaluating keys needs the train extra: pip install 'antiphon[train]' ({err})")
+    results = []
+    for name in corpus or KEY_CORPORA:
+        try:
+            results.append(score_collection(name, bars=bars, limit=limit, workers=workers))
+        except (OSError, ValueError) as err:
+            fail(str(err))
+        console.print(format_scores(results[-1:]), markup=False, highlight=False)

@@ -1,0 +1,164 @@
+"""How often the key finder is right on held-out calls (`antiphon eval-keys`).
+
+Calls are the first bars of the test split's tunes, and each is scored against its tune's
+key (key_calls says how both are defined). Printed per collection, per method:
+- exact: the share of calls whose key (tonic, and major or minor) is the tune's;
+- declared: the share the method is sure enough of to mask an answer to (Antiphon's own
+  finder only: `find_key(...).clear`);
+- precision: of the declared calls, the share right. For the anchors, which declare
+  nothing, the same share of their own most confident calls (by their correlation, or
+  posterior), so the figures compare at equal coverage.
+
+Anchors, on the same calls: music21's Krumhansl-Schmuckler, Aarden-Essen and Temperley-
+Kostka-Payne analyzers (`music21.analysis.discrete`), Temperley's Bayesian pitch-class-set
+key finder (Temperley 2007: a key's probability is the product over the 12 pitch classes
+of its profile's probability that the class appears, or does not), and "the call's last
+note is the tonic" (major when its major third sounds longer in the call than its minor).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+from antiphon.engine.key_finding import PROFILES, call_notes, find_key, pitch_class_weights
+from antiphon.training.evaluation.key_calls import DEFAULT_BARS, TuneKey, load_tunes
+
+# (tonic, mode) or None, and a confidence (higher: surer), for one call
+Guess = tuple[TuneKey | None, float]
+
+
+@dataclass(frozen=True)
+class MethodScore:
+    method: str
+    calls: int
+    exact: float
+    declared: float | None  # None: the method does not declare
+    precision: float  # of the declared calls (or as many of the most confident)
+
+
+@dataclass(frozen=True)
+class CollectionScores:
+    corpus: str
+    split: str
+    bars: int
+    tunes: int
+    methods: list[MethodScore]
+
+
+def antiphon_guess(call: Sequence[NoteEvent]) -> tuple[TuneKey | None, float, bool]:
+    key = find_key(call)
+    if key is None:
+        return None, 0.0, False
+    return TuneKey(key.tonic, key.family), key.probability, key.clear
+
+
+def last_note_guess(call: Sequence[NoteEvent]) -> Guess:
+    notes = call_notes(call)
+    if not notes:
+        return None, 0.0
+    last = max(start for start, _, _ in notes)
+    tonic = min(pitch for start, _, pitch in notes if start == last) % 12
+    weights = pitch_class_weights(call)
+    major = weights[(tonic + 4) % 12] >= weights[(tonic + 3) % 12]
+    return TuneKey(tonic, "major" if major else "minor"), float(weights[tonic] / weights.sum())
+
+
+def temperley_bayesian_guess(call: Sequence[NoteEvent]) -> Guess:
+    """Temperley's pitch-class-set model with the Kostka-Payne probabilities."""
+    present = pitch_class_weights(call) > 0
+    if not present.any():
+        return None, 0.0
+    best, scores = None, []
+    for family, profile in zip(("major", "minor"), PROFILES["temperley-kostka-payne"],
+                               strict=True):
+        for tonic in range(12):
+            p = np.roll(np.asarray(profile), tonic)
+            score = float(np.where(present, np.log(p), np.log1p(-p)).sum())
+            scores.append(score)
+            if best is None or score > best[0]:
+                best = (score, TuneKey(tonic, family))
+    logs = np.array(scores)
+    posterior = float(np.exp(best[0] - logs.max()) / np.exp(logs - logs.max()).sum())
+    return best[1], posterior
+
+
+def music21_guesser(analyzer_name: str) -> Callable[[Sequence[NoteEvent]], Guess]:
+    """A guess by one of music21's discrete key analyzers, on the call as a stream."""
+    from music21 import analysis, note, stream
+
+    analyzer = getattr(analysis.discrete, analyzer_name)()
+
+    def guess(call: Sequence[NoteEvent]) -> Guess:
+        notes = call_notes(call)
+        if not notes:
+            return None, 0.0
+        part = stream.Stream()
+        for start, end, pitch in notes:
+            element = note.Note(pitch, quarterLength=(end - start) / TICKS_PER_BEAT)
+            part.insert(start / TICKS_PER_BEAT, element)
+        key = analyzer.getSolution(part)
+        confidence = key.correlationCoefficient
+        return (TuneKey(key.tonic.pitchClass, key.mode if key.mode == "minor" else "major"),
+                float(confidence) if confidence is not None else 0.0)
+
+    return guess
+
+
+ANCHORS = {  # name shown: the music21 analyzer class, or a function here
+    "music21 Krumhansl-Schmuckler": "KrumhanslSchmuckler",
+    "music21 Aarden-Essen": "AardenEssen",
+    "music21 Temperley-Kostka-Payne": "TemperleyKostkaPayne",
+    "Temperley Bayesian (pitch-class set)": temperley_bayesian_guess,
+    "last note of the call as tonic": last_note_guess,
+}
+
+
+def score_collection(corpus: str, bars: int = DEFAULT_BARS, limit: int | None = None,
+                     split: str = "test", workers: int | None = None) -> CollectionScores:
+    tunes = load_tunes(corpus, split, limit, workers=workers)
+    if not tunes:
+        raise ValueError(f"{corpus}: no tunes in the {split} split")
+    calls = [tune.call(bars) for tune in tunes]
+    truths = [tune.key() for tune in tunes]
+    ours = [antiphon_guess(call) for call in calls]
+    right = np.array([guess == truth for (guess, _, _), truth in zip(ours, truths,
+                                                                       strict=True)])
+    declared = np.array([clear for _, _, clear in ours])
+    methods = [MethodScore("antiphon (engine/key_finding.py)", len(calls), right.mean(),
+                           declared.mean(), _mean(right[declared]))]
+    share = int(declared.sum())
+    for name, how in ANCHORS.items():
+        guesser = music21_guesser(how) if isinstance(how, str) else how
+        guesses = [guesser(call) for call in calls]
+        hits = np.array([g == t for (g, _), t in zip(guesses, truths, strict=True)])
+        confidence = np.array([c for _, c in guesses])
+        surest = np.argsort(-confidence, kind="stable")[:share]
+        methods.append(MethodScore(name, len(calls), hits.mean(), None, _mean(hits[surest])))
+    return CollectionScores(corpus, split, bars, len(tunes), methods)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else math.nan
+
+
+def format_scores(results: Sequence[CollectionScores]) -> str:
+    """The figures as a Markdown table, one block per collection."""
+    lines = []
+    for result in results:
+        lines += [f"{result.corpus}, {result.split} split: first {result.bars} bars of "
+                  f"{result.tunes} tunes",
+                  "",
+                  "| method | exact | declared | precision when declared |",
+                  "|---|---|---|---|"]
+        for m in result.methods:
+            declared = "-" if m.declared is None else f"{m.declared:.1%}"
+            note = "" if m.declared is not None else " (as many of its surest)"
+            precision = "n/a" if math.isnan(m.precision) else f"{m.precision:.1%}{note}"
+            lines.append(f"| {m.method} | {m.exact:.1%} | {declared} | {precision} |")
+        lines.append("")
+    return "\n".join(lines)
