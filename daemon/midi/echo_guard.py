@@ -9,7 +9,8 @@ controller's LED ring is one) is remembered for `MAX_LOOP_SECONDS`. A message th
 back identical (same status, pitch or controller, and value; a release matches a release
 whichever way it is written) is an echo:
 
-- within `ECHO_WINDOW_SECONDS` of the send, always (a loop through JACK or a USB cable);
+- within `ECHO_WINDOW_SECONDS` of the send, always (a loop through JACK or a USB cable;
+  three such echoes are a quick loop, recognised as a slow one is);
 - at the delay of a loop already recognised, give or take `tolerance(delay)`; or, for a
   send that has not come back yet, give or take `spread(delay)` (a loaded machine wakes a
   thread late, in the loop or here);
@@ -37,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, is_note, is_note_on
 
@@ -47,7 +49,9 @@ EARLY_SECONDS = 0.005  # an arrival stamped this much before the send still coun
 MAX_LOOP_SECONDS = 1.5  # the slowest loop recognised (a DAW's buffers, a plug-in's delay)
 LOOKBACK_SECONDS = 2.5  # the sends before a candidate echo that judge it (a long note's
                         # release is judged by its strike)
-EVIDENCE_SENDS = 8  # at most this many of them (the reader thread stays light)
+EVIDENCE_SENDS = 8  # at most this many of them (the reader thread stays light) ...
+SENDS_SCANNED = 256  # ... found among the latest this many sends
+SAME_SENDS_JUDGED = 64  # an arrival is matched against the latest this many of its bytes
 DELAY_TOLERANCE = 0.03  # a loop's delay varies by this much (a MIDI system's periods) ...
 RELATIVE_TOLERANCE = 0.15  # ... or by this share of itself, whichever is more
 ARRIVALS_KEPT_SECONDS = MAX_LOOP_SECONDS + LOOKBACK_SECONDS + 0.5
@@ -162,7 +166,8 @@ class EchoGuard:
     # -- under the lock ---------------------------------------------------------------------
     def _judge(self, key: tuple[int, ...], arrived: float) -> tuple[bool, float | None]:
         """(echo, the delay of a loop recognised just now or None)."""
-        sends = [(send, arrived - send.at) for send in reversed(self._sent_by_key.get(key, ()))
+        latest = islice(reversed(self._sent_by_key.get(key, ())), SAME_SENDS_JUDGED)
+        sends = [(send, arrived - send.at) for send in latest
                  if send.matched != SLOW and -EARLY_SECONDS <= arrived - send.at
                  <= MAX_LOOP_SECONDS + 0.5]  # the latest first
         for send, delay in sends:  # round a loop known: the likeliest
@@ -182,8 +187,14 @@ class EchoGuard:
                 # same bytes leave again, that older one still matches at the loop's delay.
                 send.matched = QUICK
                 self._quick_echoes += 1
-                told = self._quick_echoes == QUICK_ECHOES_TOLD
-                return True, max(delay, 0.0) if told else None
+                if self._quick_echoes != QUICK_ECHOES_TOLD:
+                    return True, None
+                # A quick loop is there: should its thread (or ours) wake late, its echoes
+                # are still its own, as a slow loop's are.
+                self._loops.append([0.0, ECHO_WINDOW_SECONDS])
+                del self._loops[:-LOOPS_KEPT]
+                told, self._told = self._told, True
+                return True, None if told else max(delay, 0.0)
         candidates = [(send, delay) for send, delay in sends if delay <= MAX_LOOP_SECONDS
                       and not send.thru and key[0] & 0xF0 != CONTROL_CHANGE]
         opening = None
@@ -210,7 +221,7 @@ class EchoGuard:
         not have yet."""
         slack = tolerance(delay)
         expected, delays = 0, []
-        for send in reversed(self._sent):
+        for send in islice(reversed(self._sent), SENDS_SCANNED):
             if expected >= EVIDENCE_SENDS or candidate.at - send.at > LOOKBACK_SECONDS:
                 break
             if (send.thru or send is candidate or send.at > candidate.at + slack

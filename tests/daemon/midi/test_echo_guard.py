@@ -112,7 +112,7 @@ def test_a_loop_that_loses_the_answers_opening_on_the_way_is_still_recognised(de
 
 
 @pytest.mark.parametrize(("delay", "later", "first"), [
-    (0.08, 0.07, 6), (0.4, 0.09, 8), (1.0, 0.25, 8), (0.4, 0.09, 4)])
+    (0.001, 0.08, 4), (0.08, 0.07, 6), (0.4, 0.09, 8), (1.0, 0.25, 8), (0.4, 0.09, 4)])
 def test_echoes_late_on_a_loaded_machine_are_the_same_loop_said_once(delay, later, first,
                                                                      caplog):
     """A burst of echoes comes back later than the loop's delay (the loop's thread, or
