@@ -25,7 +25,11 @@ pytestmark = pytest.mark.jack
 
 
 def test_input_port_deleted_and_recreated_is_reconnected(daemon):
-    process = daemon("--in", "e2e keyboard", "--max-answer-beats", "2")
+    # JACK without realtime, on a loaded machine, now and then loses a whole cycle of MIDI
+    # into Antiphon's input (libjack says "MidiBufferMixdown - invalid source buffer"): a
+    # note-off lost so holds the call open for --max-hold-beats (8 beats, 4 s, by default,
+    # longer than an answer is waited for here). Two beats keep such a call answered.
+    process = daemon("--in", "e2e keyboard", "--max-answer-beats", "2", "--max-hold-beats", "2")
     player = JackPlayer(in_port=None)
     try:
         process.wait_for(r"listening to 'e2e keyboard:keys'", timeout=3)
@@ -138,13 +142,43 @@ def own_jack(jack_server, monkeypatch):
             server.wait(10)
 
 
-def test_jack_server_restart_is_survived(daemon, own_jack):
+def patched_player() -> JackPlayer:
+    """A keyboard and a synth that Antiphon does not connect by itself, connected to its
+    ports by another program (a patchbay, a session manager), which then quits."""
+    import jack
+
+    player = JackPlayer(in_port=None, out_port=None)
+    patchbay = jack.Client("e2e patchbay", no_start_server=True)
+    try:
+        patchbay.connect("e2e keyboard:keys", "Antiphon In:in")
+        patchbay.connect("Antiphon Out:out", "e2e recorder:rec")
+    finally:
+        patchbay.close()  # before any server dies: libjack crashes closing a dead one's client
+    time.sleep(0.2)
+    return player
+
+
+def patched(patchbay) -> bool:
+    keys = {port.name for port in patchbay.get_all_connections("e2e keyboard:keys")}
+    synth = {port.name for port in patchbay.get_all_connections("e2e recorder:rec")}
+    return "Antiphon In:in" in keys and "Antiphon Out:out" in synth
+
+
+def test_jack_server_restart_is_survived_with_the_connections_others_made(daemon, own_jack):
+    """A JACK server that dies takes every connection with it; when it is back, Antiphon
+    makes again the ones a patchbay had made (it knows no port by name here), as soon as
+    the keyboard and the synth are back."""
+    import jack
+
     name, env, servers = own_jack
-    process = daemon("--max-answer-beats", "2", "--reconnect-timeout", "30", env=env)
-    player = JackPlayer()
+    # A lost note-off (JACK without realtime, on a loaded machine) holds a call 1 s, not 4.
+    process = daemon("--max-answer-beats", "2", "--max-hold-beats", "2",
+                     "--reconnect-timeout", "30", env=env)
+    player = patched_player()
     player.play(PHRASE[:3], BEAT)
     answered(player, 0, process)
     answer_over(player)
+    time.sleep(0.6)  # the keeper looks at the connections every half second
     servers[0].kill()
     servers[0].wait()
     killed = time.perf_counter()
@@ -154,12 +188,40 @@ def test_jack_server_restart_is_survived(daemon, own_jack):
     servers.append(start_jackd(name))
     process.wait_for(r"MIDI system is back", timeout=15)  # closing dead clients takes ~1 s each
     process.wait_for(r"ready|listening|answering", timeout=1)
-    time.sleep(0.5)
-    player = JackPlayer()
+    # The keyboard and the synth come back (their clients restarted); nobody connects them.
+    player = JackPlayer(in_port=None, out_port=None)
+    watcher = jack.Client("e2e watcher", no_start_server=True)
     try:
+        assert wait_until(lambda: patched(watcher), timeout=5), process.output()[-3000:]
         player.play(PHRASE[:3], BEAT)
         answered(player, 0, process)
     finally:
+        watcher.close()
+        player.close()
+    assert process.process.poll() is None
+    assert "connected 'Antiphon In:in' from 'e2e keyboard:keys' again" in process.output()
+
+
+def test_a_daemon_that_did_not_run_for_seconds_keeps_its_ports_and_connections(daemon):
+    """Antiphon's threads not running (a core busy with a flood of work; here the whole
+    process stopped for three seconds, JACK's server running on) leave its input's probe
+    unanswered: that is no dead MIDI system, and no port is closed, no connection lost."""
+    import jack
+
+    process = daemon("--max-answer-beats", "2", "--max-hold-beats", "2")
+    player = patched_player()
+    patchbay = jack.Client("e2e watcher", no_start_server=True)
+    try:
+        process.process.send_signal(signal.SIGSTOP)
+        time.sleep(3.0)
+        process.process.send_signal(signal.SIGCONT)
+        time.sleep(1.5)  # the keeper has looked many times since
+        assert "stopped answering" not in process.output(), process.output()[-3000:]
+        assert patched(patchbay)
+        player.play(PHRASE[:3], BEAT)
+        answered(player, 0, process)
+    finally:
+        patchbay.close()
         player.close()
     assert process.process.poll() is None
 
@@ -241,6 +303,8 @@ def test_ctrl_z_is_refused_the_answer_plays_on_and_ends_clean(daemon):
 
 
 def test_a_starting_daemon_silences_its_output_first(daemon):
+    """Every message of the start-up panic reaches a synth that was there first: it is
+    sent once the connection is in JACK's running graph, not while it is being made."""
     from antiphon.daemon.midi.ports import RtMidiInput
 
     heard: list[list[int]] = []
@@ -248,12 +312,16 @@ def test_a_starting_daemon_silences_its_output_first(daemon):
     synth.set_receiver(lambda arrived, message: heard.append(message))
     try:
         process = daemon("--out", "e2e synth")
-        assert wait_until(lambda: len(heard) >= 16 * 130, timeout=5), (
-            f"{len(heard)} messages; antiphon said:\n{process.output()[-2000:]}")
-        all_notes_off = {m[0] & 0x0F for m in heard if m[0] & 0xF0 == 0xB0 and m[1] == 123}
-        all_sound_off = {m[0] & 0x0F for m in heard if m[0] & 0xF0 == 0xB0 and m[1] == 120}
-        assert all_notes_off == all_sound_off == set(range(16))
-        assert sum(1 for m in heard if m[0] & 0xF0 == 0x80) == 16 * 128
+        wait_until(lambda: len(heard) >= 16 * 130, timeout=10)
+        time.sleep(0.2)  # nothing more than the panic comes
+        said = process.output()[-2000:]
+        per_channel = [sum(1 for m in heard if m[0] & 0x0F == c) for c in range(16)]
+        assert len(heard) == 16 * 130, f"{len(heard)} heard {per_channel}; antiphon said:\n{said}"
+        for channel in range(16):
+            mine = [m for m in heard if m[0] & 0x0F == channel]
+            offs = sorted(m[1] for m in mine if m[0] & 0xF0 == 0x80)
+            controllers = sorted(m[1] for m in mine if m[0] & 0xF0 == 0xB0)
+            assert offs == list(range(128)) and controllers == [120, 123], (channel, said)
     finally:
         synth.close()
 
