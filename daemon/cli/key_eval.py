@@ -39,4 +39,5 @@ def eval_keys(
             results.append(score_collection(name, bars=bars, limit=limit, workers=workers))
         except (OSError, ValueError) as err:
             fail(str(err))
-        console.print(format_scores(results[-1:]), markup=False, highlight=False)
+        console.print(format_scores(results[-1:]), markup=False, highlight=False,
+                      soft_wrap=True)

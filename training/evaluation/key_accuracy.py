@@ -7,7 +7,10 @@ key (key_calls says how both are defined). Printed per collection, per method:
   finder only: `find_key(...).clear`);
 - precision: of the declared calls, the share right. For the anchors, which declare
   nothing, the same share of their own most confident calls (by their correlation, or
-  posterior), so the figures compare at equal coverage.
+  posterior), so the figures compare at equal coverage;
+- precision on the surest quarter: of the quarter of the calls each method is surest of
+  (Antiphon's by its key's probability), the share right: how far confidence buys
+  precision, whether or not anything is declared.
 
 Anchors, on the same calls: music21's Krumhansl-Schmuckler, Aarden-Essen and Temperley-
 Kostka-Payne analyzers (`music21.analysis.discrete`), Temperley's Bayesian pitch-class-set
@@ -39,6 +42,7 @@ class MethodScore:
     exact: float
     declared: float | None  # None: the method does not declare
     precision: float  # of the declared calls (or as many of the most confident)
+    surest_quarter: float  # precision on the quarter of the calls it is surest of
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class CollectionScores:
     bars: int
     tunes: int
     methods: list[MethodScore]
+    # of Antiphon's wrong keys, the share whose major third or fifth is the tune's final
+    # note: tunes that end off the tonic their opening points to
+    wrong_ending_on_third_or_fifth: float = math.nan
 
 
 def antiphon_guess(call: Sequence[NoteEvent]) -> tuple[TuneKey | None, float, bool]:
@@ -129,17 +136,24 @@ def score_collection(corpus: str, bars: int = DEFAULT_BARS, limit: int | None = 
     right = np.array([guess == truth for (guess, _, _), truth in zip(ours, truths,
                                                                        strict=True)])
     declared = np.array([clear for _, _, clear in ours])
+    quarter = max(1, len(calls) // 4)
+    surest = np.argsort(-np.array([p for _, p, _ in ours]), kind="stable")[:quarter]
     methods = [MethodScore("antiphon (engine/key_finding.py)", len(calls), right.mean(),
-                           declared.mean(), _mean(right[declared]))]
+                           declared.mean(), _mean(right[declared]), _mean(right[surest]))]
     share = int(declared.sum())
     for name, how in ANCHORS.items():
         guesser = music21_guesser(how) if isinstance(how, str) else how
         guesses = [guesser(call) for call in calls]
         hits = np.array([g == t for (g, _), t in zip(guesses, truths, strict=True)])
         confidence = np.array([c for _, c in guesses])
-        surest = np.argsort(-confidence, kind="stable")[:share]
-        methods.append(MethodScore(name, len(calls), hits.mean(), None, _mean(hits[surest])))
-    return CollectionScores(corpus, split, bars, len(tunes), methods)
+        order = np.argsort(-confidence, kind="stable")
+        methods.append(MethodScore(name, len(calls), hits.mean(), None,
+                                   _mean(hits[order[:share]]), _mean(hits[order[:quarter]])))
+    wrong = [(guess, truth) for (guess, _, _), truth in zip(ours, truths, strict=True)
+             if guess is not None and guess != truth]
+    off_tonic = _mean(np.array([(truth.tonic - guess.tonic) % 12 in (3, 4, 7)
+                                for guess, truth in wrong]))
+    return CollectionScores(corpus, split, bars, len(tunes), methods, off_tonic)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -153,12 +167,17 @@ def format_scores(results: Sequence[CollectionScores]) -> str:
         lines += [f"{result.corpus}, {result.split} split: first {result.bars} bars of "
                   f"{result.tunes} tunes",
                   "",
-                  "| method | exact | declared | precision when declared |",
-                  "|---|---|---|---|"]
+                  "| method | exact | declared | precision when declared | precision on its "
+                  "surest quarter |",
+                  "|---|---|---|---|---|"]
         for m in result.methods:
             declared = "-" if m.declared is None else f"{m.declared:.1%}"
             note = "" if m.declared is not None else " (as many of its surest)"
             precision = "n/a" if math.isnan(m.precision) else f"{m.precision:.1%}{note}"
-            lines.append(f"| {m.method} | {m.exact:.1%} | {declared} | {precision} |")
+            lines.append(f"| {m.method} | {m.exact:.1%} | {declared} | {precision} | "
+                         f"{m.surest_quarter:.1%} |")
+        if not math.isnan(result.wrong_ending_on_third_or_fifth):
+            lines += ["", f"Of Antiphon's wrong keys, {result.wrong_ending_on_third_or_fifth:.0%}"
+                      " are keys whose third or fifth is the tune's final note."]
         lines.append("")
     return "\n".join(lines)
