@@ -61,9 +61,7 @@ DELIVERY_SPREAD = 0.010  # ...unless it is longer by less than this: a MIDI syst
 REACQUIRE_BEATS = 2.0  # silent this long, the clock that comes is taken up afresh...
 REACQUIRE_SECONDS = 1.0  # ...or this long (2 beats at 20 BPM are 6 s): a clock's pulses are
 # never this far apart (125 ms at 20 BPM), and no stall a burst makes up for is this long
-HELD_PULSE_GAP = 0.3  # pulses this close behind one another were held up (a stall)...
-HELD_JITTERS = 4.0  # ...and closer than a period less this many of the clock's jitter
-TOGETHER_SECONDS = 0.001  # ...and pulses this close are a burst, however jittery the clock
+HELD_PULSE_GAP = 0.3  # pulses this close behind one another were held up (a stall)
 MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
 CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
 ACQUIRE_PULSES = 12  # a new clock's pulses on the line before its tempo judges the next
@@ -236,11 +234,7 @@ class MidiClockFollower(Clock):
             self._assumed_lost = round(gap / period) - 1
             return number + self._assumed_lost, True
         self._slow_run = []
-        # Held up, unless the clock's own jitter makes gaps this short (±5 ms at 300 BPM);
-        # pulses together, as one MIDI period delivers a burst, are held up whatever.
-        held = min(HELD_PULSE_GAP * period,
-                   max(period - HELD_JITTERS * self._jitter, TOGETHER_SECONDS))
-        if gap < held and self._held_run < MAX_HELD_RUN:
+        if gap < HELD_PULSE_GAP * period and self._held_run < MAX_HELD_RUN:
             if not self._held_run:
                 self._fast_run = [(number - 1, self._previous_at)]
             self._held_run += 1
@@ -274,7 +268,9 @@ class MidiClockFollower(Clock):
         arrivals = [arrived for _, arrived in recent]
         period = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1)
         followed = self.seconds_per_beat / PULSES_PER_BEAT
-        if abs(period / followed - 1) <= RETEMPO_CHANGE or not a_cadence(arrivals, 0.5):
+        gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
+        if (abs(period / followed - 1) <= RETEMPO_CHANGE  # (a stall's bursts: gaps of 0)
+                or abs(gaps[len(gaps) // 2] / period - 1) > 0.5 or not a_cadence(arrivals, 0.5)):
             return number, on_line
         first = recent[0][0]
         self._pulses.clear()
