@@ -14,11 +14,12 @@ whichever way it is written) is an echo:
 - at the delay of a loop already recognised, give or take `tolerance(delay)`; or, for a
   send that has not come back yet, give or take `spread(delay)` (a loaded machine wakes a
   thread late, in the loop or here);
-- at a delay seen for the first time, when the answer's notes sent just before it came
-  back at that same delay too (content and timing: a loop returns everything, at one
-  delay). Two sends of an answer back at one delay recognise the loop: it is logged once,
-  with its delay, and from then on anything of ours back at that delay is dropped. Should
-  those earlier notes not have come back, the message is the player's.
+- at a delay seen for the first time, when the answer's notes sent just before it (or with
+  it, a chord) came back at that same delay too: most of them, or two (content and timing:
+  a loop returns everything, at one delay; a MIDI system under load may lose a message).
+  That recognises the loop: the log says so once, with its delay, and from then on
+  anything of ours back at that delay is dropped. Should those earlier notes not have come
+  back, the message is the player's.
 - An answer's opening note-on back identical with nothing sent before it to judge by is
   taken for an echo too (it would barge in on the answer that sent it).
 
@@ -26,8 +27,9 @@ Only the answer's notes teach a loop: what MIDI thru sends is the player's own n
 player (an arpeggiator, a drum pad at one velocity) repeating them at a steady period is
 indistinguishable from a loop; thru's echoes are dropped within the short window and at a
 loop's delay once the answer's notes taught it. A player who strikes exactly the note
-(pitch and velocity) an answer struck, at exactly a loop's delay after it, loses that one
-note: rare, and far cheaper than a loop that never ends.
+(pitch and velocity) an answer struck, at a loop's delay after it, or the note an answer
+opened with, within MAX_LOOP_SECONDS of it, loses that one note (the next one is heard):
+rare, and far cheaper than a loop that never ends.
 """
 
 from __future__ import annotations
