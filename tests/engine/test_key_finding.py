@@ -244,3 +244,20 @@ def test_the_shipped_model_strays_from_the_calls_key_unless_held_to_it(declaring
             struck += [event.pitch for event in answer if event.velocity]
     assert any(pitch % 12 not in key_classes for pitch in strays), strays
     assert held and all(pitch % 12 in key_classes and 50 <= pitch <= 81 for pitch in held)
+
+
+def test_key_bias_is_an_option_a_running_daemon_takes_live():
+    """`--key-bias` (TOML key_bias, `antiphon set key_bias ...`) reaches the loop's rules,
+    where rules_for_call reads it; a bad value is one line naming the option."""
+    from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig
+    from antiphon.daemon.service.daemon import loop_settings
+
+    assert "key_bias" in LIVE_OPTIONS
+    settings = loop_settings(DaemonConfig(key_bias=1.5), shares_clock=False)
+    assert settings.follow_call and settings.rules.key_bias == 1.5
+    leaning, _ = rules_for_call(AMBIGUOUS_CALL, settings.rules)
+    assert min(leaning.pitch_class_bias) < 0
+    off = loop_settings(DaemonConfig(key_bias=0.0), shares_clock=False)
+    assert rules_for_call(AMBIGUOUS_CALL, off.rules)[0].pitch_class_bias == ()
+    with pytest.raises(ConfigError, match="key.bias"):
+        DaemonConfig(key_bias=-1.0)
