@@ -1,7 +1,8 @@
 """Open Sound Control for Max, Pd, TouchOSC and friends: off unless `--osc-port` asks for it,
 bound to 127.0.0.1 unless `--osc-host` says otherwise (python-osc, UDP).
 
-It speaks the control socket's commands (the same `Controller`, so the same checks):
+It speaks the control socket's commands (the same `Controller`, so the same checks;
+osc_messages turns each message into its request, and each answer into a datagram):
 
     /antiphon/set <key> <value>     a live option: /antiphon/set temperature 0.8
     /antiphon/<key> <value>         the same, for a knob: /antiphon/temperature 0.8
@@ -38,10 +39,6 @@ import socket
 import threading
 from typing import Any
 
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import BuildError, OscMessageBuilder
-
-from antiphon.daemon.service.config import LIVE_OPTIONS
 from antiphon.daemon.service.osc_limits import (
     ELEMENTS_PER_TOKEN,
     MESSAGE_BURST,
@@ -53,17 +50,21 @@ from antiphon.daemon.service.osc_limits import (
     Work,
     WorkQueue,
     describe_kind,
-    kind_of,
+)
+from antiphon.daemon.service.osc_messages import (
+    PREFIX,
+    datagram_of,
+    state_key,
+    state_messages,
+    subscriber_port,
+    work_of,
 )
 from antiphon.daemon.service.osc_packets import MAX_ELEMENTS, Unreadable, clip, read_packet
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/antiphon/"
 STATE_SECONDS = 0.1  # how often state changes are looked for
 MAX_SUBSCRIBERS = 16  # a typo'd loop in a patch must not make the daemon spray the network
-MAX_DATAGRAM = 65507  # the most a UDP datagram carries over IPv4
-MAX_ECHO_CHARS = 1000  # of the request, in an error answer: the answer must fit a datagram
 STOP_SECONDS = 5.0  # how long close() waits for the thread carrying out a request
 READ_POLL_SECONDS = 0.25  # how soon the reading thread sees close()
 MAX_PACKET = 65535  # a UDP datagram's most, read whole
@@ -194,7 +195,7 @@ class OscControl:
         self._bucket.charge(max(0.0 if kept else 1.0,
                                 (packet.elements - len(kept)) / ELEMENTS_PER_TOKEN))
         shed = len(kept) - len(carried)
-        works = [_work_of(sender, message) for message in carried
+        works = [work_of(sender, message) for message in carried
                  if message.address.startswith(PREFIX)]  # else another application's
         superseded, full = self._queue.put(works)
         for work in superseded:
@@ -244,14 +245,14 @@ class OscControl:
         if not answer["ok"]:
             self._send(sender, "error", command, answer["error"])
         elif command == "status":
-            for name, *values in _state_messages(answer["status"]):
+            for name, *values in state_messages(answer["status"]):
                 self._send(sender, name, *values)
         else:
             self._send(sender, "ok", command)
 
     def _subscription(self, sender: tuple[str, int], command: str, args: tuple) -> None:
         try:
-            subscriber = (sender[0], _subscriber_port(sender, args))
+            subscriber = (sender[0], subscriber_port(sender, args))
         except ValueError as err:
             self._send(sender, "error", command, str(err))
             return
@@ -289,101 +290,26 @@ class OscControl:
 
     def _send_state(self) -> None:
         """What changed to every subscriber, the whole state to those new since last time."""
-        messages = _state_messages(self.controller.brief())
+        messages = state_messages(self.controller.brief())
         with self._lock:  # after reading the state: a newcomer then misses nothing
             subscribers = list(self._subscribers)
             newcomers, self._newcomers = self._newcomers, set()
         changed = [message for message in messages
-                   if self._last_state.get(_state_key(message)) != message]
+                   if self._last_state.get(state_key(message)) != message]
         for message in changed:
-            self._last_state[_state_key(message)] = message
+            self._last_state[state_key(message)] = message
         for subscriber in subscribers:
             for message in messages if subscriber in newcomers else changed:
                 self._send(subscriber, *message)
 
     def _send(self, target: tuple[str, int], name: str, *values: Any) -> None:
-        if name == "error":  # it may echo the request: it must still fit a datagram
-            values = tuple(clip(str(value), MAX_ECHO_CHARS) for value in values)
-        builder = OscMessageBuilder(PREFIX + name)
-        for value in values:
-            builder.add_arg("" if value is None else value)
-        try:
-            datagram = builder.build().dgram
-        except BuildError as err:
-            log.warning("OSC: could not build %s%s: %s", PREFIX, name, err)
-            return
-        if len(datagram) > MAX_DATAGRAM:
-            log.warning("OSC: %s%s %s is %d bytes, more than a UDP datagram carries: not sent",
-                        PREFIX, name, clip(str(values[0]), 40) if values else "",
-                        len(datagram))
+        datagram = datagram_of(name, *values)
+        if datagram is None:
             return
         try:
             self._socket.sendto(datagram, target)
         except (OSError, OverflowError) as err:  # a subscriber gone, or no such port
             log.debug("OSC: could not send to %s:%s: %s", *target[:2], err)
-
-
-def _subscriber_port(sender: tuple[str, int], args: tuple) -> int:
-    """The port `/antiphon/subscribe` or `unsubscribe` names, or the sender's own; a
-    ValueError that says why for arguments that name none."""
-    if not args:
-        return sender[1]
-    if len(args) > 1:
-        raise ValueError(f"one argument at most, a UDP port; got {len(args)}")
-    port = args[0]
-    if isinstance(port, bool) or not isinstance(port, int):  # True is an int in Python
-        raise ValueError(f"the port must be an integer (OSC type i), got {port!r}")
-    if not 1 <= port <= 65535:
-        raise ValueError(f"no UDP port {port}")
-    return port
-
-
-def _value(argument: Any) -> Any:
-    """An OSC argument as the controller takes it: text is parsed, numbers kept. OSC floats
-    are 32-bit: 0.6 arrives as 0.6000000238...; seven digits are what it meant."""
-    if isinstance(argument, float):
-        return float(f"{argument:.7g}")
-    if isinstance(argument, bool | int | str):
-        return argument
-    return str(argument)
-
-
-def _state_key(message: tuple) -> tuple:
-    """What a state message is about: its name, and for a setting, which one."""
-    return message[:2] if message[0] == "setting" else message[:1]
-
-
-def _state_messages(state: dict) -> list[tuple]:
-    """(name, *values) per state message, from a status (or brief) dict."""
-    counters = state["counters"]
-    messages: list[tuple] = [
-        ("mode", state["mode"]),
-        ("counters", counters["phrases"], counters["answers"], counters["barge_ins"],
-         counters["late_answers"]),
-        ("model", state["model"]["name"]),
-    ]
-    for key, value in state["settings"].items():
-        messages.append(("setting", key, value))
-    return messages
-
-
-def _request(command: str, args: tuple) -> dict | None:
-    if command in ("status", "panic", "reload") and not args:
-        return {"command": command}
-    if command == "model" and len(args) == 1:
-        return {"command": "model", "name": str(args[0])}
-    if command == "set" and len(args) == 2:
-        return {"command": "set", "key": str(args[0]), "value": _value(args[1])}
-    if command.replace("-", "_") in LIVE_OPTIONS and len(args) == 1:
-        return {"command": "set", "key": command, "value": _value(args[0])}
-    return None
-
-
-def _work_of(sender: tuple[str, int], message: OscMessage) -> Work:
-    command = message.address[len(PREFIX):]
-    args = tuple(message.params)
-    request = None if command in ("subscribe", "unsubscribe") else _request(command, args)
-    return Work(sender, command, args, request, kind_of(request))
 
 
 def _reach(host: str) -> str | None:
