@@ -284,12 +284,15 @@ class EchoGuard:
 
 def _key(message: Sequence[int]) -> tuple[int, ...] | None:
     """What an echo must match: a note-on's bytes; a release's channel and pitch (a DAW
-    may write it as a note-on of velocity 0 or as a note-off); a control change's bytes.
-    None for the messages whose echo is not recognised."""
+    may write it as a note-on of velocity 0 or as a note-off); a control change's bytes,
+    and a program change's, an aftertouch's or a pitch bend's (MIDI thru sends the player's
+    on: round a loop they would go on for ever). None for the messages whose echo is not
+    recognised."""
     if is_note(message):
         if is_note_on(message):
             return (NOTE_ON | message[0] & 0x0F, message[1], message[2])
         return (NOTE_OFF | message[0] & 0x0F, message[1])
-    if len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE:
+    if len(message) in (2, 3) and 0xA0 <= message[0] < 0xF0 and len(message) == (
+            2 if 0xC0 <= message[0] < 0xE0 else 3):
         return tuple(message)
     return None

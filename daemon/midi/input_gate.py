@@ -12,8 +12,13 @@ never holds more than `QUEUE_LIMIT` messages. What it
 sheds is counted and logged at most once a second. Messages on channels the daemon does not
 listen to (by default the drum channel, 10) are counted and dropped: a drum machine's
 note-on that never gets a note-off cannot hold a phrase open. Besides notes, only the
-sustain pedal's moves pass (down, up); with `controls` set, other control changes, program
-changes and the panic note go there (the service's knobs), else they are counted unused.
+sustain pedal's moves pass (down, up). With `controls` set, the controllers, program changes
+and keys the service takes as its own (`take_controls`: the knobs of its map on their
+channel, the panic and end-of-call knobs and keys, program changes that select a model) go
+there. Every other control change, program change, pitch bend and aftertouch on a channel
+listened to is the player's: MIDI thru sends it on as played (a mod wheel, an expression or
+soft pedal, a patch chosen for the synth), and the loop, which plays by notes, never hears it;
+without thru it is counted unused.
 
 Every key and pedal it let down gets its release, whatever comes: the release passes on
 any channel (the channels listened to may change while a key is held) and is never taken
@@ -58,6 +63,9 @@ SYSTEM_RESET = 0xFF
 # Control changes that end every note of their channel (MIDI 1.0): All Sound Off, Reset All
 # Controllers (the pedal), All Notes Off, and the mode changes (omni, mono, poly).
 CHANNEL_MODE_ENDS = frozenset({120, 121, 123, 124, 125, 126, 127})
+# The channel messages besides notes, by status, and their data bytes: poly aftertouch,
+# control change, program change, channel aftertouch, pitch bend.
+VOICE_DATA = {0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 
 
 @dataclass
@@ -69,6 +77,7 @@ class GateStats:
     shed: int = 0  # dropped: note-ons over the rate, and releases of notes not let through
     echoes: int = 0  # dropped: Antiphon's own output come back (EchoGuard)
     controls: int = 0  # knobs, program changes and the panic note, passed to `controls`
+    thru_only: int = 0  # wheels, pressures, other controllers and programs: MIDI thru's
     foreign_clock: int = 0  # clock and transport on the note input, ignored (--clock-in)
 
 
@@ -95,6 +104,12 @@ class InputGate:
         # takes them from a queue); None: they are unused, as any other message.
         self.controls: Callable[[list[int]], None] | None = None
         self.control_notes: frozenset[int] = frozenset()  # keys that are buttons (panic, ...)
+        # What `controls` takes of the rest (take_controls): (0-based channel, controller)
+        # pairs, and the 0-based channels whose program changes it takes; a set lookup on
+        # the reader thread. While a knob is learnt it takes every controller moved.
+        self._control_ccs: frozenset[tuple[int, int]] = frozenset()
+        self._program_channels: frozenset[int] = frozenset()
+        self._every_cc = False
         # MIDI clock, transport and song position go to a clock follower (on this thread:
         # a pulse must be timed as it comes); None: they are unused.
         self.clock_sink: Callable[[float, list[int]], None] | None = None
@@ -104,9 +119,25 @@ class InputGate:
         # they are counted and dropped.
         self.clock_on_input = True
 
+    def take_controls(self, ccs: Collection[tuple[int, int]],
+                      program_channels: Collection[int] = ()) -> None:
+        """Hand `controls` the control changes of these (0-based channel, controller) pairs
+        and the program changes on these 0-based channels (the service's knobs, as its
+        config maps them now); any other passes as the player's."""
+        with self._lock:
+            self._control_ccs = frozenset(ccs)
+            self._program_channels = frozenset(program_channels)
+
+    def take_every_cc(self, every: bool) -> None:
+        """While a knob is learnt (`every`), hand `controls` every controller moved on a
+        channel listened to: the one turned is not on the map yet."""
+        with self._lock:
+            self._every_cc = every
+
     def __call__(self, arrived: float, message: list[int], clock_port: bool = False) -> None:
         control = False
         passed: list[list[int]] = []  # what the loop (and MIDI thru) hear of it
+        thru_only: list[int] | None = None  # what MIDI thru alone sends on
         with self._lock:
             self.stats.received += 1
             guard = self.echo_guard
@@ -124,9 +155,13 @@ class InputGate:
                 self.clock_sink(arrived, message)
             elif _ends_every_note(message):  # All Notes Off, a mode change, a reset
                 passed = self._release_all(message)
+                if self.thru is not None and channel_of(message) in self.channels:
+                    thru_only = message  # the synth resets its own (controllers, sound)
             elif self.controls is not None and self._is_control(message):
                 control = True
                 self.stats.controls += 1
+            elif _is_voice(message) and sustain_state(message) is None:
+                thru_only = self._pass_on(message)
             else:
                 passed = self._admit(message)
             if self.trace is not None:
@@ -140,6 +175,10 @@ class InputGate:
                     guard.thru_coming(each)  # the player's note: it teaches the guard no loop
                 thru(each)
             self._inbox.put_nowait((arrived, each))
+        if thru_only is not None and thru is not None:
+            if guard is not None:
+                guard.thru_coming(thru_only)
+            thru(thru_only)
 
     def clock_input(self, arrived: float, message: list[int]) -> None:
         """A message from the clock's own port (--clock-in): its clock, transport and song
@@ -154,14 +193,28 @@ class InputGate:
             return False
         kind = message[0] & 0xF0
         if kind == CONTROL_CHANGE:
-            return len(message) == 3 and message[1] != SUSTAIN_PEDAL and message[2] < 128
+            return (len(message) == 3 and message[1] != SUSTAIN_PEDAL and message[2] < 128
+                    and (self._every_cc or (message[0] & 0x0F, message[1]) in self._control_ccs))
         if kind == PROGRAM_CHANGE:
-            return len(message) == 2 and message[1] < 128
+            return (len(message) == 2 and message[1] < 128
+                    and message[0] & 0x0F in self._program_channels)
         if not is_note(message) or message[1] not in self.control_notes:
             return False
         # A key made a control while it was held down as a note: its release is the note's
         # (the loop and MIDI thru heard it go down, and must hear it come up).
         return is_note_on(message) or (message[0] & 0x0F, message[1]) not in self._held
+
+    def _pass_on(self, message: list[int]) -> list[int] | None:
+        """A controller, program, pressure or bend of the player's: MIDI thru's (on a
+        channel listened to), of no use to the loop."""
+        if self.thru is None:
+            self.stats.unused += 1
+            return None
+        if channel_of(message) not in self.channels:
+            self.stats.other_channels += 1
+            return None
+        self.stats.thru_only += 1
+        return message
 
     def _echo(self) -> None:
         self.stats.echoes += 1  # the guard says once in the log that a loop is there
@@ -286,6 +339,12 @@ def parse_channels(text: str) -> frozenset[int]:
             raise ValueError(f"channels are 1..16, got {part.strip()!r} in {text!r}")
         channels.update(range(first, last + 1))
     return frozenset(channels)
+
+
+def _is_voice(message: list[int]) -> bool:
+    """A whole channel message other than a note (VOICE_DATA)."""
+    data = VOICE_DATA.get(message[0] & 0xF0) if message[0] < 0xF0 else None
+    return data is not None and len(message) == data + 1 and max(message[1:]) < 128
 
 
 def _ends_every_note(message: list[int]) -> bool:

@@ -30,6 +30,7 @@ from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.daemon.service.cc_map import changed_knobs, feedback_messages
 from antiphon.daemon.service.config import BEATS_PER_BAR, LIVE_OPTIONS, DaemonConfig
 from antiphon.daemon.service.control import Controller
+from antiphon.daemon.service.knobs import taken_controls
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest
 from antiphon.daemon.service.systemd import Notifier
 
@@ -88,6 +89,7 @@ class Daemon:
         self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
         self.gate.thru = self.scheduler.pass_through if config.thru else None
         self.gate.control_notes = control_notes(config)
+        self.gate.take_controls(*taken_controls(config))  # the rest is the player's (thru)
         self._clock_lost = True  # until the first pulses: said when they come
         self._clock_taken_up = 0  # the follower's count of clocks taken up, as said
         self._clock_said_bpm = config.bpm  # the tempo said last
@@ -115,6 +117,7 @@ class Daemon:
         self.gate.channels = new.listened_channels()
         self.gate.thru = self.scheduler.pass_through if new.thru else None
         self.gate.control_notes = control_notes(new)
+        self.gate.take_controls(*taken_controls(new))
         if old.thru and not new.thru:
             self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())

@@ -84,6 +84,19 @@ def request_for(message: Sequence[int], config: DaemonConfig) -> dict | None:
     return None
 
 
+def taken_controls(config: DaemonConfig) -> tuple[frozenset[tuple[int, int]], frozenset[int]]:
+    """What the knobs take from the input under `config` (InputGate.take_controls): the
+    (0-based channel, CC) of each knob of the map on the knob channels and of panic_cc and
+    end_cc on any channel, and the 0-based knob channels when program_models selects models
+    by program. The rest (a mod wheel, an expression pedal, a program for the synth) is the
+    player's, sent on by MIDI thru."""
+    channels = [channel - 1 for channel in config.knob_channels()]
+    ccs = {(channel, knob.cc) for knob in config.knob_map() for channel in channels}
+    ccs.update((channel, cc) for cc in (config.panic_cc, config.end_cc) if cc is not None
+               for channel in range(16))
+    return frozenset(ccs), frozenset(channels if config.program_list() else ())
+
+
 class KnobError(ValueError):
     """A knob command that cannot be carried out; the message says why, for the user."""
 
@@ -202,6 +215,9 @@ class Knobs:
             raise KnobError("already learning a knob: turn it, or wait for that to time out")
         learning = self._learning = _Learning(fixed_too)
         deadline = time.monotonic() + timeout
+        gate = getattr(getattr(self._controller, "daemon", None), "gate", None)
+        if gate is not None:  # the knob to learn is on no map yet: the input hands it over
+            gate.take_every_cc(True)
         try:
             if announce:
                 log.info("%s", announce)
@@ -215,6 +231,8 @@ class Knobs:
                     raise KnobError("learn cancelled: its client went away")
             return learning.cc
         finally:
+            if gate is not None:
+                gate.take_every_cc(False)
             self._learning = None
             self._learn_lock.release()
 

@@ -246,6 +246,7 @@ def test_a_cc_the_daemon_sent_that_comes_back_is_no_knob_move():
     taken = []
     gate = InputGate(queue.SimpleQueue(), parse_channels("all"))
     gate.controls, gate.echo_guard = taken.append, EchoGuard()
+    gate.take_controls({(0, 21)})
     gate.echo_guard.sent((0xB0, 21, 64), at=10.0)
     gate(10.001, [0xB0, 21, 64])  # our own, looped back
     gate(10.002, [0xB0, 21, 64])  # the same value again: a hand on the knob

@@ -46,6 +46,7 @@ def test_the_gate_hands_controls_over_and_keeps_the_panic_key_from_the_loop():
     inbox, taken = queue.SimpleQueue(), []
     gate = InputGate(inbox, parse_channels("1-9,11-16"))
     gate.controls, gate.control_notes = taken.append, frozenset({21})
+    gate.take_controls({(channel, 119) for channel in range(16)}, {0})
     for message in ([0xB0, 119, 127], [0xC0, 1], [0x90, 21, 100], [0x80, 21, 0],
                     [0xB9, 119, 127],  # the drum channel is not listened to
                     [0xB0, 64, 127],  # the pedal goes to the loop, as always
