@@ -99,3 +99,32 @@ def test_the_panic_knob_silences_the_answer_and_the_panic_key_is_no_call(daemon,
     keys.play([(21, 1.0)], BEAT)  # the panic key, struck and let go: no call to answer
     time.sleep(4 * BEAT)
     assert _status(process)["counters"]["phrases"] == phrases
+
+
+def test_thru_sends_the_players_wheels_and_pedals_on_but_not_antiphons_knobs(daemon, player):
+    """--thru with a knob map: the mod wheel, expression, the soft pedal, a pitch bend and
+    aftertouch reach the synth as played; the map's knob sets its option and never does."""
+    from antiphon.daemon.service.control_socket import ask
+
+    process = daemon("--thru", "--cc-map", "temperature=21:0.5..1.5", "--panic-cc", "20")
+    keys = player()
+    heard = lambda: [m for _, m in keys.messages()]  # noqa: E731
+
+    def passed(message: list[int], condition) -> bool:  # noqa: ANN001
+        # Sent again while it is not heard (under load JACK may drop a message between
+        # two clients), a second apart: never within the feedback guard's echo window.
+        for _ in range(5):
+            keys.keyboard.send_message(message)
+            if wait_until(condition, 1):
+                return True
+        return False
+
+    for message in ([0xB0, 1, 90], [0xB0, 11, 70], [0xB0, 67, 127], [0xB0, 66, 127],
+                    [0xE0, 0, 80], [0xD0, 50], [0xA0, 60, 40]):
+        assert passed(message, lambda m=message: m in heard()), (message, heard(),
+                                                                 process.output())
+    temperature = lambda: ask(process.socket, {"command": "status"})[  # noqa: E731
+        "status"]["settings"]["temperature"]
+    assert passed([0xB0, 21, 127], lambda: temperature() == 1.5), process.output()
+    assert passed([0xB0, 1, 10], lambda: [0xB0, 1, 10] in heard())  # after the knob's move
+    assert not [m for m in heard() if m[:2] == [0xB0, 21]], heard()
