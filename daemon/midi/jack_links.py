@@ -142,7 +142,8 @@ class LinkMemory:
     def lost(self) -> None:
         """The system is gone: every connection seen is owed."""
         for role, peers in self._seen.items():
-            self._owed.setdefault(role, set()).update(peers)
+            if peers:
+                self._owed.setdefault(role, set()).update(peers)
         self._seen.clear()
         self._looked = float("-inf")
 
