@@ -109,6 +109,7 @@ class MidiClockFollower(Clock):
         self._looked_at = 0  # `pulses` when they were last looked at for two clocks
         self._look_every = sources.LOOK_EVERY  # longer after looks in vain (a jittery clock)
         self._vain_looks = 0
+        self._candidate: tuple | None = None  # two clocks one look found (sources.confirm)
         self._train: Train | None = None
         self._sources_news: str | None = None
         self._count_from: float | None = None  # the first pulse counted since Start...
@@ -358,17 +359,25 @@ class MidiClockFollower(Clock):
             before = self._clean_period
             earlier = list(self._heard_long)
         if not sources.irregular(times) or not (trains := sources.find_trains(times)):
+            self._candidate = None
+            return news
+        self._candidate, confirmed = sources.confirm(self._candidate, trains, before, earlier,
+                                                     (times, self._looked_at))
+        if confirmed is None:  # found on this look alone: the next must find them again
+            with self._lock:
+                self._look_every, self._vain_looks = sources.LOOK_EVERY, 0  # soon
             return news
         news = None  # a second clock again: what follows says it
-        chosen = sources.choose(trains, before, earlier)
-        other = trains[1] if chosen is trains[0] else trains[0]
+        chosen, other, (times, looked_at) = confirmed  # as the first look found them
         with self._lock:
-            for at in list(self._heard)[len(times) - self.pulses + self._looked_at:]:
-                chosen.take(at)  # what came while we looked
+            since = min(self.pulses - looked_at, len(self._heard_long))
+            came = list(self._heard_long)[len(self._heard_long) - since:]
+            mine = set(chosen.times) | {at for at in came if chosen.take(at)}  # since that look
             self._train = chosen
             self._look_every, self._vain_looks = sources.LOOK_EVERY, 0
             self._next_pulse = sources.recount(self._counted, self._next_pulse,
-                                               self._count_from, (chosen, other), times)
+                                               self._count_from, (chosen, other),
+                                               times + came, mine)
             self._start_line()  # the count goes on (less the other's); the tempo anew
         return (f"MIDI clock: two clocks on one port, at {chosen.bpm:.1f} and "
                 f"{other.bpm:.1f} BPM: following the one at {chosen.bpm:.1f}, the other's "

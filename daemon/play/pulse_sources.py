@@ -277,7 +277,9 @@ def _halves_of_one(first: Train, second: Train) -> bool:
     are one clock to anyone listening: they are followed as such.)"""
     if abs(first.period / second.period - 1) > SAME_PERIOD:
         return False
-    phase = (second.times[0] - first.due(first.slots[0])) / first.period % 1.0
+    # By the trains' lines, not by one pulse: a pulse ±4 ms off at 300 BPM is half a
+    # period off, and the halves of one clock read as two clocks half a period apart.
+    phase = (second.due(second.slots[0]) - first.due(first.slots[0])) / first.period % 1.0
     return abs(phase - 0.5) < HALF_PHASE
 
 
@@ -296,19 +298,40 @@ def choose(trains: list[Train], followed_period: float | None, earlier: list[flo
     return min(trains, key=lambda train: train.times[0])
 
 
+def confirm(candidate: tuple | None, trains: list[Train], followed_period: float | None,
+            earlier: list[float], seen: object) -> tuple[tuple | None, tuple | None]:
+    """Two clocks only when two looks running find the same two: a single clock whose
+    pulses come ±4 ms off at 250-400 BPM now and then splits, on one look, into two
+    trains whose tempos add up to its own, never the same two twice. `candidate` is what
+    the last look left: the periods it found, its (chosen, other) trains and what it `seen`
+    (the daemon's note of the pulses it looked at). Returns (the candidate to keep, and
+    once confirmed (chosen, other, seen) of the first look, else None): which came first
+    is judged at the first look, while the second clock's coming is near, and its trains
+    count the pulses from there."""
+    periods = sorted(train.period for train in trains)
+    if candidate is None or any(abs(now / then - 1) > SAME_PERIOD
+                                for now, then in zip(periods, candidate[0], strict=True)):
+        chosen = choose(trains, followed_period, earlier)
+        other = trains[1] if chosen is trains[0] else trains[0]
+        return (periods, chosen, other, seen), None
+    return None, candidate[1:]
+
+
 def recount(counted: deque[tuple[float, int]], next_pulse: int, count_from: float | None,
-            trains: tuple[Train, Train], times: list[float]) -> int:
+            trains: tuple[Train, Train], times: list[float],
+            mine: set[float] | None = None) -> int:
     """The number of the next pulse, counting (chosen, other) = `trains`'s chosen clock
     alone: its pulses since the last one `counted` (arrival, number) before the other
     clock came, by time; or, the other there before the pulses `counted` began, the count
-    less the other's pulses among those looked at (`times`) since `count_from`."""
+    less the other's pulses among those looked at (`times`) since `count_from` (the
+    chosen's: `mine`, else those its train holds)."""
     chosen, other = trains
     came = other.came_after([at for at, _ in counted])
     before = [(at, number) for at, number in counted if at < came - other.tolerance()]
     if before:
         at, number = before[-1]
         return number + round((chosen.times[-1] - at) / chosen.period) + 1
-    mine = set(chosen.times)
+    mine = set(chosen.times) if mine is None else mine
     since = math.inf if count_from is None else count_from
     return next_pulse - sum(1 for at in times if at >= since and at not in mine)
 

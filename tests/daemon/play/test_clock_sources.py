@@ -132,3 +132,26 @@ def test_with_a_clock_port_the_note_inputs_clock_and_transport_are_ignored_and_c
     assert inbox.get_nowait() == (2.0, [0xFC])  # the loop acts on the DAW's transport
     gate(3.0, [0x90, 60, 100])  # notes on the input pass as ever
     assert inbox.get_nowait() == (3.0, [0x90, 60, 100])
+
+
+@pytest.mark.parametrize("bpm, jitter, seed", [(250.0, 0.004, 41), (250.0, 0.004, 44),
+                                               (300.0, 0.004, 43), (300.0, 0.003, 44),
+                                               (350.0, 0.003, 40), (400.0, 0.003, 42)])
+def test_one_fast_clock_far_off_its_time_is_never_split_into_two(bpm, jitter, seed):
+    """A single clock at 200-400 BPM whose pulses come ±3-5 ms off (near half a period)
+    once read as its even and odd pulses at half its tempo, or as two trains whose tempos
+    add up to its own (91.9 and 158.1 BPM from one at 250): it was then followed at one of
+    them, most of its pulses ignored."""
+    follower, said = follow(tagged(train(bpm, 10.0, 20.0, jitter, seed), "one"))
+    assert follower.ignored_pulses == 0 and said == [], said
+    assert follower.bpm == pytest.approx(bpm, rel=0.03)
+
+
+@pytest.mark.parametrize("first, second", [(60.0, 120.0), (120.0, 60.0), (80.0, 120.0),
+                                           (90.0, 120.0), (120.0, 124.0), (100.0, 200.0)])
+def test_two_clocks_at_simple_ratios_or_close_tempos_are_told_apart(first, second):
+    daw = train(first, 10.0, 18.0, 0.002, 1)
+    keyboard = train(second, 12.0 + 0.37 / second, 18.0, 0.002, 2)
+    follower, said = follow(tagged(daw, "daw") + tagged(keyboard, "keyboard"))
+    assert follower.bpm == pytest.approx(first, rel=0.01), said
+    assert len(said) == 1 and "two clocks" in said[0], said
