@@ -9,8 +9,10 @@ controller's LED ring is one) is remembered for `MAX_LOOP_SECONDS`. A message th
 back identical (same status, pitch or controller, and value; a release matches a release
 whichever way it is written) is an echo:
 
-- within `ECHO_WINDOW_SECONDS` of the send, always (a loop through JACK or a USB cable;
-  three such echoes are a quick loop, recognised as a slow one is);
+- within `ECHO_WINDOW_SECONDS` of the send (a loop through JACK or a USB cable; three
+  such echoes are a quick loop, recognised as a slow one is), unless an older send of
+  the same bytes has not come back and is shown to be its (below): a loop keeps the
+  order, so of a note repeated at one velocity the oldest send not back is matched;
 - at the delay of a loop already recognised, give or take `tolerance(delay)`; or, for a
   send that has not come back yet, give or take `spread(delay)` (a loaded machine wakes a
   thread late, in the loop or here);
@@ -171,7 +173,12 @@ class EchoGuard:
         latest = islice(reversed(self._sent_by_key.get(key, ())), SAME_SENDS_JUDGED)
         sends = [(send, arrived - send.at) for send in latest
                  if send.matched != SLOW and -EARLY_SECONDS <= arrived - send.at
-                 <= MAX_LOOP_SECONDS + 0.5]  # the latest first
+                 <= MAX_LOOP_SECONDS + 0.5]
+        # The oldest first: a loop keeps the order of what goes round it, so of identical
+        # sends (a note repeated at one velocity) the oldest not back yet is the one this
+        # is; the latest would pair it with a send just gone, at a wrong delay, and leave a
+        # later echo with no send of its own to match (it struck as the player's).
+        sends.reverse()
         for send, delay in sends:  # round a loop known: the likeliest
             for loop in self._loops:
                 if loop[0] - tolerance(loop[0]) <= delay <= loop[1] + tolerance(loop[1]):
@@ -183,22 +190,15 @@ class EchoGuard:
                 send.matched = SLOW
                 return True, None
         sends = [(send, delay) for send, delay in sends if not send.matched]
-        for send, delay in sends:
-            if delay <= ECHO_WINDOW_SECONDS:
-                # Should this be an older send's echo round a slow loop, arriving as the
-                # same bytes leave again, that older one still matches at the loop's delay.
-                send.matched = QUICK
-                self._quick_echoes += 1
-                if self._quick_echoes != QUICK_ECHOES_TOLD:
-                    return True, None
-                # A quick loop is there: should its thread (or ours) wake late, its echoes
-                # are still its own, as a slow loop's are.
-                self._loops.append([0.0, ECHO_WINDOW_SECONDS])
-                del self._loops[:-LOOPS_KEPT]
-                told, self._told = self._told, True
-                return True, None if told else max(delay, 0.0)
+        quick = next(((send, delay) for send, delay in sends if delay <= ECHO_WINDOW_SECONDS),
+                     None)
         candidates = [(send, delay) for send, delay in sends if delay <= MAX_LOOP_SECONDS
                       and not send.thru and key[0] & 0xF0 != CONTROL_CHANGE]
+        if quick is not None and not any(delay > ECHO_WINDOW_SECONDS for _, delay in candidates):
+            return self._quick(*quick)
+        # An older send of these bytes not back yet: this is likelier its echo round a
+        # slow loop (a loop keeps the order) than the one just sent, if the notes sent
+        # before it came back at that delay too.
         opening = None
         for send, delay in candidates:
             expected, delays = self._evidence(send, delay)
@@ -207,14 +207,31 @@ class EchoGuard:
             if len(delays) >= 2 or (delays and 2 * len(delays) >= expected):
                 send.matched = SLOW
                 return True, self._learn([delay, *delays])
-            if expected == 0 and key[0] & 0xF0 == NOTE_ON:
+            if expected == 0 and key[0] & 0xF0 == NOTE_ON and opening is None:
                 opening = send
+        if quick is not None:
+            return self._quick(*quick)
         if opening is not None:
             # A send of these bytes opened an answer, with nothing before it to judge by:
             # taken for its echo, as it would barge in on that answer.
             opening.matched = SLOW
             return True, None
         return False, None
+
+    def _quick(self, send: _Send, delay: float) -> tuple[bool, float | None]:
+        """An echo within the quick window: `send`'s."""
+        # Should this be an older send's echo round a slow loop, arriving as the same
+        # bytes leave again, that older one still matches at the loop's delay.
+        send.matched = QUICK
+        self._quick_echoes += 1
+        if self._quick_echoes != QUICK_ECHOES_TOLD:
+            return True, None
+        # A quick loop is there: should its thread (or ours) wake late, its echoes are
+        # still its own, as a slow loop's are.
+        self._loops.append([0.0, ECHO_WINDOW_SECONDS])
+        del self._loops[:-LOOPS_KEPT]
+        told, self._told = self._told, True
+        return True, None if told else max(delay, 0.0)
 
     def _evidence(self, candidate: _Send, delay: float) -> tuple[int, list[float]]:
         """How many of the answer's notes sent shortly before `candidate` should have come

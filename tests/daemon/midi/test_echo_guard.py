@@ -226,3 +226,24 @@ def test_an_answer_of_one_long_note_teaches_the_loop_by_its_release(delay, caplo
     gate, passed = run(delay, answer_played=long_note)
     assert passed == [] and gate.echo_guard.loop_delays == [pytest.approx(delay, abs=0.01)]
     assert len([r for r in caplog.records if "feedback loop" in r.getMessage()]) == 1
+
+
+# An answer of one note struck again and again at one velocity, every 100 ms.
+REPEATED = [item for step in range(12) for item in
+            ((0.1 * step, [0x90, 60, 100]), (0.1 * step + 0.05, [0x80, 60, 0]))]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.2, 0.3, 0.75, 1.0, 1.2])
+def test_a_repeated_note_back_round_a_loop_of_its_own_period_is_matched_in_order(delay, caplog):
+    """Identical notes every 100 ms through a loop of a multiple of that: each echo arrives
+    just as a later strike of the same bytes leaves. A loop keeps the order, so each is
+    the oldest send's not back yet; paired with the send just gone, the echoes took a
+    quick loop at 3 ms, and the last ones, with no send left, struck as the player's."""
+    caplog.set_level(logging.WARNING, "antiphon.daemon.midi.echo_guard")
+    gate, passed = run(delay, PLAYER, answers=2, answer_played=REPEATED)
+    assert struck(passed, "echo") == []
+    assert struck(passed, "player") == [m for _, m in PLAYER if m[2] > 0] * 2
+    told = [r.getMessage() for r in caplog.records if "feedback loop" in r.getMessage()]
+    assert len(told) == 1, told
+    said = float(re.search(r"input (\d+) ms after", told[0]).group(1)) / 1e3
+    assert said == pytest.approx(delay, abs=0.01) or delay <= 0.05 and said <= 0.05
