@@ -22,6 +22,9 @@ whichever way it is written) is an echo:
   That recognises the loop: the log says so once, with its delay, and from then on
   anything of ours back at that delay is dropped. Should those earlier notes not have come
   back, the message is the player's.
+- Each send is matched once round each loop: two loops at once (a synth's thru wired
+  back and a DAW monitoring) bring every note back twice, at two delays, and a second
+  arrival near the first's delay is no echo (a player's copy took the first).
 - An answer's opening note-on back identical with nothing sent before it to judge by is
   taken for an echo too (it would barge in on the answer that sent it).
 
@@ -41,7 +44,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_OFF, NOTE_ON, is_note, is_note_on
@@ -64,7 +67,6 @@ MAX_SPREAD_SECONDS = 0.1  # one loop's delays spread this much at most ...
 MAX_SPREAD_SHARE = 0.3  # ... or this share of its delay, whichever is more
 LOOPS_KEPT = 4  # loops recognised at once (two patchings back, say)
 QUICK_ECHOES_TOLD = 3  # quick echoes before the log says a loop is there (not a coincidence)
-QUICK, SLOW = 1, 2  # how a send's echo was matched: within the window, or round a slow loop
 
 
 def tolerance(delay: float) -> float:
@@ -95,7 +97,13 @@ class _Send:
     at: float
     key: tuple[int, ...]
     thru: bool  # MIDI thru's: the player's note, not ours
-    matched: int = 0  # its echo came back already: QUICK or SLOW (each comes back once)
+    # The delays its echoes came back at: once round each loop (two loops at once, a
+    # synth's thru wired back and a DAW monitoring, bring each send back twice).
+    backs: list[float] = field(default_factory=list)
+
+    def free(self, delay: float) -> bool:
+        """Whether an echo at `delay` is not one already matched, round the same loop."""
+        return all(abs(delay - back) > spread(max(back, delay)) for back in self.backs)
 
 
 class EchoGuard:
@@ -172,8 +180,8 @@ class EchoGuard:
         """(echo, the delay of a loop recognised just now or None)."""
         latest = islice(reversed(self._sent_by_key.get(key, ())), SAME_SENDS_JUDGED)
         sends = [(send, arrived - send.at) for send in latest
-                 if send.matched != SLOW and -EARLY_SECONDS <= arrived - send.at
-                 <= MAX_LOOP_SECONDS + 0.5]
+                 if -EARLY_SECONDS <= arrived - send.at
+                 <= MAX_LOOP_SECONDS + 0.5 and send.free(arrived - send.at)]
         # The oldest first: a loop keeps the order of what goes round it, so of identical
         # sends (a note repeated at one velocity) the oldest not back yet is the one this
         # is; the latest would pair it with a send just gone, at a wrong delay, and leave a
@@ -182,14 +190,13 @@ class EchoGuard:
         for send, delay in sends:  # round a loop known: the likeliest
             for loop in self._loops:
                 if loop[0] - tolerance(loop[0]) <= delay <= loop[1] + tolerance(loop[1]):
-                    send.matched = SLOW
+                    send.backs.append(delay)
                     _widen(loop, delay)
                     return True, None
         for send, delay in sends:  # not back round a loop known yet: late (or early) there
             if any(low - spread(low) <= delay <= high + spread(low) for low, high in self._loops):
-                send.matched = SLOW
+                send.backs.append(delay)
                 return True, None
-        sends = [(send, delay) for send, delay in sends if not send.matched]
         quick = next(((send, delay) for send, delay in sends if delay <= ECHO_WINDOW_SECONDS),
                      None)
         candidates = [(send, delay) for send, delay in sends if delay <= MAX_LOOP_SECONDS
@@ -205,16 +212,16 @@ class EchoGuard:
             # Two of them back at this delay beside it, or most: a loop (a MIDI system
             # under load may lose a message or two on the way round).
             if len(delays) >= 2 or (delays and 2 * len(delays) >= expected):
-                send.matched = SLOW
+                send.backs.append(delay)
                 return True, self._learn([delay, *delays])
             if expected == 0 and key[0] & 0xF0 == NOTE_ON and opening is None:
-                opening = send
+                opening = send, delay
         if quick is not None:
             return self._quick(*quick)
         if opening is not None:
             # A send of these bytes opened an answer, with nothing before it to judge by:
             # taken for its echo, as it would barge in on that answer.
-            opening.matched = SLOW
+            opening[0].backs.append(opening[1])
             return True, None
         return False, None
 
@@ -222,7 +229,7 @@ class EchoGuard:
         """An echo within the quick window: `send`'s."""
         # Should this be an older send's echo round a slow loop, arriving as the same
         # bytes leave again, that older one still matches at the loop's delay.
-        send.matched = QUICK
+        send.backs.append(delay)
         self._quick_echoes += 1
         if self._quick_echoes != QUICK_ECHOES_TOLD:
             return True, None

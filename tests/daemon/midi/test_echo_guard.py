@@ -247,3 +247,34 @@ def test_a_repeated_note_back_round_a_loop_of_its_own_period_is_matched_in_order
     assert len(told) == 1, told
     said = float(re.search(r"input (\d+) ms after", told[0]).group(1)) / 1e3
     assert said == pytest.approx(delay, abs=0.01) or delay <= 0.05 and said <= 0.05
+
+
+@pytest.mark.parametrize("delays", [(0.0, 0.5), (0.08, 0.6), (0.2, 1.0), (0.3, 0.6)])
+def test_two_loops_at_once_bring_each_note_back_twice_and_neither_is_heard(delays, caplog):
+    """A synth's thru wired back and a DAW monitoring Antiphon's track: every note comes
+    back twice, round a short loop and a long one. Each send matched once in all, the long
+    loop's echoes found their sends taken and struck as the player's, barging in for ever."""
+    caplog.set_level(logging.WARNING, "antiphon.daemon.midi.echo_guard")
+    rng = random.Random(2)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    gate = InputGate(inbox, ALL_CHANNELS)
+    guard = gate.echo_guard = EchoGuard()
+    timeline = []
+    for answer in range(3):
+        start = 10.0 + 4.0 * answer
+        for offset, message in ANSWER:
+            timeline.append((start + offset, 0, "send", message))
+            timeline += [(start + offset + delay + rng.uniform(0, 0.004), 1, "echo", message)
+                         for delay in delays]
+        timeline += [(start + offset, 1, "player", message) for offset, message in PLAYER]
+    passed = []
+    for moment, _, what, message in sorted(timeline, key=lambda item: item[:2]):
+        if what == "send":
+            guard.sent(message, at=moment)
+            continue
+        gate(moment, list(message))
+        while not inbox.empty():
+            passed.append((moment, inbox.get_nowait()[1], what))
+    assert struck(passed, "echo") == []
+    assert struck(passed, "player") == [m for _, m in PLAYER if m[2] > 0] * 3
+    assert len([r for r in caplog.records if "feedback loop" in r.getMessage()]) == 1
