@@ -109,7 +109,7 @@ class MidiClockFollower(Clock):
         self._looked_at = 0  # `pulses` when they were last looked at for two clocks
         self._look_every = sources.LOOK_EVERY  # longer after looks in vain (a jittery clock)
         self._vain_looks = 0
-        self._candidate: tuple | None = None  # two clocks one look found (sources.confirm)
+        self._candidate: list | None = None  # two clocks one look found, to be confirmed
         self._train: Train | None = None
         self._sources_news: str | None = None
         self._count_from: float | None = None  # the first pulse counted since Start...
@@ -359,25 +359,31 @@ class MidiClockFollower(Clock):
             before = self._clean_period
             earlier = list(self._heard_long)
         if not sources.irregular(times) or not (trains := sources.find_trains(times)):
-            self._candidate = None
+            self._candidate = sources.missed(self._candidate)
             return news
-        self._candidate, confirmed = sources.confirm(self._candidate, trains, before, earlier,
-                                                     (times, self._looked_at))
-        if confirmed is None:  # found on this look alone: the next must find them again
+        # Two clocks only when a later look finds the same two (sources.same_two); which
+        # came first, and the count, judged at the first look, near the second's coming.
+        candidate, self._candidate = self._candidate, None
+        if candidate is None or not sources.same_two(candidate[0], trains):
+            chosen = sources.choose(trains, before, earlier)
+            other = trains[1] if chosen is trains[0] else trains[0]
             with self._lock:
-                self._look_every, self._vain_looks = sources.LOOK_EVERY, 0  # soon
+                for at in list(self._heard)[len(times) - self.pulses + self._looked_at:]:
+                    chosen.take(at)  # what came while we looked
+                next_pulse = sources.recount(self._counted, self._next_pulse,
+                                             self._count_from, (chosen, other), times)
+                self._candidate = [trains, chosen, other, next_pulse, self.pulses, 0]
+                self._look_every, self._vain_looks = sources.LOOK_EVERY, 0  # look again soon
             return news
         news = None  # a second clock again: what follows says it
-        chosen, other, (times, looked_at) = confirmed  # as the first look found them
+        _, chosen, other, next_pulse, seen, _ = candidate
         with self._lock:
-            since = min(self.pulses - looked_at, len(self._heard_long))
-            came = list(self._heard_long)[len(self._heard_long) - since:]
-            mine = set(chosen.times) | {at for at in came if chosen.take(at)}  # since that look
+            since = min(self.pulses - seen, len(self._heard_long))
+            next_pulse += sum(chosen.take(at) for at in  # its pulses since the first look
+                              list(self._heard_long)[len(self._heard_long) - since:])
             self._train = chosen
             self._look_every, self._vain_looks = sources.LOOK_EVERY, 0
-            self._next_pulse = sources.recount(self._counted, self._next_pulse,
-                                               self._count_from, (chosen, other),
-                                               times + came, mine)
+            self._next_pulse = next_pulse
             self._start_line()  # the count goes on (less the other's); the tempo anew
         return (f"MIDI clock: two clocks on one port, at {chosen.bpm:.1f} and "
                 f"{other.bpm:.1f} BPM: following the one at {chosen.bpm:.1f}, the other's "

@@ -64,6 +64,7 @@ MIN_OVERLAP = 0.5  # side by side: over this share of the shorter train's time, 
 MAX_LOST_IN_A_ROW = 2  # a train walks on over this many slots without a pulse
 FIRST_STARTS = 4  # trains are sought from each of the first this many pulses...
 SECOND_PULSES = 5  # ...with each of the next this many as their second
+CANDIDATE_LOOKS = 4  # two clocks one look found wait this many looks in vain for the next
 LOST_SLOTS = 6  # the chosen clock silent this many of its periods: gone
 GONE_SECONDS = 0.5
 CAME_SECONDS = 2.0  # which clock came first: how each filled its slots over this, before
@@ -298,40 +299,37 @@ def choose(trains: list[Train], followed_period: float | None, earlier: list[flo
     return min(trains, key=lambda train: train.times[0])
 
 
-def confirm(candidate: tuple | None, trains: list[Train], followed_period: float | None,
-            earlier: list[float], seen: object) -> tuple[tuple | None, tuple | None]:
-    """Two clocks only when two looks running find the same two: a single clock whose
-    pulses come ±4 ms off at 250-400 BPM now and then splits, on one look, into two
-    trains whose tempos add up to its own, never the same two twice. `candidate` is what
-    the last look left: the periods it found, its (chosen, other) trains and what it `seen`
-    (the daemon's note of the pulses it looked at). Returns (the candidate to keep, and
-    once confirmed (chosen, other, seen) of the first look, else None): which came first
-    is judged at the first look, while the second clock's coming is near, and its trains
-    count the pulses from there."""
-    periods = sorted(train.period for train in trains)
-    if candidate is None or any(abs(now / then - 1) > SAME_PERIOD
-                                for now, then in zip(periods, candidate[0], strict=True)):
-        chosen = choose(trains, followed_period, earlier)
-        other = trains[1] if chosen is trains[0] else trains[0]
-        return (periods, chosen, other, seen), None
-    return None, candidate[1:]
+def same_two(seen: list[Train], trains: list[Train]) -> bool:
+    """Whether a look found the two clocks an earlier one `seen` (their periods alike): a
+    single clock whose pulses come ±4 ms off at 250-400 BPM now and then splits, on one
+    look, into two trains whose tempos add up to its own, never the same two twice."""
+    return all(abs(now / then - 1) <= SAME_PERIOD for now, then in
+               zip(sorted(t.period for t in trains), sorted(t.period for t in seen), strict=True))
+
+
+def missed(candidate: list | None) -> list | None:
+    """Two clocks one look found (its last item: the looks in vain since), after another
+    look in vain: a look or two may miss them (a stall, a jittery stretch)."""
+    if candidate is not None:
+        candidate[-1] += 1
+        if candidate[-1] > CANDIDATE_LOOKS:
+            return None
+    return candidate
 
 
 def recount(counted: deque[tuple[float, int]], next_pulse: int, count_from: float | None,
-            trains: tuple[Train, Train], times: list[float],
-            mine: set[float] | None = None) -> int:
+            trains: tuple[Train, Train], times: list[float]) -> int:
     """The number of the next pulse, counting (chosen, other) = `trains`'s chosen clock
     alone: its pulses since the last one `counted` (arrival, number) before the other
     clock came, by time; or, the other there before the pulses `counted` began, the count
-    less the other's pulses among those looked at (`times`) since `count_from` (the
-    chosen's: `mine`, else those its train holds)."""
+    less the other's pulses among those looked at (`times`) since `count_from`."""
     chosen, other = trains
     came = other.came_after([at for at, _ in counted])
     before = [(at, number) for at, number in counted if at < came - other.tolerance()]
     if before:
         at, number = before[-1]
         return number + round((chosen.times[-1] - at) / chosen.period) + 1
-    mine = set(chosen.times) if mine is None else mine
+    mine = set(chosen.times)
     since = math.inf if count_from is None else count_from
     return next_pulse - sum(1 for at in times if at >= since and at not in mine)
 
