@@ -167,6 +167,10 @@ class CallAndResponse:
         released = self._forget_held_keys(now_beats) if self._held else []
         return [*released, self._end_phrase(now_beats)]
 
+    def held(self) -> set[int]:
+        """The pitches the phrase detector holds as sounding (none once forgotten)."""
+        return set(self._held)
+
     def restart(self) -> None:
         """The beat count jumped (the DAW started over or moved its song position): a call
         or an answer on the old count has no place on the new one. Wait for the player."""

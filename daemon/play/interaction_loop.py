@@ -195,6 +195,7 @@ class InteractionLoop:
                     item = self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait()
             except queue.Empty:
                 self._execute(machine.on_tick(clock.now_beats()))
+                self._played.keep_only(machine.held())  # keys it let go of, held too long
                 continue
             if item is STOP:
                 return

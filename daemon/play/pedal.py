@@ -59,6 +59,11 @@ class SustainPedal:
         self._down.discard(channel)
         return [NoteEvent(tick, pitch, 0) for pitch in self._ringing.pop(channel, [])]
 
+    def forget(self, keep: set[int]) -> None:
+        """Forget the notes it holds but those of `keep` (PlayedNotes.keep_only)."""
+        for ringing in self._ringing.values():
+            ringing[:] = [pitch for pitch in ringing if pitch in keep]
+
     def is_down(self, channel: int) -> bool:
         return channel in self._down
 
@@ -87,6 +92,15 @@ class PlayedNotes:
     def sounding(self) -> dict[int, set[int]]:
         """Pitch -> the channels that sound it now (a key held or the pedal holding it)."""
         return {pitch: set(channels) for pitch, channels in self._sounding.items()}
+
+    def keep_only(self, pitches: set[int]) -> None:
+        """Forget every pitch but `pitches` (the phrase detector let them go: held past
+        max_hold_beats, a note-off lost on the way, or the count restarted): a pitch left
+        sounding on a channel whose release never comes would hold every later strike of
+        it on another channel for max_hold_beats."""
+        for pitch in [pitch for pitch in self._sounding if pitch not in pitches]:
+            del self._sounding[pitch]
+        self.pedal.forget(pitches)
 
     def _voice(self, channel: int, event: NoteEvent) -> list[NoteEvent]:
         channels = self._sounding.setdefault(event.pitch, set())

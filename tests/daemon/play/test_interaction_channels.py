@@ -140,3 +140,36 @@ def test_the_loop_waits_for_the_last_channel_to_let_go():
     first, *_, last = [e for e in session.observed if e.pitch == 60]
     assert first.velocity and last.velocity == 0  # released once, at channel 2's release
     assert abs((last.tick - first.tick) - (released - now) * 24) <= 1
+
+
+def test_a_pitch_whose_release_was_lost_on_one_channel_holds_nothing_once_forgotten():
+    """Channel 1's release of 60 is lost on the way: the call ends max_hold_beats later,
+    the key forgotten. Struck and let go later on channel 2, 60 ends at that release, not
+    held another max_hold_beats by channel 1's forgotten key."""
+    bpm = 400.0  # a beat is 0.15 s
+    clock = Clock(bpm)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    out, recorder_in = loopback_pair("Antiphon Out")
+    recorder_in.set_receiver(MessageRecorder())
+    scheduler = OutputScheduler(out, clock)
+    session = FakeSession()
+    policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=2.0,
+                          max_hold_beats=8.0)
+    loop = InteractionLoop(session, scheduler, clock, policy, inbox)
+    scheduler.start()
+    loop.start()
+    try:
+        inbox.put((clock.seconds_at(clock.now_beats()), on(1, 60)))  # its release is lost
+        assert wait_until(lambda: loop.stats.phrases_heard == 1, timeout=10)
+        assert loop.answer_finished.wait(10)
+        struck = clock.now_beats()
+        inbox.put((clock.seconds_at(struck), on(2, 60)))
+        inbox.put((clock.seconds_at(struck + 0.5), off(2, 60)))
+        assert wait_until(lambda: loop.stats.phrases_heard == 2, timeout=10)
+    finally:
+        loop.stop()
+        scheduler.stop()
+    assert loop.error is None
+    *_, strike, release = [e for e in session.observed if e.pitch == 60]
+    assert strike.velocity and release.velocity == 0
+    assert abs((release.tick - strike.tick) - 0.5 * 24) <= 1  # at channel 2's release
