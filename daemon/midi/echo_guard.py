@@ -25,6 +25,10 @@ whichever way it is written) is an echo:
 - Each send is matched once round each loop: two loops at once (a synth's thru wired
   back and a DAW monitoring) bring every note back twice, at two delays, and a second
   arrival near the first's delay is no echo (a player's copy took the first).
+- A release of a key the player holds is the player's, unless it is our release of that
+  pitch back round a loop already recognised, at its delay (`held_key_echo`): the player
+  struck the answer's last pitch before its release came back. Should that echo have
+  been lost and the player let go just then, the key's next strike releases it.
 - An answer's opening note-on back identical with nothing sent before it to judge by is
   taken for an echo too (it would barge in on the answer that sent it).
 
@@ -174,6 +178,31 @@ class EchoGuard:
                         "wired back?); they are dropped, not answered. Check the MIDI "
                         "connections", news * 1e3)
         return echo
+
+    def held_key_echo(self, message: Sequence[int], arrived: float) -> bool:
+        """Whether a release of a key the player holds is, rather, our own note-off of
+        that pitch back round a loop already recognised (the player struck the answer's
+        last pitch before its release came back): its echo, due now, cut the player's
+        note short (and MIDI thru's). Only round a known loop, at its delay: a release
+        that comes otherwise is the player's, so no key stays down."""
+        key = _key(message)
+        if key is None or not self._loops:
+            return False
+        with self._lock:
+            self._prune(arrived)
+            for send in islice(reversed(self._sent_by_key.get(key, ())), SAME_SENDS_JUDGED):
+                delay = arrived - send.at
+                if delay > MAX_LOOP_SECONDS + 0.5:
+                    break
+                if send.thru or not send.free(delay) or not any(
+                        low - tolerance(low) <= delay <= high + tolerance(high)
+                        for low, high in self._loops):
+                    continue
+                send.backs.append(delay)
+                self._hear(key, arrived)
+                self.echoes += 1
+                return True
+        return False
 
     # -- under the lock ---------------------------------------------------------------------
     def _judge(self, key: tuple[int, ...], arrived: float) -> tuple[bool, float | None]:

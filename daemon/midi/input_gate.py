@@ -141,7 +141,11 @@ class InputGate:
         with self._lock:
             self.stats.received += 1
             guard = self.echo_guard
-            if self._owed(message):  # a held key's release: the player's, never an echo
+            owed = self._owed(message)
+            if owed and guard is not None and is_note(message) \
+                    and guard.held_key_echo(message, arrived):
+                self._echo()  # the answer's release of the pitch, back round a known loop
+            elif owed:  # a held key's release: the player's, never an echo
                 passed = self._release(message)
                 if guard is not None:
                     guard.heard(message, arrived)  # an arrival all the same, to judge by

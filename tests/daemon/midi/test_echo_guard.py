@@ -278,3 +278,36 @@ def test_two_loops_at_once_bring_each_note_back_twice_and_neither_is_heard(delay
     assert struck(passed, "echo") == []
     assert struck(passed, "player") == [m for _, m in PLAYER if m[2] > 0] * 3
     assert len([r for r in caplog.records if "feedback loop" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("delay", [0.08, 0.4, 1.0])
+@pytest.mark.parametrize("thru", [False, True])
+def test_the_answers_release_back_while_the_player_holds_its_pitch_cuts_nothing(delay, thru):
+    """The player strikes the answer's last pitch before that note's release comes back
+    round a known loop: the echo is no release of the player's key (it cut the player's
+    note short, for the loop and through MIDI thru on the synth); the player's own
+    release, later, is."""
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    gate = InputGate(inbox, ALL_CHANNELS)
+    guard = gate.echo_guard = EchoGuard()
+    thru_sent = []
+    if thru:
+        gate.thru = lambda message: (thru_sent.append(message), guard.sent(message, now))
+    last_release = max(offset for offset, message in ANSWER if message[0] == 0x80)
+    pitch = next(m[1] for o, m in ANSWER if o == last_release and m[0] == 0x80)
+    strike = 10.0 + last_release + delay / 2  # before the release comes back
+    timeline = [(10.0 + offset, 0, "send", message) for offset, message in ANSWER]
+    timeline += [(10.0 + offset + delay, 1, "in", message) for offset, message in ANSWER]
+    timeline += [(strike, 1, "in", [0x90, pitch, 50]), (strike + 1.5, 1, "in", [0x80, pitch, 0])]
+    for now, _, what, message in sorted(timeline, key=lambda item: item[:2]):
+        if what == "send":
+            guard.sent(message, at=now)
+        else:
+            gate(now, list(message))
+    heard = []
+    while not inbox.empty():
+        heard.append(inbox.get_nowait())
+    assert [message for _, message in heard] == [[0x90, pitch, 50], [0x80, pitch, 0]]
+    assert heard[-1][0] == pytest.approx(strike + 1.5)
+    if thru:
+        assert thru_sent == [[0x90, pitch, 50], [0x80, pitch, 0]]
