@@ -68,8 +68,11 @@ def _status(process) -> dict:
 
 
 def test_a_program_change_swaps_the_model_and_no_note_hangs(daemon, player):
+    # A call's note-off that JACK drops under load holds the call open for --max-hold-beats
+    # (8 beats, 4 s, by default): longer than the wait for the first answer below.
     process = daemon("--program-models", "default, transformer, nade-jsb",
-                     "--min-answer-beats", "8", "--max-answer-beats", "8")
+                     "--min-answer-beats", "8", "--max-answer-beats", "8",
+                     "--max-hold-beats", "2")
     keys = player()
     keys.play(PHRASE, BEAT)
     assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
