@@ -15,6 +15,7 @@ from rich.table import Table
 
 from antiphon.daemon.cli.bench import bench
 from antiphon.daemon.cli.config_command import config_app
+from antiphon.daemon.cli.continue_command import continue_call
 from antiphon.daemon.cli.control import model_command, reload, set_option, status_command
 from antiphon.daemon.cli.key_eval import eval_keys
 from antiphon.daemon.cli.knobs_command import knobs, learn
@@ -59,6 +60,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command()(run)  # first in the help: the command a musician comes for
+app.command(name="continue")(continue_call)  # the same answers, offline, from a .mid file
 
 def _print_version(asked: bool) -> None:
     if asked:
