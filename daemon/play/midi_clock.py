@@ -28,7 +28,8 @@ tempo (a 300 BPM clock's pulses, ±5 ms off, look like a stalled system's bursts
 follower, and never made a line). One that comes after a shorter gap (a pause, which may
 be a stall too), or a tempo that jumps, is found by its last `RETEMPO_PULSES` pulses
 keeping a tempo of their own, far from the old. `settled()` says when the tempo is
-the clock's own.
+the clock's own. How each pulse is numbered through losses, stalls and bursts:
+`pulse_count.py`.
 """
 
 from __future__ import annotations
@@ -41,32 +42,21 @@ from collections.abc import Callable
 
 from antiphon.daemon.play import pulse_sources as sources
 from antiphon.daemon.play.clock import MAX_BPM, MIN_BPM, Clock
+from antiphon.daemon.play.pulse_count import LOST_AFTER_PULSES, PulseCounter
 from antiphon.daemon.play.pulse_sources import Train
 from antiphon.daemon.play.tempo_line import (
     PULSES_PER_BEAT,
     STEADY_PULSES,
     WINDOW_PULSES,
-    a_cadence,
     keeps_a_tempo,
     tempo_line,
 )
 
 PULSES_PER_SIXTEENTH = 6
-LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
-LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
-DELIVERY_SPREAD = 0.010  # ...unless it is longer by less than this: a MIDI system delivers
-# in steps (JACK's period, 5.3 ms at 256 frames), late by a step or two under load, and at a
-# fast tempo that looks like a lost pulse. A pause longer than LOST_AFTER_PULSES is no loss
-# either: the source stopped a while (or the system stalled, and a burst makes up for it).
 REACQUIRE_BEATS = 2.0  # silent this long, the clock that comes is taken up afresh...
 REACQUIRE_SECONDS = 1.0  # ...or this long (2 beats at 20 BPM are 6 s): a clock's pulses are
 # never this far apart (125 ms at 20 BPM), and no stall a burst makes up for is this long
-HELD_PULSE_GAP = 0.3  # pulses this close behind one another were held up (a stall)
-MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
-CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
 ACQUIRE_PULSES = 12  # a new clock's pulses on the line before its tempo judges the next
-RETEMPO_PULSES = 12  # the last this many pulses keeping a tempo of their own...
-RETEMPO_CHANGE = 0.3  # ...this far from the one followed: a clock at that tempo
 RANGE_SLACK = 1.02  # a clock at 400 BPM fits at 400.0000001: followed, at 400
 
 CLOCK = 0xF8
@@ -88,16 +78,11 @@ class MidiClockFollower(Clock):
         self._numbered = False  # whether a Start, a position or a pulse set the count
         self._last_pulse_at: float | None = None
         self._previous_at: float | None = None  # the last pulse counted, in cadence
-        self._assumed_lost = 0  # pulses taken for lost at the latest gap
-        self._held_run = 0  # pulses in a row that came right behind the one before
-        self._slow_run: list[float] = []  # arrivals around the long gaps in a row so far
-        self._slow_run_first = 0  # the number of the first of them
-        self._fast_run: list[tuple[int, float]] = []  # (number, arrival) of held ones in a row
+        self._counter = PulseCounter(self._pulses)  # losses, stalls, bursts: pulse_count.py
         self._acquiring = True  # a clock begun anew: its pulses are not judged yet...
-        self._new_gaps: deque[float] = deque(maxlen=STEADY_PULSES)  # ...but by its own gaps
+        # ...but by its own gaps (the counter's new_gaps)
         self._jitter = 0.0  # how far off the line its pulses come (standard deviation)
         self._clean_period: float | None = None  # the period of the last clean line
-        self._recent: deque[tuple[int, float]] = deque(maxlen=RETEMPO_PULSES)  # as counted
         self._lock = threading.Lock()  # the input's reader thread writes, all others read
         self.running = True  # False between Stop and Start / Continue
         self.pulses = 0  # every pulse heard, for status
@@ -150,7 +135,8 @@ class MidiClockFollower(Clock):
                 self._count_from = at
             number, on_line = self._count(at)
             if not self._acquiring:
-                number, on_line = self._another_tempo(number, on_line, at)
+                number, on_line = self._counter.another_tempo(
+                    number, on_line, at, self.seconds_per_beat / PULSES_PER_BEAT)
             self._next_pulse = number + 1
             self._previous_at = at
             self._counted.append((at, number))
@@ -165,7 +151,7 @@ class MidiClockFollower(Clock):
             if not MIN_BPM / RANGE_SLACK <= bpm <= MAX_BPM * RANGE_SLACK:
                 return  # a burst of pulses (a DAW seeking): keep the tempo we had
             if self._acquiring and len(self._pulses) >= ACQUIRE_PULSES and (
-                    len(self._new_gaps) >= STEADY_PULSES
+                    len(self._counter.new_gaps) >= STEADY_PULSES
                     or keeps_a_tempo(list(self._pulses), spread=0.5)):
                 self._acquiring = False  # the new clock's tempo judges its pulses now
                 self.taken_up += 1
@@ -179,17 +165,8 @@ class MidiClockFollower(Clock):
             self.reanchor(fitted, last / PULSES_PER_BEAT, beat)
 
     def _count(self, at: float) -> tuple[int, bool]:
-        """The number of a pulse arriving `at`, and whether it goes on the tempo line.
-
-        MIDI has no resend: a pulse lost on the way must not shift the beat for ever, so a
-        gap of about n periods is n - 1 pulses that never came. But a MIDI system that
-        stalls (a loaded machine) delivers late instead, in a burst: pulses coming right
-        behind one another were held up, not lost, and count where the gap assumed losses;
-        a held pulse (and the one before it, held too) says nothing of the tempo and stays
-        out of the line. (A real tempo change that size in one step is no band's.) And
-        long gaps that keep coming, alike, are no losses but a slower tempo (a DAW that
-        halved its tempo, or one far slower than the tempo the follower started from): the
-        pulses since they began are counted in a row and make the line anew."""
+        """The number of a pulse arriving `at`, and whether it goes on the tempo line
+        (`PulseCounter.count`); a clock after a silence is taken up afresh."""
         number = self._next_pulse
         if self._previous_at is None:
             return number, True
@@ -202,99 +179,15 @@ class MidiClockFollower(Clock):
             self._count_from = at
             self._counted.clear()
             return math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT, True
-        if self._acquiring:  # a new clock: nothing known of it yet to judge a gap by...
-            gaps = self._new_gaps
-            gaps.append(gap)
-            typical = sorted(gaps)[len(gaps) // 2]
-            if len(gaps) < 3 or gap >= HELD_PULSE_GAP * typical:
-                return number, True
-            # ...but its own gaps: right behind the one before (a loaded machine's burst),
-            # both were held up, and neither says where the pulses are due.
-            if self._pulses and self._pulses[-1][1] == self._previous_at:
-                self._pulses.pop()
-            return number, False
-        if gap > LOST_PULSE_GAP * period:
-            if not self._slow_run:
-                self._slow_run, self._slow_run_first = [self._previous_at], number - 1
-            self._slow_run.append(at)
-            if self._is_cadence():
-                self._pulses.clear()
-                self._pulses.extend((self._slow_run_first + index, arrived)
-                                    for index, arrived in enumerate(self._slow_run))
-                number = self._pulses[-1][0]
-                self._slow_run = []
-                self._assumed_lost = self._held_run = 0
-                self._recent.clear()
-                return number, False  # on the line already
-            self._assumed_lost = 0
-            if gap > LOST_AFTER_PULSES * period:  # a pause, or a stall a burst makes up for:
-                self._pulses.clear()  # the count goes on where it was; the gap is no tempo
-                return number, True  # (another clock at another tempo: _another_tempo)
-            if gap - period < DELIVERY_SPREAD:  # delivery's unevenness, at a fast tempo
-                return number, True
-            self._assumed_lost = round(gap / period) - 1
-            return number + self._assumed_lost, True
-        self._slow_run = []
-        if gap < HELD_PULSE_GAP * period and self._held_run < MAX_HELD_RUN:
-            if not self._held_run:
-                self._fast_run = [(number - 1, self._previous_at)]
-            self._held_run += 1
-            if self._assumed_lost:
-                self._assumed_lost -= 1
-                number -= 1
-            if self._pulses and self._pulses[-1][1] == self._previous_at:
-                self._pulses.pop()
-            self._fast_run.append((number, at))
-            if self._held_run == MAX_HELD_RUN and a_cadence(
-                    [arrived for _, arrived in self._fast_run], spread=0.5):
-                # Half a beat of them at a tempo a band plays: a faster tempo, not a stall.
-                self._pulses.clear()
-                self._pulses.extend(self._fast_run)
-                self._held_run = 0
-                self._recent.clear()
-            return number, False
-        self._assumed_lost = self._held_run = 0
-        return number, True
-
-    def _another_tempo(self, number: int, on_line: bool, at: float) -> tuple[int, bool]:
-        """Whether the last RETEMPO_PULSES pulses, whatever the gaps made of them, keep a
-        tempo of their own, far from the one followed: then they are a clock at that tempo
-        (one that came after a short gap, or changed at once), counted one after another
-        and the line anew. The gaps alone cannot tell: pulses ±5 ms off their time at
-        150 BPM, to a follower at 40, are now "held", now on time, now "lost"."""
-        recent = self._recent
-        recent.append((number, at))
-        if len(recent) < RETEMPO_PULSES:
-            return number, on_line
-        arrivals = [arrived for _, arrived in recent]
-        period = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1)
-        followed = self.seconds_per_beat / PULSES_PER_BEAT
-        gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
-        if (abs(period / followed - 1) <= RETEMPO_CHANGE  # (a stall's bursts: gaps of 0)
-                or abs(gaps[len(gaps) // 2] / period - 1) > 0.5 or not a_cadence(arrivals, 0.5)):
-            return number, on_line
-        first = recent[0][0]
-        self._pulses.clear()
-        self._pulses.extend((first + index, arrived) for index, arrived in enumerate(arrivals))
-        self._slow_run = []
-        self._assumed_lost = self._held_run = 0
-        recent.clear()
-        return first + len(arrivals) - 1, False  # on the line already
-
-    def _is_cadence(self) -> bool:
-        run = self._slow_run
-        return len(run) > CADENCE_GAPS and a_cadence(run[-CADENCE_GAPS - 1:])
+        return self._counter.count(number, self._previous_at, at, period, self._acquiring)
 
     def _start_line(self) -> None:
         """Forget the pulses so far (lock held): the next one starts the tempo line anew,
         and the pulses that come are a new clock's, at whatever tempo."""
         self._pulses.clear()
         self._previous_at = None
-        self._slow_run = []
-        self._assumed_lost = self._held_run = 0
+        self._counter.reset()
         self._acquiring = True
-        self._new_gaps.clear()
-        self._recent.clear()
 
     def start(self) -> None:
         """Start: the next pulse is beat 0."""

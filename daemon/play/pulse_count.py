@@ -1,0 +1,143 @@
+"""The count of a MIDI clock follower's pulses (`midi_clock.py`): which number each pulse
+gets, and whether it goes on the tempo line, through pulses lost on the way, a stalled
+system's bursts, a slower or faster tempo at once, and a new clock's first pulses (judged
+by their own gaps, never by the old tempo). On the input's reader thread, under the
+follower's lock: a few comparisons a pulse, a line through a dozen now and then.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from antiphon.daemon.play.tempo_line import STEADY_PULSES, a_cadence
+
+LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
+LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
+DELIVERY_SPREAD = 0.010  # ...unless it is longer by less than this: a MIDI system delivers
+# in steps (JACK's period, 5.3 ms at 256 frames), late by a step or two under load, and at a
+# fast tempo that looks like a lost pulse. A pause longer than LOST_AFTER_PULSES is no loss
+# either: the source stopped a while (or the system stalled, and a burst makes up for it).
+HELD_PULSE_GAP = 0.3  # pulses this close behind one another were held up (a stall)
+MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not a stall
+CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
+RETEMPO_PULSES = 12  # the last this many pulses keeping a tempo of their own...
+RETEMPO_CHANGE = 0.3  # ...this far from the one followed: a clock at that tempo
+
+
+class PulseCounter:
+    """Numbers a follower's pulses; `pulses` is the follower's tempo line, which a count
+    may empty or make anew (a stall's held pulses out of it, a new tempo's pulses in)."""
+
+    def __init__(self, pulses: deque[tuple[int, float]]) -> None:
+        self._pulses = pulses
+        self._assumed_lost = 0  # pulses taken for lost at the latest gap
+        self._held_run = 0  # pulses in a row that came right behind the one before
+        self._slow_run: list[float] = []  # arrivals around the long gaps in a row so far
+        self._slow_run_first = 0  # the number of the first of them
+        self._fast_run: list[tuple[int, float]] = []  # (number, arrival) of held ones in a row
+        self.new_gaps: deque[float] = deque(maxlen=STEADY_PULSES)  # a new clock's own gaps
+        self._recent: deque[tuple[int, float]] = deque(maxlen=RETEMPO_PULSES)  # as counted
+
+    def reset(self) -> None:
+        """The tempo line starts anew: the pulses that come are a new clock's."""
+        self._slow_run = []
+        self._assumed_lost = self._held_run = 0
+        self.new_gaps.clear()
+        self._recent.clear()
+
+    def count(self, number: int, previous_at: float, at: float, period: float,
+              acquiring: bool) -> tuple[int, bool]:
+        """The number of a pulse arriving `at`, and whether it goes on the tempo line.
+
+        MIDI has no resend: a pulse lost on the way must not shift the beat for ever, so a
+        gap of about n periods is n - 1 pulses that never came. But a MIDI system that
+        stalls (a loaded machine) delivers late instead, in a burst: pulses coming right
+        behind one another were held up, not lost, and count where the gap assumed losses;
+        a held pulse (and the one before it, held too) says nothing of the tempo and stays
+        out of the line. (A real tempo change that size in one step is no band's.) And
+        long gaps that keep coming, alike, are no losses but a slower tempo (a DAW that
+        halved its tempo, or one far slower than the tempo the follower started from): the
+        pulses since they began are counted in a row and make the line anew."""
+        gap = at - previous_at
+        if acquiring:  # a new clock: nothing known of it yet to judge a gap by...
+            gaps = self.new_gaps
+            gaps.append(gap)
+            typical = sorted(gaps)[len(gaps) // 2]
+            if len(gaps) < 3 or gap >= HELD_PULSE_GAP * typical:
+                return number, True
+            # ...but its own gaps: right behind the one before (a loaded machine's burst),
+            # both were held up, and neither says where the pulses are due.
+            if self._pulses and self._pulses[-1][1] == previous_at:
+                self._pulses.pop()
+            return number, False
+        if gap > LOST_PULSE_GAP * period:
+            if not self._slow_run:
+                self._slow_run, self._slow_run_first = [previous_at], number - 1
+            self._slow_run.append(at)
+            if self._is_cadence():
+                self._pulses.clear()
+                self._pulses.extend((self._slow_run_first + index, arrived)
+                                    for index, arrived in enumerate(self._slow_run))
+                number = self._pulses[-1][0]
+                self._slow_run = []
+                self._assumed_lost = self._held_run = 0
+                self._recent.clear()
+                return number, False  # on the line already
+            self._assumed_lost = 0
+            if gap > LOST_AFTER_PULSES * period:  # a pause, or a stall a burst makes up for:
+                self._pulses.clear()  # the count goes on where it was; the gap is no tempo
+                return number, True  # (another clock at another tempo: another_tempo)
+            if gap - period < DELIVERY_SPREAD:  # delivery's unevenness, at a fast tempo
+                return number, True
+            self._assumed_lost = round(gap / period) - 1
+            return number + self._assumed_lost, True
+        self._slow_run = []
+        if gap < HELD_PULSE_GAP * period and self._held_run < MAX_HELD_RUN:
+            if not self._held_run:
+                self._fast_run = [(number - 1, previous_at)]
+            self._held_run += 1
+            if self._assumed_lost:
+                self._assumed_lost -= 1
+                number -= 1
+            if self._pulses and self._pulses[-1][1] == previous_at:
+                self._pulses.pop()
+            self._fast_run.append((number, at))
+            if self._held_run == MAX_HELD_RUN and a_cadence(
+                    [arrived for _, arrived in self._fast_run], spread=0.5):
+                # Half a beat of them at a tempo a band plays: a faster tempo, not a stall.
+                self._pulses.clear()
+                self._pulses.extend(self._fast_run)
+                self._held_run = 0
+                self._recent.clear()
+            return number, False
+        self._assumed_lost = self._held_run = 0
+        return number, True
+
+    def another_tempo(self, number: int, on_line: bool, at: float,
+                      followed: float) -> tuple[int, bool]:
+        """Whether the last RETEMPO_PULSES pulses, whatever the gaps made of them, keep a
+        tempo of their own, far from the one followed: then they are a clock at that tempo
+        (one that came after a short gap, or changed at once), counted one after another
+        and the line anew. The gaps alone cannot tell: pulses ±5 ms off their time at
+        150 BPM, to a follower at 40, are now "held", now on time, now "lost"."""
+        recent = self._recent
+        recent.append((number, at))
+        if len(recent) < RETEMPO_PULSES:
+            return number, on_line
+        arrivals = [arrived for _, arrived in recent]
+        period = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1)
+        gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
+        if (abs(period / followed - 1) <= RETEMPO_CHANGE  # (a stall's bursts: gaps of 0)
+                or abs(gaps[len(gaps) // 2] / period - 1) > 0.5 or not a_cadence(arrivals, 0.5)):
+            return number, on_line
+        first = recent[0][0]
+        self._pulses.clear()
+        self._pulses.extend((first + index, arrived) for index, arrived in enumerate(arrivals))
+        self._slow_run = []
+        self._assumed_lost = self._held_run = 0
+        recent.clear()
+        return first + len(arrivals) - 1, False  # on the line already
+
+    def _is_cadence(self) -> bool:
+        run = self._slow_run
+        return len(run) > CADENCE_GAPS and a_cadence(run[-CADENCE_GAPS - 1:])
