@@ -34,13 +34,13 @@ MAX_BARS = 32
 def continue_call(
     call_file: Annotated[Path, typer.Argument(
         help="The call: a .mid file (its tracks merged; drums on channel 10 left out).",
-        dir_okay=True, show_default=False)],
+        metavar="CALL.mid", show_default=False)],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Where to write the call and its answers (.mid).",
-        dir_okay=False, show_default=False)],
+        metavar="OUT.mid", show_default=False)],
     bars: Annotated[int | None, typer.Option(
         help=f"Length of each answer, in bars (1-{MAX_BARS}) of the file's time signature. "
-             "\\[default: about the call's length, as live: --min/--max-answer-beats]",
+             "\\[default: about the call's length, as live: min/max_answer_beats]",
         show_default=False)] = None,
     variations: Annotated[int, typer.Option(
         help=f"How many answers (1-{MAX_VARIATIONS}), each on a track of its own.")] = 1,
@@ -77,7 +77,12 @@ def continue_call(
         "max_polyphony": max_polyphony, "answer_on": answer_on,
     })
     setup_logging("warning")
-    from antiphon.daemon.cli.continue_files import CallFileError, read_call, write_continuation
+    from antiphon.daemon.cli.continue_files import (
+        CallFileError,
+        check_writable,
+        read_call,
+        write_continuation,
+    )
     from antiphon.daemon.play.continuation import new_session, sample_answer
     from antiphon.daemon.play.interaction import answer_length, next_grid_point
     from antiphon.daemon.service.daemon import loop_settings
@@ -87,7 +92,8 @@ def continue_call(
 
     try:
         call = read_call(call_file)
-    except CallFileError as err:
+        check_writable(output)
+    except (CallFileError, OSError) as err:
         fail(str(err))
     # The file's beats are the grid, as a clock the band shares is live.
     settings = loop_settings(options, shares_clock=True)

@@ -11,6 +11,7 @@ stay the session's beats: a DAW's file has its bars, as a shared clock does live
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,15 +64,19 @@ def read_call(path: Path) -> CallFile:
     """The call in `path`; CallFileError saying what is wrong with it."""
     if not path.exists():
         raise CallFileError(f"{str(path)!r}: no such file")
+    if not os.access(path, os.R_OK):
+        raise CallFileError(f"{str(path)!r} cannot be read (permission denied)")
     if path.is_dir():
         raise CallFileError(f"{str(path)!r} is a folder, not a MIDI file")
+    if path.stat().st_size == 0:
+        raise CallFileError(f"{str(path)!r} is empty, not a MIDI file")
     try:
         midi = mido.MidiFile(path)
     except OSError as err:  # mido says "MThd not found. Probably not a MIDI file"
         raise CallFileError(f"{str(path)!r} is not a MIDI file ({err})") from err
     except (EOFError, ValueError, KeyError, IndexError, TypeError) as err:
         why = str(err) or "it ends too soon"
-        raise CallFileError(f"{str(path)!r} is not a readable MIDI file ({why})") from err
+        raise CallFileError(f"{str(path)!r} is not a MIDI file, or a broken one ({why})") from err
     if midi.ticks_per_beat <= 0:
         raise CallFileError(f"{str(path)!r}: SMPTE time division is not supported")
     tempos: list[tuple[int, int]] = []
@@ -146,6 +151,19 @@ def _is_call_message(message: mido.Message) -> bool:
 
 def _session_tick(file_tick: int, resolution: int, origin: int) -> int:
     return round(file_tick * TICKS_PER_BEAT / resolution) - origin
+
+
+def check_writable(path: Path) -> None:
+    """OSError, said in words, when `path` cannot be written (checked before the answers
+    are sampled, so a typo costs no wait). Its folder is made if missing."""
+    if path.is_dir():
+        raise OSError(f"cannot write {str(path)!r}: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot write {str(path)!r}: {err.strerror or err}") from err
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OSError(f"cannot write {str(path)!r}: permission denied")
 
 
 def write_continuation(path: Path, call: CallFile, answers: list[list[NoteEvent]],
