@@ -152,6 +152,25 @@ def test_length_as_live_tempo_channel_and_bar_grid(tmp_path):
     assert max(end for _, end, *_ in answer) <= 12.0 + 1e-9
 
 
+def write_waltz(path: Path) -> Path:
+    """3/4; the pedal holds the G to beat 3; the E is never let go."""
+    midi = mido.MidiFile(type=0, ticks_per_beat=96)
+    track = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=3, denominator=4)])
+    for delta, message in [
+        (0, mido.Message("control_change", control=64, value=127)),
+        (0, mido.Message("note_on", note=67, velocity=80)),
+        (48, mido.Message("note_off", note=67)),
+        (240, mido.Message("control_change", control=64, value=0)),
+        (0, mido.Message("note_on", note=64, velocity=80)),
+        (96, mido.Message("note_on", note=60, velocity=80)),
+        (96, mido.Message("note_off", note=60)),
+    ]:
+        track.append(message.copy(time=delta))
+    midi.tracks.append(track)
+    midi.save(path)
+    return path
+
+
 def _drums_only(path):
     return write_call(path, notes=(), drums=True, second_track=False)
 
@@ -201,3 +220,36 @@ def test_out_of_range_options_are_refused(tmp_path, option):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and option[0] in lines[0], lines
     assert not (tmp_path / "out.mid").exists()
+
+
+def test_a_waltz_with_the_pedal_and_a_held_note_through_a_piano_roll_model(tmp_path):
+    # 3/4: --bars counts bars of 3 beats. The pedal holds the first note to beat 3, and a
+    # note the file never releases ends with the call: both in the call track and heard.
+    call = write_waltz(tmp_path / "waltz.mid")
+    out = tmp_path / "out.mid"
+    result = run(call, "-o", out, "--model", "nade-nottingham", "--bars", "2", "--seed", "1",
+                 "--variations", "2")
+    assert result.exit_code == 0, result.output
+    written = mido.MidiFile(out)
+    assert written.ticks_per_beat == 96 and len(written.tracks) == 3
+    assert [(m.numerator, m.denominator) for m in written.tracks[0]
+            if m.type == "time_signature"] == [(3, 4)]
+    held = notes_of(written.tracks[0], resolution=96)
+    assert (3.0, 5.0, 64, 0) in held  # the unreleased E ends where the call ends
+    for track in written.tracks[1:]:
+        answer = notes_of(track, resolution=96)
+        assert answer and min(start for start, *_ in answer) >= 5.0
+        assert max(end for _, end, *_ in answer) <= 5.0 + 6.0 + 1e-9
+
+
+def test_the_call_is_heard_as_the_loop_hears_a_player(tmp_path):
+    from antiphon.daemon.cli.continue_files import read_call
+    from antiphon.engine.events import NoteEvent
+
+    call = read_call(write_waltz(tmp_path / "waltz.mid"))
+    # In session ticks (24 a beat): the pedal holds the G until it lifts at beat 3, and
+    # the E the file never lets go of ends with the call's last message, at beat 5.
+    assert call.events == [NoteEvent(0, 67, 80), NoteEvent(72, 67, 0), NoteEvent(72, 64, 80),
+                           NoteEvent(96, 60, 80), NoteEvent(120, 60, 0), NoteEvent(120, 64, 0)]
+    assert (call.first_strike, call.last_activity, call.notes) == (0, 120, 3)
+    assert call.beats_per_bar == 3.0 and call.bpm is None
