@@ -16,6 +16,7 @@ import numpy as np
 from antiphon.engine.codec import PITCHES, EventCodec
 
 MASKED = np.float32(-1e9)
+TEXTURES = ("auto", "melody", "chords")  # see texture.py
 
 TONICS = {"C": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "F": 5, "F#": 6,
           "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11}
@@ -66,6 +67,10 @@ class PitchRules:
     # Added to the logit of striking each pitch class (12 values, 0 = C; empty: none): a
     # soft preference, where `pitch_classes` is a hard mask. Nothing is masked by it.
     pitch_class_bias: tuple[float, ...] = ()
+    # Whose texture the answer's polyphony follows (`--texture`): "auto" (the call's: one
+    # voice for a single line), "melody" (one voice) or "chords" (max_polyphony alone).
+    # Read by texture.rules_for_texture, which turns it into `max_polyphony`.
+    texture: str = "chords"
 
     def __post_init__(self) -> None:
         if not 0 <= self.lowest <= self.highest <= 127:
@@ -78,6 +83,9 @@ class PitchRules:
         if len(self.pitch_class_bias) not in (0, 12) or not np.isfinite(
                 np.asarray(self.pitch_class_bias, dtype=float)).all():
             raise ValueError("pitch_class_bias must hold 12 finite numbers, or none")
+        if self.texture not in TEXTURES:
+            raise ValueError(f"texture must be one of {', '.join(TEXTURES)}, "
+                             f"got {self.texture!r}")
         if not self.allowed_pitches().any():
             raise ValueError(f"no pitch in {self.lowest}..{self.highest} belongs to the scale")
 

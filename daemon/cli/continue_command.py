@@ -21,6 +21,7 @@ from antiphon.daemon.cli.options import (
     ModelOption,
     SeedOption,
     TemperatureOption,
+    TextureOption,
     TopPOption,
     default_note,
     read_config,
@@ -59,6 +60,7 @@ def continue_call(
         help=f"MIDI channel of the answers, 1-16. {default_note('channel')}")] = None,
     max_polyphony: Annotated[int | None, typer.Option(
         help="Most answer notes sounding at once. \\[default: no limit]")] = None,
+    texture: TextureOption = None,
     answer_on: Annotated[str | None, typer.Option(
         help="Where the answer starts: beat (the first beat at or after the call's last "
              "note ends) or bar (the first downbeat). "
@@ -74,7 +76,7 @@ def continue_call(
     options = read_config(config, {
         "model": model, "device": device, "temperature": temperature, "top_p": top_p,
         "seed": seed, "scale": scale, "bpm": bpm, "channel": channel,
-        "max_polyphony": max_polyphony, "answer_on": answer_on,
+        "max_polyphony": max_polyphony, "texture": texture, "answer_on": answer_on,
     })
     setup_logging("warning")
     from antiphon.daemon.cli.continue_files import (

@@ -67,3 +67,7 @@ SeedOption = Annotated[int | None, typer.Option(
     help="Random seed, for repeatable answers. \\[default: none]")]
 LogLevelOption = Annotated[str | None, typer.Option(
     help=f"debug, info, warning or error. {default_note('log_level')}")]
+TextureOption = Annotated[str | None, typer.Option(
+    help="Answer in one voice or in chords: auto (as the call: a single line gets a single "
+         "line), melody (one voice) or chords (up to --max-polyphony). "
+         f"{default_note('texture')}")]

@@ -1,8 +1,9 @@
 """An answer to a whole call at once, offline (`antiphon continue`): the model hears the
 call, then samples the answer, as the interaction loop does live (InteractionLoop._observe
 and _answer): the same session, the same rules (the configured ones, narrowed to the
-call's key and range by `rules_for_call` with scale "auto"), temperature, top-p and
-longest opening rest. No clock, no scheduler: the answer is collected, not streamed.
+call's key and range with scale "auto", and their polyphony to the call's texture:
+`rules_for_answer`), temperature, top-p and longest opening rest. No clock, no
+scheduler: the answer is collected, not streamed.
 
 Pure but for the model: the caller makes the sessions (`new_session`) and the call's
 events (ticks on the session's timeline, TICKS_PER_BEAT a beat).
@@ -18,8 +19,8 @@ from antiphon.daemon.play.clock import beats_to_ticks
 from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
 from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent
-from antiphon.engine.key_finding import rules_for_call
 from antiphon.engine.model import StepModel
+from antiphon.engine.texture import rules_for_answer
 
 
 def new_session(model: StepModel, seed: int | None, variation: int = 0) -> AnswerSession:
@@ -45,8 +46,8 @@ def sample_answer(
     session.observe(list(call))
     rules = settings.rules
     chosen = "the configured rules"
-    if settings.follow_call:
-        rules, chosen = rules_for_call(call, rules or PitchRules())
+    if settings.follow_call or rules is not None:
+        rules, chosen = rules_for_answer(call, rules or PitchRules(), settings.follow_call)
     rest = settings.max_opening_rest_beats
     answer = session.generate(start_tick, max(1, length_ticks), settings.temperature,
                               None if rest is None else beats_to_ticks(rest), rules,

@@ -48,7 +48,7 @@ from antiphon.engine.events import (
     NoteEvent,
     note_event_to_bytes,
 )
-from antiphon.engine.key_finding import rules_for_call
+from antiphon.engine.texture import rules_for_answer
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,9 @@ class InteractionLoop:
         began = time.perf_counter()
         lead = self._pace.lead_seconds(plan.length_beats, clock.seconds_per_beat)
         rules = self._rules
-        if self._follow_call:
-            rules, chosen = rules_for_call(self._call, rules or PitchRules())
+        if self._follow_call or rules is not None:
+            rules, chosen = rules_for_answer(self._call, rules or PitchRules(),
+                                             self._follow_call)
             log.info("answer keeps to %s", chosen)
         self._call = []
         answer = self._session.generate(start_tick, length_ticks, self._temperature,

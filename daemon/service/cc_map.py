@@ -61,7 +61,7 @@ DEFAULT_SPECS = {
     "bpm": "60..180", "temperature": "0.5..1.5", "top_p": "0.5..1", "silence_beats": "0.5..4",
     "min_answer_beats": "1..8", "max_answer_beats": "2..32", "grid_beats": "0.25|0.5|1|2|4",
     "max_opening_rest_beats": "0..2", "lowest_pitch": "0..127", "highest_pitch": "0..127",
-    "key_bias": "0..4",
+    "key_bias": "0..4", "texture": "auto|melody|chords",
     "max_polyphony": "1..8", "channel": "1..16", "max_hold_beats": "2..32", "thru": "off|on",
     "phrase_end": "silence|bars|pedal", "phrase_bars": "1..8", "answer_on": "beat|bar",
 }

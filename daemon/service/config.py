@@ -21,7 +21,7 @@ from antiphon.daemon.service.config_numbers import (  # noqa: F401 (shown_number
     range_problem,
     shown_number,
 )
-from antiphon.engine.constraints import PitchRules, scale_pitch_classes
+from antiphon.engine.constraints import TEXTURES, PitchRules, scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
 
 ENV_PREFIX = "ANTIPHON_"
@@ -41,9 +41,9 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LIVE_OPTIONS = (
     "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch", "key_bias",
-    "max_polyphony", "channel", "listen_channels", "max_hold_beats", "thru", "program_models",
-    "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc", "end_note", "log_level",
-    "answer_on", "cc_map", "cc_feedback", "knob_channel",
+    "max_polyphony", "texture", "channel", "listen_channels", "max_hold_beats", "thru",
+    "program_models", "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc",
+    "end_note", "log_level", "answer_on", "cc_map", "cc_feedback", "knob_channel",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
 
@@ -128,6 +128,10 @@ class DaemonConfig:
     highest_pitch: int = 127
     # Most answer notes sounding at once. None: as many as the model likes.
     max_polyphony: int | None = None
+    # Whose texture the answer follows: auto (the call's: a single line is answered in one
+    # voice, chords with at most as many notes at once as the call sounded), melody (one
+    # voice) or chords (as many as the model likes, up to max_polyphony).
+    texture: str = "auto"
     # MIDI channel of the answer, 1..16.
     channel: int = 1
     # Random seed for sampling; None: a different answer every run.
@@ -213,6 +217,7 @@ class DaemonConfig:
                               f"{following} it follows another: connect that clock to the "
                               "device directly")
         _choice("log_level", self.log_level, LOG_LEVELS)
+        _choice("texture", self.texture, TEXTURES)
         _in_limits("bpm", self.bpm)
         _in_limits("silence_beats", self.silence_beats)
         _in_limits("min_answer_beats", self.min_answer_beats)
@@ -323,7 +328,7 @@ class DaemonConfig:
         fixed = self.scale and not self.follows_call
         classes = scale_pitch_classes(self.scale) if fixed else frozenset(range(12))
         return PitchRules(self.lowest_pitch, self.highest_pitch, classes, self.max_polyphony,
-                          self.key_bias)
+                          self.key_bias, texture=self.texture)
 
     def knob_map(self) -> tuple:
         """The knobs of `cc_map` (cc_map.Knob), checked; ConfigError naming cc_map."""

@@ -226,13 +226,29 @@ def test_malformed_messages_do_not_stop_the_daemon(rig):
 
 def test_the_pitch_rules_and_sampling_reach_the_model(rig):
     r = rig(config=DaemonConfig(bpm=BPM, scale="A minor", highest_pitch=81, max_polyphony=2,
-                                temperature=0.8, top_p=0.9))
+                                texture="chords", temperature=0.8, top_p=0.9))
     r.play([60, 64])
     assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
     (rules,) = r.session.rules
     assert rules.pitch_classes == {9, 11, 0, 2, 4, 5, 7}
     assert (rules.highest, rules.max_polyphony) == (81, 2)
     assert r.session.generated[0][2] == 0.8 and r.session.top_ps == [0.9]
+
+
+def test_a_line_is_answered_in_one_voice_and_chords_with_the_calls_most(rig):
+    r = rig(config=DaemonConfig(bpm=BPM, scale="C major"))  # texture auto, the default
+    r.play([60, 62, 64, 65])
+    assert wait_until(lambda: len(r.session.generated) == 1, timeout=10)
+    assert r.session.rules[-1].max_polyphony == 1
+    assert wait_until(lambda: r.daemon.loop.answer_finished.is_set(), timeout=10)
+    for chord in ([60, 64, 67], [62, 65, 69]):  # two chords held a beat each
+        for pitch in chord:
+            r.player.send([0x90, pitch, 100])
+        time.sleep(BEAT)
+        for pitch in chord:
+            r.player.send([0x80, pitch, 0])
+    assert wait_until(lambda: len(r.session.generated) == 2, timeout=10)
+    assert r.session.rules[-1].max_polyphony == 3
 
 
 def test_scale_auto_holds_the_answer_to_the_calls_key_and_range(rig):

@@ -108,6 +108,7 @@ def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
         ("min_answer_beats", "3", 3.0),
         ("channel", "3", 3),  # an int
         ("max_polyphony", "2", 2),  # an optional int
+        ("texture", "chords", "chords"),  # a choice (auto would hold this call to one voice)
         ("scale", "C major", "C major"),  # text
         ("bpm", "200", 200.0),
     ):
@@ -125,6 +126,13 @@ def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
     assert note_ons and {m[0] & 0x0F for m in note_ons} == {2}  # channel 3
 
     assert r.set("max_polyphony", "none") == {"ok": True, "key": "max_polyphony", "value": None}
+    assert r.set("texture", "melody")["value"] == "melody"
+    r.call_and_answer()
+    assert session.rules[-1].max_polyphony == 1  # one voice, whatever the call
+    assert r.set("texture", "default")["value"] == "auto"
+    r.call_and_answer()
+    assert session.rules[-1].max_polyphony == 1  # the call is one note: a single line
+    assert r.set("texture", "chords")["value"] == "chords"
     assert r.set("scale", "None")["value"] == "auto"  # back to the default, as documented
     assert r.set("scale", "chromatic")["value"] == "chromatic"  # any pitch
     r.call_and_answer()
@@ -151,6 +159,7 @@ def test_listen_channels_changes_which_calls_are_heard(rig):
     ("channel", "17", "<= 16"),
     ("channel", "2.5", "expected a whole number"),
     ("max_polyphony", "0", ">= 1"),
+    ("texture", "bogus", "must be one of auto, melody, chords"),
     ("scale", "H major", "H major"),
     ("listen_channels", "0-3", "channels are 1..16"),
     ("min_answer_beats", "8", "max_answer_beats"),  # above the max: the pair is checked
