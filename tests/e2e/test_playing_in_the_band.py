@@ -26,7 +26,7 @@ def test_output_looped_back_into_the_input_is_not_answered(daemon, player, jack_
         time.sleep(10 * BEAT)  # long enough for the looped answer to be taken for a call
         answers = process.output().count("answer: ")
         assert answers == 1, process.output()
-        assert "feedback: Antiphon's own output comes back into its input" in process.output()
+        assert "feedback loop: Antiphon's own notes come back into its input" in process.output()
         assert keys.sounding() == {}
     finally:
         jack("jack_disconnect", "Antiphon Out:out", "Antiphon In:in", env=jack_server.env)
