@@ -12,6 +12,15 @@ GPU as onnxruntime values and go straight back in at the next step, so only the 
 (a token, the noise, the masks) and the sample and logits (a few hundred bytes) cross the
 bus. The state is opaque to callers (numpy arrays on the plain path, `OrtValue`s when
 bound); each step returns fresh ones, so keeping an old state to rewind to stays valid.
+
+Batched steps (`step_batch`) run N sequences through the graph at once, each row with its
+own token, noise, logit bias and state: the weights are read once for all N, which is what
+makes sampling N candidate answers (best of N) cheap. A graph steps in batches when its
+token input's first dimension and one dimension of each state input are symbolic
+("batch"), as `antiphon export` writes recurrent event models (training/batch_axes.py);
+other graphs step one row at a time (`batch_axes` is None). A bound model (CUDA) runs the
+batch through IO binding too; the batch's states cross to the host at each step, where
+the candidates keep them to rewind to.
 """
 
 from __future__ import annotations
@@ -125,6 +134,10 @@ class StepModel:
         self._token = np.zeros(1, dtype=np.int64)
         self._temperature = np.ones(1, dtype=np.float32)
         self._top_p = np.ones(1, dtype=np.float32)
+        inputs = {node.name: node for node in self.session.get_inputs()}
+        # A graph with batch axes takes its logit bias per row ([batch, vocab]).
+        self._bias_rows = len(inputs[io.logit_bias].shape or ()) == 2
+        self.batch_axes = _batch_axes(inputs, self.card)
         self._check_first_step()
         log.info("loaded %s (%s) from %s on %s",
                  self.card.name, self.card.family, self.path, self.device)
@@ -141,7 +154,8 @@ class StepModel:
             first = np.zeros(1, dtype=np.int64)  # token 0: BOS, every sequence's first
         feed = {io.token: first, io.temperature: np.ones(1, dtype=np.float32),
                 io.uniform: np.full((1, vocab), 0.5, dtype=np.float32),
-                io.logit_bias: np.zeros(vocab, dtype=np.float32)}
+                io.logit_bias: np.zeros((1, vocab) if self._bias_rows else vocab,
+                                        dtype=np.float32)}
         if io.top_p:
             feed[io.top_p] = np.ones(1, dtype=np.float32)
         # onnxruntime would also log a failing step to stderr; the error says it once.
@@ -174,6 +188,8 @@ class StepModel:
         io = self.card.io
         self._token[0] = token
         self._temperature[0] = temperature
+        if self._bias_rows:
+            logit_bias = logit_bias.reshape(1, -1)
         feed = {
             io.token: self._token,
             io.temperature: self._temperature,
@@ -185,6 +201,53 @@ class StepModel:
             feed[io.top_p] = self._top_p
         sample, logits, new_state = self._run(feed, state)
         return int(sample[0]), logits, new_state
+
+    def step_batch(
+        self,
+        tokens: np.ndarray,
+        state: list,
+        temperature: float,
+        uniform: np.ndarray,
+        logit_bias: np.ndarray,
+        top_p: float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray, list]:
+        """Feed one token to each of N rows: int64 [N] tokens, a state from `batch_state`,
+        float32 [N, vocab] noise and logit biases. Returns (samples int64 [N], logits
+        [N, vocab], new batch state). Only for a graph with `batch_axes`."""
+        if self.batch_axes is None:
+            raise ValueError(f"{self.card.name}'s step graph has no batch axis")
+        io = self.card.io
+        self._temperature[0] = temperature
+        feed = {io.token: np.asarray(tokens, dtype=np.int64), io.temperature: self._temperature,
+                io.uniform: uniform, io.logit_bias: logit_bias}
+        if io.top_p:
+            self._top_p[0] = top_p
+            feed[io.top_p] = self._top_p
+        if self._binding is None:
+            return self._run(feed, state)
+        binding = self._binding  # the batch's states are host arrays (module docstring)
+        for name, value in feed.items():
+            binding.bind_cpu_input(name, value)
+        for tensor, value in zip(self.card.state, state, strict=True):
+            binding.bind_cpu_input(tensor.input, value)
+        for name in self._output_names:
+            binding.bind_output(name, "cpu")
+        self.session.run_with_iobinding(binding)
+        sample, logits, *new_state = (value.numpy() for value in binding.get_outputs())
+        return sample, logits, new_state
+
+    def batch_state(self, state: list, rows: int) -> list[np.ndarray]:
+        """A one-row state (from `step`) repeated into `rows` rows, for `step_batch`."""
+        return [np.repeat(_host(value), rows, axis=axis)
+                for value, axis in zip(state, self.batch_axes, strict=True)]
+
+    def row_state(self, state: list[np.ndarray], row: int) -> list:
+        """Row `row` of a batch state, as a one-row state `step` takes."""
+        rows = [np.take(value, [row], axis=axis).copy()
+                for value, axis in zip(state, self.batch_axes, strict=True)]
+        if self._binding is None:
+            return rows
+        return [ort.OrtValue.ortvalue_from_numpy(value, self.device, 0) for value in rows]
 
     def step_frame(
         self,
@@ -228,3 +291,22 @@ class StepModel:
         self.session.run_with_iobinding(binding, options)
         sample, logits, *new_state = binding.get_outputs()
         return sample.numpy(), logits.numpy(), new_state
+
+
+def _host(value) -> np.ndarray:
+    return value.numpy() if isinstance(value, ort.OrtValue) else value
+
+
+def _batch_axes(inputs: dict, card: ModelCard) -> tuple[int, ...] | None:
+    """Each state input's batch axis (its one symbolic dimension), or None when the graph
+    steps one row at a time: an input of fixed shape, or a model that is not over events."""
+    def symbolic(name: str) -> list[int]:
+        shape = inputs[name].shape or ()
+        return [axis for axis, size in enumerate(shape) if not isinstance(size, int)]
+
+    if card.representation != "events" or symbolic(card.io.token) != [0]:
+        return None
+    axes = [symbolic(tensor.input) for tensor in card.state]
+    if any(len(found) != 1 for found in axes) or symbolic(card.io.uniform) != [0]:
+        return None
+    return tuple(found[0] for found in axes)

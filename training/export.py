@@ -32,6 +32,8 @@ from antiphon.engine.codec import EventCodec, EventCodecConfig
 from antiphon.engine.events import TICKS_PER_BEAT
 from antiphon.engine.model import StepModel
 from antiphon.engine.pianoroll import REPRESENTATION, PianoRollCodecConfig
+from antiphon.training.batch_axes import PARITY_TOLERANCE as BATCH_PARITY_TOLERANCE
+from antiphon.training.batch_axes import batch_parity, mark_batch_axes
 from antiphon.training.fit.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -191,9 +193,13 @@ def _write_checked(graph, example, input_names, output_names, card, description,
     entry = proto.metadata_props.add()
     entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
     proto.doc_string = f"Antiphon {card.family} step graph: {description}"
+    batched = mark_batch_axes(proto, card)  # a recurrent event model steps N rows at once
     onnx.save(proto, str(tmp_path))
     try:
         worst = parity(tmp_path)
+        if batched and (gap := batch_parity(tmp_path)) > BATCH_PARITY_TOLERANCE:
+            raise ExportError(f"{out_path}: a batch of rows steps unlike the same rows one "
+                              f"at a time (worst gap {gap:.2e})")
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
