@@ -10,7 +10,7 @@ Runtime only: onnxruntime, numpy and mido, never torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,8 +28,20 @@ from antiphon.daemon.cli.options import (
 )
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
 
+if TYPE_CHECKING:
+    from antiphon.daemon.play.loop_parts import LoopSettings
+    from antiphon.daemon.service.config import DaemonConfig
+
 MAX_VARIATIONS = 8  # as Magenta Studio's Continue
 MAX_BARS = 32
+
+
+def answer_settings(options: DaemonConfig) -> LoopSettings:
+    """The settings an offline answer is sampled with (`antiphon continue`, `antiphon eval
+    answers`): the config's, the file's beats the grid, as a clock the band shares is live."""
+    from antiphon.daemon.service.daemon import loop_settings
+
+    return loop_settings(options, shares_clock=True)
 
 
 def continue_call(
@@ -87,7 +99,6 @@ def continue_call(
     )
     from antiphon.daemon.play.continuation import new_session, sample_answer
     from antiphon.daemon.play.interaction import answer_length, next_grid_point
-    from antiphon.daemon.service.daemon import loop_settings
     from antiphon.daemon.service.startup import resolve_model_path
     from antiphon.engine.events import TICKS_PER_BEAT
     from antiphon.engine.model import StepModel
@@ -97,8 +108,7 @@ def continue_call(
         check_writable(output)
     except (CallFileError, OSError) as err:
         fail(str(err))
-    # The file's beats are the grid, as a clock the band shares is live.
-    settings = loop_settings(options, shares_clock=True)
+    settings = answer_settings(options)
     policy = settings.policy
     grid = call.beats_per_bar if options.answer_on == "bar" else policy.grid_beats
     call_beats = (call.last_activity - call.first_strike) / TICKS_PER_BEAT
