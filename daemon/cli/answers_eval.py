@@ -102,7 +102,12 @@ def eval_answers(
     run_seed = EVAL_SEED if options.seed is None else options.seed
     settings = answer_settings(options)
     words = (f"temperature {settings.temperature:g}, top-p {settings.top_p:g}, "
-             f"texture {options.texture}, scale {options.scale}, seed {run_seed}")
+             f"texture {options.texture}, scale {options.scale}, seed {run_seed}"
+             + ("" if options.max_polyphony is None
+                else f", max polyphony {options.max_polyphony}")
+             # best of N, where the settings draw several answers per call
+             + ("" if getattr(settings, "candidates", 1) == 1
+                else f", best of {settings.candidates}"))
     started = time.monotonic()
     pairs = []
     try:

@@ -51,6 +51,12 @@ class GroupResult:
         return float(np.mean(values)) if values else math.nan
 
     @property
+    def auc_share(self) -> float:
+        """Where the answers' AUC lies from floor (0) to ceiling (1)."""
+        span = self.ceiling - self.floor
+        return (self.auc - self.floor) / span if span > 0 else math.nan
+
+    @property
     def silent_answers(self) -> int:
         return sum(1 for answer in self.answers if len(answer) == 0)
 
@@ -149,7 +155,9 @@ def title(model: ModelResult, result: GroupResult) -> str:
 def notes_under(result: GroupResult) -> list[str]:
     """The lines printed under a table: AUC bounds, silent answers, the check."""
     lines = [f"relevance AUC bounds: the call as its answer {_number(result.ceiling)} "
-             f"(ceiling), another tune's real continuation {_number(result.floor)} (floor)"]
+             f"(ceiling), another tune's real continuation {_number(result.floor)} (floor); "
+             f"the answers' AUC lies {_number(result.auc_share, 2)} of the way from floor "
+             "to ceiling"]
     if result.silent_answers:
         lines.append(f"{result.silent_answers} of {len(result.answers)} answers have no "
                      "note (left out of the means but notes per beat)")
@@ -225,6 +233,7 @@ def to_json(models: list[ModelResult], command: str) -> dict:
                 "relevance_auc": _plain(result.auc),
                 "relevance_auc_ceiling": _plain(result.ceiling),
                 "relevance_auc_floor": _plain(result.floor),
+                "relevance_auc_share_of_ceiling": _plain(result.auc_share),
                 "check": [{"part": words, "passed": bool(ok)} for words, ok in checks(result)],
                 "calls": calls,
             })
