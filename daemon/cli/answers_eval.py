@@ -73,8 +73,11 @@ def eval_answers(
     workers: Annotated[int | None, typer.Option(
         help="Processes for parsing scores. \\[default: all cores]", min=1)] = None,
 ) -> None:
-    """Answer the first bars of held-out tunes and measure the answers beside the tunes'
-    real continuations (MusPy's measures, key, relevance AUC; needs the `train` extra)."""
+    """Measure a model's answers to held-out calls beside the tunes' real continuations.
+
+    Each call is the first bars of a test-split tune; its answer is sampled as `antiphon
+    continue` samples one; MusPy's measures, the key and a relevance AUC put it beside
+    the tune's next bars (needs the `train` extra)."""
     if picture is not None and picture.suffix.lower() != ".png":
         fail(f"--picture must name a .png file, got {str(picture)!r}", USAGE_ERROR)
     options = read_config(config, {

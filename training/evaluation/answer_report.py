@@ -168,16 +168,49 @@ def notes_under(result: GroupResult) -> list[str]:
     return lines
 
 
+COLLECTION_HEADER = ("collection", "calls", "notes/beat", "in key", "mean pitch",
+                     "polyphony", "AUC (ceiling)")
+COLLECTION_METRICS = ("notes_per_beat", "in_key", "mean_pitch", "polyphony")
+
+
+def collection_rows(result: GroupResult) -> list[tuple[str, ...]]:
+    """Rows of COLLECTION_HEADER: each collection's calls alone, "answer / real" means
+    (and its AUCs within the collection); none where the group has one collection."""
+    names = sorted({pair.collection for pair in result.pairs})
+    if len(names) < 2:
+        return []
+    rows = []
+    for name in names:
+        chosen = [i for i, pair in enumerate(result.pairs) if pair.collection == name]
+        part = GroupResult(result.group, [result.pairs[i] for i in chosen],
+                           [result.answers[i] for i in chosen],
+                           [result.answer_values[i] for i in chosen],
+                           [result.real_values[i] for i in chosen])
+        reals = [pair.real for pair in part.pairs]
+        auc = auc_of(part.answers, reals)
+        ceiling = auc_of([pair.call_notes for pair in part.pairs], reals)
+        rows.append((name, str(len(chosen)), *(
+            f"{_number(part.mean(m), 2)} / {_number(part.mean(m, real=True), 2)}"
+            for m in COLLECTION_METRICS), f"{_number(auc, 2)} ({_number(ceiling, 2)})"))
+    return rows
+
+
+def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def markdown(models: list[ModelResult], command: str) -> str:
     """Every table, in markdown, the command that printed them at the top."""
     out = [f"`{command}`", ""]
     for model in models:
         for result in model.groups:
-            out += [f"**{title(model, result)}**", "",
-                    "| " + " | ".join(TABLE_HEADER) + " |",
-                    "|" + "---|" + "---:|" * (len(TABLE_HEADER) - 1)]
-            out += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
+            out += [f"**{title(model, result)}**", ""]
+            out += _markdown_table(TABLE_HEADER, table_rows(result))
             out += [""] + [f"{line}  " for line in notes_under(result)] + [""]
+            if rows := collection_rows(result):
+                out += ["By collection (answer / real):", ""]
+                out += _markdown_table(COLLECTION_HEADER, rows) + [""]
     return "\n".join(out)
 
 
@@ -186,22 +219,28 @@ def print_tables(console, models: list[ModelResult]) -> bool:
     from rich.markup import escape
     from rich.table import Table
 
+    def show(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        table = Table()
+        for index, column in enumerate(header):
+            table.add_column(column, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+
     passed = True
     for model in models:
         for result in model.groups:
             # The title as a line of its own: a table's title wraps to the table's width.
             console.print(f"[bold]{escape(title(model, result))}[/]", highlight=False,
                           soft_wrap=True)
-            table = Table()
-            for index, column in enumerate(TABLE_HEADER):
-                table.add_column(column, justify="left" if index == 0 else "right")
-            for row in table_rows(result):
-                table.add_row(*row)
-            console.print(table)
+            show(TABLE_HEADER, table_rows(result))
             for line in notes_under(result):
                 style = "" if not line.startswith("check:") else (
                     "green" if "check: PASS" in line else "red")
                 console.print(escape(line), style=style, highlight=False, soft_wrap=True)
+            if rows := collection_rows(result):
+                console.print("by collection (answer / real):", highlight=False)
+                show(COLLECTION_HEADER, rows)
             passed &= all(ok for _, ok in checks(result))
     return passed
 

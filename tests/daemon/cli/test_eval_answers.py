@@ -86,6 +86,20 @@ def test_answers_measured_beside_the_real_continuations(tunes, tmp_path):
     assert chords["check"][0]["part"].startswith("polyphony")
 
 
+def test_each_collection_is_shown_apart_too(tunes, tmp_path):
+    more = tmp_path / "more"
+    more.mkdir()
+    write_tune(more / "down.mid", SCALE_UP[::-1])
+    write_tune(more / "again.mid", A_MINOR[::-1])
+    report = tmp_path / "t.md"
+    result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
+                                      "--midi-dir", str(more), "--markdown", str(report)])
+    assert result.exit_code == 0, result.output
+    markdown = report.read_text()
+    assert "5 single-line calls (midi:more, midi:tunes)" in markdown
+    assert "| midi:more | 2 |" in markdown and "| midi:tunes | 3 |" in markdown
+
+
 def test_settings_reach_the_answers_and_a_seed_repeats_them(tunes, tmp_path):
     def answered(name: str, *options: str) -> dict:
         path = tmp_path / name
