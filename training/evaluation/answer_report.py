@@ -168,8 +168,8 @@ def notes_under(result: GroupResult) -> list[str]:
     return lines
 
 
-COLLECTION_HEADER = ("collection", "calls", "notes/beat", "in key", "mean pitch",
-                     "polyphony", "AUC (ceiling)")
+COLLECTION_HEADER = ("collection", "calls", "notes per beat", "in key", "mean pitch",
+                     "mean polyphony", "AUC (ceiling)")
 COLLECTION_METRICS = ("notes_per_beat", "in_key", "mean_pitch", "polyphony")
 
 
@@ -222,7 +222,9 @@ def print_tables(console, models: list[ModelResult]) -> bool:
     def show(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         table = Table()
         for index, column in enumerate(header):
-            table.add_column(column, justify="left" if index == 0 else "right")
+            # Names whole; numbers may wrap in a narrow terminal.
+            table.add_column(column, justify="left" if index == 0 else "right",
+                             no_wrap=index == 0)
         for row in rows:
             table.add_row(*(escape(cell) for cell in row))
         console.print(table)
