@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+from antiphon.engine.texture import call_texture
 from antiphon.training.evaluation.key_calls import MEASURE_STARTS, Tune, TuneKey, load_tunes
 
 # Collections none of the shipped models trained on (Ryan's Mammoth Collection, 1059 fiddle
@@ -44,9 +45,10 @@ class CallPair:
 
     @property
     def single_line(self) -> bool:
-        """Whether the call is one voice: no note starts before the one before it ends."""
-        return not bool(np.any(self.call_notes[1:, 0] < np.maximum.accumulate(
-            self.call_notes[:-1, 1]))) if len(self.call_notes) > 1 else True
+        """Whether the call is one voice, as `--texture auto` hears it (engine.texture:
+        a legato overlap or a grace note's is not a second voice)."""
+        texture = call_texture(self.call)
+        return texture is None or texture.kind == "melody"
 
 
 def notes_between(notes: np.ndarray, start: int, end: int) -> np.ndarray:

@@ -131,6 +131,13 @@ def test_a_call_of_chords_is_not_a_single_line():
     assert not pair.single_line
 
 
+def test_a_legato_line_is_still_a_single_line():
+    legato = line([60, 62, 64, 65, 67, 69, 71, 72] * 2)
+    legato[:, 1] += 2  # each note let go just after the next is struck
+    pair = pair_of(Tune("l", legato, BAR, np.arange(6) * BAR), "hand", bars=2)
+    assert pair.single_line
+
+
 def test_answer_events_become_notes_from_the_answer_start():
     events = [NoteEvent(100, 60, 80), NoteEvent(110, 64, 80), NoteEvent(124, 60, 0),
               NoteEvent(140, 64, 0)]
