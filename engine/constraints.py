@@ -17,6 +17,7 @@ from antiphon.engine.codec import PITCHES, EventCodec
 
 MASKED = np.float32(-1e9)
 TEXTURES = ("auto", "melody", "chords")  # see texture.py
+MAX_CANDIDATES = 16  # most answers drawn per call for best of N (candidates.py)
 
 TONICS = {"C": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "F": 5, "F#": 6,
           "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11}

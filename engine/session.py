@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from antiphon.engine.codec import EventCodec, EventCodecConfig, EventDecoder, EventEncoder
-from antiphon.engine.constraints import MASKED, PitchRules, WellFormedAnswer, checked_sampling
+from antiphon.engine.answer_row import AnswerRow
+from antiphon.engine.candidates import Candidate, sample_rows
+from antiphon.engine.codec import EventCodec, EventCodecConfig, EventEncoder
+from antiphon.engine.constraints import MASKED, PitchRules, checked_sampling
 from antiphon.engine.events import MAX_HEARD_SILENCE_TICKS, TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel
@@ -190,67 +192,68 @@ class Session:
         """
         temperature = checked_sampling(length_ticks, temperature, top_p)
         self.advance_to(start_tick)
-        end_tick = self.tick + length_ticks
-        decoder = EventDecoder(self.codec, self.tick)
-        if self._encoder.velocity_bin is not None:
-            decoder.velocity = self.codec.bin_velocity(self._encoder.velocity_bin)
-        guard = WellFormedAnswer(self.codec, self._bias, rules)
-        rest_left = max_opening_rest_ticks  # None once the first note has sounded
-        guard.limit_rest(rest_left)
+        row = self._answer_row(length_ticks, rules, max_opening_rest_ticks)
         self._instants = []
-        self._remember_instant(guard.sounding)  # the start: rewinding here forgets it all
-        max_steps = 64 * length_ticks + 64  # a model that never advances time still ends
+        self._remember_instant(row.sounding)  # the start: rewinding here forgets it all
         try:
-            for _ in range(max_steps):
-                token, state = self._step(temperature, guard.bias, top_p)
-                shift = self.codec.shift_ticks(token)
-                if decoder.tick + shift > end_tick:
+            for _ in range(row.max_steps):
+                token, state = self._step(temperature, row.bias, top_p)
+                if row.ends_before(token):
                     break  # the answer is over; the silence up to its end is added below
-                if shift:
-                    self._remember_instant(guard.sounding)  # this instant is complete
-                event = decoder.feed(token)
+                if row.moves_time(token):
+                    self._remember_instant(row.sounding)  # this instant is complete
+                events = row.take(token)
                 self._commit(token, state)
-                if event is None:
-                    if self._follow_control_token(token):
-                        guard.time_moved()
-                        if rest_left is not None:
-                            rest_left -= shift
-                            guard.limit_rest(rest_left)
-                        if decoder.tick >= end_tick:
-                            break  # a note struck at the last instant could not sound
-                    continue
-                self._encoder.tick = event.tick
-                if event.velocity > 0 and rest_left is not None:
-                    rest_left = None
-                    guard.limit_rest(None)
-                if event.velocity > 0:
-                    if event.pitch in guard.sounding:
-                        yield NoteEvent(event.tick, event.pitch, 0)  # re-strike: release first
-                    guard.note_on(event.pitch)
-                else:
-                    guard.note_off(event.pitch)
-                yield event
-            self._remember_instant(guard.sounding)
-            self.advance_to(end_tick)
-            releases = [NoteEvent(end_tick, pitch, 0) for pitch in sorted(guard.sounding)]
-            guard.sounding.clear()
+                self._encoder.tick = row.tick
+                self._encoder.velocity_bin = row.velocity_bin
+                yield from events
+                if row.over:
+                    break
+            self._remember_instant(row.sounding)
+            self.advance_to(row.end_tick)
+            releases = row.closing_releases()
             self.observe(releases)
             yield from releases
         finally:
             # Stopped early (the caller closed the generator): tell the model its notes
             # ended where it stopped.
-            if guard.sounding:
-                self.observe([NoteEvent(self.tick, p, 0) for p in sorted(guard.sounding)])
+            if row.sounding:
+                self.observe([NoteEvent(self.tick, p, 0) for p in sorted(row.sounding)])
 
-    def _follow_control_token(self, token: int) -> bool:
-        """Keep the encoder's time and velocity in step with a SHIFT or VELOCITY played;
-        True when time moved."""
-        if (shift := self.codec.shift_ticks(token)) > 0:
-            self._encoder.tick += shift
-            return True
-        if token >= self.codec.velocity_base:
-            self._encoder.velocity_bin = token - self.codec.velocity_base
-        return False
+    def sample_candidates(
+        self, start_tick: int, length_ticks: int, n: int, temperature: float = 1.0,
+        max_opening_rest_ticks: int | None = None, rules: PitchRules | None = None,
+        top_p: float = 1.0,
+    ) -> list[Candidate]:
+        """Sample `n` answers at once, as `generate` samples one (candidates.py), without
+        playing any: `adopt` the one to play. Needs a model with batch axes."""
+        temperature = checked_sampling(length_ticks, temperature, top_p)
+        self.advance_to(start_tick)
+        rows = [self._answer_row(length_ticks, rules, max_opening_rest_ticks)
+                for _ in range(n)]
+        return sample_rows(self._model, rows, self._state, self._pending, self._rng,
+                           temperature, top_p)
+
+    def adopt(self, candidate: Candidate) -> None:
+        """Take `candidate` (sampled from this session's present by `sample_candidates`)
+        as the answer played: the session stands as if `generate` had sampled it."""
+        base = self._tokens_seen
+        self._instants = [_Instant(i.tick, i.state, i.pending, i.velocity_bin, base + i.kept,
+                                   i.sounding) for i in candidate.instants]
+        self._state, self._pending = candidate.state, candidate.pending
+        self.context.extend(candidate.tokens)
+        self._tokens_seen += len(candidate.tokens)
+        self._encoder.tick = candidate.tick
+        self._encoder.velocity_bin = candidate.velocity_bin
+        self._remember_instant(candidate.sounding)
+        self.advance_to(candidate.end_tick)
+        self.observe(candidate.releases)
+
+    def _answer_row(self, length_ticks: int, rules: PitchRules | None,
+                    max_opening_rest_ticks: int | None) -> AnswerRow:
+        """A row for an answer from the session's present (answer_row.py)."""
+        return AnswerRow(self.codec, self._bias, rules, self.tick, length_ticks,
+                         self._encoder.velocity_bin, max_opening_rest_ticks)
 
     def _remember_instant(self, sounding: set[int]) -> None:
         self._instants.append(_Instant(self.tick, self._state, self._pending,

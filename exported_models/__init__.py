@@ -9,11 +9,14 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "default"
+# The critic that picks the best of N answers (engine/critic.py): shipped here beside the
+# models, but it plays nothing, so it is not one of them.
+CRITIC = "critic"
 
 
 def available_models() -> list[str]:
     """Names of the shipped models (file names without `.onnx`)."""
-    return sorted(path.stem for path in MODELS_DIR.glob("*.onnx"))
+    return sorted(path.stem for path in MODELS_DIR.glob("*.onnx") if path.stem != CRITIC)
 
 
 def model_path(name: str) -> Path:
@@ -25,7 +28,7 @@ def model_path(name: str) -> Path:
     if candidate.suffix == ".onnx" and candidate.is_file():
         return candidate
     shipped = MODELS_DIR / f"{name}.onnx"
-    if shipped.is_file():
+    if shipped.is_file() and name != CRITIC:
         return shipped
     raise FileNotFoundError(
         f"no model {name!r}: not a file, and not one of the shipped models "
@@ -35,3 +38,8 @@ def model_path(name: str) -> Path:
 
 def default_model_path() -> Path:
     return model_path(DEFAULT_MODEL)
+
+
+def critic_path() -> Path:
+    """The shipped critic's file (it may be missing: answers are then judged without it)."""
+    return MODELS_DIR / f"{CRITIC}.onnx"

@@ -67,6 +67,10 @@ SeedOption = Annotated[int | None, typer.Option(
     help="Random seed, for repeatable answers. \\[default: none]")]
 LogLevelOption = Annotated[str | None, typer.Option(
     help=f"debug, info, warning or error. {default_note('log_level')}")]
+CandidatesOption = Annotated[int | None, typer.Option(
+    help="Answers drawn per call, of which the best is played (judged by a critic and by "
+         "how near each is to the call's notes, density and register); 1: the first, "
+         f"streamed as it is sampled. {default_note('candidates')}")]
 TextureOption = Annotated[str | None, typer.Option(
     help="Answer in one voice or in chords: auto (as the call: a single line gets a single "
          "line), melody (one voice) or chords (up to --max-polyphony). "

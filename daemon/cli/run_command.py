@@ -13,6 +13,7 @@ from antiphon.daemon.cli.options import (
     NUMBER,
     BackendOption,
     BpmOption,
+    CandidatesOption,
     ConfigOption,
     DeviceOption,
     LogLevelOption,
@@ -78,6 +79,7 @@ def run(
     max_polyphony: Annotated[int | None, typer.Option(
         help="Most answer notes sounding at once. \\[default: no limit]")] = None,
     texture: TextureOption = None,
+    candidates: CandidatesOption = None,
     channel: Annotated[int | None, typer.Option(
         help=f"MIDI channel of the answer, 1-16. {default_note('channel')}")] = None,
     seed: SeedOption = None,
@@ -174,7 +176,8 @@ def run(
         "grid_beats": grid_beats, "temperature": temperature, "top_p": top_p,
         "max_opening_rest_beats": max_opening_rest_beats, "scale": scale, "key_bias": key_bias,
         "lowest_pitch": lowest_pitch, "highest_pitch": highest_pitch,
-        "max_polyphony": max_polyphony, "texture": texture, "channel": channel, "seed": seed,
+        "max_polyphony": max_polyphony, "texture": texture,
+        "candidates": candidates, "channel": channel, "seed": seed,
         "log_level": log_level,
         "timing_trace": None if timing_trace is None else str(timing_trace),
         "listen_channels": listen_channels, "max_hold_beats": max_hold_beats,

@@ -2,8 +2,8 @@
 call, then samples the answer, as the interaction loop does live (InteractionLoop._observe
 and _answer): the same session, the same rules (the configured ones, narrowed to the
 call's key and range with scale "auto", and their polyphony to the call's texture:
-`rules_for_answer`), temperature, top-p and longest opening rest. No clock, no
-scheduler: the answer is collected, not streamed.
+`rules_for_answer`), temperature, top-p, longest opening rest and number of candidates
+(answering.py). No clock, no scheduler: the answer is collected, not streamed.
 
 Pure but for the model: the caller makes the sessions (`new_session`) and the call's
 events (ticks on the session's timeline, TICKS_PER_BEAT a beat).
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from antiphon.daemon.play.answering import draw_answer
 from antiphon.daemon.play.clock import beats_to_ticks
 from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
 from antiphon.engine.constraints import PitchRules
@@ -49,9 +50,9 @@ def sample_answer(
     if settings.follow_call or rules is not None:
         rules, chosen = rules_for_answer(call, rules or PitchRules(), settings.follow_call)
     rest = settings.max_opening_rest_beats
-    answer = session.generate(start_tick, max(1, length_ticks), settings.temperature,
-                              None if rest is None else beats_to_ticks(rest), rules,
-                              settings.top_p)
+    answer = draw_answer(session, call, settings.candidates, start_tick, max(1, length_ticks),
+                         settings.temperature, None if rest is None else beats_to_ticks(rest),
+                         rules, settings.top_p, one_by_one=True)
     events: list[NoteEvent] = []
     sounding: set[int] = set()
     try:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from antiphon.daemon.midi.wire import sustain_state
+from antiphon.daemon.play.answering import draw_answer, shipped_critic
 from antiphon.daemon.play.clock import Clock, beats_to_ticks
 from antiphon.daemon.play.interaction import (
     Action,
@@ -75,6 +76,7 @@ class InteractionLoop:
         rules: PitchRules | None = None,
         top_p: float = 1.0,
         follow_call: bool = False,
+        candidates: int = 1,
     ) -> None:
         self._session = session
         self._scheduler = scheduler
@@ -86,6 +88,9 @@ class InteractionLoop:
         self._channel = channel  # 0..15
         self._rules = rules
         self._follow_call = follow_call
+        self._candidates = candidates  # answers drawn per call; the best is played
+        if candidates > 1:
+            shipped_critic()  # loaded now, not at the first answer
         self._call: list[NoteEvent] = []  # what the player played since the last answer
         self._played = PlayedNotes()  # the player's notes as they sound
         self.transport_running = True  # False between a MIDI Stop and Start / Continue
@@ -153,6 +158,9 @@ class InteractionLoop:
         self._channel = settings.channel
         self._rules = settings.rules
         self._follow_call = settings.follow_call
+        self._candidates = settings.candidates
+        if settings.candidates > 1:
+            shipped_critic()
         rest = settings.max_opening_rest_beats
         self._max_opening_rest_ticks = None if rest is None else beats_to_ticks(rest)
 
@@ -257,7 +265,7 @@ class InteractionLoop:
             self._call.append(event)
 
     def _answer(self, plan: StartAnswer) -> None:
-        """Generate the answer and stream it into the scheduler as it is sampled."""
+        """Draw the answer (answering.py) and stream it into the scheduler as it comes."""
         clock = self._clock
         scheduler = self._scheduler
         start_tick = self._session_tick(beats_to_ticks(plan.start_beats))
@@ -273,9 +281,10 @@ class InteractionLoop:
             rules, chosen = rules_for_answer(self._call, rules or PitchRules(),
                                              self._follow_call)
             log.info("answer keeps to %s", chosen)
-        self._call = []
-        answer = self._session.generate(start_tick, length_ticks, self._temperature,
-                                        self._max_opening_rest_ticks, rules, self._top_p)
+        call, self._call = self._call, []
+        answer = draw_answer(self._session, call, self._candidates, start_tick, length_ticks,
+                             self._temperature, self._max_opening_rest_ticks, rules,
+                             self._top_p)
         try:
             for event in answer:
                 due = self._timeline.clock_beats(event.tick) + push_beats

@@ -55,6 +55,7 @@ class LoopSettings:
     max_opening_rest_beats: float | None = None
     rules: PitchRules | None = None
     follow_call: bool = False  # narrow `rules` to each call's key and range (scale "auto")
+    candidates: int = 1  # answers drawn per call, the best played (answering.py)
 
 
 class LoopCall:

@@ -21,7 +21,7 @@ from antiphon.daemon.service.config_numbers import (  # noqa: F401 (shown_number
     range_problem,
     shown_number,
 )
-from antiphon.engine.constraints import TEXTURES, PitchRules, scale_pitch_classes
+from antiphon.engine.constraints import MAX_CANDIDATES, TEXTURES, PitchRules, scale_pitch_classes
 from antiphon.engine.events import TICKS_PER_BEAT
 
 ENV_PREFIX = "ANTIPHON_"
@@ -41,8 +41,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LIVE_OPTIONS = (
     "bpm", "temperature", "top_p", "silence_beats", "min_answer_beats", "max_answer_beats",
     "grid_beats", "max_opening_rest_beats", "scale", "lowest_pitch", "highest_pitch", "key_bias",
-    "max_polyphony", "texture", "channel", "listen_channels", "max_hold_beats", "thru",
-    "program_models", "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc",
+    "max_polyphony", "texture", "candidates", "channel", "listen_channels", "max_hold_beats",
+    "thru", "program_models", "panic_cc", "panic_note", "phrase_end", "phrase_bars", "end_cc",
     "end_note", "log_level", "answer_on", "cc_map", "cc_feedback", "knob_channel",
 )
 CLI_FLAGS = {"in_port": "--in", "out_port": "--out"}  # fields whose flag is not --field-name
@@ -132,6 +132,10 @@ class DaemonConfig:
     # voice, chords with at most as many notes at once as the call sounded), melody (one
     # voice) or chords (as many as the model likes, up to max_polyphony).
     texture: str = "auto"
+    # Answers drawn per call, of which the best is played: scored by the critic and by how
+    # near each is to the call's pitch classes, density and register (best of N). 1: the
+    # first one drawn, streamed as it is sampled.
+    candidates: int = 8
     # MIDI channel of the answer, 1..16.
     channel: int = 1
     # Random seed for sampling; None: a different answer every run.
@@ -231,6 +235,7 @@ class DaemonConfig:
         _in_range("highest_pitch", self.highest_pitch, 0, 127)
         if self.max_polyphony is not None:
             _in_range("max_polyphony", self.max_polyphony, 1, 128)
+        _in_range("candidates", self.candidates, 1, MAX_CANDIDATES)
         if self.highest_pitch < self.lowest_pitch:  # the range's fault, whatever the scale
             raise ConfigError("highest_pitch", f"must be >= {cli_flag('lowest_pitch')} "
                               f"({self.lowest_pitch}), got {self.highest_pitch}")

@@ -80,7 +80,7 @@ class Daemon:
             session, self.scheduler, self.clock, settings.policy, self._inbox,
             temperature=settings.temperature, top_p=settings.top_p, channel=settings.channel,
             max_opening_rest_beats=settings.max_opening_rest_beats, rules=settings.rules,
-            follow_call=settings.follow_call,
+            follow_call=settings.follow_call, candidates=settings.candidates,
         )
         self.trace = TimingTrace() if config.timing_trace else None
         self.scheduler.trace = self.loop.trace = self.trace
@@ -342,7 +342,7 @@ def loop_settings(config: DaemonConfig, shares_clock: bool) -> LoopSettings:
     )
     return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
                         config.max_opening_rest_beats, config.pitch_rules(),
-                        config.follows_call)
+                        config.follows_call, config.candidates)
 
 
 def _where(port: MidiInput | MidiOutput, preposition: str) -> str:
