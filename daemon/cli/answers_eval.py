@@ -20,6 +20,7 @@ import typer
 
 from antiphon.daemon.cli.continue_command import answer_settings
 from antiphon.daemon.cli.options import (
+    DEFAULTS,
     ConfigOption,
     DeviceOption,
     TemperatureOption,
@@ -63,6 +64,9 @@ def eval_answers(
     max_polyphony: Annotated[int | None, typer.Option(
         help="Most answer notes sounding at once. \\[default: no limit]")] = None,
     texture: TextureOption = None,
+    candidates: Annotated[int | None, typer.Option(
+        help="Answers drawn per call, the best kept, as `antiphon run` keeps it. "
+             "\\[default: the config's]", min=1)] = None,
     config: ConfigOption = None,
     markdown: Annotated[Path | None, typer.Option(
         help="Also write the tables (markdown) here.", dir_okay=False)] = None,
@@ -80,10 +84,15 @@ def eval_answers(
     the tune's next bars (needs the `train` extra)."""
     if picture is not None and picture.suffix.lower() != ".png":
         fail(f"--picture must name a .png file, got {str(picture)!r}", USAGE_ERROR)
-    options = read_config(config, {
+    overrides = {
         "device": device, "temperature": temperature, "top_p": top_p, "seed": seed,
         "scale": scale, "max_polyphony": max_polyphony, "texture": texture,
-    })
+    }
+    if candidates is not None:
+        if not hasattr(DEFAULTS, "candidates"):
+            fail("--candidates: this Antiphon draws one answer per call", USAGE_ERROR)
+        overrides["candidates"] = candidates
+    options = read_config(config, overrides)
     setup_logging("warning")
     try:
         from antiphon.training.evaluation import answer_calls, answer_report
@@ -139,7 +148,7 @@ def eval_answers(
     command = command_line(model or [], corpus or [], midi_dir or [], calls, bars, {
         "--device": device, "--temperature": temperature, "--top-p": top_p, "--seed": seed,
         "--scale": scale, "--max-polyphony": max_polyphony, "--texture": texture,
-        "--config": config})
+        "--candidates": candidates, "--config": config})
     passed = answer_report.print_tables(console, results)
     console.print(f"{len(pairs)} calls x {len(names)} models in "
                   f"{time.monotonic() - started:.0f} s", highlight=False)

@@ -151,3 +151,16 @@ def test_a_folder_of_no_usable_file_is_an_error(tmp_path):
     (empty / "broken.mid").write_bytes(b"not midi")
     result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(empty)])
     assert result.exit_code == 1 and "not a MIDI file" in result.output
+
+
+def test_best_of_n_reaches_the_answers(tunes, tmp_path):
+    from antiphon.daemon.cli.options import DEFAULTS
+
+    if not hasattr(DEFAULTS, "candidates"):
+        pytest.skip("this Antiphon draws one answer per call")
+    result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
+                                      "--candidates", "2", "--markdown",
+                                      str(tmp_path / "t.md")])
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "t.md").read_text()
+    assert "--candidates 2" in markdown.splitlines()[0] and "best of 2" in markdown
