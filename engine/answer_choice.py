@@ -28,7 +28,7 @@ from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.key_finding import call_notes
 
 CRITIC_WEIGHT = 1.0
-PROFILE_WEIGHT = 4.0
+PROFILE_WEIGHT = 8.0
 DENSITY_WEIGHT = 2.0
 REGISTER_WEIGHT = 2.0
 SILENT_SCORE = -1e6

@@ -220,6 +220,12 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
             generation_speed(path),
             onnx_step_latency(path, steps, device="cuda") if gpu else None,
         ))
+    from antiphon.daemon.bench.best_of import best_of_lines, best_of_rows
+    from antiphon.daemon.play.answering import shipped_critic
+
+    default_path = find_model(DEFAULT_MODEL)
+    best_of = best_of_lines(DEFAULT_MODEL, best_of_rows(default_path),
+                            shipped_critic() is not None)
     try:
         from antiphon.daemon.midi.jack_server import private_jack_server  # needs python-rtmidi
 
@@ -245,6 +251,8 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
            "than guessed."),
         "",
         *engine_table(rows),
+        "",
+        *best_of,
         "",
         *startup_lines(started, resident, why),
     ]

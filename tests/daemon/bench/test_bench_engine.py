@@ -64,3 +64,25 @@ def test_the_torch_speed_up_is_a_target_of_the_default_model_only():
     ])[2:]
     assert "| meets (p99 <= 2 ms, >= 100x real time)" in transformer
     assert "**misses** (p99 <= 0.5 ms, >= 10x torch" in default
+
+
+def test_best_of_n_is_timed_through_the_code_that_plays():
+    from antiphon.daemon.bench.best_of import COUNTS, best_of_lines, best_of_rows
+
+    rows = best_of_rows(default_model_path(), repeats=2, steps=5)
+    assert [row.candidates for row in rows] == list(COUNTS)
+    assert all(row.draw.count == 2 and row.draw.p50 > 0 for row in rows)
+    assert all(row.step is not None for row in rows)  # the default model has batch axes
+    table = best_of_lines("default", rows, critic=True)
+    assert sum(line.startswith(f"| {n} |") for n in COUNTS for line in table) == len(COUNTS)
+
+
+def test_a_draw_over_one_beat_is_marked():
+    from antiphon.daemon.bench.best_of import BestOfRow, best_of_lines
+
+    slow = BestOfRow(8, Latency(400.0, 650.0, 700.0, 10), Latency(1.0, 1.2, 1.3, 10))
+    fast = BestOfRow(1, Latency(20.0, 30.0, 35.0, 10), Latency(0.5, 0.6, 0.7, 10))
+    lines = best_of_lines("default", [fast, slow], critic=False)
+    assert "| 1 | 20.0 / 30.0 / 35.0 | yes |" in lines[-2]
+    assert "**no**" in lines[-1] and "| 0.25 |" in lines[-1]  # 1.0 ms / (8 x 0.5 ms)
+    assert "metrics only" in lines[0]
