@@ -16,6 +16,7 @@ import typer
 
 from antiphon.daemon.cli.options import (
     NUMBER,
+    CandidatesOption,
     ConfigOption,
     DeviceOption,
     ModelOption,
@@ -73,6 +74,7 @@ def continue_call(
     max_polyphony: Annotated[int | None, typer.Option(
         help="Most answer notes sounding at once. \\[default: no limit]")] = None,
     texture: TextureOption = None,
+    candidates: CandidatesOption = None,
     answer_on: Annotated[str | None, typer.Option(
         help="Where the answer starts: beat (the first beat at or after the call's last "
              "note ends) or bar (the first downbeat). "
@@ -88,7 +90,8 @@ def continue_call(
     options = read_config(config, {
         "model": model, "device": device, "temperature": temperature, "top_p": top_p,
         "seed": seed, "scale": scale, "bpm": bpm, "channel": channel,
-        "max_polyphony": max_polyphony, "texture": texture, "answer_on": answer_on,
+        "max_polyphony": max_polyphony, "texture": texture,
+        "candidates": candidates, "answer_on": answer_on,
     })
     setup_logging("warning")
     from antiphon.daemon.cli.continue_files import (

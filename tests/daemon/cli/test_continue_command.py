@@ -127,6 +127,18 @@ def test_a_seed_repeats_every_variation(three):
         assert notes_of(one) == notes_of(other)
 
 
+def test_best_of_n_is_repeatable_and_differs_from_the_first_draw(tmp_path):
+    call = write_call(tmp_path / "call.mid")
+    answers = {}
+    for name, count in (("one", 1), ("best", 6), ("again", 6)):
+        result = run(call, "-o", tmp_path / f"{name}.mid", "--seed", "3", "--bars", "2",
+                     "--candidates", count)
+        assert result.exit_code == 0, result.output
+        answers[name] = notes_of(mido.MidiFile(tmp_path / f"{name}.mid").tracks[1])
+    assert answers["best"] == answers["again"]
+    assert answers["best"] != answers["one"]
+
+
 def test_length_as_live_tempo_channel_and_bar_grid(tmp_path):
     # A call of 4.7 beats in a file with no tempo: the answer is about as long (5 beats, as
     # antiphon run makes it), from beat 5 by default, and from the downbeat (beat 8) with
@@ -212,7 +224,8 @@ def test_an_output_that_cannot_be_written_is_said_before_sampling(tmp_path, wher
 
 @pytest.mark.parametrize("option", [("--variations", "9"), ("--variations", "0"),
                                     ("--bars", "0"), ("--bars", "33"),
-                                    ("--temperature", "0"), ("--channel", "17")])
+                                    ("--temperature", "0"), ("--channel", "17"),
+                                    ("--candidates", "0"), ("--candidates", "17")])
 def test_out_of_range_options_are_refused(tmp_path, option):
     call = write_call(tmp_path / "call.mid")
     result = run(call, "-o", tmp_path / "out.mid", *option)
