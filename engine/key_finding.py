@@ -6,27 +6,36 @@ high temperature it wanders over the whole keyboard. So the answer is held to a 
 around the call's notes, and to the call's key: by a hard mask when the key is certain
 enough, by a soft lean toward the likely keys when it is not.
 
-Finding the key. Each of the 24 major and minor keys is scored by a weighted sum of what
-points at it (`key_features`): how long each scale degree sounds and whether it sounds at
-all; which degree the call's first, last, lowest and longest notes are (a folk tune's first
-and last notes are mostly its tonic or fifth); the correlation of the call's pitch-class
-durations with three key profiles (Krumhansl-Kessler, Aarden-Essen, Temperley-Kostka-Payne;
-the first two are music21's `analysis.discrete`, Krumhansl-Schmuckler's method); and how
-much of the call lies in the key's scale. A softmax over the keys gives each one's
-probability. The weights (key_weights.py) were fitted as a multinomial logistic regression
-on two- and four-bar calls of the training split of folk tunes, with the tune's final note
-as the truth; `python -m antiphon.training.evaluation.key_fit` fits them again.
+Finding the key. Each of the 24 major and minor keys is scored by the same function of
+what points at it, read from its tonic up (`key_features`), so the finder is the same in
+every transposition: how long each scale degree sounds, whether and how often it sounds,
+and how long on the beat (the call's ticks lie on a beat grid, TICKS_PER_BEAT to a beat);
+which degree the call's first, last, lowest and longest notes are, its first and last
+notes on a beat, the note after its longest and its last note a beat long (a folk tune's
+first and last notes, and those it dwells on, are mostly its tonic or fifth); the motions
+into the tonic (the leading note rising to it, the fifth falling or rising to it, a step
+onto it); the correlation of the call's pitch-class durations with three key profiles
+(Krumhansl-Kessler, Aarden-Essen, Temperley-Kostka-Payne; the first two are music21's
+`analysis.discrete`); how much of the call lies in the key's scale; and, alike for every
+key, how many pitch classes and notes the call has and how long it and its last note
+are. The score (`key_scores`) is a linear sum plus a small network (one hidden tanh
+layer), and a softmax over the keys gives each one's probability. The weights
+(key_weights.py) were fitted on one- to four-bar calls of the training split of folk
+tunes, with the tune's final note as the truth; `python -m
+antiphon.training.evaluation.key_fit` fits them again (torch, at training time only:
+the forward pass here is numpy).
 
 A key is *declared* (and the answer masked to its scale) when its probability reaches
 DECLARE_AT, set on the validation split as the lowest probability at which declared keys
-are right at least 90 % of the time; where no probability gets there, nothing is
-declared (key_weights.py says which). `antiphon eval-keys` measures both on held-out
+are right at least 90 % of the time, judged by the lower end of that precision's 95 %
+interval so that calls never seen hold it too; where no probability gets there, nothing
+is declared (key_weights.py says which). `antiphon eval-keys` measures both on held-out
 calls. Otherwise the answer leans: each pitch class's strike logit gets -key_bias x (the
 probability, over the likely keys, that the pitch class lies outside the key's scale);
 nothing is masked. The truth the finder is fitted and scored on is the tune's final note
 (training/evaluation/key_calls.py), and a tenth or more of folk tunes that look plainly
-major end on their third or fifth: in two bars no finder can tell them, which is why a
-mask is rarely worth its risk and the lean does most of the work.
+major end on their third or fifth: in two bars (or eight) no finder can tell them, which
+is why a mask is rarely worth its risk and the lean does most of the work.
 """
 
 from __future__ import annotations
@@ -37,8 +46,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from antiphon.engine.constraints import MODES, PitchRules
-from antiphon.engine.events import NoteEvent
-from antiphon.engine.key_weights import DECLARE_AT, WEIGHTS
+from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
+from antiphon.engine.key_weights import (
+    DECLARE_AT,
+    HIDDEN_BIAS,
+    HIDDEN_WEIGHTS,
+    OUTPUT_WEIGHTS,
+    WEIGHTS,
+)
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Key profiles (music21.analysis.discrete): how well each scale degree fits a key.
@@ -64,10 +79,17 @@ FAMILY_MODES = {"major": ("major", "mixolydian"),
 # What a key's scale holds for the soft lean: every mode of its family.
 FAMILY_CLASSES = {family: frozenset(step for mode in modes for step in MODES[mode])
                   for family, modes in FAMILY_MODES.items()}
-DEGREE_BLOCKS = ("share", "present", "first", "last", "lowest", "longest")
-SCALARS = ("minor", *PROFILES, "fit")
-FEATURES = len(DEGREE_BLOCKS) * 24 + len(SCALARS)
+# Blocks of 24 columns (12 degrees for a major key, 12 for a minor one), from the tonic up.
+DEGREE_BLOCKS = (
+    "share", "present", "onsets", "on_beat",  # how long / whether / how often; on beats
+    "first", "last", "lowest", "longest",  # which degree the note named is (one-hot)
+    "first_on_beat", "last_on_beat", "after_longest", "last_long")
+KEY_SCALARS = ("minor", *PROFILES, "fit",  # one number per key
+               "leading_note_up", "fifth_to_tonic", "step_to_tonic")
+CALL_SCALARS = ("pitch_classes", "notes", "last_length", "span", "ends_on_beat")  # per call
+FEATURES = len(DEGREE_BLOCKS) * 24 + len(KEY_SCALARS) + len(CALL_SCALARS)
 MIN_PITCH_CLASSES = 3  # fewer distinct pitch classes say nothing certain about a key
+MIN_SCALE_FIT = 0.85  # a declared key's scale holds this share of the call's sounding time
 RANGE_MARGIN = 12  # the answer may go an octave beyond the call's lowest and highest notes
 LAST_NOTE_TICKS = 24  # a note still held when the call ended counts this long
 
@@ -121,17 +143,29 @@ def key_features(call: Sequence[NoteEvent]) -> np.ndarray | None:
     notes = call_notes(call)
     if not notes:
         return None
-    weights = np.zeros(12)
-    for start, end, pitch in notes:
-        weights[pitch % 12] += end - start
-    first_start, last_start = notes[0][0], max(start for start, _, _ in notes)
+    starts, ends, pitches = (np.array(column) for column in zip(*notes, strict=True))
+    classes, lengths = pitches % 12, ends - starts
+    on_beat = starts % TICKS_PER_BEAT == 0
+    longest = int(np.argmax(lengths))  # the earliest of the longest
+    held = np.nonzero(lengths >= TICKS_PER_BEAT)[0]
+    first_start, last_start = starts[0], starts.max()
     marked = {  # pitch classes of the notes that often name the key, by block
-        "first": min(p for s, _, p in notes if s == first_start) % 12,
-        "last": min(p for s, _, p in notes if s == last_start) % 12,
-        "lowest": min(p for _, _, p in notes) % 12,
-        "longest": max(notes, key=lambda n: (n[1] - n[0], -n[0]))[2] % 12,
+        "first": pitches[starts == first_start].min() % 12,
+        "last": pitches[starts == last_start].min() % 12,
+        "lowest": pitches.min() % 12,
+        "longest": classes[longest],
+        "first_on_beat": classes[on_beat][0] if on_beat.any() else None,
+        "last_on_beat": classes[on_beat][-1] if on_beat.any() else None,
+        "after_longest": classes[min(longest + 1, len(notes) - 1)],
+        "last_long": classes[held[-1]] if len(held) else classes[-1],
     }
-    share, present = weights / weights.sum(), (weights > 0).astype(float)
+    weights = np.bincount(classes, lengths, 12).astype(float)
+    spread = {  # a value per pitch class, shared out over the scale degrees of each key
+        "share": weights / weights.sum(),
+        "present": (weights > 0).astype(float),
+        "onsets": np.bincount(classes, minlength=12) / len(notes),
+        "on_beat": _shares(np.bincount(classes[on_beat], lengths[on_beat], 12)),
+    }
     tonics = np.arange(12)
     degrees = (tonics[:, None] + tonics[None, :]) % 12  # [tonic, degree]: its pitch class
     standard = (weights - weights.mean()) / weights.std() if weights.std() > 0 else None
@@ -141,11 +175,9 @@ def key_features(call: Sequence[NoteEvent]) -> np.ndarray | None:
         rows = slice(12 * side, 12 * side + 12)
         for block, name in enumerate(DEGREE_BLOCKS):
             at = block * 24 + 12 * side
-            if name == "share":
-                features[rows, at:at + 12] = share[degrees]
-            elif name == "present":
-                features[rows, at:at + 12] = present[degrees]
-            else:
+            if name in spread:
+                features[rows, at:at + 12] = spread[name][degrees]
+            elif marked[name] is not None:
                 features[12 * side + tonics, at + (marked[name] - tonics) % 12] = 1.0
         features[rows, scalars] = float(family == "minor")
         for index, profiles in enumerate(PROFILES.values(), start=1):
@@ -156,8 +188,42 @@ def key_features(call: Sequence[NoteEvent]) -> np.ndarray | None:
                     axis=1, keepdims=True)
                 features[rows, scalars + index] = profile @ standard / 12
         steps = sorted(FAMILY_CLASSES[family])
-        features[rows, scalars + len(PROFILES) + 1] = share[degrees[:, steps]].sum(axis=1)
+        features[rows, scalars + len(PROFILES) + 1] = spread["share"][degrees[:, steps]].sum(
+            axis=1)
+        features[rows, scalars + len(PROFILES) + 2:scalars + len(KEY_SCALARS)] = \
+            _moves_to_tonic(classes, pitches)
+    features[:, scalars + len(KEY_SCALARS):] = [
+        np.count_nonzero(weights) / 12, np.log(len(notes)) / 4, lengths[-1] / lengths.max(),
+        (ends.max() - first_start) / (8 * TICKS_PER_BEAT), float(on_beat[-1])]
     return features
+
+
+def _shares(values: np.ndarray) -> np.ndarray:
+    total = values.sum()
+    return values / total if total > 0 else np.zeros(len(values))
+
+
+def _moves_to_tonic(classes: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """float [12 tonics, 3]: the shares of the call's steps from one note to the next that
+    go up a semitone from the leading note to the tonic, from the fifth to the tonic, and to
+    the tonic by a step (a cadence's motions)."""
+    moves = np.zeros((12, 3))
+    if len(pitches) < 2:
+        return moves
+    interval = np.diff(pitches)
+    for tonic in range(12):
+        before, after = (classes[:-1] - tonic) % 12, (classes[1:] - tonic) % 12
+        moves[tonic] = [np.mean((before == 11) & (after == 0) & (interval == 1)),
+                        np.mean((before == 7) & (after == 0)),
+                        np.mean((after == 0) & (np.abs(interval) <= 2) & (interval != 0))]
+    return moves
+
+
+def key_scores(features: np.ndarray) -> np.ndarray:
+    """float [..., 24]: each key's score (a logit) from its features [..., 24, FEATURES]:
+    a linear part and a small network's (one hidden tanh layer), the same for every key."""
+    hidden = np.tanh(features @ HIDDEN_WEIGHTS + HIDDEN_BIAS)
+    return features @ WEIGHTS + hidden @ OUTPUT_WEIGHTS
 
 
 def key_posterior(call: Sequence[NoteEvent]) -> np.ndarray | None:
@@ -165,7 +231,7 @@ def key_posterior(call: Sequence[NoteEvent]) -> np.ndarray | None:
     features = key_features(call)
     if features is None:
         return None
-    scores = features @ WEIGHTS
+    scores = key_scores(features)
     scores = np.exp(scores - scores.max())
     return scores / scores.sum()
 
@@ -179,11 +245,25 @@ def find_key(call: Sequence[NoteEvent]) -> KeyEstimate | None:
     best = int(np.argmax(posterior))
     tonic, family = KEYS[best]
     weights = pitch_class_weights(call)
-    fit, mode = max((_fit(weights, tonic, mode), -rank, mode)
-                    for rank, mode in enumerate(FAMILY_MODES[family]))[::2]
+    fit, mode = scale_fit(weights, tonic, family)
     probability = float(posterior[best])
-    clear = bool(probability >= DECLARE_AT and np.count_nonzero(weights) >= MIN_PITCH_CLASSES)
+    clear = bool(probability >= DECLARE_AT and may_declare(weights, fit))
     return KeyEstimate(tonic, mode, probability, fit, clear, tuple(posterior.tolist()))
+
+
+def scale_fit(weights: np.ndarray, tonic: int, family: str) -> tuple[float, str]:
+    """(share of the sounding time inside the scale, mode): the mode of the key's family
+    whose scale holds most of the call (the first on a tie)."""
+    fit, _, mode = max((_fit(weights, tonic, mode), -rank, mode)
+                       for rank, mode in enumerate(FAMILY_MODES[family]))
+    return fit, mode
+
+
+def may_declare(weights: np.ndarray, fit: float) -> bool:
+    """Whether a call may be masked to a key at all, however likely the key: it has
+    MIN_PITCH_CLASSES pitch classes or more, and MIN_SCALE_FIT of it lies in the key's
+    scale (a chromatic call is not a folk tune's, and the fit knows nothing of it)."""
+    return bool(np.count_nonzero(weights) >= MIN_PITCH_CLASSES and fit >= MIN_SCALE_FIT)
 
 
 def _fit(weights: np.ndarray, tonic: int, mode: str) -> float:

@@ -133,7 +133,10 @@ def test_the_fitted_threshold_declares_only_where_it_was_right_nine_times_in_ten
 
     assert 0.0 < key_weights.DECLARE_AT
     assert key_weights.WEIGHTS.shape == (key_finding.FEATURES,)
-    assert "90%" in key_weights.__doc__
+    hidden = key_weights.HIDDEN_BIAS.shape[0]
+    assert key_weights.HIDDEN_WEIGHTS.shape == (key_finding.FEATURES, hidden)
+    assert key_weights.OUTPUT_WEIGHTS.shape == (hidden,)
+    assert "90%" in key_weights.__doc__ and "95% interval" in key_weights.__doc__
 
 
 def test_the_posterior_is_a_distribution_the_same_in_every_transposition():

@@ -71,6 +71,35 @@ def test_the_command_prints_exact_declared_and_precision_beside_music21(cache, m
             "Temperley Bayesian (pitch-class set)"} <= set(rows)
     ours = re.findall(r"(\d+\.\d)%", rows["antiphon (engine/key_finding.py)"])
     assert len(ours) >= 2 and all(0 <= float(value) <= 100 for value in ours)
+    # and the targets asked of the finder, with whether they are met
+    assert "Targets on the test split: exact >= 70%" in result.output
+    target = rows[f"essenFolksong ({TUNES} calls)"]
+    assert target.split("|")[2].strip() == ours[0] + "%"  # its exact share, as above
+    assert target.rstrip(" |").endswith(("yes", "no"))
+
+
+def test_the_targets_are_pooled_over_collections_and_met_only_all_together():
+    from antiphon.training.evaluation.key_accuracy import (
+        CollectionScores,
+        format_targets,
+        target_figures,
+    )
+
+    def scores(corpus, ours):
+        return CollectionScores(corpus, "valid", 2, len(ours), [], ours=ours)
+
+    sure = scores("a", [(True, True)] * 9 + [(False, True)] + [(True, False)] * 20)
+    unsure = scores("b", [(True, False)] * 7 + [(False, False)] * 3)
+    assert target_figures([sure]) == {"exact": 29 / 30, "declared": 10 / 30,
+                                      "precision": 0.9}
+    pooled = target_figures([sure, unsure])
+    assert pooled["exact"] == 36 / 40 and pooled["declared"] == 10 / 40
+    text = format_targets([sure, unsure])
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines()
+             if line.startswith("| ") and "%" in line}
+    assert lines["a (30 calls)"].endswith("| yes |")
+    assert lines["b (10 calls)"].endswith("| no |") and "n/a" in lines["b (10 calls)"]
+    assert lines["all (40 calls)"].endswith("| no |")  # a quarter declared, not a third
 
 
 def test_a_collection_that_is_not_one_is_one_line_of_error(cache, monkeypatch):
@@ -79,3 +108,6 @@ def test_a_collection_that_is_not_one_is_one_line_of_error(cache, monkeypatch):
                                       "--limit", "2"])
     assert result.exit_code == 1
     assert "noSuchCollection" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["eval-keys", "--split", "train", "--limit", "2"])
+    assert result.exit_code == 1 and "--split must be test or valid" in result.output
+    assert "Traceback" not in result.output
