@@ -25,7 +25,8 @@ def train_critic(
         help="Most epochs (early stopping on the valid split may end sooner).", min=1)] = 20,
     hidden: Annotated[int, typer.Option(help="LSTM width per direction.", min=4)] = 64,
     embedding: Annotated[int, typer.Option(help="Token embedding width.", min=4)] = 64,
-    batch_size: Annotated[int, typer.Option(help="Sequences per step.", min=1)] = 64,
+    batch_size: Annotated[int, typer.Option(
+        help="Calls per step (each with its three answers).", min=1)] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate (AdamW).", min=1e-6)] = 2e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     limit: Annotated[int | None, typer.Option(

@@ -23,9 +23,9 @@ from antiphon.training.evaluation.critic_pairs import PairSet, events_array, oth
 from antiphon.training.evaluation.critic_train import (
     CriticTrainConfig,
     batches,
+    critic_loss,
     fit,
     torch_scorer,
-    weighted_bce,
 )
 from antiphon.training.families.critic import CriticConfig, CriticModel, reverse_padded
 
@@ -96,14 +96,14 @@ def test_a_tiny_critic_learns_hand_made_pairs():
     def loss_now() -> float:
         model.eval()
         with torch.no_grad():
-            return float(sum(weighted_bce(model(t, n), y)
-                             for t, n, y in batches(examples, 64, rng, None)))
+            return float(sum(critic_loss(model(t, n), y, real)
+                             for t, n, y, real in batches(examples, 64, rng, None)))
 
     before = loss_now()
     model.train()
     for _ in range(40):
-        for tokens, lengths, labels in batches(examples, 24, rng, (-2, 2)):
-            loss = weighted_bce(model(tokens, lengths), labels)
+        for tokens, lengths, labels, real in batches(examples, 12, rng, (-2, 2)):
+            loss = critic_loss(model(tokens, lengths), labels, real)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -169,9 +169,31 @@ def test_transposition_moves_every_note_or_none():
     assert np.array_equal(transpose_tokens(tokens, 70), tokens)  # 67 + 70 > 127
 
 
-@pytest.mark.parametrize("kinds", [(REAL, SAMPLED, OTHER)])
-def test_examples_are_labelled_by_kind(kinds):
-    examples = make_examples(hand_made_pairs(4), np.random.default_rng(0), kinds)
+def test_a_batch_holds_whole_calls_and_points_each_answer_at_its_real_one():
+    examples = make_examples(hand_made_pairs(6), np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    seen = 0
+    for tokens, _lengths, labels, real in batches(examples, 4, rng, (-3, 3)):
+        assert len(labels) % 3 == 0 and labels.sum() == len(labels) // 3
+        assert torch.all(labels[real] == 1.0)  # every example's real one is a real one
+        for row, position in enumerate(real.tolist()):  # and shares its call
+            call = tokens[row, : list(tokens[row]).index(SEP)]
+            assert torch.equal(call, tokens[position, : len(call)])
+        seen += len(labels)
+    assert seen == len(examples)
+
+
+def test_the_ranking_term_punishes_a_fake_above_its_real_one():
+    labels = torch.tensor([1.0, 0.0, 0.0])
+    real = torch.tensor([0, 0, 0])
+    right = critic_loss(torch.tensor([2.0, -1.0, -1.0]), labels, real)
+    wrong = critic_loss(torch.tensor([-1.0, 2.0, -1.0]), labels, real)
+    assert wrong > right + 1.0
+
+
+def test_examples_are_labelled_by_kind():
+    examples = make_examples(hand_made_pairs(4), np.random.default_rng(0),
+                             (REAL, SAMPLED, OTHER))
     assert len(examples) == 12
     assert [label for label, kind in zip(examples.labels, examples.kinds, strict=True)
             if kind == REAL] == [1.0] * 4

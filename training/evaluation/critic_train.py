@@ -20,6 +20,9 @@ from torch import nn
 
 from antiphon.engine.critic import pad_batch
 from antiphon.training.evaluation.critic_examples import (
+    OTHER,
+    REAL,
+    SAMPLED,
     Examples,
     held_out_figures,
     make_examples,
@@ -33,16 +36,17 @@ log = logging.getLogger(__name__)
 # Each call's two fakes weigh as much as its one real continuation together.
 FAKE_WEIGHT = 0.5
 BUCKET_BATCHES = 16  # batches drawn from one length-sorted bucket (less padding)
+RANKING_WEIGHT = 1.0
 
 
 @dataclass
 class CriticTrainConfig:
     epochs: int = 20
-    batch_size: int = 64
+    batch_size: int = 32  # calls per step (each with its real, sampled and other answer)
     lr: float = 2e-3
     weight_decay: float = 0.01
     transpose: tuple[int, int] = (-5, 6)  # semitones, call and answer together
-    patience: int = 3  # epochs without a better validation loss before stopping
+    patience: int = 4  # epochs without a better validation loss before stopping
     seed: int = 0
     limit: int | None = None  # tunes per collection and split (quick runs)
 
@@ -55,31 +59,56 @@ def load_splits(collections: tuple[str, ...], limit: int | None,
 
 
 def merge(examples: list[Examples]) -> Examples:
+    """One Examples of several; `pair_index` becomes a call number unique across them."""
+    offsets = np.cumsum([0] + [int(e.pair_index.max(initial=-1)) + 1 for e in examples])
     return Examples([t for e in examples for t in e.tokens],
                     np.concatenate([e.labels for e in examples]),
                     [k for e in examples for k in e.kinds],
-                    np.concatenate([e.pair_index for e in examples]))
+                    np.concatenate([e.pair_index + offset
+                                    for e, offset in zip(examples, offsets, strict=False)]))
 
 
-def batches(examples: Examples, batch_size: int, rng: np.random.Generator,
+def join(first: Examples, second: Examples) -> Examples:
+    """The examples of both, of the same calls (pair numbers kept)."""
+    return Examples(first.tokens + second.tokens,
+                    np.concatenate([first.labels, second.labels]),
+                    first.kinds + second.kinds,
+                    np.concatenate([first.pair_index, second.pair_index]))
+
+
+def batches(examples: Examples, calls_per_batch: int, rng: np.random.Generator,
             transpose: tuple[int, int] | None):
-    """(tokens, lengths, labels) tensors: shuffled, then sorted by length within buckets
-    of BUCKET_BATCHES batches so a batch pads little; transposed when asked."""
-    order = rng.permutation(len(examples))
-    bucket = batch_size * BUCKET_BATCHES
+    """(tokens, lengths, labels, real_position) tensors, each batch all the examples of
+    `calls_per_batch` calls; `real_position` is, for each example, the batch row of its
+    call's real continuation (-1 where there is none). Calls are shuffled, then sorted by
+    length within buckets of BUCKET_BATCHES batches so a batch pads little; when asked,
+    each call is transposed with its answers by one random shift."""
+    order = np.argsort(examples.pair_index, kind="stable")
+    calls, first = np.unique(examples.pair_index[order], return_index=True)
+    members = np.split(order, first[1:])
+    shuffled = rng.permutation(len(calls))
+    bucket = calls_per_batch * BUCKET_BATCHES
     groups = []
-    for start in range(0, len(order), bucket):
-        part = order[start: start + bucket]
-        part = part[np.argsort([len(examples.tokens[i]) for i in part], kind="stable")]
-        groups += [part[i: i + batch_size] for i in range(0, len(part), batch_size)]
+    for start in range(0, len(shuffled), bucket):
+        part = shuffled[start: start + bucket]
+        part = part[np.argsort([len(examples.tokens[members[c][0]]) for c in part],
+                               kind="stable")]
+        groups += [part[i: i + calls_per_batch] for i in range(0, len(part), calls_per_batch)]
     for group in (groups[i] for i in rng.permutation(len(groups))):
-        sequences = [examples.tokens[i] for i in group]
-        if transpose is not None:
-            sequences = [transpose_tokens(s, int(rng.integers(transpose[0], transpose[1] + 1)))
-                         for s in sequences]
+        rows, sequences, real_position = [], [], []
+        for call in group:
+            shift = 0 if transpose is None else int(rng.integers(transpose[0],
+                                                                 transpose[1] + 1))
+            real = -1
+            for row in members[call]:
+                if examples.labels[row] > 0.5:
+                    real = len(rows)
+                rows.append(row)
+                sequences.append(transpose_tokens(examples.tokens[row], shift))
+            real_position += [real] * len(members[call])
         tokens, lengths = pad_batch(sequences)
         yield (torch.from_numpy(tokens), torch.from_numpy(lengths),
-               torch.from_numpy(examples.labels[group]))
+               torch.from_numpy(examples.labels[rows]), torch.tensor(real_position))
 
 
 def weighted_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -89,16 +118,28 @@ def weighted_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (losses * weights).sum() / weights.sum()
 
 
-def validation_loss(model: CriticModel, examples: Examples, batch_size: int) -> float:
+def critic_loss(logits: torch.Tensor, labels: torch.Tensor,
+                real_position: torch.Tensor) -> torch.Tensor:
+    """Weighted BCE, plus a ranking term: each fake against its own call's real
+    continuation, softplus(fake - real). Choosing among answers to one call is a ranking,
+    and comparing answers to the same call leaves the call's own difficulty out."""
+    loss = weighted_bce(logits, labels)
+    ranked = (labels < 0.5) & (real_position >= 0)
+    if bool(ranked.any()):
+        gaps = logits[ranked] - logits[real_position[ranked]]
+        loss = loss + RANKING_WEIGHT * nn.functional.softplus(gaps).mean()
+    return loss
+
+
+def validation_loss(model: CriticModel, examples: Examples, calls_per_batch: int) -> float:
     model.eval()
-    total, weight = 0.0, 0.0
+    total, count = 0.0, 0
     with torch.no_grad():
-        for tokens, lengths, labels in batches(examples, batch_size, np.random.default_rng(0),
-                                               None):
-            weights = torch.where(labels > 0.5, 1.0, FAKE_WEIGHT)
-            total += float(weighted_bce(model(tokens, lengths), labels)) * float(weights.sum())
-            weight += float(weights.sum())
-    return total / max(weight, 1e-9)
+        for tokens, lengths, labels, real in batches(examples, calls_per_batch,
+                                                     np.random.default_rng(0), None):
+            total += float(critic_loss(model(tokens, lengths), labels, real)) * len(labels)
+            count += len(labels)
+    return total / max(count, 1)
 
 
 def torch_scorer(model: CriticModel):
@@ -123,14 +164,16 @@ def fit(model: CriticModel, train: list[PairSet], valid: list[PairSet],
     best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
     history = []
     started = time.monotonic()
+    fixed = [make_examples(p, rng, (REAL, SAMPLED)) for p in train]  # encoded once
     for epoch in range(1, config.epochs + 1):
         # Other tunes are drawn again each epoch: more distinct wrong answers to learn from.
-        examples = merge([make_examples(p, rng) for p in train])
+        examples = merge([join(known, make_examples(p, rng, (OTHER,)))
+                          for known, p in zip(fixed, train, strict=True)])
         model.train()
         running, steps = 0.0, 0
-        for tokens, lengths, labels in batches(examples, config.batch_size, rng,
-                                               config.transpose):
-            loss = weighted_bce(model(tokens, lengths), labels)
+        for tokens, lengths, labels, real in batches(examples, config.batch_size, rng,
+                                                     config.transpose):
+            loss = critic_loss(model(tokens, lengths), labels, real)
             optimiser.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
