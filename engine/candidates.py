@@ -59,9 +59,11 @@ class Candidate:
 
 
 def sample_rows(model: StepModel, rows: Sequence[AnswerRow], state: list, pending: int,
-                rng: np.random.Generator, temperature: float, top_p: float) -> list[Candidate]:
+                rng: np.random.Generator, temperature: float, top_p: float,
+                stop: Callable[[], bool] | None = None) -> list[Candidate] | None:
     """Sample one answer per row as one batch, from a one-row `state` whose next token to
-    feed is `pending` (module docstring)."""
+    feed is `pending` (module docstring). `stop`, asked before each step: True abandons
+    the draw (None is returned)."""
     n, vocab = len(rows), model.card.vocab_size
     batch = model.batch_state(state, n)
     tokens = np.full(n, pending, dtype=np.int64)
@@ -76,6 +78,8 @@ def sample_rows(model: StepModel, rows: Sequence[AnswerRow], state: list, pendin
     for _ in range(max(row.max_steps for row in rows)):
         if not live:
             break
+        if stop is not None and stop():
+            return None
         for b in live:
             bias[b] = rows[b].bias
         rng.random(dtype=np.float32, out=uniform)

@@ -13,7 +13,7 @@ sounding at the end of the answer is released there.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,19 @@ class _Instant:
     velocity_bin: int | None
     tokens_seen: int
     sounding: frozenset[int]
+
+
+@dataclass(frozen=True)
+class SessionMark:
+    """A session as it stood (`Session.mark`), to go back to (`Session.restore`)."""
+
+    state: list
+    pending: int
+    context: tuple[int, ...]
+    tokens_seen: int
+    tick: int
+    velocity_bin: int | None
+    instants: tuple[_Instant, ...]
 
 
 class Engine:
@@ -223,16 +236,34 @@ class Session:
     def sample_candidates(
         self, start_tick: int, length_ticks: int, n: int, temperature: float = 1.0,
         max_opening_rest_ticks: int | None = None, rules: PitchRules | None = None,
-        top_p: float = 1.0,
-    ) -> list[Candidate]:
+        top_p: float = 1.0, stop: Callable[[], bool] | None = None,
+    ) -> list[Candidate] | None:
         """Sample `n` answers at once, as `generate` samples one (candidates.py), without
-        playing any: `adopt` the one to play. Needs a model with batch axes."""
+        playing any: `adopt` the one to play. Needs a model with batch axes. `stop`, asked
+        before each step: True abandons the draw (None is returned; the session stands at
+        `start_tick`: `restore` a `mark` taken before to undo that too)."""
         temperature = checked_sampling(length_ticks, temperature, top_p)
         self.advance_to(start_tick)
         rows = [self._answer_row(length_ticks, rules, max_opening_rest_ticks)
                 for _ in range(n)]
         return sample_rows(self._model, rows, self._state, self._pending, self._rng,
-                           temperature, top_p)
+                           temperature, top_p, stop)
+
+    def mark(self) -> SessionMark:
+        """Where the conversation stands now, for `restore` (the random stream excepted:
+        what was drawn since stays drawn)."""
+        return SessionMark(self._state, self._pending, tuple(self.context), self._tokens_seen,
+                           self._encoder.tick, self._encoder.velocity_bin,
+                           tuple(self._instants))
+
+    def restore(self, mark: SessionMark) -> None:
+        """Go back to `mark`: what the session heard or sampled since is forgotten."""
+        self._state, self._pending = mark.state, mark.pending
+        self.context.clear()
+        self.context.extend(mark.context)
+        self._tokens_seen = mark.tokens_seen
+        self._encoder.tick, self._encoder.velocity_bin = mark.tick, mark.velocity_bin
+        self._instants = list(mark.instants)
 
     def adopt(self, candidate: Candidate) -> None:
         """Take `candidate` (sampled from this session's present by `sample_candidates`)

@@ -29,6 +29,7 @@ from antiphon.engine.candidates import best_of
 from antiphon.engine.card import ModelLoadError
 from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent
+from antiphon.engine.texture import rules_for_answer
 
 log = logging.getLogger(__name__)
 _critic_lock = threading.Lock()
@@ -52,6 +53,16 @@ def shipped_critic():
         return _critic
 
 
+def answer_rules(call: Sequence[NoteEvent], rules: PitchRules | None,
+                 follow_call: bool) -> tuple[PitchRules | None, str]:
+    """The rules an answer to `call` keeps (engine/texture.py `rules_for_answer`: the
+    configured ones narrowed to the call's key and range with scale "auto", and their
+    polyphony to its texture), and what they are in words."""
+    if follow_call or rules is not None:
+        return rules_for_answer(call, rules or PitchRules(), follow_call)
+    return rules, "the configured rules"
+
+
 def draw_answer(session, call: Sequence[NoteEvent], candidates: int, start_tick: int,
                 length_ticks: int, temperature: float, max_opening_rest_ticks: int | None,
                 rules: PitchRules | None, top_p: float,
@@ -73,7 +84,7 @@ def draw_answer(session, call: Sequence[NoteEvent], candidates: int, start_tick:
                              temperature, max_opening_rest_ticks, rules, top_p)
     log.debug("best of %d answers, scores %s", candidates,
               " ".join(f"{value:.2f}" for value in scores))
-    return _played(events)
+    return iter_events(events)
 
 
 def batches(session) -> bool:
@@ -83,5 +94,5 @@ def batches(session) -> bool:
             and getattr(model, "batch_axes", None) is not None)
 
 
-def _played(events: list[NoteEvent]) -> Iterator[NoteEvent]:
+def iter_events(events: list[NoteEvent]) -> Iterator[NoteEvent]:
     yield from events  # a generator, closed as a streamed answer is

@@ -15,13 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from antiphon.daemon.play.answering import draw_answer
+from antiphon.daemon.play.answering import answer_rules, draw_answer
 from antiphon.daemon.play.clock import beats_to_ticks
 from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
-from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import NoteEvent
 from antiphon.engine.model import StepModel
-from antiphon.engine.texture import rules_for_answer
 
 
 def new_session(model: StepModel, seed: int | None, variation: int = 0) -> AnswerSession:
@@ -45,10 +43,7 @@ def sample_answer(
     [start_tick, start_tick + length_ticks]. Returns the answer's events (each strike
     released by its end) and, in words, the rules it kept to (as the live log says)."""
     session.observe(list(call))
-    rules = settings.rules
-    chosen = "the configured rules"
-    if settings.follow_call or rules is not None:
-        rules, chosen = rules_for_answer(call, rules or PitchRules(), settings.follow_call)
+    rules, chosen = answer_rules(call, settings.rules, settings.follow_call)
     rest = settings.max_opening_rest_beats
     answer = draw_answer(session, call, settings.candidates, start_tick, max(1, length_ticks),
                          settings.temperature, None if rest is None else beats_to_ticks(rest),

@@ -167,6 +167,19 @@ class CallAndResponse:
         released = self._forget_held_keys(now_beats) if self._held else []
         return [*released, self._end_phrase(now_beats)]
 
+    def expected_answer(self) -> StartAnswer | None:
+        """The answer the call being listened to will get if nothing more is played: its
+        phrase ends by silence, no key is held, and the silence runs to its deadline. None
+        where it could end otherwise (held keys, the pedal, bars, a control)."""
+        policy = self.policy
+        if self.mode is not Mode.LISTENING or self._held or policy.phrase_end != "silence":
+            return None
+        call = self._last_activity - self._phrase_start
+        origin = self._phrase_start if policy.grid_from_call else 0.0
+        start = next_grid_point(self._last_activity + policy.silence_beats, policy.grid_beats,
+                                origin)
+        return StartAnswer(start, answer_length(call, policy), call)
+
     def held(self) -> set[int]:
         """The pitches the phrase detector holds as sounding (none once forgotten)."""
         return set(self._held)

@@ -20,8 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from antiphon.daemon.midi.wire import sustain_state
-from antiphon.daemon.play.answering import draw_answer, shipped_critic
+from antiphon.daemon.play.answering import (
+    answer_rules,
+    draw_answer,
+    iter_events,
+    shipped_critic,
+)
 from antiphon.daemon.play.clock import Clock, beats_to_ticks
+from antiphon.daemon.play.draw_ahead import DrawAhead
 from antiphon.daemon.play.interaction import (
     Action,
     AnswerEnded,
@@ -49,7 +55,6 @@ from antiphon.engine.events import (
     NoteEvent,
     note_event_to_bytes,
 )
-from antiphon.engine.texture import rules_for_answer
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,7 @@ class InteractionLoop:
         self._stash: deque = deque()  # inbox items taken early (while an answer was sampled)
         self._thread: threading.Thread | None = None
         self.stats = LoopStats()
+        self._ahead = DrawAhead()  # best of N drawn while the silence runs
         self._pace = GenerationPace()
         self._pace.use(session)
         self.error: BaseException | None = None  # why the loop died, if it did
@@ -152,6 +158,7 @@ class InteractionLoop:
 
     def retune(self, settings: LoopSettings) -> None:
         """Play by new settings from the next answer on (call it through `call`)."""
+        self._ahead.discard()  # drawn by the old settings
         self._policy = self.machine.policy = settings.policy
         self._temperature = settings.temperature
         self._top_p = settings.top_p
@@ -169,6 +176,7 @@ class InteractionLoop:
         through `call`). An answer already scheduled plays on (its notes are the
         scheduler's); the new session starts where the old one is on the timeline, having
         heard nothing yet."""
+        self._ahead.discard()
         session.advance_to(max(self._session.tick, 0))
         self._pace.use(session)  # another model samples at its own speed
         old, self._session = self._session, session
@@ -193,6 +201,9 @@ class InteractionLoop:
         machine = self.machine
         while True:
             deadline = machine.next_deadline()
+            if (not self._stash and deadline is not None
+                    and not self._ahead.draw_for(self, machine.expected_answer())):
+                continue  # the player came in while it was drawn: that waits in the stash
             try:
                 if self._stash:
                     item = self._stash.popleft()
@@ -254,6 +265,7 @@ class InteractionLoop:
         return self._timeline.session_tick(clock_tick, self._session.tick)
 
     def _observe(self, action: Observe) -> None:
+        self._ahead.discard()  # the call goes on: what was drawn for its end is not heard
         event = action.event
         if action.opens_phrase and self._policy.grid_from_call:
             self._timeline.anchor_beat_on(event.tick, self._session.tick)
@@ -276,15 +288,19 @@ class InteractionLoop:
         opening_rest = float("nan")  # beats from the answer's start to its first note
         began = time.perf_counter()
         lead = self._pace.lead_seconds(plan.length_beats, clock.seconds_per_beat)
-        rules = self._rules
-        if self._follow_call or rules is not None:
-            rules, chosen = rules_for_answer(self._call, rules or PitchRules(),
-                                             self._follow_call)
-            log.info("answer keeps to %s", chosen)
         call, self._call = self._call, []
-        answer = draw_answer(self._session, call, self._candidates, start_tick, length_ticks,
-                             self._temperature, self._max_opening_rest_ticks, rules,
-                             self._top_p)
+        drawn = self._ahead.take(self._session, plan, call)
+        if drawn is not None:
+            start_tick = drawn.start_tick
+            answer = iter_events(drawn.candidate.events)
+            log.info("answer keeps to %s; best of %d, drawn in %.0f ms as the silence ran",
+                     drawn.rules_chosen, len(drawn.scores), drawn.seconds * 1e3)
+        else:
+            rules, chosen = answer_rules(call, self._rules, self._follow_call)
+            log.info("answer keeps to %s", chosen)
+            answer = draw_answer(self._session, call, self._candidates, start_tick,
+                                 length_ticks, self._temperature,
+                                 self._max_opening_rest_ticks, rules, self._top_p)
         try:
             for event in answer:
                 due = self._timeline.clock_beats(event.tick) + push_beats
@@ -363,6 +379,7 @@ class InteractionLoop:
             self.transport_running = True
         if self.machine.mode is not Mode.IDLE or self._scheduler.pending():
             released = self._scheduler.cancel_and_release()
+            self._ahead.discard()
             self.machine.restart()
             log.info("MIDI %s: the DAW's position moved; %d notes released, listening again",
                      {MIDI_START: "Start", MIDI_CONTINUE: "Continue"}.get(status,

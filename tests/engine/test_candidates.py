@@ -169,3 +169,34 @@ def test_the_metrics_prefer_an_answer_like_the_call():
     scores = answer_scores(CALL, [off_key, dense, high, like, []], start, length)
     assert int(np.argmax(scores)) == 3
     assert scores[4] == min(scores)  # silence only when nothing else is drawn
+
+
+def _marks_equal(one, other) -> bool:
+    return (one.context == other.context and one.tick == other.tick
+            and one.pending == other.pending and one.tokens_seen == other.tokens_seen
+            and all(np.array_equal(a, b) for a, b in zip(one.state, other.state, strict=True)))
+
+
+@pytest.mark.parametrize("stop_after", [None, 5])
+def test_a_draw_abandoned_or_undone_leaves_the_session_as_it_was(default_path, stop_after):
+    """Drawn ahead while the silence runs, then the player goes on: the session goes back
+    to its mark and hears the next notes as if nothing had been drawn."""
+    drawn_from = open_session(default_path, device="cpu", seed=1)
+    untouched = open_session(default_path, device="cpu", seed=1)
+    for session in (drawn_from, untouched):
+        session.observe(CALL[:12])
+    mark = drawn_from.mark()
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return stop_after is not None and len(asked) > stop_after
+
+    drawn = drawn_from.sample_candidates(CALL[11].tick + 48, 96, 4, 1.0, None, None, 1.0, stop)
+    assert (drawn is None) == (stop_after is not None)
+    assert len(asked) == (stop_after + 1 if stop_after is not None else len(asked))
+    drawn_from.restore(mark)
+    assert _marks_equal(drawn_from.mark(), untouched.mark())
+    for session in (drawn_from, untouched):
+        session.observe(CALL[12:])
+    assert _marks_equal(drawn_from.mark(), untouched.mark())

@@ -205,3 +205,35 @@ def test_phrase_end_by_the_pedal_or_a_control_and_never_by_silence():
         (start,) = machine.end_phrase_now(3.0)
         assert start.start_beats == 3.0 and machine.mode is Mode.RESPONDING
         assert machine.end_phrase_now(3.5) == []  # no call being played: nothing to end
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12)), min_size=1, max_size=8),
+       st.sampled_from([0.5, 1.0, 2.0]), st.sampled_from([True, False]))
+def test_the_expected_answer_is_the_one_the_silence_asks_for(notes, grid, from_call):
+    """What expected_answer predicts as the last key is let go (the best of N is drawn on
+    it) is what the phrase end then plans, when nothing more is played."""
+    policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=8.0,
+                          grid_beats=grid, grid_from_call=from_call)
+    machine = CallAndResponse(policy)
+    timed, start = [], 0.25
+    for gap, length in notes:
+        timed.append((start, start + length / 8, 60 + len(timed)))
+        start += gap / 8 + length / 8
+    play(machine, timed)
+    expected = machine.expected_answer()
+    assert expected is not None
+    deadline = machine.next_deadline()
+    (planned,) = [a for a in machine.on_tick(deadline) if isinstance(a, StartAnswer)]
+    assert planned == expected
+
+
+def test_no_answer_is_expected_while_a_key_is_held_or_the_call_ends_otherwise():
+    machine = CallAndResponse(POLICY)
+    machine.on_event(note(0, 60), 0.0)
+    assert machine.expected_answer() is None  # held
+    machine.on_event(note(1, 60, 0), 1.0)
+    assert machine.expected_answer() == StartAnswer(2.0, 2.0, 1.0)
+    bars = CallAndResponse(PhrasePolicy(phrase_end="bars", phrase_bars=1))
+    bars.on_event(note(0, 60), 0.0)
+    bars.on_event(note(1, 60, 0), 1.0)
+    assert bars.expected_answer() is None  # the bar line ends it, not the silence
