@@ -189,9 +189,9 @@ def startup_lines(seconds: float | None, resident_kb_at_ready: int | None, why: 
     ]
 
 
-def replace_section(document: str, name: str, body: list[str]) -> str:
-    """Put `body` between the `<!-- bench:NAME -->` markers, adding them if missing."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+def replace_section(document: str, name: str, body: list[str], kind: str = "bench") -> str:
+    """Put `body` between the `<!-- KIND:NAME -->` markers, adding them if missing."""
+    start, end = f"<!-- {kind}:{name} -->", f"<!-- /{kind}:{name} -->"
     block = "\n".join([start, *body, end])
     if start in document and end in document:
         before, rest = document.split(start, 1)

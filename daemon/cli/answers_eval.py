@@ -69,7 +69,9 @@ def eval_answers(
              "\\[default: the config's]", min=1)] = None,
     config: ConfigOption = None,
     markdown: Annotated[Path | None, typer.Option(
-        help="Also write the tables (markdown) here.", dir_okay=False)] = None,
+        help="Also write the tables (markdown) here: between the <!-- eval:answers --> markers of "
+             "a file that exists (docs/MODELS.md), the rest of it left as it is.",
+        dir_okay=False)] = None,
     json_file: Annotated[Path | None, typer.Option(
         "--json", help="Also write every call's values here.", dir_okay=False)] = None,
     picture: Annotated[Path | None, typer.Option(
@@ -154,7 +156,7 @@ def eval_answers(
                   f"{time.monotonic() - started:.0f} s", highlight=False)
     try:
         if markdown is not None:
-            markdown.write_text(answer_report.markdown(results, command) + "\n")
+            write_tables(markdown, answer_report.markdown(results, command))
         if json_file is not None:
             answer_report.write_json(json_file, results, command)
         if picture is not None:
@@ -226,3 +228,13 @@ def sample_answers(model_path: Path, pairs: list, settings, seed: int | None, de
         progress(index)
     return answers
 
+
+def write_tables(path: Path, tables: str) -> None:
+    """`tables` into `path`, between its `<!-- eval:answers -->` markers when it exists
+    (added at its end where it has none), so a document such as docs/MODELS.md keeps the
+    rest (`antiphon eval --write-docs` keeps this section in turn)."""
+    from antiphon.daemon.bench.engine import replace_section
+
+    document = path.read_text(encoding="utf-8") if path.exists() else ""
+    written = replace_section(document, "answers", tables.splitlines(), kind="eval")
+    path.write_text(written.lstrip("\n"), encoding="utf-8")

@@ -131,10 +131,25 @@ def write_model_docs(out_dir: str | Path, command: str,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown, document = out_dir / "MODELS.md", out_dir / "MODELS.json"
-    markdown.write_text(models_markdown(command, evaluations), encoding="utf-8")
+    kept = _kept_sections(markdown)
+    markdown.write_text(models_markdown(command, evaluations) + kept, encoding="utf-8")
     document.write_text(json.dumps(models_json(command, evaluations), indent=2) + "\n",
                         encoding="utf-8")
     return markdown, document
+
+
+# Sections other commands write into MODELS.md (`antiphon eval answers --markdown`), kept
+# when the table above them is written again.
+KEPT_SECTIONS = ("<!-- eval:answers -->", "<!-- /eval:answers -->")
+
+
+def _kept_sections(markdown: Path) -> str:
+    """The answers section of an existing MODELS.md, or nothing."""
+    start, end = KEPT_SECTIONS
+    text = markdown.read_text(encoding="utf-8") if markdown.exists() else ""
+    if start not in text or end not in text:
+        return ""
+    return "\n" + start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 def _counts(evaluations: Sequence[Evaluation]) -> list[str]:

@@ -64,7 +64,7 @@ def test_answers_measured_beside_the_real_continuations(tunes, tmp_path):
     assert "3 single-line calls" in result.output and "1 calls of chords" in result.output
     assert "relevance AUC" in result.output and "check: " in result.output
     markdown = (report / "t.md").read_text()
-    assert markdown.startswith(f"`antiphon eval answers --midi-dir {tunes}`")
+    assert markdown.startswith(f"<!-- eval:answers -->\n`antiphon eval answers --midi-dir {tunes}`")
     assert "| notes per beat |" in markdown
     assert (report / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((report / "t.json").read_text())
@@ -84,6 +84,19 @@ def test_answers_measured_beside_the_real_continuations(tunes, tmp_path):
     assert {part["part"].split()[0] for part in melodies["check"]} == {
         "in", "notes", "mean", "relevance"}
     assert chords["check"][0]["part"].startswith("polyphony")
+
+
+def test_the_tables_go_between_their_markers_in_a_document_that_exists(tunes, tmp_path):
+    document = tmp_path / "MODELS.md"
+    document.write_text("# Models\n\nthe likelihood table\n")
+    for _ in range(2):  # written twice: replaced, not added again
+        result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
+                                          "--markdown", str(document)])
+        assert result.exit_code == 0, result.output
+    text = document.read_text()
+    assert text.startswith("# Models\n\nthe likelihood table\n")
+    assert text.count("<!-- eval:answers -->") == 1 and text.count("| notes per beat |") == 2
+    assert text.rstrip().endswith("<!-- /eval:answers -->")
 
 
 def test_each_collection_is_shown_apart_too(tunes, tmp_path):
@@ -154,13 +167,9 @@ def test_a_folder_of_no_usable_file_is_an_error(tmp_path):
 
 
 def test_best_of_n_reaches_the_answers(tunes, tmp_path):
-    from antiphon.daemon.cli.options import DEFAULTS
-
-    if not hasattr(DEFAULTS, "candidates"):
-        pytest.skip("this Antiphon draws one answer per call")
     result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
                                       "--candidates", "2", "--markdown",
                                       str(tmp_path / "t.md")])
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "t.md").read_text()
-    assert "--candidates 2" in markdown.splitlines()[0] and "best of 2" in markdown
+    assert "--candidates 2" in markdown.splitlines()[1] and "best of 2" in markdown

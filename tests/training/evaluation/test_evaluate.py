@@ -112,6 +112,15 @@ def test_eval_of_a_benchmark_prints_and_writes_the_docs(tmp_path):
     markdown = (docs / "MODELS.md").read_text()
     assert f"antiphon eval --benchmark {path.name} --write-docs {docs.name}" in markdown
     assert "| RNN-NADE (HF) |" in markdown and "[^first-frame]:" in markdown
+    # The answers' section (`antiphon eval answers --markdown`) survives a new table.
+    answers = "<!-- eval:answers -->\n| notes per beat | 1.9 |\n<!-- /eval:answers -->"
+    (docs / "MODELS.md").write_text("old table\n\n" + answers + "\n")
+    again = CliRunner().invoke(app, ["eval", "--benchmark", str(path), "--write-docs",
+                                     str(docs)])
+    assert again.exit_code == 0, again.output
+    markdown = (docs / "MODELS.md").read_text()
+    assert "old table" not in markdown and "| RNN-NADE (HF) |" in markdown
+    assert markdown.count(answers) == 1
 
 
 @pytest.mark.slow
