@@ -11,7 +11,10 @@ key (key_calls says how both are defined). Printed per collection, per method:
 - precision on the surest third: of the third of the calls each method is surest of
   (Antiphon's by its key's probability), the share right: how far confidence buys
   precision, whether or not anything is declared (a third is the share of declared calls
-  asked of the finder, at 90 % right: `format_targets` prints those targets, met or not).
+  asked of the finder, at 90 % right: `format_targets` prints those targets, met or not);
+- of that surest third, the share whose key's scale holds 95 % of the whole tune: how
+  often a mask to the scale would have kept the tune's notes, whether or not the tune
+  ends on the key's tonic (many end on its third or fifth, and are "wrong" keys).
 
 Anchors, on the same calls: music21's Krumhansl-Schmuckler, Aarden-Essen and Temperley-
 Kostka-Payne analyzers (`music21.analysis.discrete`), Temperley's Bayesian pitch-class-set
@@ -56,8 +59,15 @@ class CollectionScores:
     # of Antiphon's wrong keys, the share whose major third or fifth is the tune's final
     # note: tunes that end off the tonic their opening points to
     wrong_ending_on_third_or_fifth: float = math.nan
+    # of the third of the calls Antiphon is surest of, the share whose key's scale (the
+    # mode find_key names) holds SCALE_HOLDS of the whole tune's sounding time: how often a
+    # mask to it would have kept the tune's notes, right key or not
+    surest_third_scale_holds_tune: float = math.nan
     # Antiphon's calls: (right, declared) each, for the targets pooled over collections
     ours: list[tuple[bool, bool]] = field(default_factory=list)
+
+
+SCALE_HOLDS = 0.95
 
 
 def antiphon_guess(call: Sequence[NoteEvent]) -> tuple[TuneKey | None, float, bool]:
@@ -65,6 +75,16 @@ def antiphon_guess(call: Sequence[NoteEvent]) -> tuple[TuneKey | None, float, bo
     if key is None:
         return None, 0.0, False
     return TuneKey(key.tonic, key.family), key.probability, key.clear
+
+
+def scale_holds_tune(call: Sequence[NoteEvent], tune_notes: np.ndarray) -> bool:
+    """Whether the scale find_key names for the call holds SCALE_HOLDS of the whole tune's
+    sounding time."""
+    key = find_key(call)
+    if key is None:
+        return False
+    lengths = np.bincount(tune_notes[:, 2] % 12, tune_notes[:, 1] - tune_notes[:, 0], 12)
+    return bool(lengths[sorted(key.pitch_classes())].sum() >= SCALE_HOLDS * lengths.sum())
 
 
 def last_note_guess(call: Sequence[NoteEvent]) -> Guess:
@@ -156,7 +176,8 @@ def score_collection(corpus: str, bars: int = DEFAULT_BARS, limit: int | None = 
              if guess is not None and guess != truth]
     off_tonic = _mean(np.array([(truth.tonic - guess.tonic) % 12 in (3, 4, 7)
                                 for guess, truth in wrong]))
-    return CollectionScores(corpus, split, bars, len(tunes), methods, off_tonic,
+    holds = _mean(np.array([scale_holds_tune(calls[i], tunes[i].notes) for i in surest]))
+    return CollectionScores(corpus, split, bars, len(tunes), methods, off_tonic, holds,
                             list(zip(right.tolist(), declared.tolist(), strict=True)))
 
 
@@ -180,6 +201,11 @@ def format_scores(results: Sequence[CollectionScores]) -> str:
             precision = "n/a" if math.isnan(m.precision) else f"{m.precision:.1%}{note}"
             lines.append(f"| {m.method} | {m.exact:.1%} | {declared} | {precision} | "
                          f"{m.surest_third:.1%} |")
+        if not math.isnan(result.surest_third_scale_holds_tune):
+            lines += ["", f"Of the third of the calls Antiphon is surest of, "
+                      f"{result.surest_third_scale_holds_tune:.0%} have a key whose scale "
+                      f"holds {SCALE_HOLDS:.0%} or more of the whole tune's sounding time "
+                      "(right key or not)."]
         if not math.isnan(result.wrong_ending_on_third_or_fifth):
             lines += ["", f"Of Antiphon's wrong keys, {result.wrong_ending_on_third_or_fifth:.0%}"
                       " are keys whose third or fifth is the tune's final note."]

@@ -111,3 +111,17 @@ def test_a_collection_that_is_not_one_is_one_line_of_error(cache, monkeypatch):
     result = CliRunner().invoke(app, ["eval-keys", "--split", "train", "--limit", "2"])
     assert result.exit_code == 1 and "--split must be test or valid" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_keys_scale_holds_a_tune_when_the_tune_keeps_to_it():
+    from antiphon.engine.events import NoteEvent
+    from antiphon.training.evaluation.key_accuracy import scale_holds_tune
+
+    beat = TICKS_PER_BEAT
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74]
+    call = [event for i, pitch in enumerate(d_major) for event in
+            (NoteEvent(i * beat, pitch, 80), NoteEvent((i + 1) * beat, pitch, 0))]
+    tune = np.array([[i * beat, (i + 1) * beat, pitch] for i, pitch in enumerate(d_major * 3)])
+    assert scale_holds_tune(call, tune)  # ending on E (its second) or not: the scale holds
+    tune[::4, 2] = 60  # a C natural every fourth note: a quarter of the tune outside D major
+    assert not scale_holds_tune(call, tune)
