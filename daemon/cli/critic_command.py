@@ -22,7 +22,7 @@ def train_critic(
     export: Annotated[Path, typer.Option(
         help="Where to write the exported critic (.onnx).")] = DEFAULT_CRITIC,
     epochs: Annotated[int, typer.Option(
-        help="Most epochs (early stopping on the valid split may end sooner).", min=1)] = 20,
+        help="Most epochs (early stopping on the valid split may end sooner).", min=1)] = 50,
     hidden: Annotated[int, typer.Option(help="LSTM width per direction.", min=4)] = 64,
     embedding: Annotated[int, typer.Option(help="Token embedding width.", min=4)] = 64,
     batch_size: Annotated[int, typer.Option(

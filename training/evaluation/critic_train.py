@@ -41,7 +41,7 @@ RANKING_WEIGHT = 1.0
 
 @dataclass
 class CriticTrainConfig:
-    epochs: int = 20
+    epochs: int = 50
     batch_size: int = 32  # calls per step (each with its real, sampled and other answer)
     lr: float = 2e-3
     weight_decay: float = 0.01
