@@ -10,9 +10,11 @@ training package is imported inside the command's body: muspy and music21 are th
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,6 @@ import typer
 
 from antiphon.daemon.cli.continue_command import answer_settings
 from antiphon.daemon.cli.options import (
-    DEFAULTS,
     ConfigOption,
     DeviceOption,
     TemperatureOption,
@@ -30,6 +31,7 @@ from antiphon.daemon.cli.options import (
     read_config,
 )
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
+from antiphon.engine.constraints import MAX_CANDIDATES
 
 DEFAULT_CALLS = 100
 MAX_BARS = 4
@@ -64,9 +66,10 @@ def eval_answers(
     max_polyphony: Annotated[int | None, typer.Option(
         help="Most answer notes sounding at once. \\[default: no limit]")] = None,
     texture: TextureOption = None,
-    candidates: Annotated[int | None, typer.Option(
-        help="Answers drawn per call, the best kept, as `antiphon run` keeps it. "
-             "\\[default: the config's]", min=1)] = None,
+    candidates: Annotated[list[int] | None, typer.Option(
+        help=f"Answers drawn per call, the best kept, as `antiphon run` keeps it, 1-"
+             f"{MAX_CANDIDATES} (repeatable: a table for each, to compare). "
+             "\\[default: the config's]")] = None,
     config: ConfigOption = None,
     markdown: Annotated[Path | None, typer.Option(
         help="Also write the tables (markdown) here: between the <!-- eval:answers --> markers of "
@@ -90,10 +93,9 @@ def eval_answers(
         "device": device, "temperature": temperature, "top_p": top_p, "seed": seed,
         "scale": scale, "max_polyphony": max_polyphony, "texture": texture,
     }
-    if candidates is not None:
-        if not hasattr(DEFAULTS, "candidates"):
-            fail("--candidates: this Antiphon draws one answer per call", USAGE_ERROR)
-        overrides["candidates"] = candidates
+    for count in candidates or []:
+        if not 1 <= count <= MAX_CANDIDATES:
+            fail(f"--candidates must be 1-{MAX_CANDIDATES}, got {count}", USAGE_ERROR)
     options = read_config(config, overrides)
     setup_logging("warning")
     try:
@@ -118,10 +120,7 @@ def eval_answers(
     words = (f"temperature {settings.temperature:g}, top-p {settings.top_p:g}, "
              f"texture {options.texture}, scale {options.scale}, seed {run_seed}"
              + ("" if options.max_polyphony is None
-                else f", max polyphony {options.max_polyphony}")
-             # best of N, where the settings draw several answers per call
-             + ("" if getattr(settings, "candidates", 1) == 1
-                else f", best of {settings.candidates}"))
+                else f", max polyphony {options.max_polyphony}"))
     started = time.monotonic()
     pairs = []
     try:
@@ -136,23 +135,26 @@ def eval_answers(
     if not pairs:
         fail("no call to answer")
     results = []
-    for name, path in zip(names, paths, strict=True):
+    for (name, path), count in itertools.product(zip(names, paths, strict=True),
+                                                 candidates or [settings.candidates]):
+        drawn = replace(settings, candidates=count)
         try:
             with console.status(f"{name}: answering {len(pairs)} calls") as status:
                 def progress(index: int, name: str = name, status=status) -> None:
                     status.update(f"{name}: answered {index + 1} of {len(pairs)} calls")
 
-                answers = sample_answers(path, pairs, settings, run_seed, options.device,
+                answers = sample_answers(path, pairs, drawn, run_seed, options.device,
                                          progress)
         except (OSError, ValueError, ModelLoadError) as err:
             fail(f"{name}: {err}")
-        results.append(answer_report.score_model(name, words, pairs, answers))
+        kept = "one draw" if count == 1 else f"best of {count}"
+        results.append(answer_report.score_model(name, f"{words}, {kept}", pairs, answers))
     command = command_line(model or [], corpus or [], midi_dir or [], calls, bars, {
         "--device": device, "--temperature": temperature, "--top-p": top_p, "--seed": seed,
         "--scale": scale, "--max-polyphony": max_polyphony, "--texture": texture,
-        "--candidates": candidates, "--config": config})
+        "--config": config}, candidates or [])
     passed = answer_report.print_tables(console, results)
-    console.print(f"{len(pairs)} calls x {len(names)} models in "
+    console.print(f"{len(pairs)} calls x {len(results)} models and settings in "
                   f"{time.monotonic() - started:.0f} s", highlight=False)
     try:
         if markdown is not None:
@@ -168,7 +170,7 @@ def eval_answers(
 
 
 def command_line(models: list[str], corpora: list[str], folders: list[Path], calls: int,
-                 bars: int, given: dict) -> str:
+                 bars: int, given: dict, candidates: list[int]) -> str:
     """The command that measures what this one measured, written at the top of reports
     (the options that choose the calls and the answers; not where the reports go)."""
     words = ["antiphon", "eval", "answers"]
@@ -183,6 +185,8 @@ def command_line(models: list[str], corpora: list[str], folders: list[Path], cal
     for option, value in given.items():
         if value is not None:
             words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    for count in candidates:
+        words += ["--candidates", str(count)]
     return shlex.join(words)
 
 

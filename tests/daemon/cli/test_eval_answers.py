@@ -166,10 +166,23 @@ def test_a_folder_of_no_usable_file_is_an_error(tmp_path):
     assert result.exit_code == 1 and "not a MIDI file" in result.output
 
 
-def test_best_of_n_reaches_the_answers(tunes, tmp_path):
+def test_best_of_n_reaches_the_answers_one_table_per_count(tunes, tmp_path):
     result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
-                                      "--candidates", "2", "--markdown",
-                                      str(tmp_path / "t.md")])
+                                      "--candidates", "1", "--candidates", "4",
+                                      "--markdown", str(tmp_path / "t.md"),
+                                      "--json", str(tmp_path / "t.json")])
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "t.md").read_text()
-    assert "--candidates 2" in markdown.splitlines()[1] and "best of 2" in markdown
+    assert "--candidates 1 --candidates 4" in markdown.splitlines()[1]
+    assert "one draw" in markdown and "best of 4" in markdown
+    one, four = json.loads((tmp_path / "t.json").read_text())["models"]
+    answers = [[call["answer"] for call in model["groups"][0]["calls"]] for model in (one, four)]
+    assert answers[0] != answers[1]  # the best of four is not the first draw
+
+
+@pytest.mark.parametrize("count", ["0", "17"])
+def test_a_count_of_candidates_out_of_range_is_one_line(tunes, count):
+    result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
+                                      "--candidates", count])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: --candidates must be 1-16, got {count}"]
