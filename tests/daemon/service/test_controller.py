@@ -109,6 +109,7 @@ def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
         ("channel", "3", 3),  # an int
         ("max_polyphony", "2", 2),  # an optional int
         ("texture", "chords", "chords"),  # a choice (auto would hold this call to one voice)
+        ("candidates", "4", 4),  # best of 4 from the next answer on
         ("scale", "C major", "C major"),  # text
         ("bpm", "200", 200.0),
     ):
@@ -116,6 +117,7 @@ def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
         assert answer == {"ok": True, "key": key.replace("-", "_"), "value": expected}
         assert getattr(r.daemon.config, key.replace("-", "_")) == expected
     assert r.daemon.clock.bpm == 200.0
+    assert r.daemon.loop._candidates == 4
     r.call_and_answer()
     start, length, temperature = session.generated[-1]
     assert temperature == 0.5 and session.top_ps[-1] == 0.8
@@ -160,6 +162,8 @@ def test_listen_channels_changes_which_calls_are_heard(rig):
     ("channel", "2.5", "expected a whole number"),
     ("max_polyphony", "0", ">= 1"),
     ("texture", "bogus", "must be one of auto, melody, chords"),
+    ("candidates", "0", ">= 1"),
+    ("candidates", "17", "<= 16"),
     ("scale", "H major", "H major"),
     ("listen_channels", "0-3", "channels are 1..16"),
     ("min_answer_beats", "8", "max_answer_beats"),  # above the max: the pair is checked
