@@ -20,7 +20,7 @@ from antiphon.training.evaluation.critic_pairs import (
 )
 
 ANSWERS_PER_CALL = 8
-TIMED_CALLS = 100  # calls per collection whose scoring is timed
+TIMED_CALLS = 200  # scorings timed per collection
 
 
 def onnx_scorer(critic: Critic):
@@ -32,11 +32,13 @@ def onnx_scorer(critic: Critic):
 def scoring_times(critic: Critic, pairs: PairSet, calls: int = TIMED_CALLS,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seconds per `Critic.score` of 8 answers to one call (the real continuation, the
-    sampled answer and 6 other tunes' continuations), encoding included, one call after
-    another; and the tokens per scored sequence."""
+    sampled answer and 6 other tunes' continuations), encoding included, for `calls`
+    calls one after another (round the split again where it has fewer); and the tokens
+    per scored sequence."""
     rng = np.random.default_rng(seed)
     seconds, tokens = [], []
-    for index in range(min(calls, len(pairs))):
+    for number in range(calls if len(pairs) else 0):
+        index = number % len(pairs)
         others = [other_tunes(pairs, rng)[index] for _ in range(ANSWERS_PER_CALL - 2)]
         answers = [pairs.reals[index], pairs.sampled[index],
                    *(other_tune_answer(pairs, index, int(o)) for o in others)]
@@ -67,5 +69,21 @@ def critic_report(critic: Critic, limit: int | None = None, workers: int | None 
         lines.append(f"{pairs.name}: scoring {ANSWERS_PER_CALL} answers to a call "
                      f"({np.median(tokens):.0f} tokens each, median; at most "
                      f"{tokens.max()}): p50 {p50:.2f} ms, p99 {p99:.2f} ms over "
-                     f"{len(seconds)} calls, one thread")
+                     f"{len(seconds)} scorings, one thread")
     return "\n".join(lines)
+
+
+def main() -> None:
+    import argparse
+
+    from antiphon.daemon.cli.critic_command import DEFAULT_CRITIC
+
+    parser = argparse.ArgumentParser(description="Measure an answer critic on test calls.")
+    parser.add_argument("critic", type=str, nargs="?", default=str(DEFAULT_CRITIC))
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    print(critic_report(Critic.load(args.critic), limit=args.limit, workers=1))
+
+
+if __name__ == "__main__":
+    main()
