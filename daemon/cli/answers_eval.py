@@ -11,6 +11,7 @@ training package is imported inside the command's body: muspy and music21 are th
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -158,7 +159,9 @@ def eval_answers(
                   f"{time.monotonic() - started:.0f} s", highlight=False)
     try:
         if markdown is not None:
-            write_tables(markdown, answer_report.markdown(results, command))
+            link = None if picture is None else os.path.relpath(
+                picture.resolve(), markdown.resolve().parent)
+            write_tables(markdown, answer_report.markdown(results, command, link))
         if json_file is not None:
             answer_report.write_json(json_file, results, command)
         if picture is not None:

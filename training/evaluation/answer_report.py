@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,15 @@ class ModelResult:
     label: str  # as the command named the model
     settings: str  # in words
     groups: list[GroupResult]
+
+
+def short_label(model: ModelResult, models: list[ModelResult]) -> str:
+    """The model's name, with how many answers it drew per call where the same model
+    appears under other settings too (`--candidates 1 --candidates 8`)."""
+    if sum(m.label == model.label for m in models) < 2:
+        return model.label
+    drawn = re.search(r"best of (\d+)", model.settings)
+    return f"{model.label} x{drawn.group(1) if drawn else 1}"
 
 
 def group_of(pair: CallPair) -> str:
@@ -200,9 +210,25 @@ def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> lis
             *("| " + " | ".join(row) + " |" for row in rows)]
 
 
-def markdown(models: list[ModelResult], command: str) -> str:
-    """Every table, in markdown, the command that printed them at the top."""
-    out = [f"`{command}`", ""]
+ABOUT = (
+    "Answers to held-out calls beside the real continuations of the same calls: each call "
+    "is the first bars of a test-split tune (Ryan's Mammoth Collection, which no shipped "
+    "model trained on, from all its tunes), its answer is sampled as `antiphon continue` "
+    "samples one, and both are measured with MusPy's definitions. Relevance AUC: how often "
+    "an answer's pitch-class profile is nearer its own tune's continuation than another "
+    "call's; the call itself, played as its answer, gives the ceiling, another tune's "
+    "continuation the floor. The check is what answers are held to: in key within 0.03 of "
+    "the real, notes per beat 0.75-1.33 of it, mean polyphony 1.3 or less, mean pitch "
+    "within 4 semitones, relevance AUC 0.8 or more; calls of chords keep 0.6 of the real "
+    "polyphony.")
+
+
+def markdown(models: list[ModelResult], command: str, picture: str | None = None) -> str:
+    """Every table, in markdown, the command that printed them at the top; `picture`: a
+    link to the distributions' picture, relative to the markdown file."""
+    out = [f"`{command}`", "", ABOUT, ""]
+    if picture:
+        out += [f"![The measures' distributions, answer by answer]({picture})", ""]
     for model in models:
         for result in model.groups:
             out += [f"**{title(model, result)}**", ""]
@@ -303,7 +329,8 @@ def write_picture(path: Path, models: list[ModelResult], command: str) -> None:
     figure, axes = plt.subplots(rows_per_group * len(groups), columns, squeeze=False,
                                 figsize=(4.2 * columns, 3.2 * rows_per_group * len(groups)))
     for band, group in enumerate(groups):
-        results = [(m.label, r) for m in models for r in m.groups if r.group == group]
+        results = [(short_label(m, models), r) for m in models for r in m.groups
+                   if r.group == group]
         for index, (metric, words) in enumerate(METRICS.items()):
             axis = axes[band * rows_per_group + index // columns][index % columns]
             names = ["real"] + [label for label, _ in results]

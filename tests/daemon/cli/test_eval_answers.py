@@ -66,6 +66,7 @@ def test_answers_measured_beside_the_real_continuations(tunes, tmp_path):
     markdown = (report / "t.md").read_text()
     assert markdown.startswith(f"<!-- eval:answers -->\n`antiphon eval answers --midi-dir {tunes}`")
     assert "| notes per beat |" in markdown
+    assert "](t.png)" in markdown  # the picture, linked from beside it
     assert (report / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((report / "t.json").read_text())
     (model,) = saved["models"]
