@@ -6,6 +6,7 @@ Each imports the training package inside its body: torch and music21 are the `tr
 extra, and `antiphon run` must never load them.
 """
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,34 @@ import typer
 from antiphon.daemon.cli.shared import console, fail, setup_logging
 
 DEFAULT_CRITIC = Path("exported_models/critic.onnx")
+SAMPLING_MODEL = "default"
+
+
+def default_sampler():
+    """The critic's sampler (training/evaluation/critic_pairs.py `Sampler`): the shipped
+    default model answers a call as `antiphon continue` does with its default settings
+    (texture auto, scale auto with the key lean, temperature 1.0, the default top-p),
+    untouched by any config file or ANTIPHON_ variable, one answer drawn per call. The
+    model loads at the first call, so a run whose pairs are all cached never loads it."""
+    from antiphon.daemon.play.continuation import new_session, sample_answer
+    from antiphon.daemon.service.config_loading import load_config
+    from antiphon.daemon.service.daemon import loop_settings
+    from antiphon.daemon.service.startup import resolve_model_path
+    from antiphon.engine.model import StepModel
+
+    # One answer per call, never the best of several: the critic must learn what the model
+    # samples, not what an earlier critic picked from it.
+    settings = replace(loop_settings(load_config(None, {}, {}, use_default_file=False),
+                                     shares_clock=True), candidates=1)
+    loaded: list[StepModel] = []
+
+    def sample(call, start_tick: int, length_ticks: int, seed: int):
+        if not loaded:
+            loaded.append(StepModel(resolve_model_path(SAMPLING_MODEL), device="cpu"))
+        session = new_session(loaded[0], seed)
+        return sample_answer(session, call, start_tick, length_ticks, settings)[0]
+
+    return sample
 
 
 def train_critic(
@@ -43,8 +72,6 @@ def train_critic(
     other tunes' continuations; prints its test-split figures and exports it."""
     setup_logging("info")
     try:
-        import torch
-
         from antiphon.training.evaluation.critic_train import (
             CriticTrainConfig,
             figures_table,
@@ -53,13 +80,11 @@ def train_critic(
         from antiphon.training.families.critic import CriticConfig
     except ImportError as err:
         fail(f"training needs the train extra: pip install 'antiphon[train]' ({err})")
-    if threads:
-        torch.set_num_threads(threads)
     config = CriticTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                limit=limit)
     try:
         result = run(out, export, CriticConfig(embedding=embedding, hidden=hidden), config,
-                     workers=workers)
+                     default_sampler(), workers=workers, threads=threads)
     except (OSError, ValueError, RuntimeError) as err:
         fail(str(err))
     console.print(figures_table(result["test"]), highlight=False, soft_wrap=True)
@@ -89,7 +114,14 @@ def eval_critic(
              f"({err})")
     try:
         loaded = Critic.load(critic)
-        report = critic_report(loaded, limit=limit, workers=workers)
+        report = critic_report(loaded, default_sampler(), limit=limit, workers=workers)
     except (ModelLoadError, OSError, ValueError) as err:
         fail(str(err))
     console.print(report, highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":  # python -m antiphon.daemon.cli.critic_command train-critic ...
+    commands = typer.Typer(add_completion=False)
+    commands.command(name="train-critic")(train_critic)
+    commands.command(name="eval-critic")(eval_critic)
+    commands()

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,6 @@ ANSWER_BARS = 2
 MIN_CALL_NOTES = 3
 MIN_ANSWER_NOTES = 2
 COLLECTIONS = ("essenFolksong", "oneills1850", "bach")
-SAMPLING_MODEL = "default"
 
 
 def events_array(events: list[NoteEvent]) -> np.ndarray:
@@ -112,18 +112,14 @@ def _notes(events: np.ndarray) -> list[tuple[int, int, int]]:
     return sorted(notes)
 
 
-def sample_pairs(tunes: list[Tune], name: str, seed: int = 0) -> PairSet:
-    """Calls, real continuations and one sampled answer per tune (see the module docstring)."""
-    from antiphon.daemon.play.continuation import new_session, sample_answer
-    from antiphon.daemon.service.config_loading import load_config
-    from antiphon.daemon.service.daemon import loop_settings
-    from antiphon.daemon.service.startup import resolve_model_path
-    from antiphon.engine.model import StepModel
+# call events, answer start tick, answer length in ticks, seed -> the answer's events.
+# The daemon makes it (daemon/cli/critic_command.py): sampling as `antiphon continue` does
+# is the daemon's, and training never imports the daemon.
+Sampler = Callable[[list[NoteEvent], int, int, int], list[NoteEvent]]
 
-    # The defaults of `antiphon continue`, untouched by any config file or environment.
-    config = load_config(None, {}, {}, use_default_file=False)
-    settings = loop_settings(config, shares_clock=True)
-    model = StepModel(resolve_model_path(SAMPLING_MODEL), device="cpu")
+
+def sample_pairs(tunes: list[Tune], name: str, sampler: Sampler, seed: int = 0) -> PairSet:
+    """Calls, real continuations and one sampled answer per tune (see the module docstring)."""
     pairs = PairSet(name, [], [], [], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
     starts, ends = [], []
     started = time.monotonic()
@@ -133,8 +129,7 @@ def sample_pairs(tunes: list[Tune], name: str, seed: int = 0) -> PairSet:
         real = continuation(tune, start, end)
         if end <= start or len(call) < 2 * MIN_CALL_NOTES or len(real) < 2 * MIN_ANSWER_NOTES:
             continue
-        session = new_session(model, zlib.crc32(f"{seed}:{tune.id}".encode()))
-        answer, _ = sample_answer(session, call, start, end - start, settings)
+        answer = sampler(call, start, end - start, zlib.crc32(f"{seed}:{tune.id}".encode()))
         pairs.ids.append(tune.id)
         pairs.calls.append(events_array(call))
         pairs.reals.append(events_array(real))
@@ -153,11 +148,12 @@ def cache_file(cache_dir: Path, name: str, split: str, limit: int | None) -> Pat
     return cache_dir / f"critic-pairs-{name}-{part}-v{CACHE_VERSION}.npz"
 
 
-def load_pairs(name: str, split: str, limit: int | None = None,
+def load_pairs(name: str, split: str, sampler: Sampler | None, limit: int | None = None,
                cache_dir: Path | None = None, seed: int = 0,
                workers: int | None = None) -> PairSet:
-    """One collection's split as pairs, sampled or from the cache. `limit`: the first N
-    tunes only (cached apart); `workers`: processes for parsing scores not yet cached."""
+    """One collection's split as pairs, from the cache, else sampled with `sampler` (None:
+    ValueError where they are not cached). `limit`: the first N tunes only (cached
+    apart); `workers`: processes for parsing scores not yet cached."""
     from antiphon.training.data.music21_import import default_cache_dir
 
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
@@ -165,8 +161,11 @@ def load_pairs(name: str, split: str, limit: int | None = None,
     cached = _load(path, name)
     if cached is not None:
         return cached
+    if sampler is None:
+        raise ValueError(f"the critic's {name} {split} pairs are not sampled yet ({path}); "
+                         "`antiphon train-critic` samples them")
     tunes = load_tunes(name, split, limit=limit, cache_dir=cache_dir, workers=workers)
-    pairs = sample_pairs(tunes, name, seed)
+    pairs = sample_pairs(tunes, name, sampler, seed)
     logger.info("%s %s: %d pairs", name, split, len(pairs))
     _save(path, pairs)
     return pairs

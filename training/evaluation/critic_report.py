@@ -14,6 +14,7 @@ from antiphon.training.evaluation.critic_examples import held_out_figures, other
 from antiphon.training.evaluation.critic_pairs import (
     COLLECTIONS,
     PairSet,
+    Sampler,
     load_pairs,
     other_tune_answer,
     to_events,
@@ -51,12 +52,15 @@ def scoring_times(critic: Critic, pairs: PairSet, calls: int = TIMED_CALLS,
     return np.array(seconds), np.array(tokens)
 
 
-def critic_report(critic: Critic, limit: int | None = None, workers: int | None = None,
+def critic_report(critic: Critic, sampler: Sampler | None, limit: int | None = None,
+                  workers: int | None = None,
                   collections: tuple[str, ...] = COLLECTIONS) -> str:
-    """Held-out figures (markdown table) and scoring times, as text."""
+    """Held-out figures (markdown table) and scoring times, as text; test pairs not yet
+    cached are sampled with `sampler`."""
     from antiphon.training.evaluation.critic_train import figures_table
 
-    test = [load_pairs(name, "test", limit=limit, workers=workers) for name in collections]
+    test = [load_pairs(name, "test", sampler, limit=limit, workers=workers)
+            for name in collections]
     lines = [f"critic {critic.path}: test split, calls of {len(collections)} collections",
              figures_table(held_out_figures(onnx_scorer(critic), test)), ""]
     critic.score(to_events(test[0].calls[0]), [to_events(test[0].reals[0])],
@@ -71,19 +75,3 @@ def critic_report(critic: Critic, limit: int | None = None, workers: int | None 
                      f"{tokens.max()}): p50 {p50:.2f} ms, p99 {p99:.2f} ms over "
                      f"{len(seconds)} scorings, one thread")
     return "\n".join(lines)
-
-
-def main() -> None:
-    import argparse
-
-    from antiphon.daemon.cli.critic_command import DEFAULT_CRITIC
-
-    parser = argparse.ArgumentParser(description="Measure an answer critic on test calls.")
-    parser.add_argument("critic", type=str, nargs="?", default=str(DEFAULT_CRITIC))
-    parser.add_argument("--limit", type=int, default=None)
-    args = parser.parse_args()
-    print(critic_report(Critic.load(args.critic), limit=args.limit, workers=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,8 @@
 early stopping on the validation split, held-out figures on the test split, export to
 ONNX (critic_export.py).
 
-`antiphon train-critic` runs it; so does `python -m antiphon.training.evaluation.critic_train`.
+`antiphon train-critic` (daemon/cli/critic_command.py) runs it, with the sampler that
+answers calls as `antiphon continue` does.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from antiphon.training.evaluation.critic_examples import (
     make_examples,
     transpose_tokens,
 )
-from antiphon.training.evaluation.critic_pairs import COLLECTIONS, PairSet, load_pairs
+from antiphon.training.evaluation.critic_pairs import (
+    COLLECTIONS,
+    PairSet,
+    Sampler,
+    load_pairs,
+)
 from antiphon.training.families.critic import CriticConfig, CriticModel, parameter_count
 
 log = logging.getLogger(__name__)
@@ -51,9 +57,9 @@ class CriticTrainConfig:
     limit: int | None = None  # tunes per collection and split (quick runs)
 
 
-def load_splits(collections: tuple[str, ...], limit: int | None,
+def load_splits(collections: tuple[str, ...], limit: int | None, sampler: Sampler | None,
                 workers: int | None = None) -> dict[str, list[PairSet]]:
-    return {split: [load_pairs(name, split, limit=limit, workers=workers)
+    return {split: [load_pairs(name, split, sampler, limit=limit, workers=workers)
                     for name in collections]
             for split in ("train", "valid", "test")}
 
@@ -203,11 +209,14 @@ def fit(model: CriticModel, train: list[PairSet], valid: list[PairSet],
 
 
 def train_critic(out: Path, export_path: Path | None, model_config: CriticConfig,
-                 config: CriticTrainConfig, collections: tuple[str, ...] = COLLECTIONS,
-                 workers: int | None = None) -> dict:
-    """The whole run: pairs (sampled or cached), training, test figures, export.
-    Returns the test figures (held_out_figures) under "test" and the record."""
-    splits = load_splits(collections, config.limit, workers)
+                 config: CriticTrainConfig, sampler: Sampler | None,
+                 collections: tuple[str, ...] = COLLECTIONS, workers: int | None = None,
+                 threads: int | None = None) -> dict:
+    """The whole run: pairs (cached, else sampled with `sampler`), training, test figures,
+    export. Returns the test figures (held_out_figures) under "test" and the record."""
+    if threads:
+        torch.set_num_threads(threads)
+    splits = load_splits(collections, config.limit, sampler, workers)
     model = CriticModel(model_config)
     record = fit(model, splits["train"], splits["valid"], config, out / "best.pt")
     test = held_out_figures(torch_scorer(model), splits["test"], seed=config.seed)
@@ -238,27 +247,3 @@ def figures_table(figures: dict[str, dict[str, float]]) -> str:
                      f"{row['real_vs_other']:.3f} | {row['accuracy_sampled']:.3f} | "
                      f"{row['accuracy_other']:.3f} |")
     return "\n".join(lines)
-
-
-def main() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Train the answer critic and export it.")
-    parser.add_argument("--out", type=Path, default=Path("runs/critic"))
-    parser.add_argument("--export", type=Path, default=Path("exported_models/critic.onnx"))
-    parser.add_argument("--epochs", type=int, default=CriticTrainConfig.epochs)
-    parser.add_argument("--hidden", type=int, default=CriticConfig.hidden)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("antiphon.training.data.corpus").setLevel(logging.WARNING)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    result = train_critic(args.out, args.export, CriticConfig(hidden=args.hidden),
-                          CriticTrainConfig(epochs=args.epochs, limit=args.limit), workers=1)
-    print(figures_table(result["test"]))
-
-
-if __name__ == "__main__":
-    main()
