@@ -17,6 +17,7 @@ from antiphon.daemon.cli.bench import bench
 from antiphon.daemon.cli.config_command import config_app
 from antiphon.daemon.cli.continue_command import continue_call
 from antiphon.daemon.cli.control import model_command, reload, set_option, status_command
+from antiphon.daemon.cli.critic_command import train_critic
 from antiphon.daemon.cli.eval_group import eval_app
 from antiphon.daemon.cli.key_eval import eval_keys
 from antiphon.daemon.cli.knobs_command import knobs, learn
@@ -202,6 +203,7 @@ app.command()(prepare)
 app.command(name="train-frames")(train_frames)
 app.command(name="train-small")(train_small)
 app.command()(bridge)
+app.command(name="train-critic")(train_critic)
 app.add_typer(eval_app, name="eval")  # `eval MODEL...`, `eval answers`, `eval keys`
 app.command(name="eval-keys")(eval_keys)
 app.command()(bench)

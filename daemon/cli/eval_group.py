@@ -2,7 +2,8 @@
 
 `antiphon eval MODEL...` scores models on held-out music (training.evaluate), as it always
 has; `antiphon eval answers` measures a model's answers beside the real continuations of
-the same calls, and `antiphon eval keys` is `antiphon eval-keys`. A first argument that
+the same calls, `antiphon eval critic` how well the answer critic tells real continuations
+from sampled ones, and `antiphon eval keys` is `antiphon eval-keys`. A first argument that
 names no subcommand (a model, an option, nothing at all) goes to `antiphon eval models`,
 so every command line written before the group still means what it meant. A model file
 named like a subcommand is reached as `antiphon eval models answers` or `./answers`.
@@ -12,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from antiphon.daemon.cli.answers_eval import eval_answers
+from antiphon.daemon.cli.critic_command import eval_critic
 from antiphon.daemon.cli.key_eval import eval_keys
 from antiphon.daemon.cli.training import evaluate
 
@@ -38,4 +40,5 @@ eval_app = typer.Typer(
 )
 eval_app.command(name=DEFAULT_COMMAND)(evaluate)  # the default: `antiphon eval MODEL...`
 eval_app.command(name="answers")(eval_answers)
+eval_app.command(name="critic")(eval_critic)
 eval_app.command(name="keys")(eval_keys)  # also `antiphon eval-keys`, as it was first
