@@ -1,6 +1,6 @@
-"""`antiphon train-critic` and `antiphon eval-critic`: train the answer critic that picks
+"""`antiphon train-critic` and `antiphon eval critic`: train the answer critic that picks
 the best of several sampled answers, and measure a critic file on held-out calls
-(registered on the app in app.py).
+(registered in app.py and eval_group.py).
 
 Each imports the training package inside its body: torch and music21 are the `train`
 extra, and `antiphon run` must never load them.
@@ -118,10 +118,3 @@ def eval_critic(
     except (ModelLoadError, OSError, ValueError) as err:
         fail(str(err))
     console.print(report, highlight=False, soft_wrap=True)
-
-
-if __name__ == "__main__":  # python -m antiphon.daemon.cli.critic_command train-critic ...
-    commands = typer.Typer(add_completion=False)
-    commands.command(name="train-critic")(train_critic)
-    commands.command(name="eval-critic")(eval_critic)
-    commands()

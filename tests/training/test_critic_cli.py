@@ -1,21 +1,15 @@
-"""`antiphon eval-critic` and `antiphon train-critic` end in one error line, never a
-traceback, when given what they cannot use. The commands are mounted on an app of their
-own here, as app.py mounts them."""
+"""`antiphon eval critic` and `antiphon train-critic` end in one error line, never a
+traceback, when given what they cannot use."""
 
 from __future__ import annotations
 
-import typer
 from typer.testing import CliRunner
 
-from antiphon.daemon.cli.critic_command import eval_critic, train_critic
-
-app = typer.Typer()
-app.command(name="eval-critic")(eval_critic)
-app.command(name="train-critic")(train_critic)
+from antiphon.daemon.cli.app import app
 
 
 def test_eval_of_a_missing_critic_is_one_error_line(tmp_path):
-    result = CliRunner().invoke(app, ["eval-critic", str(tmp_path / "absent.onnx")])
+    result = CliRunner().invoke(app, ["eval", "critic", str(tmp_path / "absent.onnx")])
     assert result.exit_code == 1
     assert "no such file" in result.output and result.exception is not None
     assert "Traceback" not in result.output
@@ -24,7 +18,7 @@ def test_eval_of_a_missing_critic_is_one_error_line(tmp_path):
 def test_eval_of_a_file_that_is_no_critic_is_one_error_line(tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a graph")
-    result = CliRunner().invoke(app, ["eval-critic", str(junk)])
+    result = CliRunner().invoke(app, ["eval", "critic", str(junk)])
     assert result.exit_code == 1
     assert "cannot load model" in result.output
 

@@ -1,4 +1,4 @@
-"""The figures of `antiphon eval-critic`: a critic file measured through the runtime
+"""The figures of `antiphon eval critic`: a critic file measured through the runtime
 scorer (engine/critic.py) on the test split's calls (critic_pairs.py), and the time it
 takes to score 8 answers to one call.
 """
