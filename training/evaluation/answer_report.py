@@ -226,7 +226,7 @@ ABOUT = (
 def markdown(models: list[ModelResult], command: str, picture: str | None = None) -> str:
     """Every table, in markdown, the command that printed them at the top; `picture`: a
     link to the distributions' picture, relative to the markdown file."""
-    out = [f"`{command}`", "", ABOUT, ""]
+    out = ["## Answers", "", f"`{command}`", "", ABOUT, ""]
     if picture:
         out += [f"![The measures' distributions, answer by answer]({picture})", ""]
     for model in models:

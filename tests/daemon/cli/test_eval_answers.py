@@ -64,7 +64,8 @@ def test_answers_measured_beside_the_real_continuations(tunes, tmp_path):
     assert "3 single-line calls" in result.output and "1 calls of chords" in result.output
     assert "relevance AUC" in result.output and "check: " in result.output
     markdown = (report / "t.md").read_text()
-    assert markdown.startswith(f"<!-- eval:answers -->\n`antiphon eval answers --midi-dir {tunes}`")
+    assert markdown.startswith(
+        f"<!-- eval:answers -->\n## Answers\n\n`antiphon eval answers --midi-dir {tunes}`")
     assert "| notes per beat |" in markdown
     assert "](t.png)" in markdown  # the picture, linked from beside it
     assert (report / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -174,7 +175,7 @@ def test_best_of_n_reaches_the_answers_one_table_per_count(tunes, tmp_path):
                                       "--json", str(tmp_path / "t.json")])
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "t.md").read_text()
-    assert "--candidates 1 --candidates 4" in markdown.splitlines()[1]
+    assert "--candidates 1 --candidates 4" in markdown.splitlines()[3]
     assert "one draw" in markdown and "best of 4" in markdown
     one, four = json.loads((tmp_path / "t.json").read_text())["models"]
     answers = [[call["answer"] for call in model["groups"][0]["calls"]] for model in (one, four)]
