@@ -1,8 +1,10 @@
 """The note event: the one unit of music that crosses every boundary inside Antiphon.
 
-The engine may not import mido (see DESIGN.md), so MIDI arrives here as the raw bytes of a
-channel message; the daemon passes `msg.bytes()` and the training importer does the same for
-messages read from files. Time is musical: integer clock ticks, TICKS_PER_BEAT to a beat.
+The engine imports numpy, onnxruntime and the standard library only, never mido
+(docs/ARCHITECTURE.md, 'Dependency rules'), so MIDI arrives here as the raw bytes of a channel
+message: the daemon passes the bytes a port delivered (or a mido message's `msg.bytes()`, for
+a file) and the training importer does the same for messages read from files. Time is
+musical: integer clock ticks, TICKS_PER_BEAT to a beat.
 """
 
 from __future__ import annotations

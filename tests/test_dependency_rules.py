@@ -1,5 +1,5 @@
-"""DESIGN.md's dependency rules, checked on the source: a wrong import fails here, not in a
-user's torch-free install.
+"""The dependency rules of docs/ARCHITECTURE.md ('Dependency rules'), checked on the source:
+a wrong import fails here, not in a user's torch-free install.
 
 - engine imports numpy, onnxruntime and the standard library only (never torch, daemon
   or training);
