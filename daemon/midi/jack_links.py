@@ -4,8 +4,8 @@ On JACK, Antiphon's ports are its own (virtual) ports, always there, and this cl
 and checks their connections to the keyboard and the synth: a keyboard's client that quits
 and comes back under the same name between two looks has the same port name and no
 connection, which only JACK can tell. This client is never activated, so it has no
-realtime thread and runs no Python there. Where the module or libjack is missing,
-`JackLinks.open()` returns None and the edge opens and closes named ports instead.
+realtime thread and runs no Python there. Where the module or libjack is missing
+(`client_library_loads`), the edge opens and closes named ports instead (named_edge.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
+from antiphon.daemon.midi.port_kinds import PortKind
 from antiphon.daemon.midi.ports import is_own_port
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,27 @@ SETTLE_TIMEOUT_SECONDS = 1.0  # the most a send waits for its connection to take
 REMEMBER_SECONDS = 0.5  # how often the connections of Antiphon's ports are looked at
 
 
+def client_library_loads() -> bool:
+    """Whether python-jack-client and its libjack load here (said once when they do not):
+    what decides, on JACK, between keeping connections and opening named ports."""
+    try:
+        _import_jack()
+    except (ImportError, OSError) as err:  # OSError: the module found no libjack
+        log.info("python-jack-client unavailable (%s): port connections are not checked", err)
+        return False
+    return True
+
+
 class JackLinks:
+    """A client of the JACK server that connects ports and asks about connections."""
+
     def __init__(self, client, error: type[Exception]) -> None:
         self._client = client
         self._error = error  # jack.JackError
 
     @classmethod
     def open(cls) -> JackLinks | None:
+        """A client of the running server; None (and logged) where there is none."""
         try:
             jack = _import_jack()
         except (ImportError, OSError) as err:  # OSError: the module found no libjack
@@ -118,17 +133,17 @@ class JackLinks:
 
 
 class LinkMemory:
-    """The connections of Antiphon's ports, by role ("input", "output", ...), as last seen
+    """The connections of Antiphon's ports, by role (the kind of port), as last seen
     while the MIDI system was there. A JACK server that dies takes every connection with it,
     the ones other programs made (a patchbay, a session manager, the user) too: after a
     reconnect each is made again as soon as both of its ends exist."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, set[str]] = {}  # role -> the other programs' ports
-        self._owed: dict[str, set[str]] = {}  # connections to make again, by role
+        self._seen: dict[PortKind, set[str]] = {}  # role -> the other programs' ports
+        self._owed: dict[PortKind, set[str]] = {}  # connections to make again, by role
         self._looked = float("-inf")
 
-    def look(self, links: JackLinks, own: dict[str, str | None]) -> None:
+    def look(self, links: JackLinks, own: dict[PortKind, str | None]) -> None:
         """Remember what is connected to Antiphon's ports now (`own`: role -> its port)."""
         now = time.monotonic()
         if now - self._looked < REMEMBER_SECONDS:
@@ -147,7 +162,7 @@ class LinkMemory:
         self._seen.clear()
         self._looked = float("-inf")
 
-    def restore(self, links: JackLinks, own: dict[str, str | None],
+    def restore(self, links: JackLinks, own: dict[PortKind, str | None],
                 sources: list[str], destinations: list[str]) -> None:
         """Make again each owed connection whose ends both exist; an input's peers send to
         it, an output sends to its peers."""
@@ -155,7 +170,7 @@ class LinkMemory:
             port = own.get(role)
             if port is None:
                 continue
-            into = role.endswith(("input", "clock in"))
+            into = role.is_input
             there = sources if into else destinations
             for peer in sorted(peers):
                 if peer not in there:
@@ -168,7 +183,7 @@ class LinkMemory:
         self._owed = {role: peers for role, peers in self._owed.items() if peers}
 
     @property
-    def owed(self) -> dict[str, set[str]]:
+    def owed(self) -> dict[PortKind, set[str]]:
         return {role: set(peers) for role, peers in self._owed.items()}
 
 

@@ -109,3 +109,8 @@ class SystemWatch:
         if now - self.lost_since > self.reconnect_timeout:
             return None
         return False
+
+    def relapse(self, lost_since: float) -> None:
+        """The system answered `back`, yet could not be reopened: it is still gone, since
+        `lost_since` (so `reconnect_timeout` still counts from the first loss)."""
+        self.lost_since = lost_since

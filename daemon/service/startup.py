@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from antiphon.daemon.midi.backends import resolve_backend
-from antiphon.daemon.midi.edge import EdgeOptions, MidiEdge
+from antiphon.daemon.midi.edge_choice import EdgeOptions, choose_edge
 from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.link_clock import import_aalink
 from antiphon.daemon.play.loop_parts import AnswerSession
@@ -75,9 +75,10 @@ def run_daemon(config: DaemonConfig,
             session = load_session(config)  # a bad model is refused before any port opens
             check_program_models(config)  # and so is one a program change would load
             backend = resolve_backend(config.backend)
-            edge = MidiEdge(EdgeOptions(backend, config.in_port, config.out_port,
-                                        config.reconnect_timeout, config.panic_on_start,
-                                        clock_out=config.clock_out, clock_in=config.clock_in))
+            edge = choose_edge(EdgeOptions(backend, config.in_port, config.out_port,
+                                           config.reconnect_timeout, config.panic_on_start,
+                                           clock_out=config.clock_out,
+                                           clock_in=config.clock_in))
             edge.open()
             # What a stop hook silences should this daemon die without releasing its notes.
             server.record_opened({"backend": backend, "out_port": config.out_port})
