@@ -46,6 +46,12 @@ class Clock:
         self._anchor = _Anchor(start, 0.0, 60.0 / bpm)
 
     @property
+    def time_source(self) -> Callable[[], float]:
+        """What it reads the seconds from (`time.perf_counter`, or a test's VirtualTime,
+        which the loop and the scheduler then wait by too: time_source.py)."""
+        return self._time
+
+    @property
     def bpm(self) -> float:
         return 60.0 / self._anchor.seconds_per_beat
 

@@ -18,7 +18,6 @@ the loop has passed is pushed to the next grid point ahead, as a late one is.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ import numpy as np
 from antiphon.daemon.play.answering import answer_rules, batches, shipped_critic
 from antiphon.daemon.play.clock import beats_to_ticks
 from antiphon.daemon.play.interaction import StartAnswer
+from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.engine.answer_choice import answer_scores
 from antiphon.engine.candidates import Candidate
 from antiphon.engine.constraints import PitchRules
@@ -51,30 +51,37 @@ class AnswerDrawn:
 
 
 class DrawAhead:
-    """The one answer drawn ahead, if any (module docstring). Loop thread only."""
+    """The one answer drawn ahead, if any (module docstring). Loop thread only.
 
-    def __init__(self) -> None:
+    `stop` says whether the player came in (asked before every step: the loop looks at
+    its inbox); `now` reads the seconds the draw is timed by (the loop's time source)."""
+
+    def __init__(self, stop: Callable[[], bool], now: Callable[[], float]) -> None:
         self.drawn: AnswerDrawn | None = None
         self.tried: tuple | None = None  # the (plan, call length) last drawn for
+        self._stop = stop
+        self._now = now
 
     def should_try(self, plan: StartAnswer | None, call: Sequence[NoteEvent]) -> bool:
         """Whether to draw for `plan` now: not yet tried for it, nothing waiting."""
         return plan is not None and self.drawn is None and self.tried != (plan, len(call))
 
-    def draw_for(self, loop, plan: StartAnswer | None) -> bool:
-        """Draw for the interaction loop `loop` what `plan` would ask of it, if it draws
-        the best of N as one batch and has not drawn for this plan yet; False when the
-        player came in meanwhile (what came waits in the loop's stash)."""
-        call = loop._call
-        if (loop._candidates <= 1 or not batches(loop._session)
+    def draw_for(self, session, plan: StartAnswer | None, call: Sequence[NoteEvent],
+                 settings: LoopSettings, session_tick: Callable[[int], int]) -> bool:
+        """Draw from `session` what `plan` would ask of it after `call`, by `settings`, if
+        they draw the best of N, the session's model steps N rows as one batch, and
+        nothing was drawn for this plan yet; False when the player came in meanwhile.
+        `session_tick` turns a clock tick into the session's."""
+        if (settings.candidates <= 1 or not batches(session)
                 or not self.should_try(plan, call)):
             return True
-        rules, chosen = answer_rules(call, loop._rules, loop._follow_call)
-        start_tick = loop._session_tick(beats_to_ticks(plan.start_beats))
-        return self.draw(loop._session, plan, call, start_tick,
-                         max(1, beats_to_ticks(plan.length_beats)), loop._candidates,
-                         loop._temperature, loop._max_opening_rest_ticks, rules, chosen,
-                         loop._top_p, loop._player_waiting, time.perf_counter)
+        rules, chosen = answer_rules(call, settings.rules, settings.follow_call)
+        start_tick = session_tick(beats_to_ticks(plan.start_beats))
+        rest = settings.max_opening_rest_beats
+        return self.draw(session, plan, call, start_tick,
+                         max(1, beats_to_ticks(plan.length_beats)), settings.candidates,
+                         settings.temperature, None if rest is None else beats_to_ticks(rest),
+                         rules, chosen, settings.top_p, self._stop, self._now)
 
     def draw(self, session, plan: StartAnswer, call: Sequence[NoteEvent], start_tick: int,
              length_ticks: int, candidates: int, temperature: float,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +33,6 @@ from antiphon.daemon.play.interaction import (
     CallAndResponse,
     Mode,
     Observe,
-    PhrasePolicy,
     StartAnswer,
     StopAnswer,
 )
@@ -49,8 +47,8 @@ from antiphon.daemon.play.loop_parts import (
 from antiphon.daemon.play.pedal import PlayedNotes
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.session_timeline import SessionTimeline
+from antiphon.daemon.play.time_source import TimeSource, time_of
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.engine.constraints import PitchRules
 from antiphon.engine.events import (
     NoteEvent,
     note_event_to_bytes,
@@ -73,53 +71,42 @@ class InteractionLoop:
         session: AnswerSession,
         scheduler: OutputScheduler,
         clock: Clock,
-        policy: PhrasePolicy,
+        settings: LoopSettings,
         inbox: queue.SimpleQueue,
-        temperature: float = 1.0,
-        channel: int = 0,
-        max_opening_rest_beats: float | None = None,
-        rules: PitchRules | None = None,
-        top_p: float = 1.0,
-        follow_call: bool = False,
-        candidates: int = 1,
+        *,
+        trace: TimingTrace | None = None,
+        follows_transport: bool = True,
+        time: TimeSource | None = None,
     ) -> None:
         self._session = session
         self._scheduler = scheduler
         self._clock = clock
-        self._policy = policy
         self._inbox = inbox
-        self._temperature = temperature
-        self._top_p = top_p
-        self._channel = channel  # 0..15
-        self._rules = rules
-        self._follow_call = follow_call
-        self._candidates = candidates  # answers drawn per call; the best is played
-        if candidates > 1:
-            shipped_critic()  # loaded now, not at the first answer
+        self._time = time_of(clock) if time is None else time  # what it reads and waits by
         self._call: list[NoteEvent] = []  # what the player played since the last answer
         self._played = PlayedNotes()  # the player's notes as they sound
         self.transport_running = True  # False between a MIDI Stop and Start / Continue
-        self.follows_transport = True  # whether a Stop also stops the answering
-        self._max_opening_rest_ticks = (
-            None if max_opening_rest_beats is None else beats_to_ticks(max_opening_rest_beats)
-        )
-        self.machine = CallAndResponse(policy)
+        self._follows_transport = follows_transport  # whether a Stop also stops answering
+        self.machine = CallAndResponse(settings.policy)
+        self._settings = settings
+        self._max_opening_rest_ticks: int | None = None
         self._timeline = SessionTimeline()
         self._stash: deque = deque()  # inbox items taken early (while an answer was sampled)
         self._thread: threading.Thread | None = None
         self.stats = LoopStats()
-        self._ahead = DrawAhead()  # best of N drawn while the silence runs
+        self._ahead = DrawAhead(self._player_waiting, self._time.now)  # best of N, ahead
         self._pace = GenerationPace()
         self._pace.use(session)
         self.error: BaseException | None = None  # why the loop died, if it did
         self.answer_finished = threading.Event()  # set at each answer end (the demo waits)
-        self.trace: TimingTrace | None = None  # set before start() to record each answer
+        self._trace = trace  # records each answer (--timing-trace)
+        self.retune(settings)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("interaction loop already started")
-        self._thread = threading.Thread(target=self._run, name="antiphon-interaction", daemon=True)
+        self._thread = self._time.thread(self._run, "antiphon-interaction")
         self._thread.start()
 
     def is_alive(self) -> bool:
@@ -159,15 +146,10 @@ class InteractionLoop:
     def retune(self, settings: LoopSettings) -> None:
         """Play by new settings from the next answer on (call it through `call`)."""
         self._ahead.discard()  # drawn by the old settings
-        self._policy = self.machine.policy = settings.policy
-        self._temperature = settings.temperature
-        self._top_p = settings.top_p
-        self._channel = settings.channel
-        self._rules = settings.rules
-        self._follow_call = settings.follow_call
-        self._candidates = settings.candidates
+        self._settings = settings
+        self.machine.policy = settings.policy
         if settings.candidates > 1:
-            shipped_critic()
+            shipped_critic()  # loaded now, not at the first answer
         rest = settings.max_opening_rest_beats
         self._max_opening_rest_ticks = None if rest is None else beats_to_ticks(rest)
 
@@ -202,16 +184,19 @@ class InteractionLoop:
         while True:
             deadline = machine.next_deadline()
             if (not self._stash and deadline is not None
-                    and not self._ahead.draw_for(self, machine.expected_answer())):
+                    and not self._ahead.draw_for(self._session, machine.expected_answer(),
+                                                 self._call, self._settings,
+                                                 self._session_tick)):
                 continue  # the player came in while it was drawn: that waits in the stash
             try:
                 if self._stash:
                     item = self._stash.popleft()
                 elif deadline is None:
-                    item = self._inbox.get()
+                    item = self._time.get(self._inbox, None)
                 else:
-                    wait = clock.seconds_at(deadline) - time.perf_counter()
-                    item = self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait()
+                    wait = clock.seconds_at(deadline) - self._time.now()
+                    item = (self._time.get(self._inbox, wait) if wait > 0
+                            else self._inbox.get_nowait())
             except queue.Empty:
                 self._execute(machine.on_tick(clock.now_beats()))
                 self._played.keep_only(machine.held())  # keys it let go of, held too long
@@ -229,7 +214,7 @@ class InteractionLoop:
             if events is None:
                 self._transport(message)
                 continue
-            if self._policy.phrase_end == "pedal" and sustain_state(message) is False:
+            if self._settings.policy.phrase_end == "pedal" and sustain_state(message) is False:
                 events = [*events, END_PHRASE]
             for event in events:  # the notes as they sound: a pedal holds released keys
                 if event is END_PHRASE:
@@ -244,7 +229,7 @@ class InteractionLoop:
                 self._observe(action)
             elif isinstance(action, StartAnswer):
                 self.stats.phrases_heard += 1
-                if self.transport_running or not self.follows_transport:
+                if self.transport_running or not self._follows_transport:
                     self._answer(action)
                 else:
                     self.machine.drop_answer()  # the status says so: not responding
@@ -267,7 +252,7 @@ class InteractionLoop:
     def _observe(self, action: Observe) -> None:
         self._ahead.discard()  # the call goes on: what was drawn for its end is not heard
         event = action.event
-        if action.opens_phrase and self._policy.grid_from_call:
+        if action.opens_phrase and self._settings.policy.grid_from_call:
             self._timeline.anchor_beat_on(event.tick, self._session.tick)
         elif action.opens_phrase:
             self._timeline.keep_to_clock_beats()
@@ -286,7 +271,9 @@ class InteractionLoop:
         cut = False  # the player came in: sampling stopped short
         scheduled = 0
         opening_rest = float("nan")  # beats from the answer's start to its first note
-        began = time.perf_counter()
+        now_seconds = self._time.now
+        began = now_seconds()
+        settings = self._settings
         lead = self._pace.lead_seconds(plan.length_beats, clock.seconds_per_beat)
         call, self._call = self._call, []
         drawn = self._ahead.take(self._session, plan, call)
@@ -296,15 +283,15 @@ class InteractionLoop:
             log.info("answer keeps to %s; best of %d, drawn in %.0f ms as the silence ran",
                      drawn.rules_chosen, len(drawn.scores), drawn.seconds * 1e3)
         else:
-            rules, chosen = answer_rules(call, self._rules, self._follow_call)
+            rules, chosen = answer_rules(call, settings.rules, settings.follow_call)
             log.info("answer keeps to %s", chosen)
-            answer = draw_answer(self._session, call, self._candidates, start_tick,
-                                 length_ticks, self._temperature,
-                                 self._max_opening_rest_ticks, rules, self._top_p)
+            answer = draw_answer(self._session, call, settings.candidates, start_tick,
+                                 length_ticks, settings.temperature,
+                                 self._max_opening_rest_ticks, rules, settings.top_p)
         try:
             for event in answer:
                 due = self._timeline.clock_beats(event.tick) + push_beats
-                now = time.perf_counter()
+                now = now_seconds()
                 if scheduled == 0:
                     # Late for the planned start: play the whole answer from a later grid
                     # point rather than drop it or start it off the grid; a model slower
@@ -314,19 +301,19 @@ class InteractionLoop:
                         due + late_push, now + SEND_MARGIN_SECONDS + lead)
                     due += push_beats
                     self.stats.headroom_seconds.append(clock.seconds_at(due) - now)
-                    if self.trace is not None:
-                        self.trace.answer(began, now, clock.seconds_at(due))
+                    if self._trace is not None:
+                        self._trace.answer(began, now, clock.seconds_at(due))
                     opening_rest = due - plan.start_beats - push_beats
                 elif clock.seconds_at(due) < now:
                     self.stats.late_events += 1
-                scheduler.schedule(due, note_event_to_bytes(event, self._channel))
+                scheduler.schedule(due, note_event_to_bytes(event, settings.channel))
                 scheduled += 1
                 if self._player_waiting():
                     cut = True
                     break  # the player came in (or we are stopping): stop sampling
         finally:
             answer.close()  # stopped early: the session releases its notes in its state
-        elapsed = time.perf_counter() - began
+        elapsed = now_seconds() - began
         self.stats.generation_seconds.append(elapsed)
         if not cut:
             self._pace.record(elapsed, plan.length_beats)
@@ -359,7 +346,7 @@ class InteractionLoop:
         """The grid steps, in beats, that move `due` to `moment` or after it."""
         pushed = 0.0
         while self._clock.seconds_at(due + pushed) < moment:
-            pushed += self._policy.grid_beats
+            pushed += self._settings.policy.grid_beats
         return pushed
 
     def _transport(self, message: list[int]) -> None:

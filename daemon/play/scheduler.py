@@ -21,7 +21,6 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.ports import MidiOutput
 from antiphon.daemon.midi.wire import SUSTAIN_PEDAL
 from antiphon.daemon.play.clock import Clock
+from antiphon.daemon.play.time_source import TimeSource, time_of
 from antiphon.daemon.play.timing_trace import TimingTrace
 from antiphon.engine.events import NOTE_OFF_STATUS, NOTE_ON_STATUS
 
@@ -65,23 +65,33 @@ class SchedulerStats:
 class OutputScheduler:
     """Sends messages on time through `port`; see the module docstring."""
 
-    def __init__(self, port: MidiOutput, clock: Clock, spin_seconds: float = 0.002) -> None:
+    def __init__(
+        self,
+        port: MidiOutput,
+        clock: Clock,
+        *,
+        spin_seconds: float = 0.002,
+        trace: TimingTrace | None = None,
+        echo_guard: EchoGuard | None = None,
+        time: TimeSource | None = None,
+    ) -> None:
         self._port = port
         self._clock = clock
         self._spin_seconds = spin_seconds
+        self._time = time_of(clock) if time is None else time  # what it reads and waits by
         self._heap: list[_Entry] = []
         self._sequence = itertools.count()
         # One lock guards the heap, the sounding notes and every send, so a cancel can never
         # slip between taking a note-on off the heap and sending it (a stuck note).
-        self._cond = threading.Condition()
+        self._cond = self._time.condition()
         self._sounding: set[tuple[int, int]] = set()  # (channel, pitch)
         self._channels_used: set[int] = set()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
         self.error: BaseException | None = None  # why the thread died, if it did
-        self.trace: TimingTrace | None = None  # set before start() to record every send
-        self.echo_guard: EchoGuard | None = None  # told of every send, to know its echo
+        self._trace = trace  # records every send (--timing-trace)
+        self._echo_guard = echo_guard  # told of every send, to know its echo
         # MIDI thru: the player's notes and pedal sounding on the output, kept apart from
         # the answer's (a barge-in must not cut the player's own sound), released at a stop.
         self._thru_sounding: set[tuple[int, int]] = set()
@@ -91,7 +101,7 @@ class OutputScheduler:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("scheduler already started")
-        self._thread = threading.Thread(target=self._run, name="antiphon-scheduler", daemon=True)
+        self._thread = self._time.thread(self._run, "antiphon-scheduler")
         self._thread.start()
 
     def is_alive(self) -> bool:
@@ -202,10 +212,10 @@ class OutputScheduler:
     def _send(self, message: tuple[int, ...], due: float | None = None) -> None:
         """Every message leaves through here (lock held), so the trace sees them all."""
         self._port.send(message)
-        if self.echo_guard is not None:
-            self.echo_guard.sent(message)
-        if self.trace is not None:
-            self.trace.sent(due, message)
+        if self._echo_guard is not None:
+            self._echo_guard.sent(message)
+        if self._trace is not None:
+            self._trace.sent(due, message)
 
     def _release_all_locked(self, due: float | None = None) -> int:
         released = 0
@@ -229,7 +239,7 @@ class OutputScheduler:
 
     def _send_loop(self) -> None:
         clock = self._clock
-        perf_counter = time.perf_counter
+        now, spin_until = self._time.now, self._time.spin_until
         while True:
             with self._cond:
                 if self._stopping:
@@ -239,13 +249,12 @@ class OutputScheduler:
                     continue
                 due_beats, sequence, message = self._heap[0]
                 due = clock.seconds_at(due_beats)
-                sleep = due - perf_counter() - self._spin_seconds
+                sleep = due - now() - self._spin_seconds
                 if sleep > 0:
                     # Woken early by a new message, a cancel or a stop: plan again.
                     self._cond.wait(min(sleep, MAX_SLEEP_SECONDS))
                     continue
-            while perf_counter() < due:  # the last stretch, spun outside the lock
-                pass
+            spin_until(due)  # the last stretch, spun outside the lock
             with self._cond:
                 if self._stopping:
                     return
@@ -256,7 +265,7 @@ class OutputScheduler:
                     self._release_all_locked(due)
                     continue
                 self._send_locked(message, due)
-                self._count_timing(perf_counter() - due)
+                self._count_timing(now() - due)
 
     def _send_locked(self, message: tuple[int, ...], due: float) -> None:
         status = message[0] & 0xF0

@@ -70,23 +70,24 @@ class Daemon:
                                if config.clock_source in ("midi", "auto")
                                else Clock(config.bpm))
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.scheduler = OutputScheduler(midi_out, self.clock)
+        self.trace = TimingTrace() if config.timing_trace else None
+        echo_guard = EchoGuard()  # the scheduler tells it each send; the gate asks it
+        self.scheduler = OutputScheduler(midi_out, self.clock, trace=self.trace,
+                                         echo_guard=echo_guard)
         # --clock auto plays on the call's grid until MIDI clock comes, then on the band's.
         # With --clock-out the band follows Antiphon's own beat: its grid is the band's too.
         self._shares_clock = (config.clock_source in ("midi", "link")
                               or config.clock_out is not None)
         settings = loop_settings(config, self._shares_clock)
         self.loop = InteractionLoop(
-            session, self.scheduler, self.clock, settings.policy, self._inbox,
-            temperature=settings.temperature, top_p=settings.top_p, channel=settings.channel,
-            max_opening_rest_beats=settings.max_opening_rest_beats, rules=settings.rules,
-            follow_call=settings.follow_call, candidates=settings.candidates,
+            session, self.scheduler, self.clock, settings, self._inbox, trace=self.trace,
+            # Following a DAW's clock, its Stop also stops the answering unless asked not to.
+            follows_transport=not (isinstance(self.clock, MidiClockFollower)
+                                   and config.answer_when_stopped),
         )
-        self.trace = TimingTrace() if config.timing_trace else None
-        self.scheduler.trace = self.loop.trace = self.trace
         # Called on the input's reader thread (never the MIDI system's): filter, shed, queue.
         self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
-        self.gate.echo_guard = self.scheduler.echo_guard = EchoGuard()
+        self.gate.echo_guard = echo_guard
         self.gate.thru = self.scheduler.pass_through if config.thru else None
         self.gate.control_notes = control_notes(config)
         self.gate.take_controls(*taken_controls(config))  # the rest is the player's (thru)
@@ -96,7 +97,6 @@ class Daemon:
         if isinstance(self.clock, MidiClockFollower):
             self.gate.clock_sink = self.clock.message
             self.gate.clock_on_input = config.clock_in is None  # else the clock port's only
-            self.loop.follows_transport = not config.answer_when_stopped
 
     def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
         """Play by `new` from now on, as far as a running daemon can: returns (the live

@@ -20,6 +20,7 @@ from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import PhrasePolicy
 from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.engine.events import TICKS_PER_BEAT
 from antiphon.engine.session import open_session
@@ -54,8 +55,9 @@ class CallRig:
         recorder_in.set_receiver(self.answers)
         self.scheduler = OutputScheduler(loop_out, self.clock)
         self.player = OutputScheduler(player_out, self.clock)
-        self.loop = InteractionLoop(session, self.scheduler, self.clock, policy, self.inbox,
-                                    max_opening_rest_beats=0.5)
+        self.loop = InteractionLoop(session, self.scheduler, self.clock,
+                                    LoopSettings(policy, max_opening_rest_beats=0.5),
+                                    self.inbox)
 
     def __enter__(self) -> CallRig:
         self.scheduler.start()

@@ -17,6 +17,7 @@ from antiphon.daemon.play.interaction import (
     StartAnswer,
 )
 from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.engine.events import NoteEvent
 
@@ -119,7 +120,7 @@ def test_the_loop_answers_a_stuck_note():
     recorder_in.set_receiver(MessageRecorder())
     scheduler = OutputScheduler(out, clock)
     session = FakeSession()
-    loop = InteractionLoop(session, scheduler, clock, policy, inbox)
+    loop = InteractionLoop(session, scheduler, clock, LoopSettings(policy), inbox)
     scheduler.start()
     loop.start()
     try:

@@ -21,6 +21,7 @@ from antiphon.daemon.play.interaction import (
     StartAnswer,
 )
 from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.daemon.play.pedal import PlayedNotes
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.engine.events import NoteEvent
@@ -120,7 +121,7 @@ def test_the_loop_waits_for_the_last_channel_to_let_go():
     session = FakeSession()
     policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=2.0,
                           max_hold_beats=64.0)
-    loop = InteractionLoop(session, scheduler, clock, policy, inbox)
+    loop = InteractionLoop(session, scheduler, clock, LoopSettings(policy), inbox)
     scheduler.start()
     loop.start()
     try:
@@ -155,7 +156,7 @@ def test_a_pitch_whose_release_was_lost_on_one_channel_holds_nothing_once_forgot
     session = FakeSession()
     policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=2.0,
                           max_hold_beats=8.0)
-    loop = InteractionLoop(session, scheduler, clock, policy, inbox)
+    loop = InteractionLoop(session, scheduler, clock, LoopSettings(policy), inbox)
     scheduler.start()
     loop.start()
     try:

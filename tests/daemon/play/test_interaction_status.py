@@ -15,6 +15,7 @@ from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import CallAndResponse, Mode, PhrasePolicy
 from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.service.config import DaemonConfig
 from antiphon.daemon.service.control import Controller
@@ -46,8 +47,8 @@ class LoopRig:
         out, recorder_in = loopback_pair("Antiphon Out")
         recorder_in.set_receiver(MessageRecorder())
         self.scheduler = OutputScheduler(out, self.clock)
-        self.loop = InteractionLoop(FakeSession(), self.scheduler, self.clock, POLICY,
-                                    self.inbox)
+        self.loop = InteractionLoop(FakeSession(), self.scheduler, self.clock,
+                                    LoopSettings(POLICY), self.inbox)
         self.scheduler.start()
         self.loop.start()
 

@@ -17,8 +17,8 @@ from antiphon.daemon.service.config_loading import load_config
 def test_the_scheduler_records_each_send_with_its_due_time():
     output, recorder = recording_output()
     clock = Clock(120.0)
-    scheduler = OutputScheduler(output, clock)
-    scheduler.trace = trace = TimingTrace()
+    trace = TimingTrace()
+    scheduler = OutputScheduler(output, clock, trace=trace)
     scheduler.start()
     try:
         start = clock.now_beats() + 0.1
