@@ -4,6 +4,7 @@ while the MIDI system is there, and made again after it died, once both ends are
 from __future__ import annotations
 
 from antiphon.daemon.midi.jack_links import LinkMemory
+from antiphon.daemon.midi.port_kinds import NOTES_IN, NOTES_OUT
 
 
 class FakeLinks:
@@ -20,7 +21,7 @@ class FakeLinks:
         return True
 
 
-OWN = {"input": "Antiphon In:in", "output": "Antiphon Out:out"}
+OWN = {NOTES_IN: "Antiphon In:in", NOTES_OUT: "Antiphon Out:out"}
 
 
 def test_connections_are_made_again_when_both_ends_are_back():
@@ -45,7 +46,7 @@ def test_what_is_still_owed_survives_a_second_loss():
     memory.lost()
     memory.look(FakeLinks(set()), OWN)  # back, the keyboard not yet
     memory.lost()
-    assert memory.owed == {"input": {"keys:out"}}
+    assert memory.owed == {NOTES_IN: {"keys:out"}}
 
 
 def test_nothing_is_owed_while_the_system_stays():
