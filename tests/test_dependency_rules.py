@@ -3,9 +3,11 @@ a wrong import fails here, not in a user's torch-free install.
 
 - engine imports numpy, onnxruntime and the standard library only (never torch, daemon
   or training);
-- the daemon's rooms point one way: midi <- play <- service <- cli / bench (the MIDI edge
-  knows nothing of the musical loop, the loop nothing of the service, the service nothing
-  of the command line); nothing in the daemon imports torch, or training at module level;
+- the daemon's rooms point one way: midi <- play <- config <- control <- service <- cli /
+  bench (the MIDI edge knows nothing of the musical loop, the loop nothing of the
+  configuration, the configuration nothing of who steers the daemon, remote control
+  nothing of the lifecycle, the service nothing of the command line); nothing in the
+  daemon imports torch, or training at module level;
 - aalink (Ableton Link, network traffic) is imported only inside a function, when asked for;
 - training imports the engine and torch, never the daemon; data/ imports no other training
   room, families/ only data/ (a model is a model, not a pipeline or a command);
@@ -25,8 +27,10 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 # Each room and the rooms of its own package it must never import.
 DAEMON_FORBIDDEN = {
-    "midi": ("play", "service", "cli", "bench"),
-    "play": ("service", "cli", "bench"),
+    "midi": ("play", "config", "control", "service", "cli", "bench"),
+    "play": ("config", "control", "service", "cli", "bench"),
+    "config": ("control", "service", "cli", "bench"),
+    "control": ("service", "cli", "bench"),
     "service": ("cli", "bench"),
     "bench": ("cli",),
     "cli": (),

@@ -29,8 +29,8 @@ from antiphon.daemon.bench.clock_source import JITTER_SECONDS
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, verdict
 from antiphon.daemon.bench.loop import PHRASES, Musician
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.control_socket import ask
 
 STEADY_BPM = 100.0
 CHANGE_BPM = (90.0, 140.0)

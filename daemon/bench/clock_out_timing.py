@@ -25,8 +25,8 @@ import numpy as np
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, verdict
 from antiphon.daemon.bench.loop import read_arrivals
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.midi_clock import CLOCK, PULSES_PER_BEAT, START, STOP
-from antiphon.daemon.service.control_socket import ask
 
 TEMPOS = (100.0, 140.0)
 LISTENER_CLIENT = "bench clock listener"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from antiphon.daemon.service.control import resident_kb
+from antiphon.daemon.control.controller import resident_kb
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.frame_session import FrameSession
 from antiphon.engine.model import StepModel, cuda_usable
@@ -202,7 +202,7 @@ def replace_section(document: str, name: str, body: list[str], kind: str = "benc
 
 def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[str]:
     """Measure every model and start-up; returns the markdown section (under `command`)."""
-    from antiphon.daemon.service.models import find_model
+    from antiphon.daemon.config.models import find_model
 
     core = pin_to_one_core()
     try:

@@ -30,8 +30,8 @@ from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop
 from antiphon.daemon.bench.engine import verdict
 from antiphon.daemon.bench.link_peer import SETTLED_SESSION_SECONDS, LinkPeer
 from antiphon.daemon.bench.loop import PHRASES, Musician
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.control_socket import ask
 
 JOIN_TIMEOUT_SECONDS = 5.0
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from antiphon.daemon.bench.engine import verdict
-from antiphon.daemon.service.control_socket import ask
+from antiphon.daemon.control.socket_server import ask
 
 TEMPERATURES = ("0.8", "1.0", "1.2")
 SCALES = ("C major", "none")

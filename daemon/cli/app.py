@@ -167,8 +167,8 @@ def demo(
 def models() -> None:
     """List the models --model can name, yours (`antiphon export --name`) before the
     shipped ones, and what their cards say."""
-    from antiphon.daemon.service.models import all_models
-    from antiphon.daemon.service.paths import user_models_dir
+    from antiphon.daemon.config.models import all_models
+    from antiphon.daemon.config.paths import user_models_dir
     from antiphon.engine.card import ModelLoadError
     from antiphon.engine.model import StepModel
 

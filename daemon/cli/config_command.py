@@ -13,10 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
-from antiphon.daemon.service import paths
-from antiphon.daemon.service.config import ConfigError
-from antiphon.daemon.service.config_file import render_config_file, toml_value
-from antiphon.daemon.service.config_loading import load_config_with_sources
+from antiphon.daemon.config import paths
+from antiphon.daemon.config.daemon_config import ConfigError
+from antiphon.daemon.config.loading import load_config_with_sources
+from antiphon.daemon.config.toml_file import render_config_file, toml_value
 
 config_app = typer.Typer(
     name="config",

@@ -30,8 +30,8 @@ from antiphon.daemon.cli.options import (
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
 
 if TYPE_CHECKING:
+    from antiphon.daemon.config.daemon_config import DaemonConfig
     from antiphon.daemon.play.loop_parts import LoopSettings
-    from antiphon.daemon.service.config import DaemonConfig
 
 MAX_VARIATIONS = 8  # as Magenta Studio's Continue
 MAX_BARS = 32

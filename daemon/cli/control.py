@@ -30,9 +30,9 @@ ConfigFileOption = Annotated[Path | None, typer.Option(
 
 def socket_path(control_socket: Path | None, config_file: Path | None = None) -> Path:
     """Where the daemon listens, as `antiphon run` with the same options would."""
-    from antiphon.daemon.service import paths
-    from antiphon.daemon.service.config import ConfigError
-    from antiphon.daemon.service.config_loading import load_config
+    from antiphon.daemon.config import paths
+    from antiphon.daemon.config.daemon_config import ConfigError
+    from antiphon.daemon.config.loading import load_config
 
     if control_socket is not None:
         return control_socket.expanduser()
@@ -47,7 +47,7 @@ def ask_daemon(path: Path, request: dict[str, Any], timeout: float | None = None
                ) -> dict[str, Any]:
     """The daemon's answer to `request`; fails (exit 1) when none answers or it refuses.
     `timeout`: seconds to wait for the answer, beyond the usual (a learn waits for a knob)."""
-    from antiphon.daemon.service.control_socket import CLIENT_TIMEOUT_SECONDS, ask
+    from antiphon.daemon.control.socket_server import CLIENT_TIMEOUT_SECONDS, ask
 
     try:
         answer = ask(path, request, CLIENT_TIMEOUT_SECONDS + (timeout or 0.0))

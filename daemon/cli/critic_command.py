@@ -24,8 +24,8 @@ def default_sampler():
     (texture auto, scale auto with the key lean, temperature 1.0, the default top-p),
     untouched by any config file or ANTIPHON_ variable, one answer drawn per call. The
     model loads at the first call, so a run whose pairs are all cached never loads it."""
+    from antiphon.daemon.config.loading import load_config
     from antiphon.daemon.play.continuation import new_session, sample_answer
-    from antiphon.daemon.service.config_loading import load_config
     from antiphon.daemon.service.daemon import loop_settings
     from antiphon.daemon.service.startup import resolve_model_path
     from antiphon.engine.model import StepModel

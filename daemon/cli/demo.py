@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from antiphon.daemon.cli.demo_report import DemoResult, pair_notes, write_midi_file
+from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.midi.backends import resolve_backend
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.midi.ports import (
@@ -30,7 +31,6 @@ from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import next_grid_point
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.play.scheduler import OutputScheduler
-from antiphon.daemon.service.config import DaemonConfig
 from antiphon.daemon.service.daemon import Daemon, settle_for_realtime
 from antiphon.engine.events import NOTE_OFF_STATUS, NOTE_ON_STATUS
 

@@ -48,11 +48,11 @@ def learn(
     cc_map (the file's other lines are kept), replacing a knob that set SETTING or that was
     on that CC. Where --cc-map or ANTIPHON_CC_MAP gave the daemon its map, that map wins
     over the file at the next start: this says so, with the map to give there."""
-    from antiphon.daemon.service import paths
-    from antiphon.daemon.service.cc_map import knob_setting, make_knob, parse_entry, with_knob
-    from antiphon.daemon.service.config import ConfigError
-    from antiphon.daemon.service.config_edit import write_option
-    from antiphon.daemon.service.config_loading import read_toml
+    from antiphon.daemon.config import paths
+    from antiphon.daemon.config.cc_map import knob_setting, make_knob, parse_entry, with_knob
+    from antiphon.daemon.config.daemon_config import ConfigError
+    from antiphon.daemon.config.editing import write_option
+    from antiphon.daemon.config.loading import read_toml
 
     path = socket_path(control_socket, config)
     request = {"command": "learn", "key": setting, "timeout": timeout}

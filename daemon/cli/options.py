@@ -9,9 +9,9 @@ import typer
 
 from antiphon.console import FORCED_EXIT  # noqa: F401 (as a shell reports Ctrl-C)
 from antiphon.daemon.cli.shared import USAGE_ERROR, fail
+from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig
+from antiphon.daemon.config.loading import TomlFloat, load_config
 from antiphon.daemon.midi.backends import BACKEND_NAMES
-from antiphon.daemon.service.config import ConfigError, DaemonConfig
-from antiphon.daemon.service.config_loading import TomlFloat, load_config
 
 DEFAULTS = DaemonConfig()
 

@@ -61,8 +61,8 @@ def panic(
         return
     if out_port is None and _daemon_silenced(control_socket, config):
         return
-    from antiphon.daemon.service.config import ConfigError
-    from antiphon.daemon.service.config_loading import load_config
+    from antiphon.daemon.config.daemon_config import ConfigError
+    from antiphon.daemon.config.loading import load_config
 
     try:
         options = load_config(config, os.environ, {"out_port": out_port, "backend": backend})
@@ -96,7 +96,7 @@ def _send_panic(backend: str, out_port: str | None) -> None:
 def _silence_stopped(control_socket: Path | None, config: Path | None) -> None:
     """The stop hook: see the module docstring."""
     from antiphon.daemon.cli.control import socket_path
-    from antiphon.daemon.service.instance_lock import stopped_instance
+    from antiphon.daemon.control.instance_lock import stopped_instance
 
     path = socket_path(control_socket, config)
     try:
@@ -120,7 +120,7 @@ def _silence_stopped(control_socket: Path | None, config: Path | None) -> None:
 def _daemon_silenced(control_socket: Path | None, config: Path | None) -> bool:
     """Ask a running daemon to panic; False when none answers (then we send it ourselves)."""
     from antiphon.daemon.cli.control import socket_path
-    from antiphon.daemon.service.control_socket import NoDaemon, ask
+    from antiphon.daemon.control.socket_server import NoDaemon, ask
 
     path = socket_path(control_socket, config)
     try:

@@ -25,8 +25,8 @@ from antiphon.daemon.cli.options import (
     default_note,
 )
 from antiphon.daemon.cli.shared import USAGE_ERROR, error_console, fail, setup_logging
-from antiphon.daemon.service.config import ConfigError
-from antiphon.daemon.service.config_loading import ConfigReader
+from antiphon.daemon.config.daemon_config import ConfigError
+from antiphon.daemon.config.loading import ConfigReader
 
 
 def run(

@@ -66,8 +66,8 @@ def install(
         "--force", help="Replace an existing antiphon.service that differs.")] = False,
 ) -> None:
     """Write antiphon.service, which runs `antiphon run` and silences the synth after it."""
-    from antiphon.daemon.service.config import ConfigError
-    from antiphon.daemon.service.config_loading import load_config
+    from antiphon.daemon.config.daemon_config import ConfigError
+    from antiphon.daemon.config.loading import load_config
 
     scope = _scope(user)
     executable = antiphon_executable()

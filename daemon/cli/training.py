@@ -114,7 +114,7 @@ def export(
     With --name and no --out, the model goes into your models folder
     (~/.local/share/antiphon/models on Linux), where --model NAME finds it."""
     setup_logging("warning")
-    from antiphon.daemon.service.paths import user_models_dir
+    from antiphon.daemon.config.paths import user_models_dir
 
     if name and (Path(name).name != name or name.startswith(".")):
         fail(f"--name must be a plain file name (no folders, no leading dot), got {name!r}",
@@ -164,7 +164,7 @@ def evaluate(
         from antiphon.training.evaluation.model_table import eval_command_line
     except ImportError as err:
         fail(f"evaluating needs the train extra: pip install 'antiphon[train]' ({err})")
-    from antiphon.daemon.service.models import find_model
+    from antiphon.daemon.config.models import find_model
     from antiphon.exported_models import DEFAULT_MODEL
 
     if models is None:

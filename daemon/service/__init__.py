@@ -1,8 +1,8 @@
 """Lifecycle: the `Daemon` that wires ports, clock, scheduler and interaction loop
-together and its start-up (`antiphon run`: startup.py), its configuration (dataclass =
-TOML = ANTIPHON_* = flags; paths, reading, editing), signal handling, the control socket
-and its Controller, the keyboard's controls (knobs.py, the CC map), OSC, systemd, and the
-allocator settings that keep memory flat over model swaps.
+together and its start-up (`antiphon run`: startup.py), signal handling, systemd's
+notifications and units, and the allocator settings that keep memory flat over model
+swaps. The configuration lives in daemon.config, remote control in daemon.control.
 
-May import the engine, daemon.midi and daemon.play; never the CLI or the benchmarks.
+May import the engine, daemon.midi, daemon.play, daemon.config and daemon.control; never
+the CLI or the benchmarks.
 """

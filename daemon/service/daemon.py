@@ -15,6 +15,10 @@ import queue
 import sys
 import time
 
+from antiphon.daemon.config.cc_map import changed_knobs, feedback_messages
+from antiphon.daemon.config.daemon_config import BEATS_PER_BAR, LIVE_OPTIONS, DaemonConfig
+from antiphon.daemon.control.controller import Controller
+from antiphon.daemon.control.knobs import taken_controls
 from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.edge import MidiEdge
 from antiphon.daemon.midi.input_gate import InputGate
@@ -27,10 +31,6 @@ from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
 from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.cc_map import changed_knobs, feedback_messages
-from antiphon.daemon.service.config import BEATS_PER_BAR, LIVE_OPTIONS, DaemonConfig
-from antiphon.daemon.service.control import Controller
-from antiphon.daemon.service.knobs import taken_controls
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest
 from antiphon.daemon.service.systemd import Notifier
 

@@ -9,21 +9,21 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from antiphon.daemon.config import paths
+from antiphon.daemon.config.daemon_config import BEATS_PER_BAR, DaemonConfig
+from antiphon.daemon.config.models import check_program_models
+from antiphon.daemon.control.controller import Controller
+from antiphon.daemon.control.knobs import Knobs
+from antiphon.daemon.control.socket_server import ControlServer
 from antiphon.daemon.midi.backends import resolve_backend
 from antiphon.daemon.midi.edge_choice import EdgeOptions, choose_edge
 from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.link_clock import import_aalink
 from antiphon.daemon.play.loop_parts import AnswerSession
-from antiphon.daemon.service import paths
-from antiphon.daemon.service.config import BEATS_PER_BAR, DaemonConfig
-from antiphon.daemon.service.control import Controller
-from antiphon.daemon.service.control_socket import ControlServer
 from antiphon.daemon.service.daemon import Daemon
-from antiphon.daemon.service.knobs import Knobs
-from antiphon.daemon.service.memory import keep_freed_memory_returnable
-from antiphon.daemon.service.models import check_program_models
 from antiphon.daemon.service.signals import capture_signals
 from antiphon.daemon.service.systemd import Notifier, under_service_manager
+from antiphon.engine.memory import keep_freed_memory_returnable
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def resolve_model_path(model: str | None) -> Path:
     """The model option to a file: an .onnx path, or the name of one of the user's models
     or else of a shipped one (None: the shipped default). Raises FileNotFoundError naming
     the models of both kinds when there is no such."""
-    from antiphon.daemon.service.models import default_model, find_model
+    from antiphon.daemon.config.models import default_model, find_model
 
     return default_model() if model is None else find_model(model)
 
@@ -66,7 +66,7 @@ def run_daemon(config: DaemonConfig,
         edge = osc = knobs = clock_out = None
         try:
             if config.osc_port is not None:  # bound now: a port in use fails before any sound
-                from antiphon.daemon.service.osc import OscControl
+                from antiphon.daemon.control.osc import OscControl
 
                 osc = OscControl(config.osc_host, config.osc_port)
             if config.clock_source == "link":  # a missing package is said before the model loads

@@ -10,7 +10,7 @@ from pathlib import Path
 HOLDER = """
 import sys, time
 from pathlib import Path
-from antiphon.daemon.service.control_socket import ControlServer
+from antiphon.daemon.control.socket_server import ControlServer
 
 server = ControlServer(Path(sys.argv[1]), lambda request: {"ok": True, "status": {"pid": 0}})
 server.claim()

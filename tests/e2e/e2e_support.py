@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import rtmidi
 
-from antiphon.daemon.service.control_socket import ask
+from antiphon.daemon.control.socket_server import ask
 
 log = logging.getLogger(__name__)
 

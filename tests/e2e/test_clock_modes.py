@@ -17,8 +17,8 @@ from e2e_support import (
 )
 
 from antiphon.daemon.bench.clock import ClockSource, arrival_beats
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.control_socket import ask
 
 pytestmark = pytest.mark.jack
 

@@ -21,9 +21,9 @@ from antiphon.daemon.bench.clock_out_timing import (
     heard_interval_errors_ms,
     heard_tempo,
 )
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.midi.ports import RtMidiInput
 from antiphon.daemon.play.midi_clock import CLOCK, START, STOP
-from antiphon.daemon.service.control_socket import ask
 
 pytestmark = pytest.mark.jack
 

@@ -15,8 +15,8 @@ import pytest
 import rtmidi
 from e2e_support import BEAT, JackPlayer, _index, wait_until
 
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.control_socket import ask
 
 SETTLE_SECONDS = 5.0  # after the answer: long enough for its echo to be answered, were it
                       # taken for a call (silence 1 beat + grid + an answer's first notes)

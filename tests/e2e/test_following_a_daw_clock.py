@@ -29,8 +29,8 @@ from antiphon.daemon.bench.clock import (
     first_notes_sent,
     onset_errors,
 )
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.control_socket import ask
 
 pytestmark = pytest.mark.jack
 

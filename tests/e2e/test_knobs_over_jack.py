@@ -17,8 +17,8 @@ from e2e_support import antiphon_command, e2e_model_path, wait_until
 from typer.testing import CliRunner
 
 from antiphon.daemon.cli.app import app
-from antiphon.daemon.service.config_loading import read_toml
-from antiphon.daemon.service.control_socket import ask
+from antiphon.daemon.config.loading import read_toml
+from antiphon.daemon.control.socket_server import ask
 
 pytestmark = pytest.mark.jack
 

@@ -12,8 +12,8 @@ import pytest
 from e2e_support import PHRASE, JackPlayer, answer_onsets_due, antiphon_command, wait_until
 
 from antiphon.daemon.bench.clock import first_notes_sent, onset_errors
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.control_socket import ask
 
 pytest.importorskip("aalink", reason="aalink is not installed (the link extra: "
                     "pip install -e '.[link]'); `make test` installs it")

@@ -26,8 +26,8 @@ from e2e_support import (
     wait_until,
 )
 
-from antiphon.daemon.service.config import LIVE_OPTIONS
-from antiphon.daemon.service.control_socket import ask
+from antiphon.daemon.config.daemon_config import LIVE_OPTIONS
+from antiphon.daemon.control.socket_server import ask
 
 pytestmark = pytest.mark.jack
 

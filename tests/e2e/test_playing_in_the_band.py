@@ -62,7 +62,7 @@ def test_the_pedal_holds_the_phrase_open_until_it_lifts(daemon, player):
 
 
 def _status(process) -> dict:
-    from antiphon.daemon.service.control_socket import ask
+    from antiphon.daemon.control.socket_server import ask
 
     return ask(process.socket, {"command": "status"})["status"]
 
@@ -107,7 +107,7 @@ def test_the_panic_knob_silences_the_answer_and_the_panic_key_is_no_call(daemon,
 def test_thru_sends_the_players_wheels_and_pedals_on_but_not_antiphons_knobs(daemon, player):
     """--thru with a knob map: the mod wheel, expression, the soft pedal, a pitch bend and
     aftertouch reach the synth as played; the map's knob sets its option and never does."""
-    from antiphon.daemon.service.control_socket import ask
+    from antiphon.daemon.control.socket_server import ask
 
     process = daemon("--thru", "--cc-map", "temperature=21:0.5..1.5", "--panic-cc", "20")
     keys = player()

@@ -25,7 +25,7 @@ import pytest
 from datagram_peers import DatagramReader
 from e2e_support import READY_TIMEOUT_SECONDS, antiphon_command, backend_args, e2e_model_path
 
-from antiphon.daemon.service.control_socket import ask
+from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.service.systemd import render_unit
 
 pytestmark = pytest.mark.jack

@@ -81,7 +81,7 @@ def test_the_demos_c_major_call_is_found_in_c_major_and_its_answer_kept_in_c():
 def test_the_demos_answer_from_the_shipped_model_stays_in_c():
     """With the defaults' key bias, the demo's answers strike hardly a note outside C
     major; without it, they strike several."""
-    from antiphon.daemon.service.config import DaemonConfig
+    from antiphon.daemon.config.daemon_config import DaemonConfig
     from antiphon.exported_models import default_model_path
 
     c_major = scale_pitch_classes("C major")
@@ -252,7 +252,7 @@ def test_the_shipped_model_strays_from_the_calls_key_unless_held_to_it(declaring
 def test_key_bias_is_an_option_a_running_daemon_takes_live():
     """`--key-bias` (TOML key_bias, `antiphon set key_bias ...`) reaches the loop's rules,
     where rules_for_call reads it; a bad value is one line naming the option."""
-    from antiphon.daemon.service.config import LIVE_OPTIONS, ConfigError, DaemonConfig
+    from antiphon.daemon.config.daemon_config import LIVE_OPTIONS, ConfigError, DaemonConfig
     from antiphon.daemon.service.daemon import loop_settings
 
     assert "key_bias" in LIVE_OPTIONS

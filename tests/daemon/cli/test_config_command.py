@@ -11,15 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from antiphon.daemon.cli.app import app
-from antiphon.daemon.service import paths
-from antiphon.daemon.service.config import DaemonConfig, field_names
-from antiphon.daemon.service.config_file import (
+from antiphon.daemon.config import paths
+from antiphon.daemon.config.daemon_config import DaemonConfig, field_names
+from antiphon.daemon.config.loading import load_config
+from antiphon.daemon.config.toml_file import (
     example_value,
     field_comments,
     render_config_file,
     toml_value,
 )
-from antiphon.daemon.service.config_loading import load_config
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from antiphon.daemon.cli.demo import DEMO_CALL, choose_transport, run_demo
 from antiphon.daemon.cli.demo_report import Note, pair_notes, pitch_name, render_summary
-from antiphon.daemon.service.config import DaemonConfig
+from antiphon.daemon.config.daemon_config import DaemonConfig
 
 
 def test_demo_over_loopback_records_call_and_answer(tmp_path):

@@ -12,13 +12,13 @@ import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import wait_until
 
+from antiphon.daemon.config.daemon_config import DaemonConfig
+from antiphon.daemon.control.controller import Controller
+from antiphon.daemon.control.knobs import Knobs, taken_controls
 from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.input_gate import InputGate, parse_channels
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
-from antiphon.daemon.service.config import DaemonConfig
-from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.daemon import Daemon
-from antiphon.daemon.service.knobs import Knobs, taken_controls
 
 MAP = "temperature=21:0.5..1.5, top_p=22:0.5..1"
 CONFIG = DaemonConfig(cc_map=MAP, panic_cc=20, end_cc=25, phrase_end="control")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from antiphon.daemon.cli.demo import DEMO_CALL
+from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig
 from antiphon.daemon.play.continuation import new_session, sample_answer
-from antiphon.daemon.service.config import ConfigError, DaemonConfig
 from antiphon.daemon.service.daemon import loop_settings
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.texture import call_texture

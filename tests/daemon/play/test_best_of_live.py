@@ -6,9 +6,9 @@ barge-in still cuts it (engine/candidates.py, daemon/play/answering.py)."""
 import pytest
 from daemon_helpers import unmatched_note_ons, wait_until
 
+from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.play.clock import Clock
-from antiphon.daemon.service.config import DaemonConfig
 from antiphon.daemon.service.daemon import Daemon
 from antiphon.engine.session import open_session
 from antiphon.exported_models import default_model_path

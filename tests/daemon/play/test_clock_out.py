@@ -8,11 +8,11 @@ from itertools import pairwise
 
 import pytest
 
+from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig
+from antiphon.daemon.control.controller import clock_out_state
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.midi_clock import CLOCK, START, STOP
-from antiphon.daemon.service.config import ConfigError, DaemonConfig
-from antiphon.daemon.service.control import clock_out_state
 
 BPM = 240.0
 PULSE = 60.0 / BPM / 24

@@ -11,16 +11,16 @@ import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import wait_until
 
+from antiphon.daemon.config.daemon_config import DaemonConfig
+from antiphon.daemon.control.controller import Controller
+from antiphon.daemon.control.knobs import Knobs
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import CallAndResponse, Mode, PhrasePolicy
 from antiphon.daemon.play.interaction_loop import InteractionLoop
 from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.daemon.play.scheduler import OutputScheduler
-from antiphon.daemon.service.config import DaemonConfig
-from antiphon.daemon.service.control import Controller
 from antiphon.daemon.service.daemon import Daemon
-from antiphon.daemon.service.knobs import Knobs
 from antiphon.engine.events import NoteEvent
 
 BPM = 120.0

@@ -11,9 +11,9 @@ import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import unmatched_note_ons, wait_until
 
+from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.midi.echo_guard import ECHO_WINDOW_SECONDS, EchoGuard
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
-from antiphon.daemon.service.config import DaemonConfig
 from antiphon.daemon.service.daemon import Daemon
 
 BPM = 240.0

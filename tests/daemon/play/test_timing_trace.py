@@ -7,11 +7,11 @@ import gc
 import pytest
 from daemon_helpers import recording_output, wait_until
 
+from antiphon.daemon.config.daemon_config import ConfigError
+from antiphon.daemon.config.loading import load_config
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.timing_trace import TimingTrace
-from antiphon.daemon.service.config import ConfigError
-from antiphon.daemon.service.config_loading import load_config
 
 
 def test_the_scheduler_records_each_send_with_its_due_time():

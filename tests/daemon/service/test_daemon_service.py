@@ -9,8 +9,8 @@ import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import unmatched_note_ons, wait_until
 
+from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
-from antiphon.daemon.service.config import DaemonConfig
 from antiphon.daemon.service.daemon import Daemon
 from antiphon.daemon.service.signals import ForcedShutdown, capture_signals
 from antiphon.engine.events import NoteEvent
