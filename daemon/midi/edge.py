@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import rtmidi
@@ -203,7 +204,7 @@ class MidiEdge:
         """Open the clients that ask the system about its ports; raises OSError."""
         self.system.reach()
 
-    def _server_answers(self):
+    def _server_answers(self) -> Callable[[], bool] | None:
         """A request the server answers while it is there (system_watch.py), or None."""
         return None
 

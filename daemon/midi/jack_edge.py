@@ -48,7 +48,7 @@ class JackEdge(MidiEdge):
             self.system.leave()
             raise OSError("cannot ask the JACK server about connections")
 
-    def _server_answers(self):
+    def _server_answers(self) -> Callable[[], bool] | None:
         return self._links.answers if self._links is not None else None
 
     def _let_go(self) -> list:
