@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.engine.pianoroll import PianoRollCodecConfig, fold_restrikes
+from antiphon.training.data.prepared import load_prepared_rolls
+from antiphon.training.data.rolls import ROLL_KEYS, ROLL_LOWEST_PITCH, SPLITS, Rolls
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
-ROLL_LOWEST_PITCH = 21  # MIDI pitch of column 0 of a benchmark roll (A0)
-ROLL_KEYS = 88
 
 # Frame length of each benchmark, in frames per beat (a beat is a quarter note).
 FRAMES_PER_BEAT = {
@@ -35,9 +33,6 @@ FRAMES_PER_BEAT = {
     "jsb-chorales-8th": 2,
     "jsb-chorales-quarter": 1,
 }
-
-Rolls = dict[str, list[np.ndarray]]  # split name -> pieces, each bool [frames, 88]
-
 
 def frames_per_beat(path: str | Path) -> int:
     """A benchmark's frames per beat: a prepared folder says; a file's name says (16th
@@ -114,9 +109,6 @@ def load_benchmark(path: str | Path) -> Rolls:
     """`load_bl2012` for a `.mat` file, `load_jsb_json` for a `.json` file, and a folder
     of rolls from `antiphon prepare --rolls` (memory-mapped)."""
     if Path(path).is_dir():
-        # Imported here: data.prepared builds on this module.
-        from antiphon.training.data.prepared import load_prepared_rolls
-
         rolls, _ = load_prepared_rolls(Path(path))
         log.info("loaded %s: %s", path, _describe(rolls))
         return rolls

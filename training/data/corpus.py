@@ -1,14 +1,14 @@
 """The training corpus: pieces of music as note events, from the music21 corpus and MIDI folders.
 
 `load_corpus` is the public entry point. The importers (`music21_import`, `midi_folder`)
-hand over an `EventTable` (all pieces' events in one int32 array plus offsets) so that
-worker processes and the on-disk cache move compact arrays, not millions of small objects;
-`NoteEvent` lists are built once, at the end.
+hand over an `EventTable` (`event_tables.py`: all pieces' events in one int32 array plus
+offsets) so that worker processes and the on-disk cache move compact arrays, not millions
+of small objects; `NoteEvent` lists are built once, at the end.
 
 Every piece leaves here well formed: events sorted with `sort_events`, and per pitch a
 strict alternation note-on, note-off, ..., note-off. Sources do not promise that (two choir
 voices in unison, MIDI channels doubling a line, a note-on never released), so
-`notes_to_events` settles it once, for every importer.
+`notes_to_events` (in `event_tables.py`) settles it once, for every importer.
 """
 
 from __future__ import annotations
@@ -16,25 +16,17 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import multiprocessing
-import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-
-import numpy as np
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent, sort_events
+from antiphon.training.data.event_tables import EventTable, ImportReport
+from antiphon.training.data.midi_folder import import_midi_folder
+from antiphon.training.data.music21_import import import_music21_corpus
 
 logger = logging.getLogger(__name__)
-
-
-_Task = TypeVar("_Task")
-_Result = TypeVar("_Result")
 
 
 @dataclass
@@ -44,60 +36,6 @@ class Piece:
     id: str  # stable across machines and runs (the split hashes it): "bach/bwv1.6.mxl"
     source: str  # the music21 corpus name, or "midi:<folder name>" for a MIDI folder
     events: list[NoteEvent]  # sorted with sort_events; every note-on has its note-off
-
-
-@dataclass
-class EventTable:
-    """Pieces as arrays: the form importers return, workers send and the cache stores."""
-
-    source: str
-    ids: list[str]  # one per piece
-    events: np.ndarray  # int32 [N, 3]: tick, pitch, velocity of all pieces back to back
-    offsets: np.ndarray  # int64 [pieces + 1]: piece i is events[offsets[i]:offsets[i + 1]]
-
-    @classmethod
-    def from_pieces(cls, source: str, ids: list[str], arrays: list[np.ndarray]) -> EventTable:
-        lengths = [len(a) for a in arrays]
-        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-        events = np.concatenate(arrays) if arrays else np.zeros((0, 3), np.int32)
-        return cls(source, list(ids), events.astype(np.int32, copy=False), offsets)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def piece_events(self, index: int) -> np.ndarray:
-        return self.events[self.offsets[index] : self.offsets[index + 1]]
-
-
-@dataclass
-class ImportReport:
-    """What an import did: files read, pieces kept, and every item skipped with its reason."""
-
-    source: str
-    files: int = 0  # files found (parsed, or covered by the cache)
-    pieces: int = 0  # pieces imported
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file or piece id, reason)
-    from_cache: bool = False  # True when the pieces came from the cache without parsing
-    seconds: float = 0.0  # wall time of the import
-
-    def skip(self, item: str, reason: str, level: int = logging.WARNING) -> None:
-        """Record (and log) an item left out; never raises, so one bad file costs one file.
-        Deliberate exclusions (an analysis file, a second encoding) pass level=INFO."""
-        self.skipped.append((item, reason))
-        logger.log(level, "%s: skipped %s: %s", self.source, item, reason)
-
-    def reason_counts(self) -> Counter[str]:
-        """Skips grouped by the kind of reason (the text before the first ':')."""
-        return Counter(reason.split(":", 1)[0] for _, reason in self.skipped)
-
-    def __str__(self) -> str:
-        origin = "cache" if self.from_cache else "parsed"
-        text = (f"{self.source}: {self.pieces} pieces from {self.files} files ({origin}, "
-                f"{self.seconds:.1f} s), {len(self.skipped)} skipped")
-        if self.skipped:
-            kinds = ", ".join(f"{kind} x{n}" for kind, n in self.reason_counts().most_common())
-            text += f" [{kinds}]"
-        return text
 
 
 @dataclass
@@ -116,42 +54,6 @@ class CorpusStats:
 
     def __str__(self) -> str:
         return f"{self.pieces} pieces, {self.notes} notes, {self.beats:.0f} beats"
-
-
-def notes_to_events(notes: np.ndarray) -> np.ndarray:
-    """Well-formed, sorted events int32 [M, 3] from notes int [N, 4] (start, end, pitch, velocity).
-
-    Notes of zero length and pitches outside 0..127 are dropped; velocities are clamped to
-    1..127. Where notes of one pitch overlap, the pitch sounds once: notes struck together
-    merge (the louder velocity wins), and a note struck while the pitch sounds re-strikes it
-    and holds until the later of the two ends, as a pianist playing both lines would.
-    """
-    notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4)
-    keep = (notes[:, 1] > notes[:, 0]) & (notes[:, 2] >= 0) & (notes[:, 2] <= 127)
-    notes = notes[keep]
-    if len(notes) == 0:
-        return np.zeros((0, 3), np.int32)
-    notes[:, 3] = np.clip(notes[:, 3], 1, 127)
-    notes = notes[np.lexsort((-notes[:, 1], notes[:, 0], notes[:, 2]))]  # pitch, start, end
-    merged: list[list[int]] = []
-    for start, end, pitch, velocity in notes.tolist():
-        last = merged[-1] if merged else None
-        if last is None or last[2] != pitch or start >= last[1]:
-            merged.append([start, end, pitch, velocity])
-        elif start == last[0]:  # struck together: one note
-            last[1] = max(last[1], end)
-            last[3] = max(last[3], velocity)
-        else:  # struck again while sounding: cut the first, the new one holds on
-            end = max(end, last[1])
-            last[1] = start
-            merged.append([start, end, pitch, velocity])
-    table = np.array(merged, dtype=np.int64)
-    ons = np.stack([table[:, 0], table[:, 2], table[:, 3]], axis=1)
-    offs = np.stack([table[:, 1], table[:, 2], np.zeros(len(table), np.int64)], axis=1)
-    events = np.concatenate([ons, offs])
-    # the sort_events order: tick, then note-offs before note-ons, then pitch
-    events = events[np.lexsort((events[:, 1], events[:, 2] > 0, events[:, 0]))]
-    return events.astype(np.int32)
 
 
 @contextmanager
@@ -181,28 +83,6 @@ def pieces_from_table(table: EventTable) -> list[Piece]:
         ]
 
 
-def map_in_workers(
-    function: Callable[[_Task], _Result], tasks: Sequence[_Task], workers: int | None
-) -> Iterator[_Result]:
-    """`map(function, tasks)` in worker processes, results in task order.
-
-    Workers are spawned, not forked: the caller may hold torch threads or open ports, which
-    a fork would copy in an undefined state. `workers=1` runs in this process (debugging).
-    """
-    if workers is None:
-        workers = os.cpu_count() or 1
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers == 1 or len(tasks) <= 1:
-        yield from map(function, tasks)
-        return
-    # chunks big enough to amortise the pickling, small enough to balance the load
-    chunksize = max(1, min(32, len(tasks) // (workers * 16)))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(function, tasks, chunksize=chunksize)
-
-
 def import_corpus(
     sources: Sequence[str],
     midi_dirs: Iterable[Path] = (),
@@ -217,11 +97,6 @@ def import_corpus(
     With `drop_duplicates`, a piece whose events equal an earlier piece's is left out
     (reported); the cache keeps every piece, so this costs nothing to change.
     """
-    # Imported here, not at the top: the importers build on this module's EventTable and
-    # ImportReport, so a top-level import would be circular.
-    from antiphon.training.data.midi_folder import import_midi_folder
-    from antiphon.training.data.music21_import import import_music21_corpus
-
     tables: list[EventTable] = []
     reports: list[ImportReport] = []
     for name in sources:

@@ -26,7 +26,8 @@ from antiphon.engine.events import (
     close_open_notes,
     note_event_from_bytes,
 )
-from antiphon.training.data.corpus import EventTable, ImportReport, map_in_workers, notes_to_events
+from antiphon.training.data.event_tables import EventTable, ImportReport, notes_to_events
+from antiphon.training.data.workers import map_in_workers
 
 logger = logging.getLogger(__name__)
 

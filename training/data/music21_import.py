@@ -39,7 +39,8 @@ from xml.etree.ElementTree import ParseError as XMLParseError
 import numpy as np
 
 from antiphon.engine.events import TICKS_PER_BEAT
-from antiphon.training.data.corpus import EventTable, ImportReport, map_in_workers, notes_to_events
+from antiphon.training.data.event_tables import EventTable, ImportReport, notes_to_events
+from antiphon.training.data.workers import map_in_workers
 
 if TYPE_CHECKING:
     from music21 import note, stream

@@ -16,7 +16,7 @@ Splits are by a hash of the piece id (`corpus.split_of`), as everywhere else; a 
 whose events equal an earlier file's is skipped (by a hash of its tokens).
 
 With `--rolls` the folder holds piano rolls instead of tokens: `<split>.rolls.npy`, bool
-[frames, 88] on a 16th-note grid (`corpus_rolls.events_roll`), read the same way by
+[frames, 88] on a 16th-note grid (`rolls.events_roll`), read the same way by
 `load_prepared_rolls` (and so by `load_benchmark`, for `train-frames` and `eval`).
 """
 
@@ -33,11 +33,18 @@ import numpy as np
 
 from antiphon.engine.codec import EventCodec
 from antiphon.engine.events import NoteEvent
-from antiphon.training.data.benchmarks import ROLL_KEYS, ROLL_LOWEST_PITCH, SPLITS, Rolls
-from antiphon.training.data.corpus import map_in_workers, split_of
-from antiphon.training.data.corpus_rolls import ROLLS_FRAMES_PER_BEAT, events_roll
+from antiphon.training.data.corpus import split_of
 from antiphon.training.data.midi_folder import find_midi_files, read_midi_task
+from antiphon.training.data.rolls import (
+    ROLL_KEYS,
+    ROLL_LOWEST_PITCH,
+    ROLLS_FRAMES_PER_BEAT,
+    SPLITS,
+    Rolls,
+    events_roll,
+)
 from antiphon.training.data.tokens import TokenSplit
+from antiphon.training.data.workers import map_in_workers
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ class _SplitWriter:
 
 
 def roll_file_task(path: Path) -> tuple[np.ndarray | None, str]:
-    """Runs in a worker: a file's piano roll bool [frames, 88] (`corpus_rolls.events_roll`),
+    """Runs in a worker: a file's piano roll bool [frames, 88] (`rolls.events_roll`),
     or None and why it was skipped."""
     events, reason = read_midi_task(path)
     if events is None:

@@ -23,7 +23,7 @@ import numpy as np
 from antiphon.engine.codec import EventCodec, EventEncoder
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent, sort_events
 from antiphon.engine.pianoroll import DEFAULT_VELOCITY
-from antiphon.training.data.benchmarks import ROLL_LOWEST_PITCH, Rolls
+from antiphon.training.data.rolls import ROLL_LOWEST_PITCH, Rolls
 from antiphon.training.data.tokens import TokenSplit
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
-from antiphon.training.data.corpus import ImportReport, map_in_workers, split_of
+from antiphon.training.data.corpus import split_of
+from antiphon.training.data.event_tables import ImportReport
 from antiphon.training.data.music21_import import (
     BUILTIN_PARSE_ERRORS,
     ParseTask,
@@ -42,6 +43,7 @@ from antiphon.training.data.music21_import import (
     parse_tasks,
     score_to_notes,
 )
+from antiphon.training.data.workers import map_in_workers
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from antiphon.engine.pianoroll import PianoRollCodecConfig
-from antiphon.training.evaluation.frame_models import DENSITY_FRAMES, DENSITY_PIECES
+from antiphon.training.evaluation.note_density import DENSITY_FRAMES, DENSITY_PIECES
 
 if TYPE_CHECKING:
     from antiphon.training.fit.loop import TrainConfig

@@ -14,16 +14,15 @@ from hypothesis import strategies as st
 
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.training.data.corpus import (
-    ImportReport,
     Piece,
     check_well_formed,
     corpus_stats,
     import_corpus,
-    notes_to_events,
     pieces_from_table,
     split_of,
     split_pieces,
 )
+from antiphon.training.data.event_tables import ImportReport, notes_to_events
 from antiphon.training.data.midi_folder import import_midi_folder
 from antiphon.training.data.music21_import import (
     ParseTask,

@@ -14,7 +14,7 @@ from antiphon.daemon.cli.app import app  # noqa: E402
 from antiphon.engine.codec import EventCodec  # noqa: E402
 from antiphon.engine.events import NoteEvent  # noqa: E402
 from antiphon.training.data.benchmarks import frames_per_beat, load_benchmark  # noqa: E402
-from antiphon.training.data.corpus_rolls import events_roll  # noqa: E402
+from antiphon.training.data.rolls import events_roll  # noqa: E402
 from antiphon.training.fit.token_pipeline import prepare_splits  # noqa: E402
 
 SCALE_STEPS = (0, 2, 4, 5, 7, 5, 4, 2)  # what write_tune plays, an eighth note each

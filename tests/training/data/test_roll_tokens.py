@@ -16,12 +16,13 @@ from training_fixtures import TOLERANCE_NATS, write_jsb_json  # noqa: E402
 from antiphon.daemon.cli.app import app  # noqa: E402
 from antiphon.engine.codec import EventCodec  # noqa: E402
 from antiphon.exported_models import DEFAULT_MODEL, model_path  # noqa: E402
-from antiphon.training.data.benchmarks import ROLL_LOWEST_PITCH, load_benchmark  # noqa: E402
+from antiphon.training.data.benchmarks import load_benchmark  # noqa: E402
 from antiphon.training.data.roll_tokens import (  # noqa: E402
     nll_per_frame,
     roll_token_split,
     roll_tokens,
 )
+from antiphon.training.data.rolls import ROLL_LOWEST_PITCH  # noqa: E402
 from antiphon.training.evaluation.held_out import load_token_model  # noqa: E402
 from antiphon.training.fit.checkpoint import read_checkpoint  # noqa: E402
 

@@ -190,7 +190,7 @@ def test_a_frame_model_is_scored_through_the_engine_as_torch_scores_it(tmp_path)
     assert notes["notes per frame: rnn-nade (run) samples"] > 0
     # What the export draws through the engine is what the checkpoint draws (other noise).
     from antiphon.engine.model import StepModel
-    from antiphon.training.evaluation.frame_models import onnx_note_density
+    from antiphon.training.evaluation.note_density import onnx_note_density
     from antiphon.training.fit.checkpoint import load_checkpoint
     from antiphon.training.fit.frame_pipeline import note_density
 
