@@ -7,7 +7,7 @@ torch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +28,17 @@ from antiphon.training.evaluation.held_out import (
 )
 from antiphon.training.evaluation.model_table import write_model_docs
 from antiphon.training.export import export_frame_model, export_token_model
+from antiphon.training.families.token_configs import TOKEN_FAMILY_DEFAULTS, option_field
 from antiphon.training.fit.checkpoint import FAMILIES
-from antiphon.training.fit.loop import EpochReport, TrainConfig
+from antiphon.training.fit.loop import EpochReport
 from antiphon.training.fit.small_pipeline import evaluate_small_models, is_small_model
 from antiphon.training.fit.token_pipeline import train_token_model
-
-# command-line option -> model config field, where the two names differ
-OPTION_FIELDS = {"attention_window": "window"}  # --window is the training window
+from antiphon.training.fit.train_config import TrainConfig
 
 
 def family_model_config(family: str, options: dict) -> dict:
-    """`family`'s config fields from the model options given on the command line.
+    """`family`'s config fields for `antiphon train`: the family's defaults there
+    (`TOKEN_FAMILY_DEFAULTS`), with the model options given on the command line on top.
 
     `options` maps option names (as Python names) to values, None for not given.
 
@@ -49,13 +49,13 @@ def family_model_config(family: str, options: dict) -> dict:
         known = "known" if family in FAMILIES else "unknown"
         raise ValueError(f"{known} model family {family!r} is not a token family; "
                          f"`antiphon train` trains {' or '.join(TOKEN_FAMILIES)}")
-    config_class, _ = FAMILIES[family]
-    known = {f.name for f in fields(config_class)}
+    defaults = asdict(TOKEN_FAMILY_DEFAULTS[family])
+    defaults.pop("vocab_size")  # the codec's, set by the task
     given = {name: value for name, value in options.items() if value is not None}
-    if foreign := sorted(name for name in given if OPTION_FIELDS.get(name, name) not in known):
+    if foreign := sorted(name for name in given if option_field(name) not in defaults):
         raise ValueError(f"the {family} family has no option "
                          f"{', '.join('--' + name.replace('_', '-') for name in foreign)}")
-    return {OPTION_FIELDS.get(name, name): value for name, value in given.items()}
+    return {**defaults, **{option_field(name): value for name, value in given.items()}}
 
 
 def run_train(

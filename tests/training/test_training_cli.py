@@ -91,3 +91,18 @@ def test_options_of_another_family_are_refused(tmp_path, options, message):
     result = CliRunner().invoke(app, ["train", "--out", str(tmp_path), *options])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_left_out_model_options_are_the_familys_defaults():
+    from dataclasses import asdict
+
+    from antiphon.training.commands import family_model_config
+    from antiphon.training.families.token_configs import TOKEN_FAMILY_DEFAULTS
+
+    for family, defaults in TOKEN_FAMILY_DEFAULTS.items():
+        expected = {**asdict(defaults)}
+        del expected["vocab_size"]  # the codec's
+        assert family_model_config(family, {"layers": None}) == expected
+    recurrent = family_model_config("recurrent", {"hidden": 64, "cell": None})
+    assert recurrent["hidden"] == 64 and recurrent["dropout"] == 0.2  # the shipped LSTM's
+    assert family_model_config("transformer", {"attention_window": 64})["window"] == 64

@@ -11,13 +11,15 @@ autocast, as `training.train` runs there).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from antiphon.engine.codec import EventCodec
+from antiphon.training.families.token_configs import TOKEN_FAMILY_DEFAULTS
 from antiphon.training.fit.checkpoint import build_model
+from antiphon.training.fit.train_config import TOKEN_TRAINING
 
 WARMUP_STEPS = 3
 
@@ -33,17 +35,19 @@ class FamilySpec:
 
 
 def family_specs(vocab_size: int) -> list[FamilySpec]:
-    recurrent = {"vocab_size": vocab_size, "embedding": 128, "hidden": 512, "layers": 2,
-                 "dropout": 0.2}
+    # the token families at what `antiphon train` trains them at
+    recurrent = {**asdict(TOKEN_FAMILY_DEFAULTS["recurrent"]), "vocab_size": vocab_size}
+    transformer = {**asdict(TOKEN_FAMILY_DEFAULTS["transformer"]), "vocab_size": vocab_size}
+    batch, window = TOKEN_TRAINING.batch_size, TOKEN_TRAINING.window
     return [
         FamilySpec("LSTM 2x512 (the default model)", "recurrent", {**recurrent, "cell": "lstm"},
-                   32, 256, "token"),
-        FamilySpec("GRU 2x512", "recurrent", {**recurrent, "cell": "gru"}, 32, 256, "token"),
-        FamilySpec("Elman RNN 2x512", "recurrent", {**recurrent, "cell": "rnn"}, 32, 256,
+                   batch, window, "token"),
+        FamilySpec("GRU 2x512", "recurrent", {**recurrent, "cell": "gru"}, batch, window,
                    "token"),
-        FamilySpec("Transformer 4x256, 4 heads", "transformer",
-                   {"vocab_size": vocab_size, "layers": 4, "heads": 4, "width": 256,
-                    "window": 512}, 32, 256, "token"),
+        FamilySpec("Elman RNN 2x512", "recurrent", {**recurrent, "cell": "rnn"}, batch, window,
+                   "token"),
+        FamilySpec("Transformer 4x256, 4 heads", "transformer", transformer, batch, window,
+                   "token"),
         FamilySpec("RNN-NADE 256 / NADE 128", "rnn-nade",
                    {"hidden": 256, "nade_hidden": 128, "dropout": 0.2}, 8, 128, "frame"),
         FamilySpec("LSTM-VAE 256, z 32", "lstm-vae", {"hidden": 256, "latent": 32}, 8, 64,

@@ -2,31 +2,17 @@
 
 The three share one wrapper because their step interface is the same: a token and a
 state in, logits and a state out. Only the LSTM carries a second state tensor (the cell).
+Their config, `RecurrentConfig`, is in `token_configs.py` (torch-free, read by the CLI).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+from antiphon.training.families.token_configs import RecurrentConfig
 
-
-@dataclass
-class RecurrentConfig:
-    cell: str = "lstm"  # "lstm", "gru" or "rnn" (Elman, tanh)
-    vocab_size: int = 0  # set from the codec
-    embedding: int = 128  # width of the token embedding
-    hidden: int = 512  # width of the recurrent state
-    layers: int = 2  # stacked recurrent layers
-    dropout: float = 0.1  # between layers and before the output head (training only)
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}  # by token_configs.CELL_NAMES
 
 
 class RecurrentTokenModel(nn.Module):

@@ -22,42 +22,22 @@ than one layer, stepping is NOT the same as re-running the last `window` tokens 
 scratch: a deeper layer's cached keys were computed when their token could still see its
 own `window - 1` predecessors, so the receptive field reaches `layers * (window - 1)` back.
 That is the usual sliding-window Transformer (as in Longformer / Mistral), and exact.
+
+Its config, `TransformerConfig`, is in `token_configs.py` (torch-free, read by the CLI).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from antiphon.training.families.token_configs import TransformerConfig
+
 # (query positions, key positions, bias [H, queries, keys]) of one chunk of queries
 AttentionChunk = tuple[slice, slice, torch.Tensor]
-
-
-@dataclass
-class TransformerConfig:
-    vocab_size: int = 0  # set from the codec
-    layers: int = 4  # Transformer blocks
-    heads: int = 4  # attention heads per block (each with its own ALiBi slope)
-    width: int = 256  # model width (embedding and residual stream); a multiple of heads
-    window: int = 512  # tokens a query attends to (itself included): the cache's length
-    mlp_ratio: int = 4  # the feed-forward layer is mlp_ratio * width wide
-    dropout: float = 0.1  # on attention weights, residual branches and embeddings (training)
-
-    def __post_init__(self) -> None:
-        for name in ("layers", "heads", "width", "window", "mlp_ratio"):
-            if (value := getattr(self, name)) < 1:
-                raise ValueError(f"TransformerConfig.{name} must be >= 1, got {value}")
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
-
-    @property
-    def head_width(self) -> int:
-        return self.width // self.heads
-
 
 
 def alibi_slopes(heads: int) -> torch.Tensor:

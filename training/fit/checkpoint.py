@@ -37,7 +37,7 @@ from torch import nn
 
 from antiphon.training.families.gru_seq2seq import GruSeq2SeqModel, Seq2SeqConfig
 from antiphon.training.families.lstm_vae import LstmVaeModel, VaeConfig
-from antiphon.training.families.recurrent import RecurrentConfig, RecurrentTokenModel
+from antiphon.training.families.recurrent import RecurrentTokenModel
 from antiphon.training.families.rnn_nade import NadeConfig, RnnNadeModel
 from antiphon.training.families.small_models import (
     MelodyConfig,
@@ -45,7 +45,8 @@ from antiphon.training.families.small_models import (
     PitchDurationConfig,
     PitchDurationLstm,
 )
-from antiphon.training.families.transformer import TransformerConfig, TransformerTokenModel
+from antiphon.training.families.token_configs import RecurrentConfig, TransformerConfig
+from antiphon.training.families.transformer import TransformerTokenModel
 
 CHECKPOINT_FORMAT = "antiphon-checkpoint-v1"
 

@@ -23,7 +23,7 @@ from antiphon.engine.pianoroll import PianoRollCodecConfig
 from antiphon.training.evaluation.note_density import DENSITY_FRAMES, DENSITY_PIECES
 
 if TYPE_CHECKING:
-    from antiphon.training.fit.loop import TrainConfig
+    from antiphon.training.fit.train_config import TrainConfig
 
 # Frames in one evaluation batch (pieces x padded length): a NADE holds a [frames, keys,
 # nade_hidden] activation, so this bounds memory on the long Nottingham tunes.

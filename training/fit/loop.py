@@ -6,7 +6,8 @@ scores cross-entropy per token; `antiphon.training.fit.frame_pipeline.FrameTask`
 crops and scores the family's own NLL per frame. The loop itself is the same for both:
 each epoch runs a number of optimiser steps on the task's batches, then measures held-out
 NLL on whole validation pieces. The best epoch's checkpoint is kept beside the latest
-one, and a run resumes from the latest.
+one, and a run resumes from the latest. What it is told (`TrainConfig`) lives in
+`train_config.py`, which the CLI reads without loading torch.
 """
 
 from __future__ import annotations
@@ -28,26 +29,9 @@ from antiphon.engine.codec import EventCodec
 from antiphon.training.data.tokens import TokenSplit, padded_pieces, sample_windows
 from antiphon.training.fit.checkpoint import build_model, load_checkpoint, save_checkpoint
 from antiphon.training.fit.distributed import DistributedModel, join_world, leave_world
+from antiphon.training.fit.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 20  # upper bound; early stopping may end sooner
-    steps_per_epoch: int = 0  # optimiser steps per epoch; 0 = one pass over the train data
-    batch_size: int = 32  # windows per step
-    window: int = 256  # tokens (or frames) per window: the truncated back-propagation length
-    lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 0.01  # AdamW decoupled weight decay
-    warmup_steps: int = 200  # linear warm-up before the cosine decay
-    clip_norm: float = 1.0  # gradient norm clipping
-    transpose: tuple[int, int] = (-5, 6)  # random transposition range, semitones
-    patience: int = 3  # stop after this many epochs without a better valid NLL
-    seed: int = 0  # seeds torch and the window sampler
-    eval_batch: int = 32  # pieces per evaluation batch
-    device: str = "cpu"  # "cpu" or "cuda"
-    bf16: bool = True  # on CUDA, run the forward pass under bfloat16 autocast
 
 
 @dataclass

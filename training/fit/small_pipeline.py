@@ -32,7 +32,8 @@ from antiphon.training.fit.checkpoint import (
     read_checkpoint,
 )
 from antiphon.training.fit.distributed import is_main_process
-from antiphon.training.fit.loop import TrainConfig, train_task
+from antiphon.training.fit.loop import train_task
+from antiphon.training.fit.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from antiphon.training.data.tokens import TokenSplit, encode_pieces
 from antiphon.training.evaluation.token_baselines import bigram_nll, unigram_nll
 from antiphon.training.fit.checkpoint import add_test_metrics
 from antiphon.training.fit.distributed import is_main_process
-from antiphon.training.fit.loop import EpochReport, TrainConfig, evaluate, train
+from antiphon.training.fit.loop import EpochReport, evaluate, train
+from antiphon.training.fit.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from antiphon.training.evaluation.held_out import (  # noqa: E402
     load_token_model,
 )
 from antiphon.training.export import export_token_model  # noqa: E402
-from antiphon.training.fit.loop import TrainConfig, train  # noqa: E402
+from antiphon.training.fit.loop import train  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 codec = EventCodec()
 

@@ -23,7 +23,8 @@ from antiphon.training.fit.frame_pipeline import (  # noqa: E402
     sample_crops,
     transpose_rolls,
 )
-from antiphon.training.fit.loop import TrainConfig, train_task  # noqa: E402
+from antiphon.training.fit.loop import train_task  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 
 def tiny_model(keys: int, seed: int = 0) -> RnnNadeModel:

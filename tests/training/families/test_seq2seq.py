@@ -14,7 +14,8 @@ from antiphon.training.evaluation.frame_baselines import MarkovBaseline, frame_n
 from antiphon.training.export import export_frame_model  # noqa: E402
 from antiphon.training.families.gru_seq2seq import GruSeq2SeqModel, Seq2SeqConfig  # noqa: E402
 from antiphon.training.fit.frame_pipeline import FrameTask, note_density  # noqa: E402
-from antiphon.training.fit.loop import TrainConfig, train_task  # noqa: E402
+from antiphon.training.fit.loop import train_task  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 CODEC = PianoRollCodecConfig(keys=8, lowest_pitch=60, frames_per_beat=2,
                              distinguish_onsets=False)

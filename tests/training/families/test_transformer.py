@@ -23,7 +23,8 @@ from antiphon.training.families.transformer import (  # noqa: E402
     alibi_slopes,
 )
 from antiphon.training.fit.checkpoint import load_checkpoint  # noqa: E402
-from antiphon.training.fit.loop import TrainConfig, train  # noqa: E402
+from antiphon.training.fit.loop import train  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 codec = EventCodec()
 TOLERANCE = 1e-4

@@ -21,7 +21,8 @@ from antiphon.training.export import export_frame_model  # noqa: E402
 from antiphon.training.families.lstm_vae import LstmVaeModel, VaeConfig  # noqa: E402
 from antiphon.training.fit.checkpoint import load_checkpoint  # noqa: E402
 from antiphon.training.fit.frame_pipeline import FrameTask, frame_nll_of  # noqa: E402
-from antiphon.training.fit.loop import TrainConfig, train_task  # noqa: E402
+from antiphon.training.fit.loop import train_task  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 CHORDS = np.array([[0, 2, 4], [1, 3, 5]])  # on the white and the black frames of 8 keys
 CODEC = PianoRollCodecConfig(keys=8, lowest_pitch=60, frames_per_beat=1,

@@ -40,8 +40,9 @@ from antiphon.training.fit.checkpoint import (  # noqa: E402
     save_checkpoint,
 )
 from antiphon.training.fit.frame_pipeline import FrameTask  # noqa: E402
-from antiphon.training.fit.loop import TokenTask, TrainConfig, train_task  # noqa: E402
+from antiphon.training.fit.loop import TokenTask, train_task  # noqa: E402
 from antiphon.training.fit.small_pipeline import is_small_model  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 TINY = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=2, window=16, warmup_steps=1,
                    transpose=(-2, 3))
@@ -87,7 +88,7 @@ def test_a_checkpoint_that_pickled_objects_is_refused_by_name(tmp_path):
     path = tmp_path / "old.pt"
     torch.save({"format": CHECKPOINT_FORMAT, "train_config": TrainConfig()}, path)
     with pytest.raises(ValueError, match=r"old\.pt is not a plain-data checkpoint "
-                       r"\(it pickles antiphon\.training\.fit\.loop\.TrainConfig\)"):
+                       r"\(it pickles antiphon\.training\.fit\.train_config\.TrainConfig\)"):
         read_checkpoint(path)
 
 

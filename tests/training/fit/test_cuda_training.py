@@ -17,7 +17,8 @@ def test_bf16_training_on_cuda_exports_with_parity(tmp_path):
     from antiphon.engine.events import NoteEvent
     from antiphon.training.data.tokens import encode_pieces
     from antiphon.training.export import export_token_model
-    from antiphon.training.fit.loop import TrainConfig, train
+    from antiphon.training.fit.loop import train
+    from antiphon.training.fit.train_config import TrainConfig
 
     rng = np.random.default_rng(0)
     codec = EventCodec()

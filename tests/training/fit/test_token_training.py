@@ -21,7 +21,8 @@ from antiphon.training.data.tokens import (  # noqa: E402
 from antiphon.training.evaluation.token_baselines import bigram_nll, unigram_nll  # noqa: E402
 from antiphon.training.export import ExportError, export_token_model  # noqa: E402
 from antiphon.training.fit.checkpoint import load_checkpoint  # noqa: E402
-from antiphon.training.fit.loop import TrainConfig, evaluate, train  # noqa: E402
+from antiphon.training.fit.loop import evaluate, train  # noqa: E402
+from antiphon.training.fit.train_config import TrainConfig  # noqa: E402
 
 codec = EventCodec()
 

@@ -1,0 +1,137 @@
+"""`antiphon export`, `antiphon eval` (`eval models`: registered in eval_group.py) and
+`antiphon bridge`: the commands that take a trained model, to ship it, score it, or walk
+an LSTM-VAE's latent space.
+
+Each imports the training package inside its body: torch is the `train` extra, and
+`antiphon run` must never load it.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from antiphon.daemon.cli.shared import (
+    DEFAULT_CORPORA,
+    USAGE_ERROR,
+    console,
+    fail,
+    setup_logging,
+)
+
+
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (best.pt) from `antiphon train`.",
+                                               exists=True, dir_okay=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="The .onnx file to write. \\[default: NAME.onnx in your models folder with "
+             "--name, else model.onnx here]", dir_okay=False)] = None,
+    name: Annotated[str, typer.Option(
+        help="The model's name: `--model NAME` plays it, `antiphon models` lists it.")] = "",
+    description: Annotated[str, typer.Option(help="One line for `antiphon models`.")] = "",
+) -> None:
+    """Export a checkpoint as an ONNX step graph with its model card, checked against torch.
+
+    With --name and no --out, the model goes into your models folder
+    (~/.local/share/antiphon/models on Linux), where --model NAME finds it."""
+    setup_logging("warning")
+    from antiphon.daemon.config.paths import user_models_dir
+
+    if name and (Path(name).name != name or name.startswith(".")):
+        fail(f"--name must be a plain file name (no folders, no leading dot), got {name!r}",
+             USAGE_ERROR)
+    if out is None:
+        out = user_models_dir() / f"{name}.onnx" if name else Path("model.onnx")
+    try:
+        from antiphon.training.commands import run_export
+        from antiphon.training.export import ExportError
+    except ImportError as err:
+        fail(f"exporting needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        run_export(console, checkpoint, out, name or out.stem, description)
+    except (OSError, ValueError, ExportError) as err:
+        fail(str(err))
+
+
+def evaluate(
+    models: Annotated[list[str] | None, typer.Argument(
+        help="Token models: .onnx files or shipped names (stepped through the engine, as "
+             "they play), or .pt checkpoints (through torch). \\[default: the shipped "
+             "default, unless only --benchmark is given]", show_default=False)] = None,
+    corpus: Annotated[list[str] | None, typer.Option(
+        help="music21 corpus whose test split scores the token models (repeatable). "
+             "\\[default: essenFolksong, oneills1850, bach, unless --midi-dir is given]")] = None,
+    midi_dir: Annotated[list[Path] | None, typer.Option(
+        help="Folder of .mid files whose test split scores the token models (repeatable).",
+        file_okay=False, exists=True)] = None,
+    benchmark: Annotated[list[Path] | None, typer.Option(
+        help="Piano-roll benchmark (BL2012 .mat, JSB .json, or a folder from `prepare "
+             "--rolls`): its floors on the test split (repeatable).", exists=True)] = None,
+    limit: Annotated[int | None, typer.Option(
+        help="Score only the first N test pieces (for a quick run).", min=1)] = None,
+    skip_first_frame: Annotated[bool, typer.Option(
+        help="Leave each piece's first frame unscored on benchmarks.")] = False,
+    write_docs: Annotated[Path | None, typer.Option(
+        help="Also write MODELS.md and MODELS.json (with this command at the top) into this "
+             "folder.", file_okay=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Processes for parsing scores. \\[default: all cores]")] = None,
+) -> None:
+    """Score models on held-out music, beside the count baselines (needs the `train` extra)."""
+    setup_logging("warning")
+    try:
+        from antiphon.training.commands import run_eval
+        from antiphon.training.evaluation.model_table import eval_command_line
+    except ImportError as err:
+        fail(f"evaluating needs the train extra: pip install 'antiphon[train]' ({err})")
+    from antiphon.daemon.config.models import find_model
+    from antiphon.exported_models import DEFAULT_MODEL
+
+    if models is None:
+        models = [] if benchmark else [DEFAULT_MODEL]
+    if limit is not None and write_docs is not None:
+        fail("--write-docs records whole test splits; leave out --limit", USAGE_ERROR)
+    if corpus is None:
+        corpus = [] if midi_dir else list(DEFAULT_CORPORA)
+    try:
+        paths = [Path(name) if name.endswith(".pt") else find_model(name) for name in models]
+        command = eval_command_line(models, corpus, midi_dir or [], benchmark or [],
+                                    skip_first_frame, write_docs)
+        run_eval(console, paths, corpus, midi_dir or [], benchmark or [], limit=limit,
+                 workers=workers, skip_first_frame=skip_first_frame, docs_dir=write_docs,
+                 command=command)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+
+
+def bridge(
+    phrase_a: Annotated[Path, typer.Argument(help="Where the bridge starts (.mid).",
+                                             exists=True, dir_okay=False)],
+    phrase_b: Annotated[Path, typer.Argument(help="Where it ends (.mid).", exists=True,
+                                             dir_okay=False)],
+    checkpoint: Annotated[Path, typer.Option(help="An LSTM-VAE checkpoint (best.pt).",
+                                             exists=True, dir_okay=False)],
+    steps: Annotated[int, typer.Option(help="Phrases from A to B, both included.", min=2)] = 5,
+    temperature: Annotated[float, typer.Option(
+        help="Sampling temperature of the decoder: <1 safer, >1 wilder.", min=0.01)] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .mid to write.",
+                                         dir_okay=False)]
+        = Path("bridge.mid"),
+) -> None:
+    """Interpolate between two phrases in an LSTM-VAE's latent space; writes a .mid."""
+    setup_logging("warning")
+    try:
+        from antiphon.training.bridge import bridge as make_bridge
+        from antiphon.training.bridge import write_events
+    except ImportError as err:
+        fail(f"bridging needs the train extra: pip install 'antiphon[train]' ({err})")
+    try:
+        events, _ = make_bridge(checkpoint, phrase_a, phrase_b, steps, temperature, seed)
+        write_events(output, events)
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
+        fail(str(err))
+    notes = sum(1 for event in events if event.velocity)
+    console.print(f"wrote {output}: {steps} phrases from {phrase_a.name} to {phrase_b.name}, "
+                  f"{notes} notes")
