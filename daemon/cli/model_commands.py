@@ -1,6 +1,6 @@
-"""`antiphon export`, `antiphon eval` (`eval models`: registered in eval_group.py) and
-`antiphon bridge`: the commands that take a trained model, to ship it, score it, or walk
-an LSTM-VAE's latent space.
+"""`antiphon export`, `antiphon eval MODEL...` (`eval models`, the eval group's default)
+and `antiphon bridge`: the commands that take a trained model, to ship it, score it, or
+walk an LSTM-VAE's latent space.
 
 Each imports the training package inside its body: torch is the `train` extra, and
 `antiphon run` must never load it.

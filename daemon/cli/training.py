@@ -27,7 +27,7 @@ from antiphon.daemon.cli.shared import (
 )
 from antiphon.daemon.cli.training_defaults import FAMILY, TRAIN, TRAIN_FRAMES, TRAIN_SMALL
 
-# Where app.py and eval_group.py take them from.
+# app.py registers all seven from here.
 __all__ = ["bridge", "evaluate", "export", "prepare", "train", "train_frames", "train_small"]
 
 
