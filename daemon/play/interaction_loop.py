@@ -112,13 +112,19 @@ class InteractionLoop:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Ask the loop to end after what it is doing; wait up to `timeout`."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the loop to end after what it is doing and wait for its thread to end (up to
+        `timeout` seconds: None, until it has); returns whether it has. Only the daemon's
+        forced stop goes on without it; whatever is stopped here ends its thread, so the
+        thread can never log or play after its owner has gone."""
         self._inbox.put(STOP)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("interaction loop did not stop within %.1f s", timeout)
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return thread is None
+        if self._time.join(thread, timeout):
+            return True
+        log.warning("interaction loop did not stop within %.1f s", timeout)
+        return False
 
     def call(self, function: Callable[[], Any], timeout: float = 30.0) -> Any:
         """Run `function` on the loop's thread, between two events, and return its result
@@ -129,7 +135,7 @@ class InteractionLoop:
             return function()
         call = LoopCall(function)
         self._inbox.put(call)
-        return call.future.result(timeout)  # TimeoutError should the loop be stuck
+        return self._time.result(call.future, timeout)  # TimeoutError: the loop is stuck
 
     def silence(self) -> int:
         """Release what the answer sounds and drop the rest of it (a panic; call it through
@@ -198,7 +204,10 @@ class InteractionLoop:
                     item = (self._time.get(self._inbox, wait) if wait > 0
                             else self._inbox.get_nowait())
             except queue.Empty:
-                self._execute(machine.on_tick(clock.now_beats()))
+                beats = clock.now_beats()
+                if clock.seconds_at(deadline) <= self._time.now():
+                    beats = max(beats, deadline)  # passed in seconds, so in beats (rounding)
+                self._execute(machine.on_tick(beats))
                 self._played.keep_only(machine.held())  # keys it let go of, held too long
                 continue
             if item is STOP:

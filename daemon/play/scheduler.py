@@ -116,7 +116,7 @@ class OutputScheduler:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._time.join(self._thread, timeout)
         released = self.cancel_and_release(lock_timeout=timeout)
         released += self.release_thru()
         stats = self.stats

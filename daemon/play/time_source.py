@@ -37,7 +37,9 @@ import math
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -71,6 +73,14 @@ class TimeSource:
     def sleep(self, seconds: float) -> None:
         raise NotImplementedError
 
+    def join(self, thread: threading.Thread, timeout: float | None) -> bool:
+        """Wait up to `timeout` seconds (None: for ever) for `thread` to end; whether it did."""
+        raise NotImplementedError
+
+    def result(self, future: Future, timeout: float | None) -> Any:
+        """`future`'s result, waiting up to `timeout` seconds (TimeoutError past it)."""
+        raise NotImplementedError
+
     def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         """A daemon thread running `target` in this time (not started)."""
         return threading.Thread(target=target, name=name, daemon=True)
@@ -96,6 +106,13 @@ class RealTime(TimeSource):
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
+    def join(self, thread: threading.Thread, timeout: float | None) -> bool:
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def result(self, future: Future, timeout: float | None) -> Any:
+        return future.result(timeout)
+
 
 REAL_TIME = RealTime()
 
@@ -108,11 +125,13 @@ def time_of(clock: object) -> TimeSource:
 
 
 class _Waiter:
-    __slots__ = ("deadline", "ready")
+    __slots__ = ("deadline", "ready", "takes_part")
 
-    def __init__(self, deadline: float, ready: Callable[[], bool] | None) -> None:
+    def __init__(self, deadline: float, ready: Callable[[], bool] | None,
+                 takes_part: bool) -> None:
         self.deadline = deadline  # virtual seconds; math.inf: none
         self.ready = ready  # what ends the wait before its deadline; None: nothing
+        self.takes_part = takes_part  # a waiter that does not holds no time still
 
     def done(self, now: float) -> bool:
         return now >= self.deadline or (self.ready is not None and bool(self.ready()))
@@ -124,7 +143,8 @@ class VirtualTime(TimeSource):
     def __init__(self, start: float = 1000.0) -> None:
         self._now = float(start)
         self._guard = threading.Condition(threading.Lock())
-        self._taking_part = 0  # threads taking part
+        self._taking_part = 0  # threads taking part (one being started counts already)
+        self._parts: Counter[int] = Counter()  # their idents, once they run
         self._waiters: set[_Waiter] = set()  # of those, the ones blocked in a wait
         self._changes = 0  # counts every change of the above, every jump and every poke
 
@@ -136,12 +156,14 @@ class VirtualTime(TimeSource):
         """The calling thread takes part: time stands still while it runs."""
         with self._guard:
             self._taking_part += 1
+            self._parts[threading.get_ident()] += 1
             self._changed()
 
     def leave(self) -> None:
         """The calling thread no longer takes part."""
         with self._guard:
             self._taking_part -= 1
+            self._parts[threading.get_ident()] -= 1
             self._changed()
 
     @contextmanager
@@ -174,6 +196,13 @@ class VirtualTime(TimeSource):
     def sleep(self, seconds: float) -> None:
         self.wait_for(None, seconds)
 
+    def join(self, thread: threading.Thread, timeout: float | None) -> bool:
+        return self.wait_for(lambda: not thread.is_alive(), timeout)
+
+    def result(self, future: Future, timeout: float | None) -> Any:
+        self.wait_for(future.done, timeout)
+        return future.result(0)
+
     def wait_for(self, ready: Callable[[], bool] | None, timeout: float | None) -> bool:
         """Block the calling thread (one taking part) until `ready()` is true or `timeout`
         virtual seconds have passed (None: no limit); returns whether `ready()` came true.
@@ -186,7 +215,7 @@ class VirtualTime(TimeSource):
                 # At least one step of the float: a wait always moves time forward.
                 deadline = max(now + timeout, math.nextafter(now, math.inf)) if timeout > 0 \
                     else now
-            waiter = _Waiter(deadline, ready)
+            waiter = _Waiter(deadline, ready, self._parts[threading.get_ident()] > 0)
             self._waiters.add(waiter)
             self._changed()
         try:
@@ -198,7 +227,8 @@ class VirtualTime(TimeSource):
                         return False
                     seen = self._changes
                     waiters = list(self._waiters)
-                    everyone_waits = len(waiters) >= self._taking_part
+                    everyone_waits = (sum(w.takes_part for w in waiters)
+                                      >= self._taking_part)
                 # Asked outside the lock: a `ready` may take locks of its own.
                 if everyone_waits and not any(w.done(self._now) for w in waiters):
                     with self._guard:
@@ -225,6 +255,19 @@ class VirtualTime(TimeSource):
         with self._guard:
             self._changed()
 
+    def _starting(self, count: int) -> None:
+        """A thread is being started (+1), or failed to start (-1): it takes part from
+        before it runs."""
+        with self._guard:
+            self._taking_part += count
+            self._changed()
+
+    def _runs(self) -> None:
+        """A thread counted by `_starting` runs: its waits are those of one taking part."""
+        with self._guard:
+            self._parts[threading.get_ident()] += 1
+            self._changed()
+
     def _changed(self) -> None:  # the guard held
         self._changes += 1
         self._guard.notify_all()
@@ -240,14 +283,15 @@ class _VirtualThread(threading.Thread):
         self._body = target
 
     def start(self) -> None:
-        self._time_source.take_part()  # before it runs: no jump may slip in before it does
+        self._time_source._starting(+1)  # before it runs: no jump may slip in before it does
         try:
             super().start()
         except BaseException:
-            self._time_source.leave()
+            self._time_source._starting(-1)
             raise
 
     def run(self) -> None:
+        self._time_source._runs()
         try:
             self._body()
         finally:
