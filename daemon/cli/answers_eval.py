@@ -3,7 +3,7 @@ measure, with the real continuations of the same calls (registered in app.py).
 
 The calls are the first bars of test-split tunes (or of .mid files); each answer is
 sampled where the tune goes on, as `antiphon continue` samples it (the same settings,
-`continue_command.answer_settings`). The measures are MusPy's where it has them, so the
+`offline_answers.answer_settings`). The measures are MusPy's where it has them, so the
 training package is imported inside the command's body: muspy and music21 are the
 `train` extra, and `antiphon run` must never load them.
 """
@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from antiphon.daemon.cli.continue_command import answer_settings
+from antiphon.daemon.cli.offline_answers import answer_settings
 from antiphon.daemon.cli.options import (
     ConfigOption,
     DeviceOption,

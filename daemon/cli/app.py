@@ -13,17 +13,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from antiphon.daemon.cli.answers_eval import eval_answers
 from antiphon.daemon.cli.bench import bench
 from antiphon.daemon.cli.config_command import config_app
 from antiphon.daemon.cli.continue_command import continue_call
 from antiphon.daemon.cli.control import model_command, reload, set_option, status_command
-from antiphon.daemon.cli.critic_command import train_critic
-from antiphon.daemon.cli.eval_group import eval_app
+from antiphon.daemon.cli.critic_command import eval_critic, train_critic
+from antiphon.daemon.cli.eval_group import DEFAULT_COMMAND, eval_app
+from antiphon.daemon.cli.exit_status import FORCED_EXIT
 from antiphon.daemon.cli.key_eval import eval_keys
 from antiphon.daemon.cli.knobs_command import knobs, learn
 from antiphon.daemon.cli.options import (
     DEFAULTS,
-    FORCED_EXIT,
     BackendOption,
     BpmOption,
     ConfigOption,
@@ -45,6 +46,7 @@ from antiphon.daemon.cli.shared import (
 )
 from antiphon.daemon.cli.training import (
     bridge,
+    evaluate,
     export,
     prepare,
     train,
@@ -204,7 +206,11 @@ app.command(name="train-frames")(train_frames)
 app.command(name="train-small")(train_small)
 app.command()(bridge)
 app.command(name="train-critic")(train_critic)
-app.add_typer(eval_app, name="eval")  # `eval MODEL...`, `eval answers`, `eval keys`
+eval_app.command(name=DEFAULT_COMMAND)(evaluate)  # the default: `antiphon eval MODEL...`
+eval_app.command(name="answers")(eval_answers)
+eval_app.command(name="critic")(eval_critic)
+eval_app.command(name="keys")(eval_keys)  # also `antiphon eval-keys`, as it was first
+app.add_typer(eval_app, name="eval")
 app.command(name="eval-keys")(eval_keys)
 app.command()(bench)
 app.command()(panic)

@@ -10,10 +10,11 @@ Runtime only: onnxruntime, numpy and mido, never torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from antiphon.daemon.cli.offline_answers import answer_settings
 from antiphon.daemon.cli.options import (
     NUMBER,
     CandidatesOption,
@@ -29,20 +30,8 @@ from antiphon.daemon.cli.options import (
 )
 from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
 
-if TYPE_CHECKING:
-    from antiphon.daemon.config.daemon_config import DaemonConfig
-    from antiphon.daemon.play.loop_parts import LoopSettings
-
 MAX_VARIATIONS = 8  # as Magenta Studio's Continue
 MAX_BARS = 32
-
-
-def answer_settings(options: DaemonConfig) -> LoopSettings:
-    """The settings an offline answer is sampled with (`antiphon continue`, `antiphon eval
-    answers`): the config's, the file's beats the grid, as a clock the band shares is live."""
-    from antiphon.daemon.service.daemon import loop_settings
-
-    return loop_settings(options, shares_clock=True)
 
 
 def continue_call(

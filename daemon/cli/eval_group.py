@@ -7,15 +7,13 @@ from sampled ones, and `antiphon eval keys` is `antiphon eval-keys`. A first arg
 names no subcommand (a model, an option, nothing at all) goes to `antiphon eval models`,
 so every command line written before the group still means what it meant. A model file
 named like a subcommand is reached as `antiphon eval models answers` or `./answers`.
+
+The group's commands are registered on it in app.py, the one module that imports the
+command modules.
 """
 
 import typer
 from typer.core import TyperGroup
-
-from antiphon.daemon.cli.answers_eval import eval_answers
-from antiphon.daemon.cli.critic_command import eval_critic
-from antiphon.daemon.cli.key_eval import eval_keys
-from antiphon.daemon.cli.training import evaluate
 
 DEFAULT_COMMAND = "models"
 
@@ -38,7 +36,3 @@ eval_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-eval_app.command(name=DEFAULT_COMMAND)(evaluate)  # the default: `antiphon eval MODEL...`
-eval_app.command(name="answers")(eval_answers)
-eval_app.command(name="critic")(eval_critic)
-eval_app.command(name="keys")(eval_keys)  # also `antiphon eval-keys`, as it was first

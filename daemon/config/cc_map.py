@@ -9,7 +9,7 @@ usual knob (DEFAULT_SPECS):
 
     temperature=21:0.5..1.5, top_p=22:0.5..1, scale=23:C major|D dorian|chromatic, thru=24
 
-Each end of a range and each choice is checked by the setting's own check (DaemonConfig),
+Each end of a range and each choice is checked by the setting's own check (CheckedConfig),
 so a knob can reach only values `antiphon set` would take. A controller whose meaning MIDI
 fixes (FIXED_MEANING_CCS: volume, pan, bank select, the pedals, ...) takes a knob only when
 its entry insists, `CC!` (`top_p=11!:0.5..1`). A knob's move becomes the same
@@ -27,13 +27,9 @@ import math
 import typing
 from typing import Any
 
-from antiphon.daemon.config.daemon_config import (  # noqa: F401 (FIRST_MODE_CC: knobs')
-    FIRST_MODE_CC,
-    LIVE_OPTIONS,
-    ConfigError,
-    DaemonConfig,
-)
-from antiphon.daemon.config.loading import coerce_value
+from antiphon.daemon.config.config_checks import FIRST_MODE_CC, CheckedConfig
+from antiphon.daemon.config.option_names import LIVE_OPTIONS, ConfigError
+from antiphon.daemon.config.values import coerce_value, field_types
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, SUSTAIN_PEDAL
 from antiphon.engine.events import TICKS_PER_BEAT
 
@@ -77,16 +73,13 @@ RELAXED_PARTNERS: dict[str, dict[str, Any]] = {
 }
 FLOAT_DIGITS = 4  # a knob's float values, rounded so `status` reads 0.8504, not 0.85039...
 
-_FIELD_TYPES = typing.get_type_hints(DaemonConfig)
-
-
 def knob_settings() -> list[str]:
     """The live options a knob may set."""
     return [name for name in LIVE_OPTIONS if name not in NOT_ON_KNOBS]
 
 
 def _value_type(setting: str) -> type:
-    hint = _FIELD_TYPES[setting]
+    hint = field_types()[setting]
     members = [kind for kind in typing.get_args(hint) if kind is not type(None)]
     return members[0] if members else hint
 
@@ -233,7 +226,7 @@ def knob_setting(name: str) -> str:
         return name
     if name in NOT_ON_KNOBS:
         why = f"{name} cannot be on a knob"
-    elif name in _FIELD_TYPES:
+    elif name in field_types():
         why = f"{name} is read once, at start: it cannot be on a knob"
     else:
         close = difflib.get_close_matches(name, allowed, n=1)
@@ -262,7 +255,7 @@ def fixed_meaning_refusal(cc: int, shown: str) -> str:
 def _checked_value(setting: str, text: str, shown: str) -> Any:
     """One end of a range or one choice, as the setting's type, checked by the setting's
     own check (ConfigError naming cc_map)."""
-    optional = type(None) in typing.get_args(_FIELD_TYPES[setting])
+    optional = type(None) in typing.get_args(field_types()[setting])
     try:
         if optional and text.casefold() in ("none", "null"):
             value = None
@@ -270,7 +263,7 @@ def _checked_value(setting: str, text: str, shown: str) -> Any:
             raise ConfigError(setting, "an empty value")
         else:
             value = coerce_value(setting, text, "cc_map", from_text=True)
-        DaemonConfig(**{**RELAXED_PARTNERS.get(setting, {}), setting: value})
+        CheckedConfig(**{**RELAXED_PARTNERS.get(setting, {}), setting: value})
     except ConfigError as err:
         if err.field != setting:
             return value  # another option's check against the defaults: not this knob's
@@ -279,7 +272,7 @@ def _checked_value(setting: str, text: str, shown: str) -> Any:
     return value
 
 
-def fixed_meaning_warnings(config: DaemonConfig) -> list[str]:
+def fixed_meaning_warnings(config: CheckedConfig) -> list[str]:
     """What to warn of where the panic or end-of-call knob is a controller of fixed meaning
     (a number has no room for "!": it is taken, and said): the synth on the output acts on
     it too, and the keyboard's own fader or pedal may send it; and where a knob insisted on
@@ -290,11 +283,11 @@ def fixed_meaning_warnings(config: DaemonConfig) -> list[str]:
             if (cc := getattr(config, name)) in FIXED_MEANING_CCS] + [
             f"cc_map {knob.entry}: CC {knob.cc} is {FIXED_MEANING_CCS[knob.cc]}: cc_feedback "
             "sends nothing on it (the synth would act on it)"
-            for knob in (config.knob_map() if config.cc_feedback else ())
+            for knob in (check_cc_map(config) if config.cc_feedback else ())
             if knob.cc in FIXED_MEANING_CCS]
 
 
-def check_cc_map(config: DaemonConfig) -> tuple[Knob, ...]:
+def check_cc_map(config: CheckedConfig) -> tuple[Knob, ...]:
     """The config's knobs, checked against its other controls (ConfigError naming cc_map)."""
     knobs = parse_cc_map(config.cc_map) if config.cc_map is not None else ()
     taken = {"panic_cc": config.panic_cc, "end_cc": config.end_cc}
@@ -319,7 +312,7 @@ def with_knob(text: str | None, knob: Knob) -> tuple[str, list[str]]:
     return ", ".join(entry.entry for entry in [*kept, knob]), [old.entry for old in replaced]
 
 
-def feedback_messages(config: DaemonConfig, knobs: typing.Iterable[Knob],
+def feedback_messages(config: CheckedConfig, knobs: typing.Iterable[Knob],
                       heard_on: typing.Mapping[int, int] | None = None) -> list[tuple]:
     """The CC messages that show each knob's setting as it is now, on the channel the knob
     was last heard on (`heard_on`: CC -> channel 1..16, where that is still a knob channel),
@@ -342,7 +335,7 @@ def feedback_messages(config: DaemonConfig, knobs: typing.Iterable[Knob],
     return messages
 
 
-def changed_knobs(old: DaemonConfig, new: DaemonConfig) -> list[Knob]:
+def changed_knobs(old: CheckedConfig, new: CheckedConfig) -> list[Knob]:
     """The knobs whose CC should be sent after `old` became `new` (cc_feedback on): those
     whose setting changed, new knobs, and every knob when feedback or the knobs' channel
     just changed."""

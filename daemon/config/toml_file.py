@@ -1,7 +1,8 @@
 """The commented config file `antiphon config init` writes, and the option descriptions in it.
 
-The description of each option is the comment written above its field in DaemonConfig's
-source, read from there with `tokenize`: one text to keep true, for the code and the file.
+The description of each option is the comment written above its field in the table of
+options (config_fields.py), read from its source with `tokenize`: one text to keep true,
+for the code and the file.
 Every option appears commented out with its default (`# bpm = 120.0`), so the file loads
 as the defaults and uncommenting any one line sets that option. An option whose default is
 "none" (TOML has no null) shows an example value instead, with a comment saying so.
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from antiphon.daemon.config import paths
-from antiphon.daemon.config.daemon_config import DaemonConfig, field_names
+from antiphon.daemon.config.config_fields import ConfigFields
+from antiphon.daemon.config.option_names import field_names
+from antiphon.daemon.config.values import field_types
 
 # For a new option missing from example_value(): a value of its type.
 EXAMPLE_BY_TYPE: dict[type, Any] = {str: "example", int: 1, float: 1.0, bool: True}
@@ -38,7 +41,7 @@ HEADER = """\
 """
 
 
-def field_comments(config_class: type = DaemonConfig) -> dict[str, str]:
+def field_comments(config_class: type = ConfigFields) -> dict[str, str]:
     """Each field's comment (the comment lines right above it, joined), by field name, for
     a dataclass defined in a source file; a field without one maps to ""."""
     source = textwrap.dedent(inspect.getsource(config_class))
@@ -81,7 +84,7 @@ def toml_value(value: Any) -> str:
 
 
 def example_value(field_name: str) -> Any:
-    """A value to show for an option whose default is None (it passes DaemonConfig's checks)."""
+    """A value to show for an option whose default is None (it passes the options' checks)."""
     examples: dict[str, Any] = {
         "in_port": "Keystation", "out_port": "FLUID Synth", "model": "default",
         "scale": "D dorian", "max_polyphony": 4, "seed": 0, "osc_port": 9000,
@@ -94,7 +97,7 @@ def example_value(field_name: str) -> Any:
     }
     if field_name in examples:
         return examples[field_name]
-    hint = typing.get_type_hints(DaemonConfig)[field_name]
+    hint = field_types()[field_name]
     kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)] or [hint]
     return EXAMPLE_BY_TYPE.get(kinds[0], "example")
 
@@ -102,7 +105,7 @@ def example_value(field_name: str) -> Any:
 def render_config_file(width: int = 88) -> str:
     """The whole commented file: a header, then each option's comment and default."""
     comments = field_comments()
-    defaults = DaemonConfig()
+    defaults = ConfigFields()
     parts = [HEADER]
     for name in field_names():
         parts.append("\n".join(f"# {line}" for line in textwrap.wrap(comments[name], width - 2)))

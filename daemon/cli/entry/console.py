@@ -4,7 +4,7 @@ with the shell's 130 for Ctrl-C, not with a KeyboardInterrupt traceback."""
 
 import sys
 
-FORCED_EXIT = 130  # as a shell reports a process ended by Ctrl-C
+from antiphon.daemon.cli.exit_status import FORCED_EXIT
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import pytest
 import typer.main
 
 from antiphon.daemon.cli.app import app
+from antiphon.daemon.config.config_fields import ConfigFields
 from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig, cli_flag, field_names
 from antiphon.daemon.config.loading import load_config
 
@@ -19,9 +20,8 @@ def test_defaults():
 
 
 def test_every_field_has_a_comment():
-    source = open(sys.modules[DaemonConfig.__module__].__file__).read()
-    body = source[source.index("class DaemonConfig"):source.index("def __post_init__")]
-    lines = body.splitlines()
+    source = open(sys.modules[ConfigFields.__module__].__file__).read()
+    lines = source[source.index("class ConfigFields"):].splitlines()
     for field in dataclasses.fields(DaemonConfig):
         index = next(i for i, line in enumerate(lines) if line.strip().startswith(field.name + ":"))
         assert lines[index - 1].strip().startswith("#"), f"{field.name} has no comment"
