@@ -213,7 +213,7 @@ class OutputScheduler:
         """Every message leaves through here (lock held), so the trace sees them all."""
         self._port.send(message)
         if self._echo_guard is not None:
-            self._echo_guard.sent(message)
+            self._echo_guard.sent(message, self._time.now())
         if self._trace is not None:
             self._trace.sent(due, message)
 

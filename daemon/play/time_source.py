@@ -246,7 +246,7 @@ class VirtualTime(TimeSource):
                 self._waiters.discard(waiter)
                 self._changed()
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Wait up to `timeout` virtual seconds for `condition()`; returns it."""
         return self.wait_for(condition, timeout) or bool(condition())
 

@@ -10,6 +10,7 @@ import time
 import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import wait_until
+from virtual_play import VirtualOutput, VirtualTime
 
 from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.control.controller import Controller
@@ -41,21 +42,28 @@ def test_a_dropped_answer_leaves_the_machine_idle_and_a_call_listening():
 
 
 class LoopRig:
-    def __init__(self) -> None:
-        self.clock = Clock(BPM)
+    """The loop and its scheduler in virtual time, the test putting the player's messages
+    on the loop's inbox as the input gate does."""
+
+    def __init__(self, time: VirtualTime) -> None:
+        self.time = time
+        self.clock = Clock(BPM, time_source=time)
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        out, recorder_in = loopback_pair("Antiphon Out")
-        recorder_in.set_receiver(MessageRecorder())
-        self.scheduler = OutputScheduler(out, self.clock)
+        self.scheduler = OutputScheduler(VirtualOutput(time, MessageRecorder()), self.clock)
         self.loop = InteractionLoop(FakeSession(), self.scheduler, self.clock,
                                     LoopSettings(POLICY), self.inbox)
-        self.scheduler.start()
-        self.loop.start()
 
     def call(self) -> None:
         now = self.clock.now_beats()
         self.inbox.put((self.clock.seconds_at(now), [0x90, 60, 100]))
         self.inbox.put((self.clock.seconds_at(now + 0.25), [0x80, 60, 0]))
+
+    def send(self, message: list[int]) -> None:
+        self.inbox.put((self.time.now(), message))
+
+    def wait_until(self, condition, timeout: float) -> bool:
+        """Wait up to `timeout` virtual seconds for `condition()`."""
+        return self.time.wait_until(condition, timeout)
 
     def close(self) -> None:
         self.loop.stop()
@@ -63,41 +71,47 @@ class LoopRig:
 
 
 @pytest.fixture
-def loop_rig():
-    rig = LoopRig()
-    yield rig
-    rig.close()
+def loop_rig(virtual_time):
+    rig = LoopRig(virtual_time)
+    try:
+        rig.scheduler.start()
+        rig.loop.start()
+        yield rig
+    finally:
+        rig.close()
     assert rig.loop.error is None
 
 
 def test_a_midi_stop_during_an_answer_leaves_the_loop_idle(loop_rig):
     r = loop_rig
     r.call()
-    assert wait_until(lambda: r.loop.machine.mode is Mode.RESPONDING, timeout=5)
-    r.inbox.put((time.perf_counter(), [0xFC]))
-    assert wait_until(lambda: r.loop.machine.mode is Mode.IDLE, timeout=2)  # not 8 s on
+    assert r.wait_until(lambda: r.loop.machine.mode is Mode.RESPONDING, timeout=5)
+    r.send([0xFC])
+    assert r.wait_until(lambda: r.loop.machine.mode is Mode.IDLE, timeout=2)  # not 8 s on
     assert r.scheduler.sounding() == [] and not r.scheduler.pending()
 
 
 def test_a_call_that_ends_while_the_daw_is_stopped_is_not_responded_to(loop_rig):
     r = loop_rig
-    r.inbox.put((time.perf_counter(), [0xFC]))
+    r.send([0xFC])
     r.call()
-    assert wait_until(lambda: r.loop.stats.phrases_heard == 1, timeout=5)
-    assert wait_until(lambda: r.loop.machine.mode is Mode.IDLE, timeout=1)
-    time.sleep(0.2)
+    assert r.wait_until(lambda: r.loop.stats.phrases_heard == 1, timeout=5)
+    assert r.wait_until(lambda: r.loop.machine.mode is Mode.IDLE, timeout=1)
+    r.time.sleep(0.2)
     assert r.loop.machine.mode is Mode.IDLE and r.loop.session.generated == []
 
 
 def test_a_midi_stop_while_the_player_plays_leaves_it_listening(loop_rig):
     r = loop_rig
-    r.inbox.put((time.perf_counter(), [0x90, 64, 90]))  # held
-    assert wait_until(lambda: r.loop.machine.mode is Mode.LISTENING, timeout=2)
-    r.inbox.put((time.perf_counter(), [0xFC]))
-    time.sleep(0.1)
+    r.send([0x90, 64, 90])  # held
+    assert r.wait_until(lambda: r.loop.machine.mode is Mode.LISTENING, timeout=2)
+    r.send([0xFC])
+    r.time.sleep(0.1)
     assert r.loop.machine.mode is Mode.LISTENING
 
 
+# In real time: the knob and the key reach the loop through the knobs thread
+# (control/knobs.py), which waits in real time, not a time source's.
 @pytest.mark.parametrize("how", ["socket", "knob", "key"])
 def test_a_panic_during_an_answer_leaves_the_status_idle(how):
     keyboard, daemon_in = loopback_pair("keys")

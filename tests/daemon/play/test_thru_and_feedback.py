@@ -1,19 +1,20 @@
 """MIDI thru (the player's notes on to the output) and the feedback guard (Antiphon's own
-output patched back into its input), over loopback ports with the real scheduler."""
+output patched back into its input), with the real scheduler, in virtual time: the
+player, the patch cable and the daemon share one VirtualTime (virtual_play.py)."""
 
 from __future__ import annotations
 
 import queue
-import threading
-import time
 
 import pytest
 from daemon_fakes import FakeSession
-from daemon_helpers import unmatched_note_ons, wait_until
+from daemon_helpers import unmatched_note_ons
+from virtual_play import VirtualInput, VirtualOutput, VirtualTime
 
 from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.midi.echo_guard import ECHO_WINDOW_SECONDS, EchoGuard
-from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
+from antiphon.daemon.midi.loopback import MessageRecorder
+from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.service.daemon import Daemon
 
 BPM = 240.0
@@ -21,12 +22,13 @@ BEAT = 60.0 / BPM
 
 
 class Patch:
-    """A daemon over loopback ports; with `feedback`, whatever it sends also comes back into
-    its input a moment later, from another thread (a synth's MIDI out wired back)."""
+    """A daemon between a player and a synth; with `feedback`, whatever it sends also comes
+    back into its input a moment later, from another thread (a synth's MIDI out wired
+    back)."""
 
-    def __init__(self, config: DaemonConfig, feedback: bool = False) -> None:
-        self.player, daemon_in = loopback_pair("Antiphon In")
-        daemon_out, recorder_in = loopback_pair("Antiphon Out")
+    def __init__(self, time: VirtualTime, config: DaemonConfig, feedback: bool = False) -> None:
+        self.time = time
+        self.player = VirtualInput(time, "Antiphon In")
         self.recorder = MessageRecorder()
         self._echoes: queue.SimpleQueue = queue.SimpleQueue()
         self._feedback = feedback
@@ -36,30 +38,37 @@ class Patch:
             if self._feedback:
                 self._echoes.put(message)
 
-        recorder_in.set_receiver(hear)
         self.session = FakeSession()
-        self.daemon = Daemon(config, self.session, daemon_in, daemon_out)
-        threading.Thread(target=self._loop_back, daemon=True).start()
+        self.daemon = Daemon(config, self.session, self.player,
+                             VirtualOutput(time, hear, "Antiphon Out"),
+                             Clock(config.bpm, time_source=time))
+        self._cable = time.thread(self._loop_back, "patch cable")
+        self._cable.start()
 
     def _loop_back(self) -> None:
-        while (message := self._echoes.get()) is not None:
-            time.sleep(0.001)  # a cable, a synth, a JACK period
+        while (message := self.time.get(self._echoes, None)) is not None:
+            self.time.sleep(0.001)  # a cable, a synth, a JACK period
             self.player.send(message)
 
     def close(self) -> None:
         self._echoes.put(None)
+        self.time.join(self._cable, 10.0)
         self.daemon.stop()
+
+    def wait_until(self, condition, timeout: float) -> bool:
+        """Wait up to `timeout` virtual seconds for `condition()`."""
+        return self.time.wait_until(condition, timeout)
 
     def messages(self) -> list[list[int]]:
         return [message for _, message in self.recorder.messages()]
 
 
 @pytest.fixture
-def patch():
+def patch(virtual_time):
     made = []
 
     def make(config: DaemonConfig, feedback: bool = False) -> Patch:
-        made.append(Patch(config, feedback))
+        made.append(Patch(virtual_time, config, feedback))
         made[-1].daemon.start()
         return made[-1]
 
@@ -71,9 +80,9 @@ def patch():
 def play(patch: Patch, pitches: list[int]) -> None:
     for pitch in pitches:
         patch.player.send([0x90, pitch, 100])
-        time.sleep(0.4 * BEAT)
+        patch.time.sleep(0.4 * BEAT)
         patch.player.send([0x80, pitch, 0])
-        time.sleep(0.1 * BEAT)
+        patch.time.sleep(0.1 * BEAT)
 
 
 def test_an_echo_is_recognised_once_and_only_within_its_window():
@@ -93,8 +102,8 @@ def test_an_echo_is_recognised_once_and_only_within_its_window():
 def test_a_patching_loop_is_not_answered(patch):
     p = patch(DaemonConfig(bpm=BPM, min_answer_beats=2, max_answer_beats=2), feedback=True)
     play(p, [60, 64, 67])
-    assert wait_until(lambda: p.daemon.loop.stats.answers_finished >= 1, timeout=10)
-    time.sleep(8 * BEAT)  # time for the answer's echo to be taken for a call, and answered
+    assert p.wait_until(lambda: p.daemon.loop.stats.answers_finished >= 1, timeout=10)
+    p.time.sleep(8 * BEAT)  # time for the answer's echo to be taken for a call, and answered
     assert p.daemon.loop.stats.phrases_heard == 1, p.daemon.loop.stats
     assert p.daemon.gate.stats.echoes >= 2  # the answer's notes came back and were dropped
     assert unmatched_note_ons(p.messages()) == {}
@@ -105,14 +114,14 @@ def test_without_the_guard_the_loop_answers_itself(patch):
     p = patch(DaemonConfig(bpm=BPM, min_answer_beats=2, max_answer_beats=2), feedback=True)
     p.daemon.gate.echo_guard = None
     play(p, [60, 64, 67])
-    assert wait_until(lambda: p.daemon.loop.stats.phrases_heard >= 2, timeout=10 * BEAT + 5)
+    assert p.wait_until(lambda: p.daemon.loop.stats.phrases_heard >= 2, timeout=10 * BEAT + 5)
 
 
 def test_thru_plays_the_players_notes_at_once_and_releases_them_at_a_stop(patch):
     p = patch(DaemonConfig(bpm=BPM, thru=True, min_answer_beats=8, max_answer_beats=8))
     p.player.send([0xB0, 64, 127])
     p.player.send([0x91, 50, 70])  # held: its note-off never comes before the stop
-    assert wait_until(lambda: [0x91, 50, 70] in p.messages(), timeout=1)
+    assert p.wait_until(lambda: [0x91, 50, 70] in p.messages(), timeout=1)
     assert [0xB0, 64, 127] in p.messages()
     p.daemon.stop()
     messages = p.messages()
@@ -123,22 +132,22 @@ def test_thru_plays_the_players_notes_at_once_and_releases_them_at_a_stop(patch)
 def test_a_barge_in_cuts_the_answer_not_the_players_thru_notes(patch):
     p = patch(DaemonConfig(bpm=BPM, thru=True, min_answer_beats=16, max_answer_beats=16))
     play(p, [60, 62])
-    assert wait_until(lambda: p.daemon.loop.stats.phrases_heard == 1 and p.daemon.scheduler
+    assert p.wait_until(lambda: p.daemon.loop.stats.phrases_heard == 1 and p.daemon.scheduler
                       .sounding(), timeout=10)
     p.player.send([0x90, 48, 90])  # the player comes in, and holds the key
-    assert wait_until(lambda: p.daemon.loop.stats.barge_ins == 1, timeout=2)
-    time.sleep(0.1)
+    assert p.wait_until(lambda: p.daemon.loop.stats.barge_ins == 1, timeout=2)
+    p.time.sleep(0.1)
     assert [0x80, 48, 0] not in p.messages()  # the player's note sounds on
     p.player.send([0x80, 48, 0])
-    assert wait_until(lambda: [0x80, 48, 0] in p.messages(), timeout=1)
+    assert p.wait_until(lambda: [0x80, 48, 0] in p.messages(), timeout=1)
 
 
 def test_thru_turned_off_while_playing_releases_what_it_held(patch):
     p = patch(DaemonConfig(bpm=BPM, thru=True))
     p.player.send([0x90, 55, 80])
-    assert wait_until(lambda: [0x90, 55, 80] in p.messages(), timeout=1)
+    assert p.wait_until(lambda: [0x90, 55, 80] in p.messages(), timeout=1)
     p.daemon.apply_config(DaemonConfig(bpm=BPM, thru=False))
     assert [0x80, 55, 0] in p.messages()
     p.player.send([0x90, 57, 80])
-    time.sleep(0.05)
+    p.time.sleep(0.05)
     assert [0x90, 57, 80] not in p.messages()
