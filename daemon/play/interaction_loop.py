@@ -1,8 +1,10 @@
 """The interaction loop: the thread between the input queue, the model and the scheduler.
 
-It takes the player's notes off the queue (put there by the MIDI callback), drives the
-call-and-response state machine, feeds the model what the player played, and at a phrase
-end streams the model's answer into the output scheduler, ahead of the clock.
+It takes the player's notes off the queue (put there by the input gate, on the input
+port's reader thread), drives the call-and-response state machine, feeds the model what
+the player played, and at a phrase end streams the model's answer into the output
+scheduler, ahead of the clock. It reads and waits by a time source (time_source.py):
+real time in the daemon, virtual time in tests.
 
 Two timelines meet here, the clock's and the session's (session_timeline.py says how
 they differ and why). The player's messages are heard as the notes they sound, one voice

@@ -1,7 +1,7 @@
 """A piano-roll model answers on the player's beat grid, not the internal clock's.
 
-The interaction loop runs with its real clock and scheduler over in-process loopback ports;
-the player starts the call at an off-beat phase of the clock (0.37 beats), as a player who
+The interaction loop runs with its real clock and scheduler, in virtual time; the player
+starts the call at an off-beat phase of the clock (0.37 beats), as a player who
 cannot hear the internal clock does. The loop lays the session's beat on the call's first
 note, so the answer's frames, and every note-on of it, fall on the call's frame grid.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import queue
-import time
 
 import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import unmatched_note_ons
+from virtual_play import VirtualOutput, VirtualTime
 
-from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
+from antiphon.daemon.midi.loopback import MessageRecorder
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import PhrasePolicy
 from antiphon.daemon.play.interaction_loop import InteractionLoop
@@ -36,34 +36,41 @@ CALL = [(0.0, 0.4, 60), (0.5, 0.4, 64), (1.0, 0.4, 67), (1.5, 0.9, 72)]
 
 
 class CallRig:
-    """An InteractionLoop over loopback ports, a player scheduling notes into it on the
-    same clock, and recorders of both sides."""
+    """An InteractionLoop, a player scheduling notes into it on the same clock, and
+    recorders of both sides, in virtual time (virtual_play.py): the model's sampling takes
+    no virtual time, so what is checked is where the answer lands, not how fast this
+    machine samples."""
 
-    def __init__(self, session, policy: PhrasePolicy = POLICY) -> None:
-        self.clock = Clock(BPM)
+    def __init__(self, time: VirtualTime, session, policy: PhrasePolicy = POLICY) -> None:
+        self.time = time
+        self.clock = Clock(BPM, time_source=time)
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        player_out, loop_in = loopback_pair("Antiphon In")
         self.calls = MessageRecorder()
 
         def heard(arrived: float, message: list[int]) -> None:
             self.calls(arrived, message)
             self.inbox.put((arrived, message))
 
-        loop_in.set_receiver(heard)
-        loop_out, recorder_in = loopback_pair("Antiphon Out")
         self.answers = MessageRecorder()
-        recorder_in.set_receiver(self.answers)
-        self.scheduler = OutputScheduler(loop_out, self.clock)
-        self.player = OutputScheduler(player_out, self.clock)
+        self.scheduler = OutputScheduler(VirtualOutput(time, self.answers), self.clock)
+        self.player = OutputScheduler(VirtualOutput(time, heard), self.clock)
         self.loop = InteractionLoop(session, self.scheduler, self.clock,
                                     LoopSettings(policy, max_opening_rest_beats=0.5),
                                     self.inbox)
 
     def __enter__(self) -> CallRig:
-        self.scheduler.start()
-        self.player.start()
-        self.loop.start()
+        try:
+            self.scheduler.start()
+            self.player.start()
+            self.loop.start()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
+
+    def answer_finished(self, timeout: float = 10.0) -> bool:
+        """Wait up to `timeout` virtual seconds for an answer's end."""
+        return self.time.wait_until(self.loop.answer_finished.is_set, timeout)
 
     def __exit__(self, *exc) -> None:
         self.player.stop()
@@ -98,12 +105,12 @@ def seconds_off_grid(beats: list[float], origin: float, step_beats: float) -> li
 
 
 @pytest.mark.parametrize("name", ["nade-jsb", "nade-nottingham"])
-def test_a_piano_roll_answer_lands_on_the_calls_frame_grid(name):
+def test_a_piano_roll_answer_lands_on_the_calls_frame_grid(name, virtual_time):
     session = open_session(model_path(name), device="cpu", seed=4)
     frame_beats = 1 / session.codec.config.frames_per_beat
-    with CallRig(session) as rig:
+    with CallRig(virtual_time, session) as rig:
         rig.play_call(rig.off_beat())
-        assert rig.loop.answer_finished.wait(10), "no answer finished"
+        assert rig.answer_finished(), "no answer finished"
     assert rig.loop.error is None
     call_start = rig.first_call_beat()
     assert abs(call_start % 1 - PHASE) < 0.02  # the call really came off the clock's beat
@@ -115,36 +122,36 @@ def test_a_piano_roll_answer_lands_on_the_calls_frame_grid(name):
     assert unmatched_note_ons(m for _, m in rig.answers.messages()) == {}
 
 
-def test_with_a_shared_clock_the_answer_keeps_the_clocks_grid():
+def test_with_a_shared_clock_the_answer_keeps_the_clocks_grid(virtual_time):
     """grid_from_call=False: the player hears the clock (MIDI clock in), so the frames stay
     on the clock's beats, wherever the call started."""
     session = open_session(model_path("nade-nottingham"), device="cpu", seed=4)
     policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=4.0, max_answer_beats=4.0,
                           grid_beats=1.0, grid_from_call=False)
-    with CallRig(session, policy) as rig:
+    with CallRig(virtual_time, session, policy) as rig:
         rig.play_call(rig.off_beat())
-        assert rig.loop.answer_finished.wait(10), "no answer finished"
+        assert rig.answer_finished(), "no answer finished"
     onsets = rig.answer_note_on_beats()
     assert onsets
     assert max(seconds_off_grid(onsets, 0.0, 0.5)) < TOLERANCE_SECONDS
 
 
-def test_each_phrase_after_a_silence_is_heard_from_a_session_beat():
+def test_each_phrase_after_a_silence_is_heard_from_a_session_beat(virtual_time):
     """The session hears each call's first note on one of its beats, whatever the clock's
     phase, and its time never goes back, answer after answer."""
     session = FakeSession()
-    with CallRig(session) as rig:
+    with CallRig(virtual_time, session) as rig:
         for phase_shift in (0.0, 0.21):
             before = len(session.observed)
             rig.play_call(rig.off_beat() + phase_shift)
             finished = len(session.generated)
-            assert rig.loop.answer_finished.wait(10)
+            assert rig.answer_finished()
             rig.loop.answer_finished.clear()
             assert len(session.generated) == finished + 1
             first = session.observed[before]
             assert first.velocity > 0 and first.tick % TICKS_PER_BEAT == 0
             start, _, _ = session.generated[-1]
             assert start % TICKS_PER_BEAT == 0  # the answer starts on a session beat too
-            time.sleep(0.5)  # let the answer's end pass: the next call follows a silence
+            rig.time.sleep(0.5)  # let the answer's end pass: the next call follows a silence
     ticks = [event.tick for event in session.observed]
     assert ticks == sorted(ticks)

@@ -2,13 +2,11 @@
 note-on (its note-off lost, a key that sticks) can never keep the daemon from answering.
 The state machine driven by hand, then the loop with its real clock."""
 
-import queue
 
 import pytest
 from daemon_fakes import FakeSession
+from virtual_play import running_loop
 
-from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
-from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import (
     CallAndResponse,
     Mode,
@@ -16,9 +14,7 @@ from antiphon.daemon.play.interaction import (
     PhrasePolicy,
     StartAnswer,
 )
-from antiphon.daemon.play.interaction_loop import InteractionLoop
 from antiphon.daemon.play.loop_parts import LoopSettings
-from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.engine.events import NoteEvent
 
 POLICY = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=16.0,
@@ -108,28 +104,18 @@ def test_only_the_note_after_idle_opens_a_phrase_for_the_loop():
     assert barge_in[-1] == Observe(note(4.0, 64), opens_phrase=False)
 
 
-def test_the_loop_answers_a_stuck_note():
+def test_the_loop_answers_a_stuck_note(virtual_time):
     """A note-on whose note-off never comes: the daemon still answers, max_hold_beats
     after it, and the model heard the note end there."""
     bpm = 400.0  # a beat is 0.15 s
     policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=2.0,
                           max_hold_beats=4.0)
-    clock = Clock(bpm)
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
-    out, recorder_in = loopback_pair("Antiphon Out")
-    recorder_in.set_receiver(MessageRecorder())
-    scheduler = OutputScheduler(out, clock)
     session = FakeSession()
-    loop = InteractionLoop(session, scheduler, clock, LoopSettings(policy), inbox)
-    scheduler.start()
-    loop.start()
-    try:
+    with running_loop(virtual_time, session, LoopSettings(policy), bpm) as (loop, clock, inbox):
         struck = clock.seconds_at(clock.now_beats() + 0.5)
         inbox.put((struck, [0x90, 60, 100]))  # and never a note-off
-        assert loop.answer_finished.wait(5), "the stuck note kept the daemon from answering"
-    finally:
-        loop.stop()
-        scheduler.stop()
+        assert virtual_time.wait_until(loop.answer_finished.is_set, 5), (
+            "the stuck note kept the daemon from answering")
     assert loop.error is None and loop.stats.phrases_heard == 1
     strike, release = session.observed[:2]
     assert (strike.pitch, release.pitch, release.velocity) == (60, 60, 0)

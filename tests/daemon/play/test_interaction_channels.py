@@ -5,14 +5,10 @@ pitch. The pure parts in virtual time (beats given by hand), then the loop itsel
 
 from __future__ import annotations
 
-import queue
-
 import pytest
 from daemon_fakes import FakeSession
-from daemon_helpers import wait_until
+from virtual_play import running_loop
 
-from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
-from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction import (
     CallAndResponse,
     Mode,
@@ -20,10 +16,8 @@ from antiphon.daemon.play.interaction import (
     PhrasePolicy,
     StartAnswer,
 )
-from antiphon.daemon.play.interaction_loop import InteractionLoop
 from antiphon.daemon.play.loop_parts import LoopSettings
 from antiphon.daemon.play.pedal import PlayedNotes
-from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.engine.events import NoteEvent
 
 POLICY = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=4.0,
@@ -109,67 +103,46 @@ def test_a_release_on_a_channel_that_never_struck_the_pitch_changes_nothing():
     assert [e.velocity for e in p.heard] == [100]
 
 
-def test_the_loop_waits_for_the_last_channel_to_let_go():
-    """The loop with its real clock and scheduler: channel 1 lets go of 60 while channel 2
-    holds it; no phrase ends until channel 2 lets go too."""
+def test_the_loop_waits_for_the_last_channel_to_let_go(virtual_time):
+    """The loop with its real clock and scheduler (in virtual time): channel 1 lets go of
+    60 while channel 2 holds it; no phrase ends until channel 2 lets go too."""
     bpm = 400.0  # a beat is 0.15 s
-    clock = Clock(bpm)
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
-    out, recorder_in = loopback_pair("Antiphon Out")
-    recorder_in.set_receiver(MessageRecorder())
-    scheduler = OutputScheduler(out, clock)
     session = FakeSession()
     policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=2.0,
                           max_hold_beats=64.0)
-    loop = InteractionLoop(session, scheduler, clock, LoopSettings(policy), inbox)
-    scheduler.start()
-    loop.start()
-    try:
+    with running_loop(virtual_time, session, LoopSettings(policy), bpm) as (loop, clock, inbox):
         now = clock.now_beats()
         inbox.put((clock.seconds_at(now), on(1, 60)))
         inbox.put((clock.seconds_at(now), on(2, 60)))
         inbox.put((clock.seconds_at(now + 0.25), off(1, 60)))
-        assert not loop.answer_finished.wait(8 * 60.0 / bpm)  # 8 beats: 7 past the silence
+        # 8 beats: 7 past the silence
+        assert not virtual_time.wait_until(loop.answer_finished.is_set, 8 * 60.0 / bpm)
         assert loop.stats.phrases_heard == 0 and loop.machine.mode is Mode.LISTENING
         released = clock.now_beats()
         inbox.put((clock.seconds_at(released), off(2, 60)))
-        assert wait_until(lambda: loop.stats.phrases_heard == 1, timeout=5)
-    finally:
-        loop.stop()
-        scheduler.stop()
+        assert virtual_time.wait_until(lambda: loop.stats.phrases_heard == 1, timeout=5)
     assert loop.error is None
     first, *_, last = [e for e in session.observed if e.pitch == 60]
     assert first.velocity and last.velocity == 0  # released once, at channel 2's release
     assert abs((last.tick - first.tick) - (released - now) * 24) <= 1
 
 
-def test_a_pitch_whose_release_was_lost_on_one_channel_holds_nothing_once_forgotten():
+def test_a_pitch_whose_release_was_lost_on_one_channel_holds_nothing_once_forgotten(virtual_time):
     """Channel 1's release of 60 is lost on the way: the call ends max_hold_beats later,
     the key forgotten. Struck and let go later on channel 2, 60 ends at that release, not
     held another max_hold_beats by channel 1's forgotten key."""
     bpm = 400.0  # a beat is 0.15 s
-    clock = Clock(bpm)
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
-    out, recorder_in = loopback_pair("Antiphon Out")
-    recorder_in.set_receiver(MessageRecorder())
-    scheduler = OutputScheduler(out, clock)
     session = FakeSession()
     policy = PhrasePolicy(silence_beats=1.0, min_answer_beats=2.0, max_answer_beats=2.0,
                           max_hold_beats=8.0)
-    loop = InteractionLoop(session, scheduler, clock, LoopSettings(policy), inbox)
-    scheduler.start()
-    loop.start()
-    try:
+    with running_loop(virtual_time, session, LoopSettings(policy), bpm) as (loop, clock, inbox):
         inbox.put((clock.seconds_at(clock.now_beats()), on(1, 60)))  # its release is lost
-        assert wait_until(lambda: loop.stats.phrases_heard == 1, timeout=10)
-        assert loop.answer_finished.wait(10)
+        assert virtual_time.wait_until(lambda: loop.stats.phrases_heard == 1, timeout=10)
+        assert virtual_time.wait_until(loop.answer_finished.is_set, 10)
         struck = clock.now_beats()
         inbox.put((clock.seconds_at(struck), on(2, 60)))
         inbox.put((clock.seconds_at(struck + 0.5), off(2, 60)))
-        assert wait_until(lambda: loop.stats.phrases_heard == 2, timeout=10)
-    finally:
-        loop.stop()
-        scheduler.stop()
+        assert virtual_time.wait_until(lambda: loop.stats.phrases_heard == 2, timeout=10)
     assert loop.error is None
     *_, strike, release = [e for e in session.observed if e.pitch == 60]
     assert strike.velocity and release.velocity == 0

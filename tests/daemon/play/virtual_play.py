@@ -4,15 +4,22 @@ virtual seconds."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 from daemon_fakes import FakeSession
 
+from antiphon.daemon.midi.loopback import MessageRecorder
 from antiphon.daemon.midi.ports import MessageCallback
+from antiphon.daemon.play.clock import Clock
+from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.loop_parts import LoopSettings
+from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.time_source import VirtualTime
 
-__all__ = ["PacedSession", "VirtualInput", "VirtualOutput", "VirtualTime"]
+__all__ = ["PacedSession", "VirtualInput", "VirtualOutput", "VirtualTime", "running_loop"]
 
 
 class VirtualInput:
@@ -73,3 +80,21 @@ class PacedSession(FakeSession):
             if event.velocity and self.paced_seconds:
                 self._time.sleep(self.paced_seconds)
             yield event
+
+
+@contextmanager
+def running_loop(time: VirtualTime, session, settings: LoopSettings, bpm: float):
+    """An interaction loop and its scheduler running in `time`, its inbox for the test to
+    put the player's (arrived, message) on as the input gate does; both threads are ended
+    however the test ends. Yields (loop, clock, inbox)."""
+    clock = Clock(bpm, time_source=time)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    scheduler = OutputScheduler(VirtualOutput(time, MessageRecorder()), clock)
+    loop = InteractionLoop(session, scheduler, clock, settings, inbox)
+    try:
+        scheduler.start()
+        loop.start()
+        yield loop, clock, inbox
+    finally:
+        loop.stop()
+        scheduler.stop()
