@@ -21,14 +21,16 @@ player does and when (in virtual seconds), never how far to step the clock betwe
 steps of the loop, and it cannot step past a deadline without the loop seeing it.
 
 Threads take part when they are started through `thread()` (the loop's and the
-scheduler's are), or when they call `take_part()` (a test's own thread). A thread taking
-part that blocks on anything else (a future, a join) holds time still while it waits,
-which is safe (nothing jumps under it) as long as what it waits for does not itself wait
-for time to pass.
+scheduler's are), or when they call `take_part()` (a test's own thread); a thread that
+does not take part (a control client's) may wait in virtual time but never holds it
+still. A thread taking part that blocks on anything but a time source's waits holds time
+still while it blocks, so the loop's `stop` and `call` wait for its thread and its
+answer through the time source (`join`, `result`): a loop asked to stop while a slow
+model samples in virtual time can then finish its step.
 
 `Clock(time_source=...)` takes a time source (both kinds are callables returning now), and
-`time_of(clock)` gives it back, so the loop and the scheduler wait by the time the clock
-counts beats in.
+`time_of(clock)` gives it back: the loop and the scheduler, given no time source of their
+own, wait by the one the clock counts beats in, so beats and seconds always agree.
 """
 
 from __future__ import annotations
@@ -211,10 +213,10 @@ class VirtualTime(TimeSource):
             now = self._now
             if timeout is None:
                 deadline = math.inf
+            elif timeout > 0:  # at least one step of the float: a wait moves time forward
+                deadline = max(now + timeout, math.nextafter(now, math.inf))
             else:
-                # At least one step of the float: a wait always moves time forward.
-                deadline = max(now + timeout, math.nextafter(now, math.inf)) if timeout > 0 \
-                    else now
+                deadline = now
             waiter = _Waiter(deadline, ready, self._parts[threading.get_ident()] > 0)
             self._waiters.add(waiter)
             self._changed()
