@@ -8,6 +8,11 @@ same commands. Every change is checked exactly as the config is (a new `DaemonCo
 validates it) and refused whole when anything in it is wrong: what plays keeps playing.
 A new model is loaded beside the old one, on the caller's thread; only when it loaded
 (and passed its trial step) does the interaction loop switch to it, between two answers.
+
+The Controller steers the daemon through `DaemonControls` (steering.py) and nothing else:
+it never reaches into the daemon's loop, scheduler, gate or clock. Everything it works with
+comes through its constructor: the daemon, how to re-read the config and load a model, the
+knobs (`learn` waits on them) and OSC (its address and counters join the status).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,10 +40,10 @@ from antiphon.daemon.config.daemon_config import (
 )
 from antiphon.daemon.config.loading import coerce_value
 from antiphon.daemon.config.models import check_program_models
-from antiphon.daemon.control.knobs import KNOB_COMMANDS, knob_command
-from antiphon.daemon.play.link_clock import LinkClock
+from antiphon.daemon.control.knob_commands import KNOB_COMMANDS, knob_command
+from antiphon.daemon.control.knobs import Knobs
+from antiphon.daemon.control.steering import DaemonControls, DaemonStatus
 from antiphon.daemon.play.loop_parts import AnswerSession
-from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.engine.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
@@ -74,23 +79,33 @@ def percentiles_ms(seconds: Iterable[float], points: tuple[int, ...] = (50, 95, 
     return found | {"max": round(float(values.max()) * 1e3, 3), "count": int(values.size)}
 
 
+class OscListening(Protocol):
+    """What the status shows of OSC (control/osc.py's OscControl)."""
+
+    address: str  # "host:port"
+    stats: Any  # an OscStats: its counters() join the status's
+
+
 class Controller:
-    """Carries out control requests on a running `Daemon` (one at a time)."""
+    """Carries out control requests on a running daemon (one at a time)."""
 
     def __init__(
         self,
-        daemon,  # a Daemon (typed loosely: daemon.py imports this module)
+        daemon: DaemonControls,
         reread_config: Callable[[], DaemonConfig],
         load_model: Callable[[DaemonConfig], AnswerSession],
         socket_path: str | None = None,
+        *,
+        knobs: Knobs | None = None,
+        osc: OscListening | None = None,
     ) -> None:
         self.daemon = daemon
         self._reread_config = reread_config
         self._load_model = load_model
         self.socket_path = socket_path
-        self.osc_address: str | None = None  # "host:port" when OSC listens
-        self.osc_stats = None  # an OscStats when OSC listens: its counters join the status
-        self.knobs = None  # the Knobs thread (startup.py) that `learn` waits on
+        self.osc_address: str | None = osc.address if osc is not None else None
+        self.osc_stats = osc.stats if osc is not None else None  # counters for the status
+        self.knobs = knobs  # the Knobs thread that `learn` waits on; None: no knobs
         self.started = time.monotonic()
         self.reloads = 0
         self.model_swaps = 0
@@ -165,13 +180,12 @@ class Controller:
         new = _replaced(current, name, parsed)  # validates, as the config does
         if name == "program_models":
             check_program_models(new)  # each model loads, before anything changes
-        clock = self.daemon.clock
-        if name == "bpm" and isinstance(clock, MidiClockFollower) and not clock.lost():
-            raise ControlError(f"the tempo follows the MIDI clock ({clock.bpm:.1f} BPM now): "
-                               "bpm is the tempo while no clock comes")
-        if name == "bpm" and isinstance(self.daemon.clock, LinkClock):
-            # Proposed even when the config says it already: a peer may have moved the tempo.
-            self.daemon.clock.set_bpm(parsed)
+        if name == "bpm":
+            followed = self.daemon.followed_tempo()
+            if followed is not None:
+                raise ControlError(f"the tempo follows the MIDI clock ({followed:.1f} BPM "
+                                   "now): bpm is the tempo while no clock comes")
+            self.daemon.propose_tempo(parsed)  # a Link session's peers may have moved it
         self.daemon.apply_config(new)
         if name == "cc_map" and self.knobs is not None:  # the map set wins over learnt knobs
             self.knobs.keep_learned_in(self.daemon.config)
@@ -189,8 +203,7 @@ class Controller:
             raise ControlError(f"a model is a name or an .onnx path, got {name!r}")
         wanted = dataclasses.replace(self.daemon.config, model=name or None)
         session = self._open_model(wanted)
-        old = self.daemon.loop.session
-        self.daemon.swap_session(session, wanted.model)
+        old = self.daemon.swap_session(session, wanted.model)
         self.model_swaps += 1
         card = session.model.card
         log.info("model swapped: %s (%s) -> %s (%s)", old.model.card.name,
@@ -208,10 +221,7 @@ class Controller:
                                f"keeps playing: {err}") from err
 
     def _panic(self) -> dict:
-        scheduler = self.daemon.scheduler
-        released = scheduler.panic()  # silence now, whatever the loop is doing
-        # An answer being sampled goes on scheduling; once it is done, drop that too.
-        released += self.daemon.loop.call(self.daemon.loop.silence)  # and the answer dropped
+        released = self.daemon.panic()  # now, and the answer being sampled dropped too
         log.warning("panic: %d notes released, all notes off", released)
         return {"released": released}
 
@@ -249,33 +259,28 @@ class Controller:
     # -- status -----------------------------------------------------------------------------
     def brief(self) -> dict:
         """The part of the status that changes as it plays, cheap to ask often (OSC)."""
-        daemon = self.daemon
-        stats = daemon.loop.stats
+        now = self.daemon.snapshot()
+        stats = now.loop
         return {
-            "mode": daemon.loop.machine.mode.value,
-            "model": {"name": daemon.config.model or "default"},
+            "mode": now.mode,
+            "model": {"name": now.config.model or "default"},
             "counters": {"phrases": stats.phrases_heard, "answers": stats.answers_finished,
                          "barge_ins": stats.barge_ins, "late_answers": stats.late_answers},
-            "settings": {name: getattr(daemon.config, name) for name in LIVE_OPTIONS},
+            "settings": {name: getattr(now.config, name) for name in LIVE_OPTIONS},
         }
 
     def status(self) -> dict:
-        daemon = self.daemon
-        config = daemon.config
-        loop, scheduler, gate = daemon.loop.stats, daemon.scheduler.stats, daemon.gate.stats
-        edge = daemon.edge
-        ports = edge.describe() if edge is not None else {
-            "input": {"port": daemon.midi_in.name, "state": "open"},
-            "output": {"port": daemon.midi_out.name, "state": "open"},
-        }
+        now = self.daemon.snapshot()
+        config, ports = now.config, now.ports
+        loop, scheduler, gate = now.loop, now.scheduler, now.gate
         return {
             "pid": os.getpid(),
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "resident_mb": round(_own_resident_kb() / 1024, 1),
-            "mode": daemon.loop.machine.mode.value,
-            "model": describe_model(daemon.loop.session, config.model),
-            "tempo": tempo_state(daemon),
-            "clock_out": clock_out_state(daemon, ports),
+            "mode": now.mode,
+            "model": describe_model(now.session, config.model),
+            "tempo": now.tempo,
+            "clock_out": clock_out_state(now, ports),
             "ports": ports,
             "counters": {
                 "phrases": loop.phrases_heard, "answers": loop.answers_finished,
@@ -311,30 +316,10 @@ def _replaced(current: DaemonConfig, name: str, value: Any) -> DaemonConfig:
                           f"({err.problem})") from None
 
 
-def tempo_state(daemon) -> dict:  # noqa: ANN001 (a Daemon)
-    """The tempo and where it comes from: the internal clock, MIDI clock (followed, lost:
-    its last tempo kept, or not heard yet; and whether the DAW's transport runs), or a Link
-    session (and how many other peers are in it)."""
-    clock = daemon.clock
-    state = {"bpm": round(clock.bpm, 3), "source": "internal"}
-    if isinstance(clock, LinkClock):
-        state.update(source="link", peers=clock.peers)
-    if isinstance(clock, MidiClockFollower):
-        if daemon.plays_alone:
-            state["source"] = ("internal (auto: no MIDI clock heard yet)" if clock.pulses == 0
-                               else "internal (auto: the MIDI clock went away)")
-            return state
-        heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
-        state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")
-        state["running"] = daemon.loop.transport_running
-        state["ignored_pulses"] = clock.ignored_pulses  # a second clock's, on the same port
-    return state
-
-
-def clock_out_state(daemon, ports: dict) -> dict:  # noqa: ANN001 (a Daemon)
+def clock_out_state(status: DaemonStatus, ports: dict) -> dict:
     """Whether MIDI clock goes out (--clock-out), through which port to which, and how
     close to their due times its pulses left (sent - due, and |each interval's error|)."""
-    clock_out = getattr(daemon, "clock_out", None)
+    clock_out = status.clock_out
     if clock_out is None:
         return {"on": False}
     port = ports.get("clock_out") or {"port": clock_out.port_name, "state": "open"}

@@ -14,8 +14,13 @@ matters, so the reader keeps that one value per controller and queues the contro
 once until the thread has taken it. The panic and end-of-call knobs are not folded so:
 each of their moves past the middle counts.
 
-The same thread learns knobs (`antiphon learn`: the next controller that moves is mapped)
-and carries out the `learn` and `knobs` control commands' waiting and sending.
+The same thread learns knobs (`antiphon learn`: the next controller that moves is mapped);
+knob_commands.py carries out the `learn` and `knobs` control commands.
+
+The knobs steer through a `KnobHost` (the Controller: its lock and its checks), given at
+construction or when the thread starts (`start(host)`): the input gate is built with the
+knobs as its `controls`, before the daemon and its Controller exist. Of the daemon they use
+only what `DaemonControls` (steering.py) declares.
 
 Knobs listen on their own channel (`knob_channel`, by default the lowest channel listened
 to): a controller moved on another channel, another instrument's mod wheel, is counted and
@@ -32,22 +37,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
-from antiphon.daemon.config.cc_map import (
-    DEFAULT_SPECS,
-    FIRST_MODE_CC,
-    FIXED_MEANING_CCS,
-    INSIST,
-    Knob,
-    feedback_messages,
-    make_knob,
-    parse_cc_map,
-    with_knob,
-)
-from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig, shown_number
-from antiphon.daemon.control.socket_server import current_client_gone
+from antiphon.daemon.config.cc_map import FIRST_MODE_CC, FIXED_MEANING_CCS, Knob, with_knob
+from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig
+from antiphon.daemon.control.steering import DaemonControls
 from antiphon.daemon.midi.wire import CONTROL_CHANGE, NOTE_ON, PROGRAM_CHANGE
 
 log = logging.getLogger(__name__)
@@ -55,8 +49,6 @@ log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256  # room for every controller's move (folded) besides programs and keys
 STOP = None
 MESSAGE, MOVED = "message", "moved"  # what waits in the queue: a message, or a knob's number
-KNOB_COMMANDS = ("learn", "knobs")
-LEARN_TIMEOUT_LIMIT = 600.0  # seconds a learn may wait for a knob
 LEARN_POLL_SECONDS = 0.2  # how often a learn looks whether its client is still there
 
 
@@ -101,12 +93,22 @@ class KnobError(ValueError):
     """A knob command that cannot be carried out; the message says why, for the user."""
 
 
+class KnobHost(Protocol):
+    """Whom the knobs steer the daemon through: the Controller."""
+
+    @property
+    def daemon(self) -> DaemonControls: ...
+
+    def handle(self, request: Mapping[str, Any]) -> dict: ...
+
+
 class Knobs:
     """Takes control messages (`knobs(message)`, any thread) and carries them out through
-    `controller` on its own thread."""
+    `host` on its own thread. Until it has a host, a message is passed over (none comes:
+    the daemon listens only once it starts, after the knobs)."""
 
-    def __init__(self, controller) -> None:  # noqa: ANN001 (a Controller; typed loosely)
-        self._controller = controller
+    def __init__(self, host: KnobHost | None = None) -> None:
+        self._host = host
         self._queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="antiphon-knobs", daemon=True)
         self._moves: dict[int, int] = {}  # controller -> its latest value, not yet taken
@@ -121,8 +123,11 @@ class Knobs:
 
     def __call__(self, message: Sequence[int]) -> None:
         """Hand a message over (the reader thread): never blocks, never waits for a set."""
+        host = self._host
+        if host is None:
+            return
         if len(message) == 3 and message[0] & 0xF0 == CONTROL_CHANGE:
-            config = self._controller.daemon.config
+            config = host.daemon.config
             if message[1] not in (config.panic_cc, config.end_cc):
                 channel = (message[0] & 0x0F) + 1
                 if channel in self._knob_channels(config):
@@ -135,7 +140,7 @@ class Knobs:
                         learning.elsewhere = ((message[0] & 0x0F) + 1, message[1])
                 return
         if len(message) == 2 and message[0] & 0xF0 == PROGRAM_CHANGE:
-            config = self._controller.daemon.config
+            config = host.daemon.config
             if (message[0] & 0x0F) + 1 not in self._knob_channels(config):
                 self.other_channels += 1  # a DAW choosing another track's sound: no model
                 return
@@ -193,7 +198,13 @@ class Knobs:
             except queue.Full:
                 del self._moves[cc]  # its next move queues it again
 
-    def start(self) -> None:
+    def start(self, host: KnobHost | None = None) -> None:
+        """Carry out what comes from now on, through `host` (or the one given at
+        construction)."""
+        if host is not None:
+            self._host = host
+        if self._host is None:
+            raise RuntimeError("the knobs need a host to carry out what they hear")
         self._thread.start()
 
     def stop(self) -> None:
@@ -211,28 +222,26 @@ class Knobs:
         (a volume fader, a pedal) is passed over unless `fixed_too`. A learn whose client
         went away (Ctrl-C on `antiphon learn`) ends there: no later knob is mapped behind
         the user's back. On a timeout, KnobError says what moved that was passed over."""
+        daemon = self._steered()
         if not self._learn_lock.acquire(blocking=False):
             raise KnobError("already learning a knob: turn it, or wait for that to time out")
         learning = self._learning = _Learning(fixed_too)
         deadline = time.monotonic() + timeout
-        gate = getattr(getattr(self._controller, "daemon", None), "gate", None)
-        if gate is not None:  # the knob to learn is on no map yet: the input hands it over
-            gate.take_every_cc(True)
+        daemon.take_every_cc(True)  # the knob to learn is on no map yet: the input hands it over
         try:
             if announce:
                 log.info("%s", announce)
             while not learning.found.wait(min(LEARN_POLL_SECONDS, timeout)):
                 if time.monotonic() >= deadline:
                     learning.say_passed_over(
-                        lambda: sorted(self._knob_channels(self._controller.daemon.config)))
+                        lambda: sorted(self._knob_channels(daemon.config)))
                     return None
                 if client_gone is not None and client_gone():
                     log.info("learn cancelled: its client went away; nothing learned")
                     raise KnobError("learn cancelled: its client went away")
             return learning.cc
         finally:
-            if gate is not None:
-                gate.take_every_cc(False)
+            daemon.take_every_cc(False)
             self._learning = None
             self._learn_lock.release()
 
@@ -258,7 +267,7 @@ class Knobs:
             learning.cc = cc
             learning.found.set()
             return
-        config = self._controller.daemon.config
+        config = self._steered().config
         for knob in config.knob_map():
             if knob.cc == cc:
                 wanted = knob.value_at(value)
@@ -267,16 +276,22 @@ class Knobs:
                 return
 
     def _carry_out(self, message: tuple[int, ...]) -> None:
-        request = request_for(message, self._controller.daemon.config)
+        request = request_for(message, self._steered().config)
         if request is None:
             return
         if request["command"] == "end_phrase":  # the loop's own business
-            self._controller.daemon.loop.end_phrase()
+            self._steered().end_phrase()
             return
         self._ask(request)
 
+    def _steered(self) -> DaemonControls:
+        if self._host is None:
+            raise RuntimeError("the knobs have no host yet (start(host) gives one)")
+        return self._host.daemon
+
     def _ask(self, request: dict) -> None:
-        answer = self._controller.handle(request)
+        assert self._host is not None  # the thread runs only once it has one (start)
+        answer = self._host.handle(request)
         self.carried_out += 1
         if not answer["ok"]:
             log.warning("%s from the keyboard refused: %s", request["command"], answer["error"])
@@ -301,93 +316,3 @@ class _Learning:
             raise KnobError(f"CC {cc} moved on channel {channel}, but the knobs listen on "
                             f"channel {', '.join(map(str, channels()))} (knob_channel): "
                             "nothing learned")
-
-
-def knob_command(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
-    """Carry out `learn` or `knobs` for the Controller (outside its lock: a learn waits for
-    a hand on a knob). Never raises for a bad request: the answer says why."""
-    try:
-        if request.get("command") == "learn":
-            return {"ok": True} | _learn(controller, request)
-        return {"ok": True} | _list_knobs(controller, bool(request.get("send")))
-    except (KnobError, ConfigError) as err:
-        return {"ok": False, "error": str(err)}
-
-
-def _learn(controller, request: Mapping[str, Any]) -> dict:  # noqa: ANN001
-    knobs = getattr(controller, "knobs", None)
-    if knobs is None:
-        raise KnobError("this daemon takes no knobs (it has no control input)")
-    setting = str(request.get("key", "")).strip().replace("-", "_").lower()
-    spec = request.get("range")
-    asked = request.get("timeout", 30.0)
-    try:
-        if isinstance(asked, bool):  # JSON's true is no number of seconds
-            raise TypeError(asked)
-        timeout = float(asked)
-    except (TypeError, ValueError, OverflowError):
-        shown = repr(asked) if len(repr(asked)) <= 40 else f"{repr(asked)[:40]}..."
-        raise KnobError(f"a timeout is a number of seconds, got {shown}") from None
-    written = asked.strip() if isinstance(asked, str) and _is_decimal(asked) else None
-    exact = (Decimal(written) if written else
-             Decimal(timeout) if _is_decimal(repr(timeout)) else None)  # nan, inf: None
-    # 600.00000000000000001 is 600.0 once a float, 1e-400 is 0.0: each refused as written.
-    if exact is None or not 0 < exact <= LEARN_TIMEOUT_LIMIT or timeout <= 0:
-        raise KnobError(f"a timeout is more than 0 and at most {LEARN_TIMEOUT_LIMIT:g} s, got "
-                        f"{written or shown_number(timeout)}")
-    config = controller.daemon.config
-    if spec is None:  # the setting's knob as mapped now, else its usual one
-        mapped = [knob.spec for knob in config.knob_map() if knob.setting == setting]
-        spec = mapped[0] if mapped else DEFAULT_SPECS.get(setting, "")
-    spec = str(spec)
-    try:
-        make_knob(setting, 0, spec, f"{setting} {spec}".strip(), insisted=True)  # before a turn
-    except ConfigError as err:
-        raise KnobError(err.problem) from None
-    fixed_too = request.get("fixed_cc") is True
-    cc = knobs.learn(timeout, f"learning: the next knob turned sets {setting} ({spec})",
-                     current_client_gone, fixed_too)
-    if cc is None:
-        raise KnobError(f"no knob moved within {timeout:g} s: nothing learned")
-    knob = make_knob(setting, cc, spec, f"{setting}={cc}{INSIST if fixed_too else ''}:{spec}",
-                     insisted=fixed_too)
-    cc_map, replaced = with_knob(controller.daemon.config.cc_map, knob)
-    answer = controller.handle({"command": "set", "key": "cc_map", "value": cc_map})
-    if not answer["ok"]:
-        raise KnobError(f"CC {cc} cannot set {setting}: {answer['error']}")
-    for old in parse_cc_map(", ".join(replaced)) if replaced else ():
-        knobs.learned.pop(old.setting, None)
-    knobs.learned[setting] = knob
-    map_from = controller.config_origin("cc_map")
-    log.info("learned: CC %d sets %s (%s)%s", cc, setting, knob.spec,
-             f"; replaced {', '.join(replaced)}" if replaced else "")
-    if map_from.startswith(("command line", "environment")):
-        log.warning("learned knob %s: the map comes from the %s, which wins over the config "
-                    "file at a start: kept at reloads, gone at the next start unless added "
-                    "there", knob.entry, map_from)
-    return {"learned": {"setting": setting, "cc": cc, "spec": knob.spec, "entry": knob.entry},
-            "replaced": replaced, "cc_map": cc_map, "cc_map_from": map_from,
-            "config_file": controller.config_file()}
-
-
-def _is_decimal(text: str) -> bool:
-    """Whether `text` is a finite decimal number (not nan, inf or junk)."""
-    try:
-        return Decimal(text.strip()).is_finite()
-    except InvalidOperation:
-        return False
-
-
-def _list_knobs(controller, send: bool) -> dict:  # noqa: ANN001
-    daemon = controller.daemon
-    config = daemon.config
-    knobs = config.knob_map()
-    listed = [{"setting": knob.setting, "cc": knob.cc, "spec": knob.spec,
-               "value": getattr(config, knob.setting),
-               "cc_value": knob.cc_value_of(getattr(config, knob.setting))} for knob in knobs]
-    heard_on = getattr(getattr(controller, "knobs", None), "heard_on", None)
-    feedback = feedback_messages(config, knobs, heard_on)
-    sent = daemon.send_controls(feedback) if send else 0
-    return {"knobs": listed, "sent": sent,
-            "feedback_channels": sorted({(status & 0x0F) + 1 for status, _, _ in feedback}),
-            "knob_channels": sorted(config.knob_channels())}

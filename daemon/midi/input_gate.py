@@ -13,7 +13,7 @@ sheds is counted and logged at most once a second. Messages on channels the daem
 listen to (by default the drum channel, 10) are counted and dropped: a drum machine's
 note-on that never gets a note-off cannot hold a phrase open. Besides notes, only the
 sustain pedal's moves pass (down, up). With `controls` set, the controllers, program changes
-and keys the service takes as its own (`take_controls`: the knobs of its map on their
+and keys the service takes as its own (`GateSettings`: the knobs of its map on their
 channel, the panic and end-of-call knobs and keys, program changes that select a model) go
 there. Every other control change, program change, pitch bend and aftertouch on a channel
 listened to is the player's: MIDI thru sends it on as played (a mod wheel, an expression or
@@ -81,14 +81,46 @@ class GateStats:
     foreign_clock: int = 0  # clock and transport on the note input, ignored (--clock-in)
 
 
+@dataclass(frozen=True)
+class GateSettings:
+    """What the gate lets through and where, as the config says now: the part of it a
+    running daemon changes live (`InputGate.retune`), all at once."""
+
+    channels: frozenset[int]  # 1-based channels listened to
+    thru: Callable[[list[int]], None] | None = None  # MIDI thru: what it lets pass; None: off
+    control_notes: frozenset[int] = frozenset()  # keys that are buttons (panic, end of call)
+    # What `controls` takes of the rest: (0-based channel, controller) pairs, and the
+    # 0-based channels whose program changes it takes (the knobs as the config maps them).
+    control_ccs: frozenset[tuple[int, int]] = frozenset()
+    program_channels: frozenset[int] = frozenset()
+
+
 class InputGate:
-    """A MIDI callback: `gate(arrived, message)` puts what the loop needs on `inbox`."""
+    """A MIDI callback: `gate(arrived, message)` puts what the loop needs on `inbox`.
+
+    Its collaborators come through the constructor: `echo_guard` drops Antiphon's own
+    output coming back; `controls` takes the knobs, program changes and control keys (a
+    thread of the service takes them from a queue; None: they are unused, as any other
+    message); `clock_sink` takes MIDI clock, transport and song position (a clock follower,
+    on this thread: a pulse must be timed as it comes; None: they are unused). With a clock
+    port of its own (`clock_on_input` False, --clock-in), clock and transport arriving on the
+    note input are another device's (a keyboard's own clock, an arpeggiator's): they would
+    add their pulses to the DAW's and their Stop would silence the daemon, so they are
+    counted and dropped. What the config changes live comes as one `GateSettings`
+    (`retune`)."""
 
     def __init__(self, inbox: queue.SimpleQueue, channels: Collection[int],
-                 trace=None) -> None:
+                 trace=None, *,  # a TimingTrace, or None
+                 thru: Callable[[list[int]], None] | None = None,
+                 control_notes: Collection[int] = frozenset(),
+                 control_ccs: Collection[tuple[int, int]] = frozenset(),
+                 program_channels: Collection[int] = frozenset(),
+                 echo_guard: EchoGuard | None = None,
+                 controls: Callable[[list[int]], None] | None = None,
+                 clock_sink: Callable[[float, list[int]], None] | None = None,
+                 clock_on_input: bool = True) -> None:
         self._inbox = inbox
-        self.channels = frozenset(channels)  # 1-based channels listened to
-        self.trace = trace  # a TimingTrace, or None
+        self.trace = trace
         self.stats = GateStats()
         self._tokens = float(NOTE_ON_BURST)
         self._refilled = time.perf_counter()
@@ -98,32 +130,31 @@ class InputGate:
         self._shed_logged = 0
         self._last_log = 0.0
         self._lock = threading.Lock()  # two ports' readers may call at once (clock input)
-        self.echo_guard: EchoGuard | None = None  # drops our own output coming back
-        self.thru: Callable[[list[int]], None] | None = None  # MIDI thru: what it lets pass
-        # Knobs, program changes and the panic note go here instead (a thread of the service
-        # takes them from a queue); None: they are unused, as any other message.
-        self.controls: Callable[[list[int]], None] | None = None
-        self.control_notes: frozenset[int] = frozenset()  # keys that are buttons (panic, ...)
-        # What `controls` takes of the rest (take_controls): (0-based channel, controller)
-        # pairs, and the 0-based channels whose program changes it takes; a set lookup on
-        # the reader thread. While a knob is learnt it takes every controller moved.
-        self._control_ccs: frozenset[tuple[int, int]] = frozenset()
-        self._program_channels: frozenset[int] = frozenset()
+        self.echo_guard = echo_guard
+        self.controls = controls
+        self.clock_sink = clock_sink
+        self.clock_on_input = clock_on_input
+        # While a knob is learnt `controls` takes every controller moved (take_every_cc).
         self._every_cc = False
-        # MIDI clock, transport and song position go to a clock follower (on this thread:
-        # a pulse must be timed as it comes); None: they are unused.
-        self.clock_sink: Callable[[float, list[int]], None] | None = None
-        # With a clock port of its own (--clock-in), clock and transport arriving on the
-        # note input are another device's (a keyboard's own clock, an arpeggiator's): they
-        # would add their pulses to the DAW's and their Stop would silence the daemon, so
-        # they are counted and dropped.
-        self.clock_on_input = True
+        self.retune(GateSettings(frozenset(channels), thru, frozenset(control_notes),
+                                 frozenset(control_ccs), frozenset(program_channels)))
+
+    def retune(self, settings: GateSettings) -> None:
+        """Let through what `settings` says from the next message on (the config changed
+        live: channels, MIDI thru, control keys, the knobs the service takes)."""
+        with self._lock:
+            self.channels = settings.channels
+            self.thru = settings.thru
+            self.control_notes = settings.control_notes
+            # A set lookup on the reader thread: (0-based channel, controller) pairs.
+            self._control_ccs = settings.control_ccs
+            self._program_channels = settings.program_channels
 
     def take_controls(self, ccs: Collection[tuple[int, int]],
                       program_channels: Collection[int] = ()) -> None:
         """Hand `controls` the control changes of these (0-based channel, controller) pairs
-        and the program changes on these 0-based channels (the service's knobs, as its
-        config maps them now); any other passes as the player's."""
+        and the program changes on these 0-based channels, all else as it is (`retune`
+        changes them with the rest of the settings); any other passes as the player's."""
         with self._lock:
             self._control_ccs = frozenset(ccs)
             self._program_channels = frozenset(program_channels)

@@ -1,9 +1,16 @@
-"""The daemon: ports, clock, scheduler and interaction loop wired together, and its lifecycle.
+"""The daemon: ports, clock, scheduler, input gate and interaction loop, and its lifecycle.
 
 `Daemon` takes open ports and a session, so the same object runs over the MIDI edge's
 kept ports (`antiphon run`), over rtmidi ports (the demo where a MIDI system exists) and
-over in-process loopback ports (the demo elsewhere, the tests). startup.py opens the MIDI
-edge and the service's parts around it for `antiphon run`.
+over in-process loopback ports (the demo elsewhere, the tests). Its parts are built from
+the config in parts.py, each given its collaborators through its constructor; what it
+works with besides (the knobs that take the keyboard's controls, the MIDI clock it sends,
+the clock's own input port) comes through its constructor too. wiring.py builds it with
+the service's parts around it for `antiphon run`.
+
+It is what the control room steers (`DaemonControls`, control/steering.py): a live change
+of the config reaches each part through one method of that part (`InputGate.retune`,
+`InteractionLoop.retune`, `Clock.set_bpm`).
 """
 
 from __future__ import annotations
@@ -11,28 +18,24 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
-import queue
 import sys
-import time
 
 from antiphon.daemon.config.cc_map import changed_knobs, feedback_messages
-from antiphon.daemon.config.daemon_config import BEATS_PER_BAR, LIVE_OPTIONS, DaemonConfig
+from antiphon.daemon.config.daemon_config import LIVE_OPTIONS, DaemonConfig
 from antiphon.daemon.control.controller import Controller
-from antiphon.daemon.control.knobs import taken_controls
-from antiphon.daemon.midi.echo_guard import EchoGuard
+from antiphon.daemon.control.knobs import Knobs
+from antiphon.daemon.control.steering import DaemonStatus
 from antiphon.daemon.midi.edge import MidiEdge
-from antiphon.daemon.midi.input_gate import InputGate
 from antiphon.daemon.midi.ports import MidiInput, MidiOutput
 from antiphon.daemon.play.clock import Clock
-from antiphon.daemon.play.interaction import PhrasePolicy
-from antiphon.daemon.play.interaction_loop import InteractionLoop
+from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.link_clock import LinkClock
-from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
+from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.play.midi_clock import MidiClockFollower
-from antiphon.daemon.play.scheduler import OutputScheduler
-from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.service.parts import build_parts, gate_settings, loop_settings
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest
 from antiphon.daemon.service.systemd import Notifier
+from antiphon.daemon.service.watchdog import ServiceWatch
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,6 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the sche
 STOP_TIMEOUT_SECONDS = 3.0
 AUTO_ALONE_SECONDS = 2.0  # --clock auto: a clock silent this long has gone; play alone
 SERVE_POLL_SECONDS = 0.1  # how often the main thread looks at the threads and the signals
-STATUS_SECONDS = 2.0  # the service manager's status line changes at most this often
 
 
 class Daemon:
@@ -58,45 +60,34 @@ class Daemon:
         midi_out: MidiOutput,
         clock: Clock | None = None,
         edge: MidiEdge | None = None,
+        *,
+        knobs: Knobs | None = None,
+        clock_out: ClockOut | None = None,
+        clock_in: MidiInput | None = None,
     ) -> None:
-        self.config = config
+        """`clock`: the clock to play by (None: the one the config names); `edge`: the MIDI
+        edge that keeps these ports, when there is one; `knobs`: the service's knobs, which
+        the gate hands the keyboard's controls; `clock_out`: the MIDI clock sent
+        (--clock-out), reported in the status; `clock_in`: the clock's own port
+        (--clock-in), heard while the daemon listens."""
+        self._config = config
         self.midi_in = midi_in
         self.midi_out = midi_out
-        self.edge = edge  # the MIDI edge that keeps these ports, when there is one
-        self.clock_out = None  # a ClockOut sending MIDI clock (startup.py makes it)
-        if clock is None and config.clock_source == "link":  # the session's bar is the bar
-            clock = LinkClock(config.bpm, quantum=BEATS_PER_BAR)
-        self.clock = clock or (MidiClockFollower(config.bpm)
-                               if config.clock_source in ("midi", "auto")
-                               else Clock(config.bpm))
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.trace = TimingTrace() if config.timing_trace else None
-        echo_guard = EchoGuard()  # the scheduler tells it each send; the gate asks it
-        self.scheduler = OutputScheduler(midi_out, self.clock, trace=self.trace,
-                                         echo_guard=echo_guard)
-        # --clock auto plays on the call's grid until MIDI clock comes, then on the band's.
-        # With --clock-out the band follows Antiphon's own beat: its grid is the band's too.
-        self._shares_clock = (config.clock_source in ("midi", "link")
-                              or config.clock_out is not None)
-        settings = loop_settings(config, self._shares_clock)
-        self.loop = InteractionLoop(
-            session, self.scheduler, self.clock, settings, self._inbox, trace=self.trace,
-            # Following a DAW's clock, its Stop also stops the answering unless asked not to.
-            follows_transport=not (isinstance(self.clock, MidiClockFollower)
-                                   and config.answer_when_stopped),
-        )
-        # Called on the input's reader thread (never the MIDI system's): filter, shed, queue.
-        self.gate = InputGate(self._inbox, config.listened_channels(), self.trace)
-        self.gate.echo_guard = echo_guard
-        self.gate.thru = self.scheduler.pass_through if config.thru else None
-        self.gate.control_notes = control_notes(config)
-        self.gate.take_controls(*taken_controls(config))  # the rest is the player's (thru)
+        self.edge = edge
+        self.clock_out = clock_out
+        self._clock_in = clock_in
+        parts = build_parts(config, session, midi_out, clock, controls=knobs)
+        self.clock, self.trace = parts.clock, parts.trace
+        self.scheduler, self.loop, self.gate = parts.scheduler, parts.loop, parts.gate
+        self._shares_clock = parts.shares_clock
         self._clock_lost = True  # until the first pulses: said when they come
         self._clock_taken_up = 0  # the follower's count of clocks taken up, as said
         self._clock_said_bpm = config.bpm  # the tempo said last
-        if isinstance(self.clock, MidiClockFollower):
-            self.gate.clock_sink = self.clock.message
-            self.gate.clock_on_input = config.clock_in is None  # else the clock port's only
+
+    @property
+    def config(self) -> DaemonConfig:
+        """The config it plays by now (what changed live included)."""
+        return self._config
 
     def apply_config(self, new: DaemonConfig) -> tuple[list[str], list[str]]:
         """Play by `new` from now on, as far as a running daemon can: returns (the live
@@ -109,15 +100,12 @@ class Daemon:
                   and getattr(new, field.name) != getattr(old, field.name)]
         # What is not applied stays as it was, so the config says what is playing.
         kept = {name: getattr(old, name) for name in [*frozen, "model"]}
-        self.config = dataclasses.replace(new, **kept)
+        self._config = dataclasses.replace(new, **kept)
         if not changed:
             return changed, frozen
         if new.bpm != old.bpm:
             self.clock.set_bpm(new.bpm)  # re-anchors now: no beat jumps
-        self.gate.channels = new.listened_channels()
-        self.gate.thru = self.scheduler.pass_through if new.thru else None
-        self.gate.control_notes = control_notes(new)
-        self.gate.take_controls(*taken_controls(new))
+        self.gate.retune(gate_settings(new, self.scheduler.pass_through))
         if old.thru and not new.thru:
             self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())
@@ -139,20 +127,62 @@ class Daemon:
             self.scheduler.schedule(now, message)
         return len(messages)
 
-    def swap_session(self, session: AnswerSession, model: str | None) -> None:
+    def swap_session(self, session: AnswerSession, model: str | None) -> AnswerSession:
         """Answer with `session` (already loaded, beside the old one) from the next answer
-        on; what is playing plays on. The old session is dropped here."""
+        on; what is playing plays on. Returns the old session, for the caller to drop."""
+        old = self.loop.session
         self.loop.call(lambda: self.loop.swap_session(session))
-        self.config = dataclasses.replace(self.config, model=model)
+        self._config = dataclasses.replace(self._config, model=model)
+        return old
+
+    def panic(self) -> int:
+        """Silence now, whatever the loop is doing, and drop the answer being sampled
+        once it is done (it goes on scheduling until then); the notes released."""
+        released = self.scheduler.panic()
+        return released + self.loop.call(self.loop.silence)
+
+    def end_phrase(self) -> None:
+        """End the call being played (an end-of-call knob or key)."""
+        self.loop.end_phrase()
+
+    def take_every_cc(self, every: bool) -> None:
+        """While a knob is learnt, the gate hands the knobs every controller moved."""
+        self.gate.take_every_cc(every)
+
+    def followed_tempo(self) -> float | None:
+        """The tempo of a MIDI clock followed now (which `bpm` cannot set), else None."""
+        clock = self.clock
+        if isinstance(clock, MidiClockFollower) and not clock.lost():
+            return clock.bpm
+        return None
+
+    def propose_tempo(self, bpm: float) -> None:
+        """A Link session's tempo goes to its peers even when the config says it already
+        (a peer may have moved it); another clock takes `bpm` through apply_config."""
+        if isinstance(self.clock, LinkClock):
+            self.clock.set_bpm(bpm)
+
+    def snapshot(self) -> DaemonStatus:
+        """What a status shows, now."""
+        edge = self.edge
+        ports = edge.describe() if edge is not None else {
+            "input": {"port": self.midi_in.name, "state": "open"},
+            "output": {"port": self.midi_out.name, "state": "open"},
+        }
+        return DaemonStatus(self.loop.machine.mode.value, self._config, self.loop.session,
+                            self.loop.stats, self.scheduler.stats, self.gate.stats,
+                            tempo_state(self), ports, self.clock_out)
 
     def start(self) -> None:
         self.scheduler.start()
         self.loop.start()
         self.midi_in.set_receiver(self.gate)
+        if self._clock_in is not None:  # --clock-in: the clock's own port feeds the gate
+            self._clock_in.set_receiver(self.gate.clock_input)
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop listening, end the loop, release every sounding note, end the scheduler."""
-        self.midi_in.set_receiver(None)
+        self._stop_listening()
         released_before = self.scheduler.stats.released
         self.loop.stop(timeout)  # its thread releases what the answer in flight sounded
         self.scheduler.stop(timeout)
@@ -168,6 +198,11 @@ class Daemon:
             gate.other_channels,
         )
 
+    def _stop_listening(self) -> None:
+        self.midi_in.set_receiver(None)
+        if self._clock_in is not None:
+            self._clock_in.set_receiver(None)
+
     def _write_trace(self) -> None:
         if self.trace is None:
             return
@@ -181,7 +216,7 @@ class Daemon:
 
     def force_release(self) -> None:
         """Last resort on a forced stop: release the notes without waiting for the threads."""
-        self.midi_in.set_receiver(None)
+        self._stop_listening()
         self.scheduler.cancel_and_release(lock_timeout=FORCED_STOP_LOCK_SECONDS)
 
     def failure(self) -> BaseException | None:
@@ -299,50 +334,24 @@ class Daemon:
                 f"model {self.config.model or 'default'} at {self.clock.bpm:g} BPM")
 
 
-class ServiceWatch:
-    """Pats the service manager's watchdog at half its interval (while `alive`), and sends
-    the status line when it changed (at most every STATUS_SECONDS)."""
-
-    def __init__(self, notifier: Notifier) -> None:
-        self._notifier = notifier
-        interval = notifier.watchdog_interval
-        self._pat_every = None if interval is None else interval / 2
-        self._last_pat = self._last_status_time = time.monotonic()
-        self._last_status = ""
-
-    def tick(self, status: str, alive: bool) -> None:
-        now = time.monotonic()
-        if self._pat_every is not None and alive and now - self._last_pat >= self._pat_every:
-            self._notifier.watchdog()
-            self._last_pat = now
-        if status != self._last_status and now - self._last_status_time >= STATUS_SECONDS:
-            self._notifier.status(status)
-            self._last_status, self._last_status_time = status, now
-
-
-def control_notes(config: DaemonConfig) -> frozenset[int]:
-    """The keys that are controls rather than notes (panic, end of call)."""
-    return frozenset(note for note in (config.panic_note, config.end_note) if note is not None)
-
-
-def loop_settings(config: DaemonConfig, shares_clock: bool) -> LoopSettings:
-    """The interaction loop's part of the config; `shares_clock`: whether the beat is the
-    band's (a MIDI clock or Link being followed) rather than Antiphon's own."""
-    policy = PhrasePolicy(
-        silence_beats=config.silence_beats,
-        min_answer_beats=config.min_answer_beats,
-        max_answer_beats=config.max_answer_beats,
-        grid_beats=BEATS_PER_BAR if config.answer_on == "bar" else config.grid_beats,
-        max_hold_beats=config.max_hold_beats,
-        # A clock the band shares has the grid: answers land on the DAW's beats and bars.
-        grid_from_call=not shares_clock,
-        phrase_end=config.phrase_end,
-        phrase_bars=config.phrase_bars,
-        beats_per_bar=BEATS_PER_BAR,
-    )
-    return LoopSettings(policy, config.temperature, config.top_p, config.channel - 1,
-                        config.max_opening_rest_beats, config.pitch_rules(),
-                        config.follows_call, config.candidates)
+def tempo_state(daemon: Daemon) -> dict:
+    """The tempo and where it comes from: the internal clock, MIDI clock (followed, lost:
+    its last tempo kept, or not heard yet; and whether the DAW's transport runs), or a Link
+    session (and how many other peers are in it)."""
+    clock = daemon.clock
+    state = {"bpm": round(clock.bpm, 3), "source": "internal"}
+    if isinstance(clock, LinkClock):
+        state.update(source="link", peers=clock.peers)
+    if isinstance(clock, MidiClockFollower):
+        if daemon.plays_alone:
+            state["source"] = ("internal (auto: no MIDI clock heard yet)" if clock.pulses == 0
+                               else "internal (auto: the MIDI clock went away)")
+            return state
+        heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
+        state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")
+        state["running"] = daemon.loop.transport_running
+        state["ignored_pulses"] = clock.ignored_pulses  # a second clock's, on the same port
+    return state
 
 
 def _where(port: MidiInput | MidiOutput, preposition: str) -> str:

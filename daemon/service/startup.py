@@ -1,6 +1,7 @@
 """`antiphon run`: open the MIDI edge, load the model, claim the control socket, serve until
-a signal, stop cleanly; every path out releases every note. The parts around the `Daemon`
-(control socket, knobs, OSC, systemd's notifications) are made and closed here.
+a signal, stop cleanly; every path out releases every note. wiring.py builds the daemon and
+the parts around it (clock out, knobs, Controller); they, the control socket, OSC and
+systemd's notifications are started and closed here.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from antiphon.daemon.config import paths
-from antiphon.daemon.config.daemon_config import BEATS_PER_BAR, DaemonConfig
+from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.config.models import check_program_models
 from antiphon.daemon.control.controller import Controller
-from antiphon.daemon.control.knobs import Knobs
 from antiphon.daemon.control.socket_server import ControlServer
 from antiphon.daemon.midi.backends import resolve_backend
 from antiphon.daemon.midi.edge_choice import EdgeOptions, choose_edge
-from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.link_clock import import_aalink
 from antiphon.daemon.play.loop_parts import AnswerSession
-from antiphon.daemon.service.daemon import Daemon
 from antiphon.daemon.service.signals import capture_signals
 from antiphon.daemon.service.systemd import Notifier, under_service_manager
+from antiphon.daemon.service.wiring import build_service
 from antiphon.engine.memory import keep_freed_memory_returnable
 
 log = logging.getLogger(__name__)
@@ -85,22 +84,20 @@ def run_daemon(config: DaemonConfig,
             edge.start()
             if shutdown.requested.is_set():
                 return 0
-            daemon = Daemon(config, session, edge.input, edge.output, edge=edge)
-            if edge.clock_input is not None:  # --clock-in: the clock's own port feeds the gate
-                edge.clock_input.set_receiver(daemon.gate.clock_input)
-            if edge.clock_output is not None:  # the band follows Antiphon's beat and bar
-                clock_out = daemon.clock_out = ClockOut(edge.clock_output, daemon.clock,
-                                                        BEATS_PER_BAR)
+            service = build_service(config, session, edge,
+                                    reread_config=reread_config or (lambda: config),
+                                    load_model=load_session, socket_path=str(socket_path),
+                                    osc=osc)
+            controller, clock_out = service.controller, service.clock_out
+            if clock_out is not None:
                 clock_out.start()
-            controller = Controller(daemon, reread_config or (lambda: config), load_session,
-                                    str(socket_path))
-            knobs = daemon.gate.controls = controller.knobs = Knobs(controller)
-            knobs.start()
+            knobs = service.knobs
+            knobs.start(controller)  # the keyboard's controls steer through the Controller
             server.start()
             log.info("control socket: %s", socket_path)
             if osc is not None:
                 osc.start(controller)
-            return daemon.serve(shutdown, notifier, controller)
+            return service.daemon.serve(shutdown, notifier, controller)
         finally:
             if clock_out is not None:  # first: Stop goes out however the daemon stops
                 clock_out.stop()

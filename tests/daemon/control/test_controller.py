@@ -48,6 +48,37 @@ class CardedSession(FakeSession):
         self.tick = max(self.tick, tick)
 
 
+class BatchedSession(CardedSession):
+    """Samples its candidates as one batch, as a model with batch axes does (best of N,
+    live): each candidate is a `generate` of its own, recorded; the daemon adopts the best."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.model.batch_axes = {"batch": 0}
+        self.batches: list[int] = []  # how many candidates each answer drew
+
+    def mark(self) -> int:
+        return self.tick
+
+    def restore(self, mark: int) -> None:
+        self.tick = mark
+
+    def sample_candidates(self, start_tick, length_ticks, n, temperature, max_rest, rules,
+                          top_p, stop=None):
+        self.batches.append(n)
+        before, drawn = self.tick, []
+        for _ in range(n):
+            self.tick = before
+            events = list(self.generate(start_tick, length_ticks, temperature, max_rest,
+                                        rules, top_p))
+            drawn.append(SimpleNamespace(events=events, end=self.tick))
+        self.tick = before
+        return drawn
+
+    def adopt(self, candidate) -> None:
+        self.tick = max(self.tick, candidate.end)
+
+
 class Rig:
     """A started Daemon, its Controller, a keyboard into it and a recorder of its output."""
 
@@ -100,8 +131,8 @@ def rig():
 
 
 def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
-    r = rig()
-    session = r.daemon.loop.session
+    session = BatchedSession()
+    r = rig(session)
     for key, value, expected in (
         ("temperature", "0.5", 0.5),  # a float, as text from the command line
         ("top-p", 0.8, 0.8),  # a number as OSC sends it, and a dashed key
@@ -117,8 +148,9 @@ def test_every_kind_of_live_option_changes_what_the_loop_plays(rig):
         assert answer == {"ok": True, "key": key.replace("-", "_"), "value": expected}
         assert getattr(r.daemon.config, key.replace("-", "_")) == expected
     assert r.daemon.clock.bpm == 200.0
-    assert r.daemon.loop._candidates == 4
+    assert session.batches == []  # one answer drawn at a time so far
     r.call_and_answer()
+    assert session.batches == [4]  # best of 4, as set
     start, length, temperature = session.generated[-1]
     assert temperature == 0.5 and session.top_ps[-1] == 0.8
     assert 3 * TICKS_PER_BEAT <= length <= 4 * TICKS_PER_BEAT

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 from daemon_helpers import wait_until
-from test_cc_map import SlowController, knob
+from steered import SlowController, knob
 
 from antiphon.daemon.config.cc_map import FIXED_MEANING_CCS, feedback_messages, parse_cc_map
 from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig
@@ -47,7 +47,7 @@ def test_set_cc_map_refuses_volume_so_feedback_never_sends_it():
     from types import SimpleNamespace
 
     config = DaemonConfig(cc_feedback=True)
-    daemon = SimpleNamespace(config=config, clock=None)
+    daemon = SimpleNamespace(config=config)
     answer = Controller(daemon, lambda: config, None).handle(
         {"command": "set", "key": "cc_map", "value": "top_p=7:0..1"})
     assert not answer["ok"] and "CC 7 is channel volume" in answer["error"]
@@ -126,11 +126,13 @@ def learning(config: DaemonConfig, moves, fixed_too: bool = False, timeout: floa
     try:
         threading.Thread(target=learn).start()
         assert wait_until(lambda: knobs._learning is not None, 2)
+        assert controller.daemon.every_cc == [True]  # the gate hands over every controller
         for move in moves:
             knobs(move)
         return learnt.get(timeout=timeout + 5)
     finally:
         knobs.stop()
+        assert controller.daemon.every_cc[-1] is False  # and only while it learns
 
 
 def test_learn_passes_over_a_volume_fader_unless_asked():
@@ -240,9 +242,9 @@ def test_set_cc_map_forgets_the_learnt_knobs_it_leaves_out():
 
     daemon = SimpleNamespace(config=DaemonConfig(cc_map="temperature=21, top_p=30:0.5..1, "
                                                         "thru=31"),
-                             apply_config=apply_config, clock=None)
-    controller = Controller(daemon, lambda: flag_map, load_model=None)
-    knobs = controller.knobs = Knobs(controller)
+                             apply_config=apply_config)
+    knobs = Knobs()
+    controller = Controller(daemon, lambda: flag_map, load_model=None, knobs=knobs)
     knobs.learned = {"top_p": knob("top_p=30:0.5..1"), "thru": knob("thru=31")}
     answer = controller.handle({"command": "set", "key": "cc_map",
                                 "value": "temperature=21, top_p=30:0.5..1"})
@@ -272,7 +274,7 @@ def test_set_says_when_a_control_lands_on_a_controller_of_fixed_meaning(key, val
         daemon.config = new
         return [], []
 
-    daemon = SimpleNamespace(config=config, apply_config=apply_config, clock=None)
+    daemon = SimpleNamespace(config=config, apply_config=apply_config)
     controller = Controller(daemon, lambda: config, load_model=None)
     with caplog.at_level("WARNING"):
         answer = controller.handle({"command": "set", "key": key, "value": value})

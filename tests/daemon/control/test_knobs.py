@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 
 import pytest
+from steered import SlowController
 
 from antiphon.daemon.config.daemon_config import ConfigError, DaemonConfig
 from antiphon.daemon.config.loading import load_config
@@ -90,7 +91,7 @@ def test_a_learn_whose_client_went_away_ends_and_maps_nothing():
     ours, theirs = socket.socketpair()
     ours.settimeout(10.0)  # as the control socket's connections have
     assert not _client_gone(ours)
-    knobs = Knobs(controller=None)
+    knobs = Knobs(SlowController(DaemonConfig()))
     threading.Timer(0.3, theirs.close).start()  # Ctrl-C on `antiphon learn`
     began = time.monotonic()
     with pytest.raises(KnobError, match="cancelled"):

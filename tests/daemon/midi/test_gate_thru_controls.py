@@ -16,7 +16,7 @@ from antiphon.daemon.config.daemon_config import DaemonConfig
 from antiphon.daemon.control.controller import Controller
 from antiphon.daemon.control.knobs import Knobs, taken_controls
 from antiphon.daemon.midi.echo_guard import EchoGuard
-from antiphon.daemon.midi.input_gate import InputGate, parse_channels
+from antiphon.daemon.midi.input_gate import GateSettings, InputGate, parse_channels
 from antiphon.daemon.midi.loopback import MessageRecorder, loopback_pair
 from antiphon.daemon.service.daemon import Daemon
 
@@ -27,9 +27,9 @@ CONFIG = DaemonConfig(cc_map=MAP, panic_cc=20, end_cc=25, phrase_end="control")
 def gate_for(config: DaemonConfig):
     """A gate with MIDI thru and knobs taking what `config` maps: (gate, inbox, thru, knobs)."""
     inbox, thru, knobs = queue.SimpleQueue(), [], []
-    gate = InputGate(inbox, config.listened_channels())
-    gate.thru, gate.controls = thru.append, knobs.append
-    gate.take_controls(*taken_controls(config))
+    ccs, programs = taken_controls(config)
+    gate = InputGate(inbox, config.listened_channels(), thru=thru.append,
+                     controls=knobs.append, control_ccs=ccs, program_channels=programs)
     return gate, inbox, thru, knobs
 
 
@@ -77,7 +77,8 @@ def test_program_changes_select_models_only_on_the_knob_channel():
 
 def test_without_thru_the_players_controllers_are_unused_as_before():
     gate, inbox, _, knobs = gate_for(CONFIG)
-    gate.thru = None
+    gate.retune(GateSettings(CONFIG.listened_channels(), None, frozenset(),
+                             *taken_controls(CONFIG)))  # `antiphon set thru off`
     for message in ([0xB0, 1, 90], [0xE0, 0, 80], [0xD0, 50], [0xB0, 21, 5]):
         gate(0.0, message)
     assert knobs == [[0xB0, 21, 5]] and inbox.empty() and gate.stats.unused == 3
@@ -127,10 +128,10 @@ def test_a_learn_takes_any_controller_and_then_lets_the_others_pass_again():
 def test_thrus_controller_back_round_a_loop_is_dropped_not_sent_again(message):
     """Antiphon Out patched back into Antiphon In: the bend MIDI thru sent comes back and
     must not go out again, round and round."""
-    gate, _, _, _ = gate_for(CONFIG)
-    guard = gate.echo_guard = EchoGuard()
+    guard = EchoGuard()
     sent, now = [], [10.0]
-    gate.thru = lambda each: (sent.append(each), guard.sent(each, now[0]))
+    gate = InputGate(queue.SimpleQueue(), CONFIG.listened_channels(), echo_guard=guard,
+                     thru=lambda each: (sent.append(each), guard.sent(each, now[0])))
     for now[0] in (10.0, 10.002):  # the player's, then thru's come back
         gate(now[0], message)
     assert sent == [message] and gate.stats.echoes == 1
@@ -185,10 +186,10 @@ def test_a_knob_learnt_through_the_gate_is_taken_and_the_rest_passes_again():
     recorder = MessageRecorder()
     recorder_in.set_receiver(recorder)
     config = DaemonConfig(thru=True, seed=7, device="cpu")
-    daemon = Daemon(config, FakeSession(), daemon_in, daemon_out)
-    controller = Controller(daemon, lambda: config, lambda _: None)
-    knobs = daemon.gate.controls = controller.knobs = Knobs(controller)
-    knobs.start()
+    knobs = Knobs()  # as wiring.py makes them: the gate is given the knobs as it is made
+    daemon = Daemon(config, FakeSession(), daemon_in, daemon_out, knobs=knobs)
+    controller = Controller(daemon, lambda: config, lambda _: None, knobs=knobs)
+    knobs.start(controller)
     daemon.start()
     answers = queue.SimpleQueue()
     heard = lambda: [m for _, m in recorder.messages()]  # noqa: E731
@@ -210,8 +211,8 @@ def test_a_knob_learnt_through_the_gate_is_taken_and_the_rest_passes_again():
 
 
 def test_the_gate_alone_takes_nothing_it_is_not_told_of():
-    gate = InputGate(queue.SimpleQueue(), parse_channels("all"))
     thru, knobs = [], []
-    gate.thru, gate.controls = thru.append, knobs.append
+    gate = InputGate(queue.SimpleQueue(), parse_channels("all"), thru=thru.append,
+                     controls=knobs.append)
     gate(0.0, [0xB0, 21, 5])
     assert thru == [[0xB0, 21, 5]] and knobs == []

@@ -15,6 +15,7 @@ from antiphon.daemon.midi.input_gate import (
     NOTE_ON_BURST,
     NOTE_ONS_PER_SECOND,
     QUEUE_LIMIT,
+    GateSettings,
     InputGate,
     parse_channels,
 )
@@ -144,13 +145,11 @@ def test_every_message_the_input_delivered_counts_as_received_whoever_takes_it()
     """Knobs, clock pulses and our own echoes are taken before the notes' rules; the
     status's "received" counts them all the same."""
     inbox = queue.SimpleQueue()
-    gate = InputGate(inbox, ALL_CHANNELS)
-    knobs, pulses = [], []
-    gate.controls = knobs.append
-    gate.take_controls({(0, 21)}, {0})
-    gate.clock_sink = lambda arrived, message: pulses.append(message)
-    gate.echo_guard = EchoGuard()
-    gate.echo_guard.sent([0x90, 72, 90], 10.0)
+    knobs, pulses, guard = [], [], EchoGuard()
+    gate = InputGate(inbox, ALL_CHANNELS, controls=knobs.append, control_ccs={(0, 21)},
+                     program_channels={0}, echo_guard=guard,
+                     clock_sink=lambda arrived, message: pulses.append(message))
+    guard.sent([0x90, 72, 90], 10.0)
     messages = [[0xB0, 21, 64], [0xC0, 3], [0xF8], [0xFA], on(1, 60), off(1, 60),
                 [0x90, 72, 90]]
     for message in messages:
@@ -525,17 +524,23 @@ def test_two_readers_at_once_keep_the_counts_and_the_pairs():
 
 def gate_with_thru(channels=ALL_CHANNELS):
     inbox, thru = queue.SimpleQueue(), []
-    gate = InputGate(inbox, channels)
-    gate.thru = thru.append
+    gate = InputGate(inbox, channels, thru=thru.append)
     return gate, inbox, thru
+
+
+def gate_with_guarded_thru(now: list[float]):
+    """A gate whose MIDI thru tells an echo guard each send (as the scheduler does), at the
+    time in `now`: (gate, inbox, what thru sent)."""
+    inbox, sent, guard = queue.SimpleQueue(), [], EchoGuard()
+    gate = InputGate(inbox, ALL_CHANNELS, echo_guard=guard,
+                     thru=lambda message: (sent.append(message), guard.sent(message, now[0])))
+    return gate, inbox, sent
 
 
 def test_a_quick_repeat_with_thru_is_not_taken_for_thrus_own_echo():
     """72 on, off, on, off 15 ms apart with MIDI thru: the second release is the same to the
     byte as thru's first, sent a moment ago, and the echo guard must not drop it."""
-    gate, inbox, thru = gate_with_thru()
-    gate.echo_guard = EchoGuard()
-    gate.thru = lambda message: (thru.append(message), gate.echo_guard.sent(message, 10.0))
+    gate, inbox, thru = gate_with_guarded_thru([10.0])
     for index, message in enumerate([[0x90, 72, 100], [0x80, 72, 0], [0x90, 72, 90],
                                      [0x80, 72, 0]]):
         gate(10.0 + 0.015 * index, message)
@@ -545,10 +550,8 @@ def test_a_quick_repeat_with_thru_is_not_taken_for_thrus_own_echo():
 
 
 def test_a_real_loop_of_thru_is_still_caught():
-    gate, inbox, thru = gate_with_thru()
-    gate.echo_guard = EchoGuard()
-    sent, now = [], [10.0]
-    gate.thru = lambda message: (sent.append(message), gate.echo_guard.sent(message, now[0]))
+    now = [10.0]
+    gate, inbox, sent = gate_with_guarded_thru(now)
     for now[0], message in ((10.0, [0x90, 60, 100]),
                             (10.002, [0x90, 60, 100]),  # thru's, come back round the loop
                             (10.1, [0x80, 60, 0]),
@@ -602,7 +605,7 @@ def test_a_held_key_is_released_even_when_its_channel_is_no_longer_listened_to()
     gate, inbox, thru = gate_with_thru()
     gate(0.0, [0x90, 45, 100])
     gate(0.0, [0xB0, 64, 127])
-    gate.channels = frozenset(range(2, 17))  # `antiphon set listen_channels 2-16`
+    gate.retune(GateSettings(frozenset(range(2, 17)), thru.append))  # `set listen_channels 2-16`
     gate(0.1, [0x80, 45, 0])
     gate(0.1, [0xB0, 64, 0])
     assert thru == [[0x90, 45, 100], [0xB0, 64, 127], [0x80, 45, 0], [0xB0, 64, 0]]

@@ -85,6 +85,7 @@ def test_second_signal_forces_and_still_releases():
         assert unmatched_note_ons(messages) == {}
     finally:
         session.release.set()
+        daemon.stop()  # a forced stop leaves the threads to the process's exit; a test ends them
 
 
 def test_a_crashed_loop_ends_serve_with_an_error_status():
