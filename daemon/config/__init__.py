@@ -14,7 +14,7 @@
     models.py         model names to files: the user's models, then the shipped ones
 
 Each module imports only those listed before it, and numbers.py and paths.py (which import
-none of them): tests/daemon/config/test_config_imports.py checks there is no cycle.
+none of them): tests/test_import_cycles.py checks there is no cycle.
 May import the engine, daemon.midi and daemon.play; never daemon.control, daemon.service,
 the CLI or the benchmarks (they all read the configuration; it reads none of them).
 """

@@ -183,12 +183,24 @@ def test_feedback_goes_for_changed_settings_new_knobs_and_all_when_turned_on():
     assert feedback_messages(remapped, changed_knobs(old, remapped)) == [(0xB2, 24, 0)]
 
 
+class SteeredDaemon:
+    """What the knobs steer of a daemon here: its config, and a learn's hold on every
+    controller (DaemonControls.take_every_cc)."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.takes_every_cc = False
+
+    def take_every_cc(self, every: bool) -> None:
+        self.takes_every_cc = every
+
+
 class SlowController:
     """A Controller stand-in whose requests wait until `release` is set (a loop busy with
     an answer)."""
 
     def __init__(self, config: DaemonConfig) -> None:
-        self.daemon = type("D", (), {"config": config})()
+        self.daemon = SteeredDaemon(config)
         self.requests: list[dict] = []
         self.release = threading.Event()
 
@@ -233,9 +245,11 @@ def test_learning_takes_the_next_knob_but_no_channel_mode_message():
     try:
         threading.Thread(target=lambda: learnt.put(knobs.learn(5.0))).start()
         assert wait_until(lambda: knobs._learning is not None, 2)
+        assert wait_until(lambda: controller.daemon.takes_every_cc, 2)  # on no map yet
         knobs([0xB0, 123, 0])  # all notes off: no knob
         knobs([0xB0, 17, 40])
         assert learnt.get(timeout=5) == 17
+        assert not controller.daemon.takes_every_cc  # the learn's hold ends with it
         assert knobs.learn(0.05) is None  # nobody turns
     finally:
         knobs.stop()

@@ -80,7 +80,8 @@ def controller(config: DaemonConfig) -> Controller:
         daemon.config = new
         return [], []
 
-    daemon = SimpleNamespace(config=config, apply_config=apply_config, clock=None)
+    daemon = SimpleNamespace(config=config, apply_config=apply_config,
+                             followed_tempo=lambda: None, propose_tempo=lambda bpm: None)
     return Controller(daemon, lambda: config, load_model=None)
 
 

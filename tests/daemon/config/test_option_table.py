@@ -5,6 +5,7 @@ options is the table's."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
+import antiphon.daemon.config.config_fields as config_fields
 from antiphon.daemon.cli.app import app
 from antiphon.daemon.cli.options import given_options
 from antiphon.daemon.config.config_fields import ConfigFields
@@ -116,3 +118,10 @@ def test_the_docs_list_the_live_options_of_the_table():
     listed = re.findall(r"`(\w+)`", paragraph[paragraph.index("OSC):"):
                                              paragraph.index("; `none` sets")])
     assert listed == list(LIVE_OPTIONS)
+
+
+def test_the_table_imports_nothing_of_the_configuration():
+    """The table is the room's lowest module: whatever reads the options builds on it."""
+    tree = ast.parse(Path(config_fields.__file__).read_text())
+    assert not [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("antiphon.daemon.config")]
