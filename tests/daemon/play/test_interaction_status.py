@@ -45,13 +45,14 @@ class LoopRig:
     """The loop and its scheduler in virtual time, the test putting the player's messages
     on the loop's inbox as the input gate does."""
 
-    def __init__(self, time: VirtualTime) -> None:
+    def __init__(self, time: VirtualTime, follows_transport: bool = True) -> None:
         self.time = time
         self.clock = Clock(BPM, time_source=time)
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.scheduler = OutputScheduler(VirtualOutput(time, MessageRecorder()), self.clock)
         self.loop = InteractionLoop(FakeSession(), self.scheduler, self.clock,
-                                    LoopSettings(POLICY), self.inbox)
+                                    LoopSettings(POLICY), self.inbox,
+                                    follows_transport=follows_transport)
 
     def call(self) -> None:
         now = self.clock.now_beats()
@@ -70,9 +71,9 @@ class LoopRig:
         self.scheduler.stop()
 
 
-@pytest.fixture
-def loop_rig(virtual_time):
-    rig = LoopRig(virtual_time)
+@pytest.fixture(params=[True], ids=["follows the transport"])
+def loop_rig(virtual_time, request):
+    rig = LoopRig(virtual_time, follows_transport=request.param)
     try:
         rig.scheduler.start()
         rig.loop.start()
@@ -99,6 +100,16 @@ def test_a_call_that_ends_while_the_daw_is_stopped_is_not_responded_to(loop_rig)
     assert r.wait_until(lambda: r.loop.machine.mode is Mode.IDLE, timeout=1)
     r.time.sleep(0.2)
     assert r.loop.machine.mode is Mode.IDLE and r.loop.session.generated == []
+
+
+@pytest.mark.parametrize("loop_rig", [False], ids=["answers when stopped"], indirect=True)
+def test_a_loop_told_to_answer_when_stopped_answers_after_a_midi_stop(loop_rig):
+    """answer_when_stopped: the DAW's Stop silences the answer but not the answering."""
+    r = loop_rig
+    r.send([0xFC])
+    r.call()
+    assert r.wait_until(lambda: r.loop.stats.answers_finished == 1, timeout=20)
+    assert len(r.loop.session.generated) == 1 and not r.loop.transport_running
 
 
 def test_a_midi_stop_while_the_player_plays_leaves_it_listening(loop_rig):
