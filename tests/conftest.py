@@ -1,17 +1,28 @@
-"""Shared fixtures: a private JACK server for end-to-end tests, and measurements that the
-test run reports at its end (e.g. the daemon's answer latency)."""
+"""Shared fixtures: a private JACK server for end-to-end tests, measurements that the
+test run reports at its end (e.g. the daemon's answer latency), and the rule that every
+test joins the threads it started."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 _measurements: list[tuple[str, str]] = []
+MEASUREMENT = "measurement"  # the user property a measurement travels in (from any worker)
+# How long a thread a test started may take to end after the test's own teardown: a
+# thread told to stop finishes what it is doing first (a loop's last poll, a socket's
+# accept timeout).
+THREAD_GRACE_SECONDS = 2.0
+# Threads a library keeps for the whole process, started by whichever test first used it:
+# tqdm's monitor (one per process, watching every progress bar; training shows bars).
+PROCESS_THREADS = frozenset({"tqdm_monitor"})
 # The JACK server of these tests runs the dummy backend without realtime scheduling: on a
 # loaded machine it can drop a message between two clients (its log counts the xruns). A
 # JACK test that fails runs once more; the summary names each one that did, with why it
@@ -65,13 +76,38 @@ def jack_server(tmp_path_factory) -> JackServer:
 
 
 @pytest.fixture
-def report_measurement():
-    """Record a figure to show in the test run's summary: report_measurement(name, text)."""
+def report_measurement(request):
+    """Record a figure to show in the test run's summary: report_measurement(name, text).
+    It travels in the test's report, so a run spread over worker processes shows it too."""
 
     def report(name: str, text: str) -> None:
-        _measurements.append((name, text))
+        request.node.user_properties.append((MEASUREMENT, (name, text)))
 
     return report
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call":
+        _measurements.extend(value for key, value in report.user_properties
+                             if key == MEASUREMENT)
+
+
+@pytest.fixture(autouse=True)
+def threads_joined(request):
+    """Every test joins the threads it started: a thread left running logs into a closed
+    capture ("Logging error") or acts in the next test. Runs after the test's own
+    fixtures are torn down; a thread still alive after THREAD_GRACE_SECONDS fails it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE_SECONDS
+    left = [thread for thread in threading.enumerate()
+            if thread not in before and thread.name not in PROCESS_THREADS]
+    for thread in left:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [thread.name for thread in left if thread.is_alive()]
+    if alive:
+        pytest.fail(f"{request.node.nodeid} left threads running: {', '.join(alive)}",
+                    pytrace=False)
 
 
 def pytest_collection_modifyitems(items) -> None:

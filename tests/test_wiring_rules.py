@@ -28,10 +28,6 @@ PACKAGES = ("daemon", "engine", "training")
 
 # (file, the assignment's target as written): why it stands. Keep it short.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("daemon/control/osc.py", "controller.osc_address"):
-        "OscControl.start repeats what the Controller was given at construction (its `osc`); "
-        "the two lines go once osc.py stops setting them",
-    ("daemon/control/osc.py", "controller.osc_stats"): "as osc_address",
     ("daemon/control/osc_packets.py", "unreadable.elements"):
         "an exception told how far the walk got before it is raised on",
     ("daemon/midi/edge.py", "self.output.panic_on_attach"):
@@ -39,11 +35,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("daemon/midi/jack_edge.py", "kept.name"):
         "the edge's own kept ports: their name is the port they are connected to now",
     ("daemon/midi/jack_edge.py", "port.name"): "as kept.name",
-    ("daemon/play/interaction_loop.py", "self.machine.policy"):
-        "the loop's own state machine takes new settings (to become a method of it)",
-    ("daemon/service/daemon.py", "self.loop.transport_running"):
-        "--clock auto playing alone again, on the loop's thread: the loop has no method for "
-        "it yet",
     ("daemon/bench/faults.py", "band.keys"):
         "the fault bench's own player, given new ports after it killed the JACK server",
     ("daemon/bench/faults.py", "band.recorder"): "as band.keys",

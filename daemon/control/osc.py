@@ -127,8 +127,6 @@ class OscControl:
 
     def start(self, controller) -> None:  # noqa: ANN001 (a Controller; typed loosely)
         self.controller = controller
-        controller.osc_address = self.address
-        controller.osc_stats = self.stats
         for thread in self._threads:
             thread.start()
         log.info("OSC: listening on %s", self.address)

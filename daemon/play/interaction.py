@@ -99,6 +99,11 @@ class CallAndResponse:
         self._last_activity = 0.0  # beat of the phrase's latest strike or release
         self._answer_end = 0.0  # beat the planned answer ends
 
+    def retune(self, policy: PhrasePolicy) -> None:
+        """Follow a new policy from now on (a live setting changed); the phrase being
+        played keeps its start, so a shorter silence can end it at once."""
+        self.policy = policy
+
     def next_deadline(self) -> float | None:
         """The beat at which `on_tick` has something to do, or None (wait for a note)."""
         if self.mode is Mode.LISTENING:

@@ -8,7 +8,8 @@ real time in the daemon, virtual time in tests.
 
 Two timelines meet here, the clock's and the session's (session_timeline.py says how
 they differ and why). The player's messages are heard as the notes they sound, one voice
-per pitch across channels and the pedal (pedal.py).
+per pitch across channels and the pedal (pedal.py); the DAW's transport, with a MIDI clock,
+as transport.py says.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from antiphon.daemon.play.interaction import (
     Action,
     AnswerEnded,
     CallAndResponse,
-    Mode,
     Observe,
     StartAnswer,
     StopAnswer,
@@ -51,6 +51,7 @@ from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.session_timeline import SessionTimeline
 from antiphon.daemon.play.time_source import TimeSource, time_of
 from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.play.transport import follow_transport
 from antiphon.engine.events import (
     NoteEvent,
     note_event_to_bytes,
@@ -62,7 +63,6 @@ SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far
 STOP = None  # put on the input queue to end the loop
 END_PHRASE = object()  # put on it to end the call being played (an end-of-call control)
 MAX_CALL_EVENTS = 4096  # a call's notes kept for its key (a player who never stops: the start)
-MIDI_START, MIDI_CONTINUE, MIDI_STOP, SONG_POSITION = 0xFA, 0xFB, 0xFC, 0xF2
 
 
 class InteractionLoop:
@@ -151,11 +151,17 @@ class InteractionLoop:
         """End the call being played now (an end-of-call control; any thread)."""
         self._inbox.put(END_PHRASE)
 
+    def play_alone(self, settings: LoopSettings) -> None:
+        """The band's clock is gone (--clock auto): play by `settings` (the call's grid) and
+        answer again whatever the band's transport said last (call it through `call`)."""
+        self.retune(settings)
+        self.transport_running = True
+
     def retune(self, settings: LoopSettings) -> None:
         """Play by new settings from the next answer on (call it through `call`)."""
         self._ahead.discard()  # drawn by the old settings
         self._settings = settings
-        self.machine.policy = settings.policy
+        self.machine.retune(settings.policy)
         if settings.candidates > 1:
             shipped_critic()  # loaded now, not at the first answer
         rest = settings.max_opening_rest_beats
@@ -223,7 +229,9 @@ class InteractionLoop:
             arrived, message = item
             events = self._played.hear(message, max(0, beats_to_ticks(clock.beats_at(arrived))))
             if events is None:
-                self._transport(message)
+                self.transport_running = follow_transport(
+                    message[0], self.transport_running, self._scheduler, machine,
+                    self._ahead.discard)
                 continue
             if self._settings.policy.phrase_end == "pedal" and sustain_state(message) is False:
                 events = [*events, END_PHRASE]
@@ -359,30 +367,6 @@ class InteractionLoop:
         while self._clock.seconds_at(due + pushed) < moment:
             pushed += self._settings.policy.grid_beats
         return pushed
-
-    def _transport(self, message: list[int]) -> None:
-        """The DAW's Stop silences the answer and stops answering; Start / Continue resume.
-        Start, Continue and a Song Position move the beat count (from the clock's next
-        pulse): what was planned on the old count would sound at the wrong time, or never
-        let go, so it is released and the machine waits for the player again."""
-        status = message[0]
-        if status == MIDI_STOP:
-            self.transport_running = False
-            released = self._scheduler.cancel_and_release()
-            self.machine.drop_answer()  # a call being played goes on being heard
-            log.info("MIDI Stop: %d notes released; not answering until Start or Continue",
-                     released)
-            return
-        if status in (MIDI_START, MIDI_CONTINUE):
-            self.transport_running = True
-        if self.machine.mode is not Mode.IDLE or self._scheduler.pending():
-            released = self._scheduler.cancel_and_release()
-            self._ahead.discard()
-            self.machine.restart()
-            log.info("MIDI %s: the DAW's position moved; %d notes released, listening again",
-                     {MIDI_START: "Start", MIDI_CONTINUE: "Continue"}.get(status,
-                                                                           "song position"),
-                     released)
 
     def _player_waiting(self) -> bool:
         """Whether what waits in the inbox cuts the answer being sampled (cuts_an_answer):

@@ -313,11 +313,7 @@ class Daemon:
         self._shares_clock = False
         settings = loop_settings(self.config, shares_clock=False)
 
-        def on_its_own() -> None:
-            self.loop.retune(settings)
-            self.loop.transport_running = True
-
-        self.loop.call(on_its_own)
+        self.loop.call(lambda: self.loop.play_alone(settings))
         log.info("MIDI clock gone: playing on its own at %.1f BPM until one comes "
                  "(--clock auto)", clock.bpm)
 
