@@ -23,11 +23,29 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+class StderrHandler(logging.StreamHandler):
+    """A StreamHandler on whatever `sys.stderr` is when a record is written, not on the
+    stream it was when logging was set up: a command run in-process (the demo in a test, a
+    CLI runner) swaps stderr and closes its own afterwards, and a record written later to
+    the closed one is lost with a "Logging error"."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # noqa: ANN201 (a text stream)
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001 (StreamHandler sets it; stderr wins)
+        pass
+
+
 def setup_logging(level: str) -> None:
     """Log to stderr: rich when a person watches, priority-tagged lines for journald, plain
     timestamped lines for any other log (a file, a pipe, another supervisor)."""
     if under_journald():
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = StderrHandler()
         handler.setFormatter(JournalFormatter())
     elif sys.stderr.isatty():
         from rich.logging import RichHandler
@@ -35,6 +53,6 @@ def setup_logging(level: str) -> None:
         handler = RichHandler(console=error_console, show_path=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

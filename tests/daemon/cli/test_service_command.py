@@ -175,3 +175,23 @@ def test_elsewhere_log_lines_keep_their_timestamps(tmp_path):
     lines = log_lines(tmp_path, journal=False)
     assert TIMESTAMP.search(lines[0]) and lines[0].endswith("INFO antiphon.test: listening")
     assert not any(line.startswith("<") for line in lines)
+
+
+SWAPPED_STDERR = """
+import io, logging, sys
+from antiphon.daemon.cli.shared import setup_logging
+first = io.StringIO()
+sys.stderr = first
+setup_logging("info")
+first.close()  # as a test's capture is closed after the command it ran in-process
+sys.stderr = sys.__stderr__
+logging.getLogger("antiphon.test").info("written after the swap")
+"""
+
+
+def test_logging_writes_to_the_stderr_of_the_moment_not_a_closed_one():
+    done = subprocess.run([sys.executable, "-c", SWAPPED_STDERR], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert "written after the swap" in done.stderr
+    assert "Logging error" not in done.stderr
