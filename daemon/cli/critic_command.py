@@ -1,6 +1,6 @@
 """`antiphon train-critic` and `antiphon eval critic`: train the answer critic that picks
 the best of several sampled answers, and measure a critic file on held-out calls
-(registered in app.py and eval_group.py).
+(registered in app.py).
 
 Each imports the training package inside its body: torch and music21 are the `train`
 extra, and `antiphon run` must never load them.

@@ -1,9 +1,9 @@
-"""`antiphon eval-keys`: how often the key finder of `--scale auto` is right on held-out
-calls, beside music21's analyzers (registered on the app in app.py).
+"""`antiphon eval keys` (also `antiphon eval-keys`, its first name): how often the key
+finder of `--scale auto` is right on held-out calls, beside music21's analyzers
+(registered in app.py, under both names).
 
-A command of its own, not a word after `antiphon eval`: that command's arguments are model
-names, and "keys" would be read as one. It imports the training package inside its body:
-music21 is the `train` extra, and `antiphon run` must never load it.
+It imports the training package inside its body: music21 is the `train` extra, and
+`antiphon run` must never load it.
 """
 
 from typing import Annotated
