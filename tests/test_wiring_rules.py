@@ -30,14 +30,9 @@ PACKAGES = ("daemon", "engine", "training")
 ALLOWED: dict[tuple[str, str], str] = {
     ("daemon/control/osc_packets.py", "unreadable.elements"):
         "an exception told how far the walk got before it is raised on",
-    ("daemon/midi/edge.py", "self.output.panic_on_attach"):
-        "the edge's own kept output, made by EdgeSide.for_kind: to become its argument",
     ("daemon/midi/jack_edge.py", "kept.name"):
         "the edge's own kept ports: their name is the port they are connected to now",
     ("daemon/midi/jack_edge.py", "port.name"): "as kept.name",
-    ("daemon/bench/faults.py", "band.keys"):
-        "the fault bench's own player, given new ports after it killed the JACK server",
-    ("daemon/bench/faults.py", "band.recorder"): "as band.keys",
     ("engine/session.py", "self._encoder.tick"):
         "the session's own encoder: its cursor follows the session's timeline",
     ("engine/session.py", "self._encoder.velocity_bin"): "as self._encoder.tick",

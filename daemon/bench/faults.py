@@ -83,6 +83,12 @@ class Band:
                          daemon=True).start()
         return recorder
 
+    def reopen(self) -> None:
+        """A new keyboard and a new synth on a JACK server started again (the old ones
+        died with the old server)."""
+        self.keys = RtMidiOutput("jack", None, "keys", "bench player")
+        self.recorder = self.start_recorder()
+
     def received(self) -> list[tuple[float, tuple[int, ...]]]:
         with self._lock:
             return list(self.arrivals)
@@ -181,8 +187,7 @@ def run_faults(model: str | None, progress=None) -> FaultRun:
                     server.wait()
                     time.sleep(1.0)
                     server = start_jackd(name)
-                    band.keys = RtMidiOutput("jack", None, "keys", "bench player")
-                    band.recorder = band.start_recorder()
+                    band.reopen()
                 fault_over = time.perf_counter()
                 for _ in range(EXCHANGES_PER_ROUND):
                     since = len(band.received())

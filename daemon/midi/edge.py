@@ -77,12 +77,14 @@ class MidiEdge:
         wanted = {NOTES_IN: options.in_port, CLOCK_IN: options.clock_in,
                   NOTES_OUT: options.out_port, CLOCK_OUT: options.clock_out}
         # The notes' ports are always there; the clock's only when asked for.
-        self.sides = [EdgeSide.for_kind(kind, wanted[kind]) for kind in KINDS
-                      if not kind.carries_clock or wanted[kind] is not None]
+        # --panic-on-start silences the notes' output, never the clock's.
+        self.sides = [EdgeSide.for_kind(kind, wanted[kind],
+                                        panic_on_attach=options.panic_on_start
+                                        and kind is NOTES_OUT)
+                      for kind in KINDS if not kind.carries_clock or wanted[kind] is not None]
         kept = {side.kind: side.kept for side in self.sides}
         self.input: KeptInput = kept[NOTES_IN]
         self.output: KeptOutput = kept[NOTES_OUT]
-        self.output.panic_on_attach = options.panic_on_start
         # MIDI clock out: kept as the output is (waited for, reconnected), never panicked.
         self.clock_output: KeptOutput | None = kept.get(CLOCK_OUT)
         # MIDI clock in: kept as the input is; its messages go where the input's go.

@@ -104,7 +104,7 @@ class KeptOutput:
     """The daemon's output: `send` never fails for want of a port (see the module
     docstring); `attach` / `detach` swap the port under it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, panic_on_attach: bool = False) -> None:
         self.name = name
         self.own_name: str | None = None  # the daemon's end of it, once a port was opened
         self.port: MidiOutput | None = None
@@ -113,7 +113,7 @@ class KeptOutput:
         self._owed: set[tuple[int, int]] = set()  # sounded on a port that went away
         self.dropped_note_ons = 0  # note-ons that found no port
         self.send_errors = 0
-        self.panic_on_attach = False  # set to silence whatever the port sounds, once
+        self.panic_on_attach = panic_on_attach  # silence whatever the first port sounds, once
         self.attachments = 0  # ports attached so far: a clock sender starts each one anew
 
     def attach(self, port: MidiOutput) -> None:

@@ -68,8 +68,11 @@ class EdgeSide:
     wanted: str | None
 
     @classmethod
-    def for_kind(cls, kind: PortKind, wanted: str | None) -> EdgeSide:
+    def for_kind(cls, kind: PortKind, wanted: str | None,
+                 panic_on_attach: bool = False) -> EdgeSide:
         """A side whose kept port is named after what it is wanted on, or after Antiphon's
-        own client while it is virtual."""
-        kept_class = KeptInput if kind.is_input else KeptOutput
-        return cls(kind, kept_class(wanted or kind.client_name), wanted)
+        own client while it is virtual; an output may silence its first port
+        (`panic_on_attach`)."""
+        name = wanted or kind.client_name
+        kept = KeptInput(name) if kind.is_input else KeptOutput(name, panic_on_attach)
+        return cls(kind, kept, wanted)

@@ -82,7 +82,7 @@ def test_every_shipped_model_plays_in_the_demo(tmp_path):
     for name in available_models():
         out = tmp_path / f"{name}.mid"
         result = runner.invoke(app, ["demo", "--transport", "loopback", "--model", name,
-                                     "--seed", "3", "--output", str(out)])
+                                     "--seed", "3", "--bpm", "300", "--output", str(out)])
         assert result.exit_code == 0, f"{name}: {result.output}"
         assert "answer" in result.output and out.is_file()
         tracks = mido.MidiFile(out).tracks
