@@ -14,6 +14,6 @@ if TYPE_CHECKING:
 def answer_settings(options: DaemonConfig) -> LoopSettings:
     """The settings an offline answer is sampled with: the config's, the file's beats the
     grid, as a clock the band shares is live."""
-    from antiphon.daemon.service.daemon import loop_settings
+    from antiphon.daemon.service.parts import loop_settings
 
     return loop_settings(options, shares_clock=True)

@@ -6,7 +6,10 @@
     client.py         the client side: `antiphon status`, `set`, ... ask through it
     socket_folder.py  the socket's folder, checked before anything is opened in it
     instance_lock.py  one daemon per socket: the lock, and the record of the output opened
-    knobs.py          a MIDI controller's knobs, program changes and `learn`
+    steering.py       DaemonControls: what the Controller and the knobs may ask of the
+                      daemon, and the DaemonStatus snapshot they read
+    knobs.py          a MIDI controller's knobs and program changes
+    knob_commands.py  `learn` and `knobs`, carried out for the Controller
     osc*.py           OSC over UDP: messages, packets, rate limits
 
 May import the engine, daemon.midi, daemon.play and daemon.config; never daemon.service,

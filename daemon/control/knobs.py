@@ -77,7 +77,7 @@ def request_for(message: Sequence[int], config: DaemonConfig) -> dict | None:
 
 
 def taken_controls(config: DaemonConfig) -> tuple[frozenset[tuple[int, int]], frozenset[int]]:
-    """What the knobs take from the input under `config` (InputGate.take_controls): the
+    """What the knobs take from the input under `config` (the gate's GateSettings): the
     (0-based channel, CC) of each knob of the map on the knob channels and of panic_cc and
     end_cc on any channel, and the 0-based knob channels when program_models selects models
     by program. The rest (a mod wheel, an expression pedal, a program for the synth) is the

@@ -185,15 +185,18 @@ class MidiEdge:
         back = self.watch.back()
         if back:
             gone = time.perf_counter() - lost_since
-            self._said.clear()
-            log.warning("the %s MIDI system is back after %.1f s: reopening the ports",
-                        self.backend, gone)
+            # Said once while it answers yet cannot be reached (tried every half check).
+            if "back" not in self._said:
+                self._said["back"] = "said"
+                log.warning("the %s MIDI system is back after %.1f s: reopening the ports",
+                            self.backend, gone)
             try:
                 self._reach_system()
             except OSError as err:  # it answered, yet cannot be reached: still gone
                 self.watch.relapse(lost_since)
-                self._say("keeper", logging.WARNING, f"MIDI system error: {err}")
+                self._say("reach", logging.WARNING, f"MIDI system error: {err}")
                 return
+            self._said.clear()
             self.reconnects += 1
             self._keep_ports()
         elif back is None:

@@ -46,7 +46,7 @@ class JackEdge(MidiEdge):
         self._links = self._open_links()
         if self._links is None:  # the reason is logged by JackLinks.open
             self.system.leave()
-            raise OSError("cannot ask the JACK server about connections")
+            raise OSError("cannot ask the JACK server about connections (is it running?)")
 
     def _server_answers(self) -> Callable[[], bool] | None:
         return self._links.answers if self._links is not None else None

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SEND_MARGIN_SECONDS = 0.002  # an answer's first note must be scheduled this far ahead
 STOP = None  # put on the input queue to end the loop
+STOP_WAIT_SECONDS = 3.0  # how long stop() waits for the thread unless told otherwise
 END_PHRASE = object()  # put on it to end the call being played (an end-of-call control)
 MAX_CALL_EVENTS = 4096  # a call's notes kept for its key (a player who never stops: the start)
 
@@ -114,9 +115,10 @@ class InteractionLoop:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def stop(self, timeout: float | None = None) -> bool:
+    def stop(self, timeout: float | None = STOP_WAIT_SECONDS) -> bool:
         """Ask the loop to end after what it is doing and wait for its thread to end (up to
-        `timeout` seconds: None, until it has); returns whether it has. Only the daemon's
+        `timeout` seconds: None, until it has; the default bounds a stop behind a slow
+        model step); returns whether it has. Only the daemon's
         forced stop goes on without it; whatever is stopped here ends its thread, so the
         thread can never log or play after its owner has gone."""
         self._inbox.put(STOP)
