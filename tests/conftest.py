@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -92,6 +93,32 @@ def pytest_runtest_logreport(report) -> None:
                              if key == MEASUREMENT)
 
 
+# A test run started in the background of a script (`make test`'s busy lane, a CI step)
+# inherits an ignored SIGINT, and so would every process it starts: the tests that stop an
+# `antiphon` with Ctrl-C's signal would wait for nothing. The run takes Python's own back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# The signals a command run in-process may take over: a test must give them back, or every
+# process the test run starts later inherits what it left (an ignored SIGINT: a Ctrl-C that
+# a later test sends to its own `antiphon` would never arrive).
+PROCESS_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@pytest.fixture(autouse=True)
+def signals_given_back(request):
+    """Fails a test that leaves a stop signal's handling changed, and gives it back."""
+    before = {signum: signal.getsignal(signum) for signum in PROCESS_SIGNALS}
+    yield
+    changed = [signal.Signals(signum).name for signum, handler in before.items()
+               if signal.getsignal(signum) is not handler]
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+    if changed:
+        pytest.fail(f"{request.node.nodeid} left the handling of {', '.join(changed)} "
+                    "changed", pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def threads_joined(request):
     """Every test joins the threads it started: a thread left running logs into a closed
@@ -110,8 +137,29 @@ def threads_joined(request):
                     pytrace=False)
 
 
+# Tests that measure real time (a send's lateness, a rate, a deadline, an answer on the
+# grid) besides the JACK ones: `make test` (tests/run_lanes.sh) runs them in the timed lane,
+# never beside the CPU-heavy lane, whose load would make them late. Paths from tests/.
+REALTIME_FILES = frozenset({
+    "e2e",  # every end-to-end test: a daemon playing in real time
+    "daemon/cli/test_demo.py", "daemon/play/test_best_of_live.py",
+    "daemon/play/test_clock_out.py", "daemon/play/test_link_clock.py",
+    "daemon/play/test_output_scheduler.py", "daemon/play/test_timing_trace.py",
+    "daemon/control/test_osc_limits.py", "daemon/control/test_control_socket_limits.py",
+    "daemon/midi/test_system_watch.py", "daemon/service/test_signal_bursts.py",
+})
+TESTS = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
+        # A test that takes the private JACK server needs JACK, marked or not.
+        if "jack_server" in getattr(item, "fixturenames", ()) and \
+                not item.get_closest_marker("jack"):
+            item.add_marker(pytest.mark.jack)
+        relative = Path(item.path).resolve().relative_to(TESTS).as_posix()
+        if any(relative == path or relative.startswith(f"{path}/") for path in REALTIME_FILES):
+            item.add_marker(pytest.mark.realtime)
         if item.get_closest_marker("jack") and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=JACK_RERUNS, reruns_delay=1))
 
