@@ -138,8 +138,9 @@ def threads_joined(request):
 
 
 # Tests that measure real time (a send's lateness, a rate, a deadline, an answer on the
-# grid) besides the JACK ones: `make test` (tests/run_lanes.sh) runs them in the timed lane,
-# never beside the CPU-heavy lane, whose load would make them late. Paths from tests/.
+# grid) besides the JACK ones: whoever runs tests in parallel runs `-m "not (jack or
+# realtime)"` there, and these alone, since another process's load would make them late.
+# Paths from tests/.
 REALTIME_FILES = frozenset({
     "e2e",  # every end-to-end test: a daemon playing in real time
     "daemon/cli/test_demo.py", "daemon/play/test_best_of_live.py",
