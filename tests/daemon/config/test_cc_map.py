@@ -11,6 +11,7 @@ import threading
 import pytest
 from daemon_fakes import FakeSession
 from daemon_helpers import wait_until
+from steered import SlowController
 
 from antiphon.daemon.config.cc_map import (
     Knob,
@@ -183,37 +184,6 @@ def test_feedback_goes_for_changed_settings_new_knobs_and_all_when_turned_on():
     assert feedback_messages(remapped, changed_knobs(old, remapped)) == [(0xB2, 24, 0)]
 
 
-class SteeredDaemon:
-    """What the knobs steer of a daemon here: its config, and a learn's hold on every
-    controller (DaemonControls.take_every_cc)."""
-
-    def __init__(self, config: DaemonConfig) -> None:
-        self.config = config
-        self.takes_every_cc = False
-
-    def take_every_cc(self, every: bool) -> None:
-        self.takes_every_cc = every
-
-
-class SlowController:
-    """A Controller stand-in whose requests wait until `release` is set (a loop busy with
-    an answer)."""
-
-    def __init__(self, config: DaemonConfig) -> None:
-        self.daemon = SteeredDaemon(config)
-        self.requests: list[dict] = []
-        self.release = threading.Event()
-
-    def handle(self, request: dict) -> dict:
-        self.requests.append(request)
-        self.release.wait(5)
-        if request["command"] == "set":
-            config = self.daemon.config
-            self.daemon.config = DaemonConfig(**{**config.__dict__, request["key"]:
-                                                 request["value"]})
-        return {"ok": True}
-
-
 def test_a_sweep_is_folded_into_its_latest_value_and_panics_all_count():
     controller = SlowController(DaemonConfig(cc_map=EXAMPLE, panic_cc=119))
     knobs = Knobs(controller)
@@ -245,11 +215,11 @@ def test_learning_takes_the_next_knob_but_no_channel_mode_message():
     try:
         threading.Thread(target=lambda: learnt.put(knobs.learn(5.0))).start()
         assert wait_until(lambda: knobs._learning is not None, 2)
-        assert wait_until(lambda: controller.daemon.takes_every_cc, 2)  # on no map yet
+        assert wait_until(lambda: controller.daemon.every_cc[-1:] == [True], 2)  # on no map yet
         knobs([0xB0, 123, 0])  # all notes off: no knob
         knobs([0xB0, 17, 40])
         assert learnt.get(timeout=5) == 17
-        assert not controller.daemon.takes_every_cc  # the learn's hold ends with it
+        assert controller.daemon.every_cc[-1] is False  # the learn's hold ends with it
         assert knobs.learn(0.05) is None  # nobody turns
     finally:
         knobs.stop()

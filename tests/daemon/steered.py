@@ -1,5 +1,6 @@
-"""Stand-ins for the knobs' host in the control room's unit tests: a daemon that only keeps
-its config and says what the knobs asked of it, and a Controller whose requests wait."""
+"""Stand-ins for the knobs' host in the knobs' unit tests (tests/daemon/control, and the CC
+map's in tests/daemon/config): a daemon that only keeps its config and says what the knobs
+asked of it, and a Controller whose requests wait."""
 
 from __future__ import annotations
 
