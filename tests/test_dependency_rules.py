@@ -3,7 +3,8 @@ a wrong import fails here, not in a user's torch-free install.
 
 - engine imports numpy, onnxruntime and the standard library only (never torch, daemon
   or training);
-- the daemon's rooms point one way: midi <- play <- config <- control <- service <- cli /
+- the daemon's rooms point one way: midi <- play <- config <- record <- control <- service
+  <- cli /
   bench (the MIDI edge knows nothing of the musical loop, the loop nothing of the
   configuration, the configuration nothing of who steers the daemon, remote control
   nothing of the lifecycle, the service nothing of the command line); nothing in the
@@ -27,9 +28,10 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 # Each room and the rooms of its own package it must never import.
 DAEMON_FORBIDDEN = {
-    "midi": ("play", "config", "control", "service", "cli", "bench"),
-    "play": ("config", "control", "service", "cli", "bench"),
-    "config": ("control", "service", "cli", "bench"),
+    "midi": ("play", "config", "record", "control", "service", "cli", "bench"),
+    "play": ("config", "record", "control", "service", "cli", "bench"),
+    "config": ("record", "control", "service", "cli", "bench"),
+    "record": ("control", "service", "cli", "bench"),
     "control": ("service", "cli", "bench"),
     "service": ("cli", "bench"),
     "bench": ("cli",),

@@ -12,6 +12,7 @@
     editing.py        one option changed in a user's file, its other lines kept (`learn`)
     paths.py          the user's folders (platformdirs): config, models, the control socket
     models.py         model names to files: the user's models, then the shipped ones
+    private_folder.py a folder only the user can change, and the files opened inside it
 
 Each module imports only those listed before it, and numbers.py and paths.py (which import
 none of them): tests/test_import_cycles.py checks there is no cycle.

@@ -4,7 +4,6 @@
                       learn, status), whoever sent it
     socket_server.py  the control socket (a Unix socket, peer credentials checked)
     client.py         the client side: `antiphon status`, `set`, ... ask through it
-    socket_folder.py  the socket's folder, checked before anything is opened in it
     instance_lock.py  one daemon per socket: the lock, and the record of the output opened
     steering.py       DaemonControls: what the Controller and the knobs may ask of the
                       daemon, and the DaemonStatus snapshot they read

@@ -10,7 +10,7 @@ left means a daemon that died without releasing its notes: the service manager's
 (`antiphon panic --only-if-stopped`) silences that output, and only that one, and only when
 no daemon holds the lock (a daemon the user started by hand on the same socket plays on).
 
-Both files are opened inside the checked folder, never through a link (socket_folder.py).
+Both files are opened inside the checked folder, never through a link (config/private_folder.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from antiphon.daemon.control.socket_folder import open_folder, open_private_file
+from antiphon.daemon.config.private_folder import open_folder, open_private_file
 
 MAX_RECORD_BYTES = 65536  # a record is a few port names; anything bigger is not ours
 

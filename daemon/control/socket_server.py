@@ -2,7 +2,7 @@
 `antiphon status`, `set`, `model`, `panic` and `reload` reach a running daemon. Only its
 user may use it: the socket file is made 0600 (the umask is narrowed while it is bound: no
 moment open to others), and each peer's user is checked (SO_PEERCRED). Its folder is made
-0700, and one that another user could change is refused (socket_folder.py); the client
+0700, and one that another user could change is refused (config/private_folder.py); the client
 checks the server's user in turn (control_client.py).
 
 One JSON object per line each way: a request (`{"command": "status"}`), then its answer
@@ -45,7 +45,7 @@ from antiphon.daemon.control.client import (
     refuse_if_too_long,
 )
 from antiphon.daemon.control.instance_lock import AlreadyRunning, InstanceLock
-from antiphon.daemon.control.socket_folder import UnsafePath, open_folder, refuse_link
+from antiphon.daemon.config.private_folder import UnsafePath, open_folder, refuse_link
 
 # The client's names stay importable from here, where they were first.
 __all__ = ["CLIENT_TIMEOUT_SECONDS", "MAX_PATH_BYTES", "AlreadyRunning", "ControlServer",

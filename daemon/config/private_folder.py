@@ -1,5 +1,6 @@
-"""The control socket's folder, and the files the daemon keeps in it (the lock, the record of
-what it opened), trusted only when nobody but the user can change them.
+"""A private folder (the control socket's, the recorded takes') and the files kept in it
+(the lock, the record of what was opened, a take's journal), trusted only when nobody but
+the user can change them.
 
 Whoever can write the folder can rename the socket and bind an impostor in its place, or
 plant a link named like the lock that makes the daemon truncate the file it points to.
