@@ -31,7 +31,7 @@ from antiphon.engine.events import TICKS_PER_BEAT
 FIRST_MODE_CC = 120  # CC 120..127 are channel mode messages, not controllers
 # Options that name a port, a model or a file: text, but never blank.
 NAMING_OPTIONS = ("in_port", "out_port", "model", "timing_trace", "control_socket",
-                  "osc_host", "clock_in", "clock_out")
+                  "osc_host", "clock_in", "clock_out", "record_folder")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,9 @@ class CheckedConfig(ConfigFields):
         self._check_knobs()
         if self.osc_port is not None:
             _in_range("osc_port", self.osc_port, 1, 65535)
+        _in_range("web_port", self.web_port, 1, 65535)
+        _in_range("record_keep_mb", self.record_keep_mb, 0, 1e9, low_open=True)
+        _in_range("record_keep_days", self.record_keep_days, 0, 1e6, low_open=True)
         for name in NAMING_OPTIONS:
             value = getattr(self, name)
             if value is not None and not value.strip():

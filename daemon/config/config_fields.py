@@ -249,3 +249,23 @@ class ConfigFields:
     # The address OSC listens on: 127.0.0.1 keeps it on this machine; 0.0.0.0 opens it to
     # the network (a tablet running TouchOSC).
     osc_host: str = option("127.0.0.1", "The address OSC listens on (0.0.0.0: the network).")
+    # Keep every call and answer as a take: a journal in the takes folder, flushed twice a
+    # second and made a .mid when the daemon stops (or, after a crash, when it next starts);
+    # `antiphon sessions` lists, exports and draws them. False (--no-record): nothing kept.
+    record: bool = option(True, "Record every call and answer as a take (antiphon sessions).")
+    # The takes folder. None: sessions/ in the user's data folder
+    # ($XDG_DATA_HOME/antiphon/sessions).
+    record_folder: str | None = option(
+        None, "The folder takes are kept in.",
+        default_text="sessions in $XDG_DATA_HOME/antiphon")
+    # Takes kept: when the daemon starts, the oldest go until those left hold at most this
+    # many megabytes, and any older than record_keep_days go too.
+    record_keep_mb: float = option(500.0, "Megabytes of takes kept (the oldest go first).")
+    # Takes older than this many days are removed when the daemon starts.
+    record_keep_days: float = option(90.0, "Days a take is kept.")
+    # A local web page (127.0.0.1 only, behind a token printed when the daemon is ready):
+    # a live piano roll of call and answer, the tempo and key, the live settings as
+    # controls, the takes. Off by default: without it nothing listens on the network.
+    web: bool = option(False, "Serve a local web page: live piano roll, controls, takes.")
+    # The web page's port on 127.0.0.1.
+    web_port: int = option(8737, "The web page's port on 127.0.0.1.")

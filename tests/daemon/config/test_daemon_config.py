@@ -118,6 +118,11 @@ def test_precedence_file_then_environment_then_command_line(tmp_path):
     ({"seed": 2**63}, ["--seed", "<= 9223372036854775807, got 9223372036854775808"]),
     ({"channel": 10**400}, ["--channel", "got a number of 401 digits"]),
     ({"bpm": 10**400}, ["--bpm", "a number of 401 digits"]),
+    ({"web_port": 0}, ["--web-port", "65535"]),
+    ({"web_port": 70000}, ["--web-port"]),
+    ({"record_keep_mb": 0.0}, ["--record-keep-mb", "> 0"]),
+    ({"record_keep_days": -1.0}, ["--record-keep-days"]),
+    ({"record_folder": " "}, ["--record-folder"]),
 ])
 def test_bad_values_name_the_option(overrides, names):
     with pytest.raises(ConfigError) as caught:
