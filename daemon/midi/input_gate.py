@@ -110,7 +110,7 @@ class InputGate:
     (`retune`)."""
 
     def __init__(self, inbox: queue.SimpleQueue, channels: Collection[int],
-                 trace=None, *,  # a TimingTrace, or None
+                 taps=None, *,  # a MessageTaps (play/message_taps.py), or None
                  thru: Callable[[list[int]], None] | None = None,
                  control_notes: Collection[int] = frozenset(),
                  control_ccs: Collection[tuple[int, int]] = frozenset(),
@@ -120,7 +120,7 @@ class InputGate:
                  clock_sink: Callable[[float, list[int]], None] | None = None,
                  clock_on_input: bool = True) -> None:
         self._inbox = inbox
-        self.trace = trace
+        self.taps = taps
         self.stats = GateStats()
         self._tokens = float(NOTE_ON_BURST)
         self._refilled = time.perf_counter()
@@ -199,8 +199,8 @@ class InputGate:
                 thru_only = self._pass_on(message)
             else:
                 passed = self._admit(message)
-            if self.trace is not None:
-                self.trace.received(arrived, message, bool(passed))
+            if self.taps is not None:
+                self.taps.received(arrived, message, bool(passed))
         if control:
             self.controls(message)
         thru = self.thru

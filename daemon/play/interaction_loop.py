@@ -50,7 +50,7 @@ from antiphon.daemon.play.pedal import PlayedNotes
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.session_timeline import SessionTimeline
 from antiphon.daemon.play.time_source import TimeSource, time_of
-from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.play.message_taps import MessageTaps
 from antiphon.daemon.play.transport import follow_transport
 from antiphon.engine.events import (
     NoteEvent,
@@ -77,7 +77,7 @@ class InteractionLoop:
         settings: LoopSettings,
         inbox: queue.SimpleQueue,
         *,
-        trace: TimingTrace | None = None,
+        taps: MessageTaps | None = None,
         follows_transport: bool = True,
         time: TimeSource | None = None,
     ) -> None:
@@ -102,7 +102,7 @@ class InteractionLoop:
         self._pace.use(session)
         self.error: BaseException | None = None  # why the loop died, if it did
         self.answer_finished = threading.Event()  # set at each answer end (the demo waits)
-        self._trace = trace  # records each answer (--timing-trace)
+        self._taps = taps  # each answer told (--timing-trace, the take)
         self.retune(settings)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -301,11 +301,12 @@ class InteractionLoop:
         if drawn is not None:
             start_tick = drawn.start_tick
             answer = iter_events(drawn.candidate.events)
+            keeps = drawn.rules_chosen
             log.info("answer keeps to %s; best of %d, drawn in %.0f ms as the silence ran",
-                     drawn.rules_chosen, len(drawn.scores), drawn.seconds * 1e3)
+                     keeps, len(drawn.scores), drawn.seconds * 1e3)
         else:
-            rules, chosen = answer_rules(call, settings.rules, settings.follow_call)
-            log.info("answer keeps to %s", chosen)
+            rules, keeps = answer_rules(call, settings.rules, settings.follow_call)
+            log.info("answer keeps to %s", keeps)
             answer = draw_answer(self._session, call, settings.candidates, start_tick,
                                  length_ticks, settings.temperature,
                                  self._max_opening_rest_ticks, rules, settings.top_p)
@@ -322,8 +323,8 @@ class InteractionLoop:
                         due + late_push, now + SEND_MARGIN_SECONDS + lead)
                     due += push_beats
                     self.stats.headroom_seconds.append(clock.seconds_at(due) - now)
-                    if self._trace is not None:
-                        self._trace.answer(began, now, clock.seconds_at(due))
+                    if self._taps is not None:
+                        self._taps.answer(began, now, clock.seconds_at(due), keeps)
                     opening_rest = due - plan.start_beats - push_beats
                 elif clock.seconds_at(due) < now:
                     self.stats.late_events += 1

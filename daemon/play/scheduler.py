@@ -30,7 +30,7 @@ from antiphon.daemon.midi.ports import MidiOutput
 from antiphon.daemon.midi.wire import SUSTAIN_PEDAL
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.time_source import TimeSource, time_of
-from antiphon.daemon.play.timing_trace import TimingTrace
+from antiphon.daemon.play.message_taps import MessageTaps
 from antiphon.engine.events import NOTE_OFF_STATUS, NOTE_ON_STATUS
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class OutputScheduler:
         clock: Clock,
         *,
         spin_seconds: float = 0.002,
-        trace: TimingTrace | None = None,
+        taps: MessageTaps | None = None,
         echo_guard: EchoGuard | None = None,
         time: TimeSource | None = None,
     ) -> None:
@@ -90,7 +90,7 @@ class OutputScheduler:
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
         self.error: BaseException | None = None  # why the thread died, if it did
-        self._trace = trace  # records every send (--timing-trace)
+        self._taps = taps  # every send told (--timing-trace, the take)
         self._echo_guard = echo_guard  # told of every send, to know its echo
         # MIDI thru: the player's notes and pedal sounding on the output, kept apart from
         # the answer's (a barge-in must not cut the player's own sound), released at a stop.
@@ -210,12 +210,12 @@ class OutputScheduler:
             return released
 
     def _send(self, message: tuple[int, ...], due: float | None = None) -> None:
-        """Every message leaves through here (lock held), so the trace sees them all."""
+        """Every message leaves through here (lock held), so the taps see them all."""
         self._port.send(message)
         if self._echo_guard is not None:
             self._echo_guard.sent(message, self._time.now())
-        if self._trace is not None:
-            self._trace.sent(due, message)
+        if self._taps is not None:
+            self._taps.sent(due, message)
 
     def _release_all_locked(self, due: float | None = None) -> int:
         released = 0

@@ -103,7 +103,9 @@ class TimingTrace:
     def received(self, arrived: float, message: list[int], kept: bool) -> None:
         self.receives.add(arrived, 1.0 if kept else 0.0, message)
 
-    def answer(self, decided: float, first_scheduled: float, first_due: float) -> None:
+    def answer(self, decided: float, first_scheduled: float, first_due: float,
+               keeps: str = "") -> None:
+        """An answer's times (`keeps`, the rules it keeps, is the take's, not timing)."""
         self.answers.append((decided, first_scheduled, first_due))
 
     # -- garbage collections ------------------------------------------------------------

@@ -26,6 +26,7 @@ from antiphon.daemon.play.link_clock import LinkClock
 from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
 from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.play.scheduler import OutputScheduler
+from antiphon.daemon.play.message_taps import MessageTap, taps_of
 from antiphon.daemon.play.timing_trace import TimingTrace
 
 
@@ -60,18 +61,21 @@ def shares_clock(config: DaemonConfig) -> bool:
 
 def build_parts(config: DaemonConfig, session: AnswerSession, midi_out: MidiOutput,
                 clock: Clock | None = None, *,
-                controls: Callable[[list[int]], None] | None = None) -> DaemonParts:
+                controls: Callable[[list[int]], None] | None = None,
+                feed: MessageTap | None = None) -> DaemonParts:
     """The parts of a daemon answering with `session` through `midi_out` on `clock` (None:
     the one the config names); `controls` takes the knobs, program changes and control
-    keys the gate hands over (the service's Knobs; None: they are unused)."""
+    keys the gate hands over (the service's Knobs; None: they are unused); `feed` is told
+    what is received and sent besides the timing trace (the take's feed; None: nothing)."""
     clock = clock or make_clock(config)
     trace = TimingTrace() if config.timing_trace else None
     echo_guard = EchoGuard()  # the scheduler tells it each send; the gate asks it
-    scheduler = OutputScheduler(midi_out, clock, trace=trace, echo_guard=echo_guard)
+    taps = taps_of(trace, feed)  # None: nothing told on the hot paths
+    scheduler = OutputScheduler(midi_out, clock, taps=taps, echo_guard=echo_guard)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     shared = shares_clock(config)
     loop = InteractionLoop(
-        session, scheduler, clock, loop_settings(config, shared), inbox, trace=trace,
+        session, scheduler, clock, loop_settings(config, shared), inbox, taps=taps,
         # Following a DAW's clock, its Stop also stops the answering unless asked not to.
         follows_transport=not (isinstance(clock, MidiClockFollower)
                                and config.answer_when_stopped),
@@ -80,7 +84,7 @@ def build_parts(config: DaemonConfig, session: AnswerSession, midi_out: MidiOutp
     settings = gate_settings(config, scheduler.pass_through)
     # Called on the input's reader thread (never the MIDI system's): filter, shed, queue.
     gate = InputGate(
-        inbox, settings.channels, trace,
+        inbox, settings.channels, taps,
         thru=settings.thru, control_notes=settings.control_notes,
         control_ccs=settings.control_ccs, program_channels=settings.program_channels,
         echo_guard=echo_guard, controls=controls,

@@ -18,7 +18,7 @@ def test_the_scheduler_records_each_send_with_its_due_time():
     output, recorder = recording_output()
     clock = Clock(120.0)
     trace = TimingTrace()
-    scheduler = OutputScheduler(output, clock, trace=trace)
+    scheduler = OutputScheduler(output, clock, taps=trace)
     scheduler.start()
     try:
         start = clock.now_beats() + 0.1
