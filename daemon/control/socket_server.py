@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from antiphon.daemon.config.private_folder import UnsafePath, open_folder, refuse_link
 from antiphon.daemon.control.client import (
     CLIENT_TIMEOUT_SECONDS,
     MAX_PATH_BYTES,
@@ -45,7 +46,6 @@ from antiphon.daemon.control.client import (
     refuse_if_too_long,
 )
 from antiphon.daemon.control.instance_lock import AlreadyRunning, InstanceLock
-from antiphon.daemon.config.private_folder import UnsafePath, open_folder, refuse_link
 
 # The client's names stay importable from here, where they were first.
 __all__ = ["CLIENT_TIMEOUT_SECONDS", "MAX_PATH_BYTES", "AlreadyRunning", "ControlServer",

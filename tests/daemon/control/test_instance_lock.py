@@ -11,8 +11,8 @@ import stat
 import pytest
 from lock_holder import hold
 
-from antiphon.daemon.control.instance_lock import InstanceLock, Stopped, stopped_instance
 from antiphon.daemon.config.private_folder import UnsafePath, open_folder
+from antiphon.daemon.control.instance_lock import InstanceLock, Stopped, stopped_instance
 
 
 def test_a_live_daemon_is_found_running_and_its_record_is_left_alone(folder):
