@@ -3,8 +3,9 @@ missing from pyproject.toml's list works in an editable install and is missing f
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"daemon": "antiphon.daemon", "engine": "antiphon.engine",

@@ -46,11 +46,11 @@ from antiphon.daemon.play.loop_parts import (
     LoopStats,
     cuts_an_answer,
 )
+from antiphon.daemon.play.message_taps import MessageTaps
 from antiphon.daemon.play.pedal import PlayedNotes
 from antiphon.daemon.play.scheduler import OutputScheduler
 from antiphon.daemon.play.session_timeline import SessionTimeline
 from antiphon.daemon.play.time_source import TimeSource, time_of
-from antiphon.daemon.play.message_taps import MessageTaps
 from antiphon.daemon.play.transport import follow_transport
 from antiphon.engine.events import (
     NoteEvent,

@@ -29,8 +29,8 @@ from antiphon.daemon.midi.echo_guard import EchoGuard
 from antiphon.daemon.midi.ports import MidiOutput
 from antiphon.daemon.midi.wire import SUSTAIN_PEDAL
 from antiphon.daemon.play.clock import Clock
-from antiphon.daemon.play.time_source import TimeSource, time_of
 from antiphon.daemon.play.message_taps import MessageTaps
+from antiphon.daemon.play.time_source import TimeSource, time_of
 from antiphon.engine.events import NOTE_OFF_STATUS, NOTE_ON_STATUS
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from antiphon.daemon.play.interaction import PhrasePolicy
 from antiphon.daemon.play.interaction_loop import InteractionLoop
 from antiphon.daemon.play.link_clock import LinkClock
 from antiphon.daemon.play.loop_parts import AnswerSession, LoopSettings
+from antiphon.daemon.play.message_taps import MessageTap, taps_of
 from antiphon.daemon.play.midi_clock import MidiClockFollower
 from antiphon.daemon.play.scheduler import OutputScheduler
-from antiphon.daemon.play.message_taps import MessageTap, taps_of
 from antiphon.daemon.play.timing_trace import TimingTrace
 
 
