@@ -1,0 +1,89 @@
+"""A piano-roll picture of a call and its answer (PNG): the call in one colour, the answer in
+another, bars and beats along the bottom, pitch names up the side.
+
+matplotlib is imported inside `draw_roll` only (it takes a second to import, and the daemon
+never needs it to play), and through its Agg canvas directly: no pyplot, no global backend,
+so a picture can be drawn on any thread (the web page's) beside anything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from antiphon.daemon.record.midi_export import TempoMap, in_time_order, note_spans
+from antiphon.daemon.record.take_events import ANSWER, CALL, Take
+
+RollNote = tuple[float, float, int, int]  # (start_beat, end_beat, pitch, velocity)
+CALL_COLOUR = "#1f5fbf"  # blue
+ANSWER_COLOUR = "#e8590c"  # orange
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+MAX_WIDTH_INCHES = 40.0  # a long take is drawn narrower per bar past this
+INCHES_PER_BAR = 1.6
+DPI = 100
+
+
+def pitch_name(pitch: int) -> str:
+    """C4 is MIDI 60."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def take_roll_notes(take: Take) -> tuple[list[RollNote], list[RollNote]]:
+    """The call's notes and the answer's, in beats through the take's tempo map."""
+    events = in_time_order(take.events)
+    tempo = TempoMap.of(events)
+    return tuple(  # type: ignore[return-value]
+        [(span.start, span.end, span.pitch, span.velocity)
+         for span in note_spans(events, kind, tempo, take.seconds)]
+        for kind in (CALL, ANSWER))
+
+
+def draw_roll(call: Sequence[RollNote], answer: Sequence[RollNote], path: Path | BinaryIO,
+              *, beats_per_bar: int = 4, title: str = "") -> None:
+    """Write the piano roll of `call` and `answer` as a PNG to `path` (a file name or a
+    binary file)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, MultipleLocator
+
+    notes = [*call, *answer]
+    last_beat = max((end for _, end, _, _ in notes), default=float(beats_per_bar))
+    bars = max(1, math.ceil(last_beat / beats_per_bar - 1e-9))
+    low = min((pitch for _, _, pitch, _ in notes), default=60) - 2
+    high = max((pitch for _, _, pitch, _ in notes), default=72) + 2
+    width = min(MAX_WIDTH_INCHES, max(6.0, 1.5 + bars * INCHES_PER_BAR))
+    height = min(12.0, max(3.0, 1.5 + (high - low) * 0.12))
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for roll, colour in ((call, CALL_COLOUR), (answer, ANSWER_COLOUR)):
+        for start, end, pitch, _velocity in roll:
+            axes.broken_barh([(start, max(end - start, 0.05))], (pitch - 0.4, 0.8),
+                             facecolors=colour, edgecolors="none")
+    axes.set_xlim(0, bars * beats_per_bar)
+    axes.set_ylim(low - 0.5, high + 0.5)
+    axes.xaxis.set_major_locator(MultipleLocator(beats_per_bar))
+    axes.xaxis.set_minor_locator(MultipleLocator(1))
+    axes.xaxis.set_major_formatter(lambda beat, _: f"{int(round(beat / beats_per_bar)) + 1}")
+    axes.grid(which="major", axis="x", color="#555555", linewidth=0.8)
+    axes.grid(which="minor", axis="x", color="#cccccc", linewidth=0.4)
+    axes.set_xlabel(f"bar ({beats_per_bar} beats; thin lines: beats)")
+    step = 1 if high - low <= 24 else 12
+    names = [pitch for pitch in range(low, high + 1) if step == 1 or pitch % 12 == 0]
+    axes.yaxis.set_major_locator(FixedLocator(names))
+    axes.yaxis.set_major_formatter(lambda pitch, _: pitch_name(int(round(pitch))))
+    axes.tick_params(axis="y", labelsize=7 if step == 1 else 9)
+    axes.set_ylabel("pitch")
+    axes.legend(handles=[Patch(color=CALL_COLOUR, label=f"call ({len(call)} notes)"),
+                         Patch(color=ANSWER_COLOUR, label=f"answer ({len(answer)} notes)")],
+                loc="upper right", fontsize=8)
+    if title:
+        axes.set_title(title)
+    if not notes:
+        axes.text(0.5, 0.5, "no notes", transform=axes.transAxes, ha="center",
+                  va="center", color="#888888")
+    figure.tight_layout()
+    figure.savefig(path, format="png")

@@ -1,0 +1,186 @@
+"""The takes folder: where takes are kept, and reading them back.
+
+A take is a folder `<ID>/` in the takes folder (ID: the local time it began,
+`2026-12-07_145503`, with `-2`, `-3` on a clash), holding `journal.jsonl` (a header line
+{"format": "antiphon-take-v1", "started": ISO local time, "pid": ...}, one TakeEvent a
+line, and {"kind": "end", "t": ...} after a clean stop) and `take.mid` once finished.
+
+Every folder and file is opened through config/private_folder.py: a takes folder that
+another user could change, or a link in place of a take or its journal, is refused
+(UnsafePath). A take id is a name, never a path: anything but the ID's form ("/", "..")
+is refused before the disk is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import platformdirs
+
+from antiphon.daemon.config.paths import APP_NAME
+from antiphon.daemon.config.private_folder import open_folder, open_private_file
+from antiphon.daemon.record.take_events import ANSWER_START, SETTINGS, Take, TakeEvent
+
+JOURNAL = "journal.jsonl"
+TAKE_MIDI = "take.mid"
+FORMAT = "antiphon-take-v1"
+END = "end"
+TAKE_ID = re.compile(r"\d{4}-\d{2}-\d{2}_\d{6}(-\d{1,4})?")
+ID_TIME_FORMAT = "%Y-%m-%d_%H%M%S"
+
+
+def takes_folder() -> Path:
+    """The default takes folder (the config's `record_folder` may name another)."""
+    return platformdirs.user_data_path(APP_NAME) / "sessions"
+
+
+class TakeError(ValueError):
+    """A take that cannot be given: the message says which and why."""
+
+
+class UnknownTake(TakeError):
+    """No take of that id in the folder."""
+
+
+class BadTakeId(TakeError):
+    """Not a take id (a path, "..", anything but the ID's form)."""
+
+
+class UnreadableTake(TakeError):
+    """A take whose journal is missing or has no header."""
+
+
+@dataclass(frozen=True)
+class TakeSummary:
+    id: str
+    started: datetime
+    seconds: float
+    exchanges: int  # answers started
+    models: tuple[str, ...]  # the models named in its settings, in the order first seen
+    finished: bool  # its take.mid was written
+
+
+def check_take_id(take_id: str) -> str:
+    """The id itself, or BadTakeId: ids are names like 2026-12-07_145503, never paths."""
+    if not isinstance(take_id, str) or not TAKE_ID.fullmatch(take_id):
+        raise BadTakeId(f"{take_id!r} is not a take id (ids look like 2026-12-07_145503; "
+                        "`antiphon sessions list` shows them)")
+    return take_id
+
+
+def is_take_id(name: str) -> bool:
+    return bool(TAKE_ID.fullmatch(name))
+
+
+def list_takes(folder: Path) -> list[TakeSummary]:
+    """Every readable take in `folder`, newest first; [] when the folder is missing.
+    Raises UnsafePath (an OSError) for a folder another user could change."""
+    folder_fd = open_folder(folder, create=False)
+    if folder_fd is None:
+        return []
+    try:
+        names = sorted((name for name in os.listdir(folder_fd) if is_take_id(name)),
+                       reverse=True)
+        summaries = []
+        for name in names:
+            try:
+                summaries.append(summary_of(read_take_in(folder, name)))
+            except (TakeError, OSError):
+                continue  # a take being made, or one no journal was written for
+        return summaries
+    finally:
+        os.close(folder_fd)
+
+
+def read_take(folder: Path, take_id: str) -> Take:
+    """The take `take_id` of `folder`. Raises BadTakeId, UnknownTake, UnreadableTake (each a
+    ValueError) or UnsafePath (an OSError)."""
+    check_take_id(take_id)
+    folder_fd = open_folder(folder, create=False)
+    if folder_fd is None:
+        raise UnknownTake(f"no take {take_id}: there is no takes folder {str(folder)!r}")
+    os.close(folder_fd)
+    return read_take_in(folder, take_id)
+
+
+def read_take_in(folder: Path, take_id: str) -> Take:
+    """A take of a folder already checked (its id checked too)."""
+    take_fd = open_folder(folder / take_id, create=False)
+    if take_fd is None:
+        raise UnknownTake(f"no take {take_id} in {str(folder)!r} "
+                          "(`antiphon sessions list` shows the takes)")
+    try:
+        return read_journal(take_fd, folder / take_id, take_id)
+    finally:
+        os.close(take_fd)
+
+
+def read_journal(take_fd: int, where: Path, take_id: str) -> Take:
+    """The journal of an open take folder, read up to its last whole line."""
+    journal_fd = open_private_file(take_fd, JOURNAL, where, create=False, writable=False)
+    if journal_fd is None:
+        raise UnreadableTake(f"the take {take_id} has no journal ({str(where / JOURNAL)!r})")
+    with os.fdopen(journal_fd, "rb") as journal:
+        data = journal.read()
+    return parse_journal(data, take_id, finished=has_file(take_fd, TAKE_MIDI))
+
+
+def parse_journal(data: bytes, take_id: str, *, finished: bool = False) -> Take:
+    """A journal's bytes as a Take. A last line with no newline (cut by a crash) is left
+    out; a row in between that is not an event is skipped and counted."""
+    lines = data.split(b"\n")[:-1]  # what follows the last newline is not a whole line
+    if not lines:
+        raise UnreadableTake(f"the take {take_id}'s journal is empty")
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise UnreadableTake(f"the take {take_id}'s journal does not begin with an "
+                             f"{FORMAT} header")
+    events: list[TakeEvent] = []
+    ended = None
+    skipped = 0
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+            if isinstance(row, dict) and row.get("kind") == END:
+                ended = float(row.get("t", 0.0))
+                continue
+            events.append(TakeEvent.from_json(row))
+        except (ValueError, TypeError):
+            skipped += 1
+    return Take(take_id, header, tuple(events), ended, finished, skipped)
+
+
+def summary_of(take: Take) -> TakeSummary:
+    models: list[str] = []
+    for event in take.events:
+        if event.kind == SETTINGS and event.detail:
+            model = event.detail.get("model")
+            if model is not None and str(model) not in models:
+                models.append(str(model))
+    return TakeSummary(take.id, started_at(take), take.seconds,
+                       sum(event.kind == ANSWER_START for event in take.events),
+                       tuple(models), take.finished)
+
+
+def started_at(take: Take) -> datetime:
+    """The header's start, else the time the id says."""
+    try:
+        return datetime.fromisoformat(str(take.header.get("started")))
+    except ValueError:
+        return datetime.strptime(take.id[:17], ID_TIME_FORMAT)
+
+
+def has_file(folder_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
