@@ -1,0 +1,359 @@
+"""The local web page's server: aiohttp on a thread of its own, 127.0.0.1 only.
+
+`WebPage` serves the page and its static files, a stream of server-sent events (each
+take event as the feed hands it to `LiveRoll`, and the daemon's status once a second),
+the live settings and the model through the same `Controller` as the control socket, and
+the recorded takes (a list, each take's .mid and its piano-roll picture).
+
+Who may ask: the page is for the user at this machine. The server binds 127.0.0.1 only;
+every request needs the token of the address `antiphon run --web` prints (as `?token=`,
+the `X-Antiphon-Token` header, or the cookie the page gets with it) and a Host header
+that names 127.0.0.1 or localhost on our port (a DNS-rebinding page names its own host);
+a POST that comes from another origin is refused too.
+
+What it never does: run a Controller request or draw a picture on its event loop (they
+run in executors of their own, so a model load never stalls the stream), or wait for a
+browser. Each browser gets a bounded queue of what is to be sent to it; one that falls
+that far behind (it stopped reading) is dropped, and the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from antiphon.daemon.control.web.live import LiveRoll, Rows
+from antiphon.daemon.control.web.takes_routes import TakesRoutes
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+STATIC = Path(__file__).resolve().parent / "static"
+TOKEN_QUERY = "token"
+TOKEN_HEADER = "X-Antiphon-Token"
+BROWSER_QUEUE_LIMIT = 200  # messages a browser may fall behind (the feed sends ~50 a second)
+MAX_BROWSERS = 16
+STATUS_SECONDS = 1.0
+REQUEST_BYTES = 64 * 1024  # a POST body: a setting's name and value
+STOP_SECONDS = 2.0  # how long a stop lets the handlers end before they are cut
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Handles(Protocol):
+    """What the page asks of the daemon: control/controller.py's Controller."""
+
+    def handle(self, request: dict) -> dict: ...
+
+
+class Browser:
+    """One page's event stream: what is still to be sent to it, and how to cut it off."""
+
+    def __init__(self, task: asyncio.Task, transport: asyncio.BaseTransport | None) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(BROWSER_QUEUE_LIMIT)
+        self.task = task
+        self.transport = transport
+
+    def cut(self) -> None:
+        """Drop it now: its handler stops, its connection closes without flushing what its
+        socket still holds (a browser that does not read would hold it for ever)."""
+        self.task.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event: `event: NAME` and its data as one line of JSON."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class WebPage:
+    """The web page of `antiphon run --web`, served from thread "antiphon-web"."""
+
+    def __init__(self, controller: Handles, live: LiveRoll, takes_folder: Path | None,
+                 port: int, *, token: str | None = None) -> None:
+        self.controller = controller
+        self.live = live
+        self.takes_folder = takes_folder
+        self.port = port  # 0: any free port; the one taken once started
+        self.token = token or secrets.token_urlsafe(24)
+        self.dropped = 0  # browsers cut off for falling behind
+        self._browsers: set[Browser] = set()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._control = ThreadPoolExecutor(2, thread_name_prefix="antiphon-web-control")
+        self._takes = TakesRoutes(takes_folder)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/?{TOKEN_QUERY}={self.token}"
+
+    @property
+    def browsers(self) -> int:
+        """How many pages are connected to the event stream now."""
+        return len(self._browsers)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Listen, on a thread of its own; returns once it does. OSError (with a message
+        that says which port) when it cannot."""
+        ready = threading.Event()
+        failed: list[OSError] = []
+        self._thread = threading.Thread(target=self._run, args=(ready, failed),
+                                        name="antiphon-web", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failed:
+            self._thread.join()
+            self._thread = None
+            self._shut_executors()
+            raise failed[0]
+        log.info("the web page is at %s", self.url)
+
+    def stop(self) -> None:
+        """Close every stream, stop listening, and join the thread and the executors."""
+        self.live.detach()
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is not None and loop is not None and stopping is not None:
+            try:
+                loop.call_soon_threadsafe(stopping.set)
+            except RuntimeError:  # its loop already ended
+                pass
+            thread.join()
+        self._thread = None
+        self._shut_executors()
+
+    def _shut_executors(self) -> None:
+        self._control.shutdown(wait=True, cancel_futures=True)
+        self._takes.close()
+
+    def _run(self, ready: threading.Event, failed: list[OSError]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                runner = loop.run_until_complete(self._open(loop))
+            except OSError as err:
+                failed.append(OSError(err.errno, f"the web page cannot listen on {HOST}:"
+                                      f"{self.port}: {err.strerror or err} (another program "
+                                      "may use that port: choose another one)"))
+                return
+            finally:
+                ready.set()
+            loop.run_until_complete(self._serve(runner))
+        except Exception:  # the page is an extra: whatever ends it, playing goes on
+            log.exception("the web page stopped")
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> web.AppRunner:
+        self._loop = loop
+        self._stopping = asyncio.Event()
+        app = web.Application(middlewares=[self._guard], client_max_size=REQUEST_BYTES)
+        app.on_response_prepare.append(self._response_headers)
+        app.router.add_get("/", self._index)
+        app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
+        app.router.add_get("/events", self._events)
+        app.router.add_get("/api/status", self._status)
+        app.router.add_get("/api/models", self._models)
+        app.router.add_post("/api/set", self._set)
+        app.router.add_post("/api/model", self._model)
+        self._takes.add_routes(app.router)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                               shutdown_timeout=STOP_SECONDS)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, HOST, self.port, reuse_address=False)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.port = runner.addresses[0][1]
+        self.live.attach(loop, self._take_rows)
+        return runner
+
+    async def _serve(self, runner: web.AppRunner) -> None:
+        status = asyncio.ensure_future(self._status_loop())
+        try:
+            assert self._stopping is not None
+            await self._stopping.wait()
+        finally:
+            status.cancel()
+            for browser in list(self._browsers):
+                browser.cut()
+            await asyncio.gather(status, return_exceptions=True)
+            await runner.cleanup()
+
+    # -- who may ask -----------------------------------------------------------------------
+    def _hosts(self) -> tuple[str, str]:
+        return f"{HOST}:{self.port}", f"localhost:{self.port}"
+
+    def _cookie(self) -> str:
+        return f"antiphon_token_{self.port}"  # cookies ignore ports: one per daemon
+
+    def _token_given(self, request: web.Request) -> str:
+        return (request.query.get(TOKEN_QUERY) or request.headers.get(TOKEN_HEADER)
+                or request.cookies.get(self._cookie()) or "")
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler) -> web.StreamResponse:
+        if request.headers.get("Host", "") not in self._hosts():
+            return _forbidden("this page answers only to http://127.0.0.1 and "
+                              "http://localhost on its own port")
+        if not hmac.compare_digest(self._token_given(request).encode(), self.token.encode()):
+            return _forbidden("open the address antiphon printed when it started (it holds "
+                              "the page's token)")
+        origin = request.headers.get("Origin")
+        if request.method != "GET" and origin is not None and \
+                origin not in {f"http://{host}" for host in self._hosts()}:
+            return _forbidden("a change must come from the page itself")
+        return await handler(request)
+
+    async def _response_headers(self, request: web.Request,
+                                response: web.StreamResponse) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.status < 400 and request.query.get(TOKEN_QUERY) == self.token:
+            response.set_cookie(self._cookie(), self.token, httponly=True, samesite="Strict",
+                                path="/")
+
+    # -- the page and its stream -----------------------------------------------------------
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    def _take_rows(self, rows: Rows) -> None:
+        """A batch from the feed (on the loop, by call_soon_threadsafe): to every page."""
+        self._broadcast(sse("take", rows))
+
+    def _broadcast(self, message: bytes) -> None:
+        for browser in list(self._browsers):
+            try:
+                browser.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                self._browsers.discard(browser)
+                self.dropped += 1
+                log.info("a web page fell %d messages behind (it stopped reading): dropped",
+                         BROWSER_QUEUE_LIMIT)
+                browser.cut()
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        if len(self._browsers) >= MAX_BROWSERS:
+            raise web.HTTPServiceUnavailable(text=f"at most {MAX_BROWSERS} pages at once")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        task = asyncio.current_task()
+        assert task is not None
+        browser = Browser(task, request.transport)
+        # What the page draws first, then everything that comes: nothing is missed between
+        # the two, since this runs on the loop that the batches come to.
+        self._browsers.add(browser)
+        first = b"retry: 2000\n\n" + sse("history", {"t": self.live.take_seconds(),
+                                                    "rows": self.live.recent()})
+        try:
+            await response.write(first)
+            while True:
+                await response.write(await browser.queue.get())
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._browsers.discard(browser)
+        return response
+
+    async def _status_loop(self) -> None:
+        """The daemon's status to every page once a second (only while one is open)."""
+        while True:
+            if self._browsers:
+                self._broadcast(sse("status", await self._brief_status()))
+            await asyncio.sleep(STATUS_SECONDS)
+
+    async def _brief_status(self) -> dict:
+        answer = await self._ask({"command": "status"})
+        status = answer.get("status") or {}
+        brief = {key: status.get(key) for key in ("mode", "model", "tempo", "settings",
+                                                  "counters") if key in status}
+        return {"ok": answer.get("ok", False), "t": self.live.take_seconds(), **brief} | (
+            {"error": answer["error"]} if "error" in answer else {})
+
+    # -- the controls ----------------------------------------------------------------------
+    async def _ask(self, request: dict) -> dict:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._control, self.controller.handle, request)
+        except RuntimeError as err:  # the executor shut down: the daemon is stopping
+            return {"ok": False, "error": f"the daemon is stopping ({err})"}
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return _answer(await self._ask({"command": "status"}))
+
+    async def _models(self, request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        return web.json_response(await loop.run_in_executor(self._control, model_names))
+
+    async def _set(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        key, value = body.get("key"), body.get("value")
+        if not isinstance(key, str) or not key:
+            raise _bad_request('give {"key": OPTION, "value": VALUE}')
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise _bad_request(f"{key}: a value is a number, a word or null")
+        return _answer(await self._ask({"command": "set", "key": key, "value": value}))
+
+    async def _model(self, request: web.Request) -> web.Response:
+        name = (await _json_body(request)).get("name")
+        if name is not None and not isinstance(name, str):
+            raise _bad_request('give {"name": MODEL}')
+        return _answer(await self._ask({"command": "model", "name": name}))
+
+
+def model_names() -> list[str]:
+    """Every name `--model` takes, the user's models first (as config/models.py finds
+    them; a user's model hides a shipped one of the same name)."""
+    from antiphon.daemon.config.models import all_models
+
+    return list(dict.fromkeys(model.name for model in all_models()))
+
+
+def _answer(answer: dict) -> web.Response:
+    """The Controller's answer as it is: 200 when done, 400 when refused (it says why)."""
+    return web.json_response(answer, status=200 if answer.get("ok") else 400)
+
+
+def _forbidden(why: str) -> web.Response:
+    return web.Response(status=403, text=f"403 Forbidden: {why}\n")
+
+
+def _bad_request(why: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"ok": False, "error": why}),
+                              content_type="application/json")
+
+
+async def _json_body(request: web.Request) -> dict:
+    """A POST's JSON object; a page must send it as application/json (a form from another
+    site cannot, without asking first)."""
+    if request.content_type != "application/json":
+        raise _bad_request("send the request as application/json")
+    try:
+        body = await request.json()
+    except ValueError as err:
+        raise _bad_request(f"not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise _bad_request("send a JSON object")
+    return body
