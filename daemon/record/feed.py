@@ -126,7 +126,7 @@ class TakeFeed:
         """A message the input delivered (the reader thread); kept: the gate took it."""
         try:
             if kept and kept_message(message):
-                self._put(arrived, CALL, tuple(message))
+                self._put(float(arrived), CALL, tuple(message))
         except Exception:  # noqa: BLE001 (a tap must never stop the reader)
             pass
 
@@ -142,7 +142,7 @@ class TakeFeed:
         """An answer begun (the interaction loop): when the call's end was decided, when its
         first note was scheduled, when that note is due, and the rules it keeps."""
         try:
-            self._put(began, ANSWER_START, (due, str(keeps)))
+            self._put(float(began), ANSWER_START, (float(due), str(keeps)))
         except Exception:  # noqa: BLE001
             pass
 
