@@ -29,12 +29,12 @@ class SetClock:
 
 
 def record_take(folder: Path, *, call=CALL, answer=ANSWER, bpm: float = 120.0,
-                model: str = "folk", tempo_changes=(), keep=KeepPolicy()) -> str:
+                model: str = "folk", tempo_changes=(), keep: KeepPolicy | None = None) -> str:
     """One take: tempo and settings at 0, the call received, an answer begun at its first
     note's second minus half a second, the answer sent; its id. `tempo_changes`:
     (seconds, bpm) told to the feed at those moments."""
     clock = SetClock()
-    recorder = TakeRecorder(folder, keep)
+    recorder = TakeRecorder(folder, keep or KeepPolicy())
     take_id = recorder.open()
     feed = TakeFeed([recorder], now=clock)
     t0 = feed.started
