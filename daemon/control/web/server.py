@@ -224,15 +224,17 @@ class WebPage:
         if request.method != "GET" and origin is not None and \
                 origin not in {f"http://{host}" for host in self._hosts()}:
             return _forbidden("a change must come from the page itself")
-        return await handler(request)
+        response = await handler(request)
+        if request.query.get(TOKEN_QUERY) == self.token and not response.prepared:
+            # The page's own requests (its scripts, its stream, its pictures) carry this.
+            response.set_cookie(self._cookie(), self.token, httponly=True, samesite="Strict",
+                                path="/")
+        return response
 
     async def _response_headers(self, request: web.Request,
                                 response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        if response.status < 400 and request.query.get(TOKEN_QUERY) == self.token:
-            response.set_cookie(self._cookie(), self.token, httponly=True, samesite="Strict",
-                                path="/")
 
     # -- the page and its stream -----------------------------------------------------------
     async def _index(self, request: web.Request) -> web.StreamResponse:

@@ -150,7 +150,7 @@
     }
     $("texture").addEventListener("change", (event) => setOption("texture", event.target.value));
     const tonic = $("scale-tonic"), scaleMode = $("scale-mode");
-    tonic.add(new Option("auto (the call's key)", "auto"));
+    tonic.add(new Option("auto", "auto"));
     tonic.add(new Option("chromatic", "chromatic"));
     for (const name of TONICS) tonic.add(new Option(name, name));
     for (const name of MODES) scaleMode.add(new Option(name, name));

@@ -11,7 +11,6 @@
   const MIN_SPAN = 25;            // semitones shown at least
   const GUTTER = 46;              // the keyboard's width, in CSS pixels
   const COLOURS = { call: "#4fd1c5", answer: "#f6ad55" };
-  const NAMES = ["C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B"];
   const BLACK = new Set([1, 3, 6, 8, 10]);
 
   class PianoRoll {
@@ -208,19 +207,26 @@
     }
 
     drawKeys(g, y, rowHeight, height) {
-      g.fillStyle = "#1a202b";
+      g.fillStyle = "#d5dbe5";
       g.fillRect(0, 0, GUTTER, height);
       g.font = "10px system-ui, sans-serif";
       g.textBaseline = "middle";
       for (let pitch = Math.floor(this.low); pitch <= Math.ceil(this.high); pitch++) {
-        const black = BLACK.has(pitch % 12);
-        g.fillStyle = black ? "#2a3140" : "#cfd6e1";
-        g.fillRect(black ? 22 : 26, y(pitch) + 0.5, black ? 24 : 20, Math.max(1, rowHeight - 1));
+        const top = y(pitch);
+        if (BLACK.has(pitch % 12)) {
+          g.fillStyle = "#1f2530";
+          g.fillRect(GUTTER * 0.42, top + 0.5, GUTTER * 0.58, Math.max(1, rowHeight - 1));
+        } else if (pitch % 12 === 0 || pitch % 12 === 5) {  // the gap below C and F
+          g.fillStyle = "#98a2b3";
+          g.fillRect(0, top + rowHeight - 0.5, GUTTER, 1);
+        }
         if (pitch % 12 === 0) {
-          g.fillStyle = "#8d99ad";
-          g.fillText(`${NAMES[0]}${pitch / 12 - 1}`, 4, y(pitch) + rowHeight / 2);
+          g.fillStyle = "#3b4455";
+          g.fillText(`C${pitch / 12 - 1}`, 4, top + rowHeight / 2);
         }
       }
+      g.fillStyle = "#0b0e13";
+      g.fillRect(GUTTER - 1, 0, 1, height);
       g.textBaseline = "alphabetic";
     }
   }
