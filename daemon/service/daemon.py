@@ -32,7 +32,14 @@ from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.link_clock import LinkClock
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.play.midi_clock import MidiClockFollower
-from antiphon.daemon.service.parts import build_parts, gate_settings, loop_settings
+from antiphon.daemon.record.feed import TakeFeed
+from antiphon.daemon.service.clock_following import ClockFollowing
+from antiphon.daemon.service.parts import (
+    build_parts,
+    gate_settings,
+    loop_settings,
+    take_settings,
+)
 from antiphon.daemon.service.signals import ForcedShutdown, ShutdownRequest
 from antiphon.daemon.service.systemd import Notifier
 from antiphon.daemon.service.watchdog import ServiceWatch
@@ -45,7 +52,6 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0002  # how long a busy thread may keep the sche
 # a moment, and a process that exits under a live thread aborts (well inside systemd's
 # TimeoutStopSec of 10 s).
 STOP_TIMEOUT_SECONDS = 3.0
-AUTO_ALONE_SECONDS = 2.0  # --clock auto: a clock silent this long has gone; play alone
 SERVE_POLL_SECONDS = 0.1  # how often the main thread looks at the threads and the signals
 
 
@@ -64,25 +70,27 @@ class Daemon:
         knobs: Knobs | None = None,
         clock_out: ClockOut | None = None,
         clock_in: MidiInput | None = None,
+        feed: TakeFeed | None = None,
     ) -> None:
         """`clock`: the clock to play by (None: the one the config names); `edge`: the MIDI
         edge that keeps these ports, when there is one; `knobs`: the service's knobs, which
         the gate hands the keyboard's controls; `clock_out`: the MIDI clock sent
         (--clock-out), reported in the status; `clock_in`: the clock's own port
-        (--clock-in), heard while the daemon listens."""
+        (--clock-in), heard while the daemon listens; `feed`: the take's feed (the
+        recorder, the web page), told every note, tempo and setting, started and stopped
+        with the daemon."""
         self._config = config
         self.midi_in = midi_in
         self.midi_out = midi_out
         self.edge = edge
         self.clock_out = clock_out
         self._clock_in = clock_in
-        parts = build_parts(config, session, midi_out, clock, controls=knobs)
+        self._feed = feed
+        parts = build_parts(config, session, midi_out, clock, controls=knobs, feed=feed)
         self.clock, self.trace = parts.clock, parts.trace
         self.scheduler, self.loop, self.gate = parts.scheduler, parts.loop, parts.gate
-        self._shares_clock = parts.shares_clock
-        self._clock_lost = True  # until the first pulses: said when they come
-        self._clock_taken_up = 0  # the follower's count of clocks taken up, as said
-        self._clock_said_bpm = config.bpm  # the tempo said last
+        # What the daemon says and does as a clock it follows comes, goes and changes.
+        self.following = ClockFollowing(self.clock, self.loop, parts.shares_clock, config.bpm)
 
     @property
     def config(self) -> DaemonConfig:
@@ -109,7 +117,9 @@ class Daemon:
         if old.thru and not new.thru:
             self.scheduler.release_thru()
         logging.getLogger().setLevel(new.log_level.upper())
-        self.loop.call(lambda: self.loop.retune(loop_settings(new, self._shares_clock)))
+        shares_clock = self.following.shares_clock
+        self.loop.call(lambda: self.loop.retune(loop_settings(new, shares_clock)))
+        self._tell_feed()
         log.info("settings changed: %s", ", ".join(
             f"{name} {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in changed))
         # cc_feedback: the controller's LED rings follow, whoever changed the setting, on
@@ -133,6 +143,7 @@ class Daemon:
         old = self.loop.session
         self.loop.call(lambda: self.loop.swap_session(session))
         self._config = dataclasses.replace(self._config, model=model)
+        self._tell_feed()
         return old
 
     def panic(self) -> int:
@@ -171,9 +182,12 @@ class Daemon:
         }
         return DaemonStatus(self.loop.machine.mode.value, self._config, self.loop.session,
                             self.loop.stats, self.scheduler.stats, self.gate.stats,
-                            tempo_state(self), ports, self.clock_out)
+                            self.following.tempo_state(self._config), ports, self.clock_out)
 
     def start(self) -> None:
+        if self._feed is not None:
+            self._feed.start()
+            self._tell_feed()
         self.scheduler.start()
         self.loop.start()
         self.midi_in.set_receiver(self.gate)
@@ -186,6 +200,8 @@ class Daemon:
         released_before = self.scheduler.stats.released
         self.loop.stop(timeout)  # its thread releases what the answer in flight sounded
         self.scheduler.stop(timeout)
+        if self._feed is not None:  # after the scheduler: the take keeps the last releases
+            self._feed.stop(timeout)
         self.clock.close()  # leaves a Link session
         self._write_trace()
         stats = self.loop.stats
@@ -197,6 +213,15 @@ class Daemon:
             self.scheduler.stats.released - released_before, gate.received, gate.shed,
             gate.other_channels,
         )
+
+    def _tell_feed(self) -> None:
+        """The take's feed hears the settings and the tempo answers play by now."""
+        if self._feed is not None:
+            self._feed.settings(take_settings(self._config))
+            self._tell_feed_tempo()
+
+    def _tell_feed_tempo(self) -> None:
+        self._feed.tempo(self.clock.bpm, self.following.tempo_state(self._config)["source"])
 
     def _stop_listening(self) -> None:
         self.midi_in.set_receiver(None)
@@ -234,21 +259,22 @@ class Daemon:
         return None
 
     def serve(self, shutdown: ShutdownRequest, notifier: Notifier | None = None,
-              controller: Controller | None = None) -> int:
+              controller: Controller | None = None, ready_note: str = "") -> int:
         """Run until a stop signal (returns 0) or a failure (returns 1); stops cleanly.
 
         Tells the service manager (`notifier`) it is ready once it listens, pats its
         watchdog only while every thread lives and the MIDI system answers, and keeps a
-        status line there; reloads (through `controller`) on a reload request."""
+        status line there; reloads (through `controller`) on a reload request.
+        `ready_note` ends the ready line (the web page's address)."""
         notifier = notifier or Notifier.from_environment({})
         self.start()
         try:
             settle_for_realtime()
             if self.trace is not None:  # after the start-up collection: playing is what counts
                 self.trace.watch_collections()
-            log.info("ready: listening %s, answering %s (channel %d) at %g BPM",
+            log.info("ready: listening %s, answering %s (channel %d) at %g BPM%s",
                      _where(self.midi_in, "to"), _where(self.midi_out, "on"),
-                     self.config.channel, self.clock.bpm)
+                     self.config.channel, self.clock.bpm, ready_note)
             notifier.ready(self.status_line())
             watchdog = ServiceWatch(notifier)
             while not shutdown.requested.wait(SERVE_POLL_SECONDS):
@@ -265,7 +291,9 @@ class Daemon:
                                    f"reload refused: {answer['error']}")
                 system_answers = self.edge is None or self.edge.system_lost_since is None
                 watchdog.tick(self.status_line(), alive=system_answers)
-                self._say_clock_changes()
+                self.following.look(self.config)
+                if self._feed is not None:  # the feed keeps only a change
+                    self._tell_feed_tempo()
             notifier.stopping()
             return 0
         finally:
@@ -275,52 +303,10 @@ class Daemon:
                 self.force_release()
                 raise
 
-    def _say_clock_changes(self) -> None:
-        """A MIDI clock that stops coming (or comes back) is said once, not every poll."""
-        clock = self.clock
-        if not isinstance(clock, MidiClockFollower) or clock.pulses == 0:
-            return
-        if news := clock.tell_sources_apart():  # two clocks on one port (not summed)
-            log.warning("%s", news)
-        lost = clock.lost()
-        if (lost and self._shares_clock and self.config.clock_source == "auto"
-                and clock.silent_seconds() > AUTO_ALONE_SECONDS):
-            self._play_alone(clock)
-        if not lost and not clock.settled():
-            return  # its tempo is still the old one: said once the clock's own is known
-        if not lost and clock.taken_up != self._clock_taken_up:  # a new clock, or anew
-            self._clock_taken_up = clock.taken_up
-            if not self._clock_lost and abs(clock.bpm / self._clock_said_bpm - 1) > 0.01:
-                self._clock_said_bpm = clock.bpm
-                log.info("MIDI clock: following it at %.1f BPM", clock.bpm)
-        if lost != self._clock_lost:
-            self._clock_lost = lost
-            if not lost and not self._shares_clock:  # --clock auto: the band's grid now
-                self._shares_clock = True
-                settings = loop_settings(self.config, shares_clock=True)
-                self.loop.call(lambda: self.loop.retune(settings))
-            if lost:
-                log.warning("MIDI clock lost: keeping its last tempo, %.1f BPM", clock.bpm)
-            else:
-                self._clock_said_bpm = clock.bpm
-                log.info("MIDI clock: following it at %.1f BPM", clock.bpm)
-
-    def _play_alone(self, clock: MidiClockFollower) -> None:
-        """--clock auto, and the DAW's clock gone (stopped and closed, or unplugged): the
-        daemon plays on its own again, on the call's grid, at the last tempo, answering
-        whatever the DAW's transport said last; a clock that comes is taken up afresh."""
-        clock.play_on_alone()
-        self._shares_clock = False
-        settings = loop_settings(self.config, shares_clock=False)
-
-        self.loop.call(lambda: self.loop.play_alone(settings))
-        log.info("MIDI clock gone: playing on its own at %.1f BPM until one comes "
-                 "(--clock auto)", clock.bpm)
-
     @property
     def plays_alone(self) -> bool:
         """Whether --clock auto plays on its own tempo (no clock heard yet, or it went)."""
-        return self.config.clock_source == "auto" and not self._shares_clock
+        return self.config.clock_source == "auto" and not self.following.shares_clock
 
     def status_line(self) -> str:
         """One line for the service manager (`systemctl status` shows it)."""
@@ -328,26 +314,6 @@ class Daemon:
         return (f"{self.loop.machine.mode.value}; {stats.phrases_heard} phrases, "
                 f"{stats.answers_finished} answers, {stats.barge_ins} barge-ins; "
                 f"model {self.config.model or 'default'} at {self.clock.bpm:g} BPM")
-
-
-def tempo_state(daemon: Daemon) -> dict:
-    """The tempo and where it comes from: the internal clock, MIDI clock (followed, lost:
-    its last tempo kept, or not heard yet; and whether the DAW's transport runs), or a Link
-    session (and how many other peers are in it)."""
-    clock = daemon.clock
-    state = {"bpm": round(clock.bpm, 3), "source": "internal"}
-    if isinstance(clock, LinkClock):
-        state.update(source="link", peers=clock.peers)
-    if isinstance(clock, MidiClockFollower):
-        if daemon.plays_alone:
-            state["source"] = ("internal (auto: no MIDI clock heard yet)" if clock.pulses == 0
-                               else "internal (auto: the MIDI clock went away)")
-            return state
-        heard = "not heard yet" if clock.pulses == 0 else "lost: its last tempo kept"
-        state["source"] = "midi clock" + ("" if not clock.lost() else f" ({heard})")
-        state["running"] = daemon.loop.transport_running
-        state["ignored_pulses"] = clock.ignored_pulses  # a second clock's, on the same port
-    return state
 
 
 def _where(port: MidiInput | MidiOutput, preposition: str) -> str:

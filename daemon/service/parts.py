@@ -95,6 +95,14 @@ def build_parts(config: DaemonConfig, session: AnswerSession, midi_out: MidiOutp
     return DaemonParts(clock, trace, scheduler, loop, gate, shared)
 
 
+def take_settings(config: DaemonConfig) -> dict:
+    """What a take keeps of the settings an answer plays by (which model, how it samples,
+    what it keeps to), so a take says who answered with what."""
+    return {"model": config.model or "default", "temperature": config.temperature,
+            "top_p": config.top_p, "scale": config.scale, "texture": config.texture,
+            "candidates": config.candidates, "key_bias": config.key_bias}
+
+
 def gate_settings(config: DaemonConfig,
                   pass_through: Callable[[list[int]], None]) -> GateSettings:
     """The input gate's part of the config: the channels listened to, MIDI thru (through

@@ -21,7 +21,7 @@ from antiphon.daemon.play.link_clock import import_aalink
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.service.signals import capture_signals
 from antiphon.daemon.service.systemd import Notifier, under_service_manager
-from antiphon.daemon.service.wiring import build_service
+from antiphon.daemon.service.wiring import build_service, open_recorder
 from antiphon.engine.memory import keep_freed_memory_returnable
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ def run_daemon(config: DaemonConfig,
     with capture_signals(reload_on_hangup=under_service_manager(),
                          hold_after_stop=True) as shutdown:
         server.claim()  # first: a second daemon must not touch the first one's ports
-        edge = osc = knobs = clock_out = None
+        edge = osc = knobs = clock_out = recorder = web = None
+        serving = False
         try:
             if config.osc_port is not None:  # bound now: a port in use fails before any sound
                 from antiphon.daemon.control.osc import OscControl
@@ -73,6 +74,7 @@ def run_daemon(config: DaemonConfig,
             keep_freed_memory_returnable()  # before the first model: flat over swaps
             session = load_session(config)  # a bad model is refused before any port opens
             check_program_models(config)  # and so is one a program change would load
+            recorder = open_recorder(config)  # a crash's unfinished takes made .mid first
             backend = resolve_backend(config.backend)
             edge = choose_edge(EdgeOptions(backend, config.in_port, config.out_port,
                                            config.reconnect_timeout, config.panic_on_start,
@@ -87,7 +89,7 @@ def run_daemon(config: DaemonConfig,
             service = build_service(config, session, edge,
                                     reread_config=reread_config or (lambda: config),
                                     load_model=load_session, socket_path=str(socket_path),
-                                    osc=osc)
+                                    osc=osc, recorder=recorder)
             controller, clock_out = service.controller, service.clock_out
             if clock_out is not None:
                 clock_out.start()
@@ -97,12 +99,22 @@ def run_daemon(config: DaemonConfig,
             log.info("control socket: %s", socket_path)
             if osc is not None:
                 osc.start(controller)
-            return service.daemon.serve(shutdown, notifier, controller)
+            ready_note = ""
+            if service.web is not None:
+                web = service.web
+                web.start()  # a port in use fails here, before anything sounds
+                ready_note = f"; web page {web.url}"
+            serving = True  # the daemon's stop closes the take (its feed's listeners)
+            return service.daemon.serve(shutdown, notifier, controller, ready_note)
         finally:
             if clock_out is not None:  # first: Stop goes out however the daemon stops
                 clock_out.stop()
+            if web is not None:
+                web.stop()
             if osc is not None:
                 osc.close()
+            if recorder is not None and not serving:
+                recorder.close()  # opened, never fed: its take is closed empty
             if knobs is not None:
                 knobs.stop()
             server.close()
