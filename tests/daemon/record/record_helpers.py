@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 from antiphon.daemon.record.feed import TakeFeed
@@ -76,3 +78,29 @@ def dead_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+class Listener:
+    """Keeps what it is handed, with the time it came."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[float, tuple]] = []
+        self.flushes: list[float] = []
+        self.closed = 0
+        self.threads: set[str] = set()
+        self.arrived = threading.Event()
+
+    def take_events(self, events) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.batches.append((time.perf_counter(), tuple(events)))
+        self.arrived.set()
+
+    def flush(self) -> None:
+        self.flushes.append(time.perf_counter())
+
+    def close(self) -> None:
+        self.closed += 1
+
+    @property
+    def events(self):
+        return [event for _, batch in self.batches for event in batch]

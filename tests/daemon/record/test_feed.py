@@ -8,35 +8,10 @@ import threading
 import time
 
 import pytest
+from record_helpers import Listener
 
 from antiphon.daemon.record import feed as feed_module
-from antiphon.daemon.record.feed import FLUSH_SECONDS, THREAD_NAME, TakeFeed
-
-
-class Listener:
-    """Keeps what it is handed, with the time it came."""
-
-    def __init__(self) -> None:
-        self.batches: list[tuple[float, tuple]] = []
-        self.flushes: list[float] = []
-        self.closed = 0
-        self.threads: set[str] = set()
-        self.arrived = threading.Event()
-
-    def take_events(self, events) -> None:
-        self.threads.add(threading.current_thread().name)
-        self.batches.append((time.perf_counter(), tuple(events)))
-        self.arrived.set()
-
-    def flush(self) -> None:
-        self.flushes.append(time.perf_counter())
-
-    def close(self) -> None:
-        self.closed += 1
-
-    @property
-    def events(self):
-        return [event for _, batch in self.batches for event in batch]
+from antiphon.daemon.record.feed import THREAD_NAME, TakeFeed
 
 
 class Broken(Listener):
@@ -123,33 +98,6 @@ def test_a_tap_never_raises():
         feed.answer(t, t, None, "x")
 
     assert stopped_feed(taps).closed == 1
-
-
-def test_the_thread_hands_a_note_on_within_20_ms_and_flushes_every_half_second():
-    listener = Listener()
-    feed = TakeFeed([listener])
-    feed.start()
-    try:
-        assert THREAD_NAME in [thread.name for thread in threading.enumerate()]
-        time.sleep(0.05)
-        delays = []
-        for pitch in range(60, 65):
-            listener.arrived.clear()
-            tapped = time.perf_counter()
-            feed.received(tapped, [0x90, pitch, 100], True)
-            assert listener.arrived.wait(1.0)
-            delays.append(listener.batches[-1][0] - tapped)
-            time.sleep(0.03)
-        time.sleep(1.3)
-    finally:
-        feed.stop()
-    assert max(delays) < 0.020, delays
-    assert listener.threads == {THREAD_NAME}
-    gaps = [later - earlier
-            for earlier, later in zip(listener.flushes, listener.flushes[1:], strict=False)]
-    assert len(listener.flushes) >= 3 and max(gaps) < FLUSH_SECONDS + 0.15, gaps
-    assert listener.closed == 1
-    assert [e.message[1] for e in listener.events] == list(range(60, 65))
 
 
 def test_stop_hands_on_what_waits_then_closes_and_ends_the_thread():
