@@ -55,7 +55,7 @@ def test_a_take_is_drawn_as_a_png_in_two_colours(tmp_path):
     assert pixels_of(just_call, CALL_COLOUR) > 3 * pixels_of(just_call, ANSWER_COLOUR)
 
 
-def test_bars_beats_and_pitch_names_are_on_the_axes(tmp_path):
+def test_bars_beats_and_pitch_names_are_on_the_axes(monkeypatch):
     from matplotlib.figure import Figure
 
     drawn_axes = []
@@ -65,11 +65,8 @@ def test_bars_beats_and_pitch_names_are_on_the_axes(tmp_path):
         drawn_axes.append(figure.axes[0])
         return original(figure, *args, **kwargs)
 
-    Figure.savefig = keep_axes
-    try:
-        drawn([(0.0, 1.0, 60, 100)], [(9.0, 10.0, 64, 100)], beats_per_bar=3)
-    finally:
-        Figure.savefig = original
+    monkeypatch.setattr(Figure, "savefig", keep_axes)  # to read the axes the PNG shows
+    drawn([(0.0, 1.0, 60, 100)], [(9.0, 10.0, 64, 100)], beats_per_bar=3)
     [axes] = drawn_axes
     assert axes.get_xlim() == (0, 12)  # four bars of three beats
     bars = [(tick, label.get_text()) for tick, label in
