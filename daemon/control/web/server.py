@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import secrets
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_QUERY = "token"
 TOKEN_HEADER = "X-Antiphon-Token"
 BROWSER_QUEUE_LIMIT = 200  # messages a browser may fall behind (the feed sends ~50 a second)
+# The kernel's buffer for one page's stream: seconds of events, not the megabytes a
+# loopback socket grows to, so a page that stopped reading is found out and costs little.
+STREAM_SEND_BUFFER = 128 * 1024
 MAX_BROWSERS = 16
 STATUS_SECONDS = 1.0
 REQUEST_BYTES = 64 * 1024  # a POST body: a setting's name and value
@@ -260,6 +264,9 @@ class WebPage:
             raise web.HTTPServiceUnavailable(text=f"at most {MAX_BROWSERS} pages at once")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "X-Accel-Buffering": "no"})
+        connection = request.transport.get_extra_info("socket") if request.transport else None
+        if connection is not None:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
         await response.prepare(request)
         task = asyncio.current_task()
         assert task is not None

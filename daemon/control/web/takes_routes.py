@@ -14,7 +14,6 @@ import asyncio
 import io
 import json
 import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -114,11 +113,10 @@ class TakesRoutes:
             return self._pictures[take_id]
         take = read_take(self.folder, take_id)
         call, answer = take_roll_notes(take)
-        with tempfile.TemporaryDirectory(prefix="antiphon-roll-") as folder:
-            path = Path(folder) / "roll.png"
-            draw_roll(call, answer, path, title=take_id)
-            picture = path.read_bytes()
-        if getattr(take, "finished", False):  # a take still growing is drawn again
+        out = io.BytesIO()
+        draw_roll(call, answer, out, title=take_id)
+        picture = out.getvalue()
+        if take.finished:  # a take still growing is drawn again
             self._pictures[take_id] = picture
             while len(self._pictures) > PICTURES_KEPT:
                 self._pictures.popitem(last=False)

@@ -29,7 +29,7 @@ def request(port: int, method: str, path: str, *, token: str | None = None,
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.putrequest(method, path, skip_host=True)
-        connection.putheader("Host", host or f"127.0.0.1:{port}")
+        connection.putheader("Host", f"127.0.0.1:{port}" if host is None else host)
         for name, value in ({"X-Antiphon-Token": token} if token else {}).items():
             connection.putheader(name, value)
         for name, value in (headers or {}).items():
@@ -55,17 +55,21 @@ class EventStream:
         self.socket.connect(("127.0.0.1", port))
         self.socket.sendall(f"GET /events HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n"
                             f"X-Antiphon-Token: {token}\r\n\r\n".encode())
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._searched = 0  # where the next search for a separator starts
         head = self._until(b"\r\n\r\n")
         self.status = int(head.split(b" ", 2)[1])
 
     def _until(self, separator: bytes) -> bytes:
-        while separator not in self._buffer:
-            chunk = self.socket.recv(65536)
+        while (end := self._buffer.find(separator, self._searched)) < 0:
+            self._searched = max(0, len(self._buffer) - len(separator) + 1)
+            chunk = self.socket.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("the server closed the stream")
             self._buffer += chunk
-        part, self._buffer = self._buffer.split(separator, 1)
+        part = bytes(self._buffer[:end])
+        del self._buffer[:end + len(separator)]
+        self._searched = 0
         return part
 
     def next(self) -> tuple[str, Any, float]:
