@@ -68,6 +68,9 @@ def continue_call(
         help="Where the answer starts: beat (the first beat at or after the call's last "
              "note ends) or bar (the first downbeat). "
              f"{default_note('answer_on')}")] = None,
+    picture: Annotated[bool, typer.Option(
+        "--picture", help="Also draw OUT.png beside OUT.mid: the call and its first answer "
+        "as a piano roll, as `antiphon sessions show` draws a take.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Answer a MIDI file offline, as `antiphon run` answers a call: write the call and
@@ -87,6 +90,7 @@ def continue_call(
         CallFileError,
         check_writable,
         read_call,
+        roll_notes,
         write_continuation,
     )
     from antiphon.daemon.play.continuation import new_session, sample_answer
@@ -123,6 +127,15 @@ def continue_call(
         tempo = bpm if bpm is not None else (call.bpm or options.bpm)
         write_continuation(output, call, answers, settings.channel,
                            None if bpm is None and call.tempos else tempo)
+        if picture:
+            from antiphon.daemon.record.roll_picture import draw_roll
+
+            drawn = output.with_suffix(".png")
+            draw_roll(roll_notes(call.events, call.origin_ticks),
+                      roll_notes(answers[0], call.origin_ticks), drawn,
+                      beats_per_bar=round(call.beats_per_bar), title=call_file.name)
+            console.print(f"drew the call and its first answer in {drawn}", highlight=False,
+                          soft_wrap=True)
     except (OSError, ValueError) as err:
         fail(str(err))
     console.print(f"{call.notes} call notes answered from beat {start:g} for {length:g} "

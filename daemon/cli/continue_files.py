@@ -197,6 +197,28 @@ def write_continuation(path: Path, call: CallFile, answers: list[list[NoteEvent]
         raise OSError(f"cannot write {str(path)!r}: {err.strerror or err}") from err
 
 
+def roll_notes(events: list[NoteEvent], origin_ticks: int) -> list[tuple[float, float, int, int]]:
+    """Note events (session ticks) as a piano roll's notes: (start beat, end beat, pitch,
+    velocity) on the file's beats (`origin_ticks`: where session tick 0 lies); a note
+    never released ends with the last event."""
+    sounding: dict[int, list[NoteEvent]] = {}
+    notes = []
+    last = max((event.tick for event in events), default=0)
+
+    def beat(tick: int) -> float:
+        return (tick + origin_ticks) / TICKS_PER_BEAT
+
+    for event in sorted(events, key=lambda event: event.tick):
+        if event.velocity:
+            sounding.setdefault(event.pitch, []).append(event)
+        elif sounding.get(event.pitch):
+            strike = sounding[event.pitch].pop(0)
+            notes.append((beat(strike.tick), beat(event.tick), event.pitch, strike.velocity))
+    notes += [(beat(strike.tick), beat(last), strike.pitch, strike.velocity)
+              for strikes in sounding.values() for strike in strikes]
+    return sorted(notes)
+
+
 def _track(name: str, timed: list[tuple[int, mido.Message]]) -> mido.MidiTrack:
     """A track of (file tick, message), in time order (stable: a release before the strike
     that follows it at one tick stays before it)."""

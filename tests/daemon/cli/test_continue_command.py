@@ -266,3 +266,23 @@ def test_the_call_is_heard_as_the_loop_hears_a_player(tmp_path):
                            NoteEvent(96, 60, 80), NoteEvent(120, 60, 0), NoteEvent(120, 64, 0)]
     assert (call.first_strike, call.last_activity, call.notes) == (0, 120, 3)
     assert call.beats_per_bar == 3.0 and call.bpm is None
+
+
+def test_picture_draws_the_call_and_its_first_answer_beside_the_file(tmp_path):
+    from antiphon.daemon.cli.continue_files import read_call, roll_notes
+
+    call = write_call(tmp_path / "call.mid", drums=False, second_track=False)
+    out = tmp_path / "out.mid"
+    result = run(call, "-o", out, "--seed", "3", "--picture")
+    assert result.exit_code == 0, result.output
+    drawn = out.with_suffix(".png")
+    assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "drew" in result.output
+    # What is drawn is what was written: the call's notes on the file's beats.
+    heard = read_call(call)
+    written = notes_of(mido.MidiFile(out).tracks[0])
+    drawn_call = roll_notes(heard.events, heard.origin_ticks)
+    assert [(start, pitch) for start, _, pitch, _ in drawn_call] == sorted(
+        (start, pitch) for start, _, pitch, *_ in written)
+    assert not (tmp_path / "plain.png").exists()
+    assert run(call, "-o", tmp_path / "plain.mid", "--seed", "3").exit_code == 0
+    assert not (tmp_path / "plain.png").exists()  # no picture unless asked
