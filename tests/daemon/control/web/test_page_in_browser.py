@@ -1,0 +1,87 @@
+"""The web page in headless Chromium (Playwright): it loads with the token and is refused
+without it, a call and an answer pushed into the LiveRoll appear on its piano roll (read
+through the page's read-only `window.antiphonRoll`, not from pixels), and moving the
+temperature slider changes the steered daemon's config through the real Controller.
+
+Skipped where Chromium or Playwright is missing; on CI (CI=true) that fails instead."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from daemon_helpers import wait_until
+from screenshot import chromium_missing, launch
+
+from antiphon.daemon.record.take_events import TakeEvent
+
+WAIT_MS = 5000
+
+
+def need_a_browser() -> None:
+    why = chromium_missing()
+    if why is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why} (CI=true: the web page's browser test must run)")
+    pytest.skip(why)
+
+
+def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live, daemon,
+                                                                     report_measurement):
+    need_a_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            stranger = browser.new_page()
+            assert stranger.goto(f"http://127.0.0.1:{page.port}/").status == 403
+            stranger.close()
+
+            tab = browser.new_page(viewport={"width": 1200, "height": 900})
+            problems: list[str] = []  # script errors, refused resources, CSP violations
+            tab.on("pageerror", lambda error: problems.append(str(error)))
+            tab.on("console", lambda message: problems.append(message.text)
+                   if message.type == "error" else None)
+            assert tab.goto(page.url).status == 200
+            tab.wait_for_function("() => window.antiphonRoll !== undefined && "
+                                  "document.getElementById('link').dataset.state === 'open'",
+                                  timeout=WAIT_MS)
+            assert tab.evaluate("() => location.search") == ""  # the token left the address
+
+            pushed = time.perf_counter()
+            live.take_events([
+                TakeEvent(0.0, "tempo", detail={"bpm": 120.0, "clock": "internal"}),
+                TakeEvent(0.1, "call", (0x90, 60, 100)),
+                TakeEvent(0.6, "call", (0x80, 60, 0)),
+                TakeEvent(0.8, "answer_start", detail={"due": 1.0, "keeps": "C major"}),
+                TakeEvent(1.0, "answer", (0x90, 67, 90))])
+            assert wait_until(lambda: tab.evaluate("() => window.antiphonRoll.counts()") ==
+                              {"call": 1, "answer": 1}, 5)
+            report_measurement("web page: LiveRoll push to the notes in Chromium's roll",
+                               f"{(time.perf_counter() - pushed) * 1e3:.0f} ms (polled)")
+            notes = tab.evaluate("() => window.antiphonRoll.notes()")
+            assert [(note["role"], note["pitch"], note["start"], note["end"])
+                    for note in notes] == [("call", 60, 0.1, 0.6), ("answer", 67, 1.0, None)]
+            roll = tab.locator("#roll")
+            assert roll.get_attribute("data-call-notes") == "1"
+            assert roll.get_attribute("data-answer-notes") == "1"
+            assert tab.locator("#key").text_content() == "C major"
+
+            # The status, once a second, shows the daemon's settings on the controls.
+            tab.wait_for_function("() => document.getElementById('top_p-value').textContent "
+                                  "=== '0.95'", timeout=WAIT_MS)
+            models = tab.locator("#model option").all_text_contents()
+            assert "default" in models and "transformer" in models
+
+            tab.locator("#temperature").fill("0.5")
+            assert wait_until(lambda: daemon.config.temperature == 0.5, 5)
+            tab.wait_for_function("() => document.getElementById('said').textContent"
+                                  ".includes('✓')", timeout=WAIT_MS)
+            tab.select_option("#texture", "melody")
+            assert wait_until(lambda: daemon.config.texture == "melody", 5)
+            assert problems == []
+        finally:
+            browser.close()
