@@ -38,6 +38,7 @@ from antiphon.daemon.cli.options import (
 from antiphon.daemon.cli.panic import panic
 from antiphon.daemon.cli.run_command import run
 from antiphon.daemon.cli.service import service_app
+from antiphon.daemon.cli.sessions_command import sessions_app
 from antiphon.daemon.cli.shared import (
     USAGE_ERROR,
     console,
@@ -215,6 +216,7 @@ app.command(name="eval-keys")(eval_keys)
 app.command()(bench)
 app.command()(panic)
 app.add_typer(service_app, name="service")
+app.add_typer(sessions_app, name="sessions")  # the recorded takes
 # Steering a running daemon through its control socket.
 app.command(name="status")(status_command)
 # A value may be negative (`set lowest-pitch -1` is refused by the daemon, not the parser).
