@@ -101,7 +101,10 @@ class TakeRecorder:
 
     def open(self) -> str:
         """Tidy the takes folder and begin a new take; its id. Raises UnsafePath (an
-        OSError) for a folder another user could change, OSError when it cannot be made."""
+        OSError) for a folder another user could change, OSError when it cannot be made
+        (the daemon may play on without recording). One take per recorder."""
+        if self.take_id is not None:
+            raise RuntimeError("a TakeRecorder records one take; make another for the next")
         folder_fd = open_folder(self.folder, create=True)
         try:
             finish_abandoned(self.folder, folder_fd)
@@ -285,6 +288,15 @@ def finish_abandoned(folder: Path, folder_fd: int) -> list[str]:
     return finished
 
 
+def _last_played(take_fd: int) -> float:
+    """When the take's journal was last written (a take.mid made later, by the recovery,
+    does not make an old take young); the folder's time when it has none."""
+    try:
+        return os.stat(JOURNAL, dir_fd=take_fd, follow_symlinks=False).st_mtime
+    except FileNotFoundError:
+        return os.fstat(take_fd).st_mtime
+
+
 def _take_size(take_fd: int) -> int:
     total = 0
     for name in os.listdir(take_fd):
@@ -309,9 +321,9 @@ def _in_use(take_fd: int, folder: Path, take_id: str) -> bool:
 
 def remove_old_takes(folder: Path, folder_fd: int, keep: KeepPolicy, *, now: float,
                      open_take: str | None = None) -> list[str]:
-    """Remove takes whose last write is older than keep.max_days, then the oldest while all
-    together exceed keep.max_mb; never `open_take` nor one a live process writes. The ids
-    removed, oldest first."""
+    """Remove takes whose journal was last written longer than keep.max_days ago, then the
+    oldest while all together exceed keep.max_mb; never `open_take` nor one a live process
+    writes. The ids removed, oldest first."""
     takes: list[tuple[str, float, int]] = []  # id, last write, bytes
     for take_id in sorted(name for name in os.listdir(folder_fd) if is_take_id(name)):
         if take_id == open_take:
@@ -324,10 +336,7 @@ def remove_old_takes(folder: Path, folder_fd: int, keep: KeepPolicy, *, now: flo
             try:
                 if _in_use(take_fd, folder, take_id):
                     continue
-                written = max((os.stat(name, dir_fd=take_fd, follow_symlinks=False).st_mtime
-                               for name in os.listdir(take_fd)),
-                              default=os.fstat(take_fd).st_mtime)
-                takes.append((take_id, written, _take_size(take_fd)))
+                takes.append((take_id, _last_played(take_fd), _take_size(take_fd)))
             finally:
                 os.close(take_fd)
         except OSError as err:
