@@ -101,7 +101,10 @@ class WebPage:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+        # Changes wait for each other in the Controller; the status, on a worker of its own,
+        # never waits behind them (a model loading).
         self._control = ThreadPoolExecutor(2, thread_name_prefix="antiphon-web-control")
+        self._status_work = ThreadPoolExecutor(1, thread_name_prefix="antiphon-web-status")
         self._takes = TakesRoutes(takes_folder)
 
     @property
@@ -118,7 +121,7 @@ class WebPage:
         """Listen, on a thread of its own; returns once it does. OSError (with a message
         that says which port) when it cannot."""
         ready = threading.Event()
-        failed: list[OSError] = []
+        failed: list[Exception] = []
         self._thread = threading.Thread(target=self._run, args=(ready, failed),
                                         name="antiphon-web", daemon=True)
         self._thread.start()
@@ -128,7 +131,7 @@ class WebPage:
             self._thread = None
             self._shut_executors()
             raise failed[0]
-        log.info("the web page is at %s", self.url)
+        log.info("the web page listens on http://%s:%d/", HOST, self.port)  # not the token
 
     def stop(self) -> None:
         """Close every stream, stop listening, and join the thread and the executors."""
@@ -145,9 +148,10 @@ class WebPage:
 
     def _shut_executors(self) -> None:
         self._control.shutdown(wait=True, cancel_futures=True)
+        self._status_work.shutdown(wait=True, cancel_futures=True)
         self._takes.close()
 
-    def _run(self, ready: threading.Event, failed: list[OSError]) -> None:
+    def _run(self, ready: threading.Event, failed: list[Exception]) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
@@ -157,6 +161,9 @@ class WebPage:
                 failed.append(OSError(err.errno, f"the web page cannot listen on {HOST}:"
                                       f"{self.port}: {err.strerror or err} (another program "
                                       "may use that port: choose another one)"))
+                return
+            except Exception as err:  # said by start(), on the caller's thread
+                failed.append(err)
                 return
             finally:
                 ready.set()
@@ -288,13 +295,20 @@ class WebPage:
 
     async def _status_loop(self) -> None:
         """The daemon's status to every page once a second (only while one is open)."""
+        said = False
         while True:
             if self._browsers:
-                self._broadcast(sse("status", await self._brief_status()))
+                try:
+                    self._broadcast(sse("status", await self._brief_status()))
+                except Exception as err:  # the stream goes on without it
+                    if not said:
+                        said = True
+                        log.warning("the web page's status failed: %s: %s",
+                                    type(err).__name__, err)
             await asyncio.sleep(STATUS_SECONDS)
 
     async def _brief_status(self) -> dict:
-        answer = await self._ask({"command": "status"})
+        answer = await self._ask({"command": "status"}, self._status_work)
         status = answer.get("status") or {}
         brief = {key: status.get(key) for key in ("mode", "model", "tempo", "settings",
                                                   "counters") if key in status}
@@ -302,15 +316,16 @@ class WebPage:
             {"error": answer["error"]} if "error" in answer else {})
 
     # -- the controls ----------------------------------------------------------------------
-    async def _ask(self, request: dict) -> dict:
+    async def _ask(self, request: dict, executor: ThreadPoolExecutor | None = None) -> dict:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._control, self.controller.handle, request)
+            return await loop.run_in_executor(executor or self._control,
+                                              self.controller.handle, request)
         except RuntimeError as err:  # the executor shut down: the daemon is stopping
             return {"ok": False, "error": f"the daemon is stopping ({err})"}
 
     async def _status(self, request: web.Request) -> web.Response:
-        return _answer(await self._ask({"command": "status"}))
+        return _answer(await self._ask({"command": "status"}, self._status_work))
 
     async def _models(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()

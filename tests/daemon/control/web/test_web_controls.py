@@ -4,8 +4,15 @@ model is swapped or refused, and a malformed request is told what to send."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from web_client import get, post_json, request
+from web_client import EventStream, get, post_json, request
+
+from antiphon.daemon.control.controller import Controller
+from antiphon.daemon.control.web.server import WebPage
+from antiphon.daemon.record.take_events import TakeEvent
 
 
 def test_post_set_changes_the_daemon_config(page, daemon):
@@ -71,3 +78,36 @@ def test_status_and_the_model_list(page):
     assert status == 200 and b'"temperature": 1.0' in body
     status, _, body = get(page.port, "/api/models", token=page.token)
     assert status == 200 and b'"default"' in body  # the shipped models, as --model names them
+
+
+def test_the_status_and_the_stream_go_on_while_a_model_loads(daemon, live):
+    """A model loads on the caller's thread, for seconds: the page's own status and its
+    stream do not wait for it."""
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(config):  # noqa: ANN001, ANN202
+        loading.set()
+        release.wait(10)
+        return daemon.session
+
+    page = WebPage(Controller(daemon, lambda: daemon.config, slow_load), live, None, 0)
+    page.start()
+    swap = threading.Thread(target=post_json, args=(page.port, "/api/model",
+                                                    {"name": "transformer"}),
+                            kwargs={"token": page.token}, name="test model swap")
+    stream = EventStream(page.port, page.token)
+    try:
+        swap.start()
+        assert loading.wait(5)
+        asked = time.perf_counter()
+        assert get(page.port, "/api/status", token=page.token)[0] == 200
+        assert time.perf_counter() - asked < 1
+        stream.wait_for("status", timeout=3)
+        live.take_events([TakeEvent(1.0, "call", (0x90, 60, 100))])
+        assert stream.wait_for("take", timeout=1)[0][0]["t"] == 1.0
+    finally:
+        release.set()
+        swap.join(10)
+        stream.close()
+        page.stop()
+    assert daemon.config.model == "transformer"
