@@ -173,7 +173,7 @@ def answering_daemon(clock: str, socket: Path, trace_path: Path,
                      model: str | None) -> list[str]:
     """`antiphon run` as the clock benchmarks run it: two-beat answers with no opening rest,
     so each answer's first note is on a beat, and a timing trace to read them from."""
-    return [*antiphon_script(), "run", "--backend", "jack", "--clock", clock,
+    return [*antiphon_script(), "run", "--backend", "jack", "--no-record", "--clock", clock,
             "--bpm", f"{STEADY_BPM:g}", "--max-opening-rest-beats", "0",
             "--min-answer-beats", "2", "--max-answer-beats", "2", "--seed", "0",
             "--control-socket", str(socket), "--timing-trace", str(trace_path),

@@ -66,7 +66,7 @@ def run_clock_out(seconds_per_tempo: float, model: str | None,
     try:
         with tempfile.TemporaryDirectory(prefix="aph-clock-out-") as folder:
             socket = Path(folder) / "control.sock"
-            command = [*antiphon_script(), "run", "--backend", "jack", "--bpm",
+            command = [*antiphon_script(), "run", "--backend", "jack", "--no-record", "--bpm",
                        f"{TEMPOS[0]:g}", "--clock-out", LISTENER_CLIENT,
                        "--control-socket", str(socket), *(["--model", model] if model else [])]
             daemon, output = start_daemon(command, env)

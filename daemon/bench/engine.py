@@ -233,7 +233,7 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
                 tempfile.TemporaryDirectory(prefix="aph-engine-") as folder:
             # Its own control socket: a user's daemon may be running.
             started, resident = startup_to_listening(
-                [*antiphon_script(), "run", "--backend", "jack",
+                [*antiphon_script(), "run", "--backend", "jack", "--no-record",
                  "--control-socket", str(Path(folder) / "control.sock")], env)
         why = ""
     except (OSError, ImportError) as err:

@@ -159,7 +159,8 @@ def run_faults(model: str | None, progress=None) -> FaultRun:
     try:
         # A short folder: the control socket's path is at most 107 bytes.
         with tempfile.TemporaryDirectory(prefix="aph-faults-") as folder:
-            command = [*antiphon_script(), "run", "--backend", "jack", "--bpm", f"{BPM:g}",
+            command = [*antiphon_script(), "run", "--backend", "jack", "--no-record",
+                       "--bpm", f"{BPM:g}",
                        "--control-socket", str(Path(folder) / "control.sock"),
                        "--max-answer-beats", "2", "--seed", "0", "--in", "bench player",
                        "--out", "bench synth", "--reconnect-timeout", "60",

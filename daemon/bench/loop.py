@@ -29,6 +29,7 @@ import numpy as np
 
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb, verdict
+from antiphon.daemon.bench.page_reader import PageReader, free_port, page_address
 from antiphon.daemon.bench.soak import SWAP_EVERY, Soak, StageHand, soak_lines
 from antiphon.daemon.midi.ports import RtMidiOutput
 from antiphon.daemon.play.timing_trace import TimingTrace
@@ -161,6 +162,7 @@ class LoopRun:
         default_factory=list, repr=False)
     soak: Soak | None = None  # what was changed through the control socket, when steered
     minutes: float = 0.0  # asked for
+    page_events: int | None = None  # with the recorder and web page on: events a page read
 
 
 def match_arrivals(trace: TimingTrace, arrivals: list[tuple[float, tuple[int, ...]]],
@@ -215,10 +217,12 @@ def left_sounding(messages) -> int:
 
 def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str | None,
              env: dict[str, str], progress=None, steer: bool = False,
-             swap_every: int = SWAP_EVERY) -> LoopRun:
+             swap_every: int = SWAP_EVERY, recorder: bool = False) -> LoopRun:
     """One run: start `antiphon run`, play `exchanges` calls (and for at least `minutes`),
     stop it, and match what came out with what it meant to send. With `steer`, settings
-    and models change through the control socket as it plays (the soak)."""
+    and models change through the control socket as it plays (the soak). With `recorder`
+    the daemon records its take and serves its web page, which a page reader (a
+    browser's load) follows; without, neither."""
     run = LoopRun(label, minutes=minutes)
     seconds_per_beat = 60.0 / BPM
     # A short folder: a Unix socket's path is at most 107 bytes.
@@ -229,12 +233,15 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
                    "--min-answer-beats", f"{ANSWER_BEATS[0]:g}",
                    "--max-answer-beats", f"{ANSWER_BEATS[1]:g}", "--seed", "0",
                    "--control-socket", str(socket),
-                   "--timing-trace", str(trace_path), *(["--model", model] if model else [])]
+                   "--timing-trace", str(trace_path), *(["--model", model] if model else []),
+                   *(["--record-folder", str(Path(folder) / "takes"), "--web",
+                      "--web-port", str(free_port())] if recorder else ["--no-record"])]
         burner = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
                   if busy else None)
-        daemon = None
+        daemon = page = None
         try:
             daemon, output = start_daemon(command, env)
+            page = PageReader(page_address(output)) if recorder else None
             musician = Musician(env)
             hand = StageHand(socket, model, swap_every) if steer else None
             try:
@@ -265,6 +272,9 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
             arrivals = musician.received()
             trace = TimingTrace.read(trace_path)
         finally:
+            if page is not None:
+                page.close()
+                run.page_events = page.events
             if daemon is not None:
                 kill_daemon(daemon)
             if burner is not None:

@@ -43,6 +43,10 @@ def bench(
         "--faults", help="loop: instead of the timing runs, the fault run (floods, port "
         "churn, a JACK restart between exchanges; answers missed, time to recover).",
     )] = False,
+    recorder: Annotated[bool, typer.Option(
+        "--recorder", help="loop: beside the quiet run, the same run with the session "
+        "recorder and the web page on (a page reading its stream); with --minutes, that "
+        "run is the soak.")] = False,
     period_frames: Annotated[int, typer.Option(
         help="loop, clock: the JACK period, in frames at 48 kHz.", min=16)] = LOOP_PERIOD_FRAMES,
     seconds: Annotated[float, typer.Option(
@@ -65,7 +69,8 @@ def bench(
                    *(arg for name in model or [] for arg in ("--model", name))],
         "loop": ["--faults", *(["--model", model[0]] if model else [])] if faults else [
             "--exchanges", str(exchanges), "--minutes", f"{minutes:g}",
-            "--period-frames", str(period_frames), *(["--model", model[0]] if model else [])],
+            "--period-frames", str(period_frames), *(["--recorder"] if recorder else []),
+            *(["--model", model[0]] if model else [])],
         "clock": ["--exchanges", str(exchanges), "--period-frames", str(period_frames),
                   *(["--model", model[0]] if model else [])],
         "train": ["--seconds", f"{seconds:g}", *(["--device", device] if device != "cpu"
@@ -84,8 +89,8 @@ def bench(
         elif benchmark == "clock":
             body = _clock(model[0] if model else None, exchanges, period_frames, command)
         elif benchmark == "loop":
-            body = _loop(model[0] if model else None, exchanges, minutes, period_frames,
-                         command)
+            body = _loop(model[0] if model else None, exchanges, minutes, recorder,
+                         period_frames, command)
         else:
             body = _train(seconds, command, device)
     except (OSError, ValueError, RuntimeError) as err:
@@ -99,6 +104,7 @@ def bench(
     output.parent.mkdir(parents=True, exist_ok=True)
     section = "train-cuda" if benchmark == "train" and device == "cuda" else benchmark
     section = "loop-faults" if benchmark == "loop" and faults else section
+    section = "loop-recorder" if section == "loop" and recorder else section
     output.write_text(replace_section(document, section, body))
     console.print(f"\nwrote {output}")
 
@@ -111,8 +117,8 @@ def _engine(model: list[str] | None, steps: int, command: str) -> list[str]:
         return run_engine_bench(model or available_models(), steps, command)
 
 
-def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
-          command: str) -> list[str]:
+def _loop(model: str | None, exchanges: int, minutes: float, recorder: bool,
+          period_frames: int, command: str) -> list[str]:
     from antiphon.daemon.bench.loop import count_xruns, loop_section, run_loop
     from antiphon.daemon.midi.jack_server import (
         SAMPLE_RATE,
@@ -127,8 +133,13 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
     with tempfile.TemporaryDirectory(prefix="antiphon-jackd-") as folder, private_jack_server(
             "antiphon-bench-loop", log_path=Path(folder) / "jackd.log",
             period_frames=period_frames, realtime=realtime) as env:
-        for label, busy, run_minutes in (("quiet machine", False, minutes),
-                                         ("one core kept busy", True, 0.0)):
+        # (label, one core kept busy, minutes, recorder and web page on): with --recorder
+        # the quiet run is made twice, side by side, and the second is the soak.
+        plan = [("quiet machine", False, 0.0 if recorder else minutes, False)]
+        if recorder:
+            plan.append(("quiet machine, recorder and web page on", False, minutes, True))
+        plan.append(("one core kept busy", True, 0.0, False))
+        for label, busy, run_minutes, recording in plan:
             # A line every 10 exchanges, no spinner: its redraws would take the GIL from
             # the recorder's polling thread, whose timestamps are the measurement.
             def progress(run, label=label) -> None:
@@ -138,7 +149,9 @@ def _loop(model: str | None, exchanges: int, minutes: float, period_frames: int,
             before = count_xruns(Path(folder) / "jackd.log")
             # The quiet run with --minutes is the soak: steered through the control socket.
             runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress,
-                                 steer=run_minutes > 0))
+                                 steer=run_minutes > 0, recorder=recording))
+            if recording:
+                runs[-1].label += f" ({runs[-1].page_events} events read by a page)"
             runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 
