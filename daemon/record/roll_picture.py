@@ -23,6 +23,8 @@ PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 MAX_WIDTH_INCHES = 40.0  # a long take is drawn narrower per bar past this
 INCHES_PER_BAR = 1.6
 DPI = 100
+MAX_BAR_LABELS = 40
+MAX_BEAT_LINES = 400
 
 
 def pitch_name(pitch: int) -> str:
@@ -60,17 +62,26 @@ def draw_roll(call: Sequence[RollNote], answer: Sequence[RollNote], path: Path |
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for roll, colour in ((call, CALL_COLOUR), (answer, ANSWER_COLOUR)):
+        rows: dict[int, list[tuple[float, float]]] = {}  # one collection a pitch: fast
         for start, end, pitch, _velocity in roll:
-            axes.broken_barh([(start, max(end - start, 0.05))], (pitch - 0.4, 0.8),
-                             facecolors=colour, edgecolors="none")
+            rows.setdefault(pitch, []).append((start, max(end - start, 0.05)))
+        for pitch, bars_of_pitch in rows.items():
+            axes.broken_barh(bars_of_pitch, (pitch - 0.4, 0.8), facecolors=colour,
+                             edgecolors="none")
     axes.set_xlim(0, bars * beats_per_bar)
     axes.set_ylim(low - 0.5, high + 0.5)
-    axes.xaxis.set_major_locator(MultipleLocator(beats_per_bar))
-    axes.xaxis.set_minor_locator(MultipleLocator(1))
+    # A bar a label and a beat a thin line, as long as they can be told apart; a long take
+    # labels every few bars and draws its bar lines thin.
+    bars_a_label = next(step for step in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 10**9)
+                        if bars / step <= MAX_BAR_LABELS)
+    axes.xaxis.set_major_locator(MultipleLocator(beats_per_bar * bars_a_label))
+    axes.xaxis.set_minor_locator(MultipleLocator(
+        1 if bars <= MAX_BEAT_LINES // beats_per_bar else beats_per_bar))
     axes.xaxis.set_major_formatter(lambda beat, _: f"{int(round(beat / beats_per_bar)) + 1}")
     axes.grid(which="major", axis="x", color="#555555", linewidth=0.8)
     axes.grid(which="minor", axis="x", color="#cccccc", linewidth=0.4)
-    axes.set_xlabel(f"bar ({beats_per_bar} beats; thin lines: beats)")
+    axes.set_xlabel(f"bar ({beats_per_bar} beats; thin lines: beats)"
+                    if bars <= MAX_BEAT_LINES // beats_per_bar else "bar (thin lines: bars)")
     step = 1 if high - low <= 24 else 12
     names = [pitch for pitch in range(low, high + 1) if step == 1 or pitch % 12 == 0]
     axes.yaxis.set_major_locator(FixedLocator(names))
@@ -79,9 +90,10 @@ def draw_roll(call: Sequence[RollNote], answer: Sequence[RollNote], path: Path |
     axes.set_ylabel("pitch")
     axes.legend(handles=[Patch(color=CALL_COLOUR, label=f"call ({len(call)} notes)"),
                          Patch(color=ANSWER_COLOUR, label=f"answer ({len(answer)} notes)")],
-                loc="upper right", fontsize=8)
+                loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8,
+                frameon=False)  # above the roll, never over a note
     if title:
-        axes.set_title(title)
+        axes.set_title(title, loc="left")
     if not notes:
         axes.text(0.5, 0.5, "no notes", transform=axes.transAxes, ha="center",
                   va="center", color="#888888")

@@ -82,3 +82,23 @@ def test_bars_beats_and_pitch_names_are_on_the_axes(monkeypatch):
                                              (0, "C-1"), (127, "G9")])
 def test_pitch_names(pitch, name):
     assert pitch_name(pitch) == name
+
+
+def test_a_long_take_labels_every_few_bars(monkeypatch, caplog):
+    from matplotlib.figure import Figure
+
+    drawn_axes = []
+    original = Figure.savefig
+
+    def keep_axes(figure, *args, **kwargs):
+        drawn_axes.append(figure.axes[0])
+        return original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep_axes)
+    notes = [(beat, beat + 0.5, 60 + beat % 12, 90) for beat in range(0, 1600, 2)]
+    png = drawn(notes, [], title="400 bars")
+    assert png.startswith(PNG_SIGNATURE)
+    [axes] = drawn_axes
+    labels = [tick for tick in axes.get_xticks() if 0 <= tick <= 1600]
+    assert 10 <= len(labels) <= 41 and labels[1] - labels[0] == 4 * 16
+    assert not [r for r in caplog.records if "MAXTICKS" in r.getMessage()]
