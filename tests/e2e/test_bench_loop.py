@@ -93,13 +93,16 @@ def test_resident_growth_compares_the_same_model_from_its_second_turn():
 
 @pytest.mark.jack
 def test_a_short_soak_steered_through_the_control_socket(jack_server):
-    """The soak of `bench loop --minutes`, scaled down to 10 exchanges: settings and models
-    change through the control socket while it plays; every call is answered, the daemon
+    """The soak of `bench loop --minutes --recorder`, scaled down to 10 exchanges: settings
+    and models change through the control socket while it plays, with the session recorder
+    and the web page on and a page reading its stream; every call is answered, the daemon
     leaves no note on, nothing is refused, and the same model costs the same memory."""
     from antiphon.daemon.bench.soak import resident_growth, soak_lines
 
     run = run_loop("soak", exchanges=10, minutes=0, busy=False, model=None,
-                   env=jack_server.env, steer=True, swap_every=2)
+                   env=jack_server.env, steer=True, swap_every=2, recorder=True)
+    # Every note, answer start, tempo and setting reached the page, and a status a second.
+    assert run.page_events > run.sent
     soak = run.soak
     assert soak is not None and soak.refused == []
     assert run.exchanges == 10 and run.unanswered <= 1
