@@ -65,7 +65,9 @@ class TakesRoutes:
     async def _roll(self, request: web.Request) -> web.Response:
         take_id = self._checked_id(request)
         body = await self._take_work(self._roll_png, take_id)
-        return web.Response(body=body, content_type="image/png")
+        finished = take_id in self._pictures  # kept: it will not change
+        return web.Response(body=body, content_type="image/png", headers={
+            "Cache-Control": "private, max-age=3600" if finished else "no-store"})
 
     def _checked_id(self, request: web.Request) -> str:
         take_id = request.match_info["id"]

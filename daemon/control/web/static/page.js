@@ -8,7 +8,8 @@
     "mixolydian", "aeolian", "locrian", "ionian", "pentatonic", "minor-pentatonic", "blues"];
   const SLIDERS = ["temperature", "top_p", "candidates"];
   const HANDS_OFF_MS = 2500;    // a control the user just moved is not reset by the status
-  const TAKES_EVERY_MS = 20000;
+  const TAKES_EVERY_MS = 60000;  // the list read again (while the page is in view)
+  const TAKES_SHOWN = 24;
 
   // The token came in the address; the server set a cookie with it, and the address bar
   // need not show it any longer.
@@ -192,18 +193,26 @@
     const head = document.createElement("div");
     head.className = "take-head";
     const when = document.createElement("strong");
-    when.textContent = take.started ? new Date(take.started).toLocaleString() : take.id;
+    when.textContent = take.started ? new Date(take.started).toLocaleString(undefined,
+      { dateStyle: "medium", timeStyle: "short" }) : take.id;
     const facts = document.createElement("span");
     facts.className = "muted";
     const models = take.models.length ? ` · ${take.models.join(", ")}` : "";
-    facts.textContent = `${duration(take.seconds)} · ${take.exchanges} answers${models}` +
-      (take.finished ? "" : " · recording");
+    const answered = `${take.exchanges} answer${take.exchanges === 1 ? "" : "s"}`;
+    facts.textContent = `${duration(take.seconds)} · ${answered}${models}`;
     const link = document.createElement("a");
     link.href = withToken(`/api/sessions/${encodeURIComponent(take.id)}/take.mid`);
     link.download = `antiphon-${take.id}.mid`;
     link.textContent = "take.mid";
     link.className = "download";
     head.append(when, facts, link);
+    if (!take.finished) {  // drawn once it is over: no drawing while the daemon plays
+      const note = document.createElement("p");
+      note.className = "muted recording";
+      note.textContent = "recording…";
+      item.append(head, note);
+      return item;
+    }
     const picture = document.createElement("img");
     picture.loading = "lazy";
     picture.alt = `piano roll of take ${take.id}`;
@@ -218,11 +227,13 @@
     try {
       const response = await fetch("/api/sessions", { headers, credentials: "same-origin" });
       const answer = await response.json();
-      const list = $("takes");
-      list.replaceChildren(...(answer.takes || []).map(takeItem));
+      const list = $("takes"), takes = answer.takes || [];
+      list.replaceChildren(...takes.slice(0, TAKES_SHOWN).map(takeItem));
+      const more = takes.length - TAKES_SHOWN;
       $("takes-empty").textContent = answer.recording === false
-        ? "The recorder is off (--no-record)." : (answer.error || "No takes yet.");
-      $("takes-empty").hidden = list.children.length > 0;
+        ? "The recorder is off (--no-record)."
+        : (answer.error || (more > 0 ? `and ${more} older (antiphon sessions list)` : "No takes yet."));
+      $("takes-empty").hidden = takes.length > 0 && more <= 0;
     } catch (error) {
       $("takes-empty").textContent = `The takes: ${error}`;
     }
@@ -233,5 +244,5 @@
   loadModels();
   refreshTakes();
   $("refresh").addEventListener("click", refreshTakes);
-  setInterval(refreshTakes, TAKES_EVERY_MS);
+  setInterval(() => { if (document.visibilityState === "visible") refreshTakes(); }, TAKES_EVERY_MS);
 })();
