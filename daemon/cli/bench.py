@@ -104,7 +104,8 @@ def bench(
     output.parent.mkdir(parents=True, exist_ok=True)
     section = "train-cuda" if benchmark == "train" and device == "cuda" else benchmark
     section = "loop-faults" if benchmark == "loop" and faults else section
-    section = "loop-recorder" if section == "loop" and recorder else section
+    if section == "loop" and recorder:  # beside the plain loop's tables, not over them
+        section = "loop-recorder-soak" if minutes > 0 else "loop-recorder"
     output.write_text(replace_section(document, section, body))
     console.print(f"\nwrote {output}")
 
