@@ -6,7 +6,7 @@
                      to the listeners (the journal, the web page) on a thread of its own
     recorder.py      TakeRecorder: the append-only journal of a take, flushed every half
                      second, recovered after a crash, rotated by size and age
-    takes.py         the takes folder: listing takes and reading them back
+    takes.py         the takes folder (takes_folder()): listing takes and reading them back
     midi_export.py   a take as a .mid (call and answer, or one track per exchange)
     roll_picture.py  a piano-roll picture of a call and its answer (PNG)
 

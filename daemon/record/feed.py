@@ -125,7 +125,7 @@ class TakeFeed:
     def received(self, arrived: float, message: Sequence[int], kept: bool) -> None:
         """A message the input delivered (the reader thread); kept: the gate took it."""
         try:
-            if kept and kept_message(message):
+            if kept and kept_message(message) and math.isfinite(arrived):
                 self._put(float(arrived), CALL, tuple(message))
         except Exception:  # noqa: BLE001 (a tap must never stop the reader)
             pass
@@ -142,7 +142,8 @@ class TakeFeed:
         """An answer begun (the interaction loop): when the call's end was decided, when its
         first note was scheduled, when that note is due, and the rules it keeps."""
         try:
-            self._put(float(began), ANSWER_START, (float(due), str(keeps)))
+            if math.isfinite(began) and math.isfinite(due):
+                self._put(float(began), ANSWER_START, (float(due), str(keeps)))
         except Exception:  # noqa: BLE001
             pass
 

@@ -88,6 +88,7 @@ class TakeRecorder:
         self._last_seconds = 0.0
         self._failed: str | None = None
         self.take_id: str | None = None
+        self.skipped = 0  # events JSON could not hold (a NaN), left out of the journal
 
     @property
     def recording(self) -> bool:
@@ -140,7 +141,11 @@ class TakeRecorder:
             if not self.recording:
                 return
             for event in events:
-                self._buffer(event.as_json())
+                try:
+                    self._buffer(event.as_json())
+                except (TypeError, ValueError):  # NaN or an object JSON cannot hold
+                    self.skipped += 1
+                    continue
                 self._last_seconds = max(self._last_seconds, event.seconds)
             if self._pending_bytes >= BUFFER_LIMIT:
                 self._write_out()

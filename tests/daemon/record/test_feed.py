@@ -96,8 +96,11 @@ def test_a_tap_never_raises():
         feed.tempo("fast", "internal")
         feed.settings(None)
         feed.answer(t, t, None, "x")
+        feed.answer(t, t, float("nan"), "x")
+        feed.received(float("inf"), [0x90, 60, 100], True)
 
-    assert stopped_feed(taps).closed == 1
+    listener = stopped_feed(taps)
+    assert listener.closed == 1 and listener.events == []
 
 
 def test_stop_hands_on_what_waits_then_closes_and_ends_the_thread():

@@ -20,6 +20,7 @@ from record_helpers import CALL, dead_pid, record_take, write_journal
 from antiphon.daemon.config.private_folder import UnsafePath
 from antiphon.daemon.record.feed import TakeFeed
 from antiphon.daemon.record.recorder import KeepPolicy, TakeRecorder
+from antiphon.daemon.record.take_events import TakeEvent
 from antiphon.daemon.record.takes import list_takes, read_take
 
 OTHER_UID = 65534  # nobody
@@ -51,6 +52,16 @@ def test_a_take_is_a_journal_with_its_header_events_and_end_and_a_take_mid(folde
     assert (summary.id, summary.exchanges, summary.models, summary.finished) == \
         (take_id, 1, ("folk",), True)
     assert summary.seconds == pytest.approx(3.5)
+
+
+def test_an_event_json_cannot_hold_is_left_out_and_the_take_goes_on(folder):
+    recorder = TakeRecorder(folder)
+    take_id = recorder.open()
+    recorder.take_events([TakeEvent(1.0, "answer_start", (), {"due": float("nan")}),
+                          TakeEvent(1.5, "call", (0x90, 60, 100))])
+    recorder.close()
+    assert recorder.skipped == 1
+    assert [e.seconds for e in read_take(folder, take_id).events] == [1.5]
 
 
 def test_takes_begun_in_one_second_get_their_own_ids(folder):
