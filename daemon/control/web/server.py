@@ -20,9 +20,11 @@ that far behind (it stopped reading) is dropped, and the others go on.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import json
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -158,9 +160,7 @@ class WebPage:
             try:
                 runner = loop.run_until_complete(self._open(loop))
             except OSError as err:
-                failed.append(OSError(err.errno, f"the web page cannot listen on {HOST}:"
-                                      f"{self.port}: {err.strerror or err} (another program "
-                                      "may use that port: choose another one)"))
+                failed.append(OSError(err.errno, cannot_listen(self.port, err)))
                 return
             except Exception as err:  # said by start(), on the caller's thread
                 failed.append(err)
@@ -191,7 +191,9 @@ class WebPage:
                                shutdown_timeout=STOP_SECONDS)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, HOST, self.port, reuse_address=False)
+            # SO_REUSEADDR (asyncio's default here): a daemon restarted at once takes its port
+            # back from the last connections' TIME_WAIT; two listeners still cannot share it.
+            site = web.TCPSite(runner, HOST, self.port)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -345,6 +347,13 @@ class WebPage:
         if name is not None and not isinstance(name, str):
             raise _bad_request('give {"name": MODEL}')
         return _answer(await self._ask({"command": "model", "name": name}))
+
+
+def cannot_listen(port: int, err: OSError) -> str:
+    why = ("the port is in use (by another program, or another antiphon): choose another "
+           "one with --web-port" if err.errno == errno.EADDRINUSE
+           else os.strerror(err.errno) if err.errno else str(err))
+    return f"the web page cannot listen on {HOST}:{port}: {why}"
 
 
 def model_names() -> list[str]:

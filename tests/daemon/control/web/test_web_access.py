@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from web_client import get, post_json, request
+from web_client import EventStream, get, post_json, request
 
 from antiphon.daemon.control.web.server import WebPage
 
@@ -102,7 +102,7 @@ def test_a_port_taken_is_said_and_leaves_nothing_running(controller, live):
         taken.listen()
         port = taken.getsockname()[1]
         page = WebPage(controller, live, None, port)
-        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}: the port is in use"):
             page.start()
     page.stop()  # harmless after a failed start
 
@@ -111,3 +111,21 @@ def test_a_token_given_is_used_and_one_made_is_long_and_new(controller, live):
     assert WebPage(controller, live, None, 0, token="given").token == "given"
     made = {WebPage(controller, live, None, 0).token for _ in range(3)}
     assert len(made) == 3 and all(len(token) >= 32 for token in made)
+
+
+def test_a_page_restarted_at_once_gets_its_port_back(controller, live):
+    """The streams the page closed as it stopped leave TIME_WAIT behind on its port."""
+    first = WebPage(controller, live, None, 0)
+    first.start()
+    port = first.port
+    stream = EventStream(port, first.token)
+    stream.wait_for("history")
+    first.stop()
+    stream.close()
+    again = WebPage(controller, live, None, port)
+    again.start()
+    try:
+        assert get(port, "/api/status", token=again.token)[0] == 200
+        assert get(port, "/api/status", token=first.token)[0] == 403  # a new token
+    finally:
+        again.stop()
