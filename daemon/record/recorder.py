@@ -5,6 +5,10 @@ a take.mid of every take left unfinished by a process that died, removes takes p
 KeepPolicy's age and then the oldest past its total size, and begins a new take: its
 folder and journal, whose header goes to the disk at once.
 
+A take counts as unfinished by a dead process when its journal's header names a pid no
+process holds, or one a later process holds (the header's "process" mark: the boot and the
+process's start), or this process's own pid while this process has it open no longer.
+
 The journal is append-only, one JSON line per event. `take_events` only buffers; `flush`
 (the feed calls it at least every half second) writes the buffer out to the operating
 system, so a kill -9 loses at most the last half second, and a line the kill cut in two is
@@ -128,7 +132,7 @@ class TakeRecorder:
         finally:
             os.close(take_fd)
         header = {"format": FORMAT, "started": datetime.now().astimezone().isoformat(),
-                  "pid": os.getpid()}
+                  "pid": os.getpid(), "process": process_mark(os.getpid())}
         with self._lock:
             self.take_id = take_id
             self._journal_fd = journal_fd
@@ -229,16 +233,34 @@ def finish_take(where: Path, take_id: str) -> Take:
         os.close(take_fd)
 
 
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+def process_mark(pid: int) -> str | None:
+    """What tells this process from a later one given the same pid: the boot and the
+    moment it started since (Linux's /proc); None where the system does not say."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            boot_id = boot.read().strip()
+        with open(f"/proc/{pid}/stat", "rb") as status:
+            # The command's name, in parentheses, may hold spaces: count after the last ')'.
+            fields = status.read().rsplit(b")", 1)[1].split()
+        return f"{boot_id}:{int(fields[19])}"
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _writer_alive(header: dict) -> bool:
+    """Whether the process that began the journal still runs: its pid is taken, and (where
+    the header has its mark) by that same process, not a later one after a reboot."""
+    pid = header.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # another user's process holds that number
-    return True
+        pass  # another user's process holds that number
+    mark = header.get("process")
+    return mark is None or mark == process_mark(pid)
 
 
 def _journal_header(take_fd: int, where: Path) -> dict | None:
@@ -266,8 +288,7 @@ def _abandoned(take_fd: int, folder: Path, take_id: str) -> bool:
     header = _journal_header(take_fd, where)
     if header is None:
         return False
-    pid = header.get("pid")
-    return pid == os.getpid() or not _pid_alive(pid)
+    return header.get("pid") == os.getpid() or not _writer_alive(header)
 
 
 def finish_abandoned(folder: Path, folder_fd: int) -> list[str]:
@@ -321,7 +342,7 @@ def _in_use(take_fd: int, folder: Path, take_id: str) -> bool:
         return False
     header = _journal_header(take_fd, folder / take_id)
     return header is not None and header.get("pid") != os.getpid() and \
-        _pid_alive(header.get("pid"))
+        _writer_alive(header)
 
 
 def remove_old_takes(folder: Path, folder_fd: int, keep: KeepPolicy, *, now: float,

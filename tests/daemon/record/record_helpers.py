@@ -63,11 +63,13 @@ def record_take(folder: Path, *, call=CALL, answer=ANSWER, bpm: float = 120.0,
     return take_id
 
 
-def write_journal(take: Path, rows: list[dict], *, pid: int, tail: bytes = b"") -> None:
-    """A take folder with a journal as a process with `pid` would have left it."""
+def write_journal(take: Path, rows: list[dict], *, pid: int, tail: bytes = b"",
+                  process: str | None = None) -> None:
+    """A take folder with a journal as a process with `pid` (and `process`, its mark) would
+    have left it."""
     take.mkdir(mode=0o700, parents=True)
     header = {"format": "antiphon-take-v1", "started": "2026-01-02T03:04:05+00:00",
-              "pid": pid}
+              "pid": pid, **({"process": process} if process else {})}
     lines = [json.dumps(row) for row in [header, *rows]]
     (take / "journal.jsonl").write_bytes(("\n".join(lines) + "\n").encode() + tail)
     os.chmod(take / "journal.jsonl", 0o600)

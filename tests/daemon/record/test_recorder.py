@@ -19,7 +19,7 @@ from record_helpers import CALL, dead_pid, record_take, write_journal
 
 from antiphon.daemon.config.private_folder import UnsafePath
 from antiphon.daemon.record.feed import TakeFeed
-from antiphon.daemon.record.recorder import KeepPolicy, TakeRecorder
+from antiphon.daemon.record.recorder import KeepPolicy, TakeRecorder, process_mark
 from antiphon.daemon.record.take_events import TakeEvent
 from antiphon.daemon.record.takes import list_takes, read_take
 
@@ -151,7 +151,8 @@ def test_an_unfinished_take_of_this_process_not_open_now_is_finished(folder):
 def test_a_take_a_live_process_writes_is_left_alone(folder):
     writer = subprocess.Popen(["sleep", "30"])
     try:
-        write_journal(folder / "2026-01-02_030405", [], pid=writer.pid)
+        write_journal(folder / "2026-01-02_030405", [], pid=writer.pid,
+                      process=process_mark(writer.pid))
         old = time.time() - 400 * 86400
         os.utime(folder / "2026-01-02_030405" / "journal.jsonl", (old, old))
         recorder = TakeRecorder(folder, KeepPolicy(max_mb=0.0, max_days=1))
@@ -161,6 +162,22 @@ def test_a_take_a_live_process_writes_is_left_alone(folder):
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_a_take_whose_pid_a_later_process_holds_is_finished(folder):
+    """After a reboot (or pids wrapping round) the header's pid may be another process's:
+    the process's mark tells them apart."""
+    later = subprocess.Popen(["sleep", "30"])
+    try:
+        stale = "00000000-0000-0000-0000-000000000000:1"
+        write_journal(folder / "2026-01-02_030405", [], pid=later.pid, process=stale)
+        recorder = TakeRecorder(folder)
+        recorder.open()
+        recorder.close()
+        assert (folder / "2026-01-02_030405" / "take.mid").exists()
+    finally:
+        later.kill()
+        later.wait()
 
 
 def test_takes_past_their_age_then_the_oldest_past_the_size_are_removed(folder):
