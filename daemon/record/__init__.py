@@ -5,7 +5,9 @@
     feed.py          TakeFeed: the daemon's taps, handed off its MIDI and sampling threads
                      to the listeners (the journal, the web page) on a thread of its own
     recorder.py      TakeRecorder: the append-only journal of a take, flushed every half
-                     second, recovered after a crash, rotated by size and age
+                     second, said once and given up on a full disk
+    upkeep.py        done as a recorder opens: takes a dead process left are finished,
+                     old ones removed by age and total size (KeepPolicy)
     takes.py         the takes folder (takes_folder()): listing takes and reading them back
     midi_export.py   a take as a .mid (call and answer, or one track per exchange)
     roll_picture.py  a piano-roll picture of a call and its answer (PNG)

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from antiphon.daemon.record.feed import TakeFeed
-from antiphon.daemon.record.recorder import KeepPolicy, TakeRecorder
+from antiphon.daemon.record.recorder import TakeRecorder
+from antiphon.daemon.record.upkeep import KeepPolicy
 
 # (seconds, MIDI bytes): a call of two notes, then an answer of two.
 CALL = [(0.5, (0x90, 60, 100)), (1.0, (0x80, 60, 0)), (1.0, (0x90, 64, 90)),

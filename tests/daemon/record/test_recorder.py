@@ -19,9 +19,10 @@ from record_helpers import CALL, dead_pid, record_take, write_journal
 
 from antiphon.daemon.config.private_folder import UnsafePath
 from antiphon.daemon.record.feed import TakeFeed
-from antiphon.daemon.record.recorder import KeepPolicy, TakeRecorder, process_mark
+from antiphon.daemon.record.recorder import TakeRecorder
 from antiphon.daemon.record.take_events import TakeEvent
 from antiphon.daemon.record.takes import list_takes, read_take
+from antiphon.daemon.record.upkeep import KeepPolicy, process_mark
 
 OTHER_UID = 65534  # nobody
 
