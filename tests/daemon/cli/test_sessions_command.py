@@ -101,6 +101,8 @@ def test_export_writes_the_take_as_midi_with_a_track_per_side_or_per_exchange(ho
     assert [track.name for track in parts.tracks] == ["exchange 1", "exchange 2"]
     assert [[m.note for m in t if m.type == "note_on"] for t in parts.tracks] == \
         [[60, 67], [61, 68]]
+    assert invoke("export", take_id).exit_code == 0  # ID.mid in the current folder
+    assert len(mido.MidiFile(home / f"{take_id}.mid").tracks) == 2
 
 
 def test_show_draws_the_roll_to_id_png_in_the_current_folder(home):
