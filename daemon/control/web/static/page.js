@@ -56,7 +56,11 @@
     roll.ingest(rows);
     for (const row of rows) {
       if (row.kind === "tempo") { show("bpm", row.bpm.toFixed(1)); show("clock", row.clock); }
-      else if (row.kind === "answer_start") { show("key", row.keeps || "–"); answers += 1; }
+      else if (row.kind === "answer_start") {
+        show("key", window.AntiphonPianoRoll.shortKey(row.keeps) || "–");
+        $("key").title = row.keeps || "";  // the whole of what the answer kept
+        answers += 1;
+      }
       else if (row.kind === "settings") settings(row);
       else if (row.kind === "end") { mode("stopped"); refreshTakes(); }
     }

@@ -13,6 +13,20 @@
   const COLOURS = { call: "#4fd1c5", answer: "#f6ad55" };
   const BLACK = new Set([1, 3, 6, 8, 10]);
 
+  // The key an answer keeps, short, from the rules it kept as the daemon says them
+  // ("melody: one voice; D major (p=0.95, 90% in scale), range 48..79"; "...; no certain
+  // key, leaning to D major (p=0.91, key bias 3), ..."): "D major", "≈ D major".
+  function shortKey(keeps) {
+    const text = String(keeps || "");
+    const leaning = /leaning to ([^(;,]+?)\s*\(/.exec(text);
+    if (leaning) return `≈ ${leaning[1]}`;
+    const named = /(?:^|[;:]\s*)([A-G][#b]?\s+[a-z-]+)\s*(?:\(|,|;|$)/.exec(text);
+    if (named) return named[1];
+    if (/chromatic/.test(text)) return "chromatic";
+    if (/no certain key/.test(text)) return "none certain";
+    return text.split(/[;(]/)[0].trim();
+  }
+
   class PianoRoll {
     constructor(canvas) {
       this.canvas = canvas;
@@ -189,7 +203,8 @@
         g.beginPath(); g.moveTo(at, 14); g.lineTo(at, height); g.stroke();
         g.setLineDash([]);
         g.fillStyle = "rgba(246,173,85,0.9)";
-        g.fillText(start.keeps ? `answer · ${start.keeps}` : "answer", at + 4, 11);
+        const key = shortKey(start.keeps);
+        g.fillText(key ? `answer · ${key}` : "answer", at + 4, 11);
       }
     }
 
@@ -231,5 +246,6 @@
     }
   }
 
+  PianoRoll.shortKey = shortKey;
   window.AntiphonPianoRoll = PianoRoll;
 })();

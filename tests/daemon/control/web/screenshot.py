@@ -57,6 +57,9 @@ def screenshot(url: str, path: str | Path, *, width: int = 1280, height: int = 9
     return path
 
 
+KEEPS = "melody: one voice; C major (p=0.95, 92% in scale), range 48..79"
+
+
 def example_take(start: float = 0.0) -> list[TakeEvent]:
     """A call of two bars and its answer, as the feed would hand them on (120 BPM), for a
     page shown without a keyboard."""
@@ -72,7 +75,7 @@ def example_take(start: float = 0.0) -> list[TakeEvent]:
         events.append(TakeEvent(start + last * beat, "call", (0x80, pitch, 0)))
     answer_at = start + 7 * beat
     events.append(TakeEvent(start + 6.5 * beat, "answer_start",
-                            detail={"due": answer_at, "keeps": "C major"}))
+                            detail={"due": answer_at, "keeps": KEEPS}))
     for first, last, pitch, velocity in answer:
         events.append(TakeEvent(answer_at + first * beat, "answer", (0x90, pitch, velocity)))
         events.append(TakeEvent(answer_at + last * beat, "answer", (0x80, pitch, 0)))

@@ -17,6 +17,19 @@ from screenshot import chromium_missing, launch
 from antiphon.daemon.record.take_events import TakeEvent
 
 WAIT_MS = 5000
+# What an answer keeps, as the daemon says it (engine/key_finding.py, texture.py).
+LEANING = ("melody: one voice; no certain key, leaning to D major (p=0.91, key bias 3), "
+           "range 50..81")
+
+
+SHORT_KEYS = {
+    "melody: one voice; C major (p=0.95, 92% in scale), range 48..79": "C major",
+    "chords (40% of the call): up to 3 voices; F# minor (p=0.88, 90% in scale), range 40..90":
+        "F# minor",
+    "melody: one voice; no certain key, range 48..79": "none certain",
+    "D dorian": "D dorian",
+    "": "",
+}
 
 
 def need_a_browser() -> None:
@@ -56,7 +69,7 @@ def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live,
                 TakeEvent(0.0, "tempo", detail={"bpm": 120.0, "clock": "internal"}),
                 TakeEvent(0.1, "call", (0x90, 60, 100)),
                 TakeEvent(0.6, "call", (0x80, 60, 0)),
-                TakeEvent(0.8, "answer_start", detail={"due": 1.0, "keeps": "C major"}),
+                TakeEvent(0.8, "answer_start", detail={"due": 1.0, "keeps": LEANING}),
                 TakeEvent(1.0, "answer", (0x90, 67, 90))])
             assert wait_until(lambda: tab.evaluate("() => window.antiphonRoll.counts()") ==
                               {"call": 1, "answer": 1}, 5)
@@ -68,7 +81,8 @@ def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live,
             roll = tab.locator("#roll")
             assert roll.get_attribute("data-call-notes") == "1"
             assert roll.get_attribute("data-answer-notes") == "1"
-            assert tab.locator("#key").text_content() == "C major"
+            assert tab.locator("#key").text_content() == "≈ D major"  # the key, short
+            assert tab.locator("#key").get_attribute("title") == LEANING
 
             # The status, once a second, shows the daemon's settings on the controls.
             tab.wait_for_function("() => document.getElementById('top_p-value').textContent "
@@ -82,6 +96,12 @@ def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live,
                                   ".includes('✓')", timeout=WAIT_MS)
             tab.select_option("#texture", "melody")
             assert wait_until(lambda: daemon.config.texture == "melody", 5)
+            tab.select_option("#scale-tonic", "Bb")
+            tab.select_option("#scale-mode", "dorian")
+            assert wait_until(lambda: daemon.config.scale == "Bb dorian", 5)
+            for keeps, short in SHORT_KEYS.items():
+                assert tab.evaluate("keeps => window.AntiphonPianoRoll.shortKey(keeps)",
+                                    keeps) == short
             assert problems == []
         finally:
             browser.close()
