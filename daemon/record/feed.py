@@ -57,6 +57,7 @@ FLUSH_SECONDS = 0.5  # each listener's flush, at least this often (a crash loses
 # A followed clock's tempo wavers by a few hundredths of a BPM between two polls; a change
 # smaller than this share of the tempo is not one (0.24 BPM at 120).
 TEMPO_CHANGE = 0.002
+SHED_REPORT_SECONDS = 30.0  # what was shed is logged at most this often
 _STOP = object()
 
 
@@ -82,6 +83,8 @@ class TakeFeed:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._shed = 0
+        self._shed_said = 0  # what the log has said of it
+        self._shed_said_at = -math.inf
         # What the answer has sounding, so its releases sent with no due time (a panic, a
         # barge-in's cut) are told from thru's: (channel, pitch), and channels it pedals.
         self._answer_notes: set[tuple[int, int]] = set()
@@ -241,7 +244,20 @@ class TakeFeed:
             if stopping or time.monotonic() >= next_flush:
                 self._call_each("flush")
                 next_flush = time.monotonic() + FLUSH_SECONDS
+                self._say_shed(stopping)
         self._call_each("close")
+
+    def _say_shed(self, now_or_never: bool) -> None:
+        """Log what the taps shed since last said, at most every SHED_REPORT_SECONDS."""
+        shed = self._shed
+        if shed == self._shed_said:
+            return
+        if not now_or_never and time.monotonic() < self._shed_said_at + SHED_REPORT_SECONDS:
+            return
+        log.warning("the take lost %d events (its listeners fell %d events behind); playing "
+                    "goes on", shed - self._shed_said, QUEUE_LIMIT)
+        self._shed_said = shed
+        self._shed_said_at = time.monotonic()
 
     def _event(self, at: float, kind: str, payload: Any) -> TakeEvent:
         seconds = max(0.0, at - self.started)

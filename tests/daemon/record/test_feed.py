@@ -118,7 +118,7 @@ def test_stop_hands_on_what_waits_then_closes_and_ends_the_thread():
     assert len(listener.events) == 100 and listener.closed == 1
 
 
-def test_past_the_queue_limit_the_taps_shed_and_count(monkeypatch):
+def test_past_the_queue_limit_the_taps_shed_count_and_say_it(monkeypatch, caplog):
     monkeypatch.setattr(feed_module, "QUEUE_LIMIT", 10)
     listener = Listener()
     feed = TakeFeed([listener])  # not started: nothing drains the queue
@@ -127,6 +127,9 @@ def test_past_the_queue_limit_the_taps_shed_and_count(monkeypatch):
     assert feed.shed == 15
     feed.stop()
     assert len(listener.events) == 10
+    said = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    assert said == ["the take lost 15 events (its listeners fell 10 events behind); "
+                    "playing goes on"]
 
 
 def test_a_listener_that_raises_is_dropped_once_and_the_others_go_on(caplog):
