@@ -255,7 +255,8 @@ class WebPage:
 
     def _take_rows(self, rows: Rows) -> None:
         """A batch from the feed (on the loop, by call_soon_threadsafe): to every page."""
-        self._broadcast(sse("take", rows))
+        if self._browsers:  # none open: not even encoded (the GIL is the daemon's too)
+            self._broadcast(sse("take", rows))
 
     def _broadcast(self, message: bytes) -> None:
         for browser in list(self._browsers):
