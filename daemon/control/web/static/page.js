@@ -96,7 +96,9 @@
       show(`${name}-value`, String(values[name]));
     }
     if (values.texture !== undefined && !recentlyTouched("texture")) $("texture").value = values.texture;
-    if (values.scale !== undefined && !recentlyTouched("scale")) showScale(values.scale);
+    if (values.scale !== undefined && !recentlyTouched("scale")) {
+      showScale(values.scale === null ? "chromatic" : values.scale);  // none: any pitch
+    }
     if (values.model && !recentlyTouched("model")) pick($("model"), values.model);
   }
 
