@@ -24,6 +24,7 @@
   window.antiphonRoll = Object.freeze({
     notes: () => roll.notes(),
     counts: () => ({ call: roll.count("call"), answer: roll.count("answer") }),
+    pedals: () => roll.pedals.map((pedal) => Object.assign({}, pedal)),
     now: () => roll.now(),
   });
   const touched = new Map(); // control id -> when the user last moved it
@@ -41,7 +42,13 @@
   function connect() {
     const events = new EventSource(withToken("/events"));
     events.addEventListener("open", () => { $("link").dataset.state = "open"; });
-    events.addEventListener("error", () => { $("link").dataset.state = "lost"; });
+    events.addEventListener("error", () => {
+      $("link").dataset.state = "lost";
+      if (events.readyState === EventSource.CLOSED) {  // refused: a new daemon, a new token
+        mode("stopped");
+        say("The daemon stopped or started again: open the address it printed.", true);
+      }
+    });
     events.addEventListener("history", (event) => {
       const history = JSON.parse(event.data);
       roll.clear();

@@ -44,6 +44,7 @@
       this.held = [];            // every note: {role, channel, pitch, velocity, start, end}
       this.sounding = new Map(); // "role channel pitch" -> its note, until released
       this.starts = [];          // answers begun: {t, keeps}
+      this.pedals = [];          // sustain pedal held: {role, start, end}
       this.tempo = null;         // {t, bpm}
       this.offset = null;        // take seconds minus performance.now() seconds
       this.ended = null;
@@ -96,6 +97,7 @@
         this.held.push(note);
         this.sounding.set(key, note);
       }
+      if (status === 0xb0 && msg[1] === 64) this.pedal(role, t, msg[2] >= 64);
       if (allOff) {
         for (const [held, note] of this.sounding) {
           if (note.role === role && note.channel === channel) {
@@ -105,9 +107,16 @@
       }
     }
 
+    pedal(role, t, down) {
+      const held = this.pedals.find((pedal) => pedal.role === role && pedal.end === null);
+      if (down && !held) this.pedals.push({ role, start: t, end: null });
+      if (!down && held) held.end = t;
+    }
+
     end(t) {
       for (const note of this.sounding.values()) note.end = t;
       this.sounding.clear();
+      for (const pedal of this.pedals) if (pedal.end === null) pedal.end = t;
       this.ended = t;
     }
 
@@ -117,6 +126,7 @@
       const horizon = now - KEPT_SECONDS;
       this.held = this.held.filter((note) => note.end === null || note.end >= horizon);
       this.starts = this.starts.filter((start) => start.t >= horizon);
+      this.pedals = this.pedals.filter((pedal) => pedal.end === null || pedal.end >= horizon);
     }
 
     count(role) { return this.held.filter((note) => note.role === role).length; }
@@ -163,6 +173,7 @@
       this.drawBeats(g, x, left, right, height);
       this.drawStarts(g, x, left, height);
       for (const note of shown) this.drawNote(g, note, x, y, rowHeight, now);
+      this.drawPedals(g, x, now, height);
       g.strokeStyle = "rgba(255,255,255,0.55)";
       g.lineWidth = 1;
       g.beginPath(); g.moveTo(x(now) + 0.5, 0); g.lineTo(x(now) + 0.5, height); g.stroke();
@@ -205,6 +216,18 @@
         g.fillStyle = "rgba(246,173,85,0.9)";
         const key = shortKey(start.keeps);
         g.fillText(key ? `answer · ${key}` : "answer", at + 4, 11);
+      }
+    }
+
+    // The sustain pedal: a thin band along the bottom while it is held.
+    drawPedals(g, x, now, height) {
+      for (const pedal of this.pedals) {
+        const from = x(pedal.start), to = x(pedal.end ?? now);
+        if (to < GUTTER) continue;
+        g.fillStyle = COLOURS[pedal.role];
+        g.globalAlpha = 0.35;
+        g.fillRect(Math.max(GUTTER, from), height - (pedal.role === "call" ? 4 : 8), to - Math.max(GUTTER, from), 3);
+        g.globalAlpha = 1;
       }
     }
 

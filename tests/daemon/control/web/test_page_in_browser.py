@@ -67,8 +67,10 @@ def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live,
             pushed = time.perf_counter()
             live.take_events([
                 TakeEvent(0.0, "tempo", detail={"bpm": 120.0, "clock": "internal"}),
+                TakeEvent(0.05, "call", (0xB0, 64, 127)),  # the sustain pedal down
                 TakeEvent(0.1, "call", (0x90, 60, 100)),
                 TakeEvent(0.6, "call", (0x80, 60, 0)),
+                TakeEvent(0.7, "call", (0xB0, 64, 0)),
                 TakeEvent(0.8, "answer_start", detail={"due": 1.0, "keeps": LEANING}),
                 TakeEvent(1.0, "answer", (0x90, 67, 90))])
             assert wait_until(lambda: tab.evaluate("() => window.antiphonRoll.counts()") ==
@@ -78,6 +80,8 @@ def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live,
             notes = tab.evaluate("() => window.antiphonRoll.notes()")
             assert [(note["role"], note["pitch"], note["start"], note["end"])
                     for note in notes] == [("call", 60, 0.1, 0.6), ("answer", 67, 1.0, None)]
+            assert tab.evaluate("() => window.antiphonRoll.pedals()") == [
+                {"role": "call", "start": 0.05, "end": 0.7}]
             roll = tab.locator("#roll")
             assert roll.get_attribute("data-call-notes") == "1"
             assert roll.get_attribute("data-answer-notes") == "1"
