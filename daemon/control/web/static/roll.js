@@ -238,7 +238,8 @@
       g.fillStyle = COLOURS[note.role];
       if (note.end === null) { g.shadowColor = COLOURS[note.role]; g.shadowBlur = 10; }
       g.beginPath();
-      g.roundRect(from, top, Math.max(3, to - from), tall, Math.min(3, tall / 2));
+      if (g.roundRect) g.roundRect(from, top, Math.max(3, to - from), tall, Math.min(3, tall / 2));
+      else g.rect(from, top, Math.max(3, to - from), tall);  // an older browser
       g.fill();
       g.shadowBlur = 0;
       g.globalAlpha = 1;
