@@ -56,7 +56,8 @@ class LiveRoll:
         self._lock = threading.Lock()
         self._recent: deque[dict] = deque(maxlen=keep_events)
         self._standing: dict[str, dict] = {}  # kind -> its latest row
-        self._target: tuple[EventLoopLike, Callable[[Rows], None]] | None = None
+        self._target: tuple[EventLoopLike, Callable[[Rows, int], None]] | None = None
+        self._batches = 0  # batches kept so far: each is pushed with its number
         # The take's start on the `now` clock, as seen from here: each batch arrives after
         # its events happened, so the earliest (arrival - seconds) is the closest estimate.
         self._started: float | None = None
@@ -76,9 +77,10 @@ class LiveRoll:
             if self._started is None or started < self._started:
                 self._started = started
             self._keep(rows)
-            target = self._target
+            self._batches += 1
+            number, target = self._batches, self._target
         if target is not None:
-            self._push(target, rows)
+            self._push(target, rows, number)
 
     def flush(self) -> None:
         """Nothing to write out: every batch was handed on as it came."""
@@ -88,14 +90,16 @@ class LiveRoll:
         with self._lock:
             self.closed = True
             seconds = self._seconds_locked()
-            target = self._target
+            self._batches += 1
+            number, target = self._batches, self._target
         row = {"t": round(seconds or 0.0, 6), "kind": END}
         if target is not None:
-            self._push(target, [row])
+            self._push(target, [row], number)
 
     # -- the server's side -----------------------------------------------------------------
-    def attach(self, loop: EventLoopLike, callback: Callable[[Rows], None]) -> None:
-        """From now on each batch goes to `callback(rows)`, called on `loop`."""
+    def attach(self, loop: EventLoopLike, callback: Callable[[Rows, int], None]) -> None:
+        """From now on each batch goes to `callback(rows, number)`, called on `loop`; the
+        batches are numbered 1, 2, ... in the order they were kept."""
         with self._lock:
             self._target = (loop, callback)
 
@@ -106,12 +110,17 @@ class LiveRoll:
     def recent(self) -> Rows:
         """What a page that connects now draws first: the latest tempo, settings and answer
         start however old, then every event of the last `keep_seconds`, in time order."""
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[Rows, int]:
+        """`recent()` and the number of the last batch it holds: a batch pushed with a
+        number up to that one is in it already (its push may still be on its way)."""
         with self._lock:
-            rows = list(self._recent)
+            rows, number = list(self._recent), self._batches
             first = rows[0]["t"] if rows else float("inf")
             standing = [row for row in self._standing.values() if row["t"] < first]
         standing.sort(key=lambda row: row["t"])
-        return standing + rows
+        return standing + rows, number
 
     def take_seconds(self) -> float | None:
         """Seconds since the take began, now (None before its first event came)."""
@@ -131,10 +140,11 @@ class LiveRoll:
         while self._recent and self._recent[0]["t"] < horizon:
             self._recent.popleft()
 
-    def _push(self, target: tuple[EventLoopLike, Callable[[Rows], None]], rows: Rows) -> None:
+    def _push(self, target: tuple[EventLoopLike, Callable[[Rows, int], None]], rows: Rows,
+              number: int) -> None:
         loop, callback = target
         try:
-            loop.call_soon_threadsafe(callback, rows)
+            loop.call_soon_threadsafe(callback, rows, number)
         except RuntimeError as err:  # the loop closed while the server stops: kept only
             if not self._said_failure:
                 self._said_failure = True

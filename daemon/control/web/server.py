@@ -30,10 +30,11 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
+from antiphon.daemon.control.web.browsers import STREAM_SEND_BUFFER, Browser, broadcast, sse
 from antiphon.daemon.control.web.live import LiveRoll, Rows
 from antiphon.daemon.control.web.takes_routes import TakesRoutes
 
@@ -43,10 +44,6 @@ HOST = "127.0.0.1"
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_QUERY = "token"
 TOKEN_HEADER = "X-Antiphon-Token"
-BROWSER_QUEUE_LIMIT = 200  # messages a browser may fall behind (the feed sends ~50 a second)
-# The kernel's buffer for one page's stream: seconds of events, not the megabytes a
-# loopback socket grows to, so a page that stopped reading is found out and costs little.
-STREAM_SEND_BUFFER = 128 * 1024
 MAX_BROWSERS = 16
 STATUS_SECONDS = 1.0
 REQUEST_BYTES = 64 * 1024  # a POST body: a setting's name and value
@@ -65,27 +62,6 @@ class Handles(Protocol):
     """What the page asks of the daemon: control/controller.py's Controller."""
 
     def handle(self, request: dict) -> dict: ...
-
-
-class Browser:
-    """One page's event stream: what is still to be sent to it, and how to cut it off."""
-
-    def __init__(self, task: asyncio.Task, transport: asyncio.BaseTransport | None) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(BROWSER_QUEUE_LIMIT)
-        self.task = task
-        self.transport = transport
-
-    def cut(self) -> None:
-        """Drop it now: its handler stops, its connection closes without flushing what its
-        socket still holds (a browser that does not read would hold it for ever)."""
-        self.task.cancel()
-        if self.transport is not None:
-            self.transport.abort()
-
-
-def sse(event: str, data: Any) -> bytes:
-    """One server-sent event: `event: NAME` and its data as one line of JSON."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 class WebPage:
@@ -253,21 +229,14 @@ class WebPage:
     async def _index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html")
 
-    def _take_rows(self, rows: Rows) -> None:
-        """A batch from the feed (on the loop, by call_soon_threadsafe): to every page."""
-        if self._browsers:  # none open: not even encoded (the GIL is the daemon's too)
-            self._broadcast(sse("take", rows))
+    def _take_rows(self, rows: Rows, number: int) -> None:
+        """A batch from the feed (on the loop, by call_soon_threadsafe): to every page
+        whose history did not hold it already."""
+        if any(browser.has_batches_to < number for browser in self._browsers):
+            self._broadcast(sse("take", rows), number)  # none open: not even encoded
 
-    def _broadcast(self, message: bytes) -> None:
-        for browser in list(self._browsers):
-            try:
-                browser.queue.put_nowait(message)
-            except asyncio.QueueFull:
-                self._browsers.discard(browser)
-                self.dropped += 1
-                log.info("a web page fell %d messages behind (it stopped reading): dropped",
-                         BROWSER_QUEUE_LIMIT)
-                browser.cut()
+    def _broadcast(self, message: bytes, number: int | None = None) -> None:
+        self.dropped += broadcast(self._browsers, message, number)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if len(self._browsers) >= MAX_BROWSERS:
@@ -280,12 +249,14 @@ class WebPage:
         await response.prepare(request)
         task = asyncio.current_task()
         assert task is not None
-        browser = Browser(task, request.transport)
-        # What the page draws first, then everything that comes: nothing is missed between
-        # the two, since this runs on the loop that the batches come to.
+        # What the page draws first, then every batch after those it holds: none missed
+        # (a batch kept later is pushed to this loop later), none twice (one kept before,
+        # whose push is still on its way, is skipped by its number).
+        rows, held = self.live.snapshot()
+        browser = Browser(task, request.transport, held)
         self._browsers.add(browser)
         first = b"retry: 2000\n\n" + sse("history", {"t": self.live.take_seconds(),
-                                                    "rows": self.live.recent()})
+                                                    "rows": rows})
         try:
             await response.write(first)
             while True:

@@ -45,10 +45,11 @@ def test_it_keeps_at_most_so_many_events():
 
 def test_batches_go_to_the_attached_loop_and_the_end_is_told():
     loop = asyncio.new_event_loop()
-    got: list[list[dict]] = []
+    got: list[tuple[int, list[dict]]] = []
     live = LiveRoll()
     live.take_events([note(0.5)])  # before the server: only kept
-    live.attach(loop, got.append)
+    assert live.snapshot() == ([{"t": 0.5, "kind": "call", "msg": [144, 60, 100]}], 1)
+    live.attach(loop, lambda rows, number: got.append((number, rows)))
     ran = threading.Thread(target=loop.run_forever, name="test loop")
     ran.start()
     try:
@@ -58,9 +59,9 @@ def test_batches_go_to_the_attached_loop_and_the_end_is_told():
         loop.call_soon_threadsafe(loop.stop)
         ran.join()
         loop.close()
-    assert got[0] == [{"t": 1.0, "kind": "call", "msg": [144, 60, 100]},
-                      {"t": 1.1, "kind": "call", "msg": [144, 64, 100]}]
-    assert got[1][0]["kind"] == "end" and live.closed
+    assert got[0] == (2, [{"t": 1.0, "kind": "call", "msg": [144, 60, 100]},
+                          {"t": 1.1, "kind": "call", "msg": [144, 64, 100]}])
+    assert got[1][0] == 3 and got[1][1][0]["kind"] == "end" and live.closed
     live.take_events([note(2.0)])  # the loop closed: kept, no error for the feed
     live.detach()
     live.take_events([note(3.0)])

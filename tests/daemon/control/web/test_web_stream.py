@@ -110,6 +110,35 @@ def test_a_page_that_stops_reading_is_dropped_and_the_others_go_on(page, live):
         stalled.close()
 
 
+def test_a_page_that_connects_while_the_take_goes_on_gets_every_event_once(page, live):
+    """Batches kept while a page connects are in its history or come after it, never
+    both and never neither."""
+    pushing = threading.Thread(target=lambda: [
+        live.take_events([note(n / 1000, pitch=n % 128)]) or time.sleep(0.0002)
+        for n in range(3000)], name="test feed")
+    pushing.start()
+    streams = []
+    try:
+        for _ in range(6):
+            time.sleep(0.05)
+            streams.append(EventStream(page.port, page.token))
+        pushing.join()
+        live.take_events([note(3.0)])  # the last one: every page has read all once it came
+        for stream in streams:
+            history, _ = stream.wait_for("history")
+            times = [row["t"] for row in history["rows"]]
+            while not times or times[-1] != 3.0:
+                event, rows, _ = stream.next()
+                if event == "take":
+                    times += [row["t"] for row in rows]
+            assert times == sorted(set(times))  # none twice
+            assert len(times) == round(times[-2] * 1000) + 2 - round(times[0] * 1000)
+    finally:
+        pushing.join()
+        for stream in streams:
+            stream.close()
+
+
 def test_stop_closes_the_streams_and_leaves_no_thread(serve, live):
     before = set(threading.enumerate())
     page = serve()
