@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 MAX_LINKS = 40  # symbolic links followed on the way to the folder, as the kernel allows
@@ -32,13 +33,31 @@ class UnsafePath(OSError):
     """A path another user could change under the daemon; the message says why."""
 
 
-def open_folder(folder: Path, *, create: bool) -> int | None:
+@dataclass(frozen=True)
+class FolderUse:
+    """What a private folder holds, as a refusal says it: its name, what is kept in it,
+    what another user could do there, and the option that names another folder."""
+
+    folder: str  # "the control socket's folder"
+    kept: str  # "the control socket": what lies at the end of the way
+    harm: str  # what another user could do with the folder
+    option: str  # the flag that names another folder
+
+
+CONTROL_SOCKET = FolderUse("the control socket's folder", "the control socket",
+                           "could put an impostor there", "--control-socket")
+TAKES = FolderUse("the takes folder", "the takes", "could read, swap or remove the takes",
+                  "--record-folder")
+
+
+def open_folder(folder: Path, *, create: bool, use: FolderUse = CONTROL_SOCKET) -> int | None:
     """A descriptor of `folder`, checked as the module docstring says (made 0700 when
-    missing and `create`; None when missing and not `create`). Raises UnsafePath."""
+    missing and `create`; None when missing and not `create`). Raises UnsafePath, saying
+    what the folder is for (`use`)."""
     # Not os.path.abspath: it drops `link/..` by the text, where the kernel (and so the
     # bind) goes up from the link's target; the walk below goes where the kernel goes.
     folder = folder if folder.is_absolute() else Path.cwd() / folder
-    _check_ancestors(folder.parent)
+    _check_ancestors(folder.parent, use)
     if create:
         try:
             # Folders made on the way are private too: nobody else has a say below them.
@@ -47,11 +66,11 @@ def open_folder(folder: Path, *, create: bool) -> int | None:
         except FileExistsError:
             pass
         except OSError as err:
-            raise OSError(f"cannot make the control socket's folder {str(folder)!r}: "
+            raise OSError(f"cannot make {use.folder} {str(folder)!r}: "
                           f"{err.strerror}") from err
         # Again: another user may have made a missing folder on the way first (in /tmp),
         # and makedirs takes an existing one as it finds it.
-        _check_ancestors(folder.parent)
+        _check_ancestors(folder.parent, use)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -60,13 +79,11 @@ def open_folder(folder: Path, *, create: bool) -> int | None:
         return None
     except OSError as err:
         if os.path.islink(folder):
-            raise UnsafePath(f"the control socket's folder {str(folder)!r} is a symbolic "
-                             "link: give a --control-socket in a real folder of your own"
-                             ) from None
-        raise OSError(f"cannot open the control socket's folder {str(folder)!r}: "
-                      f"{err.strerror}") from err
+            raise UnsafePath(f"{use.folder} {str(folder)!r} is a symbolic link: give a "
+                             f"{use.option} in a real folder of your own") from None
+        raise OSError(f"cannot open {use.folder} {str(folder)!r}: {err.strerror}") from err
     try:
-        _check_private_folder(folder, os.fstat(fd))
+        _check_private_folder(folder, os.fstat(fd), use)
     except BaseException:
         os.close(fd)
         raise
@@ -74,7 +91,7 @@ def open_folder(folder: Path, *, create: bool) -> int | None:
 
 
 def open_private_file(folder_fd: int, name: str, where: Path, *, create: bool,
-                      writable: bool = True) -> int | None:
+                      writable: bool = True, use: FolderUse = CONTROL_SOCKET) -> int | None:
     """Open `name` in the checked folder without following a link; None when it is
     missing and not `create`. Raises UnsafePath for anything but a regular file of the
     user's with one name (a link, a FIFO, another user's file, a hard link)."""
@@ -90,7 +107,7 @@ def open_private_file(folder_fd: int, name: str, where: Path, *, create: bool,
     except OSError as err:
         if _is_link(folder_fd, name):
             raise UnsafePath(f"{str(path)!r} is a symbolic link: refusing to follow it "
-                             "(remove it, or give another --control-socket)") from None
+                             f"(remove it, or give another {use.option})") from None
         raise OSError(f"cannot open {str(path)!r}: {err.strerror}") from err
     info = os.fstat(fd)
     problem = None
@@ -103,7 +120,7 @@ def open_private_file(folder_fd: int, name: str, where: Path, *, create: bool,
     if problem is not None:
         os.close(fd)
         raise UnsafePath(f"{str(path)!r} {problem}: refusing to use it (remove it, or give "
-                         "another --control-socket)")
+                         f"another {use.option})")
     return fd
 
 
@@ -121,25 +138,24 @@ def _is_link(folder_fd: int, name: str) -> bool:
         return False
 
 
-def _check_private_folder(folder: Path, info: os.stat_result) -> None:
+def _check_private_folder(folder: Path, info: os.stat_result, use: FolderUse) -> None:
     if info.st_uid != os.geteuid():
-        raise UnsafePath(f"the control socket's folder {str(folder)!r} belongs to uid "
-                         f"{info.st_uid}, not to you (uid {os.geteuid()}): another user "
-                         "could put an impostor there; give a --control-socket in a folder "
-                         "of your own")
+        raise UnsafePath(f"{use.folder} {str(folder)!r} belongs to uid {info.st_uid}, not "
+                         f"to you (uid {os.geteuid()}): another user {use.harm}; give a "
+                         f"{use.option} in a folder of your own")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise UnsafePath(f"the control socket's folder {str(folder)!r} can be written by "
-                         f"others (mode {stat.S_IMODE(info.st_mode):04o}): another user "
-                         f"could put an impostor there; chmod 700 {str(folder)!r}, or give a "
-                         "--control-socket in a folder of your own")
+        raise UnsafePath(f"{use.folder} {str(folder)!r} can be written by others (mode "
+                         f"{stat.S_IMODE(info.st_mode):04o}): another user {use.harm}; "
+                         f"chmod 700 {str(folder)!r}, or give a {use.option} in a folder of "
+                         "your own")
 
 
-def _check_ancestors(folder: Path) -> None:
+def _check_ancestors(folder: Path, use: FolderUse) -> None:
     """Walk from / to `folder` as the kernel would, following links, and refuse any folder
     or link on the way that a user other than us or root could change."""
     pending = list(folder.parts[1:])
     current = Path("/")
-    _check_on_the_way(current, os.lstat(current))
+    _check_on_the_way(current, os.lstat(current), use)
     links = 0
     while pending:
         part = pending.pop(0)
@@ -157,28 +173,28 @@ def _check_ancestors(folder: Path) -> None:
             links += 1
             if links > MAX_LINKS:
                 raise OSError(f"too many symbolic links on the way to {str(folder)!r}")
-            _check_owner(step, info, "symbolic link")
+            _check_owner(step, info, "symbolic link", use)
             target = Path(os.readlink(step))
             if target.is_absolute():
                 current = Path("/")
             pending[:0] = list(target.parts[1:] if target.is_absolute() else target.parts)
             continue
-        _check_on_the_way(step, info)
+        _check_on_the_way(step, info, use)
         current = step
 
 
-def _check_on_the_way(step: Path, info: os.stat_result) -> None:
-    _check_owner(step, info, "folder")
+def _check_on_the_way(step: Path, info: os.stat_result, use: FolderUse) -> None:
+    _check_owner(step, info, "folder", use)
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
-        raise UnsafePath(f"the folder {str(step)!r}, on the way to the control socket, can be "
+        raise UnsafePath(f"the folder {str(step)!r}, on the way to {use.kept}, can be "
                          f"written by others (mode {stat.S_IMODE(info.st_mode):04o}): another "
-                         "user could swap what lies below it; give a --control-socket in a "
+                         f"user could swap what lies below it; give a {use.option} in a "
                          "folder of your own")
 
 
-def _check_owner(step: Path, info: os.stat_result, kind: str) -> None:
+def _check_owner(step: Path, info: os.stat_result, kind: str, use: FolderUse) -> None:
     if info.st_uid not in (0, os.geteuid()):
-        raise UnsafePath(f"the {kind} {str(step)!r}, on the way to the control socket, "
-                         f"belongs to uid {info.st_uid}, neither you (uid {os.geteuid()}) nor "
-                         "root: that user could swap what lies below it; give a "
-                         "--control-socket in a folder of your own")
+        raise UnsafePath(f"the {kind} {str(step)!r}, on the way to {use.kept}, belongs to "
+                         f"uid {info.st_uid}, neither you (uid {os.geteuid()}) nor root: that "
+                         f"user could swap what lies below it; give a {use.option} in a "
+                         "folder of your own")

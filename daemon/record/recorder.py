@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from antiphon.daemon.config.private_folder import open_folder, open_private_file
+from antiphon.daemon.config.private_folder import TAKES, open_folder, open_private_file
 from antiphon.daemon.record.take_events import TakeEvent
 from antiphon.daemon.record.takes import END, FORMAT, ID_TIME_FORMAT, JOURNAL, TakeError
 from antiphon.daemon.record.upkeep import (
@@ -54,7 +54,7 @@ JournalOpener = Callable[[int, str, Path], int]
 
 
 def open_journal(take_fd: int, name: str, where: Path) -> int:
-    return open_private_file(take_fd, name, where, create=True)
+    return open_private_file(take_fd, name, where, create=True, use=TAKES)
 
 
 class TakeRecorder:
@@ -90,7 +90,7 @@ class TakeRecorder:
         (the daemon may play on without recording). One take per recorder."""
         if self.take_id is not None:
             raise RuntimeError("a TakeRecorder records one take; make another for the next")
-        folder_fd = open_folder(self.folder, create=True)
+        folder_fd = open_folder(self.folder, create=True, use=TAKES)
         try:
             finish_abandoned(self.folder, folder_fd)
             remove_old_takes(self.folder, folder_fd, self.keep, now=time.time())
@@ -99,7 +99,7 @@ class TakeRecorder:
         finally:
             os.close(folder_fd)
         where = self.folder / take_id
-        take_fd = open_folder(where, create=False)
+        take_fd = open_folder(where, create=False, use=TAKES)
         if take_fd is None:
             raise OSError(f"the take folder {str(where)!r} went away as it was made")
         try:

@@ -24,7 +24,7 @@ from pathlib import Path
 import platformdirs
 
 from antiphon.daemon.config.paths import APP_NAME
-from antiphon.daemon.config.private_folder import open_folder, open_private_file
+from antiphon.daemon.config.private_folder import TAKES, open_folder, open_private_file
 from antiphon.daemon.record.take_events import ANSWER_START, SETTINGS, Take, TakeEvent
 
 JOURNAL = "journal.jsonl"
@@ -81,7 +81,7 @@ def is_take_id(name: str) -> bool:
 def list_takes(folder: Path) -> list[TakeSummary]:
     """Every readable take in `folder`, newest first; [] when the folder is missing.
     Raises UnsafePath (an OSError) for a folder another user could change."""
-    folder_fd = open_folder(folder, create=False)
+    folder_fd = open_folder(folder, create=False, use=TAKES)
     if folder_fd is None:
         return []
     try:
@@ -102,7 +102,7 @@ def read_take(folder: Path, take_id: str) -> Take:
     """The take `take_id` of `folder`. Raises BadTakeId, UnknownTake, UnreadableTake (each a
     ValueError) or UnsafePath (an OSError)."""
     check_take_id(take_id)
-    folder_fd = open_folder(folder, create=False)
+    folder_fd = open_folder(folder, create=False, use=TAKES)
     if folder_fd is None:
         raise UnknownTake(f"no take {take_id}: there is no takes folder {str(folder)!r}")
     os.close(folder_fd)
@@ -111,7 +111,7 @@ def read_take(folder: Path, take_id: str) -> Take:
 
 def read_take_in(folder: Path, take_id: str) -> Take:
     """A take of a folder already checked (its id checked too)."""
-    take_fd = open_folder(folder / take_id, create=False)
+    take_fd = open_folder(folder / take_id, create=False, use=TAKES)
     if take_fd is None:
         raise UnknownTake(f"no take {take_id} in {str(folder)!r} "
                           "(`antiphon sessions list` shows the takes)")
@@ -123,7 +123,8 @@ def read_take_in(folder: Path, take_id: str) -> Take:
 
 def read_journal(take_fd: int, where: Path, take_id: str) -> Take:
     """The journal of an open take folder, read up to its last whole line."""
-    journal_fd = open_private_file(take_fd, JOURNAL, where, create=False, writable=False)
+    journal_fd = open_private_file(take_fd, JOURNAL, where, create=False, writable=False,
+                                   use=TAKES)
     if journal_fd is None:
         raise UnreadableTake(f"the take {take_id} has no journal ({str(where / JOURNAL)!r})")
     with os.fdopen(journal_fd, "rb") as journal:

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from antiphon.daemon.config.private_folder import open_folder, open_private_file
+from antiphon.daemon.config.private_folder import TAKES, open_folder, open_private_file
 from antiphon.daemon.record.midi_export import take_to_midi
 from antiphon.daemon.record.take_events import Take
 from antiphon.daemon.record.takes import (
@@ -70,13 +70,13 @@ def _held(folder: Path, take_id: str) -> bool:
 
 def finish_take(where: Path, take_id: str) -> Take:
     """Write take.mid of the take in `where` from its journal (aside, then renamed)."""
-    take_fd = open_folder(where, create=False)
+    take_fd = open_folder(where, create=False, use=TAKES)
     if take_fd is None:
         raise OSError(f"the take folder {str(where)!r} is gone")
     try:
         take = read_journal(take_fd, where, take_id)
         midi = take_to_midi(take)
-        part_fd = open_private_file(take_fd, MIDI_PART, where, create=True)
+        part_fd = open_private_file(take_fd, MIDI_PART, where, create=True, use=TAKES)
         os.ftruncate(part_fd, 0)  # a part left by a crash
         with os.fdopen(part_fd, "wb") as part:
             midi.save(file=part)
@@ -117,7 +117,8 @@ def _writer_alive(header: dict) -> bool:
 
 
 def _journal_header(take_fd: int, where: Path) -> dict | None:
-    fd = open_private_file(take_fd, JOURNAL, where, create=False, writable=False)
+    fd = open_private_file(take_fd, JOURNAL, where, create=False, writable=False,
+                           use=TAKES)
     if fd is None:
         return None
     with os.fdopen(fd, "rb") as journal:
@@ -149,7 +150,7 @@ def finish_abandoned(folder: Path, folder_fd: int) -> list[str]:
     for take_id in sorted(name for name in os.listdir(folder_fd) if is_take_id(name)):
         where = folder / take_id
         try:
-            take_fd = open_folder(where, create=False)
+            take_fd = open_folder(where, create=False, use=TAKES)
             if take_fd is None:
                 continue
             try:
@@ -207,7 +208,7 @@ def remove_old_takes(folder: Path, folder_fd: int, keep: KeepPolicy, *, now: flo
             continue
         where = folder / take_id
         try:
-            take_fd = open_folder(where, create=False)
+            take_fd = open_folder(where, create=False, use=TAKES)
             if take_fd is None:
                 continue
             try:

@@ -128,7 +128,8 @@ def test_an_unsafe_folder_is_one_line(home):
     shared = home / "shared"
     take_id = record(shared)
     os.chmod(shared, 0o777)
-    failed(invoke("list", "--folder", str(shared)), "can be written by others")
+    failed(invoke("list", "--folder", str(shared)), "the takes folder", "can be written by others",
+           "--record-folder")
     failed(invoke("export", take_id, "--folder", str(shared)), "can be written by others")
     os.chmod(shared, 0o700)
     (home / "link").symlink_to(shared)
