@@ -103,6 +103,8 @@ def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live,
             tab.select_option("#scale-tonic", "Bb")
             tab.select_option("#scale-mode", "dorian")
             assert wait_until(lambda: daemon.config.scale == "Bb dorian", 5)
+            tab.select_option("#model", "transformer")
+            assert wait_until(lambda: daemon.config.model == "transformer", 5)
             for keeps, short in SHORT_KEYS.items():
                 assert tab.evaluate("keeps => window.AntiphonPianoRoll.shortKey(keeps)",
                                     keeps) == short

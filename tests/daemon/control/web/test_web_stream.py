@@ -139,6 +139,26 @@ def test_a_page_that_connects_while_the_take_goes_on_gets_every_event_once(page,
             stream.close()
 
 
+def test_pages_past_the_most_are_turned_away(page):
+    from antiphon.daemon.control.web.server import MAX_BROWSERS
+
+    streams = [EventStream(page.port, page.token) for _ in range(MAX_BROWSERS)]
+    try:
+        for stream in streams:
+            stream.wait_for("history")
+        one_more = EventStream(page.port, page.token)
+        assert one_more.status == 503
+        one_more.close()
+        streams.pop().close()
+        assert wait_until(lambda: page.browsers == MAX_BROWSERS - 1, 2)
+        again = EventStream(page.port, page.token)
+        streams.append(again)
+        assert again.status == 200
+    finally:
+        for stream in streams:
+            stream.close()
+
+
 def test_stop_closes_the_streams_and_leaves_no_thread(serve, live):
     before = set(threading.enumerate())
     page = serve()
