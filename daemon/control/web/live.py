@@ -5,7 +5,9 @@ minutes of them (bounded in time and in count), so a page that connects late sti
 what was just played, and hands the batch, as JSON rows, to the web server's asyncio loop
 with `loop.call_soon_threadsafe`: one cheap call, never a wait for a browser. The latest
 tempo, settings and answer start are kept however old they are: a page that comes in
-during a long silence still knows the tempo, the model and the key.
+during a long silence still knows the tempo, the model and the key. Batches are numbered
+as they are kept, so a page that connects while the take goes on gets each event once:
+in the history it is sent first, or after it, never both.
 
 It is made before the daemon (the feed takes its listeners at construction) and needs
 neither the Controller nor the server: the server attaches its loop when it starts and

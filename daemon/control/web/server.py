@@ -13,8 +13,8 @@ a POST that comes from another origin is refused too.
 
 What it never does: run a Controller request or draw a picture on its event loop (they
 run in executors of their own, so a model load never stalls the stream), or wait for a
-browser. Each browser gets a bounded queue of what is to be sent to it; one that falls
-that far behind (it stopped reading) is dropped, and the others go on.
+browser. Each browser gets a bounded queue of what is to be sent to it (browsers.py); one
+that falls that far behind (it stopped reading) is dropped, and the others go on.
 """
 
 from __future__ import annotations
