@@ -58,7 +58,7 @@ def test_a_kill_mid_answer_keeps_the_take_up_to_its_last_second(daemon, tmp_path
     try:
         keys.play(PHRASE, BEAT)
         assert wait_until(lambda: keys.note_ons(), 10), process.output()
-        time.sleep(0.9)  # mid-answer: the answer lasts at least two beats (1 s) more
+        time.sleep(1.4)  # mid-answer: an answer to this 4-beat call lasts about 4 beats (2 s)
         heard = keys.note_ons()
         process.process.send_signal(signal.SIGKILL)
         killed = time.perf_counter()
