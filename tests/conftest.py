@@ -148,7 +148,8 @@ REALTIME_FILES = frozenset({
     "daemon/play/test_output_scheduler.py", "daemon/play/test_timing_trace.py",
     "daemon/control/test_osc_limits.py", "daemon/control/test_control_socket_limits.py",
     "daemon/midi/test_system_watch.py", "daemon/service/test_signal_bursts.py",
-    "daemon/record/test_feed_timing.py",
+    "daemon/record/test_feed_timing.py", "daemon/control/web/test_web_stream.py",
+    "daemon/control/web/test_page_in_browser.py",
 })
 TESTS = Path(__file__).resolve().parent
 

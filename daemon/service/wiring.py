@@ -20,12 +20,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from antiphon.daemon.config.daemon_config import BEATS_PER_BAR, DaemonConfig
 from antiphon.daemon.control.controller import Controller, OscListening
 from antiphon.daemon.control.knobs import Knobs
 from antiphon.daemon.control.web.live import LiveRoll
-from antiphon.daemon.control.web.server import WebPage
 from antiphon.daemon.midi.edge import MidiEdge
 from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.loop_parts import AnswerSession
@@ -34,6 +34,9 @@ from antiphon.daemon.record.recorder import KeepPolicy, TakeRecorder
 from antiphon.daemon.record.takes import takes_folder
 from antiphon.daemon.service.daemon import Daemon
 from antiphon.daemon.service.parts import make_clock
+
+if TYPE_CHECKING:
+    from antiphon.daemon.control.web.server import WebPage
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ def build_service(config: DaemonConfig, session: AnswerSession, edge: MidiEdge, 
     controller = Controller(daemon, reread_config, load_model, socket_path, knobs=knobs,
                             osc=osc)
     web = None
-    if live is not None:
+    if live is not None:  # aiohttp loads only with --web
+        from antiphon.daemon.control.web.server import WebPage
+
         web = WebPage(controller, live, record_folder(config), config.web_port)
     return Service(daemon, controller, knobs, clock_out, web)

@@ -1,10 +1,9 @@
-"""The web page in headless Chromium (Playwright): a picture of it for the README, and
-the browser the page's test drives. Debian's Chromium, started so that it reaches
-nothing but the page (no updates, no sync, no background traffic).
+"""A picture of the web page for the README, taken in headless Chromium (tests/browser.py
+starts it), and a call and answer to show on a page without a keyboard.
 
 Made by hand, against a running `antiphon run --web` (its printed address):
 
-    .venv/bin/python -c "import sys; sys.path.insert(0, 'tests/daemon/control/web'); \\
+    .venv/bin/python -c "import sys; sys.path[:0] = ['tests', 'tests/daemon/control/web']; \\
         from screenshot import screenshot; screenshot(sys.argv[1], 'docs/web-page.png')" URL
 """
 
@@ -13,27 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from browser import launch
+
 from antiphon.daemon.record.take_events import TakeEvent
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def chromium_missing() -> str | None:
-    """Why the browser cannot run here, or None when it can."""
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright (python) is not installed: pip install playwright"
-    return None
-
-
-def launch(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 def screenshot(url: str, path: str | Path, *, width: int = 1280, height: int = 900,

@@ -7,12 +7,10 @@ Skipped where Chromium or Playwright is missing; on CI (CI=true) that fails inst
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
+from browser import launch, need_chromium
 from daemon_helpers import wait_until
-from screenshot import chromium_missing, launch
 
 from antiphon.daemon.record.take_events import TakeEvent
 
@@ -32,18 +30,9 @@ SHORT_KEYS = {
 }
 
 
-def need_a_browser() -> None:
-    why = chromium_missing()
-    if why is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{why} (CI=true: the web page's browser test must run)")
-    pytest.skip(why)
-
-
 def test_the_page_draws_the_take_and_its_slider_sets_the_temperature(page, live, daemon,
                                                                      report_measurement):
-    need_a_browser()
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
