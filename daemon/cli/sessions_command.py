@@ -27,17 +27,23 @@ sessions_app = typer.Typer(
 
 FolderOption = Annotated[Path | None, typer.Option(
     "--folder", file_okay=False,
-    help="The takes folder to read. \\[default: the folder the daemon records into, "
-         "~/.local/share/antiphon/sessions]", show_default=False)]
+    help="The takes folder to read. \\[default: the folder the daemon records into: "
+         "record_folder of the config, else ~/.local/share/antiphon/sessions]",
+    show_default=False)]
 TakeIdArgument = Annotated[str, typer.Argument(
     metavar="ID", help="The take's id, as `antiphon sessions list` shows it.",
     show_default=False)]
 
 
 def _folder(folder: Path | None) -> Path:
-    from antiphon.daemon.record.takes import takes_folder
+    """--folder, else the one the daemon records into (its config's record_folder, which
+    a config file or ANTIPHON_RECORD_FOLDER may set)."""
+    if folder is not None:
+        return folder
+    from antiphon.daemon.cli.options import read_config
+    from antiphon.daemon.service.wiring import record_folder
 
-    return folder if folder is not None else takes_folder()
+    return record_folder(read_config(None, {}))
 
 
 def _read(folder: Path | None, take_id: str):  # noqa: ANN202 (a Take; imported lazily)

@@ -88,6 +88,19 @@ def test_list_of_another_folder_and_of_none(home):
     assert result.exit_code == 0 and "no takes in" in result.output
 
 
+def test_without_a_folder_the_configs_record_folder_is_read(home, monkeypatch):
+    configured = home / "configured"
+    take_id = record(configured)
+    monkeypatch.setenv("ANTIPHON_RECORD_FOLDER", str(configured))
+    assert take_id in invoke("list").output
+    assert take_id not in invoke("list", "--folder", str(takes_folder())).output
+    monkeypatch.delenv("ANTIPHON_RECORD_FOLDER")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    (home / "antiphon").mkdir()
+    (home / "antiphon" / "antiphon.toml").write_text(f"record_folder = {str(configured)!r}\n")
+    assert take_id in invoke("list").output
+
+
 def test_export_writes_the_take_as_midi_with_a_track_per_side_or_per_exchange(home):
     take_id = record(takes_folder(), exchanges=2)
     result = invoke("export", take_id, "-o", "take.mid")
