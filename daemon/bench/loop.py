@@ -31,6 +31,7 @@ from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb, verdict
 from antiphon.daemon.bench.page_reader import PageReader, free_port, page_address
 from antiphon.daemon.bench.soak import SWAP_EVERY, Soak, StageHand, soak_lines
+from antiphon.daemon.control.web.server import MAX_BROWSERS
 from antiphon.daemon.midi.ports import RtMidiOutput
 from antiphon.daemon.play.timing_trace import TimingTrace
 
@@ -44,6 +45,8 @@ FLAT_GROWTH_MB = 5.0  # resident memory growth over a run that still counts as f
 # An arrival more than this after its send is not that send's (it was dropped): far beyond
 # any JACK period, far below the time between two answers.
 MATCH_WINDOW_SECONDS = 0.25
+# With the recorder: pages following the web page's stream, as many as it serves at once.
+PAGES = MAX_BROWSERS
 # The calls the player takes turns with: (MIDI pitch, beats) per note.
 PHRASES = (
     ((60, 0.5), (64, 0.5), (67, 0.5), (72, 0.5)),
@@ -162,7 +165,10 @@ class LoopRun:
         default_factory=list, repr=False)
     soak: Soak | None = None  # what was changed through the control socket, when steered
     minutes: float = 0.0  # asked for
-    page_events: int | None = None  # with the recorder and web page on: events a page read
+    # With the recorder and the web page on: the take's rows the pages read, and the
+    # answer's messages among them that the page that read fewest read.
+    page_rows: int | None = None
+    fewest_answer_rows: int | None = None
 
 
 def match_arrivals(trace: TimingTrace, arrivals: list[tuple[float, tuple[int, ...]]],
@@ -221,8 +227,8 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
     """One run: start `antiphon run`, play `exchanges` calls (and for at least `minutes`),
     stop it, and match what came out with what it meant to send. With `steer`, settings
     and models change through the control socket as it plays (the soak). With `recorder`
-    the daemon records its take and serves its web page, which a page reader (a
-    browser's load) follows; without, neither."""
+    the daemon records its take and serves its web page, which PAGES page readers (as
+    many browsers as it serves at once) follows; without, neither."""
     run = LoopRun(label, minutes=minutes)
     seconds_per_beat = 60.0 / BPM
     # A short folder: a Unix socket's path is at most 107 bytes.
@@ -238,10 +244,12 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
                       "--web-port", str(free_port())] if recorder else ["--no-record"])]
         burner = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
                   if busy else None)
-        daemon = page = None
+        daemon = None
+        pages: list[PageReader] = []
         try:
             daemon, output = start_daemon(command, env)
-            page = PageReader(page_address(output)) if recorder else None
+            if recorder:
+                pages = [PageReader(page_address(output)) for _ in range(PAGES)]
             musician = Musician(env)
             hand = StageHand(socket, model, swap_every) if steer else None
             try:
@@ -272,9 +280,11 @@ def run_loop(label: str, exchanges: int, minutes: float, busy: bool, model: str 
             arrivals = musician.received()
             trace = TimingTrace.read(trace_path)
         finally:
-            if page is not None:
+            for page in pages:
                 page.close()
-                run.page_events = page.events
+            if pages:
+                run.page_rows = sum(page.rows for page in pages)
+                run.fewest_answer_rows = min(page.answer_rows for page in pages)
             if daemon is not None:
                 kill_daemon(daemon)
             if burner is not None:

@@ -2,13 +2,15 @@
 the page's event stream (server-sent events) read as it comes, as an open page reads it,
 by a thread of this process.
 
-It counts the events it read, so the benchmark can say the page was fed while it measured
-the daemon's timing beside a run without the recorder and the page.
+It counts what it read (the stream's events, and the take's rows in them: the answer's
+among them), so the benchmark can say the pages were fed while it measured the daemon's
+timing beside a run without the recorder and the page.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import socket
 import threading
@@ -51,11 +53,14 @@ class PageReader:
         # (a read that timed out once could not be read from again).
         self._connection.sock.settimeout(None)
         self.events = 0  # server-sent events read
+        self.rows = 0  # the take's rows in them (notes, answer starts, tempo, settings)
+        self.answer_rows = 0  # of those, the answer's messages
         self._thread = threading.Thread(target=self._read, name="bench-page-reader",
                                         daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
+        event = b""
         while True:
             try:
                 line = self._response.readline()
@@ -65,6 +70,15 @@ class PageReader:
                 return  # the stream ended: closed here, or by the daemon
             if line.startswith(b"event:"):
                 self.events += 1
+                event = line[len(b"event:"):].strip()
+            elif line.startswith(b"data:") and event in (b"take", b"history"):
+                self._count(json.loads(line[len(b"data:"):]))
+
+    def _count(self, data) -> None:
+        """A `take` event's data is a list of rows; `history`'s, {"rows": [...]}."""
+        rows = data.get("rows", []) if isinstance(data, dict) else data
+        self.rows += len(rows)
+        self.answer_rows += sum(1 for row in rows if row.get("kind") == "answer")
 
     def close(self) -> None:
         sock = self._connection.sock

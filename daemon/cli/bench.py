@@ -120,7 +120,7 @@ def _engine(model: list[str] | None, steps: int, command: str) -> list[str]:
 
 def _loop(model: str | None, exchanges: int, minutes: float, recorder: bool,
           period_frames: int, command: str) -> list[str]:
-    from antiphon.daemon.bench.loop import count_xruns, loop_section, run_loop
+    from antiphon.daemon.bench.loop import PAGES, count_xruns, loop_section, run_loop
     from antiphon.daemon.midi.jack_server import (
         SAMPLE_RATE,
         private_jack_server,
@@ -152,7 +152,8 @@ def _loop(model: str | None, exchanges: int, minutes: float, recorder: bool,
             runs.append(run_loop(label, exchanges, run_minutes, busy, model, env, progress,
                                  steer=run_minutes > 0, recorder=recording))
             if recording:
-                runs[-1].label += f" ({runs[-1].page_events} events read by a page)"
+                runs[-1].label += (f" ({runs[-1].page_rows} notes and events read by "
+                                   f"{PAGES} pages)")
             runs[-1].jack_xruns = count_xruns(Path(folder) / "jackd.log") - before
     return loop_section(runs, command, period_frames, SAMPLE_RATE, realtime)
 
