@@ -163,3 +163,10 @@ def render_status(state: dict) -> None:
     console.print(timing)
     settings = ", ".join(f"{key}={value!r}" for key, value in state["settings"].items())
     console.print(f"settings: {escape(settings)}")
+    record = state.get("record", {})
+    if record.get("take"):
+        stopped = f" (stopped: {record['failure']})" if record.get("failure") else ""
+        console.print(f"recording take {escape(record['take'])} in "
+                      f"{escape(record['folder'])}{escape(stopped)}", highlight=False)
+    else:
+        console.print("not recording", highlight=False)

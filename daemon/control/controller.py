@@ -44,6 +44,7 @@ from antiphon.daemon.control.knob_commands import KNOB_COMMANDS, knob_command
 from antiphon.daemon.control.knobs import Knobs
 from antiphon.daemon.control.steering import DaemonControls, DaemonStatus
 from antiphon.daemon.play.loop_parts import AnswerSession
+from antiphon.daemon.record.recorder import TakeRecorder
 from antiphon.engine.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,10 @@ class Controller:
         *,
         knobs: Knobs | None = None,
         osc: OscListening | None = None,
+        recorder: TakeRecorder | None = None,
     ) -> None:
         self.daemon = daemon
+        self.recorder = recorder  # the take being recorded, shown in the status; None: none
         self._reread_config = reread_config
         self._load_model = load_model
         self.socket_path = socket_path
@@ -296,9 +299,19 @@ class Controller:
             "generation_ms": percentiles_ms(_copy(loop.generation_seconds)),
             "send_error_ms": percentiles_ms(_copy(scheduler.recent_errors)),
             "settings": {name: getattr(config, name) for name in LIVE_OPTIONS},
+            "record": record_state(self.recorder),
             "control_socket": self.socket_path,
             "osc": self.osc_address,
         }
+
+
+def record_state(recorder: TakeRecorder | None) -> dict:
+    """The take being recorded as a status shows it: its id and folder, and why it stopped
+    (a full disk) when it did; {"recording": False} without a recorder (--no-record)."""
+    if recorder is None:
+        return {"recording": False}
+    return {"recording": recorder.recording, "take": recorder.take_id,
+            "folder": str(recorder.folder), "failure": recorder.failure}
 
 
 def _replaced(current: DaemonConfig, name: str, value: Any) -> DaemonConfig:

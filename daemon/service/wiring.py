@@ -95,7 +95,7 @@ def build_service(config: DaemonConfig, session: AnswerSession, edge: MidiEdge, 
     daemon = Daemon(config, session, edge.input, edge.output, clock, edge, knobs=knobs,
                     clock_out=clock_out, clock_in=edge.clock_input, feed=feed)
     controller = Controller(daemon, reread_config, load_model, socket_path, knobs=knobs,
-                            osc=osc)
+                            osc=osc, recorder=recorder)
     web = None
     if live is not None:  # aiohttp loads only with --web
         from antiphon.daemon.control.web.server import WebPage

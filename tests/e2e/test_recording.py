@@ -16,6 +16,8 @@ import mido
 import pytest
 from e2e_support import BEAT, PHRASE, JackPlayer, antiphon_command, wait_until
 
+from antiphon.daemon.control.socket_server import ask
+
 pytestmark = pytest.mark.jack
 
 LOST_AT_MOST_SECONDS = 1.0  # a kill -9 loses at most the last second of the take
@@ -95,6 +97,8 @@ def test_a_clean_stop_finishes_the_take_and_no_record_keeps_nothing(daemon, tmp_
         assert wait_until(lambda: keys.note_ons(), 10), process.output()
         assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
         heard = [message[1] for _, message in keys.note_ons()]
+        record = ask(process.socket, {"command": "status"})["status"]["record"]
+        assert record["recording"] and record["take"] == take_ids(folder)[0]
         assert process.terminate() == 0
     finally:
         keys.close()

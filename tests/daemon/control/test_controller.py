@@ -328,7 +328,7 @@ def test_status_with_a_real_model_has_what_the_cli_prints_and_is_json(rig, capsy
     state = json.loads(json.dumps(answer["status"]))  # what the socket sends: plain JSON
     assert {"pid", "uptime_seconds", "resident_mb", "mode", "model", "tempo", "ports",
             "counters", "answer_latency_ms", "generation_ms", "send_error_ms", "settings",
-            "control_socket", "osc"} <= state.keys()
+            "control_socket", "osc", "record"} <= state.keys()
     assert state["model"]["card_name"] == "default" and state["model"]["device"] == "cpu"
     assert state["model"]["family"] and Path(state["model"]["path"]).is_file()
     assert state["ports"]["input"] == {"port": "keys", "state": "open"}
@@ -341,6 +341,7 @@ def test_status_with_a_real_model_has_what_the_cli_prints_and_is_json(rig, capsy
     render_status(state)  # raises KeyError should a key the CLI reads be missing
     printed = capsys.readouterr().out
     assert "idle" in printed and "keys" in printed and "temperature=1.0" in printed
+    assert "not recording" in printed  # this rig's Controller has no recorder
 
 
 def test_brief_is_the_part_of_the_status_osc_sends(rig):
@@ -414,3 +415,19 @@ def test_set_takes_ascii_digits_only(rig):
         answer = r.set("bpm", text)
         assert answer["ok"] is False and "expected a number" in answer["error"], answer
     assert r.set("bpm", " 120 ")["ok"]
+
+
+def test_the_status_says_which_take_is_recorded_and_where(tmp_path, capsys):
+    from antiphon.daemon.control.controller import record_state
+    from antiphon.daemon.record.recorder import TakeRecorder
+
+    assert record_state(None) == {"recording": False}
+    recorder = TakeRecorder(tmp_path / "takes")
+    take = recorder.open()
+    try:
+        state = record_state(recorder)
+        assert state == {"recording": True, "take": take, "folder": str(tmp_path / "takes"),
+                         "failure": None}
+    finally:
+        recorder.close()
+    assert record_state(recorder)["recording"] is False  # closed: the take is over
