@@ -71,17 +71,22 @@ def draw_roll(call: Sequence[RollNote], answer: Sequence[RollNote], path: Path |
     axes.set_xlim(0, bars * beats_per_bar)
     axes.set_ylim(low - 0.5, high + 0.5)
     # A bar a label and a beat a thin line, as long as they can be told apart; a long take
-    # labels every few bars and draws its bar lines thin.
-    bars_a_label = next(step for step in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 10**9)
-                        if bars / step <= MAX_BAR_LABELS)
+    # labels every few bars and draws thin lines at bars, then only at the labels: never
+    # more than MAX_BEAT_LINES lines (a take of days would otherwise ask for millions).
+    bars_a_label = 2 ** max(0, math.ceil(math.log2(bars / MAX_BAR_LABELS)))
+    if bars <= MAX_BEAT_LINES // beats_per_bar:
+        thin, thin_says = 1, "thin lines: beats"
+    elif bars <= MAX_BEAT_LINES:
+        thin, thin_says = beats_per_bar, "thin lines: bars"
+    else:
+        thin, thin_says = beats_per_bar * bars_a_label, f"a line every {bars_a_label} bars"
     axes.xaxis.set_major_locator(MultipleLocator(beats_per_bar * bars_a_label))
-    axes.xaxis.set_minor_locator(MultipleLocator(
-        1 if bars <= MAX_BEAT_LINES // beats_per_bar else beats_per_bar))
+    axes.xaxis.set_minor_locator(MultipleLocator(thin))
     axes.xaxis.set_major_formatter(lambda beat, _: f"{int(round(beat / beats_per_bar)) + 1}")
     axes.grid(which="major", axis="x", color="#555555", linewidth=0.8)
     axes.grid(which="minor", axis="x", color="#cccccc", linewidth=0.4)
-    axes.set_xlabel(f"bar ({beats_per_bar} beats; thin lines: beats)"
-                    if bars <= MAX_BEAT_LINES // beats_per_bar else "bar (thin lines: bars)")
+    axes.set_xlabel(f"bar ({beats_per_bar} beats; {thin_says})" if thin == 1
+                    else f"bar ({thin_says})")
     step = 1 if high - low <= 24 else 12
     names = [pitch for pitch in range(low, high + 1) if step == 1 or pitch % 12 == 0]
     axes.yaxis.set_major_locator(FixedLocator(names))

@@ -25,6 +25,12 @@ TAKE_EVENT_KINDS = (CALL, ANSWER, ANSWER_START, TEMPO, SETTINGS)
 MESSAGE_KINDS = (CALL, ANSWER)
 # Keys of a JSON row that are not the detail's.
 _ROW_KEYS = ("t", "kind", "msg")
+# What a journal row may say, well beyond any take (the daemon keeps 20..400 BPM; a daemon
+# run as a service for years stays under the time): past these a row is not a take's, and
+# a tempo or a time past them would make a MIDI file or a picture no one could hold.
+MAX_TAKE_SECONDS = 1e8
+MIN_TAKE_BPM = 4.0  # a MIDI file's slowest tempo is 3.58 BPM
+MAX_TAKE_BPM = 1000.0
 
 NOTE_OFF = 0x80
 NOTE_ON = 0x90
@@ -63,10 +69,7 @@ class TakeEvent:
         """The event a journal row says; ValueError naming what is wrong with it."""
         if not isinstance(row, dict):
             raise ValueError(f"a take event must be a JSON object, got {type(row).__name__}")
-        seconds = row.get("t")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
-                not math.isfinite(seconds) or seconds < 0:
-            raise ValueError(f"a take event's time must be seconds >= 0, got {seconds!r}")
+        seconds = take_seconds(row.get("t"))
         kind = row.get("kind")
         if kind not in TAKE_EVENT_KINDS:
             raise ValueError(f"unknown take event kind {kind!r}")
@@ -77,13 +80,24 @@ class TakeEvent:
         return cls(float(seconds), kind, (), detail)
 
 
+def take_seconds(value: Any) -> float:
+    """A row's time: seconds since the take began, 0 to MAX_TAKE_SECONDS; ValueError
+    for anything else (NaN, infinity, a word, true)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or not 0 <= value <= MAX_TAKE_SECONDS:
+        raise ValueError(f"a take event's time must be 0 to {MAX_TAKE_SECONDS:g} seconds, "
+                         f"got {value!r}")
+    return float(value)
+
+
 def _message(value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list) or not 1 <= len(value) <= 3 or not all(
+    """The MIDI bytes of a row: only what a take keeps (kept_message), never a system
+    message or a program change, which a file of the take could not be made from."""
+    if not isinstance(value, list) or not all(
             isinstance(byte, int) and not isinstance(byte, bool) and 0 <= byte <= 255
-            for byte in value):
-        raise ValueError(f"a take event's message must be 1 to 3 MIDI bytes, got {value!r}")
-    if value[0] < 0x80 or any(byte > 127 for byte in value[1:]):
-        raise ValueError(f"not a MIDI message: {value!r}")
+            for byte in value) or not kept_message(value):
+        raise ValueError("a take event's message must be a note on/off, a control change "
+                         f"or a pitch bend (3 MIDI bytes), got {value!r}")
     return tuple(value)
 
 
@@ -101,8 +115,9 @@ def _check_detail(kind: str, detail: dict) -> None:
         if not isinstance(detail.get("keeps", ""), str):
             raise ValueError(f"an answer_start's 'keeps' must be text, got {detail['keeps']!r}")
     elif kind == TEMPO:
-        if _number(detail, "bpm", kind) <= 0:
-            raise ValueError(f"a tempo must be over 0 BPM, got {detail['bpm']!r}")
+        if not MIN_TAKE_BPM <= _number(detail, "bpm", kind) <= MAX_TAKE_BPM:
+            raise ValueError(f"a tempo must be {MIN_TAKE_BPM:g} to {MAX_TAKE_BPM:g} BPM, "
+                             f"got {detail['bpm']!r}")
         if not isinstance(detail.get("clock"), str):
             raise ValueError(f"a tempo event needs a text 'clock', got {detail.get('clock')!r}")
 

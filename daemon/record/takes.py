@@ -25,13 +25,19 @@ import platformdirs
 
 from antiphon.daemon.config.paths import APP_NAME
 from antiphon.daemon.config.private_folder import TAKES, open_folder, open_private_file
-from antiphon.daemon.record.take_events import ANSWER_START, SETTINGS, Take, TakeEvent
+from antiphon.daemon.record.take_events import (
+    ANSWER_START,
+    SETTINGS,
+    Take,
+    TakeEvent,
+    take_seconds,
+)
 
 JOURNAL = "journal.jsonl"
 TAKE_MIDI = "take.mid"
 FORMAT = "antiphon-take-v1"
 END = "end"
-TAKE_ID = re.compile(r"\d{4}-\d{2}-\d{2}_\d{6}(-\d{1,4})?")
+TAKE_ID = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{6}(-[0-9]{1,4})?")  # ASCII digits only
 ID_TIME_FORMAT = "%Y-%m-%d_%H%M%S"
 
 
@@ -138,10 +144,7 @@ def parse_journal(data: bytes, take_id: str, *, finished: bool = False) -> Take:
     lines = data.split(b"\n")[:-1]  # what follows the last newline is not a whole line
     if not lines:
         raise UnreadableTake(f"the take {take_id}'s journal is empty")
-    try:
-        header = json.loads(lines[0])
-    except ValueError:
-        header = None
+    header = _json_row(lines[0])
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise UnreadableTake(f"the take {take_id}'s journal does not begin with an "
                              f"{FORMAT} header")
@@ -150,14 +153,23 @@ def parse_journal(data: bytes, take_id: str, *, finished: bool = False) -> Take:
     skipped = 0
     for line in lines[1:]:
         try:
-            row = json.loads(line)
+            row = _json_row(line)
             if isinstance(row, dict) and row.get("kind") == END:
-                ended = float(row.get("t", 0.0))
+                ended = take_seconds(row.get("t", 0.0))
                 continue
             events.append(TakeEvent.from_json(row))
         except (ValueError, TypeError):
             skipped += 1
     return Take(take_id, header, tuple(events), ended, finished, skipped)
+
+
+def _json_row(line: bytes) -> object:
+    """A journal line's JSON, or None when it holds none: garbage, invalid UTF-8, or
+    arrays nested deeper than the parser can follow (RecursionError)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
 
 
 def summary_of(take: Take) -> TakeSummary:

@@ -125,7 +125,7 @@ def _journal_header(take_fd: int, where: Path) -> dict | None:
         first = journal.readline()
     try:
         header = json.loads(first) if first.endswith(b"\n") else None
-    except ValueError:
+    except (ValueError, RecursionError):  # garbage, or nested past what json follows
         return None
     return header if isinstance(header, dict) else None
 
@@ -162,8 +162,10 @@ def finish_abandoned(folder: Path, folder_fd: int) -> list[str]:
                 finished.append(take_id)
                 log.info("the take %s, left unfinished by a process that ended, was "
                          "finished from its journal", take_id)
-        except (OSError, TakeError) as err:
-            log.warning("the unfinished take %s could not be finished: %s", take_id, err)
+        except Exception as err:  # noqa: BLE001 (one bad take must not stop the next one)
+            log.warning("the unfinished take %s could not be finished: %s", take_id,
+                        err if isinstance(err, (OSError, TakeError))
+                        else f"{type(err).__name__}: {err}")
     return finished
 
 

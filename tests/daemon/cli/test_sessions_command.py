@@ -162,3 +162,38 @@ def test_a_file_that_cannot_be_written_is_one_line(home):
            "cannot write")
     failed(invoke("show", take_id, "-o", str(home / "no" / "such" / "roll.png")),
            "cannot write")
+
+
+def hostile_take(folder: Path, take_id: str, *rows: bytes) -> str:
+    """A take folder written by hand: a header, a note, then `rows` as they are."""
+    (folder / take_id).mkdir(parents=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    header = b'{"format":"antiphon-take-v1","started":"2026-12-07T10:00:00+00:00","pid":0}\n'
+    (folder / take_id / "journal.jsonl").write_bytes(
+        header + b'{"t":0.5,"kind":"call","msg":[144,60,100]}\n' + b"".join(rows))
+    return take_id
+
+
+def test_a_hostile_journal_is_exported_and_drawn_from_what_it_holds(home):
+    """Garbage, nesting past recursion, times and tempos no take has, system messages,
+    a note left sounding ten million seconds in: a file and a picture all the same, fast."""
+    take_id = hostile_take(
+        takes_folder(), "2026-12-07_100000", b"\x00\xff garbage\n", b"[" * 100_000 + b"\n",
+        b'{"t":1e308,"kind":"call","msg":[144,61,1]}\n',
+        b'{"t":0.6,"kind":"tempo","bpm":1e-300,"clock":"x"}\n',
+        b'{"t":0.6,"kind":"answer","msg":[255,60,100]}\n',
+        b'{"t":1e7,"kind":"answer","msg":[144,72,90]}\n', b'{"kind":"end","t":1e400}\n')
+    hostile_take(takes_folder(), "2026-12-07_100001", b"[" * 100_000 + b"\n")
+    hostile_take(takes_folder(), "2026-12-07_100002")
+    (takes_folder() / "2026-12-07_100002" / "journal.jsonl").write_bytes(
+        b"[" * 100_000 + b"\n")
+    listed = invoke("list")
+    assert listed.exit_code == 0 and "Traceback" not in listed.output, listed.output
+    assert "2026-12-07_100000" in listed.output and "2026-12-07_100001" in listed.output
+    result = invoke("export", take_id, "-o", "take.mid")
+    assert result.exit_code == 0, result.output
+    assert len(mido.MidiFile(home / "take.mid").tracks) == 2
+    result = invoke("show", take_id, "-o", "roll.png")
+    assert result.exit_code == 0, result.output
+    assert (home / "roll.png").read_bytes().startswith(PNG_SIGNATURE)
+    failed(invoke("export", "2026-12-07_100002"), "does not begin with")
