@@ -9,7 +9,10 @@ Who may ask: the page is for the user at this machine. The server binds 127.0.0.
 every request needs the token of the address `antiphon run --web` prints (as `?token=`,
 the `X-Antiphon-Token` header, or the cookie the page gets with it) and a Host header
 that names 127.0.0.1 or localhost on our port (a DNS-rebinding page names its own host);
-a POST that comes from another origin is refused too.
+a POST that comes from another origin is refused too. Any local program may connect, so
+connections are watched (connections.py): few at once, none idle for long, and a request
+that is not HTTP costs the log one line, never a traceback. A model is chosen here by its
+name, never by a path (replies.py).
 
 What it never does: run a Controller request or draw a picture on its event loop (they
 run in executors of their own, so a model load never stalls the stream), or wait for a
@@ -20,11 +23,8 @@ that falls that far behind (it stopped reading) is dropped, and the others go on
 from __future__ import annotations
 
 import asyncio
-import errno
 import hmac
-import json
 import logging
-import os
 import secrets
 import socket
 import threading
@@ -35,12 +35,22 @@ from typing import Protocol
 from aiohttp import web
 
 from antiphon.daemon.control.web.browsers import STREAM_SEND_BUFFER, Browser, broadcast, sse
+from antiphon.daemon.control.web.connections import ConnectionWatch, ServerLog
 from antiphon.daemon.control.web.live import LiveRoll, Rows
+from antiphon.daemon.control.web.replies import (
+    HOST,
+    answer_reply,
+    bad_request,
+    cannot_listen,
+    forbidden,
+    json_body,
+    model_by_path,
+    model_names,
+)
 from antiphon.daemon.control.web.takes_routes import TakesRoutes
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_QUERY = "token"
 TOKEN_HEADER = "X-Antiphon-Token"
@@ -84,6 +94,8 @@ class WebPage:
         self._control = ThreadPoolExecutor(2, thread_name_prefix="antiphon-web-control")
         self._status_work = ThreadPoolExecutor(1, thread_name_prefix="antiphon-web-status")
         self._takes = TakesRoutes(takes_folder)
+        self._watch: ConnectionWatch | None = None
+        self._listener: asyncio.AbstractServer | None = None
 
     @property
     def url(self) -> str:
@@ -164,30 +176,36 @@ class WebPage:
         app.router.add_post("/api/model", self._model)
         self._takes.add_routes(app.router)
         runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                               shutdown_timeout=STOP_SECONDS)
+                               shutdown_timeout=STOP_SECONDS, logger=ServerLog())
         await runner.setup()
+        assert runner.server is not None
+        self._watch = ConnectionWatch(runner.server)  # few connections, none idle long
         try:
-            # SO_REUSEADDR (asyncio's default here): a daemon restarted at once takes its port
-            # back from the last connections' TIME_WAIT; two listeners still cannot share it.
-            site = web.TCPSite(runner, HOST, self.port)
-            await site.start()
+            # SO_REUSEADDR: a daemon restarted at once takes its port back from the last
+            # connections' TIME_WAIT; two listeners still cannot share it.
+            self._listener = await loop.create_server(self._watch, HOST, self.port,
+                                                      reuse_address=True)
         except BaseException:
             await runner.cleanup()
             raise
-        self.port = runner.addresses[0][1]
+        self.port = self._listener.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.live.attach(loop, self._take_rows)
         return runner
 
     async def _serve(self, runner: web.AppRunner) -> None:
+        assert self._watch is not None and self._listener is not None
         status = asyncio.ensure_future(self._status_loop())
+        sweep = asyncio.ensure_future(self._watch.sweep())
         try:
             assert self._stopping is not None
             await self._stopping.wait()
         finally:
+            self._listener.close()
             status.cancel()
+            sweep.cancel()
             for browser in list(self._browsers):
                 browser.cut()
-            await asyncio.gather(status, return_exceptions=True)
+            await asyncio.gather(status, sweep, return_exceptions=True)
             await runner.cleanup()
 
     # -- who may ask -----------------------------------------------------------------------
@@ -203,16 +221,26 @@ class WebPage:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler) -> web.StreamResponse:
+        watch, connection = self._watch, request.protocol
+        if watch is not None:
+            watch.begin(connection)  # a request in hand: not idle
+        try:
+            return await self._checked(request, handler)
+        finally:
+            if watch is not None:
+                watch.end(connection)
+
+    async def _checked(self, request: web.Request, handler) -> web.StreamResponse:
         if request.headers.get("Host", "") not in self._hosts():
-            return _forbidden("this page answers only to http://127.0.0.1 and "
+            return forbidden("this page answers only to http://127.0.0.1 and "
                               "http://localhost on its own port")
         if not hmac.compare_digest(self._token_given(request).encode(), self.token.encode()):
-            return _forbidden("open the address antiphon printed when it started (it holds "
+            return forbidden("open the address antiphon printed when it started (it holds "
                               "the page's token)")
         origin = request.headers.get("Origin")
         if request.method != "GET" and origin is not None and \
                 origin not in {f"http://{host}" for host in self._hosts()}:
-            return _forbidden("a change must come from the page itself")
+            return forbidden("a change must come from the page itself")
         response = await handler(request)
         if request.query.get(TOKEN_QUERY) == self.token and not response.prepared:
             # The page's own requests (its scripts, its stream, its pictures) carry this.
@@ -299,66 +327,35 @@ class WebPage:
             return {"ok": False, "error": f"the daemon is stopping ({err})"}
 
     async def _status(self, request: web.Request) -> web.Response:
-        return _answer(await self._ask({"command": "status"}, self._status_work))
+        return answer_reply(await self._ask({"command": "status"}, self._status_work))
 
     async def _models(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         return web.json_response(await loop.run_in_executor(self._control, model_names))
 
     async def _set(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         key, value = body.get("key"), body.get("value")
         if not isinstance(key, str) or not key:
-            raise _bad_request('give {"key": OPTION, "value": VALUE}')
+            raise bad_request('give {"key": OPTION, "value": VALUE}')
         if value is not None and not isinstance(value, (str, int, float, bool)):
-            raise _bad_request(f"{key}: a value is a number, a word or null")
-        return _answer(await self._ask({"command": "set", "key": key, "value": value}))
+            raise bad_request(f"{key}: a value is a number, a word or null")
+        await self._models_by_name(key, value)
+        return answer_reply(await self._ask({"command": "set", "key": key, "value": value}))
 
     async def _model(self, request: web.Request) -> web.Response:
-        name = (await _json_body(request)).get("name")
+        name = (await json_body(request)).get("name")
         if name is not None and not isinstance(name, str):
-            raise _bad_request('give {"name": MODEL}')
-        return _answer(await self._ask({"command": "model", "name": name}))
+            raise bad_request('give {"name": MODEL}')
+        await self._models_by_name("model", name)
+        return answer_reply(await self._ask({"command": "model", "name": name}))
 
-
-def cannot_listen(port: int, err: OSError) -> str:
-    why = ("the port is in use (by another program, or another antiphon): choose another "
-           "one with --web-port" if err.errno == errno.EADDRINUSE
-           else os.strerror(err.errno) if err.errno else str(err))
-    return f"the web page cannot listen on {HOST}:{port}: {why}"
-
-
-def model_names() -> list[str]:
-    """Every name `--model` takes, the user's models first (as config/models.py finds
-    them; a user's model hides a shipped one of the same name)."""
-    from antiphon.daemon.config.models import all_models
-
-    return list(dict.fromkeys(model.name for model in all_models()))
-
-
-def _answer(answer: dict) -> web.Response:
-    """The Controller's answer as it is: 200 when done, 400 when refused (it says why)."""
-    return web.json_response(answer, status=200 if answer.get("ok") else 400)
-
-
-def _forbidden(why: str) -> web.Response:
-    return web.Response(status=403, text=f"403 Forbidden: {why}\n")
-
-
-def _bad_request(why: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"ok": False, "error": why}),
-                              content_type="application/json")
-
-
-async def _json_body(request: web.Request) -> dict:
-    """A POST's JSON object; a page must send it as application/json (a form from another
-    site cannot, without asking first)."""
-    if request.content_type != "application/json":
-        raise _bad_request("send the request as application/json")
-    try:
-        body = await request.json()
-    except ValueError as err:
-        raise _bad_request(f"not JSON: {err}") from None
-    if not isinstance(body, dict):
-        raise _bad_request("send a JSON object")
-    return body
+    async def _models_by_name(self, key: str, value: object) -> None:
+        """400 for a model named by a path (replies.py says why)."""
+        loop = asyncio.get_running_loop()
+        try:  # the list of names in the refusal reads the models folder: off the loop
+            why = await loop.run_in_executor(self._control, model_by_path, key, value)
+        except RuntimeError:  # the executor shut down: the daemon is stopping
+            why = "the daemon is stopping"
+        if why is not None:
+            raise bad_request(why)
