@@ -32,6 +32,7 @@ from antiphon.daemon.record.take_events import (
     TakeEvent,
     take_seconds,
 )
+from antiphon.daemon.record.take_tally import tally_journal
 
 JOURNAL = "journal.jsonl"
 TAKE_MIDI = "take.mid"
@@ -96,12 +97,39 @@ def list_takes(folder: Path) -> list[TakeSummary]:
         summaries = []
         for name in names:
             try:
-                summaries.append(summary_of(read_take_in(folder, name)))
+                summaries.append(_summary_in(folder, name))
             except (TakeError, OSError):
                 continue  # a take being made, or one no journal was written for
         return summaries
     finally:
         os.close(folder_fd)
+
+
+def _summary_in(folder: Path, take_id: str) -> TakeSummary:
+    """A take's summary from its journal's tally (take_tally.py): read line by line, and
+    only what was written since the last list."""
+    where = folder / take_id
+    take_fd = open_folder(where, create=False, use=TAKES)
+    if take_fd is None:
+        raise UnknownTake(f"no take {take_id} in {str(folder)!r}")
+    try:
+        journal_fd = open_private_file(take_fd, JOURNAL, where, create=False,
+                                       writable=False, use=TAKES)
+        if journal_fd is None:
+            raise UnreadableTake(f"the take {take_id} has no journal")
+        try:
+            tally = tally_journal(journal_fd, _json_row)
+        finally:
+            os.close(journal_fd)
+        finished = has_file(take_fd, TAKE_MIDI)
+    finally:
+        os.close(take_fd)
+    header = tally.header
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise UnreadableTake(f"the take {take_id}'s journal does not begin with an "
+                             f"{FORMAT} header")
+    return TakeSummary(take_id, started_at(Take(take_id, header)), tally.seconds,
+                       tally.exchanges, tuple(tally.models), finished)
 
 
 def read_take(folder: Path, take_id: str) -> Take:
