@@ -63,6 +63,10 @@ class UnreadableTake(TakeError):
     """A take whose journal is missing or has no header."""
 
 
+class TakeTooLong(TakeError):
+    """A journal longer than the reader was willing to hold (read_take's max_bytes)."""
+
+
 @dataclass(frozen=True)
 class TakeSummary:
     id: str
@@ -132,36 +136,42 @@ def _summary_in(folder: Path, take_id: str) -> TakeSummary:
                        tally.exchanges, tuple(tally.models), finished)
 
 
-def read_take(folder: Path, take_id: str) -> Take:
-    """The take `take_id` of `folder`. Raises BadTakeId, UnknownTake, UnreadableTake (each a
-    ValueError) or UnsafePath (an OSError)."""
+def read_take(folder: Path, take_id: str, *, max_bytes: int | None = None) -> Take:
+    """The take `take_id` of `folder`. Raises BadTakeId, UnknownTake, UnreadableTake,
+    TakeTooLong (a journal past `max_bytes`) (each a ValueError) or UnsafePath (an
+    OSError)."""
     check_take_id(take_id)
     folder_fd = open_folder(folder, create=False, use=TAKES)
     if folder_fd is None:
         raise UnknownTake(f"no take {take_id}: there is no takes folder {str(folder)!r}")
     os.close(folder_fd)
-    return read_take_in(folder, take_id)
+    return read_take_in(folder, take_id, max_bytes=max_bytes)
 
 
-def read_take_in(folder: Path, take_id: str) -> Take:
+def read_take_in(folder: Path, take_id: str, *, max_bytes: int | None = None) -> Take:
     """A take of a folder already checked (its id checked too)."""
     take_fd = open_folder(folder / take_id, create=False, use=TAKES)
     if take_fd is None:
         raise UnknownTake(f"no take {take_id} in {str(folder)!r} "
                           "(`antiphon sessions list` shows the takes)")
     try:
-        return read_journal(take_fd, folder / take_id, take_id)
+        return read_journal(take_fd, folder / take_id, take_id, max_bytes=max_bytes)
     finally:
         os.close(take_fd)
 
 
-def read_journal(take_fd: int, where: Path, take_id: str) -> Take:
+def read_journal(take_fd: int, where: Path, take_id: str, *,
+                 max_bytes: int | None = None) -> Take:
     """The journal of an open take folder, read up to its last whole line."""
     journal_fd = open_private_file(take_fd, JOURNAL, where, create=False, writable=False,
                                    use=TAKES)
     if journal_fd is None:
         raise UnreadableTake(f"the take {take_id} has no journal ({str(where / JOURNAL)!r})")
     with os.fdopen(journal_fd, "rb") as journal:
+        size = os.fstat(journal.fileno()).st_size
+        if max_bytes is not None and size > max_bytes:
+            raise TakeTooLong(f"the take {take_id} is {size / 1e6:.1f} MB of journal, more "
+                              f"than {max_bytes / 1e6:g} MB")
         data = journal.read()
     return parse_journal(data, take_id, finished=has_file(take_fd, TAKE_MIDI))
 

@@ -22,8 +22,14 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from antiphon.daemon.record.takes import TakeTooLong
+
 TAKE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # a name, never a path
 PICTURES_KEPT = 32
+# A take is read whole to be made a .mid or drawn, in the daemon's own process: one longer
+# than this (an hour of dense controls; ~10x its size in memory once read) is left to
+# `antiphon sessions export|show`, which read it in a process of their own.
+MAX_JOURNAL_BYTES = 8 * 1024 * 1024
 Result = TypeVar("Result")
 
 
@@ -85,6 +91,10 @@ class TakesRoutes:
             raise _http(501, f"the piano-roll picture needs matplotlib ({err.name or err} "
                         "is missing): pip install matplotlib") from None
         except (KeyError, ValueError) as err:  # read_take's unknown or unsafe id
+            if isinstance(err, TakeTooLong):
+                raise _http(413, f"{_said(err)}: too long to make here; `antiphon sessions "
+                            f"export {take_id}` or `antiphon sessions show {take_id}` "
+                            "makes it") from None
             raise _http(404, _said(err)) from None
         except OSError as err:
             raise _http(500, f"take {take_id} cannot be read: {err}") from None
@@ -102,7 +112,8 @@ class TakesRoutes:
 
         assert self.folder is not None
         out = io.BytesIO()
-        take_to_midi(read_take(self.folder, take_id)).save(file=out)
+        take_to_midi(read_take(self.folder, take_id, max_bytes=MAX_JOURNAL_BYTES)).save(
+            file=out)
         return out.getvalue()
 
     def _roll_png(self, take_id: str) -> bytes:
@@ -113,7 +124,7 @@ class TakesRoutes:
         if take_id in self._pictures:
             self._pictures.move_to_end(take_id)
             return self._pictures[take_id]
-        take = read_take(self.folder, take_id)
+        take = read_take(self.folder, take_id, max_bytes=MAX_JOURNAL_BYTES)
         call, answer = take_roll_notes(take)
         out = io.BytesIO()
         draw_roll(call, answer, out, title=take_id)
@@ -144,6 +155,9 @@ def _error(status: int, why: str) -> web.Response:
 
 
 def _http(status: int, why: str) -> web.HTTPException:
+    if status == 413:  # the take, not the request: aiohttp's class wants the sizes
+        return web.HTTPRequestEntityTooLarge(0, text=json.dumps({"ok": False, "error": why}),
+                                             content_type="application/json")
     kind = {404: web.HTTPNotFound, 500: web.HTTPInternalServerError,
             501: web.HTTPNotImplemented}[status]
     return kind(text=json.dumps({"ok": False, "error": why}), content_type="application/json")

@@ -99,3 +99,49 @@ def test_a_model_of_the_list_is_still_chosen(page, daemon):
     status, answer = post_json(page.port, "/api/model", {"name": "transformer"},
                                token=page.token)
     assert status == 200 and daemon.config.model == "transformer", answer
+
+
+def hand_made_take(folder, take_id: str, data: bytes) -> None:
+    (folder / take_id).mkdir(parents=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    (folder / take_id / "journal.jsonl").write_bytes(data)
+
+
+HEADER = b'{"format":"antiphon-take-v1","started":"2026-12-07T10:00:00+00:00","pid":0}\n'
+
+
+def test_a_take_too_long_to_read_in_the_daemon_is_refused_and_said(serve, tmp_path,
+                                                                  monkeypatch):
+    from antiphon.daemon.control.web import takes_routes
+
+    monkeypatch.setattr(takes_routes, "MAX_JOURNAL_BYTES", 10_000)
+    folder = tmp_path / "sessions"
+    row = b'{"t":%d,"kind":"call","msg":[176,1,1]}\n'
+    hand_made_take(folder, "2026-12-07_100000", HEADER + b"".join(row % n for n in range(400)))
+    hand_made_take(folder, "2026-12-07_100001", HEADER + row % 1)
+    page = serve(folder)
+    for what in ("take.mid", "roll.png"):
+        status, _, body = get(page.port, f"/api/sessions/2026-12-07_100000/{what}",
+                              token=page.token)
+        assert status == 413 and b"antiphon sessions" in body, body
+    assert get(page.port, "/api/sessions/2026-12-07_100001/take.mid",
+               token=page.token)[0] == 200
+    status, _, body = get(page.port, "/api/sessions", token=page.token)
+    assert status == 200 and b"2026-12-07_100000" in body  # listed all the same
+
+
+def test_hostile_journals_on_the_page_are_4xx_and_never_stop_it(serve, tmp_path, caplog):
+    folder = tmp_path / "sessions"
+    hand_made_take(folder, "2026-12-07_100000", b"[" * 100_000 + b"\n")
+    hand_made_take(folder, "2026-12-07_100001", HEADER + b"[" * 100_000 + b"\n" +
+                   b'{"t":1e308,"kind":"call","msg":[255,1,1]}\n{"kind":"end","t":1e400}\n')
+    page = serve(folder)
+    status, _, body = get(page.port, "/api/sessions", token=page.token)
+    assert status == 200 and b"2026-12-07_100001" in body
+    assert b"2026-12-07_100000" not in body
+    for what in ("take.mid", "roll.png"):
+        assert get(page.port, f"/api/sessions/2026-12-07_100000/{what}",
+                   token=page.token)[0] == 404
+        assert get(page.port, f"/api/sessions/2026-12-07_100001/{what}",
+                   token=page.token)[0] == 200
+    assert "Traceback" not in caplog.text
