@@ -70,16 +70,25 @@ def _date(started: datetime) -> str:
 @sessions_app.command("list")
 def list_sessions(folder: FolderOption = None) -> None:
     """List the recorded takes, newest first."""
-    from antiphon.daemon.record.takes import list_takes
+    from antiphon.daemon.record.takes import list_takes_and_unread
 
     where = _folder(folder)
     try:
-        takes = list_takes(where)
+        takes, unread = list_takes_and_unread(where)
     except OSError as err:
         fail(str(err))
     if not takes:
         console.print(f"no takes in {escape(str(where))}")
-        return
+    else:
+        _print_table(where, takes)
+    if unread:  # nothing left out unsaid
+        console.print(f"[yellow]{len(unread)} take{'s' if len(unread) > 1 else ''} could not "
+                      "be read:[/]")
+        for take_id, why in unread:
+            console.print(f"  {take_id}: {escape(why)}", soft_wrap=True)
+
+
+def _print_table(where: Path, takes: list) -> None:
     # No lines: six columns fit an 80-column terminal with room for the models.
     table = Table(title=f"Takes in {escape(str(where))}", title_justify="left",
                   box=None, padding=(0, 1))

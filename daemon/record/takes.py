@@ -92,19 +92,25 @@ def is_take_id(name: str) -> bool:
 def list_takes(folder: Path) -> list[TakeSummary]:
     """Every readable take in `folder`, newest first; [] when the folder is missing.
     Raises UnsafePath (an OSError) for a folder another user could change."""
+    return list_takes_and_unread(folder)[0]
+
+
+def list_takes_and_unread(folder: Path) -> tuple[list[TakeSummary], list[tuple[str, str]]]:
+    """list_takes, and (id, why) of each take left out: one another user owns, whose
+    journal is missing, a link or not a journal (or one being made this moment)."""
     folder_fd = open_folder(folder, create=False, use=TAKES)
     if folder_fd is None:
-        return []
+        return [], []
     try:
         names = sorted((name for name in os.listdir(folder_fd) if is_take_id(name)),
                        reverse=True)
-        summaries = []
+        summaries, unread = [], []
         for name in names:
             try:
                 summaries.append(_summary_in(folder, name))
-            except (TakeError, OSError):
-                continue  # a take being made, or one no journal was written for
-        return summaries
+            except (TakeError, OSError) as err:
+                unread.append((name, str(err)))
+        return summaries, unread
     finally:
         os.close(folder_fd)
 

@@ -197,3 +197,17 @@ def test_a_hostile_journal_is_exported_and_drawn_from_what_it_holds(home):
     assert result.exit_code == 0, result.output
     assert (home / "roll.png").read_bytes().startswith(PNG_SIGNATURE)
     failed(invoke("export", "2026-12-07_100002"), "does not begin with")
+
+
+def test_list_says_which_takes_it_could_not_read(home):
+    """Nothing is left out unsaid: a take another user owns, or whose journal is not one."""
+    kept = record(takes_folder())
+    hostile_take(takes_folder(), "2026-12-07_100000")
+    (takes_folder() / "2026-12-07_100000" / "journal.jsonl").write_bytes(b"\x00garbage\n")
+    (takes_folder() / "2026-12-07_100001").mkdir(mode=0o700)
+    (takes_folder() / "2026-12-07_100001" / "journal.jsonl").symlink_to("/etc/passwd")
+    result = invoke("list")
+    assert result.exit_code == 0 and kept in result.output, result.output
+    assert "2 takes could not be read" in result.output
+    assert "2026-12-07_100000" in result.output and "does not begin with" in result.output
+    assert "2026-12-07_100001" in result.output and "symbolic link" in result.output
