@@ -236,7 +236,12 @@ class WebPage:
                               "http://localhost on its own port")
         if not hmac.compare_digest(self._token_given(request).encode(), self.token.encode()):
             return forbidden("open the address antiphon printed when it started (it holds "
-                              "the page's token)")
+                             "the page's token)")
+        if request.headers.get("Sec-Fetch-Site") in ("same-site", "cross-site") and \
+                request.query.get(TOKEN_QUERY) is None and TOKEN_HEADER not in request.headers:
+            # Our cookie, sent by another page: cookies ignore ports, so a page served on
+            # another port of localhost is same-site and its requests carry it.
+            return forbidden("this page answers only to itself")
         origin = request.headers.get("Origin")
         if request.method != "GET" and origin is not None and \
                 origin not in {f"http://{host}" for host in self._hosts()}:

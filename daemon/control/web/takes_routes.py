@@ -27,9 +27,10 @@ from antiphon.daemon.record.takes import TakeTooLong
 TAKE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # a name, never a path
 PICTURES_KEPT = 32
 # A take is read whole to be made a .mid or drawn, in the daemon's own process: one longer
-# than this (an hour of dense controls; ~10x its size in memory once read) is left to
+# than this (half an hour of dense controls; ~10x its size in memory once read, a second
+# or two of the daemon's CPU to draw) is left to
 # `antiphon sessions export|show`, which read it in a process of their own.
-MAX_JOURNAL_BYTES = 8 * 1024 * 1024
+MAX_JOURNAL_BYTES = 4 * 1024 * 1024
 Result = TypeVar("Result")
 
 

@@ -145,3 +145,18 @@ def test_hostile_journals_on_the_page_are_4xx_and_never_stop_it(serve, tmp_path,
         assert get(page.port, f"/api/sessions/2026-12-07_100001/{what}",
                    token=page.token)[0] == 200
     assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("site", ["same-site", "cross-site"])
+def test_the_pages_cookie_sent_by_another_page_is_refused(page, daemon, site):
+    """Cookies ignore ports: a page served on another port of localhost is same-site, and
+    its requests here carry our cookie. The browser says where a request comes from."""
+    cookie = {"Cookie": f"antiphon_token_{page.port}={page.token}"}
+    for path in ("/api/status", "/events", "/api/sessions"):
+        assert get(page.port, path, headers={**cookie, "Sec-Fetch-Site": site})[0] == 403
+    status, _ = post_json(page.port, "/api/set", {"key": "temperature", "value": 0.5},
+                          token=None, headers={**cookie, "Sec-Fetch-Site": site})
+    assert status == 403 and daemon.config.temperature == 1.0
+    for own in ("same-origin", "none"):
+        assert get(page.port, "/api/status", headers={**cookie, "Sec-Fetch-Site": own})[0] \
+            == 200
