@@ -104,7 +104,10 @@ class ConnectionWatch:
             return
         del self._open[handler]
         self.closed += 1
-        transport.abort()  # at once: its descriptor is what is short
+        if transport.get_write_buffer_size():
+            transport.abort()  # a reader that stalled: at once, its descriptor is short
+        else:
+            transport.close()  # a browser's idle keep-alive learns it is closed (FIN)
 
     def _forget_lost(self) -> None:
         lost = []
