@@ -32,7 +32,14 @@ from pathlib import Path
 
 from antiphon.daemon.config.private_folder import TAKES, open_folder, open_private_file
 from antiphon.daemon.record.take_events import TakeEvent
-from antiphon.daemon.record.takes import END, FORMAT, ID_TIME_FORMAT, JOURNAL, TakeError
+from antiphon.daemon.record.takes import (
+    END,
+    FORMAT,
+    ID_TIME_FORMAT,
+    JOURNAL,
+    TakeError,
+    checked_folder,
+)
 from antiphon.daemon.record.upkeep import (
     DEFAULT_KEEP,
     KeepPolicy,
@@ -90,7 +97,7 @@ class TakeRecorder:
         (the daemon may play on without recording). One take per recorder."""
         if self.take_id is not None:
             raise RuntimeError("a TakeRecorder records one take; make another for the next")
-        folder_fd = open_folder(self.folder, create=True, use=TAKES)
+        folder_fd = open_folder(checked_folder(self.folder), create=True, use=TAKES)
         try:
             finish_abandoned(self.folder, folder_fd)
             remove_old_takes(self.folder, folder_fd, self.keep, now=time.time())

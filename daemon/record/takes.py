@@ -77,6 +77,15 @@ class TakeSummary:
     finished: bool  # its take.mid was written
 
 
+def checked_folder(folder: Path) -> Path:
+    """The takes folder as given, or an OSError for a name no folder can have: a NUL (a
+    config file's "\\u0000"), which os.open would refuse with a ValueError."""
+    if "\0" in str(folder):
+        raise OSError(f"the takes folder {str(folder)!r} holds a NUL character: name "
+                      "another (record_folder, --folder)")
+    return folder
+
+
 def check_take_id(take_id: str) -> str:
     """The id itself, or BadTakeId: ids are names like 2026-12-07_145503, never paths."""
     if not isinstance(take_id, str) or not TAKE_ID.fullmatch(take_id):
@@ -98,7 +107,7 @@ def list_takes(folder: Path) -> list[TakeSummary]:
 def list_takes_and_unread(folder: Path) -> tuple[list[TakeSummary], list[tuple[str, str]]]:
     """list_takes, and (id, why) of each take left out: one another user owns, whose
     journal is missing, a link or not a journal (or one being made this moment)."""
-    folder_fd = open_folder(folder, create=False, use=TAKES)
+    folder_fd = open_folder(checked_folder(folder), create=False, use=TAKES)
     if folder_fd is None:
         return [], []
     try:
@@ -147,7 +156,7 @@ def read_take(folder: Path, take_id: str, *, max_bytes: int | None = None) -> Ta
     TakeTooLong (a journal past `max_bytes`) (each a ValueError) or UnsafePath (an
     OSError)."""
     check_take_id(take_id)
-    folder_fd = open_folder(folder, create=False, use=TAKES)
+    folder_fd = open_folder(checked_folder(folder), create=False, use=TAKES)
     if folder_fd is None:
         raise UnknownTake(f"no take {take_id}: there is no takes folder {str(folder)!r}")
     os.close(folder_fd)

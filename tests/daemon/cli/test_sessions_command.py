@@ -211,3 +211,12 @@ def test_list_says_which_takes_it_could_not_read(home):
     assert "2 takes could not be read" in result.output
     assert "2026-12-07_100000" in result.output and "does not begin with" in result.output
     assert "2026-12-07_100001" in result.output and "symbolic link" in result.output
+
+
+def test_a_configured_folder_named_with_a_nul_is_one_line(home, monkeypatch):
+    """record_folder = "...\\u0000..." in the config file: a name no folder can have."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    (home / "antiphon").mkdir()
+    (home / "antiphon" / "antiphon.toml").write_text('record_folder = "/tmp/a\\u0000b"\n')
+    for command in (["list"], ["export", "2026-12-07_100000"], ["show", "2026-12-07_100000"]):
+        failed(invoke(*command), "NUL")

@@ -145,3 +145,17 @@ def test_the_recorder_opens_beside_hostile_unfinished_takes(tmp_path):
     assert read_take(folder, take_id).finished
     assert (folder / "2026-12-07_100001" / "take.mid").exists() or \
         not (folder / "2026-12-07_100001").exists()  # finished, or removed for the size
+
+
+def test_a_takes_folder_whose_name_holds_a_nul_is_an_os_error(tmp_path):
+    """A config file's record_folder may hold "\\u0000": said as the folder's fault (an
+    OSError, which the daemon takes as "not recording"), never a ValueError of os.open."""
+    from antiphon.daemon.record.recorder import TakeRecorder
+
+    folder = tmp_path / "a\x00b"
+    with pytest.raises(OSError, match="NUL"):
+        list_takes(folder)
+    with pytest.raises(OSError, match="NUL"):
+        read_take(folder, "2026-12-07_100000")
+    with pytest.raises(OSError, match="NUL"):
+        TakeRecorder(folder).open()
