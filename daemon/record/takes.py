@@ -238,11 +238,16 @@ def summary_of(take: Take) -> TakeSummary:
 
 
 def started_at(take: Take) -> datetime:
-    """The header's start, else the time the id says."""
+    """The header's start, else the time the id says; UnreadableTake when neither does."""
     try:
         return datetime.fromisoformat(str(take.header.get("started")))
     except ValueError:
+        pass
+    try:
         return datetime.strptime(take.id[:17], ID_TIME_FORMAT)
+    except ValueError:  # an id of the form with no real time in it (month 99)
+        raise UnreadableTake(f"the take {take.id} says no start: its header has none, and "
+                             "its id is no time") from None
 
 
 def has_file(folder_fd: int, name: str) -> bool:

@@ -159,3 +159,14 @@ def test_a_takes_folder_whose_name_holds_a_nul_is_an_os_error(tmp_path):
         read_take(folder, "2026-12-07_100000")
     with pytest.raises(OSError, match="NUL"):
         TakeRecorder(folder).open()
+
+
+def test_a_take_whose_start_cannot_be_told_is_left_out_and_the_rest_listed(tmp_path):
+    """An id of the right form but no real time (month 99), and a header with no start."""
+    folder = tmp_path / "sessions"
+    for take_id, header in [("2026-99-99_999999", b'{"format":"antiphon-take-v1"}\n'),
+                            ("2026-12-07_100000", HEADER)]:
+        (folder / take_id).mkdir(parents=True, mode=0o700)
+        (folder / take_id / "journal.jsonl").write_bytes(header + NOTE)
+    os.chmod(folder, 0o700)
+    assert [summary.id for summary in list_takes(folder)] == ["2026-12-07_100000"]
