@@ -9,7 +9,9 @@ Who may ask: the page is for the user at this machine. The server binds 127.0.0.
 every request needs the token of the address `antiphon run --web` prints (as `?token=`,
 the `X-Antiphon-Token` header, or the cookie the page gets with it) and a Host header
 that names 127.0.0.1 or localhost on our port (a DNS-rebinding page names its own host);
-a POST that comes from another origin is refused too. Any local program may connect, so
+a POST that comes from another origin is refused too, and so is the cookie when the
+browser says another page sent it (Sec-Fetch-Site: cookies ignore ports, so a page on
+another port of localhost would send it). Any local program may connect, so
 connections are watched (connections.py): few at once, none idle for long, and a request
 that is not HTTP costs the log one line, never a traceback. A model is chosen here by its
 name, never by a path (replies.py).
