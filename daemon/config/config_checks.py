@@ -106,6 +106,8 @@ class CheckedConfig(ConfigFields):
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise ConfigError(name, "must not be empty (leave it out for the default)")
+            if value is not None and "\x00" in value:  # no port, file or host holds one
+                raise ConfigError(name, "must not hold a NUL character")
         if self.timing_trace is not None:
             # Checked now, not at exit: by then the record would be lost.
             folder = Path(self.timing_trace).expanduser().resolve().parent

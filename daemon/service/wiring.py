@@ -67,7 +67,7 @@ def open_recorder(config: DaemonConfig) -> TakeRecorder | None:
                             KeepPolicy(config.record_keep_mb, config.record_keep_days))
     try:
         recorder.open()
-    except OSError as err:
+    except Exception as err:  # noqa: BLE001 (said, not hidden: no take is worth a start)
         log.warning("not recording: %s; playing goes on", err)
         return None
     return recorder

@@ -14,9 +14,17 @@ from pathlib import Path
 
 import mido
 import pytest
-from e2e_support import BEAT, PHRASE, JackPlayer, antiphon_command, wait_until
+from e2e_support import (
+    BEAT,
+    PHRASE,
+    JackPlayer,
+    antiphon_command,
+    call_and_hear_answer,
+    wait_until,
+)
 
 from antiphon.daemon.control.socket_server import ask
+from antiphon.daemon.play.timing_trace import TimingTrace
 
 pytestmark = pytest.mark.jack
 
@@ -74,7 +82,8 @@ def test_a_kill_mid_answer_keeps_the_take_up_to_its_last_second(daemon, tmp_path
     # Everything the synth heard up to a second before the kill is in the take, in order.
     kept = [message[1] for arrived, message in heard if arrived < killed - LOST_AT_MOST_SECONDS]
     assert kept, "no answer note was heard a second before the kill"
-    assert tracks["answer"][:len(kept)] == kept
+    kept_in_take = iter(tracks["answer"])  # in order (JACK may lose one between clients)
+    assert all(pitch in kept_in_take for pitch in kept), (kept, tracks["answer"])
 
     listed = sessions("list", "--folder", str(folder))
     assert listed.returncode == 0 and take_id in listed.stdout, listed.stdout + listed.stderr
@@ -90,12 +99,11 @@ def test_a_kill_mid_answer_keeps_the_take_up_to_its_last_second(daemon, tmp_path
 
 def test_a_clean_stop_finishes_the_take_and_no_record_keeps_nothing(daemon, tmp_path):
     folder = tmp_path / "takes"
-    process = daemon("--record-folder", str(folder))
+    trace_path = tmp_path / "trace.jsonl"
+    process = daemon("--record-folder", str(folder), "--timing-trace", str(trace_path))
     keys = JackPlayer()
     try:
-        keys.play(PHRASE, BEAT)
-        assert wait_until(lambda: keys.note_ons(), 10), process.output()
-        assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+        call_and_hear_answer(keys, process, PHRASE, BEAT)
         heard = [message[1] for _, message in keys.note_ons()]
         record = ask(process.socket, {"command": "status"})["status"]["record"]
         assert record["recording"] and record["take"] == take_ids(folder)[0]
@@ -106,7 +114,13 @@ def test_a_clean_stop_finishes_the_take_and_no_record_keeps_nothing(daemon, tmp_
     midi = mido.MidiFile(folder / take_id / "take.mid")
     tracks = {track.name: notes_of(track) for track in midi.tracks if track.name}
     assert tracks["call"] == [pitch for pitch, _ in PHRASE]
-    assert tracks["answer"] == heard
+    # The take's answer is what the daemon sent (its own trace), and holds what the synth
+    # heard (JACK without realtime scheduling may lose a message between two clients).
+    sent = [message[1] for due, _, message in TimingTrace.read(trace_path).sends
+            if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
+    assert tracks["answer"] == sent
+    unheard = iter(tracks["answer"])
+    assert all(pitch in unheard for pitch in heard), (heard, tracks["answer"])
     picture = tmp_path / "roll.png"
     shown = sessions("show", take_id, "-o", str(picture), "--folder", str(folder))
     assert shown.returncode == 0, shown.stdout + shown.stderr

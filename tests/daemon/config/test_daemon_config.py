@@ -123,6 +123,8 @@ def test_precedence_file_then_environment_then_command_line(tmp_path):
     ({"record_keep_mb": 0.0}, ["--record-keep-mb", "> 0"]),
     ({"record_keep_days": -1.0}, ["--record-keep-days"]),
     ({"record_folder": " "}, ["--record-folder"]),
+    ({"record_folder": "/tmp/a\x00b"}, ["--record-folder", "NUL"]),
+    ({"timing_trace": "trace\x00.jsonl"}, ["--timing-trace", "NUL"]),
 ])
 def test_bad_values_name_the_option(overrides, names):
     with pytest.raises(ConfigError) as caught:

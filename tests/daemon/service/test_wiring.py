@@ -118,3 +118,20 @@ def test_the_clocks_own_port_feeds_the_follower_only_while_the_daemon_listens():
     system.play(DAW, [CLOCK])
     assert daemon.clock.pulses == 3  # stopped: no longer listening
     edge.close()
+
+
+def test_a_takes_folder_that_cannot_be_used_means_no_record_not_no_start(tmp_path, caplog):
+    from antiphon.daemon.service.wiring import open_recorder
+
+    a_file = tmp_path / "not a folder"
+    a_file.write_text("")
+    assert open_recorder(DaemonConfig(record_folder=str(a_file))) is None
+    assert "not recording" in caplog.text and "playing goes on" in caplog.text
+    assert open_recorder(DaemonConfig(record=False)) is None
+    recorder = open_recorder(DaemonConfig(record_folder=str(tmp_path / "takes")))
+    try:
+        assert recorder is not None and recorder.recording
+        assert (tmp_path / "takes" / recorder.take_id / "journal.jsonl").is_file()
+    finally:
+        recorder.close()
+    assert (tmp_path / "takes" / recorder.take_id / "take.mid").is_file()
