@@ -9,6 +9,8 @@
     upkeep.py        done as a recorder opens: takes a dead process left are finished,
                      old ones removed by age and total size (KeepPolicy)
     takes.py         the takes folder (takes_folder()): listing takes and reading them back
+    take_tally.py    what a list says of each take, counted line by line and kept, so a
+                     long journal is never held whole nor read twice
     midi_export.py   a take as a .mid (call and answer, or one track per exchange)
     roll_picture.py  a piano-roll picture of a call and its answer (PNG)
 
