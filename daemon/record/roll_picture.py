@@ -2,13 +2,20 @@
 another, bars and beats along the bottom, pitch names up the side.
 
 matplotlib is imported inside `draw_roll` only (it takes a second to import, and the daemon
-never needs it to play), and through its Agg canvas directly: no pyplot, no global backend,
-so a picture can be drawn on any thread (the web page's) beside anything else.
+never needs it to play), and through its Agg canvas directly: no pyplot, no global backend.
+A playing daemon never draws in its own process: matplotlib's Agg renderer keeps Python's
+interpreter lock while it draws, for as long as a big picture takes, and the scheduler
+could not send a note meanwhile. `drawn_apart` draws in a Python process of its own (this
+module run as a program, at a lower priority) and hands back the PNG: the web page uses it.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +32,9 @@ INCHES_PER_BAR = 1.6
 DPI = 100
 MAX_BAR_LABELS = 40
 MAX_BEAT_LINES = 400
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+APART_NICENESS = 10  # the drawing process yields the cores to the playing one
+APART_TIMEOUT_SECONDS = 120.0
 
 
 def pitch_name(pitch: int) -> str:
@@ -104,3 +114,40 @@ def draw_roll(call: Sequence[RollNote], answer: Sequence[RollNote], path: Path |
                   va="center", color="#888888")
     figure.tight_layout()
     figure.savefig(path, format="png")
+
+
+def drawn_apart(call: Sequence[RollNote], answer: Sequence[RollNote], *,
+                beats_per_bar: int = 4, title: str = "") -> bytes:
+    """The PNG `draw_roll` makes, drawn by a Python process of its own (see the module
+    docstring). Raises ImportError without matplotlib, OSError when the drawing fails."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError("matplotlib is not installed", name="matplotlib")
+    request = json.dumps({"call": list(call), "answer": list(answer),
+                          "beats_per_bar": beats_per_bar, "title": title})
+    try:
+        drawn = subprocess.run([sys.executable, "-m", __name__], input=request.encode(),
+                               capture_output=True, timeout=APART_TIMEOUT_SECONDS,
+                               check=False)
+    except subprocess.TimeoutExpired as err:
+        raise OSError(f"the piano roll took over {APART_TIMEOUT_SECONDS:g} s to draw") from err
+    if drawn.returncode != 0 or not drawn.stdout.startswith(PNG_SIGNATURE):
+        said = drawn.stderr.decode(errors="replace").strip().splitlines()
+        raise OSError(f"the piano roll could not be drawn: {said[-1] if said else 'no PNG'}")
+    return drawn.stdout
+
+
+def _draw_what_stdin_asks() -> None:
+    """`python -m antiphon.daemon.record.roll_picture`: the roll of the JSON on standard
+    input ({"call", "answer", "beats_per_bar", "title"}) as a PNG on standard output."""
+    os.nice(APART_NICENESS)
+    request = json.load(sys.stdin)
+    notes = [[(float(start), float(end), int(pitch), int(velocity))
+              for start, end, pitch, velocity in request[side]] for side in ("call", "answer")]
+    draw_roll(*notes, sys.stdout.buffer, beats_per_bar=int(request["beats_per_bar"]),
+              title=str(request["title"]))
+
+
+if __name__ == "__main__":
+    _draw_what_stdin_asks()

@@ -1,10 +1,11 @@
 """The web page's recorded takes: the list, each take's .mid and its piano-roll picture.
 
 The record room reads and draws them (daemon/record/: `list_takes`, `read_take`,
-`take_to_midi`, `draw_roll` and `take_roll_notes`); they are imported in the handlers, not
-at module level, since drawing imports matplotlib, which is slow to load and not needed by
-a page that never shows a picture. All of it is file and CPU work: it runs on an executor
-of its own (one worker: one picture drawn at a time), never on the server's event loop.
+`take_to_midi`, `take_roll_notes` and `drawn_apart`, which draws in a process of its own:
+matplotlib would keep the interpreter lock from the scheduler while it draws); they are
+imported in the handlers, not at module level. All of it is file and CPU work: it runs on
+an executor of its own (one worker: one picture drawn at a time), never on the server's
+event loop.
 Pictures of finished takes are kept (a few), so the list drawn again costs nothing.
 """
 
@@ -118,7 +119,7 @@ class TakesRoutes:
         return out.getvalue()
 
     def _roll_png(self, take_id: str) -> bytes:
-        from antiphon.daemon.record.roll_picture import draw_roll, take_roll_notes
+        from antiphon.daemon.record.roll_picture import drawn_apart, take_roll_notes
         from antiphon.daemon.record.takes import read_take
 
         assert self.folder is not None
@@ -127,9 +128,7 @@ class TakesRoutes:
             return self._pictures[take_id]
         take = read_take(self.folder, take_id, max_bytes=MAX_JOURNAL_BYTES)
         call, answer = take_roll_notes(take)
-        out = io.BytesIO()
-        draw_roll(call, answer, out, title=take_id)
-        picture = out.getvalue()
+        picture = drawn_apart(call, answer, title=take_id)  # never in the playing process
         if take.finished:  # a take still growing is drawn again
             self._pictures[take_id] = picture
             while len(self._pictures) > PICTURES_KEPT:

@@ -102,3 +102,20 @@ def test_a_long_take_labels_every_few_bars(monkeypatch, caplog):
     labels = [tick for tick in axes.get_xticks() if 0 <= tick <= 1600]
     assert 10 <= len(labels) <= 41 and labels[1] - labels[0] == 4 * 16
     assert not [r for r in caplog.records if "MAXTICKS" in r.getMessage()]
+
+
+def test_drawn_apart_is_the_same_picture_drawn_by_another_process():
+    from antiphon.daemon.record.roll_picture import drawn_apart
+
+    call = [(0.0, 1.0, 60, 90), (1.0, 2.0, 64, 80)]
+    answer = [(4.0, 4.5, 67, 70), (4.5, 6.0, 72, 100)]
+    here = io.BytesIO()
+    draw_roll(call, answer, here, title="apart")
+    assert drawn_apart(call, answer, title="apart") == here.getvalue()
+
+
+def test_a_drawing_that_fails_apart_is_an_oserror_saying_why():
+    from antiphon.daemon.record.roll_picture import drawn_apart
+
+    with pytest.raises(OSError, match="could not be drawn: .*ValueError"):
+        drawn_apart([(0.0, 1.0, "not a pitch", 90)], [])
