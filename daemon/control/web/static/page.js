@@ -9,6 +9,7 @@
   const SLIDERS = ["temperature", "top_p", "candidates"];
   const HANDS_OFF_MS = 2500;    // a control the user just moved is not reset by the status
   const TAKES_EVERY_MS = 60000;  // the list read again (while the page is in view)
+  const TAKES_AFTER_ANSWER_MS = 3000;  // and this long after an answer began
   const TAKES_SHOWN = 24;
 
   // The token came in the address; the server set a cookie with it, and the address bar
@@ -67,6 +68,7 @@
         show("key", window.AntiphonPianoRoll.shortKey(row.keeps) || "–");
         $("key").title = row.keeps || "";  // the whole of what the answer kept
         answers += 1;
+        refreshTakesSoon();  // the take being recorded counts one more exchange
       }
       else if (row.kind === "settings") settings(row);
       else if (row.kind === "end") { mode("stopped"); refreshTakes(); }
@@ -234,6 +236,13 @@
       Object.assign(document.createElement("p"), { className: "muted", textContent: "no picture" })));
     item.append(head, picture);
     return item;
+  }
+
+  // Once the answer has had time to reach the journal; one read for a burst of answers.
+  let takesSoon = null;
+  function refreshTakesSoon() {
+    if (takesSoon !== null) return;
+    takesSoon = setTimeout(() => { takesSoon = null; refreshTakes(); }, TAKES_AFTER_ANSWER_MS);
   }
 
   async function refreshTakes() {
