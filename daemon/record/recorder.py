@@ -100,7 +100,11 @@ class TakeRecorder:
         folder_fd = open_folder(checked_folder(self.folder), create=True, use=TAKES)
         try:
             finish_abandoned(self.folder, folder_fd)
-            remove_old_takes(self.folder, folder_fd, self.keep, now=time.time())
+            removed = remove_old_takes(self.folder, folder_fd, self.keep, now=time.time())
+            if removed:  # said, so a user who misses a take knows where it went
+                log.info("removed %d old take%s (record_keep_days %s, record_keep_mb %s): %s",
+                         len(removed), "" if len(removed) == 1 else "s", self.keep.max_days,
+                         self.keep.max_mb, ", ".join(removed))
             take_id = _make_take_folder(folder_fd)
             hold_take(self.folder, take_id)
         finally:

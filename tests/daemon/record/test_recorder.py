@@ -181,7 +181,7 @@ def test_a_take_whose_pid_a_later_process_holds_is_finished(folder):
         later.wait()
 
 
-def test_takes_past_their_age_then_the_oldest_past_the_size_are_removed(folder):
+def test_takes_past_their_age_then_the_oldest_past_the_size_are_removed(folder, caplog):
     ids = [record_take(folder) for _ in range(3)]
     old = time.time() - 10 * 86400
     for name in os.listdir(folder / ids[0]):
@@ -190,9 +190,12 @@ def test_takes_past_their_age_then_the_oldest_past_the_size_are_removed(folder):
     write_journal(big, [], pid=dead_pid())
     (big / "take.mid").write_bytes(bytes(1024 * 1024))  # finished, and large
     recorder = TakeRecorder(folder, KeepPolicy(max_mb=1.0, max_days=5))
-    new_id = recorder.open()
+    with caplog.at_level(logging.INFO):
+        new_id = recorder.open()
     try:
         assert sorted(os.listdir(folder)) == sorted([ids[1], ids[2], new_id])
+        assert f"removed 2 old takes (record_keep_days 5, record_keep_mb 1.0): {ids[0]}, " \
+            "2026-01-01_000000" in caplog.text
     finally:
         recorder.close()
     # A limit of nothing removes every take but the one being written.
