@@ -44,6 +44,12 @@ class _Connection:
         self.seen = False  # its transport was seen: gone again, the connection is over
         self.doomed = False  # to be closed as soon as it is connected
 
+    def see(self) -> None:
+        self.seen = True
+
+    def doom(self) -> None:
+        self.doomed = True
+
 
 class ConnectionWatch:
     """asyncio's protocol factory for the page's listener: aiohttp's, with each connection
@@ -100,7 +106,7 @@ class ConnectionWatch:
     def _close(self, handler: Any) -> None:
         transport = getattr(handler, "transport", None)
         if transport is None:  # accepted, not connected yet (a burst): the sweep will
-            self._open[handler].doomed = True
+            self._open[handler].doom()
             return
         del self._open[handler]
         self.closed += 1
@@ -114,7 +120,7 @@ class ConnectionWatch:
         for handler, connection in self._open.items():
             connected = getattr(handler, "transport", None) is not None
             if connected:
-                connection.seen = True
+                connection.see()
             elif connection.seen or time.monotonic() - connection.since > 2 * IDLE_SECONDS:
                 lost.append(handler)  # closed, or never connected at all
         for handler in lost:

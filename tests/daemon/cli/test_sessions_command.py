@@ -219,4 +219,8 @@ def test_a_configured_folder_named_with_a_nul_is_one_line(home, monkeypatch):
     (home / "antiphon").mkdir()
     (home / "antiphon" / "antiphon.toml").write_text('record_folder = "/tmp/a\\u0000b"\n')
     for command in (["list"], ["export", "2026-12-07_100000"], ["show", "2026-12-07_100000"]):
-        failed(invoke(*command), "NUL")
+        result = invoke(*command)  # the config refuses it: a usage error, named, one line
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "--record-folder" in lines[0] and "NUL" in lines[0], lines
+        assert "Traceback" not in result.output + result.stderr
