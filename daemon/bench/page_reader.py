@@ -2,8 +2,8 @@
 the page's event stream (server-sent events) read as it comes, as an open page reads it,
 by a thread of this process.
 
-It counts what it read (the stream's events, and the take's rows in them: the answer's
-among them), so the benchmark can say the pages were fed while it measured the daemon's
+It counts what it read (the take's rows in the stream's events, and the answer's among
+them), so the benchmark can say the pages were fed while it measured the daemon's
 timing beside a run without the recorder and the page.
 """
 
@@ -52,7 +52,6 @@ class PageReader:
         # Reads wait as long as the stream is quiet; close() shuts the socket to end them
         # (a read that timed out once could not be read from again).
         self._connection.sock.settimeout(None)
-        self.events = 0  # server-sent events read
         self.rows = 0  # the take's rows in them (notes, answer starts, tempo, settings)
         self.answer_rows = 0  # of those, the answer's messages
         self._thread = threading.Thread(target=self._read, name="bench-page-reader",
@@ -69,7 +68,6 @@ class PageReader:
             if not line:
                 return  # the stream ended: closed here, or by the daemon
             if line.startswith(b"event:"):
-                self.events += 1
                 event = line[len(b"event:"):].strip()
             elif line.startswith(b"data:") and event in (b"take", b"history"):
                 self._count(json.loads(line[len(b"data:"):]))
