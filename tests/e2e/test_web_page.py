@@ -6,8 +6,6 @@ page changes the next answer.
 
 from __future__ import annotations
 
-import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +13,8 @@ import urllib.request
 import pytest
 from browser import launch, need_chromium
 from e2e_support import BEAT, PHRASE, JackPlayer, wait_until
+
+from antiphon.daemon.bench.page_reader import free_port, page_address
 
 pytestmark = pytest.mark.jack
 
@@ -34,12 +34,6 @@ WATCH_THE_ROLL = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def first_seen(seen: list[dict], role: str, count: int) -> float | None:
     """When the page's roll first held `count` notes of `role` (wall-clock seconds)."""
     return next((row["at"] for row in seen if row[role] >= count), None)
@@ -52,8 +46,7 @@ def test_the_page_shows_the_call_and_answer_as_played_and_steers_the_next(daemon
 
     port = free_port()
     process = daemon("--web", "--web-port", str(port), "--record-folder", str(tmp_path))
-    url = re.search(r"web page (http://127\.0\.0\.1:\d+/\?token=\S+)", process.output())
-    assert url, process.output()
+    url = page_address(process.lines)  # the ready line's, with its token
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
     assert refused.value.code == 403
@@ -64,7 +57,7 @@ def test_the_page_shows_the_call_and_answer_as_played_and_steers_the_next(daemon
         browser = launch(playwright)
         try:
             page = browser.new_page()
-            page.goto(url.group(1))
+            page.goto(url)
             page.wait_for_function("() => window.antiphonRoll !== undefined")
             page.wait_for_function("() => document.getElementById('link').dataset.state"
                                    " === 'open'")
