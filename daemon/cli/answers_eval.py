@@ -67,6 +67,11 @@ def eval_answers(
     max_polyphony: Annotated[int | None, typer.Option(
         help="Most answer notes sounding at once. \\[default: no limit]")] = None,
     texture: TextureOption = None,
+    any_key: Annotated[bool, typer.Option(
+        "--any-key", help="Move each call and its continuation into a key drawn at random "
+                          "(-5..+6 semitones, seeded), as a player may call in any key: a "
+                          "collection's tunes sit in a few keys, which makes any tune's "
+                          "continuation sound like another's.")] = False,
     candidates: Annotated[list[int] | None, typer.Option(
         help=f"Answers drawn per call, the best kept, as `antiphon run` keeps it, 1-"
              f"{MAX_CANDIDATES} (repeatable: a table for each, to compare). "
@@ -121,7 +126,8 @@ def eval_answers(
     words = (f"temperature {settings.temperature:g}, top-p {settings.top_p:g}, "
              f"texture {options.texture}, scale {options.scale}, seed {run_seed}"
              + ("" if options.max_polyphony is None
-                else f", max polyphony {options.max_polyphony}"))
+                else f", max polyphony {options.max_polyphony}")
+             + (", calls in any key" if any_key else ""))
     started = time.monotonic()
     pairs = []
     try:
@@ -135,6 +141,8 @@ def eval_answers(
         fail(str(err))
     if not pairs:
         fail("no call to answer")
+    if any_key:
+        pairs = answer_calls.in_any_key(pairs, run_seed)
     results = []
     for (name, path), count in itertools.product(zip(names, paths, strict=True),
                                                  candidates or [settings.candidates]):
@@ -153,7 +161,7 @@ def eval_answers(
     command = command_line(model or [], corpus or [], midi_dir or [], calls, bars, {
         "--device": device, "--temperature": temperature, "--top-p": top_p, "--seed": seed,
         "--scale": scale, "--max-polyphony": max_polyphony, "--texture": texture,
-        "--config": config}, candidates or [])
+        "--config": config}, candidates or [], any_key)
     passed = answer_report.print_tables(console, results)
     console.print(f"{len(pairs)} calls x {len(results)} models and settings in "
                   f"{time.monotonic() - started:.0f} s", highlight=False)
@@ -161,7 +169,8 @@ def eval_answers(
         if markdown is not None:
             link = None if picture is None else os.path.relpath(
                 picture.resolve(), markdown.resolve().parent)
-            write_tables(markdown, answer_report.markdown(results, command, link))
+            write_tables(markdown, answer_report.markdown(results, command, link, any_key),
+                         "answers-any-key" if any_key else "answers")
         if json_file is not None:
             answer_report.write_json(json_file, results, command)
         if picture is not None:
@@ -173,7 +182,8 @@ def eval_answers(
 
 
 def command_line(models: list[str], corpora: list[str], folders: list[Path], calls: int,
-                 bars: int, given: dict, candidates: list[int]) -> str:
+                 bars: int, given: dict, candidates: list[int], any_key: bool = False,
+                 ) -> str:
     """The command that measures what this one measured, written at the top of reports
     (the options that choose the calls and the answers; not where the reports go)."""
     words = ["antiphon", "eval", "answers"]
@@ -190,6 +200,8 @@ def command_line(models: list[str], corpora: list[str], folders: list[Path], cal
             words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     for count in candidates:
         words += ["--candidates", str(count)]
+    if any_key:
+        words.append("--any-key")
     return shlex.join(words)
 
 
@@ -236,12 +248,13 @@ def sample_answers(model_path: Path, pairs: list, settings, seed: int | None, de
     return answers
 
 
-def write_tables(path: Path, tables: str) -> None:
-    """`tables` into `path`, between its `<!-- eval:answers -->` markers when it exists
+def write_tables(path: Path, tables: str, section: str = "answers") -> None:
+    """`tables` into `path`, between its `<!-- eval:SECTION -->` markers when it exists
     (added at its end where it has none), so a document such as docs/MODELS.md keeps the
-    rest (`antiphon eval --write-docs` keeps this section in turn)."""
+    rest (`antiphon eval --write-docs` keeps this section in turn). Calls in any key have a
+    section of their own, beside the calls as written."""
     from antiphon.daemon.bench.engine import replace_section
 
     document = path.read_text(encoding="utf-8") if path.exists() else ""
-    written = replace_section(document, "answers", tables.splitlines(), kind="eval")
+    written = replace_section(document, section, tables.splitlines(), kind="eval")
     path.write_text(written.lstrip("\n"), encoding="utf-8")

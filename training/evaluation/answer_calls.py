@@ -12,7 +12,7 @@ on at all; or from .mid files (each file's first bars, by its first time signatu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,10 @@ import numpy as np
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.texture import call_texture
 from antiphon.training.evaluation.key_calls import MEASURE_STARTS, Tune, TuneKey, load_tunes
+
+# `--any-key`: each pair moved by up to a fourth either way, as the models' training windows
+# are (-5..+6 semitones), so every key the models know is as likely as any other.
+ANY_KEY_SHIFTS = range(-5, 7)
 
 # Collections none of the shipped models trained on (Ryan's Mammoth Collection, 1059 fiddle
 # tunes): every tune is unseen, so calls come from all three splits, not the test split
@@ -128,3 +132,32 @@ def events_to_notes(events: Sequence[NoteEvent], start_tick: int) -> np.ndarray:
     array = np.array(sorted(notes), np.int64).reshape(-1, 3)
     array[:, :2] -= start_tick
     return array
+
+
+def transposed(pair: CallPair, semitones: int) -> CallPair:
+    """The pair moved by `semitones`: its call, its real continuation and its key."""
+    def moved(notes: np.ndarray) -> np.ndarray:
+        notes = np.asarray(notes, np.int64).reshape(-1, 3).copy()
+        notes[:, 2] += semitones
+        return notes
+
+    call = [NoteEvent(event.tick, event.pitch + semitones, event.velocity)
+            for event in pair.call]
+    key = TuneKey((pair.key.tonic + semitones) % 12, pair.key.mode)
+    return replace(pair, call=call, call_notes=moved(pair.call_notes), real=moved(pair.real),
+                   key=key)
+
+
+def in_any_key(pairs: Sequence[CallPair], seed: int) -> list[CallPair]:
+    """Each pair in a key drawn at random (ANY_KEY_SHIFTS, seeded: the same draw for every
+    model), within MIDI's pitches. A collection's tunes sit in a few keys, so another tune's
+    continuation sounds like this one's by its key alone; calls that come in any key ask the
+    relevance AUC whether an answer follows its own call, not its collection."""
+    rng = np.random.default_rng(seed)
+    moved = []
+    for pair in pairs:
+        shift = int(rng.choice(ANY_KEY_SHIFTS))
+        pitches = np.concatenate([pair.call_notes[:, 2], pair.real[:, 2]])
+        shift = int(np.clip(shift, -pitches.min(), 127 - pitches.max()))
+        moved.append(transposed(pair, shift))
+    return moved

@@ -223,10 +223,23 @@ ABOUT = (
     "polyphony.")
 
 
-def markdown(models: list[ModelResult], command: str, picture: str | None = None) -> str:
+ANY_KEY_ABOUT = (
+    "The same calls, each with its continuation moved into a key drawn at random (-5..+6 "
+    "semitones, seeded), as a player may call in any key. A collection's tunes sit in a "
+    "few keys, so another tune's continuation often shares this one's key and sounds like "
+    "it by its profile alone; in any key, the relevance AUC asks whether an answer follows "
+    "its own call rather than its collection's usual keys.")
+
+
+def markdown(models: list[ModelResult], command: str, picture: str | None = None,
+             any_key: bool = False) -> str:
     """Every table, in markdown, the command that printed them at the top; `picture`: a
-    link to the distributions' picture, relative to the markdown file."""
-    out = ["## Answers", "", f"`{command}`", "", ABOUT, ""]
+    link to the distributions' picture, relative to the markdown file. `any_key`: the
+    calls were moved into random keys (answer_calls.in_any_key), said at the top."""
+    out = ["## Answers to calls in any key" if any_key else "## Answers", "",
+           f"`{command}`", "", ABOUT, ""]
+    if any_key:
+        out += [ANY_KEY_ABOUT, ""]
     if picture:
         out += [f"![The measures' distributions, answer by answer]({picture})", ""]
     for model in models:

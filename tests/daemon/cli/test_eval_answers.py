@@ -188,3 +188,17 @@ def test_a_count_of_candidates_out_of_range_is_one_line(tunes, count):
                                       "--candidates", count])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"error: --candidates must be 1-16, got {count}"]
+
+
+def test_calls_in_any_key_have_a_section_of_their_own(tunes, tmp_path):
+    document = tmp_path / "MODELS.md"
+    for extra in ([], ["--any-key"]):
+        result = CliRunner().invoke(app, ["eval", "answers", "--midi-dir", str(tunes),
+                                          "--markdown", str(document), *extra])
+        assert result.exit_code == 0, result.output
+    text = document.read_text()
+    written, any_key = text.split("<!-- eval:answers-any-key -->", 1)
+    assert "## Answers\n" in written and "calls in any key" not in written
+    assert "## Answers to calls in any key" in any_key
+    assert "`antiphon eval answers --midi-dir" in any_key and "--any-key`" in any_key
+    assert "calls in any key, best of" in any_key  # the tables say what they measured

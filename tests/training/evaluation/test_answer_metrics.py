@@ -13,6 +13,7 @@ pytest.importorskip("muspy")
 from antiphon.engine.events import NoteEvent  # noqa: E402
 from antiphon.training.evaluation.answer_calls import (  # noqa: E402
     events_to_notes,
+    in_any_key,
     pair_of,
     spread_choice,
 )
@@ -147,3 +148,26 @@ def test_answer_events_become_notes_from_the_answer_start():
 def test_the_choice_of_calls_is_spread_and_fixed():
     assert spread_choice(list(range(10)), 3) == [0, 4, 9]  # linspace 0, 4.5, 9 rounded
     assert spread_choice(list(range(2)), 5) == [0, 1]
+
+
+def test_calls_in_any_key_move_with_their_continuations_and_keys():
+    tunes = [Tune(f"t{i}", line([60 + i + (j % 5) for j in range(16)]), BAR,
+                  np.arange(0, 5 * BAR, BAR)) for i in range(12)]
+    pairs = [pair_of(tune, "hand", bars=2) for tune in tunes]
+    moved = in_any_key(pairs, seed=3)
+    again = in_any_key(pairs, seed=3)  # the same draw for every model
+    assert all((a.real == b.real).all() for a, b in zip(moved, again, strict=True))
+    shifts = []
+    for pair, other in zip(pairs, moved, strict=True):
+        shift = int(other.real[0, 2] - pair.real[0, 2])
+        shifts.append(shift)
+        assert -5 <= shift <= 6
+        assert (other.call_notes[:, 2] - pair.call_notes[:, 2] == shift).all()
+        assert (other.real[:, :2] == pair.real[:, :2]).all()  # time is untouched
+        assert [e.pitch - shift for e in other.call] == [e.pitch for e in pair.call]
+        assert other.key == TuneKey((pair.key.tonic + shift) % 12, pair.key.mode)
+    assert len(set(shifts)) > 3  # keys drawn, not one shift for all
+    high = pair_of(Tune("h", line([120 + j % 8 for j in range(16)]), BAR,
+                        np.arange(0, 5 * BAR, BAR)), "hand", bars=2)
+    for each in in_any_key([high] * 20, seed=1):
+        assert each.real[:, 2].max() <= 127 and each.call_notes[:, 2].max() <= 127
