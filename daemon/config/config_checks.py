@@ -123,6 +123,8 @@ class CheckedConfig(ConfigFields):
         self.knob_channels()
         _in_limits("max_hold_beats", self.max_hold_beats)
         _in_limits("reconnect_timeout", self.reconnect_timeout)
+        if self.output_latency_ms is not None:
+            _in_limits("output_latency_ms", self.output_latency_ms)
 
     def _check_controls(self) -> None:
         """The panic and end-of-call knobs and keys, and what ends a call."""

@@ -20,6 +20,7 @@ NUMBER_LIMITS: dict[str, tuple[float, float, bool]] = {
     "key_bias": (0.0, 20.0, False),
     "max_hold_beats": (0.0, 1024.0, True),
     "reconnect_timeout": (0.0, 86400.0, False),
+    "output_latency_ms": (0.0, 1000.0, False),
 }
 
 

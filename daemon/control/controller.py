@@ -282,7 +282,9 @@ class Controller:
             "resident_mb": round(_own_resident_kb() / 1024, 1),
             "mode": now.mode,
             "model": describe_model(now.session, config.model),
-            "tempo": now.tempo,
+            "tempo": {key: value for key, value in now.tempo.items() if key != "latency"},
+            # How early the answer leaves and how far back the pulses are timed, and why.
+            "latency": now.tempo.get("latency"),
             "clock_out": clock_out_state(now, ports),
             "ports": ports,
             "counters": {

@@ -30,6 +30,10 @@ be a stall too), or a tempo that jumps, is found by its last `RETEMPO_PULSES` pu
 keeping a tempo of their own, far from the old. `settled()` says when the tempo is
 the clock's own. How each pulse is numbered through losses, stalls and bursts:
 `pulse_count.py`.
+
+A pulse is timed back to when the DAW sent it: its arrival less the input's delay, as the
+MIDI system tells it (`compensate`, port_latency.py), so the beats are the DAW's own and an
+answer sent early by the output's delay is heard on them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from antiphon.daemon.midi.port_latency import OutputLatency
 from antiphon.daemon.play import pulse_sources as sources
 from antiphon.daemon.play.clock import MAX_BPM, MIN_BPM, Clock
 from antiphon.daemon.play.pulse_count import LOST_AFTER_PULSES, PulseCounter
@@ -100,13 +105,18 @@ class MidiClockFollower(Clock):
         self._count_from: float | None = None  # the first pulse counted since Start...
         self._counted: deque[tuple[float, int]] = deque(maxlen=sources.COUNTED_PULSES)  # & on
         self.ignored_pulses = 0  # another clock's, on the same port
+        self._latency = OutputLatency()  # what delays a pulse on its way in: nothing known
+
+    def compensate(self, latency: OutputLatency) -> None:
+        """Time each pulse `latency.input_seconds` before it arrived (when it was sent)."""
+        self._latency = latency
 
     # -- what the input brings ----------------------------------------------------------------
     def message(self, arrived: float, message: list[int]) -> None:
         """Take a clock, transport or song position message (others are ignored)."""
         status = message[0]
         if status == CLOCK:
-            self.pulse(arrived)
+            self.pulse(arrived - self._latency.input_seconds)
         elif status == START:
             self.start()
         elif status == CONTINUE:

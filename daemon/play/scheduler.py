@@ -5,6 +5,11 @@ messages due at the same beat in the order they were scheduled (note-offs before
 note-ons that follow them). Due times are beats, turned into seconds only when the thread
 waits, so a tempo change (later: MIDI clock) moves what is still pending.
 
+Latency: a message leaves `OutputLatency.output_seconds` before its due beat
+(`compensate`; --output-latency-ms, or what JACK says), so it is heard on the beat rather
+than that much after it. The compensation is applied here and nowhere else: every due time
+in seconds is the beat's, less that lead; the taps are told the time it was meant to leave.
+
 Precision: sleeping wakes up 0.1-1 ms late and unevenly, so the thread sleeps until
 `spin_seconds` before the due time and spins the rest (error ~0.1 ms on an idle machine).
 
@@ -26,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from antiphon.daemon.midi.echo_guard import EchoGuard
+from antiphon.daemon.midi.port_latency import OutputLatency
 from antiphon.daemon.midi.ports import MidiOutput
 from antiphon.daemon.midi.wire import SUSTAIN_PEDAL
 from antiphon.daemon.play.clock import Clock
@@ -96,6 +102,12 @@ class OutputScheduler:
         # the answer's (a barge-in must not cut the player's own sound), released at a stop.
         self._thru_sounding: set[tuple[int, int]] = set()
         self._thru_pedals: set[int] = set()
+        self._latency = OutputLatency()  # nothing known: sent on the beat
+
+    def compensate(self, latency: OutputLatency) -> None:
+        """Send every message `latency.output_seconds` early (read at each wait: a change
+        JACK reports moves what is pending)."""
+        self._latency = latency
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -248,7 +260,7 @@ class OutputScheduler:
                     self._cond.wait()
                     continue
                 due_beats, sequence, message = self._heap[0]
-                due = clock.seconds_at(due_beats)
+                due = clock.seconds_at(due_beats) - self._latency.output_seconds
                 sleep = due - now() - self._spin_seconds
                 if sleep > 0:
                     # Woken early by a new message, a cancel or a stop: plan again.

@@ -6,13 +6,20 @@ coming, comes back, or changes tempo is said once, not every poll; under --clock
 clock that comes puts the answers on the band's grid, and one that goes lets the daemon
 play alone again at the last tempo. Changes to the loop go through `InteractionLoop.call`
 and `retune`, between two answers.
+
+It also keeps the latency compensation current (`compensate`): each look asks the MIDI
+system again, at most every few seconds, what delays a message on Antiphon's ports
+(port_latency.py); the scheduler sends that much early, the follower times its pulses that
+much back, and the status states it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from antiphon.daemon.config.daemon_config import DaemonConfig
+from antiphon.daemon.midi.port_latency import OutputLatency
 from antiphon.daemon.play.clock import Clock
 from antiphon.daemon.play.interaction_loop import InteractionLoop
 from antiphon.daemon.play.link_clock import LinkClock
@@ -35,9 +42,24 @@ class ClockFollowing:
         self._lost = True  # until the first pulses: said when they come
         self._taken_up = 0  # the follower's count of clocks taken up, as said
         self._said_bpm = bpm  # the tempo said last
+        self.latency = OutputLatency()  # nothing known, nothing compensated
+        self._latency_ports: Callable[[], tuple[str | None, str | None]] | None = None
+
+    def compensate(self, latency: OutputLatency,
+                   ports: Callable[[], tuple[str | None, str | None]]) -> None:
+        """Keep `latency` current at each look; `ports` names Antiphon's own port the
+        clock comes in on and the answer's output (they may change as the edge reopens
+        them). A followed MIDI clock times its pulses back by its input delay."""
+        self.latency = latency
+        self._latency_ports = ports
+        if isinstance(self.clock, MidiClockFollower):
+            self.clock.compensate(latency)
 
     def look(self, config: DaemonConfig) -> None:
-        """A MIDI clock that stops coming (or comes back) is said once, not every poll."""
+        """A MIDI clock that stops coming (or comes back) is said once, not every poll;
+        the latencies are asked again."""
+        if self._latency_ports is not None:
+            self.latency.look(*self._latency_ports())
         clock = self.clock
         if not isinstance(clock, MidiClockFollower) or clock.pulses == 0:
             return
@@ -82,7 +104,8 @@ class ClockFollowing:
         lost: its last tempo kept, or not heard yet; and whether the DAW's transport runs),
         or a Link session (and how many other peers are in it)."""
         clock = self.clock
-        state = {"bpm": round(clock.bpm, 3), "source": "internal"}
+        state = {"bpm": round(clock.bpm, 3), "source": "internal",
+                 "latency": self.latency.state()}
         if isinstance(clock, LinkClock):
             state.update(source="link", peers=clock.peers)
         if isinstance(clock, MidiClockFollower):

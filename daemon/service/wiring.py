@@ -12,6 +12,10 @@ What is played goes round too, the other way: the take's feed is made before the
 (its gate, scheduler and loop tell it every note) with its listeners, the recorder and
 the web page's live roll; the web page itself is made after the Controller it steers
 through, and shows what the live roll hands it.
+
+The latency compensation (port_latency.py) is made here too, from --output-latency-ms and,
+on JACK, a probe of the server: the scheduler sends early by it, the clock following keeps
+it current and the follower times its pulses back by it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from antiphon.daemon.control.controller import Controller, OscListening
 from antiphon.daemon.control.knobs import Knobs
 from antiphon.daemon.control.web.live import LiveRoll
 from antiphon.daemon.midi.edge import MidiEdge
+from antiphon.daemon.midi.jack_edge import JackEdge
+from antiphon.daemon.midi.port_latency import JackLatencyProbe, OutputLatency
 from antiphon.daemon.play.clock_out import ClockOut
 from antiphon.daemon.play.loop_parts import AnswerSession
 from antiphon.daemon.record.feed import TakeFeed
@@ -94,6 +100,9 @@ def build_service(config: DaemonConfig, session: AnswerSession, edge: MidiEdge, 
     feed = TakeFeed(listeners) if listeners else None
     daemon = Daemon(config, session, edge.input, edge.output, clock, edge, knobs=knobs,
                     clock_out=clock_out, clock_in=edge.clock_input, feed=feed)
+    latency = output_latency(config, edge)
+    daemon.scheduler.compensate(latency)
+    daemon.following.compensate(latency, lambda: latency_ports(edge))
     controller = Controller(daemon, reread_config, load_model, socket_path, knobs=knobs,
                             osc=osc, recorder=recorder)
     web = None
@@ -102,3 +111,17 @@ def build_service(config: DaemonConfig, session: AnswerSession, edge: MidiEdge, 
 
         web = WebPage(controller, live, record_folder(config), config.web_port)
     return Service(daemon, controller, knobs, clock_out, web)
+
+
+def output_latency(config: DaemonConfig, edge: MidiEdge) -> OutputLatency:
+    """The latency compensation: --output-latency-ms, and on JACK what the server says
+    (the input's delay, and the output's unless the setting names it)."""
+    probe = JackLatencyProbe() if isinstance(edge, JackEdge) else None
+    return OutputLatency(config.output_latency_ms, probe)
+
+
+def latency_ports(edge: MidiEdge) -> tuple[str | None, str | None]:
+    """Antiphon's own port the clock comes in on (its own, with --clock-in) and the
+    answer's output port, as the MIDI system names them (None: not open yet)."""
+    clock_in = edge.clock_input if edge.clock_input is not None else edge.input
+    return clock_in.own_name, edge.output.own_name
