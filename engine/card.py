@@ -41,6 +41,9 @@ TENSOR_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int
 # A step model's state lives in memory for the whole session and is copied at each step;
 # a card asking for more than this (1 GiB of float32) is a broken card, not a big model.
 MAX_STATE_ELEMENTS = 2**28
+# How the graph stores its weights: "float32" as exported, "int8" once quantised
+# (training/quantize.py). The engine drives both alike; the field tells readers which.
+PRECISIONS = ("float32", "int8")
 REQUIRED_FIELDS = ("name", "family", "representation", "representation_version", "codec",
                    "vocabulary", "state")
 
@@ -115,6 +118,7 @@ class ModelCard:
     description: str = ""  # one line for `antiphon models`
     training: dict[str, Any] = field(default_factory=dict)  # data, pieces, epochs, config
     metrics: dict[str, Any] = field(default_factory=dict)  # held-out figures, baselines
+    precision: str = "float32"  # the weights' storage: one of PRECISIONS
     card_version: int = CARD_VERSION
 
     @property
@@ -185,6 +189,7 @@ def card_from_dict(data: Any) -> ModelCard:
         description=_text(data.get("description", ""), "description"),
         training=_object(data.get("training", {}), "training"),
         metrics=_object(data.get("metrics", {}), "metrics"),
+        precision=_precision(data.get("precision", "float32")),
     )
 
 
@@ -200,6 +205,12 @@ def _text(value: Any, name: str, required: bool = False) -> str:
 def _positive_int(value: Any, name: str) -> int:
     if not is_of_type(value, int) or value <= 0:
         raise CardFieldError(name, f"must be an integer > 0, got {shown(value)}")
+    return value
+
+
+def _precision(value: Any) -> str:
+    if value not in PRECISIONS:
+        raise CardFieldError("precision", f"{shown(value)} is not one of {', '.join(PRECISIONS)}")
     return value
 
 

@@ -1,4 +1,5 @@
-"""`antiphon bench engine`: how fast the engine steps, generates and starts, on one core.
+"""`antiphon bench engine`: how fast the engine steps, generates and starts, on one core,
+and how near the default's step is to the floor its weight bytes imply (roofline.py).
 
 Every figure here is measured through the code that plays: `StepModel.step` for a step,
 `Session.generate` for an answer, and the `antiphon` console script for start-up. The
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from antiphon.daemon.bench.roofline import measure_roofline, roofline_lines
 from antiphon.daemon.control.controller import resident_kb
 from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.frame_session import FrameSession
@@ -220,6 +222,9 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
             generation_speed(path),
             onnx_step_latency(path, steps, device="cuda") if gpu else None,
         ))
+    # The roofline of the default (else of the first model measured), beside its torch row.
+    measured = next((row for row in rows if row.model == DEFAULT_MODEL), rows[0])
+    roofline = measure_roofline(measured.model, find_model(measured.model), find_model, steps)
     from antiphon.daemon.bench.best_of import best_of_lines, best_of_rows
     from antiphon.daemon.play.answering import shipped_critic
 
@@ -251,6 +256,8 @@ def run_engine_bench(model_names: list[str], steps: int, command: str) -> list[s
            "than guessed."),
         "",
         *engine_table(rows),
+        "",
+        *roofline_lines(roofline, measured.torch.p99 if measured.torch else None),
         "",
         *best_of,
         "",

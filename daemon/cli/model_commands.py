@@ -21,36 +21,78 @@ from antiphon.daemon.cli.shared import (
 
 
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (best.pt) from `antiphon train`.",
-                                               exists=True, dir_okay=False)],
+    checkpoint: Annotated[Path, typer.Argument(
+        metavar="SOURCE",
+        help="A checkpoint (best.pt) from `antiphon train`, or an exported step graph "
+             "(.onnx) to copy at another --precision.", exists=True, dir_okay=False)],
     out: Annotated[Path | None, typer.Option(
         help="The .onnx file to write. \\[default: NAME.onnx in your models folder with "
              "--name, else model.onnx here]", dir_okay=False)] = None,
     name: Annotated[str, typer.Option(
         help="The model's name: `--model NAME` plays it, `antiphon models` lists it.")] = "",
     description: Annotated[str, typer.Option(help="One line for `antiphon models`.")] = "",
+    precision: Annotated[str, typer.Option(
+        help="How the weights are stored: float32, or int8 (a quarter of the bytes, so a "
+             "faster step; written only if it costs at most 0.01 nats of NLL on the "
+             "model's own samples).")] = "float32",
 ) -> None:
-    """Export a checkpoint as an ONNX step graph with its model card, checked against torch.
+    """Export a checkpoint as an ONNX step graph with its model card, checked against torch;
+    or copy an exported graph with its weights in int8 (`antiphon export MODEL.onnx
+    --precision int8 --out MODEL-int8.onnx`).
 
     With --name and no --out, the model goes into your models folder
     (~/.local/share/antiphon/models on Linux), where --model NAME finds it."""
     setup_logging("warning")
     from antiphon.daemon.config.paths import user_models_dir
+    from antiphon.engine.card import PRECISIONS
 
     if name and (Path(name).name != name or name.startswith(".")):
         fail(f"--name must be a plain file name (no folders, no leading dot), got {name!r}",
              USAGE_ERROR)
+    if precision not in PRECISIONS:
+        fail(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}",
+             USAGE_ERROR)
+    from_graph = checkpoint.suffix == ".onnx"
+    if from_graph and precision == "float32":
+        fail(f"{checkpoint} is already an exported graph: give --precision int8 to copy it "
+             "in int8", USAGE_ERROR)
+    if from_graph and (name or description):
+        fail("--name and --description name a new export; a copy keeps its source's card "
+             "(give --out)", USAGE_ERROR)
     if out is None:
         out = user_models_dir() / f"{name}.onnx" if name else Path("model.onnx")
-    try:
-        from antiphon.training.commands import run_export
-        from antiphon.training.export import ExportError
+    if from_graph and out.resolve() == checkpoint.resolve():
+        fail("--out must not be the source graph itself", USAGE_ERROR)
+    try:  # copying a graph needs onnx and onnxruntime's quantiser; exporting, torch too
+        from antiphon.training.quantize import QuantiseError, quantise_step_graph
+
+        errors: tuple[type[Exception], ...] = (OSError, ValueError, QuantiseError)
+        if not from_graph:
+            from antiphon.training.commands import run_export
+            from antiphon.training.export import ExportError
+
+            errors += (ExportError,)
     except ImportError as err:
         fail(f"exporting needs the train extra: pip install 'antiphon[train]' ({err})")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        run_export(console, checkpoint, out, name or out.stem, description)
-    except (OSError, ValueError, ExportError) as err:
+        if from_graph:
+            source = checkpoint
+        else:
+            float_out = out if precision == "float32" else out.with_suffix(".float32.tmp.onnx")
+            run_export(console, checkpoint, float_out, name or out.stem, description)
+            source = float_out
+        if precision == "int8":
+            try:
+                card, gap = quantise_step_graph(source, out)
+            finally:
+                if source != checkpoint:
+                    source.unlink(missing_ok=True)
+            unit = "frame" if card.representation == "pianoroll" else "token"
+            console.print(f"wrote {out}: {card.name}, weights int8; NLL on {gap.steps} of its "
+                          f"own samples {gap.source:.4f} -> {gap.copy:.4f} nats/{unit} "
+                          f"({gap.gap:+.4f})")
+    except errors as err:
         fail(str(err))
 
 

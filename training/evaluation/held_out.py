@@ -101,7 +101,9 @@ def load_token_model(path: str | Path, device: str = "cpu") -> TokenModel:
                 "token corpora")
         codec = EventCodec(EventCodecConfig.from_dict(card.codec))
         trained_on = card.training.get("data", {}).get("benchmark", "")
-        return TokenModel(card.name, path, codec, lambda split: score_step_model(model, split),
+        # A quantised copy scores beside its float32 source: its row says its precision.
+        label = card.name if card.precision == "float32" else f"{card.name} ({card.precision})"
+        return TokenModel(label, path, codec, lambda split: score_step_model(model, split),
                           benchmark_name(trained_on) if trained_on else "")
     if path.suffix == ".pt":
         from antiphon.training.fit.checkpoint import load_checkpoint  # torch: only for checkpoints
