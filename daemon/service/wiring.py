@@ -101,6 +101,7 @@ def build_service(config: DaemonConfig, session: AnswerSession, edge: MidiEdge, 
     daemon = Daemon(config, session, edge.input, edge.output, clock, edge, knobs=knobs,
                     clock_out=clock_out, clock_in=edge.clock_input, feed=feed)
     latency = output_latency(config, edge)
+    latency.look(*latency_ports(edge))  # the status states it from the start
     daemon.scheduler.compensate(latency)
     daemon.following.compensate(latency, lambda: latency_ports(edge))
     controller = Controller(daemon, reread_config, load_model, socket_path, knobs=knobs,
