@@ -3,9 +3,15 @@ section of the benchmarks file, leaving the rest of the file alone."""
 
 from __future__ import annotations
 
+import re
+
 from typer.testing import CliRunner
 
+from antiphon.daemon.bench.roofline import read_bandwidth, weight_bytes
 from antiphon.daemon.cli.app import app
+from antiphon.exported_models import MODELS_DIR
+
+FIGURE = r"(\d+\.\d+)"
 
 
 def test_bench_engine_writes_its_section(tmp_path):
@@ -20,6 +26,16 @@ def test_bench_engine_writes_its_section(tmp_path):
     assert f"`antiphon bench engine --steps 100 --model default --output {output}`" in section
     assert "| default | lstm |" in section
     assert "Start-up to listening" in section
+    # The roofline: the default's float32 and int8 rows, every figure measured and positive.
+    assert re.search(r"memory streams (\d+\.\d) GB/s", section).group(1) != "0.0"
+    for precision in ("float32", "int8"):
+        row = re.search(rf"\| {precision} \| {FIGURE} \| {FIGURE} / {FIGURE} \| {FIGURE} / "
+                        rf"{FIGURE} \| {FIGURE}x, {FIGURE}x \| {FIGURE} / {FIGURE} \| "
+                        rf"{FIGURE}x \|", section)
+        assert row, section
+        assert all(float(figure) > 0 for figure in row.groups())
+    assert re.search(r"- step p99 \d+\.\d+ ms: (meets|\*\*misses\*\*) p99 <= 0.5 ms", section)
+    assert "batch 8 costs" in section and "the memory floor" in section
 
 
 def test_bench_without_output_prints_and_writes_nothing(tmp_path, monkeypatch):
@@ -34,3 +50,11 @@ def test_bench_without_output_prints_and_writes_nothing(tmp_path, monkeypatch):
 def test_unknown_benchmark_is_a_usage_error():
     result = CliRunner().invoke(app, ["bench", "everything"])
     assert result.exit_code == 2
+
+
+def test_the_roofline_counts_weights_and_measures_bandwidth():
+    int8, float32 = weight_bytes(MODELS_DIR / "default.onnx"), weight_bytes(
+        MODELS_DIR / "default-fp32.onnx")
+    assert int8[1] == float32[1] == "initializers"
+    assert 0 < int8[0] < float32[0] / 3  # int8 weights: about a quarter of the bytes
+    assert read_bandwidth(2**20, runs=3) > 1e8  # any machine reads 1 MB faster than 100 MB/s
