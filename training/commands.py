@@ -102,8 +102,11 @@ def run_train(
 
 
 def run_export(
-    console: Console, checkpoint: Path, out: Path, name: str, description: str
+    console: Console, checkpoint: Path, out: Path, name: str, description: str,
+    shown_as: str = "",
 ) -> ModelCard:
+    """Export `checkpoint` to `out` and say so (`shown_as`: what to call the file written,
+    when it is a step on the way to another, as the float32 graph an int8 copy is made of)."""
     if is_frame_model(checkpoint):
         card = export_frame_model(checkpoint, out, name, description)
         unit, size = "frame", f"{card.vocab_size} keys"
@@ -112,7 +115,7 @@ def run_export(
         unit, size = "token", f"{card.vocab_size} tokens"
     figures = [f"{card.metrics[f'test_nll_per_{u}']:.4f} nats/{u}" for u in (unit, "frame")
                if f"test_nll_per_{u}" in card.metrics]  # a token model on a benchmark: both
-    console.print(f"wrote {out}: {card.family}, {size}, test NLL "
+    console.print(f"wrote {shown_as or out}: {card.family}, {size}, test NLL "
                   f"{', '.join(dict.fromkeys(figures)) or 'not recorded'}")
     return card
 

@@ -80,7 +80,8 @@ def export(
             source = checkpoint
         else:
             float_out = out if precision == "float32" else out.with_suffix(".float32.tmp.onnx")
-            run_export(console, checkpoint, float_out, name or out.stem, description)
+            run_export(console, checkpoint, float_out, name or out.stem, description,
+                       "" if float_out == out else "the float32 graph")
             source = float_out
         if precision == "int8":
             try:

@@ -127,3 +127,15 @@ def test_export_of_a_graph_refuses_what_it_cannot_do(tiny_model_path, tmp_path, 
     assert result.exit_code == 2, result.output
     assert said in " ".join(result.output.split())
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_writes_a_checkpoint_in_int8(tiny_model_path, tmp_path):
+    checkpoint = tiny_model_path.parent / "best.pt"  # the fixture's run: its best checkpoint
+    out = tmp_path / "tiny8.onnx"
+    result = CliRunner().invoke(app, ["export", str(checkpoint), "--precision", "int8",
+                                      "--out", str(out), "--name", "tiny8"])
+    assert result.exit_code == 0, result.output
+    card = StepModel(out, device="cpu").card
+    assert card.precision == "int8" and card.name == "tiny8"
+    assert "wrote the float32 graph: lstm" in " ".join(result.output.split())
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny8.onnx"]  # no float copy
