@@ -318,9 +318,12 @@ class InteractionLoop:
                     # Late for the planned start: play the whole answer from a later grid
                     # point rather than drop it or start it off the grid; a model slower
                     # than the tempo begins `lead` later still, so its last notes are in time.
-                    late_push = self._push_past(due, now + SEND_MARGIN_SECONDS)
-                    push_beats = late_push + self._push_past(
-                        due + late_push, now + SEND_MARGIN_SECONDS + lead)
+                    # (A note leaves the output latency before its beat: it must be in
+                    # the scheduler's hands by then.)
+                    margin = SEND_MARGIN_SECONDS + scheduler.early_seconds
+                    late_push = self._push_past(due, now + margin)
+                    push_beats = late_push + self._push_past(due + late_push,
+                                                             now + margin + lead)
                     due += push_beats
                     self.stats.headroom_seconds.append(clock.seconds_at(due) - now)
                     if self._taps is not None:

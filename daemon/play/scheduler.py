@@ -109,6 +109,11 @@ class OutputScheduler:
         JACK reports moves what is pending)."""
         self._latency = latency
 
+    @property
+    def early_seconds(self) -> float:
+        """How long before its due beat a message leaves now (the output latency)."""
+        return self._latency.output_seconds
+
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
