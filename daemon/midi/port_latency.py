@@ -168,6 +168,9 @@ class JackLatencyProbe:
             return None
         client = self._client
         try:
+            # A request first: on a dead server it fails at once, before the shared
+            # memory it left behind is read.
+            client.get_uuid_for_client_name(client.name)
             capture = self._latency(input_port, CAPTURE)
             playback = self._latency(output_port, PLAYBACK)
             return jack_delays(capture, playback, client.blocksize, client.samplerate)
