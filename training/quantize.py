@@ -134,10 +134,12 @@ def int8_batch_gap(path: Path, seed: int = 0) -> float:
     return worst
 
 
-def with_precision(proto: onnx.ModelProto, card: ModelCard, precision: str) -> ModelCard:
-    """Write `card` with its precision into `proto`'s metadata (replacing the card there);
-    returns the card written."""
-    marked = replace(card, precision=precision)
+def with_precision(proto: onnx.ModelProto, card: ModelCard, precision: str,
+                   name: str = "", description: str = "") -> ModelCard:
+    """Write `card` with its precision (and a new name or description, where given) into
+    `proto`'s metadata, replacing the card there; returns the card written."""
+    marked = replace(card, precision=precision, name=name or card.name,
+                     description=description or card.description)
     kept = [entry for entry in proto.metadata_props
             if entry.key not in (CARD_METADATA_KEY, "onnx.infer")]
     del proto.metadata_props[:]
@@ -148,9 +150,10 @@ def with_precision(proto: onnx.ModelProto, card: ModelCard, precision: str) -> M
 
 
 def quantise_step_graph(source: str | Path, out: str | Path, precision: str = "int8",
-                        max_nll_gap: float = MAX_NLL_GAP,
-                        nll_steps: int = NLL_STEPS) -> tuple[ModelCard, NllGap]:
-    """Write an int8 copy of the step graph `source` to `out`, checked (module docstring);
+                        max_nll_gap: float = MAX_NLL_GAP, nll_steps: int = NLL_STEPS,
+                        name: str = "", description: str = "") -> tuple[ModelCard, NllGap]:
+    """Write an int8 copy of the step graph `source` to `out`, checked (module docstring),
+    its card renamed `name` where given (a shipped model's card is named as its file);
     returns its card and the NLL gap measured. QuantiseError when a check fails (nothing
     is written then); ValueError for a precision other than int8 or a source already int8."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -176,7 +179,7 @@ def quantise_step_graph(source: str | Path, out: str | Path, precision: str = "i
         finally:
             root.setLevel(level)
         proto = onnx.load(str(quantised))
-        marked = with_precision(proto, card, precision)
+        marked = with_precision(proto, card, precision, name, description)
         proto.doc_string = f"{proto.doc_string} (weights int8)".strip()
         onnx.save(proto, str(quantised))
         gap = nll_gap(source, quantised, nll_steps)

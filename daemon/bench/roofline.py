@@ -150,8 +150,10 @@ def verdict(ok: bool) -> str:
     return "meets" if ok else "**misses**"
 
 
-def roofline_lines(roofline: Roofline, torch_p99_ms: float | None) -> list[str]:
-    """The roofline table and the issue's targets for the shipped precision, said plainly."""
+def roofline_lines(roofline: Roofline, torch_p99_ms: float | None,
+                   with_targets: bool = True) -> list[str]:
+    """The roofline table and, `with_targets` (the default model's: they are set for it),
+    the targets for its int8 row, said plainly."""
     stream = roofline.stream_bandwidth
     lines = [
         f"**Roofline of `{roofline.model}`** (one core): memory streams "
@@ -179,7 +181,7 @@ def roofline_lines(roofline: Roofline, torch_p99_ms: float | None) -> list[str]:
             f"{batch_cell} | {ratio_cell} |")
     if roofline.note:
         lines += ["", f"({roofline.note}.)"]
-    return [*lines, "", *target_lines(roofline, torch_p99_ms)]
+    return [*lines, "", *target_lines(roofline, torch_p99_ms)] if with_targets else lines
 
 
 def target_lines(roofline: Roofline, torch_p99_ms: float | None) -> list[str]:

@@ -38,7 +38,7 @@ def export(
 ) -> None:
     """Export a checkpoint as an ONNX step graph with its model card, checked against torch;
     or copy an exported graph with its weights in int8 (`antiphon export MODEL.onnx
-    --precision int8 --out MODEL-int8.onnx`).
+    --precision int8 --out MODEL-int8.onnx`; its card comes along, renamed by --name).
 
     With --name and no --out, the model goes into your models folder
     (~/.local/share/antiphon/models on Linux), where --model NAME finds it."""
@@ -56,9 +56,6 @@ def export(
     if from_graph and precision == "float32":
         fail(f"{checkpoint} is already an exported graph: give --precision int8 to copy it "
              "in int8", USAGE_ERROR)
-    if from_graph and (name or description):
-        fail("--name and --description name a new export; a copy keeps its source's card "
-             "(give --out)", USAGE_ERROR)
     if out is None:
         out = user_models_dir() / f"{name}.onnx" if name else Path("model.onnx")
     if from_graph and out.resolve() == checkpoint.resolve():
@@ -85,7 +82,8 @@ def export(
             source = float_out
         if precision == "int8":
             try:
-                card, gap = quantise_step_graph(source, out)
+                card, gap = quantise_step_graph(source, out, name=name,
+                                                description=description)
             finally:
                 if source != checkpoint:
                     source.unlink(missing_ok=True)
