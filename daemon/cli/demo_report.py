@@ -147,5 +147,7 @@ def render_summary(result: DemoResult, console: Console) -> None:
         table.add_row("late answers", str(result.late_answers))
     if result.unmatched_note_ons:
         table.add_row("[red]notes left sounding[/]", str(result.unmatched_note_ons))
-    table.add_row("MIDI file", str(result.midi_file))
     console.print(table)
+    # The file's path on a line of its own, never cut to the table's width: a reader must
+    # be able to copy where the demo went, however deep the folder.
+    console.print(f"MIDI file: {result.midi_file}", soft_wrap=True, highlight=False)
