@@ -153,22 +153,21 @@ def arrival_beats(trace: TimingTrace, source_beats: list[float]) -> list[float]:
             for at, beat in zip(fitted, source_beats, strict=True)]
 
 
-def first_notes(trace: TimingTrace, lead: float = 0.0) -> list[tuple[float, float]]:
-    """Each answer's first note by the daemon's trace: (due, sent), when it was due to
-    leave by the clock as it was sent, and when it left. That due time is the one planned
-    less `lead` (the output latency compensated: the note leaves that early), and can differ
-    by a little more (a followed clock re-anchors at every pulse), so the note is found
-    within MATCH_SECONDS of it, not at it exactly."""
+def first_notes(trace: TimingTrace) -> list[tuple[float, float]]:
+    """Each answer's first note by the daemon's trace: (due, sent), its due time by the
+    clock as it was sent (its beat's: it leaves the output latency before), and when it
+    left. That due time can differ by a little from the one planned (a followed clock
+    re-anchors at every pulse), so the note is found within MATCH_SECONDS of the plan, not
+    at it exactly."""
     note_ons = [(due, sent) for due, sent, message in trace.sends
                 if due is not None and message[0] & 0xF0 == 0x90 and message[2]]
-    return [next((due, sent) for due, sent in note_ons
-                 if due >= first_due - lead - MATCH_SECONDS)
+    return [next((due, sent) for due, sent in note_ons if due >= first_due - MATCH_SECONDS)
             for _, _, first_due in trace.answers]
 
 
-def first_notes_sent(trace: TimingTrace, lead: float = 0.0) -> list[float]:
+def first_notes_sent(trace: TimingTrace) -> list[float]:
     """When each answer's first note left, by the daemon's trace."""
-    return [sent for _, sent in first_notes(trace, lead)]
+    return [sent for _, sent in first_notes(trace)]
 
 
 def onset_errors(times: list[float], grid: list[float]) -> list[float]:
@@ -244,7 +243,7 @@ def run_clock(exchanges: int, model: str | None, env: dict[str, str], progress=N
                 kill_daemon(daemon)
     lead = (run.latency.get("input_ms", 0.0) + run.latency.get("output_ms", 0.0)) / 1e3
     meant = [beat - lead for beat in arrival_beats(trace, source.beat_times)]
-    sent = first_notes_sent(trace, run.latency.get("output_ms", 0.0) / 1e3)
+    sent = first_notes_sent(trace)
     heard = recorder.heard()
     ticks = heard_ticks(heard, source.beat_times)
     starts = [began[bpm] for bpm in TEMPOS] + [float("inf")]

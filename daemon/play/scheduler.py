@@ -7,8 +7,9 @@ waits, so a tempo change (later: MIDI clock) moves what is still pending.
 
 Latency: a message leaves `OutputLatency.output_seconds` before its due beat
 (`compensate`; --output-latency-ms, or what JACK says), so it is heard on the beat rather
-than that much after it. The compensation is applied here and nowhere else: every due time
-in seconds is the beat's, less that lead; the taps are told the time it was meant to leave.
+than that much after it. The compensation is applied here and nowhere else: a message
+leaves at its beat's time less that lead, and its timing error is counted against that; the
+taps are told the beat's time (when it is meant to be heard).
 
 Precision: sleeping wakes up 0.1-1 ms late and unevenly, so the thread sleeps until
 `spin_seconds` before the due time and spins the rest (error ~0.1 ms on an idle machine).
@@ -265,13 +266,14 @@ class OutputScheduler:
                     self._cond.wait()
                     continue
                 due_beats, sequence, message = self._heap[0]
-                due = clock.seconds_at(due_beats) - self._latency.output_seconds
-                sleep = due - now() - self._spin_seconds
+                due = clock.seconds_at(due_beats)  # when it is to be heard...
+                leave = due - self._latency.output_seconds  # ...so when it must leave
+                sleep = leave - now() - self._spin_seconds
                 if sleep > 0:
                     # Woken early by a new message, a cancel or a stop: plan again.
                     self._cond.wait(min(sleep, MAX_SLEEP_SECONDS))
                     continue
-            spin_until(due)  # the last stretch, spun outside the lock
+            spin_until(leave)  # the last stretch, spun outside the lock
             with self._cond:
                 if self._stopping:
                     return
@@ -282,7 +284,7 @@ class OutputScheduler:
                     self._release_all_locked(due)
                     continue
                 self._send_locked(message, due)
-                self._count_timing(now() - due)
+                self._count_timing(now() - leave)
 
     def _send_locked(self, message: tuple[int, ...], due: float) -> None:
         status = message[0] & 0xF0

@@ -83,8 +83,10 @@ class PackedRows:
 
 @dataclass
 class TimingTrace:
-    # (due, sent, message): due is when the scheduler meant the message to leave (None for
-    # releases on a stop or barge-in, which are sent at once); sent, when `send` returned.
+    # (due, sent, message): due is when the message is meant to be heard, its beat's time
+    # (None for releases on a stop or barge-in, which are sent at once); sent, when `send`
+    # returned. The scheduler means it to leave the output latency before its due time
+    # (`--output-latency-ms`, or what JACK says: the status states it).
     sends: PackedRows = field(default_factory=lambda: PackedRows(receives=False))
     # (decided, first_scheduled, first_due): the end of a call decided, the answer's first
     # note handed to the scheduler, and when that note is due.

@@ -62,18 +62,18 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
     process.terminate()
     assert "MIDI clock: following it at" in process.output()
     trace = TimingTrace.read(trace_path)
-    # The daemon is judged against the beats as they reached it, less the delays it
-    # compensates (the pulses timed back by the input's, the answer sent early by the
-    # output's), the recorder against the source's own grid.
-    lead = (latency["input_ms"] + latency["output_ms"]) / 1e3
-    arrived = [beat - lead for beat in arrival_beats(trace, source.beat_times)]
-    due_errors = onset_errors(answer_onsets_due(trace), arrived)
-    sent_errors = onset_errors(first_notes_sent(trace), arrived)
+    # The daemon is judged against the beats as they reached it, timed back by the input's
+    # delay it compensates (its notes are due there, and sent the output's delay before),
+    # the recorder against the source's own grid.
+    beats = [beat - latency["input_ms"] / 1e3 for beat in arrival_beats(trace, source.beat_times)]
+    due_errors = onset_errors(answer_onsets_due(trace), beats)
+    sent_errors = onset_errors([sent + latency["output_ms"] / 1e3
+                                for sent in first_notes_sent(trace)], beats)
     heard_errors = onset_errors(firsts, source.beat_times)
     report(f"answer onset against the DAW's beat ({'tempo change' if tempo_change else '100 BPM'}"
            ", MIDI clock with +-1 ms jitter)",
            f"sent {', '.join(f'{e * 1e3:+.1f}' for e in sent_errors)} ms (daemon's trace, "
-           f"against the pulses as they came, less the latency compensated); heard "
+           f"plus the output latency, against the pulses as they came less the input's); heard "
            f"{', '.join(f'{e * 1e3:+.1f}' for e in heard_errors)} ms (recorder, against the "
            f"source's grid; JACK period {PERIOD_SECONDS * 1e3:.1f} ms, half of it "
            "compensated each way)")
