@@ -58,3 +58,21 @@ def test_the_roofline_counts_weights_and_measures_bandwidth():
     assert int8[1] == float32[1] == "initializers"
     assert 0 < int8[0] < float32[0] / 3  # int8 weights: about a quarter of the bytes
     assert read_bandwidth(2**20, runs=3) > 1e8  # any machine reads 1 MB faster than 100 MB/s
+
+
+def test_the_roofline_pairs_each_precision_making_int8_where_it_is_missing(tmp_path):
+    from antiphon.daemon.bench.roofline import precision_pair
+    from antiphon.daemon.config.models import find_model
+    from antiphon.engine.model import StepModel
+
+    shipped, note = precision_pair("default", find_model("default"), find_model, tmp_path)
+    assert shipped == {"float32": MODELS_DIR / "default-fp32.onnx",
+                       "int8": MODELS_DIR / "default.onnx"} and note == ""
+    made, note = precision_pair("default-fp32", find_model("default-fp32"), find_model,
+                                tmp_path)
+    assert made["int8"].parent == tmp_path and "made here" in note
+    assert StepModel(made["int8"], device="cpu").card.precision == "int8"
+    # int8 costs an RNN-NADE too much NLL: it is measured in float32 alone, and said so.
+    refused, note = precision_pair("nade-nottingham", find_model("nade-nottingham"),
+                                   find_model, tmp_path)
+    assert list(refused) == ["float32"] and "int8 not measured" in note and "nats" in note
