@@ -5,6 +5,7 @@
     fit/           the one training loop, checkpoints, distributed, the pipelines
     evaluation/    held-out NLL, count baselines, the model table, training benchmarks
     export.py      ONNX export with its parity check
+    quantize.py    an int8 copy of an exported step graph, checked on held-out NLL
     commands.py    what `antiphon train|export|eval` do, behind the CLI
     bridge.py      `antiphon bridge`: an LSTM-VAE walks from one phrase to another
 
