@@ -95,8 +95,8 @@ class ConfigFields:
         None, "Send MIDI clock (24 a beat, Start / Stop) to this port.")
     # How early the answer leaves, in milliseconds, so it is heard on the beat rather than
     # that much after it: the delay on the way to the synth, as a DAW's output latency.
-    # None: auto, from the MIDI system (on JACK the output port's playback latency and half
-    # a period; elsewhere 0). A followed MIDI clock's pulses are timed back by the input's
+    # None: auto, from the MIDI system (on JACK the output port's playback latency, 0 between
+    # two clients; elsewhere 0). A followed MIDI clock's pulses are timed back by the input's
     # delay either way (on JACK its capture latency and half a period).
     output_latency_ms: float | None = option(
         None, "Send the answer this many milliseconds early, so it is heard on the beat "

@@ -15,8 +15,13 @@ On JACK the server says what it knows, in frames at its sample rate:
 - the period: rtmidi's JACK client neither stamps nor sends within a cycle. It stamps
   every message the cycle delivers with the time that cycle's process began, and a message
   sent from an ordinary thread waits in its queue until the next cycle writes it at that
-  cycle's first frame. A message crossing a cycle boundary waits, on average, half a period
-  on each side of it: half a period in, half a period out.
+  cycle's first frame. A pulse was sent, on average, half a period before its stamp: the
+  input's delay is its capture latency and half a period. The answer waits for the next
+  cycle the same way, but so does every message the band sends to whoever listens (the
+  tick the answer is meant to fall on included): heard beside the band, that wait cancels,
+  and the output's delay is its playback latency alone. (Sent half a period earlier still,
+  a note falls a cycle before its tick about as often as on it: `antiphon bench clock`
+  measured the median a period early.)
 
 Elsewhere (named ports on ALSA, CoreMIDI, Windows; the loopback) the system tells nothing:
 the output latency is the setting's, the input's 0. `OutputLatency` holds what is used now,
@@ -59,13 +64,13 @@ class PortDelays:
 
 def jack_delays(capture_frames: int, playback_frames: int, period_frames: int,
                 sample_rate: int) -> PortDelays:
-    """The delays JACK's figures imply (see the module docstring): each port's latency, and
-    half a period each way for rtmidi's wait for the next cycle."""
+    """The delays JACK's figures imply (see the module docstring): the input's, its port's
+    capture latency and half a period for rtmidi's stamp at the cycle's start; the
+    output's, its port's playback latency."""
     rate = max(1, sample_rate)
-    half_period = period_frames / 2 / rate
     return PortDelays(
-        input_seconds=capture_frames / rate + half_period,
-        output_seconds=playback_frames / rate + half_period,
+        input_seconds=capture_frames / rate + period_frames / 2 / rate,
+        output_seconds=playback_frames / rate,
         origin=(f"JACK: period {period_frames} frames at {sample_rate} Hz, capture latency "
                 f"{capture_frames}, playback latency {playback_frames} frames"))
 

@@ -81,9 +81,9 @@ def play_and_hear_answers(daemon, tmp_path, tempo_change: float | None, report):
 
 
 def heard_near_the_beat(error: float) -> bool:
-    """At the recorder, against the source's grid: compensated for JACK's half period each
-    way, a note is heard up to half a period either side of it (a period apart from the
-    tick it is on, whose own jitter is a millisecond), and late by the send's lateness."""
+    """At the recorder, against the source's grid: the pulses timed back by half a period,
+    a note is heard in the cycle of its tick or one either side (the tick's own jitter is a
+    millisecond), and late by the send's lateness."""
     return -(PERIOD_SECONDS + 0.002) < error < SENT_TOLERANCE_SECONDS + 2 * PERIOD_SECONDS
 
 
@@ -227,7 +227,7 @@ def test_bench_clock_measures_onsets_and_settling(jack_server):
         assert len(offsets.to_heard_ticks) == 1
         # Heard within a few periods of the source's tick, either way (a loaded machine).
         assert abs(offsets.to_heard_ticks[0]) < 0.05, offsets
-    assert run.latency["output_ms"] == pytest.approx(PERIOD_SECONDS / 2 * 1e3, abs=0.01)
+    assert run.latency["input_ms"] == pytest.approx(PERIOD_SECONDS / 2 * 1e3, abs=0.01)
     assert len(run.settle_beats) == 2 and all(beats >= 0 for beats in run.settle_beats)
     assert run.final_bpm == pytest.approx(90.0, rel=0.02)
     table = "\n".join(clock_section(run, "antiphon bench clock --exchanges 2"))

@@ -16,18 +16,19 @@ from antiphon.daemon.midi.port_latency import (
 )
 
 
-def test_between_two_clients_each_way_waits_half_a_period():
-    """64 frames at 48 kHz: 1.33 ms a period, so 0.67 ms each way on average."""
+def test_between_two_clients_a_pulse_is_timed_back_half_a_period():
+    """64 frames at 48 kHz: 1.33 ms a period, so a pulse was sent 0.67 ms before its stamp
+    on average; the answer's own wait for the next cycle is the band's too: not counted."""
     delays = jack_delays(0, 0, 64, 48000)
     assert delays.input_seconds == pytest.approx(32 / 48000)
-    assert delays.output_seconds == pytest.approx(32 / 48000)
+    assert delays.output_seconds == 0.0
 
 
-def test_port_latencies_add_to_the_half_period():
+def test_port_latencies_add_to_each_way():
     delays = jack_delays(capture_frames=64, playback_frames=128, period_frames=256,
                          sample_rate=48000)
     assert delays.input_seconds == pytest.approx((64 + 128) / 48000)
-    assert delays.output_seconds == pytest.approx((128 + 128) / 48000)
+    assert delays.output_seconds == pytest.approx(128 / 48000)
     assert "period 256 frames at 48000 Hz" in delays.origin
 
 
