@@ -33,8 +33,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime-installed
 	$(BIN)/antiphon demo
 
+# Two lanes at once (tests/run_lanes.py): the JACK and real-time tests in two workers, the
+# rest beside them under nice. PYTEST_ARGS go to both, e.g. make test PYTEST_ARGS="-x".
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
+	$(BIN)/python tests/run_lanes.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
