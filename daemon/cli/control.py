@@ -149,6 +149,11 @@ def render_status(state: dict) -> None:
         ports.add_row(side.replace("_", " "), escape(port["port"] or "(none yet)"),
                       escape(port.get("to") or wanted), port["state"])
     console.print(ports)
+    if latency := state.get("latency"):
+        # What the daemon compensates, as a DAW states its own latency.
+        console.print(f"latency: output {latency['output_ms']:g} ms (sent that much early), "
+                      f"input {latency['input_ms']:g} ms (pulses timed back); from "
+                      f"{escape(latency['from'])}", highlight=False)
     counters = state["counters"]
     console.print("  ".join(f"{name.replace('_', ' ')} {value}"
                             for name, value in counters.items()))

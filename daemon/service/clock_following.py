@@ -55,6 +55,10 @@ class ClockFollowing:
         if isinstance(self.clock, MidiClockFollower):
             self.clock.compensate(latency)
 
+    def close(self) -> None:
+        """Let go of what asks the MIDI system for its latencies (a JACK client)."""
+        self.latency.close()
+
     def look(self, config: DaemonConfig) -> None:
         """A MIDI clock that stops coming (or comes back) is said once, not every poll;
         the latencies are asked again."""

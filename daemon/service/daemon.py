@@ -203,6 +203,7 @@ class Daemon:
         if self._feed is not None:  # after the scheduler: the take keeps the last releases
             self._feed.stop(timeout)
         self.clock.close()  # leaves a Link session
+        self.following.close()  # the latency probe's JACK client
         self._write_trace()
         stats = self.loop.stats
         gate = self.gate.stats

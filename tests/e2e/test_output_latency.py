@@ -7,8 +7,16 @@ time, and when it left)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from e2e_support import PHRASE, SENT_TOLERANCE_SECONDS, JackPlayer, call_and_hear_answer
+from e2e_support import (
+    PHRASE,
+    SENT_TOLERANCE_SECONDS,
+    JackPlayer,
+    antiphon_command,
+    call_and_hear_answer,
+)
 
 from antiphon.daemon.bench.clock import first_notes
 from antiphon.daemon.control.socket_server import ask
@@ -20,10 +28,16 @@ HALF_PERIOD_MS = 256 / 48000 / 2 * 1e3  # the test server's period is 256 frames
 FAST_BPM = "240"  # a short call and a short answer
 
 
-def test_the_status_states_the_latency_learned_from_jack(daemon):
+def test_the_status_states_the_latency_learned_from_jack(daemon, jack_server):
     process = daemon()
     latency = ask(process.socket, {"command": "status"})["status"]["latency"]
+    human = subprocess.run(antiphon_command("status", "--control-socket", str(process.socket)),
+                           env={**jack_server.env, "COLUMNS": "200"}, capture_output=True,
+                           text=True, timeout=30)
     process.terminate()
+    assert human.returncode == 0, human.stderr
+    assert f"latency: output 0 ms (sent that much early), input {latency['input_ms']:g} ms" \
+        in human.stdout  # as a person reads the status, too
     assert latency["output_ms"] == 0.0
     assert latency["input_ms"] == pytest.approx(HALF_PERIOD_MS, abs=0.01)
     assert "JACK: period 256 frames at 48000 Hz" in latency["from"]
