@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-lanes lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,12 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime-installed
 	$(BIN)/antiphon demo
 
-# Two lanes at once (tests/run_lanes.py): the JACK and real-time tests in two workers, the
-# rest beside them under nice. PYTEST_ARGS go to both, e.g. make test PYTEST_ARGS="-x".
 test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Faster, less sure: two lanes at once (tests/run_lanes.py), the JACK and real-time tests in
+# two workers, the rest beside them under nice; see docs/ARCHITECTURE.md ("Tests").
+test-lanes: $(VENV)/.dev-installed
 	$(BIN)/python tests/run_lanes.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

@@ -1,5 +1,6 @@
-"""`make test`: the whole suite in two lanes at once, so it takes the time of its longest
-lane, not of every test one after another.
+"""`make test-lanes`: the whole suite in two lanes at once, so it takes the time of its
+longest lane, not of every test one after another (`make test` runs it in one process:
+docs/ARCHITECTURE.md, "Known debts", says why this is not the default yet).
 
 - The timed lane: the tests marked `jack` or `realtime` (tests/conftest.py marks them), in
   two worker processes (pytest-xdist, a whole file to a worker: a file's tests share its
@@ -12,7 +13,7 @@ lane, not of every test one after another.
 
 Each lane prints its own summary and slowest tests (`--durations`, from pyproject.toml);
 the busy lane's output comes after the timed lane's, and the run fails where either does.
-Arguments are passed to both lanes' pytest (`make test PYTEST_ARGS="-x"`).
+Arguments are passed to both lanes' pytest (`make test-lanes PYTEST_ARGS="-x"`).
 """
 
 from __future__ import annotations
