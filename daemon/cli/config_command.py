@@ -16,7 +16,6 @@ from antiphon.daemon.cli.shared import USAGE_ERROR, console, fail, setup_logging
 from antiphon.daemon.config import paths
 from antiphon.daemon.config.daemon_config import ConfigError
 from antiphon.daemon.config.loading import load_config_with_sources
-from antiphon.daemon.config.option_names import option_info
 from antiphon.daemon.config.toml_file import render_config_file, toml_value
 
 config_app = typer.Typer(
@@ -59,8 +58,7 @@ def show(
     table.add_column("value")
     table.add_column("source")
     for name, value in values.items():
-        shown = escape(toml_value(value)) if value is not None else \
-            f"[dim]{escape(option_info(name).default_text or 'none')}[/]"  # auto: say what
+        shown = "[dim]none[/]" if value is None else escape(toml_value(value))
         source = sources[name]
         styled = f"[dim]{source}[/]" if source == "default" else f"[bold]{escape(source)}[/]"
         table.add_row(name, shown, styled)
