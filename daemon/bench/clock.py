@@ -20,7 +20,6 @@ JACK port) hears both the source's ticks and the answers. Measured, at 100 and 1
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from antiphon.daemon.bench.child_process import start_client
 from antiphon.daemon.bench.clock_source import JITTER_SECONDS
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, verdict
@@ -67,15 +67,9 @@ class ClockSource:
         self.beat_numbers: list[int] = []  # each beat's number in the song (Start: 0)
         self.changes: list[tuple[float, float]] = []  # (moment, new bpm)
         self._lock = threading.Lock()
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "antiphon.daemon.bench.clock_source", f"{bpm:g}",
-             *(["--own-port"] if own_port else [])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert self._process.stdout is not None
-        ready = self._process.stdout.readline()
-        if not ready.startswith("ready"):
-            self._process.kill()
-            raise OSError(f"the clock source did not start: {ready!r}")
+        self._process = start_client(
+            "clock_source", [f"{bpm:g}", *(["--own-port"] if own_port else [])], env,
+            "the clock source")
         self._reader = threading.Thread(target=self._read, daemon=True)
 
     def start(self) -> None:

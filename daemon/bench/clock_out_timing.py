@@ -12,8 +12,6 @@ least-squares line through the pulses.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from antiphon.daemon.bench.child_process import end_recorder, start_client
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, verdict
 from antiphon.daemon.bench.loop import read_arrivals
@@ -50,14 +49,7 @@ def run_clock_out(seconds_per_tempo: float, model: str | None,
     run = ClockOutRun(seconds_per_tempo)
     arrivals: list[tuple[float, tuple[int, ...]]] = []
     lock = threading.Lock()
-    listener = subprocess.Popen(
-        [sys.executable, "-m", "antiphon.daemon.bench.recorder", "", LISTENER_CLIENT],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    assert listener.stdout is not None and listener.stdin is not None
-    ready = listener.stdout.readline()
-    if not ready.startswith("ready"):
-        listener.kill()
-        raise OSError(f"the clock listener did not start: {ready!r}")
+    listener = start_client("recorder", ["", LISTENER_CLIENT], env, "the clock listener")
     reader = threading.Thread(target=read_arrivals, args=(listener, arrivals, lock),
                               daemon=True)
     reader.start()
@@ -83,9 +75,7 @@ def run_clock_out(seconds_per_tempo: float, model: str | None,
     finally:
         if daemon is not None:
             kill_daemon(daemon)
-        listener.stdin.close()  # the recorder stops at the end of its input
-        listener.wait(timeout=10)
-        reader.join(2)
+        end_recorder(listener, reader, reader_timeout=2)
     with lock:
         statuses = [message[0] for _, message in arrivals if message]
         pulses = [at for at, message in arrivals if message == (CLOCK,)]

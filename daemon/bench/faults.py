@@ -20,13 +20,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from antiphon.daemon.bench.child_process import start_client
 from antiphon.daemon.bench.daemon_process import wait_until_ready
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb
 from antiphon.daemon.bench.loop import (
@@ -72,11 +72,7 @@ class Band:
         self.recorder = self.start_recorder()
 
     def start_recorder(self) -> subprocess.Popen:
-        recorder = subprocess.Popen(
-            [sys.executable, "-m", "antiphon.daemon.bench.recorder", "", "bench synth"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.env)
-        if not recorder.stdout.readline().startswith("ready"):
-            raise OSError("the bench recorder did not start")
+        recorder = start_client("recorder", ["", "bench synth"], self.env, "the bench recorder")
         with self._lock:  # what earlier recorders heard died with them
             self.live_from = len(self.arrivals)
         threading.Thread(target=read_arrivals, args=(recorder, self.arrivals, self._lock),

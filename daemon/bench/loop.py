@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from antiphon.daemon.bench.child_process import end_recorder, start_client
 from antiphon.daemon.bench.daemon_process import kill_daemon, start_daemon, stop_daemon
 from antiphon.daemon.bench.engine import antiphon_script, resident_kb, verdict
 from antiphon.daemon.bench.page_reader import PageReader, free_port, page_address
@@ -83,15 +84,12 @@ class Musician:
         self.arrivals: list[tuple[float, tuple[int, ...]]] = []
         self._lock = threading.Lock()
         self.keys = RtMidiOutput("jack", "Antiphon In", client_name="bench player")
-        self._recorder = subprocess.Popen(
-            [sys.executable, "-m", "antiphon.daemon.bench.recorder", "Antiphon Out"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert self._recorder.stdout is not None
-        ready = self._recorder.stdout.readline()
-        if not ready.startswith("ready"):
+        try:
+            self._recorder = start_client("recorder", ["Antiphon Out"], env,
+                                          "the bench recorder")
+        except OSError:
             self.keys.close()
-            self._recorder.kill()
-            raise OSError(f"the bench recorder did not start: {ready!r}")
+            raise
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -131,13 +129,7 @@ class Musician:
 
     def close(self) -> None:
         self.keys.close()
-        if self._recorder.stdin is not None:
-            self._recorder.stdin.close()  # the recorder stops at the end of its input
-        try:
-            self._recorder.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._recorder.kill()
-        self._reader.join(5)
+        end_recorder(self._recorder, self._reader)
 
 
 @dataclass

@@ -17,14 +17,13 @@ takes out of the answer but not of the tick).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from antiphon.daemon.bench.child_process import end_recorder, start_client
 from antiphon.daemon.bench.loop import read_arrivals
 from antiphon.daemon.play.midi_clock import CLOCK
 
@@ -43,14 +42,8 @@ class BandRecorder:
         self.arrivals: list[tuple[float, tuple[int, ...]]] = []
         self._lock = threading.Lock()
         self._sources = list(sources)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "antiphon.daemon.bench.recorder", "", RECORDER_CLIENT],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert self._process.stdout is not None
-        ready = self._process.stdout.readline()
-        if not ready.startswith("ready"):
-            self._process.kill()
-            raise OSError(f"the band's recorder did not start: {ready!r}")
+        self._process = start_client("recorder", ["", RECORDER_CLIENT], env,
+                                     "the band's recorder")
         self._reader = threading.Thread(
             target=read_arrivals, args=(self._process, self.arrivals, self._lock),
             daemon=True)
@@ -92,13 +85,7 @@ class BandRecorder:
             self._client.close()
         except self._jack.JackError:
             pass
-        if self._process.stdin is not None:
-            self._process.stdin.close()  # the recorder stops at the end of its input
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-        self._reader.join(5)
+        end_recorder(self._process, self._reader)
 
 
 def heard_ticks(arrivals: list[tuple[float, tuple[int, ...]]],
