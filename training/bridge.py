@@ -1,4 +1,4 @@
-"""`antiphon bridge A.mid B.mid`: an LSTM-VAE walks from phrase A to phrase B.
+"""`antiphon bridge A.mid B.mid`: a VAE (LSTM or Transformer) walks from phrase A to B.
 
 Both phrases are read as piano rolls on the model's grid and encoded to the means of their
 codes, z_A and z_B; the bridge is `steps` phrases decoded from the codes evenly spaced on
@@ -18,6 +18,7 @@ from antiphon.engine.events import TICKS_PER_BEAT, NoteEvent
 from antiphon.engine.pianoroll import HELD, PianoRollCodec, PianoRollCodecConfig, PianoRollDecoder
 from antiphon.training.data.midi_folder import read_midi_notes
 from antiphon.training.families.lstm_vae import LstmVaeModel
+from antiphon.training.families.transformer_vae import TransformerVaeModel
 from antiphon.training.fit.checkpoint import load_checkpoint
 
 
@@ -42,8 +43,8 @@ def bridge(checkpoint: Path, phrase_a: Path, phrase_b: Path, steps: int = 5,
     if steps < 2:
         raise ValueError(f"a bridge needs at least 2 steps (A and B), got {steps}")
     model, data = load_checkpoint(checkpoint)
-    if not isinstance(model, LstmVaeModel):
-        raise ValueError(f"{checkpoint}: a bridge needs an LSTM-VAE checkpoint, not "
+    if not isinstance(model, LstmVaeModel | TransformerVaeModel):
+        raise ValueError(f"{checkpoint}: a bridge needs a VAE checkpoint, not "
                          f"{data['family']!r}")
     model.eval()
     codec = PianoRollCodec(PianoRollCodecConfig.from_dict(data["codec"]))
@@ -59,7 +60,7 @@ def bridge(checkpoint: Path, phrase_a: Path, phrase_b: Path, steps: int = 5,
     decoder = PianoRollDecoder(codec, 0)
     for weight in np.linspace(0.0, 1.0, steps):
         z = ((1 - weight) * codes[0] + weight * codes[1])[None]  # [1, Z]
-        state = [*model.initial_state(1)[:2], z]
+        state = [*model.initial_state(1)[:-1], z]  # z is a VAE's last state tensor
         frame = torch.zeros(1, codec.config.keys)
         for _ in range(length):
             uniform = torch.rand(frame.shape, generator=generator)

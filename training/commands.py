@@ -27,6 +27,7 @@ from antiphon.training.evaluation.held_out import (
     load_token_model,
 )
 from antiphon.training.evaluation.model_table import write_model_docs
+from antiphon.training.evaluation.vae_figures import data_figures
 from antiphon.training.export import export_frame_model, export_token_model
 from antiphon.training.families.token_configs import TOKEN_FAMILY_DEFAULTS, option_field
 from antiphon.training.fit.checkpoint import FAMILIES
@@ -172,6 +173,16 @@ def run_eval(
             for m in mine:
                 if m.density:
                     evaluation.notes[f"notes per frame: {m.name} samples"] = m.density(test)
+        if any(m.figures for m in mine):  # a VAE's reconstruction and repetition
+            test = load_benchmark(path)["test"]
+            figures = data_figures(test)
+            for m in mine:
+                if m.figures:
+                    figures |= {f"{name}: {m.name}": value
+                                for name, value in m.figures(test).items()}
+            for name, value in figures.items():
+                console.print(f"{name}: {value:.3f}")
+            evaluation.notes |= figures
         evaluations.append(evaluation)
     for evaluation in evaluations:
         console.print(evaluation_table(evaluation))

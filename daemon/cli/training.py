@@ -106,7 +106,7 @@ def train(
         fail(str(err))
 
 
-FRAME_FAMILY_NAMES = ("rnn-nade", "lstm-vae", "gru-seq2seq")
+FRAME_FAMILY_NAMES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq")
 # Token families on a benchmark: its rolls serialised into event tokens (roll_tokens).
 SERIALISED_FAMILIES = {"lstm": ("recurrent", "lstm"), "gru": ("recurrent", "gru"),
                        "rnn": ("recurrent", "rnn"), "transformer": ("transformer", None)}
@@ -118,8 +118,8 @@ def train_frames(
              "or a folder from `prepare --rolls`.", exists=True)],
     out: Annotated[Path, typer.Option(help="Run folder (checkpoints; resumed if present).")],
     family: Annotated[str, typer.Option(
-        help="rnn-nade, lstm-vae or gru-seq2seq; or a token family (lstm, gru, rnn, "
-             "transformer) on the rolls serialised as event tokens.")] = "rnn-nade",
+        help="rnn-nade, lstm-vae, transformer-vae or gru-seq2seq; or a token family (lstm, "
+             "gru, rnn, transformer) on the rolls serialised as event tokens.")] = "rnn-nade",
     model_config: Annotated[str, typer.Option(
         help='The family\'s config as JSON, e.g. \'{"hidden": 512}\'.')] = "{}",
     epochs: Annotated[int, typer.Option(

@@ -18,7 +18,8 @@ from antiphon.training.fit.checkpoint import build_model
 
 FAMILY_OF_CELL = {"lstm": "recurrent", "gru": "recurrent", "rnn": "recurrent",
                   "transformer": "transformer", "rnn-nade": "rnn-nade",
-                  "lstm-vae": "lstm-vae", "gru-seq2seq": "gru-seq2seq"}
+                  "lstm-vae": "lstm-vae", "transformer-vae": "transformer-vae",
+                  "gru-seq2seq": "gru-seq2seq"}
 
 
 def torch_step_latency(model_path: Path, steps: int) -> Latency:

@@ -52,6 +52,7 @@ def family_specs(vocab_size: int) -> list[FamilySpec]:
                    {"hidden": 256, "nade_hidden": 128, "dropout": 0.2}, 8, 128, "frame"),
         FamilySpec("LSTM-VAE 256, z 32", "lstm-vae", {"hidden": 256, "latent": 32}, 8, 64,
                    "frame"),
+        FamilySpec("Transformer-VAE 6+4x128, z 32", "transformer-vae", {}, 8, 64, "frame"),
         FamilySpec("GRU seq2seq 256, phrases of 16", "gru-seq2seq", {"hidden": 256}, 8, 128,
                    "frame"),
     ]

@@ -28,7 +28,7 @@ from antiphon.training.evaluation.note_density import (
     onnx_note_density,
 )
 
-FRAME_FAMILIES = ("rnn-nade", "lstm-vae", "gru-seq2seq")
+FRAME_FAMILIES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class FrameModel:
     predict: FramePredictor | None = None  # p(key) per frame (exported graphs)
     score: Callable[[Sequence[np.ndarray]], float] | None = None  # rolls -> NLL (torch)
     density: Callable[[Sequence[np.ndarray]], float] | None = None  # notes/frame it samples
+    # further figures by name (a VAE checkpoint's: evaluation.vae_figures)
+    figures: Callable[[Sequence[np.ndarray]], dict[str, float]] | None = None
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -98,16 +100,19 @@ def load_frame_model(path: str | Path) -> FrameModel:
                           score=onnx_frame_scorer(model),
                           density=lambda rolls: onnx_note_density(
                               model, rolls[:DENSITY_PIECES], DENSITY_FRAMES))
+    from antiphon.training.evaluation.vae_figures import vae_figures
     from antiphon.training.fit.checkpoint import load_checkpoint
     from antiphon.training.fit.frame_pipeline import frame_nll_of, note_density
 
     torch_model, checkpoint = load_checkpoint(path)
     trained_on = checkpoint.get("data", {}).get("benchmark", "")
     run = path.parent.name if path.stem in ("best", "latest") else path.stem
+    is_vae = hasattr(torch_model, "encode")  # a code per piece: it can reconstruct one
     return FrameModel(
         f"{checkpoint['family']} ({run})", path, benchmark_name(trained_on),
         score=lambda rolls: frame_nll_of(torch_model, rolls),
-        density=lambda rolls: note_density(torch_model, rolls[:DENSITY_PIECES], DENSITY_FRAMES))
+        density=lambda rolls: note_density(torch_model, rolls[:DENSITY_PIECES], DENSITY_FRAMES),
+        figures=(lambda rolls: vae_figures(torch_model, rolls)) if is_vae else None)
 
 
 def is_frame_model(path: str | Path) -> bool:

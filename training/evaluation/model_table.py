@@ -172,6 +172,9 @@ FAMILY_NOTES = {
     "lstm-vae": "lstm-vae rows: a VAE has no exact likelihood; the figure is its "
                 "importance-weighted upper bound on the NLL (8 codes per piece), measured on "
                 "the checkpoint. Its exported graph plays at the prior's mean code.",
+    "transformer-vae": "transformer-vae rows: as the lstm-vae rows, the importance-weighted "
+                       "upper bound on the NLL (8 codes per piece), measured on the "
+                       "checkpoint; the exported graph plays at the prior's mean code.",
     "gru-seq2seq": "gru-seq2seq rows: exact NLL, phrases of 16 frames counted from each "
                    "piece's start.",
     "default": "default / transformer / gru / rnn rows in the frame columns: the models "

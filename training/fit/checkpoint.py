@@ -47,6 +47,7 @@ from antiphon.training.families.small_models import (
 )
 from antiphon.training.families.token_configs import RecurrentConfig, TransformerConfig
 from antiphon.training.families.transformer import TransformerTokenModel
+from antiphon.training.families.transformer_vae import TransformerVaeConfig, TransformerVaeModel
 
 CHECKPOINT_FORMAT = "antiphon-checkpoint-v1"
 
@@ -56,6 +57,7 @@ FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "transformer": (TransformerConfig, TransformerTokenModel),
     "rnn-nade": (NadeConfig, RnnNadeModel),
     "lstm-vae": (VaeConfig, LstmVaeModel),
+    "transformer-vae": (TransformerVaeConfig, TransformerVaeModel),
     "gru-seq2seq": (Seq2SeqConfig, GruSeq2SeqModel),
     "melody-lstm": (MelodyConfig, MelodyLstm),
     "pitch-duration-lstm": (PitchDurationConfig, PitchDurationLstm),

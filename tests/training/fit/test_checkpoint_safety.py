@@ -136,6 +136,9 @@ def melody_lines(count: int) -> list[list[tuple[int, int, int]]]:
             for shift in range(count)]
 
 
+PIANO_ROLL_FAMILIES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq")
+
+
 def family_task(family: str):
     """A tiny task for `family`, and a model config with a non-default field or two."""
     if family in ("recurrent", "transformer"):
@@ -146,10 +149,12 @@ def family_task(family: str):
                   if family == "recurrent" else
                   {"layers": 1, "heads": 1, "width": 8, "window": 4})
         return TokenTask(codec, splits), config
-    if family in ("rnn-nade", "lstm-vae", "gru-seq2seq"):
+    if family in PIANO_ROLL_FAMILIES:
         codec = PianoRollCodecConfig(keys=8, lowest_pitch=60, distinguish_onsets=False)
         config = {"rnn-nade": {"hidden": 8, "nade_hidden": 4},
                   "lstm-vae": {"hidden": 8, "latent": 2, "free_bits": 0.25},
+                  "transformer-vae": {"width": 8, "heads": 2, "encoder_layers": 1,
+                                      "decoder_layers": 1, "latent": 2, "window": 4},
                   "gru-seq2seq": {"hidden": 8, "phrase": 4, "focal_gamma": 1.0}}[family]
         return FrameTask({"train": rolls(6, 0), "valid": rolls(2, 1)}, codec), config
     lines = melody_lines(6)
@@ -208,7 +213,7 @@ def test_every_familys_checkpoint_round_trips_with_its_config(trained):
     assert reread["train_config"] == checkpoint["train_config"]
     assert type(reread["metrics"]["test_nll"]) is float
     assert all(torch.equal(again.state_dict()[name], tensor) for name, tensor in state.items())
-    assert is_frame_model(copy) == (family in ("rnn-nade", "lstm-vae", "gru-seq2seq"))
+    assert is_frame_model(copy) == (family in PIANO_ROLL_FAMILIES)
     assert is_small_model(copy) == family.endswith("-lstm")
 
 
