@@ -106,7 +106,7 @@ def train(
         fail(str(err))
 
 
-FRAME_FAMILY_NAMES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq")
+FRAME_FAMILY_NAMES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq", "bar-gan")
 # Token families on a benchmark: its rolls serialised into event tokens (roll_tokens).
 SERIALISED_FAMILIES = {"lstm": ("recurrent", "lstm"), "gru": ("recurrent", "gru"),
                        "rnn": ("recurrent", "rnn"), "transformer": ("transformer", None)}
@@ -118,8 +118,10 @@ def train_frames(
              "or a folder from `prepare --rolls`.", exists=True)],
     out: Annotated[Path, typer.Option(help="Run folder (checkpoints; resumed if present).")],
     family: Annotated[str, typer.Option(
-        help="rnn-nade, lstm-vae, transformer-vae or gru-seq2seq; or a token family (lstm, "
-             "gru, rnn, transformer) on the rolls serialised as event tokens.")] = "rnn-nade",
+        help="rnn-nade, lstm-vae, transformer-vae, gru-seq2seq or bar-gan (a GAN: a fixed "
+             "budget, no early stop; its learning rates in --model-config); or a token "
+             "family (lstm, gru, rnn, transformer) on the rolls serialised as event tokens.")
+    ] = "rnn-nade",
     model_config: Annotated[str, typer.Option(
         help='The family\'s config as JSON, e.g. \'{"hidden": 512}\'.')] = "{}",
     epochs: Annotated[int, typer.Option(
@@ -167,6 +169,10 @@ def train_frames(
             config_fields = {**({"cell": cell} if cell else {}), **config_fields}
             _, metrics = train_token_model_on_benchmark(benchmark, out, config_fields, config,
                                                         token_family)
+        elif family == "bar-gan":
+            from antiphon.training.fit.gan_loop import train_gan_on_benchmark
+
+            metrics = train_gan_on_benchmark(str(benchmark), str(out), config_fields, config)
         else:
             metrics = train_on_benchmark(str(benchmark), str(out), config_fields, config,
                                          family)
@@ -174,6 +180,12 @@ def train_frames(
         fail(str(err))
     if not metrics:
         return  # a torchrun worker: rank 0 reports
+    if family == "bar-gan":  # no likelihood: its bars beside the real ones
+        console.print(f"bar-gan on {benchmark.name}: test notes per frame "
+                      f"{metrics['test_notes_per_frame_generated']:.2f} generated, "
+                      f"{metrics['test_notes_per_frame_real']:.2f} real; pitch-class distance "
+                      f"{metrics['test_pitch_class_distance']:.3f}; checkpoint {out / 'best.pt'}")
+        return
     density = (f"; notes per frame: {metrics['test_note_density_sampled']:.2f} sampled, "
                f"{metrics['test_note_density_data']:.2f} in the data"
                if "test_note_density_sampled" in metrics else "")

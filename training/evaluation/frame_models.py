@@ -28,7 +28,7 @@ from antiphon.training.evaluation.note_density import (
     onnx_note_density,
 )
 
-FRAME_FAMILIES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq")
+FRAME_FAMILIES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq", "bar-gan")
 
 
 @dataclass(frozen=True)

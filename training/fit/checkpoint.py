@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from antiphon.training.families.bar_gan import BarGanConfig, BarGanModel
 from antiphon.training.families.gru_seq2seq import GruSeq2SeqModel, Seq2SeqConfig
 from antiphon.training.families.lstm_vae import LstmVaeModel, VaeConfig
 from antiphon.training.families.recurrent import RecurrentTokenModel
@@ -59,6 +60,7 @@ FAMILIES: dict[str, tuple[type, type[nn.Module]]] = {
     "lstm-vae": (VaeConfig, LstmVaeModel),
     "transformer-vae": (TransformerVaeConfig, TransformerVaeModel),
     "gru-seq2seq": (Seq2SeqConfig, GruSeq2SeqModel),
+    "bar-gan": (BarGanConfig, BarGanModel),
     "melody-lstm": (MelodyConfig, MelodyLstm),
     "pitch-duration-lstm": (PitchDurationConfig, PitchDurationLstm),
 }

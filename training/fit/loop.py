@@ -154,6 +154,11 @@ def train_task(
 
     Under `torchrun`, each process trains its share (`training.distributed`); rank 0
     writes the checkpoints."""
+    if family == "bar-gan":  # two players and no likelihood: a loop of its own
+        from antiphon.training.fit.gan_loop import train_gan
+
+        return train_gan(run_dir, task, model_config, config, data=data,
+                         baselines=baselines, family=family)
     run_dir = Path(run_dir)
     latest, best = run_dir / "latest.pt", run_dir / "best.pt"
     world = join_world(config.device)

@@ -136,7 +136,7 @@ def melody_lines(count: int) -> list[list[tuple[int, int, int]]]:
             for shift in range(count)]
 
 
-PIANO_ROLL_FAMILIES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq")
+PIANO_ROLL_FAMILIES = ("rnn-nade", "lstm-vae", "transformer-vae", "gru-seq2seq", "bar-gan")
 
 
 def family_task(family: str):
@@ -155,7 +155,9 @@ def family_task(family: str):
                   "lstm-vae": {"hidden": 8, "latent": 2, "free_bits": 0.25},
                   "transformer-vae": {"width": 8, "heads": 2, "encoder_layers": 1,
                                       "decoder_layers": 1, "latent": 2, "window": 4},
-                  "gru-seq2seq": {"hidden": 8, "phrase": 4, "focal_gamma": 1.0}}[family]
+                  "gru-seq2seq": {"hidden": 8, "phrase": 4, "focal_gamma": 1.0},
+                  "bar-gan": {"bar_frames": 8, "noise": 4, "width": 4, "critic_width": 4}
+                  }[family]
         return FrameTask({"train": rolls(6, 0), "valid": rolls(2, 1)}, codec), config
     lines = melody_lines(6)
     if family == "melody-lstm":
