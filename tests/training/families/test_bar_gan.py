@@ -16,6 +16,11 @@ from typer.testing import CliRunner  # noqa: E402
 from antiphon.daemon.cli.app import app  # noqa: E402
 from antiphon.engine.model import StepModel  # noqa: E402
 from antiphon.engine.pianoroll import PianoRollCodecConfig  # noqa: E402
+from antiphon.training.evaluation.bar_answers import (  # noqa: E402
+    bar_answer_table,
+    bar_repeats,
+    roll_notes,
+)
 from antiphon.training.export import export_frame_model  # noqa: E402
 from antiphon.training.families.bar_gan import BarGanConfig, BarGanModel  # noqa: E402
 from antiphon.training.fit.checkpoint import load_checkpoint, read_checkpoint  # noqa: E402
@@ -114,7 +119,7 @@ def test_the_discriminator_learns_and_the_generator_follows_the_data():
     model.config.generator_lr = model.config.discriminator_lr = 2e-3
     optimizer = optimizers(model)
     before = bar_check(model, rolls)
-    for _ in range(150):
+    for _ in range(60):
         previous, real = sample_bar_pairs(rolls, 16, FRAMES, rng)
         train_step(model, optimizer, torch.from_numpy(previous), torch.from_numpy(real))
     after = bar_check(model, rolls)
@@ -199,3 +204,24 @@ def test_train_frames_trains_and_exports_a_bar_gan(tmp_path):
     result = runner.invoke(app, ["export", str(run / "best.pt"), "--out", str(onnx_path)])
     assert result.exit_code == 0, result.output
     assert StepModel(onnx_path, device="cpu").card.family == "bar-gan"
+
+    # What it answers to the test pieces' first bar, beside their real continuations.
+    columns, table, calls = bar_answer_table(path, [onnx_path], call_frames=FRAMES,
+                                             answer_frames=2 * FRAMES)
+    assert calls == 2 and columns == ["real continuation", "gan"]
+    # 16 frames, 4 a beat (a file the benchmarks do not name): a voice moving every two
+    # frames (8 notes) over one held note, in 4 beats.
+    assert table["notes_per_beat"][0] == pytest.approx(9 / 4)
+    assert table["polyphony"][0] == pytest.approx(2.0)
+
+
+def test_answers_are_measured_as_notes_and_repeated_bars():
+    roll = np.zeros((8, 4), dtype=bool)
+    roll[0:3, 0] = roll[4:7, 0] = True  # the same bar twice
+    roll[2, 1] = True
+    notes = roll_notes(roll, ticks_per_frame=12)
+    assert notes.tolist() == [[0, 36, 21], [24, 36, 22], [48, 84, 21]]
+    assert bar_repeats(roll, 4) == 0.0  # the first bar has key 1 too
+    roll[2, 1] = False
+    assert bar_repeats(roll, 4) == 0.5
+    assert np.isnan(bar_repeats(np.zeros((8, 4), dtype=bool), 4))  # no sounding bar
