@@ -1,19 +1,23 @@
-"""`make test-lanes`: the whole suite in two lanes at once, so it takes the time of its
-longest lane, not of every test one after another (`make test` runs it in one process:
-docs/ARCHITECTURE.md, "Known debts", says why this is not the default yet).
+"""`make test`: the whole suite in three lanes, two of them at once, so it takes the time of
+its longest lane plus the last one, not of every test one after another (`make test-serial`
+runs it in one process, docs/ARCHITECTURE.md, "Tests").
 
 - The timed lane: the tests marked `jack` or `realtime` (tests/conftest.py marks them), in
-  two worker processes (pytest-xdist, a whole file to a worker: a file's tests share its
+  three worker processes (pytest-xdist, a whole file to a worker: a file's tests share its
   fixtures). Each worker starts a private JACK server of its own. These tests spend their
-  time waiting on real time (a phrase played, an answer heard), not on the CPU, so two of
+  time waiting on real time (a phrase played, an answer heard), not on the CPU, so three of
   them side by side still leave the CPU mostly idle.
-- The busy lane: everything else, in one process under `nice -n 19`, so the CPU it takes
-  (training small models, parsing scores, benchmarks) never delays a timed test: the
-  scheduler gives the timed lane what it asks for first.
+- The busy lane, beside it: everything else, in one process under `nice -n 19`, so the CPU
+  it takes (training small models, parsing scores, benchmarks) never delays a timed test:
+  the scheduler gives the timed lane what it asks for first.
+- The solo lane, once both have ended: the tests marked `solo`, in one process with the
+  machine to themselves. They kill and restart JACK servers (whose shared registry the
+  other workers' servers use too) or judge a followed MIDI clock to the pulse, which
+  another worker's load on a JACK server without realtime scheduling can delay by one.
 
 Each lane prints its own summary and slowest tests (`--durations`, from pyproject.toml);
-the busy lane's output comes after the timed lane's, and the run fails where either does.
-Arguments are passed to both lanes' pytest (`make test-lanes PYTEST_ARGS="-x"`).
+the busy lane's output comes after the timed lane's, and the run fails where any lane does.
+Arguments are passed to every lane's pytest (`make test PYTEST_ARGS="-x"`).
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ import sys
 import tempfile
 import time
 
-TIMED = "jack or realtime"
-TIMED_WORKERS = 2
+TIMED = "(jack or realtime) and not solo"
+BUSY = "not (jack or realtime or solo)"
+SOLO = "solo"
+TIMED_WORKERS = 3
 NO_TESTS_COLLECTED = 5  # pytest's exit status when a lane's selection is empty
 
 
 def lane_status(code: int) -> int:
-    """A lane left empty by the arguments (`-k` naming a test of the other lane) passes."""
+    """A lane left empty by the arguments (`-k` naming a test of another lane) passes."""
     return 0 if code == NO_TESTS_COLLECTED else code
+
+
+def banner(title: str) -> None:
+    print(f"\n{'=' * 30} {title} {'=' * 30}", flush=True)
 
 
 def main(arguments: list[str]) -> int:
@@ -38,9 +48,10 @@ def main(arguments: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest"]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as busy_log:
         busy = subprocess.Popen(
-            ["nice", "-n", "19", *pytest, "-m", f"not ({TIMED})", *arguments],
+            ["nice", "-n", "19", *pytest, "-m", BUSY, *arguments],
             stdin=subprocess.DEVNULL, stdout=busy_log, stderr=subprocess.STDOUT)
         try:
+            banner(f"the timed lane ({TIMED}), {TIMED_WORKERS} workers")
             timed = subprocess.run(
                 [*pytest, "-m", TIMED, "-n", str(TIMED_WORKERS), "--dist", "loadfile",
                  *arguments], stdin=subprocess.DEVNULL, check=False).returncode
@@ -49,13 +60,16 @@ def main(arguments: list[str]) -> int:
             if busy.poll() is None:  # interrupted: the busy lane stops with the timed one
                 busy.terminate()
                 busy.wait()
-        print(f"\n{'=' * 30} the busy lane (not {TIMED}), under nice {'=' * 30}", flush=True)
+        banner(f"the busy lane ({BUSY}), under nice")
         busy_log.seek(0)
         sys.stdout.write(busy_log.read())
+    banner(f"the solo lane ({SOLO}), alone")
+    solo = subprocess.run([*pytest, "-m", SOLO, *arguments], stdin=subprocess.DEVNULL,
+                          check=False).returncode
     elapsed = time.monotonic() - started
-    print(f"\nboth lanes: {elapsed // 60:.0f} min {elapsed % 60:.0f} s "
-          f"(timed lane exit {timed}, busy lane exit {busy_code})", flush=True)
-    return lane_status(timed) or lane_status(busy_code)
+    print(f"\nall lanes: {elapsed // 60:.0f} min {elapsed % 60:.0f} s (exit status: timed "
+          f"{timed}, busy {busy_code}, solo {solo})", flush=True)
+    return lane_status(timed) or lane_status(busy_code) or lane_status(solo)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,15 @@ log = logging.getLogger(__name__)
 # python-rtmidi's APIs by option name; "auto" takes the first that has ports here.
 BACKEND_NAMES = ("auto", "alsa", "jack", "coremidi", "winmm")
 ALSA_SEQUENCER_DEVICE = "/dev/snd/seq"
-PROBE_CLIENT_NAME = "Antiphon probe"
+
+
+def helper_client_name(role: str) -> str:
+    """The client name of one of Antiphon's helpers (a probe, a lister: no port a user
+    connects by name), with this process's id. libjack names a client's notification
+    socket after the client alone (/dev/shm/jack_<client>_<uid>_0), not after its server:
+    two clients of one name opening at once on two JACK servers (two Antiphons, each on
+    a server of its own) take each other's socket, and one of them fails to open."""
+    return f"Antiphon {role} {os.getpid()}"
 
 
 def api_of(backend: str) -> int:
@@ -52,7 +60,7 @@ def jack_server_running() -> bool:
     os.environ["JACK_NO_START_SERVER"] = "1"
     try:
         with _quiet_stderr():
-            probe = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=PROBE_CLIENT_NAME)
+            probe = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=helper_client_name("probe"))
     except rtmidi.SystemError:
         return False
     probe.delete()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import rtmidi
 
-from antiphon.daemon.midi.backends import api_of
+from antiphon.daemon.midi.backends import api_of, helper_client_name
 from antiphon.daemon.midi.port_kinds import PortKind
-from antiphon.daemon.midi.ports import CLIENT_NAME, RtMidiInput, RtMidiOutput
+from antiphon.daemon.midi.ports import RtMidiInput, RtMidiOutput
 
 
 class PortLister:
@@ -23,11 +23,11 @@ class PortLister:
     def __init__(self, backend: str) -> None:
         api = api_of(backend)
         try:
-            self._sources = rtmidi.MidiIn(api, name=f"{CLIENT_NAME} lister")
+            self._sources = rtmidi.MidiIn(api, name=helper_client_name("lister"))
         except rtmidi.RtMidiError as err:
             raise OSError(f"cannot reach the {backend} MIDI system: {err}") from err
         try:
-            self._destinations = rtmidi.MidiOut(api, name=f"{CLIENT_NAME} lister")
+            self._destinations = rtmidi.MidiOut(api, name=helper_client_name("lister"))
         except rtmidi.RtMidiError as err:
             self._sources.delete()
             raise OSError(f"cannot reach the {backend} MIDI system: {err}") from err

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
+from antiphon.daemon.midi.backends import helper_client_name
 from antiphon.daemon.midi.port_kinds import PortKind
 from antiphon.daemon.midi.ports import is_own_port
 
 log = logging.getLogger(__name__)
 
-LINKS_CLIENT_NAME = "Antiphon links"
 SETTLE_CYCLES = 2  # JACK cycles begun after a connection is seen in the running graph
 SETTLE_TIMEOUT_SECONDS = 1.0  # the most a send waits for its connection to take effect
 REMEMBER_SECONDS = 0.5  # how often the connections of Antiphon's ports are looked at
@@ -52,7 +52,8 @@ class JackLinks:
                      err)
             return None
         try:
-            return cls(jack.Client(LINKS_CLIENT_NAME, no_start_server=True), jack.JackError)
+            client = jack.Client(helper_client_name("links"), no_start_server=True)
+            return cls(client, jack.JackError)
         except jack.JackError as err:
             log.warning("cannot ask JACK about connections: %s", err)
             return None

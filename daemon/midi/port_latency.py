@@ -38,11 +38,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from antiphon.daemon.midi.backends import helper_client_name
+
 log = logging.getLogger(__name__)
 
 LOOK_SECONDS = 2.0  # how often JACK is asked again (connections change the latencies)
 RETRY_SECONDS = 5.0  # a JACK server that could not be asked is asked again after this
-PROBE_CLIENT_NAME = "Antiphon latency"
 CAPTURE, PLAYBACK = 0, 1  # jack_latency_callback_mode_t: JackCaptureLatency, ...Playback
 
 
@@ -156,7 +157,7 @@ class JackLatencyProbe:
                                       ctypes.POINTER(ctypes.c_uint32 * 2)]
                 get_range.restype = None
                 self._get_range = get_range
-            self._client = jack.Client(PROBE_CLIENT_NAME, no_start_server=True)
+            self._client = jack.Client(helper_client_name("latency"), no_start_server=True)
             self._jack = jack
             return True
         except Exception as err:  # noqa: BLE001 (no libjack, no JACK-Client, no server now)

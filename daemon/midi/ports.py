@@ -21,7 +21,7 @@ from typing import Protocol
 
 import rtmidi
 
-from antiphon.daemon.midi.backends import api_of
+from antiphon.daemon.midi.backends import api_of, helper_client_name
 from antiphon.daemon.midi.reader import InputReader
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ class PortListing:
 def list_ports(backend: str) -> PortListing:
     api = api_of(backend)
     try:
-        midi_in = rtmidi.MidiIn(api, name=f"{CLIENT_NAME} lister")
-        midi_out = rtmidi.MidiOut(api, name=f"{CLIENT_NAME} lister")
+        midi_in = rtmidi.MidiIn(api, name=helper_client_name("lister"))
+        midi_out = rtmidi.MidiOut(api, name=helper_client_name("lister"))
     except rtmidi.RtMidiError as err:
         raise OSError(f"cannot list {backend} MIDI ports: {err}") from err
     try:
@@ -166,7 +166,7 @@ def _facing_ports(backend: str, kind: str) -> list[str]:
     """The ports that face the other way: where Antiphon's own input port is listed (among
     the ports an output can send to), or its own output port (among those an input hears)."""
     lister_class = rtmidi.MidiOut if kind == "input" else rtmidi.MidiIn
-    lister = lister_class(api_of(backend), name=f"{CLIENT_NAME} lister")
+    lister = lister_class(api_of(backend), name=helper_client_name("lister"))
     try:
         return lister.get_ports()
     finally:
@@ -248,7 +248,7 @@ class RtMidiInput:
 def _probe_client(backend: str, own_port: str) -> rtmidi.MidiOut | None:
     """An output connected to Antiphon's own input, for the reader's probes (None if that
     port cannot be found: the daemon then runs without, and says so in the log)."""
-    probe = rtmidi.MidiOut(api_of(backend), name=f"{CLIENT_NAME} probe")
+    probe = rtmidi.MidiOut(api_of(backend), name=helper_client_name("probe"))
     ports = probe.get_ports()
     if own_port not in ports:
         log.warning("cannot probe input %r: the MIDI system does not list it", own_port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from antiphon.daemon.bench.roofline import read_bandwidth, weight_bytes
@@ -14,6 +15,7 @@ from antiphon.exported_models import MODELS_DIR
 FIGURE = r"(\d+\.\d+)"
 
 
+@pytest.mark.jack  # its start-up row starts a JACK server and a daemon on it
 def test_bench_engine_writes_its_section(tmp_path):
     output = tmp_path / "BENCHMARKS.md"
     output.write_text("# Benchmarks\n\n<!-- bench:loop -->\nkept\n<!-- /bench:loop -->\n")
@@ -38,6 +40,7 @@ def test_bench_engine_writes_its_section(tmp_path):
     assert "batch 8 costs" in section and "the memory floor" in section
 
 
+@pytest.mark.jack  # the same start-up row
 def test_bench_without_output_prints_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where a user stands, outside the repository
     result = CliRunner().invoke(app, ["bench", "engine", "--steps", "100", "--model", "default"])
