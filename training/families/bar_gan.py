@@ -57,6 +57,7 @@ class BarGanConfig:
     discriminator_l2: float = 1e-4  # L2 on D's weights (Adam's weight decay)
     feature_matching: float = 1.0  # weight of the feature-matching term in G's loss
     instance_noise: float = 0.1  # std of the Gaussian noise on the bars D reads
+    mismatch: float = 1.0  # weight of D's loss on real bars after a wrong previous bar
 
     def __post_init__(self) -> None:
         for name in ("keys", "bar_frames", "noise", "width", "critic_width"):
@@ -69,7 +70,7 @@ class BarGanConfig:
             raise ValueError(f"BarGanConfig.noise ({self.noise}) must not exceed keys "
                              f"({self.keys}): the step graph draws z from its uniform input")
         for name in ("generator_lr", "discriminator_lr", "discriminator_l2",
-                     "feature_matching", "instance_noise"):
+                     "feature_matching", "instance_noise", "mismatch"):
             if getattr(self, name) < 0:
                 raise ValueError(f"BarGanConfig.{name} must be >= 0")
 

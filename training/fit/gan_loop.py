@@ -93,6 +93,13 @@ def gan_losses(model: BarGanModel, previous: torch.Tensor, real: torch.Tensor
                                                  reduction="sum")
               + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit),
                                                    reduction="sum"))
+    if model.config.mismatch > 0 and len(real) > 1:
+        # Real bars after another pair's previous bar are fakes too (the matching-aware
+        # discriminator of Reed et al. 2016): D must check that a bar follows its
+        # condition, so G cannot ignore it.
+        wrong_logit, _ = model.discriminator(real, previous.roll(1, dims=0))
+        d_loss = d_loss + model.config.mismatch * F.binary_cross_entropy_with_logits(
+            wrong_logit, torch.zeros_like(wrong_logit), reduction="sum")
 
     def g_loss() -> torch.Tensor:
         logit, features = model.discriminator(fake, previous)

@@ -127,6 +127,29 @@ def test_the_discriminator_learns_and_the_generator_follows_the_data():
     assert gap < abs(before["notes_per_frame_generated"] - before["notes_per_frame_real"])
 
 
+def test_the_discriminator_learns_whether_a_bar_follows_its_previous_bar():
+    model = tiny_model()
+    model.config.discriminator_lr = 1e-2
+    optimizer = optimizers(model)["discriminator"]
+    rolls = []
+    for chord in TRIADS:  # each piece holds one triad: its bars follow only their own
+        roll = np.zeros((24, KEYS), dtype=bool)
+        roll[:, chord] = True
+        rolls.append(roll)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        previous, real = (torch.from_numpy(a) for a in sample_bar_pairs(rolls, 12, FRAMES, rng))
+        d_loss, _ = gan_losses(model, previous, real)
+        optimizer.zero_grad()
+        d_loss.backward()
+        optimizer.step()
+    bars = torch.from_numpy(np.stack([roll[FRAMES:2 * FRAMES] for roll in rolls])).float()
+    with torch.no_grad():
+        matched, _ = model.discriminator(bars, bars)  # each triad after itself
+        mismatched, _ = model.discriminator(bars, bars.roll(1, dims=0))
+    assert float(matched.min()) > float(mismatched.max())
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny bar GAN trained through the one training entry point, and its export."""
