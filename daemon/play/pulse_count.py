@@ -1,15 +1,17 @@
 """The count of a MIDI clock follower's pulses (`midi_clock.py`): which number each pulse
 gets, and whether it goes on the tempo line, through pulses lost on the way, a stalled
 system's bursts, a slower or faster tempo at once, and a new clock's first pulses (judged
-by their own gaps, never by the old tempo). On the input's reader thread, under the
-follower's lock: a few comparisons a pulse, a line through a dozen now and then.
+by their own gaps, never by the old tempo); and a gap taken for pulses lost, judged again
+by the pulses after it (`LossCheck`). On the input's reader thread, under the follower's
+lock: a few comparisons a pulse, a line through a dozen now and then.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 
-from antiphon.daemon.play.tempo_line import STEADY_PULSES, a_cadence
+from antiphon.daemon.play.tempo_line import STEADY_PULSES, a_cadence, tempo_line
 
 LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
 LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
@@ -22,6 +24,24 @@ MAX_HELD_RUN = 12  # a burst longer than half a beat is a cadence: a tempo, not 
 CADENCE_GAPS = 3  # long gaps in a row this many, and alike, are a slower tempo, not losses
 RETEMPO_PULSES = 12  # the last this many pulses keeping a tempo of their own...
 RETEMPO_CHANGE = 0.3  # ...this far from the one followed: a clock at that tempo
+CHECK_PULSES = 6  # pulses back in cadence after a gap taken for losses, that judge it...
+CHECK_WITHIN = 48  # ...if they come within this many pulses of it (two beats)
+CHECK_GAP = 0.25  # "in cadence": a gap within this much of a period of the period
+CHECK_MISFIT = 0.3  # ...and they all say the same shift, within this much of a period
+
+
+@dataclass
+class LossCheck:
+    """Pulses taken for lost at a gap, to be judged by the pulses after it: the tempo
+    line before the gap says where they are due; numbered as if `lost` came, they arrive
+    a whole number of periods early when the pulses were only held up."""
+
+    lost: int  # pulses taken for lost
+    last: int  # the number of the last pulse before the gap...
+    fitted: float  # ...where the line put it...
+    period: float  # ...and the line's period
+    seen: int = 0  # pulses since the gap
+    in_cadence: list[tuple[int, float]] = field(default_factory=list)  # the last in a row
 
 
 class PulseCounter:
@@ -37,6 +57,7 @@ class PulseCounter:
         self._fast_run: list[tuple[int, float]] = []  # (number, arrival) of held ones in a row
         self.new_gaps: deque[float] = deque(maxlen=STEADY_PULSES)  # a new clock's own gaps
         self._recent: deque[tuple[int, float]] = deque(maxlen=RETEMPO_PULSES)  # as counted
+        self._check: LossCheck | None = None  # the latest losses assumed, until judged
 
     def reset(self) -> None:
         """The tempo line starts anew: the pulses that come are a new clock's."""
@@ -44,9 +65,25 @@ class PulseCounter:
         self._assumed_lost = self._held_run = 0
         self.new_gaps.clear()
         self._recent.clear()
+        self._check = None
 
     def count(self, number: int, previous_at: float, at: float, period: float,
               acquiring: bool) -> tuple[int, bool]:
+        """The number of a pulse arriving `at`, and whether it goes on the tempo line
+        (`_count`), losses taken at a gap judged again by the pulses after it (`_judge`)."""
+        line_before = list(self._pulses)
+        expected = number
+        number, on_line = self._count(number, previous_at, at, period, acquiring)
+        if acquiring:
+            self._check = None
+        elif self._assumed_lost and number == expected + self._assumed_lost:  # losses taken
+            self._check = self._loss_check(line_before, self._assumed_lost)
+        elif self._check is not None:
+            number = self._judge(number, at - previous_at, at)
+        return number, on_line
+
+    def _count(self, number: int, previous_at: float, at: float, period: float,
+               acquiring: bool) -> tuple[int, bool]:
         """The number of a pulse arriving `at`, and whether it goes on the tempo line.
 
         MIDI has no resend: a pulse lost on the way must not shift the beat for ever, so a
@@ -141,3 +178,44 @@ class PulseCounter:
     def _is_cadence(self) -> bool:
         run = self._slow_run
         return len(run) > CADENCE_GAPS and a_cadence(run[-CADENCE_GAPS - 1:])
+
+    @staticmethod
+    def _loss_check(line_before: list[tuple[int, float]], lost: int) -> LossCheck | None:
+        """What judges the `lost` pulses just assumed: the line through the pulses before
+        the gap (None when too few of them make one)."""
+        if len(line_before) < CHECK_PULSES:
+            return None
+        period, fitted, _ = tempo_line(deque(line_before))
+        return LossCheck(lost=lost, last=line_before[-1][0], fitted=fitted, period=period)
+
+    def _judge(self, number: int, gap: float, at: float) -> int:
+        """The number of a pulse after a gap taken for losses, corrected once CHECK_PULSES
+        pulses in cadence say the losses were none, or fewer: they arrive where the line
+        before the gap puts pulses numbered that many fewer. A MIDI system that held the
+        pulses up and let them go a few at a time, not all at once (then the pulses are
+        held, and `_count` takes them back at once), makes the gap look like losses; the
+        count would be a pulse ahead ever after, and every answer a pulse early."""
+        check = self._check
+        check.seen += 1
+        if check.seen > CHECK_WITHIN:
+            self._check = None
+            return number
+        if abs(gap / check.period - 1) > CHECK_GAP:
+            check.in_cadence.clear()  # still catching up, or another gap
+            return number
+        check.in_cadence.append((number, at))
+        if len(check.in_cadence) < CHECK_PULSES:
+            return number
+        self._check = None
+        shifts = [(arrived - check.fitted) / check.period - (counted - check.last)
+                  for counted, arrived in check.in_cadence]
+        early = round(-sum(shifts) / len(shifts))
+        if not 1 <= early <= check.lost or any(abs(shift + early) > CHECK_MISFIT
+                                                for shift in shifts):
+            return number  # the losses were real (or the tempo moved): the count stands
+        recounted = [(counted - early if counted > check.last else counted, arrived)
+                     for counted, arrived in self._pulses]
+        self._pulses.clear()
+        self._pulses.extend(recounted)
+        self._recent.clear()
+        return number - early
