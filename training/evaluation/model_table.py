@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,18 +139,20 @@ def write_model_docs(out_dir: str | Path, command: str,
     return markdown, document
 
 
-# Sections other commands write into MODELS.md (`antiphon eval answers --markdown`), kept
-# when the table above them is written again.
-KEPT_SECTIONS = ("<!-- eval:answers -->", "<!-- /eval:answers -->")
+# Sections below the table (from the first section marker or `## ` heading on): what other
+# commands write into MODELS.md (`antiphon eval answers --markdown`, its `--any-key` run)
+# and the comparisons measured by hand with their commands; kept, whole and in order, when
+# the table above them is written again.
+KEPT_FROM = re.compile(r"^(<!-- |## )", re.MULTILINE)
 
 
 def _kept_sections(markdown: Path) -> str:
-    """The answers section of an existing MODELS.md, or nothing."""
-    start, end = KEPT_SECTIONS
+    """Everything below the generated table of an existing MODELS.md, or nothing."""
     text = markdown.read_text(encoding="utf-8") if markdown.exists() else ""
-    if start not in text or end not in text:
+    found = KEPT_FROM.search(text)
+    if found is None:
         return ""
-    return "\n" + start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    return "\n" + text[found.start():].rstrip("\n") + "\n"
 
 
 def _counts(evaluations: Sequence[Evaluation]) -> list[str]:
