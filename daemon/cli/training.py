@@ -142,6 +142,10 @@ def train_frames(
     ] = TRAIN_FRAMES.patience,
     seed: Annotated[int, typer.Option(help="Random seed.")] = TRAIN_FRAMES.seed,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = TRAIN_FRAMES.device,
+    minutes: Annotated[float, typer.Option(
+        help="A time budget: after the first epoch, the number of epochs (in place of "
+             "--epochs) and the learning-rate schedule are fitted to it (0: none).", min=0.0)
+    ] = TRAIN_FRAMES.minutes,
 ) -> None:
     """Train a piano-roll family on a benchmark; prints its test NLL beside the floors."""
     import json
@@ -163,7 +167,7 @@ def train_frames(
     try:
         config = replace(FRAME_TRAINING, epochs=epochs, steps_per_epoch=steps_per_epoch,
                          batch_size=batch_size, window=window, lr=lr, transpose=transpose,
-                         patience=patience, seed=seed, device=device)
+                         patience=patience, seed=seed, device=device, minutes=minutes)
         if family in SERIALISED_FAMILIES:
             token_family, cell = SERIALISED_FAMILIES[family]
             config_fields = {**({"cell": cell} if cell else {}), **config_fields}

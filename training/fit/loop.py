@@ -8,10 +8,17 @@ each epoch runs a number of optimiser steps on the task's batches, then measures
 NLL on whole validation pieces. The best epoch's checkpoint is kept beside the latest
 one, and a run resumes from the latest. What it is told (`TrainConfig`) lives in
 `train_config.py`, which the CLI reads without loading torch.
+
+A run may be given a time budget (`TrainConfig.minutes`) instead of a number of epochs:
+after its first epoch the loop knows what an epoch costs on this machine (its steps and
+its validation), fits the number of epochs to the budget (`BudgetFit`), and the cosine
+schedule ends with the last of them; early stopping still ends a run sooner. So one
+configuration serves any budget and any machine: what changes is how many epochs it gets.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -117,6 +124,32 @@ class TokenTask:
         return {"codec": asdict(self.codec.config)}
 
 
+@dataclass
+class BudgetFit:
+    """The epochs a time budget buys: the run's own epochs so far timed, the rest fitted
+    so that the last one ends within the budget. Saved in the checkpoint's metrics, so a
+    resumed run goes on with the budget it had left and the schedule it was on."""
+
+    seconds: float  # the budget
+    spent: float = 0.0  # seconds spent by the epochs so far (steps and validation)
+    epochs: int = 0  # the epochs fitted to the budget (0: not yet, before the first)
+    last: float = 0.0  # the latest epoch's seconds
+
+    def after_epoch(self, seconds: float, epoch: int) -> None:
+        """Count an epoch's `seconds`; after the first, fit the epochs to the budget."""
+        self.spent += seconds
+        self.last = seconds
+        if not self.epochs:
+            self.epochs = max(1, int(self.seconds / (self.spent / epoch)))
+
+    def another_fits(self, epoch: int) -> bool:
+        """Whether epoch `epoch + 1` is fitted and still ends within the budget (5 % over
+        is within: the fit is in whole epochs), judged by the dearer of the latest epoch
+        and the mean (a machine that got busy makes the next epoch dear too)."""
+        cost = max(self.last, self.spent / epoch)
+        return epoch < self.epochs and self.spent + cost <= self.seconds * 1.05
+
+
 def learning_rate_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -171,9 +204,13 @@ def train_task(
                                   weight_decay=config.weight_decay)
     steps = config.steps_per_epoch or max(1, task.train_units() // (
         config.batch_size * config.window))
-    total_steps = steps * config.epochs
+    budget = BudgetFit(60.0 * config.minutes) if config.minutes > 0 else None
+    # The schedule's length: the epochs asked for, or those the budget buys once the first
+    # has been timed (the warm-up spans the first epoch, so the change comes before the
+    # cosine begins).
+    schedule = {"steps": steps * config.epochs}
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: learning_rate_factor(s, config.warmup_steps, total_steps)
+        optimizer, lambda s: learning_rate_factor(s, config.warmup_steps, schedule["steps"])
     )
     start_epoch, best_nll, stale, history = 1, math.inf, 0, []
     if latest.is_file():
@@ -185,19 +222,35 @@ def train_task(
         best_nll = checkpoint["metrics"].get("best_valid_nll", math.inf)
         stale = checkpoint["metrics"].get("epochs_without_improvement", 0)
         history = checkpoint["metrics"].get("history", [])
+        if budget is not None and "budget" in checkpoint["metrics"]:
+            spent = checkpoint["metrics"]["budget"]
+            # The same budget goes on where it was; a new one is fitted after this epoch.
+            same = spent["seconds"] == budget.seconds
+            budget = BudgetFit(budget.seconds, spent["spent"], spent["epochs"] if same else 0,
+                               spent["last"])
+            schedule["steps"] = steps * (budget.epochs or config.epochs)
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
     # Each process its own batches; a resumed run does not replay the batches it has seen.
     rng = np.random.default_rng([config.seed, start_epoch, world.rank])
     unit = task.unit
 
-    for epoch in range(start_epoch, config.epochs + 1):
+    for epoch in itertools.count(start_epoch):
+        if epoch > (budget.epochs if budget is not None and budget.epochs else config.epochs):
+            break
         if stale >= config.patience:
             log.info("early stop: %d epochs without a better valid NLL", stale)
+            break
+        if budget is not None and budget.epochs and not budget.another_fits(epoch - 1):
+            log.info("budget spent: %.1f of %.1f minutes, %d epochs", budget.spent / 60,
+                     config.minutes, epoch - 1)
             break
         began = time.perf_counter()
         train_nll = _train_epoch(trained, optimizer, scheduler, task, config, steps, rng, epoch)
         seconds = time.perf_counter() - began
         valid = task.evaluate(model, "valid", config)
+        if budget is not None:
+            budget.after_epoch(time.perf_counter() - began, epoch)
+            schedule["steps"] = steps * budget.epochs
         valid_nll, valid_accuracy = valid["nll"], valid.get("accuracy", math.nan)
         improved = valid_nll < best_nll
         best_nll, stale = (valid_nll, 0) if improved else (best_nll, stale + 1)
@@ -208,7 +261,8 @@ def train_task(
         metrics = {f"valid_nll_per_{unit}": valid_nll,
                    **({"valid_accuracy": valid_accuracy} if "accuracy" in valid else {}),
                    "best_valid_nll": best_nll, "epochs_without_improvement": stale,
-                   "history": history, **(baselines or {})}
+                   "history": history, **(baselines or {}),
+                   **({"budget": asdict(budget)} if budget is not None else {})}
         fields = dict(family=family, model_config=model_config, **task.checkpoint_fields(),
                       train_config=asdict(config), data=data or {}, epoch=epoch,
                       step=epoch * steps, metrics=metrics, model=model.state_dict(),

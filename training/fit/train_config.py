@@ -28,6 +28,7 @@ class TrainConfig:
     eval_batch: int = 32  # pieces per evaluation batch
     device: str = "cpu"  # "cpu" or "cuda"
     bf16: bool = True  # on CUDA, run the forward pass under bfloat16 autocast
+    minutes: float = 0.0  # a time budget (0: none): it sets the epochs, not `epochs` (loop.py)
 
 
 # `antiphon train`: token models on corpora, MIDI folders or a prepared folder. 12 epochs
