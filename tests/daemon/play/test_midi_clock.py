@@ -322,6 +322,18 @@ def test_bursts_through_a_midi_system_that_delivers_in_steps_keep_the_count(bpm,
     assert follower.beats_at(sent[-1]) == pytest.approx((len(sent) - 1) / 24, abs=0.03)
 
 
+def eight_beats_sent(bpm: float, seed: int) -> tuple[MidiClockFollower, float, list[float]]:
+    """A started follower, the pulse period, and when a source sent eight beats of pulses
+    (the ninth beat's first too), each up to 1 ms off its time."""
+    follower = MidiClockFollower(bpm, time_source=lambda: 0.0)
+    follower.start()
+    period = 60.0 / bpm / PULSES_PER_BEAT
+    rng = np.random.default_rng(seed)
+    return follower, period, [10.0 + number * period + rng.uniform(-JITTER_SECONDS,
+                                                                  JITTER_SECONDS)
+                              for number in range(8 * PULSES_PER_BEAT + 1)]
+
+
 @pytest.mark.parametrize("bpm", [60.0, 100.0, 130.0, 180.0])
 @pytest.mark.parametrize("late, catch_up", [(0.9, 0.35), (1.2, 0.5), (1.7, 0.7), (2.6, 0.4)])
 def test_held_pulses_let_go_a_few_at_a_time_keep_the_count(bpm, late, catch_up):
@@ -329,12 +341,7 @@ def test_held_pulses_let_go_a_few_at_a_time_keep_the_count(bpm, late, catch_up):
     a fraction of a period apart until it has caught up: the first gap looks like pulses
     lost, the next ones are too far apart to be a burst. The pulses after it, back on
     time, say the count: a pulse ahead, every answer would come a pulse early."""
-    follower = MidiClockFollower(bpm, time_source=lambda: 0.0)
-    follower.start()
-    period = 60.0 / bpm / PULSES_PER_BEAT
-    rng = np.random.default_rng(12)
-    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            for number in range(8 * PULSES_PER_BEAT + 1)]
+    follower, period, sent = eight_beats_sent(bpm, seed=12)
     arrivals = list(sent)
     let_go, index = sent[100] + late * period, 100
     while arrivals[index] < let_go:
@@ -349,12 +356,7 @@ def test_held_pulses_let_go_a_few_at_a_time_keep_the_count(bpm, late, catch_up):
 @pytest.mark.parametrize("lost", [1, 2, 3])
 def test_pulses_really_lost_stay_counted_after_the_check(bpm, lost):
     """The pulses after a gap judge whether it was losses; when it was, the count stands."""
-    follower = MidiClockFollower(bpm, time_source=lambda: 0.0)
-    follower.start()
-    period = 60.0 / bpm / PULSES_PER_BEAT
-    rng = np.random.default_rng(13)
-    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            for number in range(8 * PULSES_PER_BEAT + 1)]
+    follower, _, sent = eight_beats_sent(bpm, seed=13)
     for number, at in enumerate(sent):
         if not 100 <= number < 100 + lost:
             follower.pulse(at)
