@@ -146,7 +146,7 @@ def bar_check(model: BarGanModel, rolls: Sequence[np.ndarray], pairs: int = VALI
     rng = np.random.default_rng(seed)
     previous, real = sample_bar_pairs(rolls, pairs, model.config.bar_frames, rng)
     z = model.sample_noise(pairs, torch.Generator().manual_seed(seed))
-    made = (model.generate_logits(z, torch.from_numpy(previous), ) > 0).numpy()
+    made = (model.generate_logits(z, torch.from_numpy(previous)) > 0).numpy()
 
     def pitch_classes(bars: np.ndarray) -> np.ndarray:
         per_key = bars.sum(axis=(0, 1))
