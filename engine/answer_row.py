@@ -31,9 +31,8 @@ class AnswerRow:
                  max_opening_rest_ticks: int | None) -> None:
         self.codec = codec
         self.end_tick = start_tick + length_ticks
-        self.decoder = EventDecoder(codec, start_tick)
-        if velocity_bin is not None:  # the answer plays at the call's last velocity
-            self.decoder.velocity = codec.bin_velocity(velocity_bin)
+        # The answer plays at the call's last velocity until the model names another.
+        self.decoder = EventDecoder(codec, start_tick, velocity_bin)
         self.velocity_bin = velocity_bin
         self.guard = WellFormedAnswer(codec, base_bias, rules)
         self.rest_left = max_opening_rest_ticks  # None once the first note has sounded

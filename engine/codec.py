@@ -157,18 +157,29 @@ class EventEncoder:
         self.tick = tick
         return tokens
 
+    def resume_at(self, tick: int, velocity_bin: int | None) -> None:
+        """Stand where a stream stood (a mark, the end of an answer sampled apart): its
+        time and the velocity in force there (None: the next note names its own)."""
+        self.tick, self.velocity_bin = tick, velocity_bin
+
+    def skip(self, ticks: int) -> None:
+        """Move the time on by `ticks` without tokens (a silence the model never hears)."""
+        self.tick += ticks
+
 
 class EventDecoder:
     """Streaming decoder: turns one token at a time into note events."""
 
     DEFAULT_VELOCITY_BIN = 9  # mezzo-forte-ish until the model names a velocity
 
-    def __init__(self, codec: EventCodec, tick: int = 0) -> None:
+    def __init__(self, codec: EventCodec, tick: int = 0, velocity_bin: int | None = None) -> None:
+        """`velocity_bin`: the velocity in force when the stream begins (None: the default
+        until the model names one)."""
         self.codec = codec
         self.tick = tick
-        self.velocity = codec.bin_velocity(
-            min(self.DEFAULT_VELOCITY_BIN, codec.config.velocity_bins - 1)
-        )
+        if velocity_bin is None:
+            velocity_bin = min(self.DEFAULT_VELOCITY_BIN, codec.config.velocity_bins - 1)
+        self.velocity = codec.bin_velocity(velocity_bin)
 
     def feed(self, token: int) -> NoteEvent | None:
         """The event `token` stands for, or None for BOS / SHIFT / VELOCITY tokens."""

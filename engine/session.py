@@ -181,7 +181,7 @@ class Session:
         silence up to `tick` lasts beyond MAX_HEARD_SILENCE_TICKS."""
         beyond = tick - self.tick - MAX_HEARD_SILENCE_TICKS
         if beyond > 0:
-            self._encoder.tick += -(-beyond // TICKS_PER_BEAT) * TICKS_PER_BEAT
+            self._encoder.skip(-(-beyond // TICKS_PER_BEAT) * TICKS_PER_BEAT)
 
     # -- answering ----------------------------------------------------------------------
     def generate(
@@ -217,8 +217,7 @@ class Session:
                     self._remember_instant(row.sounding)  # this instant is complete
                 events = row.take(token)
                 self._commit(token, state)
-                self._encoder.tick = row.tick
-                self._encoder.velocity_bin = row.velocity_bin
+                self._encoder.resume_at(row.tick, row.velocity_bin)
                 yield from events
                 if row.over:
                     break
@@ -262,7 +261,7 @@ class Session:
         self.context.clear()
         self.context.extend(mark.context)
         self._tokens_seen = mark.tokens_seen
-        self._encoder.tick, self._encoder.velocity_bin = mark.tick, mark.velocity_bin
+        self._encoder.resume_at(mark.tick, mark.velocity_bin)
         self._instants = list(mark.instants)
 
     def adopt(self, candidate: Candidate) -> None:
@@ -274,8 +273,7 @@ class Session:
         self._state, self._pending = candidate.state, candidate.pending
         self.context.extend(candidate.tokens)
         self._tokens_seen += len(candidate.tokens)
-        self._encoder.tick = candidate.tick
-        self._encoder.velocity_bin = candidate.velocity_bin
+        self._encoder.resume_at(candidate.tick, candidate.velocity_bin)
         self._remember_instant(candidate.sounding)
         self.advance_to(candidate.end_tick)
         self.observe(candidate.releases)
@@ -308,8 +306,7 @@ class Session:
                 instant = candidate
         self._state = instant.state
         self._pending = instant.pending
-        self._encoder.tick = instant.tick
-        self._encoder.velocity_bin = instant.velocity_bin
+        self._encoder.resume_at(instant.tick, instant.velocity_bin)
         for _ in range(min(self._tokens_seen - instant.tokens_seen, len(self.context) - 1)):
             self.context.pop()
         self._tokens_seen = instant.tokens_seen
@@ -323,4 +320,4 @@ class Session:
         self._pending = self.codec.bos
         self.context.clear()
         self.context.append(self.codec.bos)
-        self._encoder.velocity_bin = None
+        self._encoder.resume_at(self._encoder.tick, None)

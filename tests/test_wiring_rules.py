@@ -28,16 +28,6 @@ PACKAGES = ("daemon", "engine", "training")
 
 # (file, the assignment's target as written): why it stands. Keep it short.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("daemon/control/osc_packets.py", "unreadable.elements"):
-        "an exception told how far the walk got before it is raised on",
-    ("daemon/midi/jack_edge.py", "kept.name"):
-        "the edge's own kept ports: their name is the port they are connected to now",
-    ("daemon/midi/jack_edge.py", "port.name"): "as kept.name",
-    ("engine/session.py", "self._encoder.tick"):
-        "the session's own encoder: its cursor follows the session's timeline",
-    ("engine/session.py", "self._encoder.velocity_bin"): "as self._encoder.tick",
-    ("engine/answer_row.py", "self.decoder.velocity"):
-        "the answer row's own decoder, started at the velocity the call left",
     ("training/data/music21_import.py", "report.seconds"):
         "an ImportReport (a record) unpacked from a tuple, which the walk does not follow",
 }

@@ -38,11 +38,11 @@ class Unreadable(ValueError):
     """A packet python-osc would misread, drop or never finish reading. `address` is that of
     the message at fault, None where there is no message to answer for."""
 
-    def __init__(self, address: str | None, reason: str) -> None:
+    def __init__(self, address: str | None, reason: str, elements: int = 1) -> None:
         super().__init__(reason)
         self.address = address
         self.reason = reason
-        self.elements = 1  # messages and bundles walked before the fault was found
+        self.elements = elements  # messages and bundles walked before the fault was found
 
 
 @dataclass
@@ -75,9 +75,8 @@ def read_packet(datagram: bytes, limit: int) -> Packet:
         _read(datagram, 0, reading)
     except _Enough:
         whole = False
-    except Unreadable as unreadable:
-        unreadable.elements = reading.elements
-        raise
+    except Unreadable as unreadable:  # told how far the walk got, for the rate's count
+        raise Unreadable(unreadable.address, unreadable.reason, reading.elements) from None
     return Packet(reading.messages, reading.count, reading.elements, whole)
 
 

@@ -100,7 +100,7 @@ class JackEdge(MidiEdge):
             self._say_went_away(side, connected)
             self._connected[kind] = None
             kept.release_held()
-            kept.name = own
+            kept.listening_to(own)
         if wanted is None and kept.holding() and links.unconnected(own, CLIENT_NAME):
             kept.release_held()  # whoever played into it unplugged with keys down
         if wanted is None or self._connected[kind] is not None:
@@ -108,7 +108,8 @@ class JackEdge(MidiEdge):
         if source is None:
             self._say_waiting(side, sources)
         elif links.connect(source, own):
-            self._connected[kind] = kept.name = source
+            self._connected[kind] = source
+            kept.listening_to(source)
             self._say_taken(side, source, own)
 
     def _keep_linked_output(self, side: EdgeSide, destinations: list[str]) -> None:
@@ -139,7 +140,7 @@ class JackEdge(MidiEdge):
             self._say_waiting(side, destinations)
         elif links.connect(port.own_name, destination):
             self._connected[kind] = destination
-            port.name = destination
+            port.sending_to(destination)
             self._parked[kind] = None
             # What is sent first (a panic, a cut answer's releases) is sent once the
             # connection carries it.

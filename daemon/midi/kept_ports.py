@@ -62,6 +62,12 @@ class KeptInput:
         self.release_held()
         return port
 
+    def listening_to(self, name: str) -> None:
+        """The port this input hears now, as the MIDI system names it (a JACK link the
+        edge made to the kept port, or its own name while nothing is linked)."""
+        with self._lock:
+            self.name = name
+
     def holding(self) -> bool:
         """Whether a key or a sustain pedal is down on this input."""
         return bool(self._held or self._pedals)

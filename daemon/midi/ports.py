@@ -277,6 +277,11 @@ class RtMidiOutput:
             raise
         self.virtual = port is None
 
+    def sending_to(self, name: str) -> None:
+        """The port this output reaches now, as the MIDI system names it (a JACK link the
+        edge made from the virtual port)."""
+        self.name = name
+
     def send(self, message: Sequence[int]) -> None:
         with self._lock:
             if self.closed:

@@ -61,6 +61,9 @@ class FakeOutput(LoopbackOutput):
         self._target.set_receiver(lambda arrived, message: system.carry(self, message))
         self.closed = False
 
+    def sending_to(self, name: str) -> None:  # as RtMidiOutput's: the port linked to now
+        self.name = name
+
     def close(self) -> None:
         super().close()
         self.closed = True
