@@ -173,10 +173,6 @@ def train_frames(
             config_fields = {**({"cell": cell} if cell else {}), **config_fields}
             _, metrics = train_token_model_on_benchmark(benchmark, out, config_fields, config,
                                                         token_family)
-        elif family == "bar-gan":
-            from antiphon.training.fit.gan_loop import train_gan_on_benchmark
-
-            metrics = train_gan_on_benchmark(str(benchmark), str(out), config_fields, config)
         else:
             metrics = train_on_benchmark(str(benchmark), str(out), config_fields, config,
                                          family)

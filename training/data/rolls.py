@@ -35,3 +35,19 @@ def events_roll(events: Sequence[NoteEvent]) -> tuple[np.ndarray, int]:
     start = events[0].tick if events else 0
     end = max((e.tick for e in events), default=start)
     return ROLL_CODEC.encode(kept, start_tick=start, end_tick=end) > 0, len(events) - len(kept)
+
+
+def transpose_rolls(rolls: Sequence[np.ndarray], semitones: np.ndarray) -> list[np.ndarray]:
+    """Each roll [T, K] shifted up by its semitones; a shift that would push a sounding key
+    off the keyboard is not applied (that roll comes back as it is)."""
+    shifted = []
+    for roll, shift in zip(rolls, semitones, strict=True):
+        sounding = np.flatnonzero(roll.any(axis=0))
+        keys = roll.shape[1]
+        if shift == 0 or not sounding.size or not (
+            0 <= sounding[0] + shift and sounding[-1] + shift < keys
+        ):
+            shifted.append(roll)
+            continue
+        shifted.append(np.roll(roll, int(shift), axis=1))  # the wrapped columns are silent
+    return shifted

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from antiphon.engine.pianoroll import PianoRollCodecConfig
+from antiphon.training.data.rolls import transpose_rolls
 from antiphon.training.evaluation.note_density import DENSITY_FRAMES, DENSITY_PIECES
 
 if TYPE_CHECKING:
@@ -28,22 +29,6 @@ if TYPE_CHECKING:
 # Frames in one evaluation batch (pieces x padded length): a NADE holds a [frames, keys,
 # nade_hidden] activation, so this bounds memory on the long Nottingham tunes.
 EVAL_FRAMES_PER_BATCH = 4096
-
-
-def transpose_rolls(rolls: Sequence[np.ndarray], semitones: np.ndarray) -> list[np.ndarray]:
-    """Each roll [T, K] shifted up by its semitones; a shift that would push a sounding key
-    off the keyboard is not applied (that roll comes back as it is)."""
-    shifted = []
-    for roll, shift in zip(rolls, semitones, strict=True):
-        sounding = np.flatnonzero(roll.any(axis=0))
-        keys = roll.shape[1]
-        if shift == 0 or not sounding.size or not (
-            0 <= sounding[0] + shift and sounding[-1] + shift < keys
-        ):
-            shifted.append(roll)
-            continue
-        shifted.append(np.roll(roll, int(shift), axis=1))  # the wrapped columns are silent
-    return shifted
 
 
 def padded_frames(
@@ -197,6 +182,11 @@ def train_on_benchmark(
                       family=family)
     if not is_main_process():
         return {}  # a torchrun worker: rank 0 scores and reports
+    if family == "bar-gan":  # no likelihood: its bars beside the real ones, on the test split
+        from antiphon.training.fit.gan_loop import bar_check
+
+        return add_test_metrics(best, lambda model: {
+            f"test_{name}": value for name, value in bar_check(model, rolls["test"]).items()})
 
     def score(model: nn.Module) -> dict[str, float]:
         # What it plays, beside the data: notes per frame of 32 frames sampled after each

@@ -29,14 +29,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from antiphon.training.data.rolls import transpose_rolls
 from antiphon.training.families.bar_gan import BarGanModel
 from antiphon.training.fit.checkpoint import build_model, load_checkpoint, save_checkpoint
-from antiphon.training.fit.frame_pipeline import FrameTask, transpose_rolls
 from antiphon.training.fit.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,19 @@ def bar_pair(roll: np.ndarray, start: int, frames: int) -> np.ndarray:
     piece = roll[max(0, begin): start + frames]
     pair[2 * frames - len(piece):] = piece
     return pair
+
+
+class RollTask(Protocol):
+    """What the GAN takes from a training task (frame_pipeline.FrameTask): the splits'
+    rolls, and the model config and checkpoint fields the task's codec gives."""
+
+    splits: dict[str, list[np.ndarray]]
+
+    def model_config(self, model_config: dict) -> dict: ...
+
+    def train_units(self) -> int: ...
+
+    def checkpoint_fields(self) -> dict: ...
 
 
 def sample_bar_pairs(rolls: Sequence[np.ndarray], batch: int, frames: int,
@@ -159,7 +173,7 @@ def bar_check(model: BarGanModel, rolls: Sequence[np.ndarray], pairs: int = VALI
                                                  - pitch_classes(real)).sum())}
 
 
-def train_gan(run_dir: str | Path, task: FrameTask, model_config: dict, config: TrainConfig,
+def train_gan(run_dir: str | Path, task: RollTask, model_config: dict, config: TrainConfig,
               data: dict | None = None, baselines: dict | None = None,
               on_epoch: Callable[[dict], None] | None = None, family: str = "bar-gan",
               ) -> Path:
@@ -223,22 +237,3 @@ def train_gan(run_dir: str | Path, task: FrameTask, model_config: dict, config: 
     if not best.is_file():
         raise RuntimeError(f"{run_dir}: training ended without a checkpoint")
     return best
-
-
-def train_gan_on_benchmark(path: str, run_dir: str, model_config: dict,
-                           config: TrainConfig) -> dict[str, float]:
-    """`train_gan` on a benchmark file's rolls; returns the checkpoint's metrics with the
-    same check on the test split (test_notes_per_frame_generated, ...)."""
-    from antiphon.engine.pianoroll import PianoRollCodecConfig
-    from antiphon.training.data.benchmarks import frames_per_beat, load_benchmark
-    from antiphon.training.fit.checkpoint import add_test_metrics
-
-    rolls = load_benchmark(path)
-    codec = PianoRollCodecConfig(frames_per_beat=frames_per_beat(path), distinguish_onsets=False)
-    data = {"benchmark": Path(path).name,
-            "pieces": {name: len(split) for name, split in rolls.items()},
-            "frames": {name: sum(len(r) for r in split) for name, split in rolls.items()},
-            "augmentation": f"random transposition {tuple(config.transpose)} per pair"}
-    best = train_gan(run_dir, FrameTask(rolls, codec), model_config, config, data=data)
-    return add_test_metrics(best, lambda model: {
-        f"test_{name}": value for name, value in bar_check(model, rolls["test"]).items()})
