@@ -215,3 +215,41 @@ def answer_onsets_due(trace) -> list[float]:
     late = [sent - due for due, sent in firsts]
     assert all(abs(seconds) < SENT_TOLERANCE_SECONDS for seconds in late), late
     return [due for due, _ in firsts]
+
+
+TRIADS = ((0, 4, 7), (2, 5, 9), (4, 7, 11), (5, 9, 12))  # on 16 keys from C4
+
+
+def triad_trained_frame_model(folder: Path, family: str, model_config: dict, frames: int,
+                              frames_per_beat: int, steps: int, batch_size: int) -> Path:
+    """A piano-roll `family` trained for `steps` steps on pieces of `frames` frames of
+    triads held a beat each (16 keys from C4), so it answers notes, exported to ONNX."""
+    import numpy as np
+
+    from antiphon.engine.pianoroll import PianoRollCodecConfig
+    from antiphon.training.export import export_frame_model
+    from antiphon.training.fit.frame_pipeline import FrameTask
+    from antiphon.training.fit.loop import train_task
+    from antiphon.training.fit.train_config import TrainConfig
+
+    rng = np.random.default_rng(0)
+
+    def pieces(count: int) -> list[np.ndarray]:
+        rolls = []
+        for _ in range(count):
+            roll = np.zeros((frames, 16), dtype=bool)
+            for frame in range(0, frames, frames_per_beat):
+                roll[frame:frame + frames_per_beat, TRIADS[rng.integers(0, len(TRIADS))]] = True
+            rolls.append(roll)
+        return rolls
+
+    codec = PianoRollCodecConfig(keys=16, lowest_pitch=60, frames_per_beat=frames_per_beat,
+                                 distinguish_onsets=False)
+    best = train_task(folder / "run", FrameTask({"train": pieces(32), "valid": pieces(4)}, codec),
+                      model_config, TrainConfig(epochs=1, steps_per_epoch=steps,
+                                                batch_size=batch_size, window=frames, lr=1e-2,
+                                                warmup_steps=5, transpose=(0, 0)),
+                      family=family)
+    path = folder / f"{family}.onnx"
+    export_frame_model(best, path, f"{family}-e2e", parity_steps=24)
+    return path
