@@ -90,11 +90,24 @@ def _frame_logits(model: StepModel) -> Callable[[np.ndarray], np.ndarray]:
     return logits_of
 
 
+# Families without a likelihood to score: `antiphon eval` refuses them, and says what
+# measures them instead.
+NO_LIKELIHOOD = {"bar-gan": "python -m antiphon.training.evaluation.bar_answers BENCHMARK "
+                            "MODEL.onnx (its answers beside the real continuations)"}
+
+
+def _has_a_likelihood(path: Path, family: str) -> None:
+    if family in NO_LIKELIHOOD:
+        raise ValueError(f"{path}: a {family} has no likelihood to score; measure it with "
+                         f"{NO_LIKELIHOOD[family]}")
+
+
 def load_frame_model(path: str | Path) -> FrameModel:
     path = Path(path)
     if path.suffix == ".onnx":
         model = StepModel(path, device="cpu")
         card = model.card
+        _has_a_likelihood(path, card.family)
         trained_on = card.training.get("data", {}).get("benchmark", "")
         return FrameModel(card.name, path, benchmark_name(trained_on),
                           score=onnx_frame_scorer(model),
@@ -105,6 +118,7 @@ def load_frame_model(path: str | Path) -> FrameModel:
     from antiphon.training.fit.frame_pipeline import frame_nll_of, note_density
 
     torch_model, checkpoint = load_checkpoint(path)
+    _has_a_likelihood(path, checkpoint["family"])
     trained_on = checkpoint.get("data", {}).get("benchmark", "")
     run = path.parent.name if path.stem in ("best", "latest") else path.stem
     is_vae = hasattr(torch_model, "encode")  # a code per piece: it can reconstruct one

@@ -227,6 +227,12 @@ def test_train_frames_trains_and_exports_a_bar_gan(tmp_path):
     result = runner.invoke(app, ["export", str(run / "best.pt"), "--out", str(onnx_path)])
     assert result.exit_code == 0, result.output
     assert StepModel(onnx_path, device="cpu").card.family == "bar-gan"
+    # `antiphon eval` scores likelihoods, which a GAN has not: it says so, and what measures it.
+    for model in (run / "best.pt", onnx_path):
+        refused = runner.invoke(app, ["eval", str(model), "--benchmark", str(path)])
+        assert refused.exit_code != 0, refused.output
+        assert "has no likelihood to score" in refused.output
+        assert "bar_answers" in refused.output
 
     # What it answers to the test pieces' first bar, beside their real continuations.
     columns, table, calls = bar_answer_table(path, [onnx_path], call_frames=FRAMES,
