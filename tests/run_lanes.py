@@ -1,5 +1,6 @@
-"""`make test`: the whole suite in three lanes, two of them at once, so it takes the time of
-its longest lane plus the last one, not of every test one after another (`make test-serial`
+"""`make test`: the whole suite in three lanes, so it takes about the time of the timed and
+solo lanes one after the other, with the busy lane beside them, not of every test one after
+another (`make test-serial`
 runs it in one process, docs/ARCHITECTURE.md, "Tests").
 
 - The timed lane: the tests marked `jack` or `realtime` (tests/conftest.py marks them), in
@@ -10,13 +11,15 @@ runs it in one process, docs/ARCHITECTURE.md, "Tests").
 - The busy lane, beside it: everything else, in one process under `nice -n 19`, so the CPU
   it takes (training small models, parsing scores, benchmarks) never delays a timed test:
   the scheduler gives the timed lane what it asks for first.
-- The solo lane, once both have ended: the tests marked `solo`, in one process with the
-  machine to themselves. They kill and restart JACK servers (whose shared registry the
-  other workers' servers use too) or judge a followed MIDI clock to the pulse, which
-  another worker's load on a JACK server without realtime scheduling can delay by one.
+- The solo lane, once the timed lane has ended: the tests marked `solo`, in one process,
+  with no other timed test beside them (the busy lane, under nice, may still run). They
+  kill and restart JACK servers (whose shared registry the other workers' servers use
+  too), follow a DAW's MIDI clock to its beats, which another worker's load on a JACK
+  server without realtime scheduling can delay by a pulse, flood the MIDI system, or time
+  Chromium drawing.
 
 Each lane prints its own summary and slowest tests (`--durations`, from pyproject.toml);
-the busy lane's output comes after the timed lane's, and the run fails where any lane does.
+the busy lane's output comes last, and the run fails where any lane does.
 Arguments are passed to every lane's pytest (`make test PYTEST_ARGS="-x"`).
 """
 
@@ -55,21 +58,21 @@ def main(arguments: list[str]) -> int:
             timed = subprocess.run(
                 [*pytest, "-m", TIMED, "-n", str(TIMED_WORKERS), "--dist", "loadfile",
                  *arguments], stdin=subprocess.DEVNULL, check=False).returncode
+            banner(f"the solo lane ({SOLO}), the only one not under nice")
+            solo = subprocess.run([*pytest, "-m", SOLO, *arguments],
+                                  stdin=subprocess.DEVNULL, check=False).returncode
             busy_code = busy.wait()
         finally:
-            if busy.poll() is None:  # interrupted: the busy lane stops with the timed one
+            if busy.poll() is None:  # interrupted: the busy lane stops with the others
                 busy.terminate()
                 busy.wait()
         banner(f"the busy lane ({BUSY}), under nice")
         busy_log.seek(0)
         sys.stdout.write(busy_log.read())
-    banner(f"the solo lane ({SOLO}), alone")
-    solo = subprocess.run([*pytest, "-m", SOLO, *arguments], stdin=subprocess.DEVNULL,
-                          check=False).returncode
     elapsed = time.monotonic() - started
     print(f"\nall lanes: {elapsed // 60:.0f} min {elapsed % 60:.0f} s (exit status: timed "
-          f"{timed}, busy {busy_code}, solo {solo})", flush=True)
-    return lane_status(timed) or lane_status(busy_code) or lane_status(solo)
+          f"{timed}, solo {solo}, busy {busy_code})", flush=True)
+    return lane_status(timed) or lane_status(solo) or lane_status(busy_code)
 
 
 if __name__ == "__main__":

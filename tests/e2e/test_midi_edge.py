@@ -126,6 +126,7 @@ def resident_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.solo  # 30,000 messages in 3 s: a load no other timed test should share
 def test_a_flood_is_shed_and_the_next_call_is_answered(daemon, report_measurement):
     process = daemon("--max-answer-beats", "2")
     player = JackPlayer()
