@@ -71,13 +71,13 @@ class PulseCounter:
               acquiring: bool) -> tuple[int, bool]:
         """The number of a pulse arriving `at`, and whether it goes on the tempo line
         (`_count`), losses taken at a gap judged again by the pulses after it (`_judge`)."""
-        line_before = list(self._pulses)
         expected = number
         number, on_line = self._count(number, previous_at, at, period, acquiring)
         if acquiring:
             self._check = None
         elif self._assumed_lost and number == expected + self._assumed_lost:  # losses taken
-            self._check = self._loss_check(line_before, self._assumed_lost)
+            # (the line is still the one before the gap: this pulse joins it after the count)
+            self._check = self._loss_check(list(self._pulses), self._assumed_lost)
         elif self._check is not None:
             number = self._judge(number, at - previous_at, at)
         return number, on_line
