@@ -25,7 +25,8 @@ A clock that begins anew (after Start, Continue or a song position, or after a s
 whole beat) may be another clock at any tempo: until `ACQUIRE_PULSES` of its pulses make a
 line, they are counted one after another and judged by their own gaps, never by the old
 tempo (a 300 BPM clock's pulses, ±5 ms off, look like a stalled system's bursts to a 20 BPM
-follower, and never made a line). One that comes after a shorter gap (a pause, which may
+follower, and never made a line); once they make one, its tempo finds the pulses lost
+meanwhile, and the count takes them in. One that comes after a shorter gap (a pause, which may
 be a stall too), or a tempo that jumps, is found by its last `RETEMPO_PULSES` pulses
 keeping a tempo of their own, far from the old. `settled()` says when the tempo is
 the clock's own. How each pulse is numbered through losses, stalls and bursts:
@@ -165,6 +166,9 @@ class MidiClockFollower(Clock):
                     or keeps_a_tempo(list(self._pulses), spread=0.5)):
                 self._acquiring = False  # the new clock's tempo judges its pulses now
                 self.taken_up += 1
+                if found := self._counter.recount_acquired():  # pulses lost meanwhile
+                    self._take_losses(found)
+                    period, fitted, jitter = tempo_line(self._pulses)
             self._jitter = jitter
             if jitter < sources.CLEAN_JITTER * period and not self._acquiring and \
                     len(self._pulses) >= WINDOW_PULSES:  # one clock's line: its tempo kept
@@ -174,11 +178,23 @@ class MidiClockFollower(Clock):
             beat = min(max(period * PULSES_PER_BEAT, 60.0 / MAX_BPM), 60.0 / MIN_BPM)
             self.reanchor(fitted, last / PULSES_PER_BEAT, beat)
 
+    def _take_losses(self, found: list[tuple[float, int]]) -> None:
+        """The count goes on from a line `recount_acquired` renumbered (lock held): each
+        pulse counted since the clock was taken up moves by the pulses lost before it."""
+        def lost_before(at: float) -> int:
+            return max((lost for since, lost in found if since <= at), default=0)
+
+        counted = [(at, number + lost_before(at)) for at, number in self._counted]
+        self._counted.clear()
+        self._counted.extend(counted)
+        self._next_pulse += found[-1][1]
+
     def _count(self, at: float) -> tuple[int, bool]:
         """The number of a pulse arriving `at`, and whether it goes on the tempo line
         (`PulseCounter.count`); a clock after a silence is taken up afresh."""
         number = self._next_pulse
         if self._previous_at is None:
+            self._counter.first(number, at)
             return number, True
         period = self.seconds_per_beat / PULSES_PER_BEAT
         gap = at - self._previous_at
@@ -188,7 +204,9 @@ class MidiClockFollower(Clock):
             self._start_line()
             self._count_from = at
             self._counted.clear()
-            return math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT, True
+            number = math.ceil(self.beats_at(at) - 1e-9) * PULSES_PER_BEAT
+            self._counter.first(number, at)
+            return number, True
         return self._counter.count(number, self._previous_at, at, period, self._acquiring)
 
     def _start_line(self) -> None:

@@ -1,8 +1,9 @@
 """The count of a MIDI clock follower's pulses (`midi_clock.py`): which number each pulse
 gets, and whether it goes on the tempo line, through pulses lost on the way, a stalled
 system's bursts, a slower or faster tempo at once, and a new clock's first pulses (judged
-by their own gaps, never by the old tempo); and a gap taken for pulses lost, judged again
-by the pulses after it (`LossCheck`). On the input's reader thread, under the follower's
+by their own gaps, never by the old tempo, and looked at again for losses once that tempo
+is known: `recount_acquired`); and a gap taken for pulses lost, judged again by the pulses
+after it (`LossCheck`). On the input's reader thread, under the follower's
 lock: a few comparisons a pulse, a line through a dozen now and then.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from antiphon.daemon.play.tempo_line import STEADY_PULSES, a_cadence, tempo_line
+from antiphon.daemon.play.tempo_line import STEADY_PULSES, a_cadence, tempo_line, worst_misfit
 
 LOST_AFTER_PULSES = 6  # a quarter of a beat without a pulse: the source is gone (or paused)
 LOST_PULSE_GAP = 1.8  # a gap this many periods long means pulses were lost on the way...
@@ -58,6 +59,8 @@ class PulseCounter:
         self.new_gaps: deque[float] = deque(maxlen=STEADY_PULSES)  # a new clock's own gaps
         self._recent: deque[tuple[int, float]] = deque(maxlen=RETEMPO_PULSES)  # as counted
         self._check: LossCheck | None = None  # the latest losses assumed, until judged
+        # (number, arrival) of a new clock's pulses, counted in a row: recount_acquired
+        self._taken_up: deque[tuple[int, float]] = deque(maxlen=2 * STEADY_PULSES)
 
     def reset(self) -> None:
         """The tempo line starts anew: the pulses that come are a new clock's."""
@@ -66,6 +69,12 @@ class PulseCounter:
         self.new_gaps.clear()
         self._recent.clear()
         self._check = None
+        self._taken_up.clear()
+
+    def first(self, number: int, at: float) -> None:
+        """A new clock's first pulse (nothing before it to count it from)."""
+        self._taken_up.clear()
+        self._taken_up.append((number, at))
 
     def count(self, number: int, previous_at: float, at: float, period: float,
               acquiring: bool) -> tuple[int, bool]:
@@ -75,6 +84,7 @@ class PulseCounter:
         number, on_line = self._count(number, previous_at, at, period, acquiring)
         if acquiring:
             self._check = None
+            self._taken_up.append((number, at))
         elif self._assumed_lost and number == expected + self._assumed_lost:  # losses taken
             # (the line is still the one before the gap: this pulse joins it after the count)
             self._check = self._loss_check(list(self._pulses), self._assumed_lost)
@@ -149,6 +159,52 @@ class PulseCounter:
             return number, False
         self._assumed_lost = self._held_run = 0
         return number, True
+
+    def recount_acquired(self) -> list[tuple[float, int]]:
+        """Pulses lost while a new clock was taken up, once its tempo is known: the
+        (arrival, pulses lost before it) of each pulse that came a whole number of periods
+        later than counted, and the tempo line renumbered; [] when none were (or the
+        renumbered pulses fit a line no better than the count in a row).
+
+        While a clock is taken up its pulses are counted one after another, for nothing is
+        known yet to judge a gap by; a pulse the MIDI system lost then (a loaded machine
+        drops one now and then) would leave the count a pulse behind for as long as the
+        clock runs, and every answer a pulse late. Its tempo, once known, says where a gap
+        rounds to more periods than were counted (and is longer than DELIVERY_SPREAD
+        beyond them), among the pulses counted meanwhile, held ones (in a burst) left out
+        as `_count` leaves them off the line. The bar is lower than `_count`'s
+        LOST_PULSE_GAP (JACK's steps make a gap of two periods at 140 BPM look like 1.7),
+        for the renumbered pulses must then fit their line better than the count did: a
+        pulse only late puts every pulse after it a period off the line."""
+        taken = list(self._taken_up)
+        self._taken_up.clear()
+        if len(taken) < 4:
+            return []
+        gaps = [later - at for (_, at), (_, later) in zip(taken, taken[1:], strict=False)]
+        typical = sorted(gaps)[len(gaps) // 2]
+        near = [gap for gap in gaps if 0.6 * typical < gap < 1.4 * typical]
+        period = sum(near) / len(near)  # the mean: JACK's periods make gaps uneven
+        held = {index for index, gap in enumerate(gaps, start=1)
+                if gap < HELD_PULSE_GAP * period}
+        held |= {index - 1 for index in held}
+        kept = [pulse for index, pulse in enumerate(taken) if index not in held]
+        if len(kept) < 4:
+            return []
+        recounted, found, lost = [kept[0]], [], 0
+        for (number, at), (after, later) in zip(kept, kept[1:], strict=False):
+            steps, gap = after - number, later - at
+            missing = round(gap / period) - steps
+            if missing > 0 and gap - steps * period >= DELIVERY_SPREAD:
+                lost += missing
+                found.append((later, lost))
+            recounted.append((after + lost, later))
+        if not found or worst_misfit(recounted) >= worst_misfit(kept):
+            return []
+        line = [(number + max((lost for since, lost in found if since <= at), default=0), at)
+                for number, at in self._pulses]
+        self._pulses.clear()
+        self._pulses.extend(line)
+        return found
 
     def another_tempo(self, number: int, on_line: bool, at: float,
                       followed: float) -> tuple[int, bool]:

@@ -361,3 +361,47 @@ def test_pulses_really_lost_stay_counted_after_the_check(bpm, lost):
         if not 100 <= number < 100 + lost:
             follower.pulse(at)
     assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=0.25 / PULSES_PER_BEAT)
+
+
+JACK_STEP_SECONDS = 256 / 48000  # a JACK server's period: MIDI moves once per period
+
+
+@pytest.mark.parametrize("bpm", [60.0, 100.0, 140.0])
+@pytest.mark.parametrize("first_lost, lost", [(1, 1), (3, 1), (7, 2), (10, 1)])
+def test_pulses_lost_while_a_clock_is_taken_up_are_counted_once_its_tempo_is_known(
+        bpm, first_lost, lost):
+    """Right after Start the follower counts pulses one after another: it knows nothing yet
+    to judge a gap by (its own tempo is another). A pulse the MIDI system dropped then (as
+    JACK does on a loaded machine, seen over JACK at 100 BPM) left the count a pulse behind,
+    and every answer a pulse late; the clock's tempo, once known, finds it."""
+    follower = MidiClockFollower(120.0 if bpm != 120.0 else 90.0, time_source=lambda: 0.0)
+    follower.start()
+    period = 60.0 / bpm / PULSES_PER_BEAT
+    rng = np.random.default_rng(21)
+    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
+            for number in range(8 * PULSES_PER_BEAT + 1)]
+    for number, at in enumerate(sent):
+        if not first_lost <= number < first_lost + lost:
+            follower.pulse(np.ceil(at / JACK_STEP_SECONDS) * JACK_STEP_SECONDS)
+    assert follower.settled()
+    assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=0.25), "a pulse off"
+    assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=JACK_STEP_SECONDS / period / 24)
+
+
+@pytest.mark.parametrize("bpm", [60.0, 100.0, 140.0, 240.0])
+@pytest.mark.parametrize("held_at", [1, 4, 9])
+def test_pulses_held_while_a_clock_is_taken_up_are_no_losses(bpm, held_at):
+    """Held up and let go together, a new clock's first pulses leave a long gap and then a
+    burst: nothing was lost, and the count taken in a row stays."""
+    follower = MidiClockFollower(120.0, time_source=lambda: 0.0)
+    follower.start()
+    period = 60.0 / bpm / PULSES_PER_BEAT
+    rng = np.random.default_rng(22)
+    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
+            for number in range(8 * PULSES_PER_BEAT + 1)]
+    arrivals = [np.ceil(at / JACK_STEP_SECONDS) * JACK_STEP_SECONDS for at in sent]
+    for index in range(held_at, held_at + 2):  # two pulses held, let go with the third
+        arrivals[index] = arrivals[held_at + 2]
+    for at in arrivals:
+        follower.pulse(at)
+    assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=JACK_STEP_SECONDS / period / 24)
