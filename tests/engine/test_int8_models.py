@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import onnx
 import pytest
 from engine_fixtures import edit_card_json, rewrite_card
 from typer.testing import CliRunner
@@ -74,6 +75,12 @@ def test_a_frame_model_copies_too(chord_model_path, tmp_path):
     card, gap = quantize.quantise_step_graph(chord_model_path, out, nll_steps=50)
     assert card.precision == "int8" and card.representation == "pianoroll"
     assert abs(gap.gap) <= quantize.MAX_NLL_GAP and gap.source > 0
+    # The NADE's products by a weight vector (one a key) stay float32, the matrices go int8.
+    source_ops = [node.op_type for node in onnx.load(str(chord_model_path)).graph.node]
+    copied_ops = [node.op_type for node in onnx.load(str(out)).graph.node]
+    vectors = len(quantize.vector_products(onnx.load(str(chord_model_path))))
+    assert vectors == 8 and copied_ops.count("MatMul") == vectors
+    assert copied_ops.count("MatMulInteger") == source_ops.count("MatMul") - vectors
     model = StepModel(out, device="cpu")
     keys = model.card.vocab_size
     frame, _, _ = model.step_frame(np.zeros((1, keys), np.float32), model.initial_state(), 1.0,
