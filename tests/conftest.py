@@ -88,7 +88,8 @@ def report_measurement(request):
 
 
 def pytest_runtest_logreport(report) -> None:
-    if report.when == "call":
+    # The teardown's report holds every property the test recorded, its fixtures' too.
+    if report.when == "teardown":
         _measurements.extend(value for key, value in report.user_properties
                              if key == MEASUREMENT)
 

@@ -56,7 +56,7 @@ def answer_once(player: JackPlayer, process: DaemonProcess, answer_beats: float 
         f"no answer; antiphon said:\n{process.output()}")
     # Its end by the daemon's word: an answer may rest between notes.
     wait_until(lambda: answers_finished(process) > finished, answer_beats * BEAT + 2)
-    wait_until(lambda: not player.sounding(), 2)
+    player.released(process, 2)
     assert player.sounding() == {}, f"notes left sounding: {player.sounding()}"
     return [message for _, message in player.note_ons()[before:]]
 
@@ -124,7 +124,7 @@ def test_hot_model_swap_mid_answer_hangs_no_note(daemon, player, tmp_path):
     swapped = cli(process, "model", "transformer")  # while the answer plays
     assert swapped.returncode == 0, swapped.stderr
     assert "transformer" in swapped.stdout
-    wait_until(lambda: not keys.sounding(), 8 * BEAT + 2)
+    keys.released(process, 8 * BEAT + 2)
     assert keys.sounding() == {}, f"notes left sounding: {keys.sounding()}"
     state = status(process)
     assert state["model"]["name"] == "transformer"
@@ -181,7 +181,7 @@ def test_panic_through_the_socket_silences_the_answer_and_plays_on(daemon, playe
     assert result.returncode == 0 and "the daemon on" in result.stdout, result.stderr
     assert wait_until(lambda: any(message[:2] == [0xB0, 123] for _, message in keys.messages()),
                       2), "no All Notes Off heard"
-    assert wait_until(lambda: not keys.sounding(), 1), keys.sounding()
+    assert keys.released(process, 1), keys.sounding()
     heard = len(keys.note_ons())
     time.sleep(4 * BEAT)
     assert len(keys.note_ons()) == heard, "the dropped answer went on playing"

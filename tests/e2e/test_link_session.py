@@ -51,7 +51,7 @@ def test_joins_the_session_answers_on_its_beats_and_leaves(daemon, tmp_path, rep
         keys = JackPlayer()
         keys.play(PHRASE, 60.0 / PEER_BPM)
         assert wait_until(lambda: len(keys.note_ons()) >= 1, 10), process.output()
-        assert wait_until(lambda: not keys.sounding(), 5)
+        assert keys.released(process, 5)
         beats = peer.beat_times(time.perf_counter() - 20, time.perf_counter())
 
         answer = ask(process.socket, {"command": "set", "key": "bpm", "value": "110"})

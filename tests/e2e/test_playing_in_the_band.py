@@ -27,7 +27,7 @@ def test_output_looped_back_into_the_input_is_not_answered(daemon, player, jack_
         answers = process.output().count("answer: ")
         assert answers == 1, process.output()
         assert "feedback loop: Antiphon's own notes come back into its input" in process.output()
-        assert keys.sounding() == {}
+        assert keys.released(process, 0), keys.sounding()
     finally:
         jack("jack_disconnect", "Antiphon Out:out", "Antiphon In:in", env=jack_server.env)
     keys.play(PHRASE, BEAT)  # the loop gone, it answers the player again
@@ -56,7 +56,7 @@ def test_the_pedal_holds_the_phrase_open_until_it_lifts(daemon, player):
     lifted = time.perf_counter()
     assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
     assert keys.note_ons()[0][0] - lifted >= BEAT - 0.05  # a beat of silence after the lift
-    assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+    assert keys.released(process, 8), keys.sounding()
     # The shipped models were trained without the pedal: their answers never send it.
     assert not [m for _, m in keys.messages() if m[0] & 0xF0 == 0xB0 and m[1] == 64]
 
@@ -79,11 +79,11 @@ def test_a_program_change_swaps_the_model_and_no_note_hangs(daemon, player):
     keys.keyboard.send_message([0xC0, 1])  # program 2, mid-answer
     assert wait_until(lambda: _status(process)["model"]["name"] == "transformer", 20), (
         process.output())
-    assert wait_until(lambda: not keys.sounding(), 8 * BEAT + 2), keys.sounding()
+    assert keys.released(process, 8 * BEAT + 2), keys.sounding()
     heard = len(keys.note_ons())
     keys.play(PHRASE, BEAT)
     assert wait_until(lambda: len(keys.note_ons()) > heard, ANSWER_BOUND_SECONDS + 2)
-    assert wait_until(lambda: not keys.sounding(), 8 * BEAT + 2), keys.sounding()
+    assert keys.released(process, 8 * BEAT + 2), keys.sounding()
     keys.keyboard.send_message([0xC0, 9])  # no tenth model: nothing changes
     time.sleep(0.3)
     assert _status(process)["model"]["name"] == "transformer"
@@ -97,7 +97,7 @@ def test_the_panic_knob_silences_the_answer_and_the_panic_key_is_no_call(daemon,
     assert wait_until(lambda: keys.note_ons(), ANSWER_BOUND_SECONDS + 2), process.output()
     keys.keyboard.send_message([0xB0, 119, 127])
     assert wait_until(lambda: any(m[:2] == [0xB0, 123] for _, m in keys.messages()), 2)
-    assert wait_until(lambda: not keys.sounding(), 1), keys.sounding()
+    assert keys.released(process, 1), keys.sounding()
     phrases = _status(process)["counters"]["phrases"]
     keys.play([(21, 1.0)], BEAT)  # the panic key, struck and let go: no call to answer
     time.sleep(4 * BEAT)

@@ -38,7 +38,7 @@ def test_input_port_deleted_and_recreated_is_reconnected(daemon):
             before = len(player.note_ons())
             player.play(PHRASE[:3], BEAT)
             answered(player, before, process)
-            answer_over(player)
+            answer_over(player, process)
             player.keyboard.delete()
             time.sleep(pause)
             player.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e keyboard")
@@ -47,7 +47,7 @@ def test_input_port_deleted_and_recreated_is_reconnected(daemon):
             before = len(player.note_ons())
             player.play(PHRASE[:3], BEAT)
             answered(player, before, process)
-            answer_over(player)
+            answer_over(player, process)
     finally:
         player.close()
     assert "went away" in process.output()
@@ -180,7 +180,7 @@ def test_jack_server_restart_is_survived_with_the_connections_others_made(daemon
     before = patched_player()
     before.play(PHRASE[:3], BEAT)
     answered(before, 0, process)
-    answer_over(before)
+    answer_over(before, process)
     time.sleep(0.6)  # the keeper looks at the connections every half second
     servers[0].kill()
     servers[0].wait()
@@ -356,7 +356,7 @@ def test_timing_trace_records_what_came_in(daemon, tmp_path):
         player.keyboard.send_message([0x99, 36, 100])  # another channel: received, not kept
         player.play(PHRASE[:3], BEAT)
         answered(player, 0, process)
-        answer_over(player)
+        answer_over(player, process)
     finally:
         player.close()
     assert process.terminate() == 0

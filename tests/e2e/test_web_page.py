@@ -72,7 +72,7 @@ def test_the_page_shows_the_call_and_answer_as_played_and_steers_the_next(daemon
                 keys.keyboard.send_message([0x80, pitch, 0])
                 time.sleep(beats * BEAT * 0.1)
             assert wait_until(lambda: keys.note_ons(), 10), process.output()
-            assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+            assert keys.released(process, 8), keys.sounding()
             time.sleep(0.3)
             seen = page.evaluate("() => window.seen")
             delays = [first_seen(seen, "call", index + 1) - at
@@ -94,7 +94,7 @@ def test_the_page_shows_the_call_and_answer_as_played_and_steers_the_next(daemon
             before = len(keys.note_ons())
             keys.play(PHRASE, BEAT)
             assert wait_until(lambda: len(keys.note_ons()) > before, 10), process.output()
-            assert wait_until(lambda: not keys.sounding(), 8), keys.sounding()
+            assert keys.released(process, 8), keys.sounding()
             answer = [message[1] for _, message in keys.note_ons()[before:]]
             assert {pitch % 12 for pitch in answer} <= F_SHARP_MAJOR, answer
         finally:
