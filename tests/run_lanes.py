@@ -1,26 +1,25 @@
-"""`make test-lanes`: the whole suite in three lanes, so it takes about the time of the
-timed and solo lanes one after the other, with the busy lane beside them, not of every test
-one after another (`make test` runs it in one process; docs/ARCHITECTURE.md, "Known
-debts", says why this is not the default).
+"""`make test`: the whole suite in three lanes, so it takes about the time of the timed and
+solo lanes one after the other, with the busy lane beside them, not of every test one after
+another (`make test-serial` runs it in one process; docs/ARCHITECTURE.md, "Tests").
 
 - The timed lane: the tests marked `jack` or `realtime` (tests/conftest.py marks them), in
   three worker processes (pytest-xdist, a whole file to a worker: a file's tests share its
   fixtures). Each worker starts a private JACK server of its own. These tests spend their
   time waiting on real time (a phrase played, an answer heard), not on the CPU, so three of
-  them side by side still leave the CPU mostly idle.
+  them side by side still leave the CPU mostly idle. What a loaded JACK without realtime
+  scheduling drops between two clients is judged by the daemon's own timing trace
+  (tests/e2e/e2e_support.py: `JackPlayer.released`), and a test that fails runs once more.
 - The busy lane, beside it: everything else, in one process under `nice -n 19`, so the CPU
   it takes (training small models, parsing scores, benchmarks) never delays a timed test:
   the scheduler gives the timed lane what it asks for first.
 - The solo lane, once the timed lane has ended: the tests marked `solo`, in one process,
   with no other timed test beside them (the busy lane, under nice, may still run). They
   kill and restart JACK servers (whose shared registry the other workers' servers use
-  too), follow a DAW's MIDI clock to its beats, which another worker's load on a JACK
-  server without realtime scheduling can delay by a pulse, flood the MIDI system, or time
-  Chromium drawing.
+  too), flood the MIDI system, or time Chromium drawing.
 
 Each lane prints its own summary and slowest tests (`--durations`, from pyproject.toml);
 the busy lane's output comes last, and the run fails where any lane does.
-Arguments are passed to every lane's pytest (`make test-lanes PYTEST_ARGS="-x"`).
+Arguments are passed to every lane's pytest (`make test PYTEST_ARGS="-x"`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from e2e_support import (
 
 
 @pytest.fixture
-def daemon(jack_server, report_measurement):
+def daemon(jack_server, report_measurement, request):
     """start(*extra_args) -> a DaemonProcess that said it is ready; stopped after the test.
     Each has a control socket of its own (`process.socket`) unless the args name one, and
     keeps a timing trace (`process.trace_path`; the args may name it), by which the releases
@@ -55,7 +55,7 @@ def daemon(jack_server, report_measurement):
             process.terminate()
     for process in started:
         if lost := judge_unheard_releases(process):
-            report_measurement("releases lost on the way", lost)
+            report_measurement("releases lost on the way", f"{request.node.name}: {lost}")
 
 
 @pytest.fixture

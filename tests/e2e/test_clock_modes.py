@@ -20,9 +20,7 @@ from antiphon.daemon.bench.clock import ClockSource, arrival_beats
 from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
 
-# Solo: these tests follow a DAW's clock to its downbeats, which another worker's load on
-# a JACK server without realtime scheduling can delay by a pulse.
-pytestmark = [pytest.mark.jack, pytest.mark.solo]
+pytestmark = pytest.mark.jack
 
 SOURCE_BPM = 100.0
 BEAT = 60.0 / SOURCE_BPM

@@ -32,9 +32,7 @@ from antiphon.daemon.bench.clock import (
 from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
 
-# Solo: these tests judge a followed clock to the pulse, which another JACK client's
-# load on this VM (no realtime scheduling) can delay by one.
-pytestmark = [pytest.mark.jack, pytest.mark.solo]
+pytestmark = pytest.mark.jack
 
 PERIOD_SECONDS = 256 / 48000  # the test server's JACK period
 
