@@ -45,6 +45,13 @@ class LossCheck:
     in_cadence: list[tuple[int, float]] = field(default_factory=list)  # the last in a row
 
 
+def _caught_up(pulses: list[tuple[int, float]], at: float, period: float) -> bool:
+    """Whether the pulse after the one arriving `at` came less than 1 - CHECK_MISFIT of a
+    period behind it: then that one was late (held up, and let go), not lost pulses' heir."""
+    later = [arrived for _, arrived in pulses if arrived > at]
+    return bool(later) and later[0] - at < (1 - CHECK_MISFIT) * period
+
+
 class PulseCounter:
     """Numbers a follower's pulses; `pulses` is the follower's tempo line, which a count
     may empty or make anew (a stall's held pulses out of it, a new tempo's pulses in)."""
@@ -86,8 +93,14 @@ class PulseCounter:
             self._check = None
             self._taken_up.append((number, at))
         elif self._assumed_lost and number == expected + self._assumed_lost:  # losses taken
-            # (the line is still the one before the gap: this pulse joins it after the count)
-            self._check = self._loss_check(list(self._pulses), self._assumed_lost)
+            if self._check is not None and self._check.seen <= CHECK_WITHIN:
+                # Another gap before the last was judged: the line from before the first
+                # still says where pulses are due (the one since holds pulses numbered on
+                # the first gap's word), and judges both.
+                self._check.lost += self._assumed_lost
+                self._check.in_cadence.clear()
+            else:  # (the line is still the one before the gap: this pulse joins it after)
+                self._check = self._loss_check(list(self._pulses), self._assumed_lost)
         elif self._check is not None:
             number = self._judge(number, at - previous_at, at)
         return number, on_line
@@ -194,7 +207,9 @@ class PulseCounter:
         for (number, at), (after, later) in zip(kept, kept[1:], strict=False):
             steps, gap = after - number, later - at
             missing = round(gap / period) - steps
-            if missing > 0 and gap - steps * period >= DELIVERY_SPREAD:
+            if (missing > 0 and gap - steps * period >= DELIVERY_SPREAD
+                    and abs(gap / period - steps - missing) <= CHECK_MISFIT
+                    and not _caught_up(kept, later, period)):
                 lost += missing
                 found.append((later, lost))
             recounted.append((after + lost, later))

@@ -405,3 +405,41 @@ def test_pulses_held_while_a_clock_is_taken_up_are_no_losses(bpm, held_at):
     for at in arrivals:
         follower.pulse(at)
     assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=JACK_STEP_SECONDS / period / 24)
+
+
+@pytest.mark.parametrize("bpm", [60.0, 100.0, 140.0])
+@pytest.mark.parametrize("apart", [2, 4, 6])
+def test_two_stalls_close_together_keep_the_count(bpm, apart):
+    """Two stalls a few pulses apart, each letting held pulses go a fraction of a period
+    apart (seen over JACK at 100 BPM: 63 ms, then 0, then 11 ms): the second gap comes
+    before the pulses after the first have judged it, and both are judged together against
+    the line from before the first. Judged apart, the count stayed a pulse ahead."""
+    follower, period, sent = eight_beats_sent(bpm, seed=14)
+    arrivals = list(sent)
+    for first in (100, 100 + apart + 2):
+        let_go, index = sent[first] + 1.5 * period, first
+        while arrivals[index] < let_go:
+            arrivals[index] = let_go
+            let_go, index = let_go + 0.45 * period, index + 1
+    for at in sorted(arrivals):
+        follower.pulse(at)
+    assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=0.25 / PULSES_PER_BEAT)
+
+
+@pytest.mark.parametrize("bpm", [60.0, 100.0, 140.0])
+@pytest.mark.parametrize("late", [0.45, 0.55, 0.65])
+def test_a_pulse_late_while_a_clock_is_taken_up_is_no_loss(bpm, late):
+    """A pulse half a period late or more, while a clock is taken up, leaves a gap of one
+    and a half periods before it and half of one after: seen over JACK at 100 BPM (38 ms,
+    then 11). It is late, not the heir of a lost pulse: the count in a row stands."""
+    follower = MidiClockFollower(120.0, time_source=lambda: 0.0)
+    follower.start()
+    period = 60.0 / bpm / PULSES_PER_BEAT
+    rng = np.random.default_rng(23)
+    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
+            for number in range(8 * PULSES_PER_BEAT + 1)]
+    arrivals = list(sent)
+    arrivals[5] += late * period
+    for at in arrivals:
+        follower.pulse(at)
+    assert follower.beats_at(sent[-1]) == pytest.approx(8.0, abs=0.25 / PULSES_PER_BEAT)
