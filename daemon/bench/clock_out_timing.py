@@ -87,11 +87,29 @@ def run_clock_out(seconds_per_tempo: float, model: str | None,
     return run
 
 
-def heard_tempo(pulses: list[float]) -> float:
-    """BPM of a least-squares line through pulse arrivals (0 with too few of them)."""
-    if len(pulses) < 3:
+HELD_GAP = 0.3  # pulses this close behind the one before were held up (a stall)
+
+
+def heard_tempo(pulses: list[float], bpm: float | None = None) -> float:
+    """BPM of a least-squares line through pulse arrivals (0 with too few of them). Given
+    the tempo sent (`bpm`), pulses the MIDI system held up and let go at once (and the one
+    before them) are left out, and each other pulse is numbered by its gap from the one
+    before, in whole periods (at least one), not counted as the next: a pulse lost on the
+    way shifts nothing, and a tempo a little off `bpm` is still read as it is (one gap is
+    never half a period off). The tempo of the clock as sent, not of as many pulses as
+    arrived."""
+    arrivals = np.asarray(pulses, dtype=float)
+    numbers = np.arange(len(arrivals), dtype=float)
+    if bpm is not None and len(arrivals) >= 3:
+        nominal = 60.0 / bpm / PULSES_PER_BEAT
+        burst = np.diff(arrivals) < HELD_GAP * nominal
+        held = np.concatenate([burst, [False]]) | np.concatenate([[False], burst])
+        arrivals = arrivals[~held]
+        steps = np.maximum(1, np.round(np.diff(arrivals) / nominal))
+        numbers = np.concatenate([[0.0], np.cumsum(steps)])
+    if len(arrivals) < 3:
         return 0.0
-    period = np.polyfit(np.arange(len(pulses)), np.asarray(pulses), 1)[0]
+    period = np.polyfit(numbers, arrivals, 1)[0]
     return 60.0 / (PULSES_PER_BEAT * period)
 
 
@@ -111,11 +129,11 @@ def clock_out_section(run: ClockOutRun) -> list[str]:
     sent = run.sent_interval_ms
     sent_cells = (f"{sent['p50']:.2f} / {sent['p99']:.2f} / {sent['max']:.2f}"
                   if sent.get("count") else "–")
-    tempo_ok = all(abs(heard_tempo(pulses) - bpm) <= TARGET_TEMPO_ERROR * bpm
+    tempo_ok = all(abs(heard_tempo(pulses, bpm) - bpm) <= TARGET_TEMPO_ERROR * bpm
                    for bpm, pulses in run.heard.items())
     sent_ok = bool(sent.get("count")) and sent["p99"] <= TARGET_SENT_P99_MS
     rows = [
-        f"| {bpm:g} | {len(pulses)} | {heard_tempo(pulses):.3f} | "
+        f"| {bpm:g} | {len(pulses)} | {heard_tempo(pulses, bpm):.3f} | "
         f"{cells(heard_interval_errors_ms(pulses, bpm))} |"
         for bpm, pulses in run.heard.items()
     ]

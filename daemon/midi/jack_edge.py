@@ -97,10 +97,10 @@ class JackEdge(MidiEdge):
         connected = self._connected[kind]
         if connected is not None and (source != connected or
                                       not links.connected(own, connected)):
-            self._say_went_away(side, connected)
-            self._connected[kind] = None
+            self._connected[kind] = None  # before it is said: a status asked then agrees
             kept.release_held()
             kept.listening_to(own)
+            self._say_went_away(side, connected)
         if wanted is None and kept.holding() and links.unconnected(own, CLIENT_NAME):
             kept.release_held()  # whoever played into it unplugged with keys down
         if wanted is None or self._connected[kind] is not None:
@@ -131,9 +131,9 @@ class JackEdge(MidiEdge):
         connected = self._connected[kind]
         if connected is not None and (destination != connected or
                                       not links.connected(port.own_name, connected)):
-            self._say_went_away(side, connected)
-            self._connected[kind] = None
+            self._connected[kind] = None  # before it is said: a status asked then agrees
             self._parked[kind] = output.detach()
+            self._say_went_away(side, connected)
         if self._connected[kind] is not None:
             return
         if destination is None:

@@ -74,7 +74,7 @@ def test_clock_out_leads_a_listener_through_tempo_change_return_and_stop(
         statuses = listener.statuses()
         assert statuses[:2] == [START, CLOCK], statuses[:5]
         steady = listener.heard(CLOCK)
-        assert heard_tempo(steady) == pytest.approx(BPM, rel=TEMPO_TOLERANCE)
+        assert heard_tempo(steady, BPM) == pytest.approx(BPM, rel=TEMPO_TOLERANCE)
         clock_out = ask(process.socket, {"command": "status"})["status"]["clock_out"]
         assert clock_out["on"] is True and clock_out["running"] is True
         assert clock_out["state"] == "connected" and LISTENER in clock_out["to"]
@@ -83,13 +83,14 @@ def test_clock_out_leads_a_listener_through_tempo_change_return_and_stop(
         assert ask(process.socket, {"command": "set", "key": "bpm", "value": f"{NEW_BPM:g}"})["ok"]
         assert wait_until(lambda: len(listener.heard(CLOCK, changed + 0.05)) >= 60, 4)
         followed = listener.heard(CLOCK, changed + 0.05)
-        assert heard_tempo(followed) == pytest.approx(NEW_BPM, rel=TEMPO_TOLERANCE)
+        assert heard_tempo(followed, NEW_BPM) == pytest.approx(NEW_BPM, rel=TEMPO_TOLERANCE)
         sent = ask(process.socket, {"command": "status"})["status"]["clock_out"]
         heard = {BPM: steady, NEW_BPM: followed}
         report_measurement("clock out |pulse interval error|", "; ".join([
             f"sent (the daemon's count) {sent['interval_error_ms']}",
             *(f"heard over JACK (5.3 ms periods) at {bpm:g} BPM "
-              f"{spread(heard_interval_errors_ms(pulses, bpm))}, tempo {heard_tempo(pulses):.3f}"
+              f"{spread(heard_interval_errors_ms(pulses, bpm))}, "
+              f"tempo {heard_tempo(pulses, bpm):.3f}"
               for bpm, pulses in heard.items())]))
         section = clock_out_section(ClockOutRun(1.0, sent["interval_error_ms"], heard))
         assert f"| {NEW_BPM:g} | {len(followed)} |" in "\n".join(section)
