@@ -14,8 +14,9 @@ another (`make test-serial` runs it in one process; docs/ARCHITECTURE.md, "Tests
   the scheduler gives the timed lane what it asks for first.
 - The solo lane, once the timed lane has ended: the tests marked `solo`, in one process,
   with no other timed test beside them (the busy lane, under nice, may still run). They
-  kill and restart JACK servers (whose shared registry the other workers' servers use
-  too), flood the MIDI system, or time Chromium drawing.
+  follow a DAW's MIDI clock to its beats (beside other JACK workers on two cores, pulses
+  come late or lost often enough to move the count for a while), flood the MIDI system, or
+  time Chromium drawing.
 
 Each lane prints its own summary and slowest tests (`--durations`, from pyproject.toml);
 the busy lane's output comes last, and the run fails where any lane does.

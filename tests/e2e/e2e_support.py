@@ -279,6 +279,34 @@ def answer_onsets_due(trace) -> list[float]:
     return [due for due, _ in firsts]
 
 
+# How far from the call's frame grid an answer note may be due, by the daemon's trace: the
+# daemon reads a call on its tick grid (24 ticks a beat), so the grid starts up to half a
+# tick (10 ms at 120 BPM) from where the first note arrived; and 2 ms for the input's delay.
+GRID_TOLERANCE_SECONDS = BEAT / 24 / 2 + 0.002
+
+
+def frame_grid_misses(trace, first_pitch: int, frame: float) -> list[list[float]]:
+    """For each call that began with `first_pitch` (as the daemon received it, by its
+    trace), how far each answer note-on sent before the next such call was due off the
+    frame grid laid from that first note, in seconds; every one of them sent within
+    SENT_TOLERANCE_SECONDS of its due time. By the daemon's own account, so what the MIDI
+    system adds on the way to a recorder (a period, or a loaded machine's stall) is left
+    out; the recorder checks that the answer was heard at all."""
+    starts = [arrived for arrived, message, kept in trace.receives
+              if kept and len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0
+              and message[1] == first_pitch]
+    misses = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else float("inf")
+        onsets = [(due, sent) for due, sent, message in trace.sends
+                  if start < sent < end and due is not None and len(message) == 3
+                  and message[0] & 0xF0 == 0x90 and message[2] > 0]
+        assert all(abs(sent - due) < SENT_TOLERANCE_SECONDS for due, sent in onsets), onsets
+        phases = [((due - start) / frame) % 1.0 for due, _ in onsets]
+        misses.append([min(phase, 1.0 - phase) * frame for phase in phases])
+    return misses
+
+
 TRIADS = ((0, 4, 7), (2, 5, 9), (4, 7, 11), (5, 9, 12))  # on 16 keys from C4
 
 

@@ -20,7 +20,9 @@ from antiphon.daemon.bench.clock import ClockSource, arrival_beats
 from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
 
-pytestmark = pytest.mark.jack
+# Solo: these tests follow a DAW's clock to its downbeats; beside other JACK workers on two
+# cores, pulses come late or lost often enough to move a count for a while.
+pytestmark = [pytest.mark.jack, pytest.mark.solo]
 
 SOURCE_BPM = 100.0
 BEAT = 60.0 / SOURCE_BPM

@@ -21,8 +21,8 @@ from e2e_support import (
 )
 from test_midi_edge import answer_over, answered
 
-# Solo: these tests kill and restart JACK servers, whose registry other servers share.
-pytestmark = [pytest.mark.jack, pytest.mark.solo]
+# These tests kill and restart JACK servers of their own (`own_jack`), never a worker's.
+pytestmark = pytest.mark.jack
 
 
 def test_input_port_deleted_and_recreated_is_reconnected(daemon):
