@@ -30,6 +30,15 @@ PHRASE = [(60, 0.5), (62, 0.5), (64, 0.5), (65, 0.5), (67, 1.0), (64, 0.5), (62,
 ANSWER_BOUND_SECONDS = (SILENCE_BEATS + 1 + 1) * BEAT + 0.25
 
 
+def client_name(role: str) -> str:
+    """A test client's JACK name: its role, and this process's id. libjack names a client's
+    notification socket after the client alone (/dev/shm/jack_<client>_<uid>_0), not its
+    server, so two same-named clients opening at once in two test workers (each on a JACK
+    server of its own) take each other's socket (as `backends.helper_client_name` says).
+    Antiphon finds one by its role all the same: `--in`, `--out` match a part of a name."""
+    return f"{role} {os.getpid()}"
+
+
 def antiphon_command(*args: str) -> list[str]:
     """The installed console script when there is one, else the module."""
     script = Path(sys.executable).with_name("antiphon")
@@ -115,7 +124,7 @@ class JackPlayer:
                  out_port: str | None = "Antiphon Out") -> None:
         from antiphon.daemon.midi.ports import RtMidiInput
 
-        self.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e keyboard")
+        self.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client_name("e2e keyboard"))
         if in_port is None:  # a keyboard Antiphon connects to by itself (--in)
             self.keyboard.open_virtual_port("keys")
         else:
@@ -126,7 +135,7 @@ class JackPlayer:
         # it sent (`released`): counted as heard.
         self._lost_releases: dict[tuple[int, int], int] = defaultdict(int)
         # out_port None: a synth Antiphon connects to by itself (--out "e2e recorder")
-        self.recorder = RtMidiInput("jack", out_port, "rec", "e2e recorder")
+        self.recorder = RtMidiInput("jack", out_port, "rec", client_name("e2e recorder"))
         self.recorder.set_receiver(self._on_message)
         time.sleep(0.2)  # let JACK make the connections
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from e2e_support import BPM, wait_until
+from e2e_support import BPM, client_name, wait_until
 
 from antiphon.daemon.bench.clock_out_timing import (
     ClockOutRun,
@@ -39,7 +39,7 @@ class ClockListener:
     def __init__(self) -> None:
         self.messages: list[tuple[float, int]] = []  # (arrived, status byte)
         self._lock = threading.Lock()
-        self.port = RtMidiInput("jack", None, "in", LISTENER)
+        self.port = RtMidiInput("jack", None, "in", client_name(LISTENER))
         self.port.set_receiver(self._on_message)
 
     def _on_message(self, arrived: float, message: list[int]) -> None:
@@ -123,12 +123,13 @@ def test_a_connection_someone_made_first_counts_as_made(jack_server):
     from antiphon.daemon.midi.jack_links import JackLinks
 
     listener = ClockListener()
-    clock = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e clock sender")
+    clock = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client_name("e2e clock sender"))
     clock.open_virtual_port("clock")
     links = JackLinks.open()
     assert links is not None
     try:
-        source, destination = "e2e clock sender:clock", f"{LISTENER}:in"
+        source = f"{client_name('e2e clock sender')}:clock"
+        destination = f"{client_name(LISTENER)}:in"
         assert links.connect(source, destination)  # the patchbay's
         assert links.connect(source, destination)  # the keeper's, after it
         assert links.connected(source, destination)

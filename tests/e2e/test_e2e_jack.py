@@ -17,6 +17,7 @@ from e2e_support import (
     JackPlayer,
     antiphon_command,
     backend_args,
+    client_name,
     wait_until,
 )
 
@@ -114,7 +115,7 @@ def test_a_keyboard_plugged_in_after_the_start_is_waited_for(daemon):
     assert process.output().count("waiting for input port 'e2e keyboard'") == 1
     player = JackPlayer(in_port=None)  # the keyboard appears: Antiphon connects to it
     try:
-        process.wait_for(r"listening to 'e2e keyboard:keys'", timeout=3)
+        process.wait_for(f"listening to '{client_name('e2e keyboard')}:keys'", timeout=3)
         player.play(PHRASE, BEAT)
         assert wait_until(lambda: player.note_ons(), timeout=ANSWER_BOUND_SECONDS + 2), (
             f"no answer; antiphon said:\n{process.output()}")

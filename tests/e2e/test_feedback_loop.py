@@ -13,7 +13,7 @@ import time
 
 import pytest
 import rtmidi
-from e2e_support import BEAT, JackPlayer, _index, wait_until
+from e2e_support import BEAT, JackPlayer, _index, client_name, wait_until
 
 from antiphon.daemon.control.socket_server import ask
 from antiphon.daemon.play.timing_trace import TimingTrace
@@ -33,9 +33,9 @@ class DelayLoop:
         self.delay = delay
         self.looped = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e daw")
+        self._out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client_name("e2e daw"))
         self._out.open_port(_index(self._out.get_ports(), "Antiphon In"), name="monitor out")
-        self._in = RtMidiInput("jack", "Antiphon Out", "monitor in", "e2e daw in")
+        self._in = RtMidiInput("jack", "Antiphon Out", "monitor in", client_name("e2e daw in"))
         self._in.set_receiver(lambda arrived, message: self._queue.put((arrived, message)))
         self._thread = threading.Thread(target=self._send_back, daemon=True)
         self._thread.start()

@@ -17,6 +17,7 @@ from e2e_support import (
     PHRASE,
     JackPlayer,
     antiphon_command,
+    client_name,
     wait_until,
 )
 from test_midi_edge import answer_over, answered
@@ -33,7 +34,7 @@ def test_input_port_deleted_and_recreated_is_reconnected(daemon):
     process = daemon("--in", "e2e keyboard", "--max-answer-beats", "2", "--max-hold-beats", "2")
     player = JackPlayer(in_port=None)
     try:
-        process.wait_for(r"listening to 'e2e keyboard:keys'", timeout=3)
+        process.wait_for(f"listening to '{client_name('e2e keyboard')}:keys'", timeout=3)
         for pause in (0.5, 0.0):  # gone for a while; gone and back between two looks
             before = len(player.note_ons())
             player.play(PHRASE[:3], BEAT)
@@ -41,7 +42,7 @@ def test_input_port_deleted_and_recreated_is_reconnected(daemon):
             answer_over(player, process)
             player.keyboard.delete()
             time.sleep(pause)
-            player.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="e2e keyboard")
+            player.keyboard = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client_name("e2e keyboard"))
             player.keyboard.open_virtual_port("keys")
             time.sleep(0.5)  # the keeper looks every 0.1 s
             before = len(player.note_ons())
@@ -105,7 +106,7 @@ def test_output_port_recreated_gets_the_cut_answer_released(daemon):
         player.recorder.close()  # the synth quits with the answer's notes on
         time.sleep(0.3)
         heard = []
-        player.recorder = RtMidiInput("jack", None, "rec", "e2e recorder")
+        player.recorder = RtMidiInput("jack", None, "rec", client_name("e2e recorder"))
         player.recorder.set_receiver(lambda t, m: heard.append(m))
         assert wait_until(lambda: any(m[0] & 0xF0 == 0x80 for m in heard), timeout=3), (
             f"no note-off reached the new port; antiphon said:\n{process.output()[-2000:]}")
@@ -151,10 +152,10 @@ def patched_player() -> JackPlayer:
     import jack
 
     player = JackPlayer(in_port=None, out_port=None)
-    patchbay = jack.Client("e2e patchbay", no_start_server=True)
+    patchbay = jack.Client(client_name("e2e patchbay"), no_start_server=True)
     try:
-        patchbay.connect("e2e keyboard:keys", "Antiphon In:in")
-        patchbay.connect("Antiphon Out:out", "e2e recorder:rec")
+        patchbay.connect(f"{client_name('e2e keyboard')}:keys", "Antiphon In:in")
+        patchbay.connect("Antiphon Out:out", f"{client_name('e2e recorder')}:rec")
     finally:
         patchbay.close()  # before any server dies: libjack crashes closing a dead one's client
     time.sleep(0.2)
@@ -162,8 +163,9 @@ def patched_player() -> JackPlayer:
 
 
 def patched(patchbay) -> bool:
-    keys = {port.name for port in patchbay.get_all_connections("e2e keyboard:keys")}
-    synth = {port.name for port in patchbay.get_all_connections("e2e recorder:rec")}
+    keyboard, recorder = client_name("e2e keyboard"), client_name("e2e recorder")
+    keys = {port.name for port in patchbay.get_all_connections(f"{keyboard}:keys")}
+    synth = {port.name for port in patchbay.get_all_connections(f"{recorder}:rec")}
     return "Antiphon In:in" in keys and "Antiphon Out:out" in synth
 
 
@@ -196,7 +198,7 @@ def test_jack_server_restart_is_survived_with_the_connections_others_made(daemon
     process.wait_for(r"ready|listening|answering", timeout=1)
     # The keyboard and the synth come back (their clients restarted); nobody connects them.
     player = JackPlayer(in_port=None, out_port=None)
-    watcher = jack.Client("e2e watcher", no_start_server=True)
+    watcher = jack.Client(client_name("e2e watcher"), no_start_server=True)
     try:
         assert wait_until(lambda: patched(watcher), timeout=5), process.output()[-3000:]
         player.play(PHRASE[:3], BEAT)
@@ -205,7 +207,8 @@ def test_jack_server_restart_is_survived_with_the_connections_others_made(daemon
         watcher.close()
         player.close()
     assert process.process.poll() is None
-    assert "connected 'Antiphon In:in' from 'e2e keyboard:keys' again" in process.output()
+    assert (f"connected 'Antiphon In:in' from '{client_name('e2e keyboard')}:keys' again"
+            in process.output())
 
 
 def test_a_midi_system_gone_for_good_ends_the_daemon_non_zero(daemon, own_jack):
@@ -291,7 +294,8 @@ def test_a_starting_daemon_silences_its_output_first(daemon, jack_server):
 
     xruns_before = jack_xruns(jack_server)
     heard: list[list[int]] = []
-    synth = RtMidiInput("jack", None, "rec", "e2e synth")  # there before Antiphon starts
+    # There before Antiphon starts.
+    synth = RtMidiInput("jack", None, "rec", client_name("e2e synth"))
     synth.set_receiver(lambda arrived, message: heard.append(message))
     try:
         process = daemon("--out", "e2e synth")

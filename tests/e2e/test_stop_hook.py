@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from e2e_support import antiphon_command, backend_args, wait_until
+from e2e_support import antiphon_command, backend_args, client_name, wait_until
 
 pytestmark = pytest.mark.jack
 
@@ -22,7 +22,7 @@ def synth():
     from antiphon.daemon.midi.ports import RtMidiInput
 
     heard: list[list[int]] = []
-    port = RtMidiInput("jack", None, "rec", "e2e synth")
+    port = RtMidiInput("jack", None, "rec", client_name("e2e synth"))
     port.set_receiver(lambda arrived, message: heard.append(message))
     yield heard
     port.close()
@@ -65,7 +65,8 @@ def test_the_hook_silences_what_a_killed_daemon_left_and_only_once(daemon, jack_
     hook = run(jack_server.env, "panic", "--only-if-stopped", "--control-socket",
                str(process.socket))
     assert hook.returncode == 0, hook.stdout + hook.stderr
-    assert f"{PANIC_MESSAGES} messages sent to 'e2e synth:rec'" in hook.stdout, hook.stdout
+    assert (f"{PANIC_MESSAGES} messages sent to '{client_name('e2e synth')}:rec'"
+            in hook.stdout), hook.stdout
     assert wait_until(lambda: len(synth) >= PANIC_MESSAGES, timeout=5), len(synth)
     channels = {m[0] & 0x0F for m in synth if m[0] & 0xF0 == 0xB0 and m[1] == 123}
     assert channels == set(range(16))
