@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-serial lint clean
+.PHONY: demo test test-lanes lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,15 +33,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime-installed
 	$(BIN)/antiphon demo
 
-# Three lanes (tests/run_lanes.py): the JACK and real-time tests in three workers with the
-# rest beside them under nice, then the solo tests; see docs/ARCHITECTURE.md ("Tests").
 test: $(VENV)/.dev-installed
-	$(BIN)/python tests/run_lanes.py $(PYTEST_ARGS)
-
-# The same tests in one process, one after another (twice as long): for a debugger, or a
-# machine with one core.
-test-serial: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Faster, less sure: three lanes (tests/run_lanes.py), the JACK and real-time tests in three
+# workers with the rest beside them under nice, then the solo tests; see
+# docs/ARCHITECTURE.md ("Tests", "Known debts").
+test-lanes: $(VENV)/.dev-installed
+	$(BIN)/python tests/run_lanes.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

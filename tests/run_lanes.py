@@ -1,6 +1,7 @@
-"""`make test`: the whole suite in three lanes, so it takes about the time of the timed and
-solo lanes one after the other, with the busy lane beside them, not of every test one after
-another (`make test-serial` runs it in one process; docs/ARCHITECTURE.md, "Tests").
+"""`make test-lanes`: the whole suite in three lanes, so it takes about the time of the timed
+and solo lanes one after the other, with the busy lane beside them, not of every test one
+after another (`make test` runs it in one process; docs/ARCHITECTURE.md, "Tests" and
+"Known debts", says why that is the default).
 
 - The timed lane: the tests marked `jack` or `realtime` (tests/conftest.py marks them), in
   three worker processes (pytest-xdist, a whole file to a worker: a file's tests share its
@@ -20,7 +21,7 @@ another (`make test-serial` runs it in one process; docs/ARCHITECTURE.md, "Tests
 
 Each lane prints its own summary and slowest tests (`--durations`, from pyproject.toml);
 the busy lane's output comes last, and the run fails where any lane does.
-Arguments are passed to every lane's pytest (`make test PYTEST_ARGS="-x"`).
+Arguments are passed to every lane's pytest (`make test-lanes PYTEST_ARGS="-x"`).
 """
 
 from __future__ import annotations
