@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-lanes lint clean
+.PHONY: demo test test-serial test-lanes lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,13 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime-installed
 	$(BIN)/antiphon demo
 
+# Two lanes (tests/run_lanes.py): the JACK and real-time tests one at a time, the rest
+# beside them under nice; see docs/ARCHITECTURE.md ("Tests").
 test: $(VENV)/.dev-installed
+	$(BIN)/python tests/run_lanes.py --timed-workers 1 $(PYTEST_ARGS)
+
+# Every test in one process, one after another: for a debugger.
+test-serial: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Faster, less sure: three lanes (tests/run_lanes.py), the JACK and real-time tests in three
