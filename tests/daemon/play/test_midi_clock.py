@@ -322,10 +322,12 @@ def test_bursts_through_a_midi_system_that_delivers_in_steps_keep_the_count(bpm,
     assert follower.beats_at(sent[-1]) == pytest.approx((len(sent) - 1) / 24, abs=0.03)
 
 
-def eight_beats_sent(bpm: float, seed: int) -> tuple[MidiClockFollower, float, list[float]]:
-    """A started follower, the pulse period, and when a source sent eight beats of pulses
-    (the ninth beat's first too), each up to 1 ms off its time."""
-    follower = MidiClockFollower(bpm, time_source=lambda: 0.0)
+def eight_beats_sent(bpm: float, seed: int, follower_bpm: float | None = None
+                     ) -> tuple[MidiClockFollower, float, list[float]]:
+    """A started follower (at `bpm`, or at `follower_bpm`: then the clock is new to it), the
+    pulse period, and when a source sent eight beats of pulses (the ninth beat's first
+    too), each up to 1 ms off its time."""
+    follower = MidiClockFollower(follower_bpm or bpm, time_source=lambda: 0.0)
     follower.start()
     period = 60.0 / bpm / PULSES_PER_BEAT
     rng = np.random.default_rng(seed)
@@ -374,12 +376,7 @@ def test_pulses_lost_while_a_clock_is_taken_up_are_counted_once_its_tempo_is_kno
     to judge a gap by (its own tempo is another). A pulse the MIDI system dropped then (as
     JACK does on a loaded machine, seen over JACK at 100 BPM) left the count a pulse behind,
     and every answer a pulse late; the clock's tempo, once known, finds it."""
-    follower = MidiClockFollower(120.0 if bpm != 120.0 else 90.0, time_source=lambda: 0.0)
-    follower.start()
-    period = 60.0 / bpm / PULSES_PER_BEAT
-    rng = np.random.default_rng(21)
-    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            for number in range(8 * PULSES_PER_BEAT + 1)]
+    follower, period, sent = eight_beats_sent(bpm, seed=21, follower_bpm=120.0)
     for number, at in enumerate(sent):
         if not first_lost <= number < first_lost + lost:
             follower.pulse(np.ceil(at / JACK_STEP_SECONDS) * JACK_STEP_SECONDS)
@@ -393,12 +390,7 @@ def test_pulses_lost_while_a_clock_is_taken_up_are_counted_once_its_tempo_is_kno
 def test_pulses_held_while_a_clock_is_taken_up_are_no_losses(bpm, held_at):
     """Held up and let go together, a new clock's first pulses leave a long gap and then a
     burst: nothing was lost, and the count taken in a row stays."""
-    follower = MidiClockFollower(120.0, time_source=lambda: 0.0)
-    follower.start()
-    period = 60.0 / bpm / PULSES_PER_BEAT
-    rng = np.random.default_rng(22)
-    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            for number in range(8 * PULSES_PER_BEAT + 1)]
+    follower, period, sent = eight_beats_sent(bpm, seed=22, follower_bpm=120.0)
     arrivals = [np.ceil(at / JACK_STEP_SECONDS) * JACK_STEP_SECONDS for at in sent]
     for index in range(held_at, held_at + 2):  # two pulses held, let go with the third
         arrivals[index] = arrivals[held_at + 2]
@@ -432,12 +424,7 @@ def test_a_pulse_late_while_a_clock_is_taken_up_is_no_loss(bpm, late):
     """A pulse half a period late or more, while a clock is taken up, leaves a gap of one
     and a half periods before it and half of one after: seen over JACK at 100 BPM (38 ms,
     then 11). It is late, not the heir of a lost pulse: the count in a row stands."""
-    follower = MidiClockFollower(120.0, time_source=lambda: 0.0)
-    follower.start()
-    period = 60.0 / bpm / PULSES_PER_BEAT
-    rng = np.random.default_rng(23)
-    sent = [10.0 + number * period + rng.uniform(-JITTER_SECONDS, JITTER_SECONDS)
-            for number in range(8 * PULSES_PER_BEAT + 1)]
+    follower, period, sent = eight_beats_sent(bpm, seed=23, follower_bpm=120.0)
     arrivals = list(sent)
     arrivals[5] += late * period
     for at in arrivals:
