@@ -45,13 +45,6 @@ class LossCheck:
     in_cadence: list[tuple[int, float]] = field(default_factory=list)  # the last in a row
 
 
-def _caught_up(pulses: list[tuple[int, float]], at: float, period: float) -> bool:
-    """Whether the pulse after the one arriving `at` came less than 1 - CHECK_MISFIT of a
-    period behind it: then that one was late (held up, and let go), not lost pulses' heir."""
-    later = [arrived for _, arrived in pulses if arrived > at]
-    return bool(later) and later[0] - at < (1 - CHECK_MISFIT) * period
-
-
 class PulseCounter:
     """Numbers a follower's pulses; `pulses` is the follower's tempo line, which a count
     may empty or make anew (a stall's held pulses out of it, a new tempo's pulses in)."""
@@ -204,12 +197,16 @@ class PulseCounter:
         if len(kept) < 4:
             return []
         recounted, found, lost = [kept[0]], [], 0
-        for (number, at), (after, later) in zip(kept, kept[1:], strict=False):
+        for index in range(1, len(kept)):
+            (number, at), (after, later) = kept[index - 1], kept[index]
             steps, gap = after - number, later - at
             missing = round(gap / period) - steps
+            # The next pulse close behind: this one was late (held up, let go), not the heir
+            # of lost pulses.
+            caught_up = (index + 1 < len(kept)
+                         and kept[index + 1][1] - later < (1 - CHECK_MISFIT) * period)
             if (missing > 0 and gap - steps * period >= DELIVERY_SPREAD
-                    and abs(gap / period - steps - missing) <= CHECK_MISFIT
-                    and not _caught_up(kept, later, period)):
+                    and abs(gap / period - steps - missing) <= CHECK_MISFIT and not caught_up):
                 lost += missing
                 found.append((later, lost))
             recounted.append((after + lost, later))

@@ -29,8 +29,8 @@ def a_cadence(arrivals: list[float], spread: float = CADENCE_SPREAD) -> bool:
 
 def keeps_a_tempo(pulses: list[tuple[int, float]], spread: float) -> bool:
     """a_cadence of (number, arrival) pulses, some numbers perhaps left out."""
-    period, _ = _fit(pulses)
-    return (worst_misfit(pulses) <= max(spread * period, CADENCE_JITTER)
+    period, fitted_last = _fit(pulses)
+    return (_worst(pulses, period, fitted_last) <= max(spread * period, CADENCE_JITTER)
             and 0.9 * 60.0 / (MAX_BPM * PULSES_PER_BEAT) <= period  # the range, give or
             and period <= 1.1 * 60.0 / (MIN_BPM * PULSES_PER_BEAT))  # take delivery's steps
 
@@ -38,7 +38,10 @@ def keeps_a_tempo(pulses: list[tuple[int, float]], spread: float) -> bool:
 def worst_misfit(pulses: list[tuple[int, float]]) -> float:
     """How far the pulse furthest off the least-squares line through (number, arrival)
     pulses comes, in seconds: a count a pulse wrong shows as a step in the line."""
-    period, fitted_last = _fit(pulses)
+    return _worst(pulses, *_fit(pulses))
+
+
+def _worst(pulses: list[tuple[int, float]], period: float, fitted_last: float) -> float:
     last = pulses[-1][0]
     return max(abs(arrived - fitted_last - (number - last) * period)
                for number, arrived in pulses)
